@@ -1,0 +1,1 @@
+//! Parser cases as data.

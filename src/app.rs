@@ -1,0 +1,73 @@
+//! The pipeline for one request, in one function: auth → api_request → plan → query → db →
+//! response. Every stage's error becomes PostgREST's JSON error response here, in one place.
+
+use crate::api_request;
+use crate::auth;
+use crate::config::Config;
+use crate::db::{self, Db};
+use crate::error::Error;
+use crate::http::{RawRequest, Response};
+use crate::plan::{self, Action};
+use crate::query;
+use crate::response;
+use crate::schema_cache::SchemaCache;
+use std::sync::{Arc, RwLock};
+
+/// Process-wide state shared by all requests.
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Arc<Db>,
+    /// `None` until the first successful load.
+    pub schema_cache: RwLock<Option<Arc<SchemaCache>>>,
+    /// Asks the reloader to reload the schema cache (after NOTIFY, SIGUSR1 or a lost connection).
+    pub reload: tokio::sync::mpsc::Sender<String>,
+}
+
+impl AppState {
+    pub fn schema_cache(&self) -> Option<Arc<SchemaCache>> {
+        self.schema_cache.read().ok().and_then(|c| c.clone())
+    }
+}
+
+/// What the log line of a request needs besides the response.
+pub struct Outcome {
+    pub response: Response,
+    pub role: Option<String>,
+}
+
+/// Runs one request through the pipeline. Never fails: errors are responses.
+pub async fn handle(state: &AppState, req: RawRequest) -> Outcome {
+    let config = &state.config;
+    let minimal = config.client_error_verbosity_minimal;
+    let auth = match auth::authenticate(config, req.header("authorization"), auth::now()) {
+        Ok(a) => a,
+        Err(e) => return Outcome { response: response::error(&e, false, minimal), role: None },
+    };
+    let role = Some(auth.role.clone());
+    match run(state, &req, &auth).await {
+        Ok(response) => Outcome { response, role },
+        Err(e) => {
+            if matches!(e, Error::DbConnection(_)) {
+                // The connection went away: have the reloader check the database again.
+                let _ = state.reload.try_send("reload schema".into());
+            }
+            Outcome { response: response::error(&e, auth.authenticated, minimal), role }
+        }
+    }
+}
+
+async fn run(state: &AppState, req: &RawRequest, auth: &auth::AuthResult) -> Result<Response, Error> {
+    let config = &state.config;
+    let api = api_request::parse(config, req)?;
+    let cache = state.schema_cache().ok_or(Error::SchemaCacheNotLoaded)?;
+    let plan = plan::plan(config, &cache, &api)?;
+    let result = match plan.action {
+        Action::Options { .. } | Action::Root => db::DbResult::default(),
+        _ => {
+            let main = query::main_statement(&plan)?;
+            let tx = query::transaction(config, &api, auth, &plan, main);
+            db::run(&state.db, tx, plan.tx).await?
+        }
+    };
+    response::build(&api, &plan, result)
+}

@@ -1,0 +1,697 @@
+//! Configuration: PostgREST's settings, from a PostgREST-format file and `PGRST_*` variables.
+//!
+//! Every setting PostgREST knows is declared once in [`SETTINGS`] (name, default, kind, whether
+//! tusk implements it yet, one line of doc). That table drives parsing, validation,
+//! `--example` and `--dump-config`. Loading is two steps: the raw layer (file, then environment,
+//! environment wins) is a map of setting name → text; [`Config::from_raw`] validates it into the
+//! typed [`Config`]. A bad value is a [`ConfigError`] naming the setting. Nothing here does I/O
+//! beyond reading the config file.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// What a setting's value must look like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Str,
+    Bool,
+    Int,
+}
+
+/// One PostgREST setting.
+pub struct Setting {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub default: Option<&'static str>,
+    /// false: accepted (and dumped) but tusk does not act on it yet; a warning is logged when set.
+    pub implemented: bool,
+    pub doc: &'static str,
+}
+
+const fn s(
+    name: &'static str,
+    kind: Kind,
+    default: Option<&'static str>,
+    implemented: bool,
+    doc: &'static str,
+) -> Setting {
+    Setting {
+        name,
+        kind,
+        default,
+        implemented,
+        doc,
+    }
+}
+
+use Kind::{Bool, Int, Str};
+
+/// Every setting PostgREST accepts, in PostgREST's `--dump-config` order.
+pub const SETTINGS: &[Setting] = &[
+    s("admin-server-host", Str, None, false, "Host of the admin server (defaults to server-host)"),
+    s("admin-server-port", Int, None, false, "Port of the admin server (/live, /ready)"),
+    s("client-error-verbosity", Str, Some("verbose"), true, "verbose or minimal: whether error bodies carry details and hint"),
+    s("db-aggregates-enabled", Bool, Some("false"), false, "Allow aggregate functions in select="),
+    s("db-anon-role", Str, None, true, "Role used for requests without a JWT; unset means anonymous requests get 401"),
+    s("db-channel", Str, Some("pgrst"), true, "Channel LISTENed to for 'reload schema' / 'reload config' notifications"),
+    s("db-channel-enabled", Bool, Some("true"), true, "Whether to LISTEN on db-channel"),
+    s("db-config", Bool, Some("true"), false, "Read settings from the database (ALTER ROLE ... SET pgrst.*)"),
+    s("db-extra-search-path", Str, Some("public"), true, "Schemas added to search_path of every request"),
+    s("db-hoisted-tx-settings", Str, Some("statement_timeout,plan_filter.statement_cost_limit,default_transaction_isolation"), false, "Function settings applied to the transaction"),
+    s("db-max-rows", Int, None, true, "Upper bound on rows returned by a read"),
+    s("db-plan-enabled", Bool, Some("false"), false, "Allow application/vnd.pgrst.plan (EXPLAIN) responses"),
+    s("db-pool", Int, Some("10"), true, "Number of connections in the pool"),
+    s("db-pool-acquisition-timeout", Int, Some("10"), true, "Seconds to wait for a free connection before answering 504"),
+    s("db-pool-automatic-recovery", Bool, Some("true"), true, "Reconnect automatically when the database goes away"),
+    s("db-pool-max-idletime", Int, Some("30"), false, "Seconds an idle connection is kept"),
+    s("db-pool-max-lifetime", Int, Some("1800"), false, "Seconds a connection is kept at most"),
+    s("db-pre-config", Str, None, false, "Function run before loading in-database configuration"),
+    s("db-pre-request", Str, None, true, "Function called at the start of every request's transaction"),
+    s("db-prepared-statements", Bool, Some("true"), true, "Use prepared statements (always on in tusk)"),
+    s("db-root-spec", Str, None, false, "Function whose result replaces the OpenAPI root document"),
+    s("db-schemas", Str, Some("public"), true, "Comma-separated schemas exposed through the API; the first is the default"),
+    s("db-tx-end", Str, Some("commit"), true, "commit, commit-allow-override, rollback or rollback-allow-override"),
+    s("db-uri", Str, Some("postgresql://"), true, "PostgreSQL connection URI of the authenticator role"),
+    s("jwt-aud", Str, None, true, "Required 'aud' claim of JWTs"),
+    s("jwt-cache-max-entries", Int, Some("1000"), false, "Maximum entries of the JWT cache"),
+    s("jwt-role-claim-key", Str, Some(".role"), true, "JSPath of the role claim in the JWT"),
+    s("jwt-secret", Str, None, true, "Secret (or JWK) used to verify JWTs; at least 32 characters"),
+    s("jwt-secret-is-base64", Bool, Some("false"), true, "Whether jwt-secret is base64-encoded"),
+    s("log-level", Str, Some("error"), true, "crit, error, warn, info or debug"),
+    s("log-query", Bool, Some("false"), false, "Log the main SQL statement of every request"),
+    s("openapi-mode", Str, Some("follow-privileges"), false, "follow-privileges, ignore-privileges or disabled"),
+    s("openapi-security-active", Bool, Some("false"), false, "Include security definitions in the OpenAPI output"),
+    s("openapi-server-proxy-uri", Str, None, false, "Public URI of the API, used in the OpenAPI output"),
+    s("raw-media-types", Str, None, true, "Legacy (PostgREST < 12): media types whose responses are sent as-is (e.g. text/html)"),
+    s("server-cors-allowed-origins", Str, None, true, "Comma-separated origins allowed by CORS; unset allows any"),
+    s("server-host", Str, Some("!4"), true, "Host to bind: an address, or !4 / !6 / * / *4 / *6"),
+    s("server-port", Int, Some("3000"), true, "TCP port to bind"),
+    s("server-timing-enabled", Bool, Some("false"), false, "Send Server-Timing headers"),
+    s("server-trace-header", Str, None, false, "Request header echoed back for tracing"),
+    s("server-unix-socket", Str, None, false, "Unix socket to listen on instead of TCP"),
+    s("server-unix-socket-mode", Str, Some("660"), false, "Mode of the unix socket"),
+];
+
+/// Old names PostgREST still accepts, mapped to the current ones.
+const ALIASES: &[(&str, &str)] = &[
+    ("db-schema", "db-schemas"),
+    ("max-rows", "db-max-rows"),
+    ("pre-request", "db-pre-request"),
+    ("role-claim-key", "jwt-role-claim-key"),
+    ("secret-is-base64", "jwt-secret-is-base64"),
+    ("server-proxy-uri", "openapi-server-proxy-uri"),
+    ("db-pool-timeout", "db-pool-max-idletime"),
+];
+
+/// A bad or missing setting: always names the setting.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid value for {setting}: {message}")]
+    Invalid { setting: String, message: String },
+    #[error("cannot read config file {path}: {message}")]
+    File { path: String, message: String },
+    #[error("config file {path}, line {line}: {message}")]
+    Syntax {
+        path: String,
+        line: usize,
+        message: String,
+    },
+}
+
+fn invalid(setting: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        setting: format!("{setting} ({})", env_name(setting)),
+        message: message.into(),
+    }
+}
+
+/// The environment variable of a setting: `db-uri` → `PGRST_DB_URI`.
+pub fn env_name(setting: &str) -> String {
+    if let Some(rest) = setting.strip_prefix("app.settings.") {
+        return format!("PGRST_APP_SETTINGS_{rest}");
+    }
+    format!("PGRST_{}", setting.replace('-', "_").to_uppercase())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    Crit,
+    Error,
+    Warn,
+    Info,
+    Debug,
+}
+
+impl LogLevel {
+    pub fn as_tracing(self) -> tracing::Level {
+        match self {
+            LogLevel::Crit | LogLevel::Error => tracing::Level::ERROR,
+            LogLevel::Warn => tracing::Level::WARN,
+            LogLevel::Info => tracing::Level::INFO,
+            LogLevel::Debug => tracing::Level::DEBUG,
+        }
+    }
+}
+
+/// How a request's transaction ends (`db-tx-end`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxEnd {
+    pub rollback: bool,
+    /// `Prefer: tx=commit|rollback` is honoured.
+    pub allow_override: bool,
+}
+
+/// The validated configuration. Built once at start-up; immutable afterwards.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub db_uri: String,
+    pub db_schemas: Vec<String>,
+    pub db_anon_role: Option<String>,
+    pub db_extra_search_path: Vec<String>,
+    pub db_max_rows: Option<i64>,
+    pub db_pool: usize,
+    pub db_pool_acquisition_timeout: u64,
+    pub db_pre_request: Option<(String, String)>,
+    pub db_tx_end: TxEnd,
+    pub db_channel: String,
+    pub db_channel_enabled: bool,
+    pub jwt_secret: Option<Vec<u8>>,
+    pub jwt_aud: Option<String>,
+    pub jwt_role_claim_key: Vec<String>,
+    pub log_level: LogLevel,
+    pub raw_media_types: Vec<String>,
+    pub server_host: String,
+    pub server_port: u16,
+    pub server_cors_allowed_origins: Option<Vec<String>>,
+    pub client_error_verbosity_minimal: bool,
+    /// `app.settings.*`, set as `app.settings.NAME` on every transaction.
+    pub app_settings: BTreeMap<String, String>,
+    /// The effective raw settings (defaults included), for `--dump-config`.
+    pub raw: BTreeMap<String, String>,
+}
+
+impl Config {
+    /// Loads the configuration from an optional PostgREST-format file and the environment
+    /// (only `PGRST_*` variables are looked at; they win over the file).
+    pub fn from_sources(
+        file: Option<&Path>,
+        env: &BTreeMap<String, String>,
+    ) -> Result<Config, ConfigError> {
+        let mut raw = BTreeMap::new();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+            parse_file(&path.display().to_string(), &text, env, &mut raw)?;
+        }
+        for (k, v) in env {
+            if let Some(name) = setting_of_env(k) {
+                raw.insert(name, v.clone());
+            }
+        }
+        Config::from_raw(raw)
+    }
+
+    /// Validates raw settings (names already canonical) into a [`Config`].
+    pub fn from_raw(mut raw: BTreeMap<String, String>) -> Result<Config, ConfigError> {
+        for (alias, name) in ALIASES {
+            if let Some(v) = raw.remove(*alias) {
+                raw.entry((*name).to_string()).or_insert(v);
+            }
+        }
+        for setting in SETTINGS {
+            match raw.get(setting.name) {
+                Some(v) => {
+                    check_kind(setting, v)?;
+                    if !setting.implemented && Some(v.as_str()) != setting.default {
+                        tracing::warn!(
+                            "setting {} is accepted but not implemented yet by tusk; it has no effect",
+                            setting.name
+                        );
+                    }
+                }
+                None => {
+                    if let Some(d) = setting.default {
+                        raw.insert(setting.name.to_string(), d.to_string());
+                    }
+                }
+            }
+        }
+        for name in raw.keys() {
+            if !name.starts_with("app.settings.") && !SETTINGS.iter().any(|s| s.name == name) {
+                tracing::warn!("unknown setting {name} is ignored");
+            }
+        }
+        let get = |k: &str| raw.get(k).map(String::as_str).filter(|v| !v.is_empty());
+        let bool_of = |k: &str| get(k).map(parse_bool).unwrap_or(Some(false)).unwrap_or(false);
+        let list = |k: &str| -> Vec<String> {
+            get(k)
+                .map(|v| {
+                    v.split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+
+        let db_schemas = list("db-schemas");
+        if db_schemas.is_empty() {
+            return Err(invalid("db-schemas", "at least one schema is required"));
+        }
+        let db_pool = int_of(&raw, "db-pool")?.unwrap_or(10);
+        if db_pool < 1 {
+            return Err(invalid("db-pool", "must be a positive number"));
+        }
+        let server_port = int_of(&raw, "server-port")?.unwrap_or(3000);
+        let server_port = u16::try_from(server_port)
+            .map_err(|_| invalid("server-port", "must be a port number (0-65535)"))?;
+        let acq = int_of(&raw, "db-pool-acquisition-timeout")?.unwrap_or(10);
+        if acq < 1 {
+            return Err(invalid(
+                "db-pool-acquisition-timeout",
+                "must be a positive number of seconds",
+            ));
+        }
+        let db_max_rows = int_of(&raw, "db-max-rows")?;
+        if matches!(db_max_rows, Some(n) if n < 0) {
+            return Err(invalid("db-max-rows", "must not be negative"));
+        }
+        let log_level = match get("log-level").unwrap_or("error") {
+            "crit" => LogLevel::Crit,
+            "error" => LogLevel::Error,
+            "warn" => LogLevel::Warn,
+            "info" => LogLevel::Info,
+            "debug" => LogLevel::Debug,
+            other => {
+                return Err(invalid(
+                    "log-level",
+                    format!("'{other}' is not one of crit, error, warn, info, debug"),
+                ))
+            }
+        };
+        let db_tx_end = match get("db-tx-end").unwrap_or("commit") {
+            "commit" => TxEnd { rollback: false, allow_override: false },
+            "commit-allow-override" => TxEnd { rollback: false, allow_override: true },
+            "rollback" => TxEnd { rollback: true, allow_override: false },
+            "rollback-allow-override" => TxEnd { rollback: true, allow_override: true },
+            other => {
+                return Err(invalid(
+                    "db-tx-end",
+                    format!("'{other}' is not one of commit, commit-allow-override, rollback, rollback-allow-override"),
+                ))
+            }
+        };
+        let client_error_verbosity_minimal = match get("client-error-verbosity").unwrap_or("verbose") {
+            "verbose" => false,
+            "minimal" => true,
+            other => {
+                return Err(invalid(
+                    "client-error-verbosity",
+                    format!("'{other}' is not one of verbose, minimal"),
+                ))
+            }
+        };
+        let jwt_secret = match get("jwt-secret") {
+            None => None,
+            Some(secret) => {
+                let bytes = if bool_of("jwt-secret-is-base64") {
+                    use base64::Engine;
+                    base64::engine::general_purpose::STANDARD
+                        .decode(secret.trim())
+                        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(secret.trim()))
+                        .map_err(|e| invalid("jwt-secret", format!("not valid base64: {e}")))?
+                } else {
+                    secret.as_bytes().to_vec()
+                };
+                if bytes.len() < 32 && !secret.trim_start().starts_with('{') {
+                    return Err(invalid(
+                        "jwt-secret",
+                        "the JWT secret must be at least 32 characters long",
+                    ));
+                }
+                Some(bytes)
+            }
+        };
+        let jwt_role_claim_key = parse_claim_path(get("jwt-role-claim-key").unwrap_or(".role"))
+            .ok_or_else(|| {
+                invalid(
+                    "jwt-role-claim-key",
+                    "expected a JSPath like .role or .\"https://example.com/claims\".role",
+                )
+            })?;
+        let db_pre_request = match get("db-pre-request") {
+            None => None,
+            Some(v) => Some(match v.split_once('.') {
+                Some((s, f)) => (s.to_string(), f.to_string()),
+                None => (db_schemas[0].clone(), v.to_string()),
+            }),
+        };
+        let server_cors_allowed_origins = get("server-cors-allowed-origins").map(|_| list("server-cors-allowed-origins"));
+        let app_settings = raw
+            .iter()
+            .filter_map(|(k, v)| k.strip_prefix("app.settings.").map(|n| (n.to_string(), v.clone())))
+            .collect();
+        Ok(Config {
+            db_uri: get("db-uri").unwrap_or("postgresql://").to_string(),
+            db_anon_role: get("db-anon-role").map(str::to_string),
+            db_extra_search_path: list("db-extra-search-path"),
+            db_max_rows,
+            db_pool: db_pool as usize,
+            db_pool_acquisition_timeout: acq as u64,
+            db_pre_request,
+            db_tx_end,
+            db_channel: get("db-channel").unwrap_or("pgrst").to_string(),
+            db_channel_enabled: get("db-channel-enabled").map(parse_bool) != Some(Some(false)),
+            jwt_secret,
+            jwt_aud: get("jwt-aud").map(str::to_string),
+            jwt_role_claim_key,
+            log_level,
+            raw_media_types: list("raw-media-types"),
+            server_host: get("server-host").unwrap_or("!4").to_string(),
+            server_port,
+            server_cors_allowed_origins,
+            client_error_verbosity_minimal,
+            app_settings,
+            db_schemas,
+            raw,
+        })
+    }
+
+    /// The effective configuration in PostgREST's file format (`--dump-config`).
+    pub fn dump(&self) -> String {
+        let mut out = String::new();
+        for (name, value) in &self.raw {
+            let kind = SETTINGS.iter().find(|s| s.name == name).map(|s| s.kind);
+            let rendered = match kind {
+                Some(Kind::Bool) | Some(Kind::Int) => value.clone(),
+                _ => quote(value),
+            };
+            out.push_str(&format!("{name} = {rendered}\n"));
+        }
+        out
+    }
+}
+
+/// An annotated sample configuration file (`--example`).
+pub fn example() -> String {
+    let mut out = String::from(
+        "## tusk configuration file: the same format and settings as PostgREST's.\n\
+         ## Give its path as the first argument: `tusk tusk.conf`. Every setting can also be set\n\
+         ## with an environment variable (db-uri → PGRST_DB_URI), which wins over the file.\n\n",
+    );
+    for setting in SETTINGS {
+        out.push_str(&format!("## {}\n", setting.doc));
+        if !setting.implemented {
+            out.push_str("## (accepted; not implemented yet by tusk)\n");
+        }
+        let value = match (setting.name, setting.default) {
+            ("db-uri", _) => quote("postgres://authenticator:mysecretpassword@localhost:5432/postgres"),
+            ("db-anon-role", _) => quote("anon"),
+            ("jwt-secret", _) => quote("reallyreallyreallyreallyverysafe"),
+            (_, Some(d)) if setting.kind == Kind::Str => quote(d),
+            (_, Some(d)) => d.to_string(),
+            (_, None) => String::from("\"\""),
+        };
+        let commented = setting.default.is_none()
+            && !matches!(setting.name, "db-uri" | "db-anon-role" | "jwt-secret");
+        out.push_str(&format!(
+            "{}{} = {}\n\n",
+            if commented { "# " } else { "" },
+            setting.name,
+            value
+        ));
+    }
+    out.push_str("## Custom settings, readable in SQL with current_setting('app.settings.NAME')\n# app.settings.name = \"value\"\n");
+    out
+}
+
+fn quote(v: &str) -> String {
+    format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// `PGRST_DB_URI` → `db-uri`; `PGRST_APP_SETTINGS_foo` → `app.settings.foo`.
+fn setting_of_env(var: &str) -> Option<String> {
+    let rest = var.strip_prefix("PGRST_")?;
+    if let Some(app) = rest.strip_prefix("APP_SETTINGS_") {
+        return Some(format!("app.settings.{app}"));
+    }
+    Some(rest.to_lowercase().replace('_', "-"))
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.trim().to_lowercase().as_str() {
+        "true" | "on" | "yes" | "1" => Some(true),
+        "false" | "off" | "no" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+fn check_kind(setting: &Setting, v: &str) -> Result<(), ConfigError> {
+    match setting.kind {
+        Kind::Bool if parse_bool(v).is_none() => Err(invalid(setting.name, format!("'{v}' is not a boolean (true or false)"))),
+        Kind::Int if !v.trim().is_empty() && v.trim().parse::<i64>().is_err() => {
+            Err(invalid(setting.name, format!("'{v}' is not a number")))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn int_of(raw: &BTreeMap<String, String>, name: &str) -> Result<Option<i64>, ConfigError> {
+    match raw.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => v
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| invalid(name, format!("'{v}' is not a number"))),
+    }
+}
+
+/// Parses PostgREST's role-claim JSPath: `.role`, `.a.b`, `."https://x/claims".role`, `.roles[0]`.
+pub fn parse_claim_path(path: &str) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    let mut chars = path.trim().chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '.' => {
+                if chars.peek() == Some(&'"') {
+                    chars.next();
+                    let mut key = String::new();
+                    loop {
+                        match chars.next()? {
+                            '"' => break,
+                            c => key.push(c),
+                        }
+                    }
+                    out.push(key);
+                } else {
+                    let mut key = String::new();
+                    while let Some(&c) = chars.peek() {
+                        if c == '.' || c == '[' {
+                            break;
+                        }
+                        key.push(c);
+                        chars.next();
+                    }
+                    if key.is_empty() {
+                        return None;
+                    }
+                    out.push(key);
+                }
+            }
+            '[' => {
+                let mut idx = String::new();
+                loop {
+                    match chars.next()? {
+                        ']' => break,
+                        c => idx.push(c),
+                    }
+                }
+                idx.trim().parse::<usize>().ok()?;
+                out.push(format!("[{}]", idx.trim()));
+            }
+            _ => return None,
+        }
+    }
+    if out.is_empty() {
+        None
+    } else {
+        Some(out)
+    }
+}
+
+/// Parses PostgREST's config file format: `name = value` lines, `#` comments, values quoted
+/// (`"..."` with `\"` and `\\` escapes) or bare (numbers, booleans). `$(VAR)` inside a quoted
+/// value is replaced by the environment variable VAR, as PostgREST does.
+fn parse_file(
+    path: &str,
+    text: &str,
+    env: &BTreeMap<String, String>,
+    out: &mut BTreeMap<String, String>,
+) -> Result<(), ConfigError> {
+    for (i, line) in text.lines().enumerate() {
+        let syntax = |message: &str| ConfigError::Syntax {
+            path: path.to_string(),
+            line: i + 1,
+            message: message.to_string(),
+        };
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let (name, value) = trimmed
+            .split_once('=')
+            .ok_or_else(|| syntax("expected `name = value`"))?;
+        let name = name.trim().trim_matches('"').to_string();
+        let value = value.trim();
+        let value = if let Some(rest) = value.strip_prefix('"') {
+            let mut v = String::new();
+            let mut chars = rest.chars();
+            let mut closed = false;
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => match chars.next() {
+                        Some('n') => v.push('\n'),
+                        Some('t') => v.push('\t'),
+                        Some(c) => v.push(c),
+                        None => return Err(syntax("unterminated string")),
+                    },
+                    '"' => {
+                        closed = true;
+                        break;
+                    }
+                    c => v.push(c),
+                }
+            }
+            let tail = chars.as_str().trim();
+            if !closed {
+                return Err(syntax("unterminated string"));
+            }
+            if !tail.is_empty() && !tail.starts_with('#') {
+                return Err(syntax("unexpected text after the value"));
+            }
+            interpolate(&v, env)
+        } else {
+            value.split('#').next().unwrap_or("").trim().to_string()
+        };
+        out.insert(name, value);
+    }
+    Ok(())
+}
+
+fn interpolate(v: &str, env: &BTreeMap<String, String>) -> String {
+    let mut out = String::new();
+    let mut rest = v;
+    while let Some(start) = rest.find("$(") {
+        out.push_str(&rest[..start]);
+        match rest[start + 2..].find(')') {
+            Some(end) => {
+                let var = &rest[start + 2..start + 2 + end];
+                out.push_str(env.get(var).map(String::as_str).unwrap_or(""));
+                rest = &rest[start + 2 + end + 1..];
+            }
+            None => {
+                out.push_str(&rest[start..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn seed_environment() {
+        let c = Config::from_sources(
+            None,
+            &env(&[
+                ("PGRST_RAW_MEDIA_TYPES", "text/html"),
+                ("PGRST_DB_URI", "postgres://postgrest:mysecretpassword@localhost:5432/dbname"),
+                ("PGRST_DB_ANON_ROLE", "web_anon"),
+                ("PGRST_DB_SCHEMAS", "todo"),
+                ("PGRST_JWT_SECRET", "your-256-bit-secret-your-256-bit-secret"),
+                ("PGRST_LOG_LEVEL", "info"),
+                ("HOME", "/root"),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(c.db_schemas, vec!["todo"]);
+        assert_eq!(c.raw_media_types, vec!["text/html"]);
+        assert_eq!(c.db_anon_role.as_deref(), Some("web_anon"));
+        assert_eq!(c.log_level, LogLevel::Info);
+        assert_eq!(c.server_port, 3000);
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        for (var, value, needle) in [
+            ("PGRST_SERVER_PORT", "notaport", "server-port"),
+            ("PGRST_SERVER_PORT", "70000", "server-port"),
+            ("PGRST_DB_POOL", "-1", "db-pool"),
+            ("PGRST_LOG_LEVEL", "loud", "log-level"),
+            ("PGRST_DB_TX_END", "maybe", "db-tx-end"),
+            ("PGRST_JWT_SECRET", "short", "jwt-secret"),
+            ("PGRST_DB_PLAN_ENABLED", "perhaps", "db-plan-enabled"),
+        ] {
+            let err = Config::from_sources(None, &env(&[(var, value)])).expect_err(var);
+            let msg = err.to_string();
+            assert!(msg.contains(needle) && msg.contains(var), "{msg}");
+            assert!(!msg.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn file_then_env() {
+        let dir = std::env::temp_dir().join(format!("tusk-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("tusk.conf");
+        std::fs::write(
+            &path,
+            "# comment\ndb-uri = \"postgres://$(USERNAME)@x/db\"\ndb-schemas = \"api, v2\"\nserver-port = 4000\ndb-pool = 3 # trailing\napp.settings.jwt_secret = \"s\\\"q\"\ndb-schema = \"ignored\"\n",
+        )
+        .expect("write");
+        let c = Config::from_sources(
+            Some(&path),
+            &env(&[("PGRST_SERVER_PORT", "5000"), ("USERNAME", "bob")]),
+        )
+        .expect("valid");
+        assert_eq!(c.db_uri, "postgres://bob@x/db");
+        assert_eq!(c.db_schemas, vec!["api", "v2"]);
+        assert_eq!(c.server_port, 5000);
+        assert_eq!(c.db_pool, 3);
+        assert_eq!(c.app_settings.get("jwt_secret").map(String::as_str), Some("s\"q"));
+        let dumped = c.dump();
+        assert!(dumped.contains("server-port = 5000\n"), "{dumped}");
+        assert!(dumped.contains("db-schemas = \"api, v2\"\n"), "{dumped}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn claim_paths() {
+        assert_eq!(parse_claim_path(".role"), Some(vec!["role".into()]));
+        assert_eq!(
+            parse_claim_path(".\"https://x.io/c\".roles[0]"),
+            Some(vec!["https://x.io/c".into(), "roles".into(), "[0]".into()])
+        );
+        assert_eq!(parse_claim_path("role"), None);
+    }
+
+    #[test]
+    fn example_parses_back() {
+        let dir = std::env::temp_dir().join(format!("tusk-example-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("example.conf");
+        std::fs::write(&path, example()).expect("write");
+        Config::from_sources(Some(&path), &BTreeMap::new()).expect("example is valid");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

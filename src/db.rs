@@ -1,0 +1,360 @@
+//! The database: the connection pool, running one request's [`Transaction`], loading the
+//! schema cache and listening for reload notifications. The only pipeline stage that does I/O.
+//!
+//! A request's statements travel pipelined on one pooled connection: `BEGIN`, the settings
+//! (`role`, `request.jwt.claims`…), the optional pre-request call and the main statement are
+//! sent together, and when nothing has to be checked before the end, `COMMIT` too. The main
+//! statement is prepared inside the transaction (after the role switch, so it resolves names
+//! with the request role's privileges) and cached per connection. The work runs in its own
+//! task, so a client that disconnects mid-request cannot leave a transaction open.
+
+use crate::error::{Error, PgError};
+use crate::plan::TxPlan;
+use crate::query::{Statement, Transaction};
+use crate::schema_cache::{SchemaCache, CATALOG_QUERY};
+use bytes::BytesMut;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use std::time::Duration;
+use tokio_postgres::types::{Format, IsNull, ToSql, Type};
+use tokio_postgres::NoTls;
+
+/// What the main statement returned.
+#[derive(Debug, Clone, Default)]
+pub struct DbResult {
+    pub total: Option<i64>,
+    pub page_total: i64,
+    pub body: String,
+    pub response_headers: Option<String>,
+    pub response_status: Option<String>,
+    pub location: Option<String>,
+}
+
+/// A parameter sent as text with the type PostgreSQL inferred: it parses the value itself.
+#[derive(Debug)]
+struct Text<'a>(Option<&'a str>);
+
+impl ToSql for Text<'_> {
+    fn to_sql(&self, _: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self.0 {
+            Some(s) => {
+                out.extend_from_slice(s.as_bytes());
+                Ok(IsNull::No)
+            }
+            None => Ok(IsNull::Yes),
+        }
+    }
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+    fn encode_format(&self, _: &Type) -> Format {
+        Format::Text
+    }
+    tokio_postgres::types::to_sql_checked!();
+}
+
+fn params(s: &Statement) -> Vec<Text<'_>> {
+    s.params.iter().map(|p| Text(p.as_deref())).collect()
+}
+
+fn refs<'a>(p: &'a [Text<'a>]) -> Vec<&'a (dyn ToSql + Sync)> {
+    p.iter().map(|t| t as &(dyn ToSql + Sync)).collect()
+}
+
+/// Builds the pool from the configuration (connections are opened lazily).
+pub fn pool(uri: &str, size: usize, acquisition_timeout: u64) -> Result<Pool, String> {
+    let mut pg: tokio_postgres::Config = uri.parse().map_err(|e| format!("invalid db-uri: {e}"))?;
+    if pg.get_hosts().is_empty() {
+        pg.host_path("/var/run/postgresql");
+    }
+    if pg.get_application_name().is_none() {
+        pg.application_name("tusk");
+    }
+    pg.connect_timeout(Duration::from_secs(5));
+    let manager = Manager::from_config(pg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    Pool::builder(manager)
+        .max_size(size)
+        .wait_timeout(Some(Duration::from_secs(acquisition_timeout)))
+        .create_timeout(Some(Duration::from_secs(5)))
+        .runtime(Runtime::Tokio1)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// Maps a driver error: a PostgreSQL error keeps its SQLSTATE; anything else is a lost
+/// connection.
+pub fn map_error(e: &tokio_postgres::Error) -> Error {
+    match e.as_db_error() {
+        Some(db) => {
+            let code = db.code().code().to_string();
+            if code == "PGRST" {
+                return custom_error(db.message(), db.detail());
+            }
+            Error::Pg(PgError {
+                code,
+                message: db.message().to_string(),
+                details: db.detail().map(str::to_string),
+                hint: db.hint().map(str::to_string),
+            })
+        }
+        None => Error::DbConnection(e.to_string()),
+    }
+}
+
+/// `RAISE SQLSTATE 'PGRST' USING message = '{"code":…}', detail = '{"status":…,"headers":…}'`.
+fn custom_error(message: &str, detail: Option<&str>) -> Error {
+    let msg: serde_json::Value = match serde_json::from_str(message) {
+        Ok(v @ serde_json::Value::Object(_)) if v.get("code").is_some() && v.get("message").is_some() => v,
+        _ => return Error::PgrstRaise(format!("Invalid JSON value for MESSAGE: '{message}'")),
+    };
+    let detail: serde_json::Value = match detail.map(serde_json::from_str::<serde_json::Value>) {
+        Some(Ok(v @ serde_json::Value::Object(_))) if v.get("status").is_some() => v,
+        Some(_) | None => {
+            return Error::PgrstRaise(format!("Invalid JSON value for DETAIL: '{}'", detail.unwrap_or("")))
+        }
+    };
+    let status = detail.get("status").and_then(serde_json::Value::as_u64).unwrap_or(500) as u16;
+    let headers = detail
+        .get("headers")
+        .and_then(serde_json::Value::as_object)
+        .map(|h| {
+            h.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let body = serde_json::json!({
+        "code": msg.get("code").cloned().unwrap_or(serde_json::Value::Null),
+        "message": msg.get("message").cloned().unwrap_or(serde_json::Value::Null),
+        "details": msg.get("details").cloned().unwrap_or(serde_json::Value::Null),
+        "hint": msg.get("hint").cloned().unwrap_or(serde_json::Value::Null),
+    });
+    Error::Custom { status, body, headers }
+}
+
+fn pool_error(e: deadpool_postgres::PoolError) -> Error {
+    match e {
+        deadpool_postgres::PoolError::Timeout(deadpool_postgres::TimeoutType::Wait) => Error::PoolTimeout,
+        deadpool_postgres::PoolError::Backend(e) => map_error(&e),
+        other => Error::DbConnection(other.to_string()),
+    }
+}
+
+/// The pool, plus which main statements each connection has prepared: a statement known to
+/// be prepared is sent in the same round trip as `BEGIN` and the settings; a new one must be
+/// prepared inside the transaction first (as the request's role).
+pub struct Db {
+    pub pool: Pool,
+    prepared: std::sync::Mutex<std::collections::HashSet<(deadpool_postgres::ObjectId, u64)>>,
+}
+
+fn sql_hash(sql: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    sql.hash(&mut h);
+    h.finish()
+}
+
+impl Db {
+    pub fn new(pool: Pool) -> Db {
+        Db { pool, prepared: std::sync::Mutex::new(Default::default()) }
+    }
+
+    /// Forgets every connection's prepared statements (after a schema reload).
+    pub fn clear_statement_caches(&self) {
+        self.pool.manager().statement_caches.clear();
+        if let Ok(mut p) = self.prepared.lock() {
+            p.clear();
+        }
+    }
+
+    fn is_prepared(&self, key: (deadpool_postgres::ObjectId, u64)) -> bool {
+        self.prepared.lock().map(|p| p.contains(&key)).unwrap_or(false)
+    }
+
+    fn mark_prepared(&self, key: (deadpool_postgres::ObjectId, u64)) {
+        if let Ok(mut p) = self.prepared.lock() {
+            p.insert(key);
+        }
+    }
+}
+
+/// Runs one request's transaction and returns the main statement's row.
+pub async fn run(db: &std::sync::Arc<Db>, tx: Transaction, policy: TxPlan) -> Result<DbResult, Error> {
+    let client = db.pool.get().await.map_err(pool_error)?;
+    let key = (deadpool_postgres::Object::id(&client), sql_hash(&tx.main.sql));
+    let cached = db.is_prepared(key);
+    let db = db.clone();
+    // In its own task: the transaction always ends, even if the HTTP client goes away.
+    tokio::spawn(async move {
+        let r = run_on(&client, &tx, policy, cached).await;
+        if !cached && !matches!(r, Err(Error::Pg(_)) | Err(Error::DbConnection(_))) {
+            db.mark_prepared(key);
+        }
+        r
+    })
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))?
+}
+
+async fn run_on(
+    client: &deadpool_postgres::Client,
+    tx: &Transaction,
+    policy: TxPlan,
+    cached: bool,
+) -> Result<DbResult, Error> {
+    let settings = client.prepare_cached(&tx.settings.sql).await.map_err(|e| map_error(&e))?;
+    let settings_params = params(&tx.settings);
+    let settings_refs = refs(&settings_params);
+    let pre_params = tx.pre_request.as_ref().map(params).unwrap_or_default();
+    let pre_refs = refs(&pre_params);
+    let main_params = params(&tx.main);
+    let main_refs = refs(&main_params);
+    // Needs a check of the result before deciding how the transaction ends?
+    let check_first = policy.require_single || policy.max_affected.is_some();
+    let end = if policy.rollback { "ROLLBACK" } else { "COMMIT" };
+
+    let begin = client.batch_execute(tx.begin);
+    let set = client.query(&settings, &settings_refs);
+    let pre = async {
+        match &tx.pre_request {
+            Some(p) => client.query(p.sql.as_str(), &pre_refs).await.map(|_| ()),
+            None => Ok(()),
+        }
+    };
+    let result: Result<tokio_postgres::Row, Error> = if cached {
+        let main = client.prepare_cached(&tx.main.sql).await.map_err(|e| map_error(&e))?;
+        let q = client.query_one(&main, &main_refs);
+        if check_first {
+            let (b, s, p, q) = tokio::join!(begin, set, pre, q);
+            first_error(b, s, p).and(q.map_err(|e| map_error(&e)))
+        } else {
+            let commit = client.batch_execute(end);
+            let (b, s, p, q, c) = tokio::join!(begin, set, pre, q, commit);
+            let r = first_error(b, s, p).and(q.map_err(|e| map_error(&e)));
+            return match (r, c) {
+                (Ok(row), Ok(())) => decode(&row),
+                (Err(e), _) => Err(e),
+                (Ok(_), Err(e)) => Err(map_error(&e)),
+            };
+        }
+    } else {
+        let prep = client.prepare_cached(&tx.main.sql);
+        let (b, s, p, prepared) = tokio::join!(begin, set, pre, prep);
+        match first_error(b, s, p).and(prepared.map_err(|e| map_error(&e))) {
+            Ok(main) => client.query_one(&main, &main_refs).await.map_err(|e| map_error(&e)),
+            Err(e) => Err(e),
+        }
+    };
+    let outcome = result.and_then(|row| decode(&row)).and_then(|r| {
+        if policy.require_single && r.page_total != 1 {
+            return Err(Error::Singularity(r.page_total));
+        }
+        if let Some(max) = policy.max_affected {
+            if r.page_total > max {
+                return Err(Error::MaxAffected(r.page_total));
+            }
+        }
+        Ok(r)
+    });
+    let end = if outcome.is_ok() { end } else { "ROLLBACK" };
+    match (outcome, client.batch_execute(end).await) {
+        (Ok(r), Ok(())) => Ok(r),
+        (Err(e), _) => Err(e),
+        (Ok(_), Err(e)) => Err(map_error(&e)),
+    }
+}
+
+fn first_error(
+    b: Result<(), tokio_postgres::Error>,
+    s: Result<Vec<tokio_postgres::Row>, tokio_postgres::Error>,
+    p: Result<(), tokio_postgres::Error>,
+) -> Result<(), Error> {
+    b.map_err(|e| map_error(&e))?;
+    s.map_err(|e| map_error(&e))?;
+    p.map_err(|e| map_error(&e))?;
+    Ok(())
+}
+
+fn decode(row: &tokio_postgres::Row) -> Result<DbResult, Error> {
+    let get_text = |i: usize| -> Result<Option<String>, Error> {
+        row.try_get::<_, Option<String>>(i).map_err(|e| Error::Internal(e.to_string()))
+    };
+    Ok(DbResult {
+        total: row.try_get::<_, Option<i64>>(0).map_err(|e| Error::Internal(e.to_string()))?,
+        page_total: row.try_get::<_, i64>(1).map_err(|e| Error::Internal(e.to_string()))?,
+        body: get_text(2)?.unwrap_or_default(),
+        response_headers: get_text(3)?,
+        response_status: get_text(4)?,
+        location: get_text(5)?,
+    })
+}
+
+/// Loads the schema cache of `schemas`.
+pub async fn load_schema_cache(pool: &Pool, schemas: &[String]) -> Result<SchemaCache, Error> {
+    let client = pool.get().await.map_err(pool_error)?;
+    let row = client
+        .query_one(CATALOG_QUERY, &[&schemas])
+        .await
+        .map_err(|e| map_error(&e))?;
+    let text: String = row.try_get(0).map_err(|e| Error::Internal(e.to_string()))?;
+    SchemaCache::from_json(&text).map_err(|e| Error::Internal(format!("cannot decode the schema cache: {e}")))
+}
+
+/// LISTENs on `channel` and sends each notification's payload to `tx`, reconnecting with
+/// backoff when the connection drops. Runs until `tx` is closed.
+pub async fn listen(uri: String, channel: String, tx: tokio::sync::mpsc::Sender<String>) {
+    use futures_util::future::poll_fn;
+    let mut backoff = Duration::from_secs(1);
+    let mut reconnecting = false;
+    loop {
+        if tx.is_closed() {
+            return;
+        }
+        let mut pg: tokio_postgres::Config = match uri.parse() {
+            Ok(c) => c,
+            Err(_) => return,
+        };
+        if pg.get_hosts().is_empty() {
+            pg.host_path("/var/run/postgresql");
+        }
+        pg.application_name("tusk listener");
+        match pg.connect(NoTls).await {
+            Ok((client, mut connection)) => {
+                let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+                let notify = tx.clone();
+                let driver = tokio::spawn(async move {
+                    loop {
+                        match poll_fn(|cx| connection.poll_message(cx)).await {
+                            Some(Ok(tokio_postgres::AsyncMessage::Notification(n))) => {
+                                if notify.send(n.payload().to_string()).await.is_err() {
+                                    break;
+                                }
+                            }
+                            Some(Ok(_)) => {}
+                            Some(Err(_)) | None => break,
+                        }
+                    }
+                    let _ = done_tx.send(());
+                });
+                let listen = format!("LISTEN {}", crate::query::ident(&channel));
+                if client.batch_execute(&listen).await.is_ok() {
+                    tracing::info!("Listening for notifications on the {channel} channel");
+                    backoff = Duration::from_secs(1);
+                    if reconnecting {
+                        // Notifications may have been missed meanwhile: reload to be safe.
+                        let _ = tx.send("reload schema".into()).await;
+                    }
+                    reconnecting = true;
+                    let _ = done_rx.await;
+                    tracing::error!("The LISTEN connection was lost; reconnecting");
+                }
+                driver.abort();
+            }
+            Err(e) => {
+                tracing::debug!("LISTEN connection failed: {e}");
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(32));
+    }
+}

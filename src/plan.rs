@@ -1,0 +1,558 @@
+//! Planning: an [`ApiRequest`] resolved against the [`SchemaCache`] → a [`Plan`] that says
+//! exactly what to run and how to answer.
+//!
+//! In charge of: finding the table or function (PGRST205, PGRST202/203), choosing the output
+//! media type (PGRST107), checking payload columns (PGRST204), splitting function arguments
+//! from result filters, and deciding how the transaction ends (read-only, rollback, the
+//! post-conditions of `vnd.pgrst.object` and `max-affected`). Produces no SQL and does no I/O.
+
+use crate::api_request::{
+    ApiRequest, CountPref, Filter, LogicTree, Method, OrderTerm, Payload, Resolution, ReturnPref, SelectItem, Target,
+};
+use crate::config::Config;
+use crate::error::Error;
+use crate::schema_cache::{ReturnShape, Routine, SchemaCache, Table};
+
+/// The response's media type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Media {
+    Json,
+    /// `application/vnd.pgrst.object+json`: exactly one row, as an object.
+    SingleObject,
+    Csv,
+    /// The scalar result sent as-is with this content type (raw-media-types, or a function
+    /// returning a domain named after a media type, or `text/plain`).
+    Raw(String),
+}
+
+impl Media {
+    pub fn content_type(&self) -> String {
+        match self {
+            Media::Json => "application/json; charset=utf-8".into(),
+            Media::SingleObject => "application/vnd.pgrst.object+json; charset=utf-8".into(),
+            Media::Csv => "text/csv; charset=utf-8".into(),
+            Media::Raw(m) if m.starts_with("text/") && !m.contains("charset") => format!("{m}; charset=utf-8"),
+            Media::Raw(m) => m.clone(),
+        }
+    }
+}
+
+/// The rows a read or a mutation's representation selects and how they are filtered.
+#[derive(Debug, Clone)]
+pub struct Shape {
+    pub select: Vec<SelectItem>,
+    pub filters: Vec<Filter>,
+    pub logic: Vec<LogicTree>,
+    pub order: Vec<OrderTerm>,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub enum MutateKind {
+    Insert {
+        columns: Vec<String>,
+        /// `ON CONFLICT (cols) DO UPDATE/NOTHING`.
+        on_conflict: Option<(Vec<String>, Resolution)>,
+    },
+    Update {
+        columns: Vec<String>,
+    },
+    Delete,
+}
+
+#[derive(Debug, Clone)]
+pub enum CallArgs {
+    /// Named arguments from a JSON object (body or query string), typed by the signature.
+    Named { json: String, params: Vec<(String, String)> },
+    /// The whole body as the single unnamed parameter, of this type.
+    Single { value: Vec<u8>, type_: String },
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub enum Action {
+    Read { table: QualifiedTable, shape: Shape },
+    Mutate { table: QualifiedTable, kind: MutateKind, shape: Shape, payload: Option<Vec<u8>>, pk: Vec<String> },
+    Call { routine: Box<Routine>, args: CallArgs, shape: Shape },
+    /// `OPTIONS` on a table or function: the `Allow` header.
+    Options { allow: String },
+    /// `GET /`: the API's root description.
+    Root,
+}
+
+#[derive(Debug, Clone)]
+pub struct QualifiedTable {
+    pub schema: String,
+    pub name: String,
+}
+
+/// How the transaction ends, and the checks to make before it does.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TxPlan {
+    pub read_only: bool,
+    pub rollback: bool,
+    /// `vnd.pgrst.object`: roll back (406) unless exactly one row.
+    pub require_single: bool,
+    pub max_affected: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub action: Action,
+    pub media: Media,
+    pub tx: TxPlan,
+    pub count: Option<CountPref>,
+    pub return_: ReturnPref,
+    pub headers_only: bool,
+    /// Preferences to echo in `Preference-Applied`.
+    pub applied: Vec<String>,
+}
+
+/// Resolves a request against the schema cache.
+pub fn plan(config: &Config, cache: &SchemaCache, req: &ApiRequest) -> Result<Plan, Error> {
+    let prefs = &req.preferences;
+    if prefs.strict && !prefs.invalid.is_empty() {
+        return Err(Error::InvalidPreferences(prefs.invalid.clone()));
+    }
+    let (root_limit, root_offset) = req.query.root_limit();
+    let max_rows = config.db_max_rows;
+    let read_limit = match (root_limit, max_rows) {
+        (Some(l), Some(m)) => Some(l.min(m)),
+        (l, m) => l.or(m),
+    };
+    for (path, _) in req.query.filters.iter() {
+        if !path.is_empty() {
+            return Err(not_yet("filters on embedded resources"));
+        }
+    }
+    let root_filters = req.query.filters.iter().map(|(_, f)| f.clone()).collect::<Vec<_>>();
+    let root_logic = root_only(&req.query.logic, "logic trees on embedded resources")?;
+    let root_order = root_only(&req.query.order, "ordering embedded resources")?.into_iter().flatten().collect::<Vec<_>>();
+    for item in &req.query.select {
+        if matches!(item, SelectItem::Embed { .. }) {
+            return Err(not_yet("resource embedding"));
+        }
+    }
+    let shape = Shape {
+        select: req.query.select.clone(),
+        filters: root_filters,
+        logic: root_logic,
+        order: root_order,
+        limit: read_limit,
+        offset: root_offset,
+    };
+
+    let mut tx = TxPlan {
+        read_only: matches!(req.method, Method::Get | Method::Head),
+        rollback: config.db_tx_end.rollback,
+        require_single: false,
+        max_affected: prefs.max_affected.filter(|_| prefs.strict),
+    };
+    let mut applied: Vec<String> = Vec::new();
+    if let (true, Some(commit)) = (config.db_tx_end.allow_override, prefs.tx_commit) {
+        tx.rollback = !commit;
+        applied.push(if commit { "tx=commit" } else { "tx=rollback" }.into());
+    }
+
+    let return_ = prefs.return_.unwrap_or(ReturnPref::Minimal);
+    let action = match (&req.target, req.method) {
+        (Target::Root, Method::Get | Method::Head) => Action::Root,
+        (Target::Root, Method::Options) => Action::Options { allow: "OPTIONS,GET,HEAD".into() },
+        (Target::Root, _) => return Err(Error::InvalidPath),
+        (Target::Relation(name), method) => {
+            let table = find_table(cache, &req.schema, name)?;
+            let qualified = QualifiedTable { schema: table.schema.clone(), name: table.name.clone() };
+            match method {
+                Method::Options => Action::Options {
+                    allow: if table.kind == "r" || table.kind == "p" {
+                        "OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE".into()
+                    } else {
+                        "OPTIONS,GET,HEAD,POST,PATCH,DELETE".into()
+                    },
+                },
+                Method::Get | Method::Head => Action::Read { table: qualified, shape },
+                Method::Post | Method::Patch | Method::Put | Method::Delete => {
+                    plan_mutation(req, table, qualified, shape, &mut applied)?
+                }
+            }
+        }
+        (Target::Routine(name), method) => {
+            if method == Method::Options {
+                Action::Options { allow: "OPTIONS,GET,HEAD,POST".into() }
+            } else {
+                plan_call(req, cache, name, shape, &mut tx)?
+            }
+        }
+    };
+    let media = negotiate(config, req, &action)?;
+    if media == Media::SingleObject {
+        tx.require_single = true;
+    }
+    if matches!(action, Action::Mutate { .. }) {
+        if let Some(r) = prefs.return_ {
+            applied.push(
+                match r {
+                    ReturnPref::Minimal => "return=minimal",
+                    ReturnPref::HeadersOnly => "return=headers-only",
+                    ReturnPref::Representation => "return=representation",
+                }
+                .into(),
+            );
+        }
+    }
+    if let Some(c) = prefs.count {
+        applied.push(
+            match c {
+                CountPref::Exact => "count=exact",
+                CountPref::Planned => "count=planned",
+                CountPref::Estimated => "count=estimated",
+            }
+            .into(),
+        );
+    }
+    if let Some(n) = tx.max_affected {
+        applied.push(format!("max-affected={n}"));
+    }
+    if prefs.strict {
+        applied.push("handling=strict".into());
+    }
+    // Keep the client's order of preferences.
+    applied.sort_by_key(|a| prefs.applied.iter().position(|p| p == a).unwrap_or(usize::MAX));
+    Ok(Plan {
+        action,
+        media,
+        tx,
+        count: prefs.count,
+        return_,
+        headers_only: req.method == Method::Head,
+        applied,
+    })
+}
+
+fn not_yet(what: &str) -> Error {
+    Error::NotImplemented(format!("tusk does not support {what} yet"))
+}
+
+fn root_only<T: Clone>(items: &[(Vec<String>, T)], what: &str) -> Result<Vec<T>, Error> {
+    items
+        .iter()
+        .map(|(path, item)| if path.is_empty() { Ok(item.clone()) } else { Err(not_yet(what)) })
+        .collect()
+}
+
+fn find_table<'a>(cache: &'a SchemaCache, schema: &str, name: &str) -> Result<&'a Table, Error> {
+    cache.table(schema, name).ok_or_else(|| {
+        Error::NoTable(
+            format!("{schema}.{name}"),
+            cache
+                .similar_table(schema, name)
+                .map(|t| format!("Perhaps you meant the table '{schema}.{t}'")),
+        )
+    })
+}
+
+fn plan_mutation(
+    req: &ApiRequest,
+    table: &Table,
+    qualified: QualifiedTable,
+    shape: Shape,
+    applied: &mut Vec<String>,
+) -> Result<Action, Error> {
+    let prefs = &req.preferences;
+    let payload = req.payload.as_ref();
+    let check_columns = |cols: &[String]| -> Result<(), Error> {
+        for c in cols {
+            if table.column(c).is_none() {
+                return Err(Error::NoColumn { column: c.clone(), table: table.name.clone() });
+            }
+        }
+        Ok(())
+    };
+    let columns = |payload: Option<&Payload>| -> Result<Vec<String>, Error> {
+        let cols: Vec<String> = match &req.query.columns {
+            Some(c) => c.clone(),
+            None => payload.map(|p| p.keys().to_vec()).unwrap_or_default(),
+        };
+        check_columns(&cols)?;
+        Ok(cols)
+    };
+    let body = |payload: Option<&Payload>| -> Result<Vec<u8>, Error> {
+        let p = payload.ok_or_else(|| Error::InvalidBody("Empty or invalid json".into()))?;
+        if matches!(p, Payload::Raw(_)) {
+            return Err(Error::MediaType(req.content_type.clone()));
+        }
+        Ok(p.json_bytes().to_vec())
+    };
+    let kind = match req.method {
+        Method::Post => {
+            let on_conflict = match prefs.resolution {
+                Some(res) => {
+                    let cols = req.query.on_conflict.clone().unwrap_or_else(|| table.pk.clone());
+                    applied.push(
+                        match res {
+                            Resolution::MergeDuplicates => "resolution=merge-duplicates",
+                            Resolution::IgnoreDuplicates => "resolution=ignore-duplicates",
+                        }
+                        .into(),
+                    );
+                    if cols.is_empty() {
+                        None
+                    } else {
+                        Some((cols, res))
+                    }
+                }
+                None => None,
+            };
+            if prefs.missing_default {
+                applied.push("missing=default".into());
+            }
+            MutateKind::Insert { columns: columns(payload)?, on_conflict }
+        }
+        Method::Patch => MutateKind::Update { columns: columns(payload)? },
+        Method::Put => {
+            let (limit, offset) = req.query.root_limit();
+            if limit.is_some() || offset.is_some() {
+                return Err(Error::PutLimit);
+            }
+            let mut eq_cols: Vec<&str> = shape
+                .filters
+                .iter()
+                .filter(|f| {
+                    !f.negated
+                        && f.field.json_path.is_empty()
+                        && matches!(f.operation, crate::api_request::Operation::Compare { op: crate::api_request::CmpOp::Eq, quantifier: None, .. })
+                })
+                .map(|f| f.field.name.as_str())
+                .collect();
+            eq_cols.sort_unstable();
+            let mut pk: Vec<&str> = table.pk.iter().map(String::as_str).collect();
+            pk.sort_unstable();
+            if pk.is_empty() || eq_cols != pk || shape.filters.len() != pk.len() || !shape.logic.is_empty() {
+                return Err(Error::InvalidPutFilters);
+            }
+            if payload.is_some_and(Payload::is_array) {
+                return Err(Error::InvalidBody("Payload values do not match URL in primary key column(s)".into()));
+            }
+            MutateKind::Insert {
+                columns: columns(payload)?,
+                on_conflict: Some((table.pk.clone(), Resolution::MergeDuplicates)),
+            }
+        }
+        Method::Delete => MutateKind::Delete,
+        _ => return Err(Error::InvalidPath),
+    };
+    let payload = match &kind {
+        MutateKind::Delete => None,
+        _ => Some(body(payload)?),
+    };
+    Ok(Action::Mutate { table: qualified, kind, shape, payload, pk: table.pk.clone() })
+}
+
+fn plan_call(
+    req: &ApiRequest,
+    cache: &SchemaCache,
+    name: &str,
+    mut shape: Shape,
+    tx: &mut TxPlan,
+) -> Result<Action, Error> {
+    let candidates = cache.routines(&req.schema, name);
+    let read_only = matches!(req.method, Method::Get | Method::Head);
+    // Arguments come from the query string (GET) or the body (POST).
+    let (arg_names, json_args): (Vec<String>, Option<serde_json::Map<String, serde_json::Value>>) = if read_only {
+        let names: Vec<String> = req.query.params.iter().map(|(k, _)| k.clone()).collect();
+        (names, None)
+    } else {
+        match &req.payload {
+            Some(Payload::Json { raw, .. }) | Some(Payload::Converted { raw, .. }) => {
+                match serde_json::from_slice::<serde_json::Value>(raw) {
+                    Ok(serde_json::Value::Object(map)) if !req.preferences.single_object => {
+                        (map.keys().cloned().collect(), Some(map))
+                    }
+                    _ => (vec![], None),
+                }
+            }
+            _ => (vec![], None),
+        }
+    };
+    let routine = choose_routine(req, candidates, name, &arg_names)?;
+    if !read_only && routine.volatility != 'v' {
+        // A POST to a stable function still runs read-write, as in PostgREST.
+    }
+    if read_only && routine.volatility == 'v' {
+        tx.read_only = true;
+    }
+    tx.read_only = read_only;
+
+    let args = if routine.params.len() == 1 && routine.params[0].name.is_empty() && !read_only {
+        let body = req.payload.as_ref().map(|p| p.json_bytes().to_vec()).unwrap_or_default();
+        CallArgs::Single { value: body, type_: routine.params[0].type_.clone() }
+    } else if req.preferences.single_object && !read_only && routine.params.len() == 1 {
+        let body = req.payload.as_ref().map(|p| p.json_bytes().to_vec()).unwrap_or_else(|| b"{}".to_vec());
+        CallArgs::Single { value: body, type_: routine.params[0].type_.clone() }
+    } else {
+        let mut obj = serde_json::Map::new();
+        if read_only {
+            for (k, v) in &req.query.params {
+                if let Some(p) = routine.params.iter().find(|p| &p.name == k) {
+                    if p.variadic || p.type_.ends_with("[]") {
+                        let entry = obj.entry(k.clone()).or_insert_with(|| serde_json::Value::Array(vec![]));
+                        if let serde_json::Value::Array(items) = entry {
+                            items.push(serde_json::Value::String(v.clone()));
+                        }
+                    } else {
+                        obj.insert(k.clone(), serde_json::Value::String(v.clone()));
+                    }
+                }
+            }
+        } else if let Some(map) = json_args {
+            obj = map;
+        }
+        let params: Vec<(String, String)> = routine
+            .params
+            .iter()
+            .filter(|p| obj.contains_key(&p.name))
+            .map(|p| (p.name.clone(), p.type_.clone()))
+            .collect();
+        if params.is_empty() {
+            CallArgs::None
+        } else {
+            CallArgs::Named { json: serde_json::Value::Object(obj).to_string(), params }
+        }
+    };
+    // Query parameters that are not arguments filter the result.
+    if read_only {
+        let mut filters = Vec::new();
+        for (k, v) in &req.query.params {
+            if routine.params.iter().any(|p| &p.name == k) {
+                continue;
+            }
+            let (path, key) = (Vec::<String>::new(), k.clone());
+            let _ = path;
+            filters.push(crate::api_request::parse_filter(&key, v)?);
+        }
+        shape.filters = filters;
+    } else {
+        for (k, v) in &req.query.params {
+            shape.filters.push(crate::api_request::parse_filter(k, v)?);
+        }
+    }
+    Ok(Action::Call { routine: Box::new(routine.clone()), args, shape })
+}
+
+fn choose_routine<'a>(
+    req: &ApiRequest,
+    candidates: &'a [Routine],
+    name: &str,
+    arg_names: &[String],
+) -> Result<&'a Routine, Error> {
+    let matches_args = |r: &Routine| -> bool {
+        if r.params.len() == 1 && r.params[0].name.is_empty() {
+            // One unnamed parameter takes the whole body.
+            return req.method == Method::Post;
+        }
+        if req.preferences.single_object && r.params.len() == 1 {
+            return true;
+        }
+        let known = arg_names.iter().all(|a| r.params.iter().any(|p| &p.name == a));
+        let required = r.params.iter().filter(|p| !p.has_default).all(|p| arg_names.contains(&p.name));
+        if matches!(req.method, Method::Get | Method::Head) {
+            // Extra query parameters may be filters on the result.
+            required
+        } else {
+            known && required
+        }
+    };
+    let found: Vec<&Routine> = candidates.iter().filter(|r| matches_args(r)).collect();
+    match found.as_slice() {
+        [one] => Ok(one),
+        [] => {
+            let qualified = format!("{}.{}", req.schema, name);
+            let (shown, details) = if arg_names.is_empty() {
+                (
+                    format!("{qualified} without parameters"),
+                    format!("Searched for the function {qualified} without parameters, but no matches were found in the schema cache."),
+                )
+            } else {
+                let list = arg_names.join(", ");
+                let noun = if arg_names.len() == 1 { "parameter" } else { "parameters" };
+                (
+                    format!("{qualified}({list})"),
+                    format!("Searched for the function {qualified} with {noun} {list}, but no matches were found in the schema cache."),
+                )
+            };
+            let hint = candidates.first().map(|r| {
+                let names: Vec<&str> = r.params.iter().map(|p| p.name.as_str()).collect();
+                if names.is_empty() {
+                    format!("Perhaps you meant to call the function {qualified}")
+                } else {
+                    format!("Perhaps you meant to call the function {qualified}({})", names.join(", "))
+                }
+            });
+            Err(Error::NoFunction { name: shown, details, hint })
+        }
+        many => {
+            // Prefer the candidate whose parameters match the given names exactly.
+            let exact: Vec<&&Routine> = many
+                .iter()
+                .filter(|r| r.params.len() == arg_names.len())
+                .collect();
+            if let [one] = exact.as_slice() {
+                return Ok(one);
+            }
+            let list = many
+                .iter()
+                .map(|r| {
+                    let ps: Vec<String> = r.params.iter().map(|p| format!("{} => {}", p.name, p.type_)).collect();
+                    format!("{}.{}({})", r.schema, r.name, ps.join(", "))
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            Err(Error::Pg(crate::error::PgError {
+                code: "PGRST203".into(),
+                message: format!("Could not choose the best candidate function between: {list}"),
+                details: None,
+                hint: Some("Try renaming the parameters or the function itself in the database so function overloading can be resolved".into()),
+            }))
+        }
+    }
+}
+
+/// Picks the response media type from `Accept`.
+fn negotiate(config: &Config, req: &ApiRequest, action: &Action) -> Result<Media, Error> {
+    let scalar_routine = match action {
+        Action::Call { routine, .. } => matches!(routine.shape, ReturnShape::Scalar),
+        _ => false,
+    };
+    let domain_media = match action {
+        Action::Call { routine, .. } => routine
+            .return_domain
+            .as_ref()
+            .map(|(d, _)| d.clone())
+            .filter(|d| d.contains('/')),
+        _ => None,
+    };
+    for accepted in &req.accept {
+        let accepted = accepted.as_str();
+        if let Some(d) = &domain_media {
+            if accepted == d || accepted == "*/*" || (accepted.ends_with("/*") && d.starts_with(accepted.trim_end_matches('*'))) {
+                return Ok(Media::Raw(d.clone()));
+            }
+        }
+        match accepted {
+            "*/*" | "application/json" | "application/*" => return Ok(Media::Json),
+            "application/vnd.pgrst.object+json" | "application/vnd.pgrst.object" => return Ok(Media::SingleObject),
+            "text/csv" if !matches!(action, Action::Call { .. }) || !scalar_routine => return Ok(Media::Csv),
+            m if scalar_routine && config.raw_media_types.iter().any(|r| r == m) => return Ok(Media::Raw(m.to_string())),
+            "text/plain" if scalar_routine => return Ok(Media::Raw("text/plain".into())),
+            _ => {}
+        }
+    }
+    let shown = req
+        .headers
+        .iter()
+        .find(|(k, _)| k == "accept")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    Err(Error::MediaType(shown))
+}

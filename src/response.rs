@@ -1,0 +1,166 @@
+//! Responses: the plan and the database's result → status, headers and body; and errors →
+//! PostgREST's JSON error responses.
+//!
+//! In charge of `Content-Type`, `Content-Range`, `Location`, `Preference-Applied`, 206 for
+//! partial ranges, 204/201 choices, and of applying the `response.headers` /
+//! `response.status` settings a function made inside the transaction (PGRST111/112 when they
+//! are malformed). The body is passed through as PostgreSQL built it: no per-row work here.
+
+use crate::api_request::{ApiRequest, ReturnPref};
+use crate::db::DbResult;
+use crate::error::Error;
+use crate::http::Response;
+use crate::plan::{Action, MutateKind, Plan};
+use crate::schema_cache::ReturnShape;
+use bytes::Bytes;
+
+/// Builds the response of a successful request.
+pub fn build(req: &ApiRequest, plan: &Plan, result: DbResult) -> Result<Response, Error> {
+    let mut resp = Response::new(200);
+    let mut body: Option<String> = Some(result.body);
+    let range_start = match &plan.action {
+        Action::Read { shape, .. } | Action::Call { shape, .. } => shape.offset.unwrap_or(0),
+        _ => 0,
+    };
+    let content_range = |total: Option<i64>| -> String {
+        let total_s = total.map(|t| t.to_string()).unwrap_or_else(|| "*".into());
+        if result.page_total == 0 {
+            format!("*/{total_s}")
+        } else {
+            format!("{}-{}/{}", range_start, range_start + result.page_total - 1, total_s)
+        }
+    };
+    match &plan.action {
+        Action::Read { .. } => {
+            resp.headers.push(("Content-Range".into(), content_range(result.total)));
+            if let Some(total) = result.total {
+                if result.page_total < total && (range_start > 0 || result.page_total > 0) {
+                    resp.status = 206;
+                }
+                if range_start > 0 && range_start >= total && total > 0 {
+                    return Err(Error::InvalidRange(Some(format!(
+                        "An offset of {range_start} was requested, but there are only {total} rows."
+                    ))));
+                }
+            }
+        }
+        Action::Mutate { table, kind, .. } => {
+            resp.status = match kind {
+                MutateKind::Insert { .. } => 201,
+                _ => 200,
+            };
+            // PostgREST: an update reports the rows' range, inserts and deletes only the total.
+            let range = match kind {
+                MutateKind::Update { .. } => content_range(result.total),
+                _ => format!("*/{}", result.total.map(|t| t.to_string()).unwrap_or_else(|| "*".into())),
+            };
+            resp.headers.push(("Content-Range".into(), range));
+            if plan.return_ != ReturnPref::Representation {
+                body = None;
+                if !matches!(kind, MutateKind::Insert { .. }) {
+                    resp.status = 204;
+                }
+            }
+            if let Some(loc) = &result.location {
+                resp.headers.push(("Location".into(), location(&table.name, loc)));
+            }
+        }
+        Action::Call { routine, .. } => {
+            resp.headers.push(("Content-Range".into(), content_range(result.total)));
+            if routine.shape == ReturnShape::Void {
+                resp.status = 204;
+                body = None;
+            }
+        }
+        Action::Options { allow } => {
+            resp.headers.push(("Allow".into(), allow.clone()));
+            body = None;
+        }
+        Action::Root => {
+            body = Some(String::from("{\"swagger\":\"2.0\",\"info\":{\"title\":\"tusk\",\"description\":\"OpenAPI output is not implemented yet\"},\"paths\":{}}"));
+        }
+    }
+    if body.is_some() {
+        let ct = if matches!(plan.action, Action::Root) {
+            "application/openapi+json; charset=utf-8".to_string()
+        } else {
+            plan.media.content_type()
+        };
+        resp.headers.push(("Content-Type".into(), ct));
+    }
+    if !plan.applied.is_empty() {
+        resp.headers.push(("Preference-Applied".into(), plan.applied.join(", ")));
+    }
+    if req.profile_requested {
+        resp.headers.push(("Content-Profile".into(), req.schema.clone()));
+    }
+    // Settings made by the request's SQL.
+    if let Some(h) = &result.response_headers {
+        for (k, v) in guc_headers(h)? {
+            resp.headers.retain(|(name, _)| !name.eq_ignore_ascii_case(&k));
+            resp.headers.push((k, v));
+        }
+    }
+    if let Some(s) = &result.response_status {
+        resp.status = s.trim().parse::<u16>().ok().filter(|s| (100..600).contains(s)).ok_or(Error::GucStatus)?;
+    }
+    if !plan.headers_only {
+        if let Some(b) = body {
+            resp.body = Bytes::from(b);
+        }
+    }
+    Ok(resp)
+}
+
+/// `response.headers`: a JSON array of single-key objects with string values.
+fn guc_headers(text: &str) -> Result<Vec<(String, String)>, Error> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|_| Error::GucHeaders)?;
+    let items = value.as_array().ok_or(Error::GucHeaders)?;
+    let mut out = Vec::new();
+    for item in items {
+        let obj = item.as_object().filter(|o| o.len() == 1).ok_or(Error::GucHeaders)?;
+        for (k, v) in obj {
+            out.push((k.clone(), v.as_str().ok_or(Error::GucHeaders)?.to_string()));
+        }
+    }
+    Ok(out)
+}
+
+/// `/tasks?id=eq.3` from the inserted row's primary key (a JSON object).
+fn location(table: &str, pk_json: &str) -> String {
+    let enc = |s: &str| percent_encoding::utf8_percent_encode(s, QUERY_VALUE).to_string();
+    let mut out = format!("/{}", enc(table));
+    if let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(pk_json) {
+        let parts: Vec<String> = map
+            .iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                format!("{}=eq.{}", enc(k), enc(&v))
+            })
+            .collect();
+        if !parts.is_empty() {
+            out.push('?');
+            out.push_str(&parts.join("&"));
+        }
+    }
+    out
+}
+
+const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// An error as PostgREST answers it.
+pub fn error(e: &Error, authenticated: bool, minimal: bool) -> Response {
+    let status = e.status(authenticated);
+    let mut resp = Response::new(status);
+    resp.headers.push(("Content-Type".into(), "application/json; charset=utf-8".into()));
+    resp.headers.extend(e.headers(status));
+    resp.body = Bytes::from(e.body(minimal).to_string());
+    resp
+}

@@ -1,0 +1,322 @@
+//! The schema cache: what the exposed schemas contain (tables, views, columns, keys, foreign
+//! keys, functions), loaded once at start-up and on reload, never per request.
+//!
+//! [`CATALOG_QUERY`] is one SQL statement that builds the whole description as one JSON
+//! document inside PostgreSQL; [`SchemaCache::from_json`] decodes it. `db` runs the query;
+//! this module does no I/O. The plan stage resolves names against the cache.
+
+use serde::Deserialize;
+use std::collections::HashMap;
+
+/// `$1`: the exposed schemas (text[]). Returns one row with one json column.
+pub const CATALOG_QUERY: &str = r#"
+SELECT json_build_object(
+  'tables', (
+    SELECT coalesce(json_agg(t), '[]') FROM (
+      SELECT n.nspname AS schema, c.relname AS name, c.relkind::text AS kind,
+        obj_description(c.oid, 'pg_class') AS description,
+        coalesce((
+          SELECT json_agg(json_build_object(
+              'name', a.attname,
+              'type', format_type(a.atttypid, a.atttypmod),
+              'nullable', NOT a.attnotnull,
+              'default', pg_get_expr(d.adbin, d.adrelid),
+              'generated', a.attgenerated <> '' OR a.attidentity = 'a') ORDER BY a.attnum)
+          FROM pg_attribute a
+          LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+          WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '[]') AS columns,
+        coalesce((
+          SELECT json_agg(a.attname ORDER BY array_position(con.conkey, a.attnum))
+          FROM pg_constraint con
+          JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = ANY (con.conkey)
+          WHERE con.conrelid = c.oid AND con.contype = 'p'), '[]') AS pk
+      FROM pg_class c
+      JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = ANY ($1::text[]) AND c.relkind IN ('r', 'v', 'm', 'f', 'p')
+    ) t
+  ),
+  'foreign_keys', (
+    SELECT coalesce(json_agg(f), '[]') FROM (
+      SELECT con.conname AS name,
+        n1.nspname AS schema, c1.relname AS table,
+        (SELECT json_agg(a.attname ORDER BY k.o) FROM unnest(con.conkey) WITH ORDINALITY k(n, o)
+           JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n) AS columns,
+        n2.nspname AS foreign_schema, c2.relname AS foreign_table,
+        (SELECT json_agg(a.attname ORDER BY k.o) FROM unnest(con.confkey) WITH ORDINALITY k(n, o)
+           JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.n) AS foreign_columns
+      FROM pg_constraint con
+      JOIN pg_class c1 ON c1.oid = con.conrelid JOIN pg_namespace n1 ON n1.oid = c1.relnamespace
+      JOIN pg_class c2 ON c2.oid = con.confrelid JOIN pg_namespace n2 ON n2.oid = c2.relnamespace
+      WHERE con.contype = 'f' AND (n1.nspname = ANY ($1::text[]) OR n2.nspname = ANY ($1::text[]))
+    ) f
+  ),
+  'routines', (
+    SELECT coalesce(json_agg(r), '[]') FROM (
+      SELECT n.nspname AS schema, p.proname AS name,
+        obj_description(p.oid, 'pg_proc') AS description,
+        coalesce(to_json(p.proargnames), '[]') AS arg_names,
+        coalesce(to_json(p.proargmodes::text[]), '[]') AS arg_modes,
+        (SELECT coalesce(json_agg(format_type(u.t, NULL) ORDER BY u.o), '[]')
+           FROM unnest(coalesce(p.proallargtypes, p.proargtypes::oid[])) WITH ORDINALITY u(t, o)) AS arg_types,
+        p.pronargdefaults AS n_defaults,
+        p.proretset AS returns_set,
+        format_type(p.prorettype, NULL) AS return_type,
+        rt.typtype::text AS return_typtype,
+        CASE WHEN rt.typrelid <> 0 THEN rn.nspname END AS return_schema,
+        CASE WHEN rt.typrelid <> 0 THEN rc.relname END AS return_relation,
+        CASE WHEN rt.typtype = 'd' THEN rt.typname END AS return_domain,
+        CASE WHEN rt.typtype = 'd' THEN format_type(rt.typbasetype, NULL) END AS return_domain_base,
+        p.provolatile::text AS volatility,
+        p.provariadic <> 0 AS variadic
+      FROM pg_proc p
+      JOIN pg_namespace n ON n.oid = p.pronamespace
+      JOIN pg_type rt ON rt.oid = p.prorettype
+      LEFT JOIN pg_class rc ON rc.oid = rt.typrelid
+      LEFT JOIN pg_namespace rn ON rn.oid = rc.relnamespace
+      WHERE n.nspname = ANY ($1::text[]) AND p.prokind = 'f'
+    ) r
+  )
+)::text
+"#;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Column {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub nullable: bool,
+    pub default: Option<String>,
+    pub generated: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Table {
+    pub schema: String,
+    pub name: String,
+    /// pg_class.relkind: r table, v view, m materialized view, f foreign, p partitioned.
+    pub kind: String,
+    pub description: Option<String>,
+    pub columns: Vec<Column>,
+    pub pk: Vec<String>,
+}
+
+impl Table {
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ForeignKey {
+    pub name: String,
+    pub schema: String,
+    pub table: String,
+    pub columns: Vec<String>,
+    pub foreign_schema: String,
+    pub foreign_table: String,
+    pub foreign_columns: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct RawRoutine {
+    schema: String,
+    name: String,
+    description: Option<String>,
+    arg_names: Vec<String>,
+    arg_modes: Vec<String>,
+    arg_types: Vec<String>,
+    n_defaults: usize,
+    returns_set: bool,
+    return_type: String,
+    return_typtype: String,
+    return_schema: Option<String>,
+    return_relation: Option<String>,
+    return_domain: Option<String>,
+    return_domain_base: Option<String>,
+    volatility: String,
+    variadic: bool,
+}
+
+/// A function parameter the caller passes (IN, INOUT or VARIADIC).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Param {
+    pub name: String,
+    pub type_: String,
+    pub has_default: bool,
+    pub variadic: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReturnShape {
+    /// A scalar (or an array, or a domain).
+    Scalar,
+    /// A row type: a table's, a composite type's, or `record` with OUT parameters.
+    Composite { relation: Option<(String, String)> },
+    Void,
+}
+
+#[derive(Debug, Clone)]
+pub struct Routine {
+    pub schema: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub params: Vec<Param>,
+    pub returns_set: bool,
+    pub shape: ReturnShape,
+    /// `format_type` of the return type.
+    pub return_type: String,
+    /// For a function returning a domain: the domain's name (e.g. `text/html`) and base type.
+    pub return_domain: Option<(String, String)>,
+    /// 'i' immutable, 's' stable, 'v' volatile.
+    pub volatility: char,
+    pub variadic: bool,
+}
+
+impl Routine {
+    fn from_raw(r: RawRoutine) -> Routine {
+        let n_args = r.arg_types.len();
+        let mode = |i: usize| r.arg_modes.get(i).map(String::as_str).unwrap_or("i");
+        let inputs: Vec<usize> = (0..n_args).filter(|&i| matches!(mode(i), "i" | "b" | "v")).collect();
+        let first_default = inputs.len().saturating_sub(r.n_defaults);
+        let params = inputs
+            .iter()
+            .enumerate()
+            .map(|(k, &i)| Param {
+                name: r.arg_names.get(i).cloned().unwrap_or_default(),
+                type_: r.arg_types.get(i).cloned().unwrap_or_default(),
+                has_default: k >= first_default,
+                variadic: mode(i) == "v",
+            })
+            .collect();
+        let has_out = (0..n_args).any(|i| matches!(mode(i), "o" | "b" | "t"));
+        let shape = if r.return_type == "void" {
+            ReturnShape::Void
+        } else if r.return_typtype == "c" {
+            ReturnShape::Composite {
+                relation: r.return_schema.clone().zip(r.return_relation.clone()),
+            }
+        } else if r.return_type == "record" && has_out {
+            ReturnShape::Composite { relation: None }
+        } else if r.return_type == "record" {
+            ReturnShape::Composite { relation: None }
+        } else {
+            ReturnShape::Scalar
+        };
+        Routine {
+            schema: r.schema,
+            name: r.name,
+            description: r.description,
+            params,
+            returns_set: r.returns_set,
+            shape,
+            return_type: r.return_type,
+            return_domain: r.return_domain.zip(r.return_domain_base),
+            volatility: r.volatility.chars().next().unwrap_or('v'),
+            variadic: r.variadic,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct RawCache {
+    tables: Vec<Table>,
+    foreign_keys: Vec<ForeignKey>,
+    routines: Vec<RawRoutine>,
+}
+
+/// Everything the plan stage needs to know about the exposed schemas.
+#[derive(Debug, Default)]
+pub struct SchemaCache {
+    pub tables: HashMap<(String, String), Table>,
+    pub foreign_keys: Vec<ForeignKey>,
+    pub routines: HashMap<(String, String), Vec<Routine>>,
+}
+
+impl SchemaCache {
+    /// Decodes the JSON document [`CATALOG_QUERY`] returns.
+    pub fn from_json(text: &str) -> Result<SchemaCache, serde_json::Error> {
+        let raw: RawCache = serde_json::from_str(text)?;
+        let tables = raw
+            .tables
+            .into_iter()
+            .map(|t| ((t.schema.clone(), t.name.clone()), t))
+            .collect();
+        let mut routines: HashMap<(String, String), Vec<Routine>> = HashMap::new();
+        for r in raw.routines {
+            let r = Routine::from_raw(r);
+            routines.entry((r.schema.clone(), r.name.clone())).or_default().push(r);
+        }
+        Ok(SchemaCache { tables, foreign_keys: raw.foreign_keys, routines })
+    }
+
+    pub fn table(&self, schema: &str, name: &str) -> Option<&Table> {
+        self.tables.get(&(schema.to_string(), name.to_string()))
+    }
+
+    pub fn routines(&self, schema: &str, name: &str) -> &[Routine] {
+        self.routines
+            .get(&(schema.to_string(), name.to_string()))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// A table of `schema` whose name is close to `name` (for PostgREST's "Perhaps you meant").
+    pub fn similar_table(&self, schema: &str, name: &str) -> Option<String> {
+        self.tables
+            .keys()
+            .filter(|(s, _)| s == schema)
+            .map(|(_, n)| (distance(n, name), n))
+            .filter(|(d, n)| *d <= (n.len().max(name.len()) / 3).max(1) && *d > 0)
+            .min()
+            .map(|(_, n)| n.clone())
+    }
+
+    pub fn summary(&self) -> String {
+        format!(
+            "{} Relations, {} Relationships, {} Functions",
+            self.tables.len(),
+            self.foreign_keys.len(),
+            self.routines.values().map(Vec::len).sum::<usize>()
+        )
+    }
+}
+
+/// Levenshtein distance.
+pub fn distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_routines() {
+        let json = r#"{"tables":[{"schema":"todo","name":"tasks","kind":"r","description":null,
+            "columns":[{"name":"id","type":"integer","nullable":false,"default":"nextval('todo.tasks_id_seq'::regclass)","generated":false}],
+            "pk":["id"]}],
+          "foreign_keys":[],
+          "routines":[{"schema":"todo","name":"add","description":null,"arg_names":["a","b","s"],"arg_modes":["i","i","o"],
+            "arg_types":["integer","integer","integer"],"n_defaults":1,"returns_set":false,"return_type":"integer",
+            "return_typtype":"b","return_schema":null,"return_relation":null,"return_domain":null,"return_domain_base":null,
+            "volatility":"i","variadic":false}]}"#;
+        let cache = SchemaCache::from_json(json).expect("decode");
+        let r = &cache.routines("todo", "add")[0];
+        assert_eq!(r.params.len(), 2);
+        assert!(!r.params[0].has_default && r.params[1].has_default);
+        assert_eq!(r.shape, ReturnShape::Scalar);
+        assert_eq!(cache.table("todo", "tasks").map(|t| t.pk.clone()), Some(vec!["id".to_string()]));
+        assert_eq!(cache.similar_table("todo", "taks"), Some("tasks".into()));
+    }
+}
