@@ -181,27 +181,22 @@ impl Db {
 /// Runs one request's transaction and returns the main statement's row.
 pub async fn run(db: &std::sync::Arc<Db>, tx: Transaction, policy: TxPlan) -> Result<DbResult, Error> {
     let client = db.pool.get().await.map_err(pool_error)?;
-    let key = (deadpool_postgres::Object::id(&client), sql_hash(&tx.main.sql));
-    let cached = db.is_prepared(key);
     let db = db.clone();
     // In its own task: the transaction always ends, even if the HTTP client goes away.
-    tokio::spawn(async move {
-        let r = run_on(&client, &tx, policy, cached).await;
-        if !cached && !matches!(r, Err(Error::Pg(_)) | Err(Error::DbConnection(_))) {
-            db.mark_prepared(key);
-        }
-        r
-    })
-    .await
-    .map_err(|e| Error::Internal(e.to_string()))?
+    tokio::spawn(async move { run_on(&db, &client, &tx, policy).await })
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
 }
 
 async fn run_on(
+    db: &Db,
     client: &deadpool_postgres::Client,
     tx: &Transaction,
     policy: TxPlan,
-    cached: bool,
 ) -> Result<DbResult, Error> {
+    let id = deadpool_postgres::Object::id(client);
+    let known = |s: &Statement| db.is_prepared((id, sql_hash(&s.sql)));
+    // The settings only call pg_catalog.set_config: safe to prepare outside the transaction.
     let settings = client.prepare_cached(&tx.settings.sql).await.map_err(|e| map_error(&e))?;
     let settings_params = params(&tx.settings);
     let settings_refs = refs(&settings_params);
@@ -209,20 +204,27 @@ async fn run_on(
     let pre_refs = refs(&pre_params);
     let main_params = params(&tx.main);
     let main_refs = refs(&main_params);
-    // Needs a check of the result before deciding how the transaction ends?
-    let check_first = policy.require_single || policy.max_affected.is_some();
     let end = if policy.rollback { "ROLLBACK" } else { "COMMIT" };
+    // Needs a look at the result before deciding how the transaction ends?
+    let check_first = policy.require_single || policy.max_affected.is_some();
 
-    let begin = client.batch_execute(tx.begin);
-    let set = client.query(&settings, &settings_refs);
-    let pre = async {
-        match &tx.pre_request {
-            Some(p) => client.query(p.sql.as_str(), &pre_refs).await.map(|_| ()),
-            None => Ok(()),
-        }
-    };
-    let result: Result<tokio_postgres::Row, Error> = if cached {
+    let all_known = known(&tx.main) && tx.pre_request.as_ref().is_none_or(known);
+    let row: Result<tokio_postgres::Row, Error> = if all_known {
+        // Everything is prepared on this connection: one pipelined round trip (two with a
+        // post-check). prepare_cached answers from the cache without sending anything.
         let main = client.prepare_cached(&tx.main.sql).await.map_err(|e| map_error(&e))?;
+        let pre = match &tx.pre_request {
+            Some(p) => Some(client.prepare_cached(&p.sql).await.map_err(|e| map_error(&e))?),
+            None => None,
+        };
+        let begin = client.batch_execute(tx.begin);
+        let set = client.query(&settings, &settings_refs);
+        let pre = async {
+            match &pre {
+                Some(p) => client.query(p, &pre_refs).await.map(|_| ()),
+                None => Ok(()),
+            }
+        };
         let q = client.query_one(&main, &main_refs);
         if check_first {
             let (b, s, p, q) = tokio::join!(begin, set, pre, q);
@@ -238,14 +240,25 @@ async fn run_on(
             };
         }
     } else {
-        let prep = client.prepare_cached(&tx.main.sql);
-        let (b, s, p, prepared) = tokio::join!(begin, set, pre, prep);
-        match first_error(b, s, p).and(prepared.map_err(|e| map_error(&e))) {
-            Ok(main) => client.query_one(&main, &main_refs).await.map_err(|e| map_error(&e)),
-            Err(e) => Err(e),
-        }
+        // A statement new to this connection is prepared inside the transaction, after the
+        // role switch and the pre-request function, so names resolve with the request's
+        // privileges; the next request on this connection takes the fast path.
+        let (b, s) = tokio::join!(client.batch_execute(tx.begin), client.query(&settings, &settings_refs));
+        let steps = async {
+            b.map_err(|e| map_error(&e))?;
+            s.map_err(|e| map_error(&e))?;
+            if let Some(p) = &tx.pre_request {
+                let st = client.prepare_cached(&p.sql).await.map_err(|e| map_error(&e))?;
+                db.mark_prepared((id, sql_hash(&p.sql)));
+                client.query(&st, &pre_refs).await.map_err(|e| map_error(&e))?;
+            }
+            let st = client.prepare_cached(&tx.main.sql).await.map_err(|e| map_error(&e))?;
+            db.mark_prepared((id, sql_hash(&tx.main.sql)));
+            client.query_one(&st, &main_refs).await.map_err(|e| map_error(&e))
+        };
+        steps.await
     };
-    let outcome = result.and_then(|row| decode(&row)).and_then(|r| {
+    let outcome = row.and_then(|row| decode(&row)).and_then(|r| {
         if policy.require_single && r.page_total != 1 {
             return Err(Error::Singularity(r.page_total));
         }
