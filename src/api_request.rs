@@ -232,7 +232,10 @@ impl CmpOp {
 
     pub fn supports_quantifier(self) -> bool {
         use CmpOp::*;
-        matches!(self, Eq | Neq | Gt | Gte | Lt | Lte | Like | Ilike | Match | Imatch)
+        matches!(
+            self,
+            Eq | Neq | Gt | Gte | Lt | Lte | Like | Ilike | Match | Imatch
+        )
     }
 }
 
@@ -301,7 +304,10 @@ pub enum LogicTree {
 pub enum OrderTarget {
     Field(Field),
     /// `relation(column)`: ordering by a column of an embedded to-one resource.
-    Related { relation: String, field: Field },
+    Related {
+        relation: String,
+        field: Field,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -355,8 +361,15 @@ pub struct Preferences {
 
 fn parse_preferences<'a>(values: impl Iterator<Item = &'a str>) -> Preferences {
     let mut p = Preferences::default();
-    for item in values.flat_map(|v| v.split(',')).map(str::trim).filter(|s| !s.is_empty()) {
-        let (k, v) = item.split_once('=').map(|(k, v)| (k.trim(), v.trim())).unwrap_or((item, ""));
+    for item in values
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let (k, v) = item
+            .split_once('=')
+            .map(|(k, v)| (k.trim(), v.trim()))
+            .unwrap_or((item, ""));
         let ok = match (k, v) {
             ("return", "minimal") => set(&mut p.return_, ReturnPref::Minimal),
             ("return", "headers-only") => set(&mut p.return_, ReturnPref::HeadersOnly),
@@ -364,8 +377,12 @@ fn parse_preferences<'a>(values: impl Iterator<Item = &'a str>) -> Preferences {
             ("count", "exact") => set(&mut p.count, CountPref::Exact),
             ("count", "planned") => set(&mut p.count, CountPref::Planned),
             ("count", "estimated") => set(&mut p.count, CountPref::Estimated),
-            ("resolution", "merge-duplicates") => set(&mut p.resolution, Resolution::MergeDuplicates),
-            ("resolution", "ignore-duplicates") => set(&mut p.resolution, Resolution::IgnoreDuplicates),
+            ("resolution", "merge-duplicates") => {
+                set(&mut p.resolution, Resolution::MergeDuplicates)
+            }
+            ("resolution", "ignore-duplicates") => {
+                set(&mut p.resolution, Resolution::IgnoreDuplicates)
+            }
             ("missing", "default") => {
                 p.missing_default = true;
                 true
@@ -413,9 +430,17 @@ fn set<T>(slot: &mut Option<T>, v: T) -> bool {
 #[derive(Debug, Clone)]
 pub enum Payload {
     /// A JSON body. `keys`: the keys of the object (or of the first object of an array).
-    Json { raw: Bytes, is_array: bool, keys: Vec<String> },
+    Json {
+        raw: Bytes,
+        is_array: bool,
+        keys: Vec<String>,
+    },
     /// `application/x-www-form-urlencoded` or `text/csv`, turned into a JSON array/object.
-    Converted { raw: Bytes, is_array: bool, keys: Vec<String> },
+    Converted {
+        raw: Bytes,
+        is_array: bool,
+        keys: Vec<String>,
+    },
     /// Anything else (for functions taking the body as one unnamed parameter).
     Raw(Bytes),
 }
@@ -436,28 +461,45 @@ impl Payload {
     }
 
     pub fn is_array(&self) -> bool {
-        matches!(self, Payload::Json { is_array: true, .. } | Payload::Converted { is_array: true, .. })
+        matches!(
+            self,
+            Payload::Json { is_array: true, .. } | Payload::Converted { is_array: true, .. }
+        )
     }
 }
 
 fn parse_payload(content_type: &str, body: &Bytes, columns_given: bool) -> Result<Payload, Error> {
     let invalid = || Error::InvalidBody("Empty or invalid json".into());
     match content_type {
-        "application/json" | "application/vnd.pgrst.object+json" | "application/vnd.pgrst.object" => {
+        "application/json"
+        | "application/vnd.pgrst.object+json"
+        | "application/vnd.pgrst.object" => {
             let value: Value = serde_json::from_slice(body).map_err(|_| invalid())?;
             let (is_array, keys) = json_keys(&value, columns_given)?;
-            Ok(Payload::Json { raw: body.clone(), is_array, keys })
+            Ok(Payload::Json {
+                raw: body.clone(),
+                is_array,
+                keys,
+            })
         }
         "application/x-www-form-urlencoded" => {
             let map: serde_json::Map<String, Value> = form_urlencoded::parse(body)
                 .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
                 .collect();
             let keys = map.keys().cloned().collect();
-            Ok(Payload::Converted { raw: Bytes::from(Value::Object(map).to_string()), is_array: false, keys })
+            Ok(Payload::Converted {
+                raw: Bytes::from(Value::Object(map).to_string()),
+                is_array: false,
+                keys,
+            })
         }
         "text/csv" => {
             let (value, keys) = csv_to_json(body)?;
-            Ok(Payload::Converted { raw: Bytes::from(value.to_string()), is_array: true, keys })
+            Ok(Payload::Converted {
+                raw: Bytes::from(value.to_string()),
+                is_array: true,
+                keys,
+            })
         }
         _ => Ok(Payload::Raw(body.clone())),
     }
@@ -495,7 +537,8 @@ fn json_keys(value: &Value, columns_given: bool) -> Result<(bool, Vec<String>), 
 
 /// A CSV body (header line, then rows) as a JSON array of objects of strings; `NULL` → null.
 fn csv_to_json(body: &[u8]) -> Result<(Value, Vec<String>), Error> {
-    let text = std::str::from_utf8(body).map_err(|_| Error::InvalidBody("Invalid CSV: not UTF-8".into()))?;
+    let text = std::str::from_utf8(body)
+        .map_err(|_| Error::InvalidBody("Invalid CSV: not UTF-8".into()))?;
     let rows = parse_csv(text);
     let mut iter = rows.into_iter();
     let header = iter.next().unwrap_or_default();
@@ -505,16 +548,26 @@ fn csv_to_json(body: &[u8]) -> Result<(Value, Vec<String>), Error> {
             continue;
         }
         if row.len() != header.len() {
-            return Err(Error::InvalidBody("All lines must have same number of fields".into()));
+            return Err(Error::InvalidBody(
+                "All lines must have same number of fields".into(),
+            ));
         }
         let obj: serde_json::Map<String, Value> = header
             .iter()
             .zip(row)
-            .map(|(k, v)| (k.clone().unwrap_or_default(), v.map(Value::String).unwrap_or(Value::Null)))
+            .map(|(k, v)| {
+                (
+                    k.clone().unwrap_or_default(),
+                    v.map(Value::String).unwrap_or(Value::Null),
+                )
+            })
             .collect();
         out.push(Value::Object(obj));
     }
-    Ok((Value::Array(out), header.into_iter().map(Option::unwrap_or_default).collect()))
+    Ok((
+        Value::Array(out),
+        header.into_iter().map(Option::unwrap_or_default).collect(),
+    ))
 }
 
 /// RFC 4180 CSV; an unquoted `NULL` field is SQL NULL.
@@ -527,7 +580,11 @@ fn parse_csv(text: &str) -> Vec<Vec<Option<String>>> {
     let mut chars = text.chars().peekable();
     let finish = |field: &mut String, was_quoted: &mut bool, row: &mut Vec<Option<String>>| {
         let f = std::mem::take(field);
-        row.push(if !*was_quoted && f == "NULL" { None } else { Some(f) });
+        row.push(if !*was_quoted && f == "NULL" {
+            None
+        } else {
+            Some(f)
+        });
         *was_quoted = false;
     };
     while let Some(c) = chars.next() {
@@ -594,7 +651,10 @@ pub fn parse(config: &Config, req: &RawRequest) -> Result<ApiRequest, Error> {
         Some(p) => {
             let p = p.trim();
             if !config.db_schemas.iter().any(|s| s == p) {
-                return Err(Error::UnacceptableSchema(p.to_string(), config.db_schemas.clone()));
+                return Err(Error::UnacceptableSchema(
+                    p.to_string(),
+                    config.db_schemas.clone(),
+                ));
             }
             (p.to_string(), true)
         }
@@ -618,14 +678,26 @@ pub fn parse(config: &Config, req: &RawRequest) -> Result<ApiRequest, Error> {
                 if method == Method::Post {
                     return Err(Error::InvalidBody("Empty or invalid json".into()));
                 }
-                Some(Payload::Json { raw: Bytes::from_static(b"{}"), is_array: false, keys: vec![] })
+                Some(Payload::Json {
+                    raw: Bytes::from_static(b"{}"),
+                    is_array: false,
+                    keys: vec![],
+                })
             } else {
-                Some(parse_payload(&content_type, &req.body, query.columns.is_some())?)
+                Some(parse_payload(
+                    &content_type,
+                    &req.body,
+                    query.columns.is_some(),
+                )?)
             }
         } else if req.body.iter().all(u8::is_ascii_whitespace) {
             None
         } else {
-            Some(parse_payload(&content_type, &req.body, query.columns.is_some())?)
+            Some(parse_payload(
+                &content_type,
+                &req.body,
+                query.columns.is_some(),
+            )?)
         }
     } else {
         None
@@ -657,7 +729,11 @@ pub fn parse(config: &Config, req: &RawRequest) -> Result<ApiRequest, Error> {
 }
 
 fn parse_path(path: &str) -> Result<Target, Error> {
-    let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match segments.as_slice() {
         [""] => Ok(Target::Root),
@@ -674,13 +750,19 @@ fn parse_range_header(v: &str) -> Option<(i64, Option<i64>)> {
     let (a, b) = v.split_once('-')?;
     let a = a.trim().parse().ok()?;
     let b = b.trim();
-    let b = if b.is_empty() { None } else { Some(b.parse().ok()?) };
+    let b = if b.is_empty() {
+        None
+    } else {
+        Some(b.parse().ok()?)
+    };
     Some((a, b))
 }
 
 /// `Accept` → media types ordered by preference (`q`), without parameters.
 fn parse_accept(accept: Option<&str>) -> Vec<String> {
-    let Some(accept) = accept else { return vec!["*/*".into()] };
+    let Some(accept) = accept else {
+        return vec!["*/*".into()];
+    };
     let mut items: Vec<(f32, usize, String)> = accept
         .split(',')
         .enumerate()
@@ -698,7 +780,11 @@ fn parse_accept(accept: Option<&str>) -> Vec<String> {
         })
         .filter(|(q, _, _)| *q > 0.0)
         .collect();
-    items.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal).then(a.1.cmp(&b.1)));
+    items.sort_by(|a, b| {
+        b.0.partial_cmp(&a.0)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then(a.1.cmp(&b.1))
+    });
     if items.is_empty() {
         return vec!["*/*".into()];
     }
@@ -721,10 +807,13 @@ pub fn parse_query(query: &str, is_routine: bool) -> Result<QueryParams, Error> 
             "on_conflict" if path.is_empty() => q.on_conflict = Some(parse_columns(&value)),
             "order" => q.order.push((path, parse_order(&value)?)),
             "limit" | "offset" => {
-                let n: i64 = value
-                    .trim()
-                    .parse()
-                    .map_err(|_| Error::parse(&format!("{last} parameter ({value})"), 1, "expecting a number"))?;
+                let n: i64 = value.trim().parse().map_err(|_| {
+                    Error::parse(
+                        &format!("{last} parameter ({value})"),
+                        1,
+                        "expecting a number",
+                    )
+                })?;
                 let i = match q.limits.iter().position(|(p, _, _)| *p == path) {
                     Some(i) => i,
                     None => {
@@ -738,7 +827,9 @@ pub fn parse_query(query: &str, is_routine: bool) -> Result<QueryParams, Error> 
                     q.limits[i].2 = Some(n);
                 }
             }
-            "or" | "and" => q.logic.push((path, parse_logic(last == "or", false, &value)?)),
+            "or" | "and" => q
+                .logic
+                .push((path, parse_logic(last == "or", false, &value)?)),
             _ => {
                 q.params.push((key.clone(), value.clone()));
                 if !is_routine {
@@ -883,9 +974,9 @@ fn json_path(c: &mut Cursor, stop: &[char]) -> Result<Vec<JsonOp>, Error> {
         } else {
             break;
         };
-        let key = c
-            .ident(stop)
-            .ok_or_else(|| c.error("\"-\", digit or any non reserved character different from: .,>()"))?;
+        let key = c.ident(stop).ok_or_else(|| {
+            c.error("\"-\", digit or any non reserved character different from: .,>()")
+        })?;
         let key = match key.parse::<i64>() {
             Ok(i) => JsonKey::Index(i),
             Err(_) if key.starts_with('-') => return Err(c.error("digit")),
@@ -903,7 +994,11 @@ fn cast(c: &mut Cursor) -> Result<Option<String>, Error> {
     let rest = c.rest();
     let end = rest.find([',', ')', '.', ':']).unwrap_or(rest.len());
     let ty = rest[..end].trim().to_string();
-    if ty.is_empty() || !ty.chars().all(|ch| ch.is_alphanumeric() || " _[]\"".contains(ch)) {
+    if ty.is_empty()
+        || !ty
+            .chars()
+            .all(|ch| ch.is_alphanumeric() || " _[]\"".contains(ch))
+    {
         return Err(c.error("a type name"));
     }
     c.pos += end;
@@ -961,7 +1056,9 @@ fn select_item(c: &mut Cursor) -> Result<SelectItem, Error> {
         let mut hint = None;
         let mut join = None;
         while c.eat("!") {
-            let word = c.ident(SELECT_STOP).ok_or_else(|| c.error("hint or join type"))?;
+            let word = c
+                .ident(SELECT_STOP)
+                .ok_or_else(|| c.error("hint or join type"))?;
             match word.as_str() {
                 "inner" => join = Some(JoinType::Inner),
                 "left" => join = Some(JoinType::Left),
@@ -980,7 +1077,14 @@ fn select_item(c: &mut Cursor) -> Result<SelectItem, Error> {
             }
             items
         };
-        return Ok(SelectItem::Embed { name, alias, hint, join, spread, select });
+        return Ok(SelectItem::Embed {
+            name,
+            alias,
+            hint,
+            join,
+            spread,
+            select,
+        });
     }
     if spread {
         return Err(c.error("\"(\""));
@@ -1011,14 +1115,24 @@ fn select_item(c: &mut Cursor) -> Result<SelectItem, Error> {
             }
         }
     }
-    Ok(SelectItem::Field { field: Field { name, json_path }, alias, cast, aggregate, aggregate_cast })
+    Ok(SelectItem::Field {
+        field: Field { name, json_path },
+        alias,
+        cast,
+        aggregate,
+        aggregate_cast,
+    })
 }
 
 /// A filter value `[not.]op[(any|all)].value` on `key`.
 pub fn parse_filter(key: &str, value: &str) -> Result<Filter, Error> {
     let field = parse_field(key, &format!("filter ({key})"))?;
     let (negated, operation) = parse_operation(value, &format!("filter ({value})"))?;
-    Ok(Filter { field, negated, operation })
+    Ok(Filter {
+        field,
+        negated,
+        operation,
+    })
 }
 
 fn parse_field(s: &str, what: &str) -> Result<Field, Error> {
@@ -1035,27 +1149,38 @@ fn parse_field(s: &str, what: &str) -> Result<Field, Error> {
 
 fn parse_operation(value: &str, what: &str) -> Result<(bool, Operation), Error> {
     let err = |col: usize, found: &str| {
-        Error::parse(what, col, format!("{found} expecting \"not\" or operator (eq, gt, ...)"))
+        Error::parse(
+            what,
+            col,
+            format!("{found} expecting \"not\" or operator (eq, gt, ...)"),
+        )
     };
     let (negated, rest) = match value.strip_prefix("not.") {
         Some(r) => (true, r),
         None => (false, value),
     };
     let col0 = if negated { 5 } else { 1 };
-    let (op_part, operand) = rest
-        .split_once('.')
-        .ok_or_else(|| err(col0, &format!("unexpected {:?}", rest.chars().next().unwrap_or(' '))))?;
-    let bad_op = || err(col0, &format!("unexpected {:?}", op_part.chars().next().unwrap_or(' ')));
+    let (op_part, operand) = rest.split_once('.').ok_or_else(|| {
+        err(
+            col0,
+            &format!("unexpected {:?}", rest.chars().next().unwrap_or(' ')),
+        )
+    })?;
+    let bad_op = || {
+        err(
+            col0,
+            &format!("unexpected {:?}", op_part.chars().next().unwrap_or(' ')),
+        )
+    };
     // op(any) / fts(english)
     let (op_name, modifier) = match op_part.split_once('(') {
         Some((o, m)) => (o, Some(m.strip_suffix(')').ok_or_else(bad_op)?)),
         None => (op_part, None),
     };
     let operation = match op_name {
-        "in" if modifier.is_none() => Operation::In(
-            parse_in_list(operand)
-                .ok_or_else(|| Error::parse(what, col0 + 3, "unexpected end of input expecting \"(\""))?,
-        ),
+        "in" if modifier.is_none() => Operation::In(parse_in_list(operand).ok_or_else(|| {
+            Error::parse(what, col0 + 3, "unexpected end of input expecting \"(\"")
+        })?),
         "is" if modifier.is_none() => Operation::Is(match operand.to_lowercase().as_str() {
             "null" => IsValue::Null,
             "not_null" => IsValue::NotNull,
@@ -1088,7 +1213,11 @@ fn parse_operation(value: &str, what: &str) -> Result<(bool, Operation), Error> 
                 Some("all") if op.supports_quantifier() => Some(Quantifier::All),
                 Some(_) => return Err(bad_op()),
             };
-            Operation::Compare { op, quantifier, value: operand.to_string() }
+            Operation::Compare {
+                op,
+                quantifier,
+                value: operand.to_string(),
+            }
         }
     };
     Ok((negated, operation))
@@ -1135,7 +1264,11 @@ fn parse_logic(or: bool, negated: bool, value: &str) -> Result<LogicTree, Error>
     if !c.eat(")") || !c.at_end() {
         return Err(c.error("\",\" or \")\""));
     }
-    Ok(LogicTree::Expr { negated, or, children })
+    Ok(LogicTree::Expr {
+        negated,
+        or,
+        children,
+    })
 }
 
 fn logic_children(c: &mut Cursor) -> Result<Vec<LogicTree>, Error> {
@@ -1163,7 +1296,11 @@ fn logic_item(c: &mut Cursor) -> Result<LogicTree, Error> {
             if !c.eat(")") {
                 return Err(c.error("\",\" or \")\""));
             }
-            return Ok(LogicTree::Expr { negated, or, children });
+            return Ok(LogicTree::Expr {
+                negated,
+                or,
+                children,
+            });
         }
     }
     // field.op.value up to the next top-level ',' or ')'.
@@ -1228,25 +1365,44 @@ pub fn parse_order(s: &str) -> Result<Vec<OrderTerm>, Error> {
             .ident(&[',', '.', '(', ')'])
             .ok_or_else(|| c.error("field name (* or [a..z0..9_$])"))?;
         let target = if c.eat("(") {
-            let col = c.ident(&[',', '.', '(', ')']).ok_or_else(|| c.error("field name"))?;
+            let col = c
+                .ident(&[',', '.', '(', ')'])
+                .ok_or_else(|| c.error("field name"))?;
             let path = json_path(&mut c, &[',', '.', '(', ')'])?;
             if !c.eat(")") {
                 return Err(c.error("\")\""));
             }
-            OrderTarget::Related { relation: name, field: Field { name: col, json_path: path } }
+            OrderTarget::Related {
+                relation: name,
+                field: Field {
+                    name: col,
+                    json_path: path,
+                },
+            }
         } else {
             let path = json_path(&mut c, &[',', '.', '(', ')'])?;
-            OrderTarget::Field(Field { name, json_path: path })
+            OrderTarget::Field(Field {
+                name,
+                json_path: path,
+            })
         };
-        let mut term = OrderTerm { target, descending: None, nulls_first: None };
+        let mut term = OrderTerm {
+            target,
+            descending: None,
+            nulls_first: None,
+        };
         while c.rest().starts_with('.') {
             let save = c.pos;
             c.eat(".");
             let word_end = c.rest().find([',', '.']).unwrap_or(c.rest().len());
             let word = &c.rest()[..word_end];
             match word {
-                "asc" if term.descending.is_none() && term.nulls_first.is_none() => term.descending = Some(false),
-                "desc" if term.descending.is_none() && term.nulls_first.is_none() => term.descending = Some(true),
+                "asc" if term.descending.is_none() && term.nulls_first.is_none() => {
+                    term.descending = Some(false)
+                }
+                "desc" if term.descending.is_none() && term.nulls_first.is_none() => {
+                    term.descending = Some(true)
+                }
                 "nullsfirst" if term.nulls_first.is_none() => term.nulls_first = Some(true),
                 "nullslast" if term.nulls_first.is_none() => term.nulls_first = Some(false),
                 _ => {
@@ -1261,7 +1417,11 @@ pub fn parse_order(s: &str) -> Result<Vec<OrderTerm>, Error> {
                         Some(n) => save + 1 + n,
                         None => save + 1,
                     };
-                    let expecting = if matched.is_some() { "\",\" or end of input" } else { "\"asc\", \"desc\", \"nullsfirst\" or \"nullslast\"" };
+                    let expecting = if matched.is_some() {
+                        "\",\" or end of input"
+                    } else {
+                        "\"asc\", \"desc\", \"nullsfirst\" or \"nullslast\""
+                    };
                     return Err(c.error(expecting));
                 }
             }

@@ -41,7 +41,12 @@ pub async fn handle(state: &AppState, req: RawRequest) -> Outcome {
     let minimal = config.client_error_verbosity_minimal;
     let auth = match auth::authenticate(config, req.header("authorization"), auth::now()) {
         Ok(a) => a,
-        Err(e) => return Outcome { response: response::error(&e, false, minimal), role: None },
+        Err(e) => {
+            return Outcome {
+                response: response::error(&e, false, minimal),
+                role: None,
+            }
+        }
     };
     let role = Some(auth.role.clone());
     match run(state, &req, &auth).await {
@@ -51,12 +56,19 @@ pub async fn handle(state: &AppState, req: RawRequest) -> Outcome {
                 // The connection went away: have the reloader check the database again.
                 let _ = state.reload.try_send("reload schema".into());
             }
-            Outcome { response: response::error(&e, auth.authenticated, minimal), role }
+            Outcome {
+                response: response::error(&e, auth.authenticated, minimal),
+                role,
+            }
         }
     }
 }
 
-async fn run(state: &AppState, req: &RawRequest, auth: &auth::AuthResult) -> Result<Response, Error> {
+async fn run(
+    state: &AppState,
+    req: &RawRequest,
+    auth: &auth::AuthResult,
+) -> Result<Response, Error> {
     let config = &state.config;
     let api = api_request::parse(config, req)?;
     let cache = state.schema_cache().ok_or(Error::SchemaCacheNotLoaded)?;

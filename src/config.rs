@@ -48,48 +48,288 @@ use Kind::{Bool, Int, Str};
 
 /// Every setting PostgREST accepts, in PostgREST's `--dump-config` order.
 pub const SETTINGS: &[Setting] = &[
-    s("admin-server-host", Str, None, false, "Host of the admin server (defaults to server-host)"),
-    s("admin-server-port", Int, None, false, "Port of the admin server (/live, /ready)"),
-    s("client-error-verbosity", Str, Some("verbose"), true, "verbose or minimal: whether error bodies carry details and hint"),
-    s("db-aggregates-enabled", Bool, Some("false"), false, "Allow aggregate functions in select="),
-    s("db-anon-role", Str, None, true, "Role used for requests without a JWT; unset means anonymous requests get 401"),
-    s("db-channel", Str, Some("pgrst"), true, "Channel LISTENed to for 'reload schema' / 'reload config' notifications"),
-    s("db-channel-enabled", Bool, Some("true"), true, "Whether to LISTEN on db-channel"),
-    s("db-config", Bool, Some("true"), false, "Read settings from the database (ALTER ROLE ... SET pgrst.*)"),
-    s("db-extra-search-path", Str, Some("public"), true, "Schemas added to search_path of every request"),
-    s("db-hoisted-tx-settings", Str, Some("statement_timeout,plan_filter.statement_cost_limit,default_transaction_isolation"), false, "Function settings applied to the transaction"),
-    s("db-max-rows", Int, None, true, "Upper bound on rows returned by a read"),
-    s("db-plan-enabled", Bool, Some("false"), false, "Allow application/vnd.pgrst.plan (EXPLAIN) responses"),
-    s("db-pool", Int, Some("10"), true, "Number of connections in the pool"),
-    s("db-pool-acquisition-timeout", Int, Some("10"), true, "Seconds to wait for a free connection before answering 504"),
-    s("db-pool-automatic-recovery", Bool, Some("true"), true, "Reconnect automatically when the database goes away"),
-    s("db-pool-max-idletime", Int, Some("30"), false, "Seconds an idle connection is kept"),
-    s("db-pool-max-lifetime", Int, Some("1800"), false, "Seconds a connection is kept at most"),
-    s("db-pre-config", Str, None, false, "Function run before loading in-database configuration"),
-    s("db-pre-request", Str, None, true, "Function called at the start of every request's transaction"),
-    s("db-prepared-statements", Bool, Some("true"), true, "Use prepared statements (always on in tusk)"),
-    s("db-root-spec", Str, None, false, "Function whose result replaces the OpenAPI root document"),
-    s("db-schemas", Str, Some("public"), true, "Comma-separated schemas exposed through the API; the first is the default"),
-    s("db-tx-end", Str, Some("commit"), true, "commit, commit-allow-override, rollback or rollback-allow-override"),
-    s("db-uri", Str, Some("postgresql://"), true, "PostgreSQL connection URI of the authenticator role"),
+    s(
+        "admin-server-host",
+        Str,
+        None,
+        false,
+        "Host of the admin server (defaults to server-host)",
+    ),
+    s(
+        "admin-server-port",
+        Int,
+        None,
+        false,
+        "Port of the admin server (/live, /ready)",
+    ),
+    s(
+        "client-error-verbosity",
+        Str,
+        Some("verbose"),
+        true,
+        "verbose or minimal: whether error bodies carry details and hint",
+    ),
+    s(
+        "db-aggregates-enabled",
+        Bool,
+        Some("false"),
+        false,
+        "Allow aggregate functions in select=",
+    ),
+    s(
+        "db-anon-role",
+        Str,
+        None,
+        true,
+        "Role used for requests without a JWT; unset means anonymous requests get 401",
+    ),
+    s(
+        "db-channel",
+        Str,
+        Some("pgrst"),
+        true,
+        "Channel LISTENed to for 'reload schema' / 'reload config' notifications",
+    ),
+    s(
+        "db-channel-enabled",
+        Bool,
+        Some("true"),
+        true,
+        "Whether to LISTEN on db-channel",
+    ),
+    s(
+        "db-config",
+        Bool,
+        Some("true"),
+        false,
+        "Read settings from the database (ALTER ROLE ... SET pgrst.*)",
+    ),
+    s(
+        "db-extra-search-path",
+        Str,
+        Some("public"),
+        true,
+        "Schemas added to search_path of every request",
+    ),
+    s(
+        "db-hoisted-tx-settings",
+        Str,
+        Some("statement_timeout,plan_filter.statement_cost_limit,default_transaction_isolation"),
+        false,
+        "Function settings applied to the transaction",
+    ),
+    s(
+        "db-max-rows",
+        Int,
+        None,
+        true,
+        "Upper bound on rows returned by a read",
+    ),
+    s(
+        "db-plan-enabled",
+        Bool,
+        Some("false"),
+        false,
+        "Allow application/vnd.pgrst.plan (EXPLAIN) responses",
+    ),
+    s(
+        "db-pool",
+        Int,
+        Some("10"),
+        true,
+        "Number of connections in the pool",
+    ),
+    s(
+        "db-pool-acquisition-timeout",
+        Int,
+        Some("10"),
+        true,
+        "Seconds to wait for a free connection before answering 504",
+    ),
+    s(
+        "db-pool-automatic-recovery",
+        Bool,
+        Some("true"),
+        true,
+        "Reconnect automatically when the database goes away",
+    ),
+    s(
+        "db-pool-max-idletime",
+        Int,
+        Some("30"),
+        false,
+        "Seconds an idle connection is kept",
+    ),
+    s(
+        "db-pool-max-lifetime",
+        Int,
+        Some("1800"),
+        false,
+        "Seconds a connection is kept at most",
+    ),
+    s(
+        "db-pre-config",
+        Str,
+        None,
+        false,
+        "Function run before loading in-database configuration",
+    ),
+    s(
+        "db-pre-request",
+        Str,
+        None,
+        true,
+        "Function called at the start of every request's transaction",
+    ),
+    s(
+        "db-prepared-statements",
+        Bool,
+        Some("true"),
+        true,
+        "Use prepared statements (always on in tusk)",
+    ),
+    s(
+        "db-root-spec",
+        Str,
+        None,
+        false,
+        "Function whose result replaces the OpenAPI root document",
+    ),
+    s(
+        "db-schemas",
+        Str,
+        Some("public"),
+        true,
+        "Comma-separated schemas exposed through the API; the first is the default",
+    ),
+    s(
+        "db-tx-end",
+        Str,
+        Some("commit"),
+        true,
+        "commit, commit-allow-override, rollback or rollback-allow-override",
+    ),
+    s(
+        "db-uri",
+        Str,
+        Some("postgresql://"),
+        true,
+        "PostgreSQL connection URI of the authenticator role",
+    ),
     s("jwt-aud", Str, None, true, "Required 'aud' claim of JWTs"),
-    s("jwt-cache-max-entries", Int, Some("1000"), false, "Maximum entries of the JWT cache"),
-    s("jwt-role-claim-key", Str, Some(".role"), true, "JSPath of the role claim in the JWT"),
-    s("jwt-secret", Str, None, true, "Secret (or JWK) used to verify JWTs; at least 32 characters"),
-    s("jwt-secret-is-base64", Bool, Some("false"), true, "Whether jwt-secret is base64-encoded"),
-    s("log-level", Str, Some("error"), true, "crit, error, warn, info or debug"),
-    s("log-query", Bool, Some("false"), false, "Log the main SQL statement of every request"),
-    s("openapi-mode", Str, Some("follow-privileges"), false, "follow-privileges, ignore-privileges or disabled"),
-    s("openapi-security-active", Bool, Some("false"), false, "Include security definitions in the OpenAPI output"),
-    s("openapi-server-proxy-uri", Str, None, false, "Public URI of the API, used in the OpenAPI output"),
-    s("raw-media-types", Str, None, true, "Legacy (PostgREST < 12): media types whose responses are sent as-is (e.g. text/html)"),
-    s("server-cors-allowed-origins", Str, None, true, "Comma-separated origins allowed by CORS; unset allows any"),
-    s("server-host", Str, Some("!4"), true, "Host to bind: an address, or !4 / !6 / * / *4 / *6"),
+    s(
+        "jwt-cache-max-entries",
+        Int,
+        Some("1000"),
+        false,
+        "Maximum entries of the JWT cache",
+    ),
+    s(
+        "jwt-role-claim-key",
+        Str,
+        Some(".role"),
+        true,
+        "JSPath of the role claim in the JWT",
+    ),
+    s(
+        "jwt-secret",
+        Str,
+        None,
+        true,
+        "Secret (or JWK) used to verify JWTs; at least 32 characters",
+    ),
+    s(
+        "jwt-secret-is-base64",
+        Bool,
+        Some("false"),
+        true,
+        "Whether jwt-secret is base64-encoded",
+    ),
+    s(
+        "log-level",
+        Str,
+        Some("error"),
+        true,
+        "crit, error, warn, info or debug",
+    ),
+    s(
+        "log-query",
+        Bool,
+        Some("false"),
+        false,
+        "Log the main SQL statement of every request",
+    ),
+    s(
+        "openapi-mode",
+        Str,
+        Some("follow-privileges"),
+        false,
+        "follow-privileges, ignore-privileges or disabled",
+    ),
+    s(
+        "openapi-security-active",
+        Bool,
+        Some("false"),
+        false,
+        "Include security definitions in the OpenAPI output",
+    ),
+    s(
+        "openapi-server-proxy-uri",
+        Str,
+        None,
+        false,
+        "Public URI of the API, used in the OpenAPI output",
+    ),
+    s(
+        "raw-media-types",
+        Str,
+        None,
+        true,
+        "Legacy (PostgREST < 12): media types whose responses are sent as-is (e.g. text/html)",
+    ),
+    s(
+        "server-cors-allowed-origins",
+        Str,
+        None,
+        true,
+        "Comma-separated origins allowed by CORS; unset allows any",
+    ),
+    s(
+        "server-host",
+        Str,
+        Some("!4"),
+        true,
+        "Host to bind: an address, or !4 / !6 / * / *4 / *6",
+    ),
     s("server-port", Int, Some("3000"), true, "TCP port to bind"),
-    s("server-timing-enabled", Bool, Some("false"), false, "Send Server-Timing headers"),
-    s("server-trace-header", Str, None, false, "Request header echoed back for tracing"),
-    s("server-unix-socket", Str, None, false, "Unix socket to listen on instead of TCP"),
-    s("server-unix-socket-mode", Str, Some("660"), false, "Mode of the unix socket"),
+    s(
+        "server-timing-enabled",
+        Bool,
+        Some("false"),
+        false,
+        "Send Server-Timing headers",
+    ),
+    s(
+        "server-trace-header",
+        Str,
+        None,
+        false,
+        "Request header echoed back for tracing",
+    ),
+    s(
+        "server-unix-socket",
+        Str,
+        None,
+        false,
+        "Unix socket to listen on instead of TCP",
+    ),
+    s(
+        "server-unix-socket-mode",
+        Str,
+        Some("660"),
+        false,
+        "Mode of the unix socket",
+    ),
 ];
 
 /// Old names PostgREST still accepts, mapped to the current ones.
@@ -244,7 +484,12 @@ impl Config {
             }
         }
         let get = |k: &str| raw.get(k).map(String::as_str).filter(|v| !v.is_empty());
-        let bool_of = |k: &str| get(k).map(parse_bool).unwrap_or(Some(false)).unwrap_or(false);
+        let bool_of = |k: &str| {
+            get(k)
+                .map(parse_bool)
+                .unwrap_or(Some(false))
+                .unwrap_or(false)
+        };
         let list = |k: &str| -> Vec<String> {
             get(k)
                 .map(|v| {
@@ -303,16 +548,17 @@ impl Config {
                 ))
             }
         };
-        let client_error_verbosity_minimal = match get("client-error-verbosity").unwrap_or("verbose") {
-            "verbose" => false,
-            "minimal" => true,
-            other => {
-                return Err(invalid(
-                    "client-error-verbosity",
-                    format!("'{other}' is not one of verbose, minimal"),
-                ))
-            }
-        };
+        let client_error_verbosity_minimal =
+            match get("client-error-verbosity").unwrap_or("verbose") {
+                "verbose" => false,
+                "minimal" => true,
+                other => {
+                    return Err(invalid(
+                        "client-error-verbosity",
+                        format!("'{other}' is not one of verbose, minimal"),
+                    ))
+                }
+            };
         let jwt_secret = match get("jwt-secret") {
             None => None,
             Some(secret) => {
@@ -320,7 +566,9 @@ impl Config {
                     use base64::Engine;
                     base64::engine::general_purpose::STANDARD
                         .decode(secret.trim())
-                        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(secret.trim()))
+                        .or_else(|_| {
+                            base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(secret.trim())
+                        })
                         .map_err(|e| invalid("jwt-secret", format!("not valid base64: {e}")))?
                 } else {
                     secret.as_bytes().to_vec()
@@ -341,17 +589,18 @@ impl Config {
                     "expected a JSPath like .role or .\"https://example.com/claims\".role",
                 )
             })?;
-        let db_pre_request = match get("db-pre-request") {
-            None => None,
-            Some(v) => Some(match v.split_once('.') {
-                Some((s, f)) => (s.to_string(), f.to_string()),
-                None => (db_schemas[0].clone(), v.to_string()),
-            }),
-        };
-        let server_cors_allowed_origins = get("server-cors-allowed-origins").map(|_| list("server-cors-allowed-origins"));
+        let db_pre_request = get("db-pre-request").map(|v| match v.split_once('.') {
+            Some((s, f)) => (s.to_string(), f.to_string()),
+            None => (db_schemas[0].clone(), v.to_string()),
+        });
+        let server_cors_allowed_origins =
+            get("server-cors-allowed-origins").map(|_| list("server-cors-allowed-origins"));
         let app_settings = raw
             .iter()
-            .filter_map(|(k, v)| k.strip_prefix("app.settings.").map(|n| (n.to_string(), v.clone())))
+            .filter_map(|(k, v)| {
+                k.strip_prefix("app.settings.")
+                    .map(|n| (n.to_string(), v.clone()))
+            })
             .collect();
         Ok(Config {
             db_uri: get("db-uri").unwrap_or("postgresql://").to_string(),
@@ -407,7 +656,9 @@ pub fn example() -> String {
             out.push_str("## (accepted; not implemented yet by tusk)\n");
         }
         let value = match (setting.name, setting.default) {
-            ("db-uri", _) => quote("postgres://authenticator:mysecretpassword@localhost:5432/postgres"),
+            ("db-uri", _) => {
+                quote("postgres://authenticator:mysecretpassword@localhost:5432/postgres")
+            }
             ("db-anon-role", _) => quote("anon"),
             ("jwt-secret", _) => quote("reallyreallyreallyreallyverysafe"),
             (_, Some(d)) if setting.kind == Kind::Str => quote(d),
@@ -450,7 +701,10 @@ fn parse_bool(v: &str) -> Option<bool> {
 
 fn check_kind(setting: &Setting, v: &str) -> Result<(), ConfigError> {
     match setting.kind {
-        Kind::Bool if parse_bool(v).is_none() => Err(invalid(setting.name, format!("'{v}' is not a boolean (true or false)"))),
+        Kind::Bool if parse_bool(v).is_none() => Err(invalid(
+            setting.name,
+            format!("'{v}' is not a boolean (true or false)"),
+        )),
         Kind::Int if !v.trim().is_empty() && v.trim().parse::<i64>().is_err() => {
             Err(invalid(setting.name, format!("'{v}' is not a number")))
         }
@@ -606,7 +860,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -615,10 +872,16 @@ mod tests {
             None,
             &env(&[
                 ("PGRST_RAW_MEDIA_TYPES", "text/html"),
-                ("PGRST_DB_URI", "postgres://postgrest:mysecretpassword@localhost:5432/dbname"),
+                (
+                    "PGRST_DB_URI",
+                    "postgres://postgrest:mysecretpassword@localhost:5432/dbname",
+                ),
                 ("PGRST_DB_ANON_ROLE", "web_anon"),
                 ("PGRST_DB_SCHEMAS", "todo"),
-                ("PGRST_JWT_SECRET", "your-256-bit-secret-your-256-bit-secret"),
+                (
+                    "PGRST_JWT_SECRET",
+                    "your-256-bit-secret-your-256-bit-secret",
+                ),
                 ("PGRST_LOG_LEVEL", "info"),
                 ("HOME", "/root"),
             ]),
@@ -668,7 +931,10 @@ mod tests {
         assert_eq!(c.db_schemas, vec!["api", "v2"]);
         assert_eq!(c.server_port, 5000);
         assert_eq!(c.db_pool, 3);
-        assert_eq!(c.app_settings.get("jwt_secret").map(String::as_str), Some("s\"q"));
+        assert_eq!(
+            c.app_settings.get("jwt_secret").map(String::as_str),
+            Some("s\"q")
+        );
         let dumped = c.dump();
         assert!(dumped.contains("server-port = 5000\n"), "{dumped}");
         assert!(dumped.contains("db-schemas = \"api, v2\"\n"), "{dumped}");

@@ -30,10 +30,7 @@ pub enum Error {
     // ---- PGRST1xx: the request
     /// A syntax error; `message` is PostgREST's `"failed to parse …" (line 1, column N)`.
     #[error("{message}")]
-    Parse {
-        message: String,
-        details: String,
-    },
+    Parse { message: String, details: String },
     #[error("Cannot use the {0} method on RPC")]
     InvalidRpcMethod(String),
     #[error("{0}")]
@@ -64,6 +61,10 @@ pub enum Error {
     InvalidPreferences(Vec<String>),
     #[error("Query result exceeds max-affected preference constraint")]
     MaxAffected(i64),
+    #[error("'{0}' is not an embedded resource in this request")]
+    NotEmbedded(String, Option<String>),
+    #[error("A related order on '{0}' is not possible")]
+    RelatedOrder(String, String),
     #[error("Invalid path specified in request URL")]
     InvalidPath,
     #[error("Feature not implemented")]
@@ -75,6 +76,15 @@ pub enum Error {
         parent: String,
         child: String,
         schema: String,
+    },
+    #[error(
+        "Could not embed because more than one relationship was found for '{parent}' and '{child}'"
+    )]
+    AmbiguousRelationship {
+        parent: String,
+        child: String,
+        details: Vec<Value>,
+        hint: String,
     },
     #[error("Could not find the function {name} in the schema cache")]
     NoFunction {
@@ -135,7 +145,9 @@ impl Error {
             UnacceptableSchema(..) | MediaType(_) | Singularity(_) => 406,
             GucHeaders | GucStatus | PgrstRaise(_) | Internal(_) | JwtNoSecret => 500,
             InvalidPath => 404,
-            NoRelationship { .. } | NoColumn { .. } => 400,
+            NoRelationship { .. } | NoColumn { .. } | NotEmbedded(..) => 400,
+            AmbiguousRelationship { .. } => 300,
+            RelatedOrder(..) => 400,
             NoFunction { .. } | NoTable(..) => 404,
             JwtDecode(..) | AnonDisabled | JwtClaims(_) => 401,
             Pg(e) => pg_status(&e.code, &e.message, authenticated),
@@ -165,9 +177,12 @@ impl Error {
             PgrstRaise(_) => "PGRST121",
             InvalidPreferences(_) => "PGRST122",
             MaxAffected(_) => "PGRST124",
+            NotEmbedded(..) => "PGRST108",
+            RelatedOrder(..) => "PGRST118",
             InvalidPath => "PGRST125",
             NotImplemented(_) => "PGRST127",
             NoRelationship { .. } => "PGRST200",
+            AmbiguousRelationship { .. } => "PGRST201",
             NoFunction { .. } => "PGRST202",
             NoColumn { .. } => "PGRST204",
             NoTable(..) => "PGRST205",
@@ -205,6 +220,16 @@ impl Error {
                 s(&format!("Searched for a foreign key relationship between '{parent}' and '{child}' in the schema '{schema}', but no matches were found.")),
                 Value::Null,
             ),
+            NotEmbedded(name, None) => (
+                Value::Null,
+                s(&format!("Verify that '{name}' is included in the 'select' query parameter.")),
+            ),
+            NotEmbedded(name, Some(alias)) => (
+                s("Target names are not allowed in filters if they have an alias"),
+                s(&format!("Change '{name}' to '{alias}' in filters, orders or limits.")),
+            ),
+            RelatedOrder(_, d) => (s(d), Value::Null),
+            AmbiguousRelationship { details, hint, .. } => (Value::Array(details.clone()), s(hint)),
             NoFunction { details, hint, .. } => (s(details), hint.as_deref().map(s).unwrap_or(Value::Null)),
             NoTable(_, hint) => (Value::Null, hint.as_deref().map(s).unwrap_or(Value::Null)),
             JwtDecode(_, Some(d)) => (s(d), Value::Null),
@@ -221,7 +246,11 @@ impl Error {
         if let Error::Custom { body, .. } = self {
             return body.clone();
         }
-        let (details, hint) = if minimal { (Value::Null, Value::Null) } else { self.details_hint() };
+        let (details, hint) = if minimal {
+            (Value::Null, Value::Null)
+        } else {
+            self.details_hint()
+        };
         json!({ "code": self.code(), "message": self.to_string(), "details": details, "hint": hint })
     }
 
@@ -315,6 +344,9 @@ mod tests {
             hint: None,
         });
         assert_eq!(e.status(false), 401);
-        assert_eq!(e.headers(401), vec![("WWW-Authenticate".to_string(), "Bearer".to_string())]);
+        assert_eq!(
+            e.headers(401),
+            vec![("WWW-Authenticate".to_string(), "Bearer".to_string())]
+        );
     }
 }

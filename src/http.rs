@@ -47,7 +47,11 @@ pub struct Response {
 
 impl Response {
     pub fn new(status: u16) -> Response {
-        Response { status, headers: Vec::new(), body: Bytes::new() }
+        Response {
+            status,
+            headers: Vec::new(),
+            body: Bytes::new(),
+        }
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -74,10 +78,17 @@ pub fn cors_headers(
     let mut headers = vec![("Access-Control-Allow-Origin".to_string(), allow_origin)];
     match preflight {
         Some(req) => {
-            headers.push(("Access-Control-Allow-Methods".into(), "GET, POST, PATCH, PUT, DELETE, OPTIONS, HEAD".into()));
+            headers.push((
+                "Access-Control-Allow-Methods".into(),
+                "GET, POST, PATCH, PUT, DELETE, OPTIONS, HEAD".into(),
+            ));
             let requested = req.header("access-control-request-headers").unwrap_or("");
             let mut allow = String::from("Authorization");
-            for h in requested.split(',').map(str::trim).filter(|h| !h.is_empty()) {
+            for h in requested
+                .split(',')
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+            {
                 allow.push_str(", ");
                 allow.push_str(h);
             }

@@ -7,11 +7,12 @@
 //! post-conditions of `vnd.pgrst.object` and `max-affected`). Produces no SQL and does no I/O.
 
 use crate::api_request::{
-    ApiRequest, CountPref, Filter, LogicTree, Method, OrderTerm, Payload, Resolution, ReturnPref, SelectItem, Target,
+    ApiRequest, CountPref, Filter, IsValue, JoinType, LogicTree, Method, Operation, OrderTerm,
+    Payload, Resolution, ReturnPref, SelectItem, Target,
 };
 use crate::config::Config;
 use crate::error::Error;
-use crate::schema_cache::{ReturnShape, Routine, SchemaCache, Table};
+use crate::schema_cache::{Relationship, ReturnShape, Routine, SchemaCache, Table};
 
 /// The response's media type.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,7 +32,9 @@ impl Media {
             Media::Json => "application/json; charset=utf-8".into(),
             Media::SingleObject => "application/vnd.pgrst.object+json; charset=utf-8".into(),
             Media::Csv => "text/csv; charset=utf-8".into(),
-            Media::Raw(m) if m.starts_with("text/") && !m.contains("charset") => format!("{m}; charset=utf-8"),
+            Media::Raw(m) if m.starts_with("text/") && !m.contains("charset") => {
+                format!("{m}; charset=utf-8")
+            }
             Media::Raw(m) => m.clone(),
         }
     }
@@ -40,12 +43,30 @@ impl Media {
 /// The rows a read or a mutation's representation selects and how they are filtered.
 #[derive(Debug, Clone)]
 pub struct Shape {
+    /// Columns, casts, JSON paths, aggregates: everything but embeds.
     pub select: Vec<SelectItem>,
+    pub embeds: Vec<Embed>,
+    /// `embed=is.null` (false) / `embed=not.is.null` (true) filters on embeds, by alias.
+    pub embed_filters: Vec<(String, bool)>,
     pub filters: Vec<Filter>,
     pub logic: Vec<LogicTree>,
     pub order: Vec<OrderTerm>,
     pub limit: Option<i64>,
     pub offset: Option<i64>,
+}
+
+/// A resource embedded through a relationship (`select=*,clients(*)`).
+#[derive(Debug, Clone)]
+pub struct Embed {
+    /// The key it appears under (the alias, else the name used in `select`).
+    pub alias: String,
+    pub relationship: Relationship,
+    /// `!inner`: parent rows without a match are dropped.
+    pub inner: bool,
+    /// `...name(cols)`: the embed's columns are merged into the parent.
+    pub spread: bool,
+    pub target: QualifiedTable,
+    pub shape: Shape,
 }
 
 #[derive(Debug, Clone)]
@@ -64,19 +85,40 @@ pub enum MutateKind {
 #[derive(Debug, Clone)]
 pub enum CallArgs {
     /// Named arguments from a JSON object (body or query string), typed by the signature.
-    Named { json: String, params: Vec<(String, String)> },
+    Named {
+        json: String,
+        params: Vec<(String, String)>,
+    },
     /// The whole body as the single unnamed parameter, of this type.
-    Single { value: Vec<u8>, type_: String },
+    Single {
+        value: Vec<u8>,
+        type_: String,
+    },
     None,
 }
 
 #[derive(Debug, Clone)]
 pub enum Action {
-    Read { table: QualifiedTable, shape: Shape },
-    Mutate { table: QualifiedTable, kind: MutateKind, shape: Shape, payload: Option<Vec<u8>>, pk: Vec<String> },
-    Call { routine: Box<Routine>, args: CallArgs, shape: Shape },
+    Read {
+        table: QualifiedTable,
+        shape: Shape,
+    },
+    Mutate {
+        table: QualifiedTable,
+        kind: MutateKind,
+        shape: Shape,
+        payload: Option<Vec<u8>>,
+        pk: Vec<String>,
+    },
+    Call {
+        routine: Box<Routine>,
+        args: CallArgs,
+        shape: Shape,
+    },
     /// `OPTIONS` on a table or function: the `Allow` header.
-    Options { allow: String },
+    Options {
+        allow: String,
+    },
     /// `GET /`: the API's root description.
     Root,
 }
@@ -115,34 +157,6 @@ pub fn plan(config: &Config, cache: &SchemaCache, req: &ApiRequest) -> Result<Pl
     if prefs.strict && !prefs.invalid.is_empty() {
         return Err(Error::InvalidPreferences(prefs.invalid.clone()));
     }
-    let (root_limit, root_offset) = req.query.root_limit();
-    let max_rows = config.db_max_rows;
-    let read_limit = match (root_limit, max_rows) {
-        (Some(l), Some(m)) => Some(l.min(m)),
-        (l, m) => l.or(m),
-    };
-    for (path, _) in req.query.filters.iter() {
-        if !path.is_empty() {
-            return Err(not_yet("filters on embedded resources"));
-        }
-    }
-    let root_filters = req.query.filters.iter().map(|(_, f)| f.clone()).collect::<Vec<_>>();
-    let root_logic = root_only(&req.query.logic, "logic trees on embedded resources")?;
-    let root_order = root_only(&req.query.order, "ordering embedded resources")?.into_iter().flatten().collect::<Vec<_>>();
-    for item in &req.query.select {
-        if matches!(item, SelectItem::Embed { .. }) {
-            return Err(not_yet("resource embedding"));
-        }
-    }
-    let shape = Shape {
-        select: req.query.select.clone(),
-        filters: root_filters,
-        logic: root_logic,
-        order: root_order,
-        limit: read_limit,
-        offset: root_offset,
-    };
-
     let mut tx = TxPlan {
         read_only: matches!(req.method, Method::Get | Method::Head),
         rollback: config.db_tx_end.rollback,
@@ -158,11 +172,16 @@ pub fn plan(config: &Config, cache: &SchemaCache, req: &ApiRequest) -> Result<Pl
     let return_ = prefs.return_.unwrap_or(ReturnPref::Minimal);
     let action = match (&req.target, req.method) {
         (Target::Root, Method::Get | Method::Head) => Action::Root,
-        (Target::Root, Method::Options) => Action::Options { allow: "OPTIONS,GET,HEAD".into() },
+        (Target::Root, Method::Options) => Action::Options {
+            allow: "OPTIONS,GET,HEAD".into(),
+        },
         (Target::Root, _) => return Err(Error::InvalidPath),
         (Target::Relation(name), method) => {
             let table = find_table(cache, &req.schema, name)?;
-            let qualified = QualifiedTable { schema: table.schema.clone(), name: table.name.clone() };
+            let qualified = QualifiedTable {
+                schema: table.schema.clone(),
+                name: table.name.clone(),
+            };
             match method {
                 Method::Options => Action::Options {
                     allow: if table.kind == "r" || table.kind == "p" {
@@ -171,17 +190,26 @@ pub fn plan(config: &Config, cache: &SchemaCache, req: &ApiRequest) -> Result<Pl
                         "OPTIONS,GET,HEAD,POST,PATCH,DELETE".into()
                     },
                 },
-                Method::Get | Method::Head => Action::Read { table: qualified, shape },
+                Method::Get | Method::Head => {
+                    let shape = root_shape(config, cache, req, Some((&table.schema, &table.name)))?;
+                    Action::Read {
+                        table: qualified,
+                        shape,
+                    }
+                }
                 Method::Post | Method::Patch | Method::Put | Method::Delete => {
+                    let shape = root_shape(config, cache, req, Some((&table.schema, &table.name)))?;
                     plan_mutation(req, table, qualified, shape, &mut applied)?
                 }
             }
         }
         (Target::Routine(name), method) => {
             if method == Method::Options {
-                Action::Options { allow: "OPTIONS,GET,HEAD,POST".into() }
+                Action::Options {
+                    allow: "OPTIONS,GET,HEAD,POST".into(),
+                }
             } else {
-                plan_call(req, cache, name, shape, &mut tx)?
+                plan_call(config, req, cache, name, &mut tx)?
             }
         }
     };
@@ -218,7 +246,13 @@ pub fn plan(config: &Config, cache: &SchemaCache, req: &ApiRequest) -> Result<Pl
         applied.push("handling=strict".into());
     }
     // Keep the client's order of preferences.
-    applied.sort_by_key(|a| prefs.applied.iter().position(|p| p == a).unwrap_or(usize::MAX));
+    applied.sort_by_key(|a| {
+        prefs
+            .applied
+            .iter()
+            .position(|p| p == a)
+            .unwrap_or(usize::MAX)
+    });
     Ok(Plan {
         action,
         media,
@@ -230,15 +264,270 @@ pub fn plan(config: &Config, cache: &SchemaCache, req: &ApiRequest) -> Result<Pl
     })
 }
 
-fn not_yet(what: &str) -> Error {
-    Error::NotImplemented(format!("tusk does not support {what} yet"))
+/// The top-level shape of a read (or of a mutation's / function's returned rows): the select
+/// list with its embeds resolved, filters, order and the page (limit/offset, `Range`,
+/// `db-max-rows`).
+fn root_shape(
+    config: &Config,
+    cache: &SchemaCache,
+    req: &ApiRequest,
+    table: Option<(&str, &str)>,
+) -> Result<Shape, Error> {
+    let q = &req.query;
+    let (mut limit, mut offset) = q.root_limit();
+    if let (None, None, Some((from, to))) = (limit, offset, req.range) {
+        offset = Some(from);
+        limit = to.map(|t| (t - from + 1).max(0));
+    }
+    if let Some(max) = config.db_max_rows {
+        limit = Some(limit.map_or(max, |l| l.min(max)));
+    }
+    let mut shape = build_shape(cache, req, table, &q.select, &[])?;
+    shape.limit = limit;
+    shape.offset = offset;
+    // Every embed path mentioned by a filter, order or limit must be an embed of the request.
+    let paths = q
+        .filters
+        .iter()
+        .map(|(p, _)| p)
+        .chain(q.logic.iter().map(|(p, _)| p))
+        .chain(q.order.iter().map(|(p, _)| p))
+        .chain(q.limits.iter().map(|(p, _, _)| p));
+    for path in paths {
+        check_embed_path(&shape, path, &q.select)?;
+    }
+    Ok(shape)
 }
 
-fn root_only<T: Clone>(items: &[(Vec<String>, T)], what: &str) -> Result<Vec<T>, Error> {
-    items
+fn check_embed_path(shape: &Shape, path: &[String], select: &[SelectItem]) -> Result<(), Error> {
+    let Some((first, rest)) = path.split_first() else {
+        return Ok(());
+    };
+    if let Some(e) = shape.embeds.iter().find(|e| &e.alias == first) {
+        let inner = select
+            .iter()
+            .find_map(|i| match i {
+                SelectItem::Embed {
+                    name,
+                    alias,
+                    select,
+                    ..
+                } if alias.as_ref().unwrap_or(name) == first => Some(select.as_slice()),
+                _ => None,
+            })
+            .unwrap_or(&[]);
+        return check_embed_path(&e.shape, rest, inner);
+    }
+    // Using the table name of an aliased embed gets a more specific hint.
+    let aliased = select.iter().find_map(|i| match i {
+        SelectItem::Embed {
+            name,
+            alias: Some(a),
+            ..
+        } if name == first => Some(a.clone()),
+        _ => None,
+    });
+    Err(Error::NotEmbedded(first.clone(), aliased))
+}
+
+/// Splits a select list into plain items and embeds, resolving each embed's relationship and
+/// taking the filters, order and page given for its path.
+fn build_shape(
+    cache: &SchemaCache,
+    req: &ApiRequest,
+    table: Option<(&str, &str)>,
+    items: &[SelectItem],
+    path: &[String],
+) -> Result<Shape, Error> {
+    let q = &req.query;
+    let at = |p: &Vec<String>| p.as_slice() == path;
+    let mut shape = Shape {
+        select: Vec::new(),
+        embeds: Vec::new(),
+        embed_filters: Vec::new(),
+        filters: Vec::new(),
+        logic: q
+            .logic
+            .iter()
+            .filter(|(p, _)| at(p))
+            .map(|(_, l)| l.clone())
+            .collect(),
+        order: q
+            .order
+            .iter()
+            .filter(|(p, _)| at(p))
+            .flat_map(|(_, o)| o.clone())
+            .collect(),
+        limit: None,
+        offset: None,
+    };
+    if !path.is_empty() {
+        if let Some((_, l, o)) = q.limits.iter().find(|(p, _, _)| at(p)) {
+            shape.limit = *l;
+            shape.offset = *o;
+        }
+    }
+    for item in items {
+        match item {
+            SelectItem::Embed {
+                name,
+                alias,
+                hint,
+                join,
+                spread,
+                select,
+            } => {
+                let Some((schema, source)) = table else {
+                    return Err(Error::NoRelationship {
+                        parent: String::new(),
+                        child: name.clone(),
+                        schema: req.schema.clone(),
+                    });
+                };
+                let rel = find_relationship(cache, schema, source, name, hint.as_deref())?;
+                let out_name = alias.clone().unwrap_or_else(|| name.clone());
+                let mut sub_path = path.to_vec();
+                sub_path.push(out_name.clone());
+                let target = (rel.target.0.clone(), rel.target.1.clone());
+                let inner =
+                    build_shape(cache, req, Some((&target.0, &target.1)), select, &sub_path)?;
+                shape.embeds.push(Embed {
+                    alias: out_name,
+                    relationship: rel,
+                    inner: *join == Some(JoinType::Inner),
+                    spread: *spread,
+                    target: QualifiedTable {
+                        schema: target.0,
+                        name: target.1,
+                    },
+                    shape: inner,
+                });
+            }
+            other => shape.select.push(other.clone()),
+        }
+    }
+    if shape.select.is_empty()
+        && !items.is_empty()
+        && shape.embeds.len() == items.len()
+        && path.is_empty()
+    {
+        // `select=clients(*)` alone still selects no columns of the parent.
+    }
+    // Filters at this level; `embed=is.null` / `embed=not.is.null` filter on the embed itself.
+    for (p, f) in q.filters.iter().filter(|(p, _)| at(p)) {
+        let _ = p;
+        let on_embed = f.field.json_path.is_empty()
+            && matches!(f.operation, Operation::Is(IsValue::Null))
+            && shape.embeds.iter().any(|e| e.alias == f.field.name);
+        if on_embed {
+            shape.embed_filters.push((f.field.name.clone(), f.negated));
+        } else {
+            shape.filters.push(f.clone());
+        }
+    }
+    if !path.is_empty() && shape.select.is_empty() && shape.embeds.is_empty() {
+        shape.select.push(SelectItem::Star);
+    }
+    Ok(shape)
+}
+
+/// PostgREST's relationship lookup: by target table name (with an optional `!hint` naming
+/// the foreign key, a column or the junction table), by foreign key name, or by a column of a
+/// single-column foreign key.
+fn find_relationship(
+    cache: &SchemaCache,
+    schema: &str,
+    source: &str,
+    target: &str,
+    hint: Option<&str>,
+) -> Result<Relationship, Error> {
+    let rels = cache.relationships_from(schema, source);
+    let matches_hint = |r: &Relationship, h: &str| -> bool {
+        r.constraint == h
+            || (r.columns.len() == 1 && (r.columns[0].0 == h || r.columns[0].1 == h))
+            || r.junction.as_ref().is_some_and(|j| {
+                j.name == h || j.source_constraint == h || j.target_constraint == h
+            })
+    };
+    let found: Vec<&Relationship> = rels
         .iter()
-        .map(|(path, item)| if path.is_empty() { Ok(item.clone()) } else { Err(not_yet(what)) })
-        .collect()
+        .filter(|r| cache.table(&r.target.0, &r.target.1).is_some())
+        .filter(|r| {
+            let by_table = r.target.1 == target && hint.is_none_or(|h| matches_hint(r, h));
+            let by_constraint = r.junction.is_none()
+                && r.constraint == target
+                && hint.is_none_or(|h| r.target.1 == h);
+            let by_column = r.cardinality.to_one()
+                && r.columns.len() == 1
+                && r.columns[0].0 == target
+                && hint.is_none_or(|h| r.target.1 == h);
+            by_table || by_constraint || by_column
+        })
+        .collect();
+    match found.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(Error::NoRelationship {
+            parent: source.to_string(),
+            child: target.to_string(),
+            schema: schema.to_string(),
+        }),
+        many => {
+            let describe = |r: &Relationship| -> serde_json::Value {
+                let relationship = match &r.junction {
+                    Some(j) => format!(
+                        "{} using {}({}) and {}({})",
+                        j.name,
+                        j.source_constraint,
+                        j.source_columns
+                            .iter()
+                            .map(|c| c.0.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        j.target_constraint,
+                        j.target_columns
+                            .iter()
+                            .map(|c| c.0.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    None => format!(
+                        "{} using {}({}) and {}({})",
+                        r.constraint,
+                        r.source.1,
+                        r.columns
+                            .iter()
+                            .map(|c| c.0.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        r.target.1,
+                        r.columns
+                            .iter()
+                            .map(|c| c.1.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                };
+                serde_json::json!({
+                    "cardinality": r.cardinality.name(),
+                    "relationship": relationship,
+                    "embedding": format!("{} with {}", r.source.1, r.target.1),
+                })
+            };
+            let options: Vec<String> = many
+                .iter()
+                .map(|r| format!("'{}!{}'", target, r.constraint))
+                .collect();
+            Err(Error::AmbiguousRelationship {
+                parent: source.to_string(),
+                child: target.to_string(),
+                details: many.iter().map(|r| describe(r)).collect(),
+                hint: format!(
+                    "Try changing '{target}' to one of the following: {}. Find the desired relationship in the 'details' key.",
+                    options.join(", ")
+                ),
+            })
+        }
+    }
 }
 
 fn find_table<'a>(cache: &'a SchemaCache, schema: &str, name: &str) -> Result<&'a Table, Error> {
@@ -264,7 +553,10 @@ fn plan_mutation(
     let check_columns = |cols: &[String]| -> Result<(), Error> {
         for c in cols {
             if table.column(c).is_none() {
-                return Err(Error::NoColumn { column: c.clone(), table: table.name.clone() });
+                return Err(Error::NoColumn {
+                    column: c.clone(),
+                    table: table.name.clone(),
+                });
             }
         }
         Ok(())
@@ -288,7 +580,11 @@ fn plan_mutation(
         Method::Post => {
             let on_conflict = match prefs.resolution {
                 Some(res) => {
-                    let cols = req.query.on_conflict.clone().unwrap_or_else(|| table.pk.clone());
+                    let cols = req
+                        .query
+                        .on_conflict
+                        .clone()
+                        .unwrap_or_else(|| table.pk.clone());
                     applied.push(
                         match res {
                             Resolution::MergeDuplicates => "resolution=merge-duplicates",
@@ -307,9 +603,14 @@ fn plan_mutation(
             if prefs.missing_default {
                 applied.push("missing=default".into());
             }
-            MutateKind::Insert { columns: columns(payload)?, on_conflict }
+            MutateKind::Insert {
+                columns: columns(payload)?,
+                on_conflict,
+            }
         }
-        Method::Patch => MutateKind::Update { columns: columns(payload)? },
+        Method::Patch => MutateKind::Update {
+            columns: columns(payload)?,
+        },
         Method::Put => {
             let (limit, offset) = req.query.root_limit();
             if limit.is_some() || offset.is_some() {
@@ -321,18 +622,31 @@ fn plan_mutation(
                 .filter(|f| {
                     !f.negated
                         && f.field.json_path.is_empty()
-                        && matches!(f.operation, crate::api_request::Operation::Compare { op: crate::api_request::CmpOp::Eq, quantifier: None, .. })
+                        && matches!(
+                            f.operation,
+                            crate::api_request::Operation::Compare {
+                                op: crate::api_request::CmpOp::Eq,
+                                quantifier: None,
+                                ..
+                            }
+                        )
                 })
                 .map(|f| f.field.name.as_str())
                 .collect();
             eq_cols.sort_unstable();
             let mut pk: Vec<&str> = table.pk.iter().map(String::as_str).collect();
             pk.sort_unstable();
-            if pk.is_empty() || eq_cols != pk || shape.filters.len() != pk.len() || !shape.logic.is_empty() {
+            if pk.is_empty()
+                || eq_cols != pk
+                || shape.filters.len() != pk.len()
+                || !shape.logic.is_empty()
+            {
                 return Err(Error::InvalidPutFilters);
             }
             if payload.is_some_and(Payload::is_array) {
-                return Err(Error::InvalidBody("Payload values do not match URL in primary key column(s)".into()));
+                return Err(Error::InvalidBody(
+                    "Payload values do not match URL in primary key column(s)".into(),
+                ));
             }
             MutateKind::Insert {
                 columns: columns(payload)?,
@@ -346,20 +660,29 @@ fn plan_mutation(
         MutateKind::Delete => None,
         _ => Some(body(payload)?),
     };
-    Ok(Action::Mutate { table: qualified, kind, shape, payload, pk: table.pk.clone() })
+    Ok(Action::Mutate {
+        table: qualified,
+        kind,
+        shape,
+        payload,
+        pk: table.pk.clone(),
+    })
 }
 
 fn plan_call(
+    config: &Config,
     req: &ApiRequest,
     cache: &SchemaCache,
     name: &str,
-    mut shape: Shape,
     tx: &mut TxPlan,
 ) -> Result<Action, Error> {
     let candidates = cache.routines(&req.schema, name);
     let read_only = matches!(req.method, Method::Get | Method::Head);
     // Arguments come from the query string (GET) or the body (POST).
-    let (arg_names, json_args): (Vec<String>, Option<serde_json::Map<String, serde_json::Value>>) = if read_only {
+    let (arg_names, json_args): (
+        Vec<String>,
+        Option<serde_json::Map<String, serde_json::Value>>,
+    ) = if read_only {
         let names: Vec<String> = req.query.params.iter().map(|(k, _)| k.clone()).collect();
         (names, None)
     } else {
@@ -385,18 +708,34 @@ fn plan_call(
     tx.read_only = read_only;
 
     let args = if routine.params.len() == 1 && routine.params[0].name.is_empty() && !read_only {
-        let body = req.payload.as_ref().map(|p| p.json_bytes().to_vec()).unwrap_or_default();
-        CallArgs::Single { value: body, type_: routine.params[0].type_.clone() }
+        let body = req
+            .payload
+            .as_ref()
+            .map(|p| p.json_bytes().to_vec())
+            .unwrap_or_default();
+        CallArgs::Single {
+            value: body,
+            type_: routine.params[0].type_.clone(),
+        }
     } else if req.preferences.single_object && !read_only && routine.params.len() == 1 {
-        let body = req.payload.as_ref().map(|p| p.json_bytes().to_vec()).unwrap_or_else(|| b"{}".to_vec());
-        CallArgs::Single { value: body, type_: routine.params[0].type_.clone() }
+        let body = req
+            .payload
+            .as_ref()
+            .map(|p| p.json_bytes().to_vec())
+            .unwrap_or_else(|| b"{}".to_vec());
+        CallArgs::Single {
+            value: body,
+            type_: routine.params[0].type_.clone(),
+        }
     } else {
         let mut obj = serde_json::Map::new();
         if read_only {
             for (k, v) in &req.query.params {
                 if let Some(p) = routine.params.iter().find(|p| &p.name == k) {
                     if p.variadic || p.type_.ends_with("[]") {
-                        let entry = obj.entry(k.clone()).or_insert_with(|| serde_json::Value::Array(vec![]));
+                        let entry = obj
+                            .entry(k.clone())
+                            .or_insert_with(|| serde_json::Value::Array(vec![]));
                         if let serde_json::Value::Array(items) = entry {
                             items.push(serde_json::Value::String(v.clone()));
                         }
@@ -417,9 +756,19 @@ fn plan_call(
         if params.is_empty() {
             CallArgs::None
         } else {
-            CallArgs::Named { json: serde_json::Value::Object(obj).to_string(), params }
+            CallArgs::Named {
+                json: serde_json::Value::Object(obj).to_string(),
+                params,
+            }
         }
     };
+    let relation = match &routine.shape {
+        ReturnShape::Composite {
+            relation: Some((s, t)),
+        } => Some((s.as_str(), t.as_str())),
+        _ => None,
+    };
+    let mut shape = root_shape(config, cache, req, relation)?;
     // Query parameters that are not arguments filter the result.
     if read_only {
         let mut filters = Vec::new();
@@ -437,7 +786,11 @@ fn plan_call(
             shape.filters.push(crate::api_request::parse_filter(k, v)?);
         }
     }
-    Ok(Action::Call { routine: Box::new(routine.clone()), args, shape })
+    Ok(Action::Call {
+        routine: Box::new(routine.clone()),
+        args,
+        shape,
+    })
 }
 
 fn choose_routine<'a>(
@@ -454,8 +807,14 @@ fn choose_routine<'a>(
         if req.preferences.single_object && r.params.len() == 1 {
             return true;
         }
-        let known = arg_names.iter().all(|a| r.params.iter().any(|p| &p.name == a));
-        let required = r.params.iter().filter(|p| !p.has_default).all(|p| arg_names.contains(&p.name));
+        let known = arg_names
+            .iter()
+            .all(|a| r.params.iter().any(|p| &p.name == a));
+        let required = r
+            .params
+            .iter()
+            .filter(|p| !p.has_default)
+            .all(|p| arg_names.contains(&p.name));
         if matches!(req.method, Method::Get | Method::Head) {
             // Extra query parameters may be filters on the result.
             required
@@ -475,7 +834,11 @@ fn choose_routine<'a>(
                 )
             } else {
                 let list = arg_names.join(", ");
-                let noun = if arg_names.len() == 1 { "parameter" } else { "parameters" };
+                let noun = if arg_names.len() == 1 {
+                    "parameter"
+                } else {
+                    "parameters"
+                };
                 (
                     format!("{qualified}({list})"),
                     format!("Searched for the function {qualified} with {noun} {list}, but no matches were found in the schema cache."),
@@ -486,10 +849,17 @@ fn choose_routine<'a>(
                 if names.is_empty() {
                     format!("Perhaps you meant to call the function {qualified}")
                 } else {
-                    format!("Perhaps you meant to call the function {qualified}({})", names.join(", "))
+                    format!(
+                        "Perhaps you meant to call the function {qualified}({})",
+                        names.join(", ")
+                    )
                 }
             });
-            Err(Error::NoFunction { name: shown, details, hint })
+            Err(Error::NoFunction {
+                name: shown,
+                details,
+                hint,
+            })
         }
         many => {
             // Prefer the candidate whose parameters match the given names exactly.
@@ -503,7 +873,11 @@ fn choose_routine<'a>(
             let list = many
                 .iter()
                 .map(|r| {
-                    let ps: Vec<String> = r.params.iter().map(|p| format!("{} => {}", p.name, p.type_)).collect();
+                    let ps: Vec<String> = r
+                        .params
+                        .iter()
+                        .map(|p| format!("{} => {}", p.name, p.type_))
+                        .collect();
                     format!("{}.{}({})", r.schema, r.name, ps.join(", "))
                 })
                 .collect::<Vec<_>>()
@@ -535,15 +909,24 @@ fn negotiate(config: &Config, req: &ApiRequest, action: &Action) -> Result<Media
     for accepted in &req.accept {
         let accepted = accepted.as_str();
         if let Some(d) = &domain_media {
-            if accepted == d || accepted == "*/*" || (accepted.ends_with("/*") && d.starts_with(accepted.trim_end_matches('*'))) {
+            if accepted == d
+                || accepted == "*/*"
+                || (accepted.ends_with("/*") && d.starts_with(accepted.trim_end_matches('*')))
+            {
                 return Ok(Media::Raw(d.clone()));
             }
         }
         match accepted {
             "*/*" | "application/json" | "application/*" => return Ok(Media::Json),
-            "application/vnd.pgrst.object+json" | "application/vnd.pgrst.object" => return Ok(Media::SingleObject),
-            "text/csv" if !matches!(action, Action::Call { .. }) || !scalar_routine => return Ok(Media::Csv),
-            m if scalar_routine && config.raw_media_types.iter().any(|r| r == m) => return Ok(Media::Raw(m.to_string())),
+            "application/vnd.pgrst.object+json" | "application/vnd.pgrst.object" => {
+                return Ok(Media::SingleObject)
+            }
+            "text/csv" if !matches!(action, Action::Call { .. }) || !scalar_routine => {
+                return Ok(Media::Csv)
+            }
+            m if scalar_routine && config.raw_media_types.iter().any(|r| r == m) => {
+                return Ok(Media::Raw(m.to_string()))
+            }
             "text/plain" if scalar_routine => return Ok(Media::Raw("text/plain".into())),
             _ => {}
         }

@@ -11,8 +11,8 @@
 //! whole response body, built by PostgreSQL), `response_headers`, `response_status`, `location`.
 
 use crate::api_request::{
-    Aggregate, ApiRequest, CountPref, Field, Filter, IsValue, JsonKey, LogicTree, Operation, OrderTarget, Quantifier,
-    Resolution, ReturnPref, SelectItem,
+    Aggregate, ApiRequest, CountPref, Field, Filter, IsValue, JsonKey, LogicTree, Operation,
+    OrderTarget, Quantifier, Resolution, ReturnPref, SelectItem,
 };
 use crate::auth::AuthResult;
 use crate::config::Config;
@@ -48,7 +48,10 @@ struct Sql {
 
 impl Sql {
     fn new() -> Sql {
-        Sql { text: String::new(), params: Vec::new() }
+        Sql {
+            text: String::new(),
+            params: Vec::new(),
+        }
     }
     fn push(&mut self, s: &str) -> &mut Sql {
         self.text.push_str(s);
@@ -60,7 +63,10 @@ impl Sql {
         format!("${}", self.params.len())
     }
     fn finish(self) -> Statement {
-        Statement { sql: self.text, params: self.params }
+        Statement {
+            sql: self.text,
+            params: self.params,
+        }
     }
 }
 
@@ -105,11 +111,20 @@ pub fn transaction(
     let mut settings: Vec<(String, String)> = vec![
         ("search_path".into(), search_path.join(", ")),
         ("role".into(), auth.role.clone()),
-        ("request.jwt.claims".into(), serde_json::Value::Object(auth.claims.clone()).to_string()),
+        (
+            "request.jwt.claims".into(),
+            serde_json::Value::Object(auth.claims.clone()).to_string(),
+        ),
         ("request.method".into(), method.into()),
         ("request.path".into(), req.path.clone()),
-        ("request.headers".into(), serde_json::Value::Object(headers).to_string()),
-        ("request.cookies".into(), serde_json::Value::Object(cookies).to_string()),
+        (
+            "request.headers".into(),
+            serde_json::Value::Object(headers).to_string(),
+        ),
+        (
+            "request.cookies".into(),
+            serde_json::Value::Object(cookies).to_string(),
+        ),
     ];
     for (k, v) in &config.app_settings {
         settings.push((format!("app.settings.{k}"), v.clone()));
@@ -126,11 +141,19 @@ pub fn transaction(
         let v = sql.bind(value);
         sql.push(&format!("set_config({n}, {v}, true)"));
     }
-    let pre_request = config.db_pre_request.as_ref().map(|(schema, name)| Statement {
-        sql: format!("SELECT {}.{}()", ident(schema), ident(name)),
-        params: vec![],
-    });
-    Transaction { begin, settings: sql.finish(), pre_request, main }
+    let pre_request = config
+        .db_pre_request
+        .as_ref()
+        .map(|(schema, name)| Statement {
+            sql: format!("SELECT {}.{}()", ident(schema), ident(name)),
+            params: vec![],
+        });
+    Transaction {
+        begin,
+        settings: sql.finish(),
+        pre_request,
+        main,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -143,27 +166,41 @@ pub fn main_statement(plan: &Plan) -> Result<Statement, Error> {
         Action::Read { table, shape } => {
             let from = format!("{}.{}", ident(&table.schema), ident(&table.name));
             let alias = ident(&table.name);
-            let mut inner = String::from("SELECT ");
-            inner.push_str(&select_list(&mut sql, &alias, &shape.select)?);
-            inner.push_str(&format!(" FROM {from}"));
-            let where_ = where_clause(&mut sql, &alias, shape)?;
-            inner.push_str(&where_);
-            inner.push_str(&group_by(&alias, &shape.select));
-            inner.push_str(&order_clause(&mut sql, &alias, shape)?);
-            inner.push_str(&limit_clause(&mut sql, shape));
+            let p = parts(&mut sql, &mut 0, &from, &alias, shape, "", vec![])?;
             let total = match plan.count {
-                Some(_) => format!("(SELECT pg_catalog.count(*) FROM {from}{where_})"),
+                Some(_) => format!(
+                    "(SELECT pg_catalog.count(*) FROM {from}{}{})",
+                    p.joins, p.where_
+                ),
                 None => "NULL::bigint".into(),
             };
-            wrap(&mut sql, &inner, &total, body_expr(&plan.media, false), "NULL::text");
+            wrap(
+                &mut sql,
+                &p.query(),
+                &total,
+                body_expr(&plan.media, false),
+                "NULL::text",
+            );
         }
-        Action::Mutate { table, kind, shape, payload, pk } => {
+        Action::Mutate {
+            table,
+            kind,
+            shape,
+            payload,
+            pk,
+        } => {
             let target = format!("{}.{}", ident(&table.schema), ident(&table.name));
             let alias = ident(&table.name);
             let mut cte = String::new();
             match kind {
-                MutateKind::Insert { columns, on_conflict } => {
-                    let body = payload.as_deref().map(json_array_text).unwrap_or_else(|| "[]".into());
+                MutateKind::Insert {
+                    columns,
+                    on_conflict,
+                } => {
+                    let body = payload
+                        .as_deref()
+                        .map(json_array_text)
+                        .unwrap_or_else(|| "[]".into());
                     let p = sql.bind(body);
                     let cols: Vec<String> = columns.iter().map(|c| ident(c)).collect();
                     if cols.is_empty() {
@@ -179,9 +216,12 @@ pub fn main_statement(plan: &Plan) -> Result<Statement, Error> {
                         cte.push_str(&format!(" ON CONFLICT ({}) ", cc.join(", ")));
                         match resolution {
                             Resolution::IgnoreDuplicates => cte.push_str("DO NOTHING"),
-                            Resolution::MergeDuplicates if cols.is_empty() => cte.push_str("DO NOTHING"),
+                            Resolution::MergeDuplicates if cols.is_empty() => {
+                                cte.push_str("DO NOTHING")
+                            }
                             Resolution::MergeDuplicates => {
-                                let sets: Vec<String> = cols.iter().map(|c| format!("{c} = EXCLUDED.{c}")).collect();
+                                let sets: Vec<String> =
+                                    cols.iter().map(|c| format!("{c} = EXCLUDED.{c}")).collect();
                                 cte.push_str(&format!("DO UPDATE SET {}", sets.join(", ")));
                             }
                         }
@@ -192,10 +232,15 @@ pub fn main_statement(plan: &Plan) -> Result<Statement, Error> {
                     if columns.is_empty() {
                         cte.push_str(&format!("SELECT * FROM {target} WHERE false"));
                     } else {
-                        let body = payload.as_deref().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+                        let body = payload
+                            .as_deref()
+                            .map(|b| String::from_utf8_lossy(b).into_owned())
+                            .unwrap_or_default();
                         let p = sql.bind(body);
-                        let sets: Vec<String> =
-                            columns.iter().map(|c| format!("{} = pgrst_body.{}", ident(c), ident(c))).collect();
+                        let sets: Vec<String> = columns
+                            .iter()
+                            .map(|c| format!("{} = pgrst_body.{}", ident(c), ident(c)))
+                            .collect();
                         cte.push_str(&format!(
                             "UPDATE {target} SET {} FROM (SELECT * FROM json_populate_record(NULL::{target}, {p}::json)) pgrst_body",
                             sets.join(", ")
@@ -210,7 +255,24 @@ pub fn main_statement(plan: &Plan) -> Result<Statement, Error> {
                     cte.push_str(&format!(" RETURNING {target}.*"));
                 }
             }
-            let select = select_list(&mut sql, &alias, &shape.select)?;
+            // The returned rows are already filtered: only the select list and embeds apply.
+            let returning = Shape {
+                filters: vec![],
+                logic: vec![],
+                order: vec![],
+                limit: None,
+                offset: None,
+                ..shape.clone()
+            };
+            let rep = parts(
+                &mut sql,
+                &mut 0,
+                &format!("pgrst_source {alias}"),
+                &alias,
+                &returning,
+                "",
+                vec![],
+            )?;
             let location = if plan.return_ == ReturnPref::HeadersOnly && !pk.is_empty() {
                 let cols: Vec<String> = pk.iter().map(|c| ident(c)).collect();
                 format!("(SELECT row_to_json(pgrst_pk)::text FROM (SELECT {} FROM pgrst_source LIMIT 1) pgrst_pk)", cols.join(", "))
@@ -222,7 +284,7 @@ pub fn main_statement(plan: &Plan) -> Result<Statement, Error> {
             } else {
                 "''".into()
             };
-            let inner = format!("SELECT {select} FROM pgrst_source {alias}");
+            let inner = rep.query();
             let total = match plan.count {
                 Some(_) => "(SELECT pg_catalog.count(*) FROM pgrst_source)".to_string(),
                 None => "NULL::bigint".to_string(),
@@ -230,7 +292,11 @@ pub fn main_statement(plan: &Plan) -> Result<Statement, Error> {
             sql.push(&format!("WITH pgrst_source AS ({cte}) "));
             push_outer(&mut sql, &inner, &total, &body, &location);
         }
-        Action::Call { routine, args, shape } => {
+        Action::Call {
+            routine,
+            args,
+            shape,
+        } => {
             let func = format!("{}.{}", ident(&routine.schema), ident(&routine.name));
             let (arg_list, from_args) = match args {
                 CallArgs::None => (String::new(), String::new()),
@@ -240,15 +306,30 @@ pub fn main_statement(plan: &Plan) -> Result<Statement, Error> {
                 }
                 CallArgs::Named { json, params } => {
                     let p = sql.bind(json.clone());
-                    let defs: Vec<String> = params.iter().map(|(n, t)| format!("{} {}", ident(n), t)).collect();
+                    let defs: Vec<String> = params
+                        .iter()
+                        .map(|(n, t)| format!("{} {}", ident(n), t))
+                        .collect();
                     let call_args: Vec<String> = params
                         .iter()
                         .map(|(n, _)| {
-                            let variadic = routine.params.iter().any(|rp| &rp.name == n && rp.variadic);
-                            format!("{}{} := pgrst_args.{}", if variadic { "VARIADIC " } else { "" }, ident(n), ident(n))
+                            let variadic =
+                                routine.params.iter().any(|rp| &rp.name == n && rp.variadic);
+                            format!(
+                                "{}{} := pgrst_args.{}",
+                                if variadic { "VARIADIC " } else { "" },
+                                ident(n),
+                                ident(n)
+                            )
                         })
                         .collect();
-                    (call_args.join(", "), format!(" FROM json_to_record({p}::json) AS pgrst_args({})", defs.join(", ")))
+                    (
+                        call_args.join(", "),
+                        format!(
+                            " FROM json_to_record({p}::json) AS pgrst_args({})",
+                            defs.join(", ")
+                        ),
+                    )
                 }
             };
             let call = format!("{func}({arg_list})");
@@ -259,7 +340,9 @@ pub fn main_statement(plan: &Plan) -> Result<Statement, Error> {
                 (ReturnShape::Scalar, false) => format!("SELECT {call} AS pgrst_scalar{from_args}"),
                 (ReturnShape::Scalar, true) => {
                     if from_args.is_empty() {
-                        format!("SELECT pgrst_call.pgrst_scalar FROM {call} pgrst_call(pgrst_scalar)")
+                        format!(
+                            "SELECT pgrst_call.pgrst_scalar FROM {call} pgrst_call(pgrst_scalar)"
+                        )
                     } else {
                         format!("SELECT pgrst_call.pgrst_scalar{from_args}, LATERAL {call} pgrst_call(pgrst_scalar)")
                     }
@@ -272,17 +355,34 @@ pub fn main_statement(plan: &Plan) -> Result<Statement, Error> {
                     }
                 }
             };
-            let mut inner = String::from("SELECT ");
-            if scalar || matches!(routine.shape, ReturnShape::Void) {
-                inner.push_str("pgrst_call.*");
+            let p = if scalar || matches!(routine.shape, ReturnShape::Void) {
+                let plain = Shape {
+                    select: vec![SelectItem::Star],
+                    embeds: vec![],
+                    ..shape.clone()
+                };
+                parts(
+                    &mut sql,
+                    &mut 0,
+                    "pgrst_source pgrst_call",
+                    alias,
+                    &plain,
+                    "",
+                    vec![],
+                )?
             } else {
-                inner.push_str(&select_list(&mut sql, alias, &shape.select)?);
-            }
-            inner.push_str(&format!(" FROM pgrst_source {alias}"));
-            let where_ = where_clause(&mut sql, alias, shape)?;
-            inner.push_str(&where_);
-            inner.push_str(&order_clause(&mut sql, alias, shape)?);
-            inner.push_str(&limit_clause(&mut sql, shape));
+                parts(
+                    &mut sql,
+                    &mut 0,
+                    "pgrst_source pgrst_call",
+                    alias,
+                    shape,
+                    "",
+                    vec![],
+                )?
+            };
+            let inner = p.query();
+            let where_ = format!("{}{}", p.joins, p.where_);
             let body = match (&plan.media, &routine.shape, routine.returns_set) {
                 (_, ReturnShape::Void, _) => "''".to_string(),
                 (Media::Raw(_), _, _) => {
@@ -300,7 +400,9 @@ pub fn main_statement(plan: &Plan) -> Result<Statement, Error> {
                 (media, _, _) => body_expr(media, scalar),
             };
             let total = match plan.count {
-                Some(_) => format!("(SELECT pg_catalog.count(*) FROM pgrst_source {alias}{where_})"),
+                Some(_) => {
+                    format!("(SELECT pg_catalog.count(*) FROM pgrst_source {alias}{where_})")
+                }
                 None => "NULL::bigint".into(),
             };
             sql.push(&format!("WITH pgrst_source AS ({source}) "));
@@ -381,6 +483,155 @@ fn output_name(field: &Field) -> String {
     }
 }
 
+/// A rendered `SELECT … FROM … JOIN LATERAL … WHERE … GROUP BY … ORDER BY … LIMIT …`, in
+/// pieces so a count can reuse the FROM, joins and WHERE (and their parameters).
+struct Parts {
+    list: String,
+    from: String,
+    joins: String,
+    where_: String,
+    group: String,
+    order: String,
+    limit: String,
+}
+
+impl Parts {
+    fn query(&self) -> String {
+        format!(
+            "SELECT {} FROM {}{}{}{}{}{}",
+            self.list, self.from, self.joins, self.where_, self.group, self.order, self.limit
+        )
+    }
+}
+
+/// Renders the rows of `shape` read from `from` (a table, or a CTE, already aliased as
+/// `alias`), with each embed as a `LEFT`/`INNER JOIN LATERAL` subquery: to-one embeds become
+/// `row_to_json(…)`, to-many embeds `json_agg(…)`, so one statement builds the whole nested
+/// body. `conds` link an embedded table to its parent; `n` numbers the aliases.
+fn parts(
+    sql: &mut Sql,
+    n: &mut usize,
+    from: &str,
+    alias: &str,
+    shape: &Shape,
+    extra_join: &str,
+    conds: Vec<String>,
+) -> Result<Parts, Error> {
+    let mut cols: Vec<String> = Vec::new();
+    // Only embeds selected (`select=clients(*)`): no columns of this table.
+    if !shape.select.is_empty() || shape.embeds.is_empty() {
+        cols.push(select_list(sql, alias, &shape.select)?);
+    }
+    let mut joins = String::from(extra_join);
+    // alias → (lateral alias, to-one)
+    let mut laterals: Vec<(String, String, bool)> = Vec::new();
+    for e in &shape.embeds {
+        *n += 1;
+        let lat = format!("pgrst_{n}");
+        let t_alias = ident(&format!("{}_{n}", e.target.name));
+        let rel = &e.relationship;
+        let (inner_join, link) = match &rel.junction {
+            None => (
+                String::new(),
+                rel.columns
+                    .iter()
+                    .map(|(s, t)| format!("{t_alias}.{} = {alias}.{}", ident(t), ident(s)))
+                    .collect::<Vec<_>>(),
+            ),
+            Some(j) => {
+                let ja = ident(&format!("{}_{n}", j.name));
+                let on: Vec<String> = j
+                    .target_columns
+                    .iter()
+                    .map(|(jc, tc)| format!("{ja}.{} = {t_alias}.{}", ident(jc), ident(tc)))
+                    .collect();
+                (
+                    format!(
+                        " JOIN {}.{} AS {ja} ON {}",
+                        ident(&j.schema),
+                        ident(&j.name),
+                        on.join(" AND ")
+                    ),
+                    j.source_columns
+                        .iter()
+                        .map(|(jc, sc)| format!("{ja}.{} = {alias}.{}", ident(jc), ident(sc)))
+                        .collect(),
+                )
+            }
+        };
+        let target = format!(
+            "{}.{} AS {t_alias}",
+            ident(&e.target.schema),
+            ident(&e.target.name)
+        );
+        let inner = parts(sql, n, &target, &t_alias, &e.shape, &inner_join, link)?.query();
+        let kind = if e.inner { "INNER" } else { "LEFT" };
+        let to_one = rel.cardinality.to_one();
+        if to_one {
+            joins.push_str(&format!(" {kind} JOIN LATERAL ({inner}) AS {lat} ON TRUE"));
+            if e.spread {
+                cols.push(format!("{lat}.*"));
+            } else {
+                cols.push(format!("row_to_json({lat}.*) AS {}", ident(&e.alias)));
+            }
+        } else {
+            if e.spread {
+                return Err(Error::NotImplemented(
+                    "tusk does not support spreading one-to-many or many-to-many embeds yet".into(),
+                ));
+            }
+            let on = if e.inner {
+                format!("{lat}.pgrst_agg IS NOT NULL")
+            } else {
+                "TRUE".into()
+            };
+            joins.push_str(&format!(
+                " {kind} JOIN LATERAL (SELECT json_agg({lat}_t) AS pgrst_agg FROM ({inner}) AS {lat}_t) AS {lat} ON {on}"
+            ));
+            cols.push(format!(
+                "coalesce({lat}.pgrst_agg, '[]') AS {}",
+                ident(&e.alias)
+            ));
+        }
+        laterals.push((e.alias.clone(), lat, to_one));
+    }
+    let mut where_conds = conds;
+    for f in &shape.filters {
+        where_conds.push(filter_expr(sql, alias, f));
+    }
+    for tree in &shape.logic {
+        where_conds.push(logic_expr(sql, alias, tree));
+    }
+    for (embed, not_null) in &shape.embed_filters {
+        if let Some((_, lat, to_one)) = laterals.iter().find(|(a, _, _)| a == embed) {
+            let expr = if *to_one {
+                format!("row_to_json({lat}.*)")
+            } else {
+                format!("{lat}.pgrst_agg")
+            };
+            where_conds.push(format!(
+                "{expr} IS {}NULL",
+                if *not_null { "NOT " } else { "" }
+            ));
+        }
+    }
+    let where_ = if where_conds.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", where_conds.join(" AND "))
+    };
+    let order = order_clause(sql, alias, shape, &laterals)?;
+    Ok(Parts {
+        list: cols.join(", "),
+        from: from.to_string(),
+        joins,
+        where_,
+        group: group_by(alias, &shape.select),
+        order,
+        limit: limit_clause(sql, shape),
+    })
+}
+
 fn select_list(sql: &mut Sql, alias: &str, items: &[SelectItem]) -> Result<String, Error> {
     if items.is_empty() {
         return Ok(format!("{alias}.*"));
@@ -389,7 +640,13 @@ fn select_list(sql: &mut Sql, alias: &str, items: &[SelectItem]) -> Result<Strin
     for item in items {
         match item {
             SelectItem::Star => out.push(format!("{alias}.*")),
-            SelectItem::Field { field, alias: as_, cast, aggregate, aggregate_cast } => {
+            SelectItem::Field {
+                field,
+                alias: as_,
+                cast,
+                aggregate,
+                aggregate_cast,
+            } => {
                 let mut expr = field_expr(sql, alias, field);
                 if let Some(c) = cast {
                     expr = format!("CAST({expr} AS {c})");
@@ -418,10 +675,15 @@ fn select_list(sql: &mut Sql, alias: &str, items: &[SelectItem]) -> Result<Strin
                 if let Some(c) = cast {
                     expr = format!("CAST({expr} AS {c})");
                 }
-                out.push(format!("{expr} AS {}", ident(as_.as_deref().unwrap_or("count"))));
+                out.push(format!(
+                    "{expr} AS {}",
+                    ident(as_.as_deref().unwrap_or("count"))
+                ));
             }
             SelectItem::Embed { .. } => {
-                return Err(Error::NotImplemented("tusk does not support resource embedding yet".into()))
+                return Err(Error::NotImplemented(
+                    "tusk does not support resource embedding yet".into(),
+                ))
             }
         }
     }
@@ -431,7 +693,14 @@ fn select_list(sql: &mut Sql, alias: &str, items: &[SelectItem]) -> Result<Strin
 /// With aggregates in the select list, the plain columns form the GROUP BY.
 fn group_by(alias: &str, items: &[SelectItem]) -> String {
     let has_agg = items.iter().any(|i| {
-        matches!(i, SelectItem::Count { .. } | SelectItem::Field { aggregate: Some(_), .. })
+        matches!(
+            i,
+            SelectItem::Count { .. }
+                | SelectItem::Field {
+                    aggregate: Some(_),
+                    ..
+                }
+        )
     });
     if !has_agg {
         return String::new();
@@ -439,9 +708,11 @@ fn group_by(alias: &str, items: &[SelectItem]) -> String {
     let cols: Vec<String> = items
         .iter()
         .filter_map(|i| match i {
-            SelectItem::Field { field, aggregate: None, .. } if field.json_path.is_empty() => {
-                Some(format!("{alias}.{}", ident(&field.name)))
-            }
+            SelectItem::Field {
+                field,
+                aggregate: None,
+                ..
+            } if field.json_path.is_empty() => Some(format!("{alias}.{}", ident(&field.name))),
             _ => None,
         })
         .collect();
@@ -460,13 +731,21 @@ fn where_clause(sql: &mut Sql, alias: &str, shape: &Shape) -> Result<String, Err
     for tree in &shape.logic {
         conds.push(logic_expr(sql, alias, tree));
     }
-    Ok(if conds.is_empty() { String::new() } else { format!(" WHERE {}", conds.join(" AND ")) })
+    Ok(if conds.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conds.join(" AND "))
+    })
 }
 
 fn logic_expr(sql: &mut Sql, alias: &str, tree: &LogicTree) -> String {
     match tree {
         LogicTree::Stmt(f) => filter_expr(sql, alias, f),
-        LogicTree::Expr { negated, or, children } => {
+        LogicTree::Expr {
+            negated,
+            or,
+            children,
+        } => {
             let parts: Vec<String> = children.iter().map(|c| logic_expr(sql, alias, c)).collect();
             let joined = format!("({})", parts.join(if *or { " OR " } else { " AND " }));
             if *negated {
@@ -486,9 +765,15 @@ fn array_element(v: &str) -> String {
 fn filter_expr(sql: &mut Sql, alias: &str, f: &Filter) -> String {
     let col = field_expr(sql, alias, &f.field);
     let expr = match &f.operation {
-        Operation::Compare { op, quantifier, value } => {
+        Operation::Compare {
+            op,
+            quantifier,
+            value,
+        } => {
             let value = match op {
-                crate::api_request::CmpOp::Like | crate::api_request::CmpOp::Ilike => value.replace('*', "%"),
+                crate::api_request::CmpOp::Like | crate::api_request::CmpOp::Ilike => {
+                    value.replace('*', "%")
+                }
                 _ => value.clone(),
             };
             match quantifier {
@@ -500,7 +785,14 @@ fn filter_expr(sql: &mut Sql, alias: &str, f: &Filter) -> String {
             }
         }
         Operation::In(values) => {
-            let literal = format!("{{{}}}", values.iter().map(|v| array_element(v)).collect::<Vec<_>>().join(","));
+            let literal = format!(
+                "{{{}}}",
+                values
+                    .iter()
+                    .map(|v| array_element(v))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
             format!("{col} = ANY({})", sql.bind(literal))
         }
         Operation::Is(v) => {
@@ -513,7 +805,11 @@ fn filter_expr(sql: &mut Sql, alias: &str, f: &Filter) -> String {
             };
             format!("{col} IS {v}")
         }
-        Operation::Fts { op, language, value } => match language {
+        Operation::Fts {
+            op,
+            language,
+            value,
+        } => match language {
             Some(lang) => {
                 let l = sql.bind(lang.clone());
                 let v = sql.bind(value.clone());
@@ -529,19 +825,27 @@ fn filter_expr(sql: &mut Sql, alias: &str, f: &Filter) -> String {
     }
 }
 
-fn order_clause(sql: &mut Sql, alias: &str, shape: &Shape) -> Result<String, Error> {
+fn order_clause(
+    sql: &mut Sql,
+    alias: &str,
+    shape: &Shape,
+    laterals: &[(String, String, bool)],
+) -> Result<String, Error> {
     if shape.order.is_empty() {
         return Ok(String::new());
     }
     let mut terms = Vec::new();
     for t in &shape.order {
-        let field = match &t.target {
-            OrderTarget::Field(f) => f,
-            OrderTarget::Related { .. } => {
-                return Err(Error::NotImplemented("tusk does not support ordering by embedded resources yet".into()))
-            }
+        let mut term = match &t.target {
+            OrderTarget::Field(f) => field_expr(sql, alias, f),
+            OrderTarget::Related { relation, field } => match laterals.iter().find(|(a, _, _)| a == relation) {
+                Some((_, lat, true)) => field_expr(sql, lat, field),
+                Some((_, _, false)) => {
+                    return Err(Error::RelatedOrder(relation.clone(), format!("'{}' and '{relation}' do not form a many-to-one or one-to-one relationship", alias.trim_matches('"'))))
+                }
+                None => return Err(Error::NotEmbedded(relation.clone(), None)),
+            },
         };
-        let mut term = field_expr(sql, alias, field);
         match t.descending {
             Some(true) => term.push_str(" DESC"),
             Some(false) => term.push_str(" ASC"),
@@ -570,7 +874,10 @@ fn limit_clause(sql: &mut Sql, shape: &Shape) -> String {
 
 /// Whether the plan asks for an exact count (planned/estimated are answered exactly for now).
 pub fn wants_count(plan: &Plan) -> bool {
-    matches!(plan.count, Some(CountPref::Exact | CountPref::Planned | CountPref::Estimated))
+    matches!(
+        plan.count,
+        Some(CountPref::Exact | CountPref::Planned | CountPref::Estimated)
+    )
 }
 
 #[cfg(test)]

@@ -27,12 +27,18 @@ pub fn build(req: &ApiRequest, plan: &Plan, result: DbResult) -> Result<Response
         if result.page_total == 0 {
             format!("*/{total_s}")
         } else {
-            format!("{}-{}/{}", range_start, range_start + result.page_total - 1, total_s)
+            format!(
+                "{}-{}/{}",
+                range_start,
+                range_start + result.page_total - 1,
+                total_s
+            )
         }
     };
     match &plan.action {
         Action::Read { .. } => {
-            resp.headers.push(("Content-Range".into(), content_range(result.total)));
+            resp.headers
+                .push(("Content-Range".into(), content_range(result.total)));
             if let Some(total) = result.total {
                 if result.page_total < total && (range_start > 0 || result.page_total > 0) {
                     resp.status = 206;
@@ -52,7 +58,13 @@ pub fn build(req: &ApiRequest, plan: &Plan, result: DbResult) -> Result<Response
             // PostgREST: an update reports the rows' range, inserts and deletes only the total.
             let range = match kind {
                 MutateKind::Update { .. } => content_range(result.total),
-                _ => format!("*/{}", result.total.map(|t| t.to_string()).unwrap_or_else(|| "*".into())),
+                _ => format!(
+                    "*/{}",
+                    result
+                        .total
+                        .map(|t| t.to_string())
+                        .unwrap_or_else(|| "*".into())
+                ),
             };
             resp.headers.push(("Content-Range".into(), range));
             if plan.return_ != ReturnPref::Representation {
@@ -62,11 +74,13 @@ pub fn build(req: &ApiRequest, plan: &Plan, result: DbResult) -> Result<Response
                 }
             }
             if let Some(loc) = &result.location {
-                resp.headers.push(("Location".into(), location(&table.name, loc)));
+                resp.headers
+                    .push(("Location".into(), location(&table.name, loc)));
             }
         }
         Action::Call { routine, .. } => {
-            resp.headers.push(("Content-Range".into(), content_range(result.total)));
+            resp.headers
+                .push(("Content-Range".into(), content_range(result.total)));
             if routine.shape == ReturnShape::Void {
                 resp.status = 204;
                 body = None;
@@ -89,20 +103,28 @@ pub fn build(req: &ApiRequest, plan: &Plan, result: DbResult) -> Result<Response
         resp.headers.push(("Content-Type".into(), ct));
     }
     if !plan.applied.is_empty() {
-        resp.headers.push(("Preference-Applied".into(), plan.applied.join(", ")));
+        resp.headers
+            .push(("Preference-Applied".into(), plan.applied.join(", ")));
     }
     if req.profile_requested {
-        resp.headers.push(("Content-Profile".into(), req.schema.clone()));
+        resp.headers
+            .push(("Content-Profile".into(), req.schema.clone()));
     }
     // Settings made by the request's SQL.
     if let Some(h) = &result.response_headers {
         for (k, v) in guc_headers(h)? {
-            resp.headers.retain(|(name, _)| !name.eq_ignore_ascii_case(&k));
+            resp.headers
+                .retain(|(name, _)| !name.eq_ignore_ascii_case(&k));
             resp.headers.push((k, v));
         }
     }
     if let Some(s) = &result.response_status {
-        resp.status = s.trim().parse::<u16>().ok().filter(|s| (100..600).contains(s)).ok_or(Error::GucStatus)?;
+        resp.status = s
+            .trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|s| (100..600).contains(s))
+            .ok_or(Error::GucStatus)?;
     }
     if !plan.headers_only {
         if let Some(b) = body {
@@ -118,7 +140,10 @@ fn guc_headers(text: &str) -> Result<Vec<(String, String)>, Error> {
     let items = value.as_array().ok_or(Error::GucHeaders)?;
     let mut out = Vec::new();
     for item in items {
-        let obj = item.as_object().filter(|o| o.len() == 1).ok_or(Error::GucHeaders)?;
+        let obj = item
+            .as_object()
+            .filter(|o| o.len() == 1)
+            .ok_or(Error::GucHeaders)?;
         for (k, v) in obj {
             out.push((k.clone(), v.as_str().ok_or(Error::GucHeaders)?.to_string()));
         }
@@ -159,7 +184,10 @@ const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUM
 pub fn error(e: &Error, authenticated: bool, minimal: bool) -> Response {
     let status = e.status(authenticated);
     let mut resp = Response::new(status);
-    resp.headers.push(("Content-Type".into(), "application/json; charset=utf-8".into()));
+    resp.headers.push((
+        "Content-Type".into(),
+        "application/json; charset=utf-8".into(),
+    ));
     resp.headers.extend(e.headers(status));
     resp.body = Bytes::from(e.body(minimal).to_string());
     resp

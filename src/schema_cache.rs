@@ -29,7 +29,12 @@ SELECT json_build_object(
           SELECT json_agg(a.attname ORDER BY array_position(con.conkey, a.attnum))
           FROM pg_constraint con
           JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = ANY (con.conkey)
-          WHERE con.conrelid = c.oid AND con.contype = 'p'), '[]') AS pk
+          WHERE con.conrelid = c.oid AND con.contype = 'p'), '[]') AS pk,
+        coalesce((
+          SELECT json_agg((SELECT json_agg(a.attname ORDER BY a.attnum) FROM pg_attribute a
+                           WHERE a.attrelid = con.conrelid AND a.attnum = ANY (con.conkey)))
+          FROM pg_constraint con
+          WHERE con.conrelid = c.oid AND con.contype IN ('p', 'u')), '[]') AS uniques
       FROM pg_class c
       JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE n.nspname = ANY ($1::text[]) AND c.relkind IN ('r', 'v', 'm', 'f', 'p')
@@ -98,9 +103,20 @@ pub struct Table {
     pub description: Option<String>,
     pub columns: Vec<Column>,
     pub pk: Vec<String>,
+    /// Column sets of the primary key and unique constraints.
+    #[serde(default)]
+    pub uniques: Vec<Vec<String>>,
 }
 
 impl Table {
+    /// Whether `cols` (in any order) is covered by a unique constraint: a foreign key on them
+    /// makes a one-to-one relationship.
+    pub fn is_unique(&self, cols: &[String]) -> bool {
+        self.uniques
+            .iter()
+            .any(|u| u.len() == cols.len() && u.iter().all(|c| cols.contains(c)))
+    }
+
     pub fn column(&self, name: &str) -> Option<&Column> {
         self.columns.iter().find(|c| c.name == name)
     }
@@ -151,7 +167,9 @@ pub enum ReturnShape {
     /// A scalar (or an array, or a domain).
     Scalar,
     /// A row type: a table's, a composite type's, or `record` with OUT parameters.
-    Composite { relation: Option<(String, String)> },
+    Composite {
+        relation: Option<(String, String)>,
+    },
     Void,
 }
 
@@ -176,7 +194,9 @@ impl Routine {
     fn from_raw(r: RawRoutine) -> Routine {
         let n_args = r.arg_types.len();
         let mode = |i: usize| r.arg_modes.get(i).map(String::as_str).unwrap_or("i");
-        let inputs: Vec<usize> = (0..n_args).filter(|&i| matches!(mode(i), "i" | "b" | "v")).collect();
+        let inputs: Vec<usize> = (0..n_args)
+            .filter(|&i| matches!(mode(i), "i" | "b" | "v"))
+            .collect();
         let first_default = inputs.len().saturating_sub(r.n_defaults);
         let params = inputs
             .iter()
@@ -188,16 +208,14 @@ impl Routine {
                 variadic: mode(i) == "v",
             })
             .collect();
-        let has_out = (0..n_args).any(|i| matches!(mode(i), "o" | "b" | "t"));
         let shape = if r.return_type == "void" {
             ReturnShape::Void
         } else if r.return_typtype == "c" {
             ReturnShape::Composite {
                 relation: r.return_schema.clone().zip(r.return_relation.clone()),
             }
-        } else if r.return_type == "record" && has_out {
-            ReturnShape::Composite { relation: None }
         } else if r.return_type == "record" {
+            // OUT/INOUT/TABLE parameters, or a plain `returns record`: a row either way.
             ReturnShape::Composite { relation: None }
         } else {
             ReturnShape::Scalar
@@ -224,12 +242,64 @@ struct RawCache {
     routines: Vec<RawRoutine>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cardinality {
+    ManyToOne,
+    OneToMany,
+    OneToOne,
+    ManyToMany,
+}
+
+impl Cardinality {
+    pub fn name(self) -> &'static str {
+        match self {
+            Cardinality::ManyToOne => "many-to-one",
+            Cardinality::OneToMany => "one-to-many",
+            Cardinality::OneToOne => "one-to-one",
+            Cardinality::ManyToMany => "many-to-many",
+        }
+    }
+    /// Embeds as an object (or null) rather than an array.
+    pub fn to_one(self) -> bool {
+        matches!(self, Cardinality::ManyToOne | Cardinality::OneToOne)
+    }
+}
+
+/// A junction table joining the two ends of a many-to-many relationship.
+#[derive(Debug, Clone)]
+pub struct Junction {
+    pub schema: String,
+    pub name: String,
+    /// The foreign key from the junction to the source, and its (junction col, source col) pairs.
+    pub source_constraint: String,
+    pub source_columns: Vec<(String, String)>,
+    /// The foreign key from the junction to the target, and its (junction col, target col) pairs.
+    pub target_constraint: String,
+    pub target_columns: Vec<(String, String)>,
+}
+
+/// A way to embed `target` in `source`, derived from a foreign key (in either direction) or a
+/// pair of them through a junction table.
+#[derive(Debug, Clone)]
+pub struct Relationship {
+    pub source: (String, String),
+    pub target: (String, String),
+    pub cardinality: Cardinality,
+    /// The foreign key's name (for many-to-many: the junction table's).
+    pub constraint: String,
+    /// (source column, target column) pairs; empty for many-to-many.
+    pub columns: Vec<(String, String)>,
+    pub junction: Option<Junction>,
+}
+
 /// Everything the plan stage needs to know about the exposed schemas.
 #[derive(Debug, Default)]
 pub struct SchemaCache {
     pub tables: HashMap<(String, String), Table>,
     pub foreign_keys: Vec<ForeignKey>,
     pub routines: HashMap<(String, String), Vec<Routine>>,
+    /// Relationships by source table.
+    pub relationships: HashMap<(String, String), Vec<Relationship>>,
 }
 
 impl SchemaCache {
@@ -244,9 +314,25 @@ impl SchemaCache {
         let mut routines: HashMap<(String, String), Vec<Routine>> = HashMap::new();
         for r in raw.routines {
             let r = Routine::from_raw(r);
-            routines.entry((r.schema.clone(), r.name.clone())).or_default().push(r);
+            routines
+                .entry((r.schema.clone(), r.name.clone()))
+                .or_default()
+                .push(r);
         }
-        Ok(SchemaCache { tables, foreign_keys: raw.foreign_keys, routines })
+        let relationships = relationships(&tables, &raw.foreign_keys);
+        Ok(SchemaCache {
+            tables,
+            foreign_keys: raw.foreign_keys,
+            routines,
+            relationships,
+        })
+    }
+
+    pub fn relationships_from(&self, schema: &str, name: &str) -> &[Relationship] {
+        self.relationships
+            .get(&(schema.to_string(), name.to_string()))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
     }
 
     pub fn table(&self, schema: &str, name: &str) -> Option<&Table> {
@@ -281,6 +367,99 @@ impl SchemaCache {
     }
 }
 
+/// Every relationship the foreign keys give: each key read both ways (many-to-one /
+/// one-to-many, or one-to-one when its columns are unique), and each pair of keys of a
+/// junction table whose key columns are part of the junction's primary key (many-to-many).
+fn relationships(
+    tables: &HashMap<(String, String), Table>,
+    fks: &[ForeignKey],
+) -> HashMap<(String, String), Vec<Relationship>> {
+    let mut out: HashMap<(String, String), Vec<Relationship>> = HashMap::new();
+    for fk in fks {
+        let source = (fk.schema.clone(), fk.table.clone());
+        let target = (fk.foreign_schema.clone(), fk.foreign_table.clone());
+        let unique = tables
+            .get(&source)
+            .is_some_and(|t| t.is_unique(&fk.columns));
+        let pairs: Vec<(String, String)> = fk
+            .columns
+            .iter()
+            .cloned()
+            .zip(fk.foreign_columns.iter().cloned())
+            .collect();
+        out.entry(source.clone()).or_default().push(Relationship {
+            source: source.clone(),
+            target: target.clone(),
+            cardinality: if unique {
+                Cardinality::OneToOne
+            } else {
+                Cardinality::ManyToOne
+            },
+            constraint: fk.name.clone(),
+            columns: pairs.clone(),
+            junction: None,
+        });
+        out.entry(target.clone()).or_default().push(Relationship {
+            source: target,
+            target: source,
+            cardinality: if unique {
+                Cardinality::OneToOne
+            } else {
+                Cardinality::OneToMany
+            },
+            constraint: fk.name.clone(),
+            columns: pairs.into_iter().map(|(a, b)| (b, a)).collect(),
+            junction: None,
+        });
+    }
+    // Many-to-many through junction tables.
+    for (jkey, junction) in tables {
+        let jfks: Vec<&ForeignKey> = fks
+            .iter()
+            .filter(|f| f.schema == jkey.0 && f.table == jkey.1)
+            .collect();
+        for a in &jfks {
+            for b in &jfks {
+                if std::ptr::eq(*a, *b) {
+                    continue;
+                }
+                let in_pk = |f: &ForeignKey| f.columns.iter().all(|c| junction.pk.contains(c));
+                if !in_pk(a) || !in_pk(b) {
+                    continue;
+                }
+                let source = (a.foreign_schema.clone(), a.foreign_table.clone());
+                let target = (b.foreign_schema.clone(), b.foreign_table.clone());
+                out.entry(source.clone()).or_default().push(Relationship {
+                    source,
+                    target,
+                    cardinality: Cardinality::ManyToMany,
+                    constraint: junction.name.clone(),
+                    columns: vec![],
+                    junction: Some(Junction {
+                        schema: junction.schema.clone(),
+                        name: junction.name.clone(),
+                        source_constraint: a.name.clone(),
+                        source_columns: a
+                            .columns
+                            .iter()
+                            .cloned()
+                            .zip(a.foreign_columns.iter().cloned())
+                            .collect(),
+                        target_constraint: b.name.clone(),
+                        target_columns: b
+                            .columns
+                            .iter()
+                            .cloned()
+                            .zip(b.foreign_columns.iter().cloned())
+                            .collect(),
+                    }),
+                });
+            }
+        }
+    }
+    out
+}
+
 /// Levenshtein distance.
 pub fn distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
@@ -305,7 +484,7 @@ mod tests {
     fn decodes_routines() {
         let json = r#"{"tables":[{"schema":"todo","name":"tasks","kind":"r","description":null,
             "columns":[{"name":"id","type":"integer","nullable":false,"default":"nextval('todo.tasks_id_seq'::regclass)","generated":false}],
-            "pk":["id"]}],
+            "pk":["id"],"uniques":[["id"]]}],
           "foreign_keys":[],
           "routines":[{"schema":"todo","name":"add","description":null,"arg_names":["a","b","s"],"arg_modes":["i","i","o"],
             "arg_types":["integer","integer","integer"],"n_defaults":1,"returns_set":false,"return_type":"integer",
@@ -316,7 +495,10 @@ mod tests {
         assert_eq!(r.params.len(), 2);
         assert!(!r.params[0].has_default && r.params[1].has_default);
         assert_eq!(r.shape, ReturnShape::Scalar);
-        assert_eq!(cache.table("todo", "tasks").map(|t| t.pk.clone()), Some(vec!["id".to_string()]));
+        assert_eq!(
+            cache.table("todo", "tasks").map(|t| t.pk.clone()),
+            Some(vec!["id".to_string()])
+        );
         assert_eq!(cache.similar_table("todo", "taks"), Some("tasks".into()));
     }
 }

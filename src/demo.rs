@@ -1,0 +1,224 @@
+//! `tusk demo`: the todo example app of the seed story, running with nothing installed but
+//! PostgreSQL's binaries.
+//!
+//! It starts a throwaway cluster ([`TempCluster`]), loads `examples/todo/backend.sql` into it,
+//! points the page at the copy of `examples/todo/frontend.js` that this server serves itself,
+//! starts the API server with the seed's settings and prints where to go and a ready-made
+//! login token. Ctrl-C (or SIGTERM/SIGHUP) stops the server and the cluster; nothing is left
+//! running or on disk.
+//!
+//! Both example files are embedded in the binary, so `tusk demo` works from any directory.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::auth::AuthError;
+use crate::cluster::{ClusterError, TempCluster};
+use crate::config::{Config, ConfigError};
+use crate::server::{Server, ServerError};
+
+/// The example's database script.
+const BACKEND_SQL: &str = include_str!("../examples/todo/backend.sql");
+/// The example's front end, served at [`FRONTEND_PATH`].
+const FRONTEND_JS: &str = include_str!("../examples/todo/frontend.js");
+/// Where the demo serves `frontend.js`.
+const FRONTEND_PATH: &str = "/frontend.js";
+/// The seed's JWT secret, so that the seed's ready-made token works too.
+pub const DEMO_JWT_SECRET: &str = "your-256-bit-secret-your-256-bit-secret";
+/// Lifetime of the printed token.
+const TOKEN_LIFETIME_SECS: i64 = 24 * 60 * 60;
+/// How long to wait for the server to answer before printing the banner anyway.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Options of `tusk demo`.
+#[derive(clap::Args, Debug)]
+pub struct DemoArgs {
+    /// Port for the HTTP server.
+    #[arg(long, default_value_t = 3000)]
+    pub port: u16,
+    /// Address for the HTTP server.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+}
+
+/// Why the demo could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("could not set up the demo database: {0}")]
+    Cluster(#[from] ClusterError),
+    #[error("invalid demo configuration: {0}")]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Server(#[from] ServerError),
+    #[error("could not sign the demo token: {0}")]
+    Token(#[from] AuthError),
+    #[error("could not write to stdout: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("a background task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// Runs the demo until Ctrl-C / SIGTERM.
+pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
+    let cluster = tokio::task::spawn_blocking(start_cluster).await??;
+    let result = serve(&args, &cluster).await;
+    // Stopping the cluster blocks (pg_ctl stop); keep it off the async workers.
+    tokio::task::spawn_blocking(move || drop(cluster)).await?;
+    result
+}
+
+/// Starts the cluster and loads the example into its `postgres` database.
+fn start_cluster() -> Result<TempCluster, ClusterError> {
+    let cluster = TempCluster::start()?;
+    cluster.psql(BACKEND_SQL)?;
+    // The page loads frontend.js from this server rather than from the CDN. Database settings
+    // apply to new connections, and the server has not connected yet.
+    cluster.psql(&format!(
+        "ALTER DATABASE postgres SET todo.frontend_url = '{FRONTEND_PATH}'"
+    ))?;
+    Ok(cluster)
+}
+
+/// The seed's settings, pointing at `cluster`.
+fn demo_env(args: &DemoArgs, cluster: &TempCluster) -> BTreeMap<String, String> {
+    [
+        (
+            "PGRST_DB_URI",
+            cluster.uri("postgrest", "mysecretpassword", "postgres"),
+        ),
+        ("PGRST_DB_ANON_ROLE", "web_anon".to_string()),
+        ("PGRST_DB_SCHEMAS", "todo".to_string()),
+        ("PGRST_JWT_SECRET", DEMO_JWT_SECRET.to_string()),
+        ("PGRST_RAW_MEDIA_TYPES", "text/html".to_string()),
+        ("PGRST_SERVER_HOST", args.host.clone()),
+        ("PGRST_SERVER_PORT", args.port.to_string()),
+        ("PGRST_LOG_LEVEL", "info".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+async fn serve(args: &DemoArgs, cluster: &TempCluster) -> Result<(), DemoError> {
+    let config = Config::from_sources(None, &demo_env(args, cluster))?;
+    let token = crate::auth::sign_token(
+        &config,
+        &json!({"role": "todo_user", "exp": crate::auth::now() + TOKEN_LIFETIME_SECS}),
+    )?;
+    let mut server = Server::bind(config).await?;
+    server.serve_static(
+        FRONTEND_PATH,
+        "text/javascript; charset=utf-8",
+        bytes::Bytes::from_static(FRONTEND_JS.as_bytes()),
+    );
+    let local = server.local_addr();
+    let port = local.port();
+    let host = if args.host.contains(':') {
+        format!("[{}]", args.host)
+    } else {
+        args.host.clone()
+    };
+    let mut server_task = tokio::spawn(server.run(shutdown_signal()));
+    // Print the banner once the app answers (the schema cache loads in the background), unless
+    // the server stops first (Ctrl-C, or an error).
+    tokio::select! {
+        res = &mut server_task => return Ok(res??),
+        () = wait_until_ready(probe_addr(local)) => {}
+    }
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "tusk demo is running. Press Ctrl-C to stop.")?;
+        writeln!(out, "  app:    http://{host}:{port}/rpc/homepage")?;
+        writeln!(out, "  token:  {token}")?;
+        writeln!(out, "  secret: {DEMO_JWT_SECRET}")?;
+        writeln!(out, "  psql:   psql '{}'", cluster.superuser_uri())?;
+        out.flush()?;
+    }
+    server_task.await??;
+    Ok(())
+}
+
+/// Where to reach a server listening on `local` (a wildcard address means loopback).
+fn probe_addr(local: SocketAddr) -> SocketAddr {
+    let ip = match local.ip() {
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, local.port())
+}
+
+/// Polls `GET /` until the server answers with something other than 503 (schema cache not
+/// loaded yet), for at most [`READY_TIMEOUT`].
+async fn wait_until_ready(addr: SocketAddr) {
+    let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
+    while tokio::time::Instant::now() < deadline {
+        if let Ok(Ok(Some(status))) =
+            tokio::time::timeout(Duration::from_secs(5), probe_status(addr)).await
+        {
+            if status != 503 {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tracing::warn!(
+        "the demo server is not ready after {READY_TIMEOUT:?}; it may answer 503 for a while"
+    );
+}
+
+/// The status code of a minimal `GET /` request.
+async fn probe_status(addr: SocketAddr) -> std::io::Result<Option<u16>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 256];
+    while !buf.windows(2).any(|w| w == b"\r\n") {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    // "HTTP/1.1 200 OK"
+    Ok(String::from_utf8_lossy(&buf)
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok()))
+}
+
+/// Resolves on Ctrl-C (SIGINT), SIGTERM or SIGHUP.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).ok();
+    let mut hup = signal(SignalKind::hangup()).ok();
+    let term = async {
+        match term.as_mut() {
+            Some(s) => {
+                s.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    let hup = async {
+        match hup.as_mut() {
+            Some(s) => {
+                s.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+        _ = hup => {}
+    }
+    tracing::info!("shutting down the demo");
+}
