@@ -1,0 +1,369 @@
+-- =============================================================================
+--  backend.sql — the whole backend of the "todo" example app
+-- =============================================================================
+--
+--  The idea ("backend.sql + frontend.js"): an open-source app ships as exactly
+--  two files.
+--
+--    * backend.sql (this file) is run once by the self-hoster on their own
+--      PostgreSQL database:  psql "postgres://admin@host/dbname" < backend.sql
+--    * frontend.js is a single ES module that the app's developers publish on
+--      a CDN. The HTML page served by the database (todo.homepage() below)
+--      loads it, and it talks to the REST API.
+--
+--  Between the two sits a PostgREST-compatible server (PostgREST itself, or
+--  tusk). It turns the database schema into an HTTP API:
+--
+--    GET    /tasks                 ->  select ... from todo.tasks
+--    POST   /tasks                 ->  insert into todo.tasks ...
+--    PATCH  /tasks?id=eq.3         ->  update todo.tasks ... where id = 3
+--    DELETE /tasks?id=eq.3         ->  delete from todo.tasks where id = 3
+--    GET    /rpc/homepage          ->  select todo.homepage()
+--
+--  Start the server with, for example:
+--
+--    PGRST_DB_URI=postgres://postgrest:mysecretpassword@localhost:5432/dbname \
+--    PGRST_DB_SCHEMAS=todo PGRST_DB_ANON_ROLE=web_anon \
+--    PGRST_JWT_SECRET=your-256-bit-secret-your-256-bit-secret \
+--    PGRST_RAW_MEDIA_TYPES=text/html  postgrest        (or: tusk)
+--
+--  and open http://localhost:3000/rpc/homepage.
+--
+--  There is no application server with its own permission checks: ALL the
+--  security lives in this file, enforced by PostgreSQL itself through roles,
+--  GRANTs and row-level security. That is why it is commented so carefully.
+--
+--  HOW A REQUEST BECOMES A DATABASE ROLE
+--  -------------------------------------
+--  The API server connects to PostgreSQL as one single login role, the
+--  "authenticator" (here: `postgrest`). For every HTTP request it opens a
+--  transaction and switches to another role with SET LOCAL ROLE:
+--
+--    * no Authorization header         -> the anonymous role  `web_anon`
+--    * Authorization: Bearer <JWT>     -> the role named in the token's
+--                                         "role" claim, e.g. `todo_user`
+--
+--  The JWT (JSON Web Token) is signed with the server's secret
+--  (PGRST_JWT_SECRET, HS256). Whoever holds that secret can mint tokens; the
+--  server rejects tokens with a bad signature or whose "exp" claim (expiry,
+--  in seconds since 1970) lies in the past, answering HTTP 401. A token
+--  payload looks like {"role": "todo_user", "exp": 1735689600}.
+--
+--  So "logging in" is simply presenting a token for a database role, and
+--  what that person may do is exactly what that role may do in PostgreSQL.
+--
+--  Re-runnable: running this file a second time is harmless (roles are only
+--  created if missing, tables only if missing, policies are replaced, sample
+--  rows are only inserted into an empty table). The whole script runs in one
+--  transaction: if anything fails, nothing is changed.
+-- =============================================================================
+
+begin;
+
+-- -----------------------------------------------------------------------------
+--  1. Roles
+-- -----------------------------------------------------------------------------
+--
+--  `postgrest` — the AUTHENTICATOR. It is the only role that can log in (the
+--  API server's connection string uses it). It is created NOINHERIT: although
+--  it is a member of web_anon and todo_user (see the GRANT below), it does
+--  NOT automatically get their privileges. Membership only lets it switch
+--  into them with SET ROLE. On its own, the authenticator can do nothing, so
+--  a request can never accidentally run with "the union of all users'
+--  rights"; it always runs as exactly one role.
+--
+--  CHANGE THE PASSWORD for any real deployment:
+--      alter role postgrest password '...';
+--  (Re-running this script does not reset the password of an existing role.)
+--
+--  `web_anon` — the role used for requests WITHOUT a token (visitors). NOLOGIN:
+--  nobody can connect as it directly; only the authenticator can become it.
+--
+--  `todo_user` — a regular user of the app. Requests carrying a valid JWT
+--  whose payload is {"role": "todo_user"} run as this role.
+--
+--  The DO blocks make role creation re-runnable: CREATE ROLE has no
+--  "IF NOT EXISTS", so we catch the duplicate_object error instead.
+
+do $$
+begin
+  create role postgrest login noinherit password 'mysecretpassword';
+exception when duplicate_object then
+  raise notice 'role "postgrest" already exists, leaving it unchanged';
+end
+$$;
+
+do $$
+begin
+  create role web_anon nologin;
+exception when duplicate_object then
+  raise notice 'role "web_anon" already exists, leaving it unchanged';
+end
+$$;
+
+do $$
+begin
+  create role todo_user nologin;
+exception when duplicate_object then
+  raise notice 'role "todo_user" already exists, leaving it unchanged';
+end
+$$;
+
+-- Allow the authenticator to switch into these roles (SET ROLE). Granting a
+-- membership that already exists only prints a notice.
+grant web_anon, todo_user to postgrest;
+
+
+-- -----------------------------------------------------------------------------
+--  2. Schema and table
+-- -----------------------------------------------------------------------------
+--
+--  Everything the API exposes lives in the schema `todo` (PGRST_DB_SCHEMAS=todo).
+--  Tables and functions in other schemas are invisible to HTTP clients.
+
+create schema if not exists todo;
+
+--  `owner` records which database role created the task. Its default is
+--  current_user, and during an API request current_user is the role taken
+--  from the JWT — so the client never has to (and cannot falsely) send it.
+--
+--  `serial` creates the sequence todo.tasks_id_seq, which roles that insert
+--  need USAGE on (see the grants and the "second user" recipe below).
+
+create table if not exists todo.tasks (
+  id    serial  primary key,
+  name  text    not null,
+  done  boolean not null default false,
+  owner text    not null default current_user
+);
+
+comment on table todo.tasks is 'Tasks of the todo example app. Readable by everyone; each role may only change its own tasks.';
+
+
+-- -----------------------------------------------------------------------------
+--  3. Row-level security (RLS)
+-- -----------------------------------------------------------------------------
+--
+--  GRANTs (section 4) say which *operations* a role may perform on the table
+--  at all. Row-level security then decides *which rows* each operation can
+--  see or touch. Once RLS is enabled, a row is only visible/changeable if some
+--  policy allows it; with no matching policy, nothing is allowed.
+--
+--  The policies below are written "to public" (that is, for every role) and
+--  compare the row's owner with current_user. They do not mention todo_user
+--  by name, so ANY role that is granted table privileges automatically gets
+--  the same rules: read everything, change only its own rows. That is what
+--  makes "adding a second user" a matter of a few GRANTs (see the end).
+--
+--    select : every row, for everyone who may SELECT (web_anon included).
+--    insert : only rows whose owner is yourself (WITH CHECK). Sending
+--             {"owner": "someone_else"} fails with "new row violates
+--             row-level security policy".
+--    update : only your own rows (USING) and the result must still be yours
+--             (WITH CHECK), so you cannot give a task away either.
+--             Updating someone else's task matches zero rows: the API answers
+--             200 with an empty list, and nothing changes.
+--    delete : only your own rows; same "zero rows" behaviour otherwise.
+--
+--  The table's owner (the admin who runs this script) is not subject to RLS
+--  (we do not use FORCE ROW LEVEL SECURITY), so admins can still manage all
+--  data from psql.
+
+alter table todo.tasks enable row level security;
+
+drop policy if exists tasks_select_all on todo.tasks;
+create policy tasks_select_all on todo.tasks
+  for select to public
+  using (true);
+
+drop policy if exists tasks_insert_own on todo.tasks;
+create policy tasks_insert_own on todo.tasks
+  for insert to public
+  with check (owner = current_user);
+
+drop policy if exists tasks_update_own on todo.tasks;
+create policy tasks_update_own on todo.tasks
+  for update to public
+  using (owner = current_user)
+  with check (owner = current_user);
+
+drop policy if exists tasks_delete_own on todo.tasks;
+create policy tasks_delete_own on todo.tasks
+  for delete to public
+  using (owner = current_user);
+
+
+-- -----------------------------------------------------------------------------
+--  4. Privileges
+-- -----------------------------------------------------------------------------
+--
+--  Anonymous visitors may look at the schema, read tasks and load the page.
+--  They get no INSERT/UPDATE/DELETE privilege, so such requests are refused
+--  (the API answers 401: "log in first").
+
+grant usage on schema todo to web_anon;
+grant select on todo.tasks to web_anon;
+
+--  Logged-in users may use every operation on the table — RLS above narrows
+--  that down to their own rows — and need the sequence to get new ids.
+
+grant usage on schema todo to todo_user;
+grant all on todo.tasks to todo_user;
+grant usage, select on sequence todo.tasks_id_seq to todo_user;
+
+
+-- -----------------------------------------------------------------------------
+--  5. Sample data
+-- -----------------------------------------------------------------------------
+--
+--  Two tasks so visitors see something. They are inserted by whoever runs
+--  this script, so their owner is that admin role — not todo_user — and app
+--  users can see them but not change them. Only inserted into an empty table.
+
+insert into todo.tasks (name, done)
+select v.name, v.done
+from (values ('finish tutorial 0', false),
+             ('pat self on back',  false)) as v(name, done)
+where not exists (select 1 from todo.tasks);
+
+
+-- -----------------------------------------------------------------------------
+--  6. The HTML page: GET /rpc/homepage
+-- -----------------------------------------------------------------------------
+--
+--  A function in the exposed schema is callable as /rpc/<name>. This one
+--  returns a complete HTML document as `text`. Because the server runs with
+--  PGRST_RAW_MEDIA_TYPES=text/html, a browser asking for text/html receives
+--  the text as-is with Content-Type: text/html, i.e. a web page.
+--
+--  The page is a small shell: it styles the body, shows a "Loading…" state,
+--  and loads frontend.js (a single ES module) which renders the actual app
+--  and calls the REST API on the same origin.
+--
+--  WHERE frontend.js COMES FROM is configurable, with the custom setting
+--  `todo.frontend_url`. By default it is the developers' CDN. A self-hoster
+--  who wants to serve (or pin, or audit) their own copy runs:
+--
+--      ALTER DATABASE <dbname> SET todo.frontend_url = 'https://example.org/todo/frontend.js';
+--
+--  Database-level settings apply to NEW connections, so restart the API
+--  server (or wait for its pool to reconnect) afterwards. To go back to the
+--  default:  ALTER DATABASE <dbname> RESET todo.frontend_url;
+--
+--  The URL is HTML-escaped before it is put into the src attribute, and a
+--  Content-Security-Policy limits the page to: scripts from that URL's origin
+--  (or this server), API calls to this server only, no third-party requests.
+--
+--  Functions are executable by PUBLIC by default in PostgreSQL, so every role
+--  (including any role added later) can load the page; the explicit grant to
+--  web_anon documents the intent.
+
+create or replace function todo.homepage()
+returns text
+language sql
+stable
+as $function$
+  with setting as (
+    select coalesce(
+             nullif(current_setting('todo.frontend_url', true), ''),
+             'https://cdn.jsdelivr.net/gh/tusk-dev/tusk@main/examples/todo/frontend.js'
+           ) as url
+  ),
+  parts as (
+    select url,
+           -- scheme://host[:port] of an absolute URL; null for a relative URL
+           substring(url from '^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]+') as origin
+    from setting
+  ),
+  escaped as (
+    -- HTML attribute escaping: & first, then the characters that could end
+    -- the attribute or open a tag.
+    select replace(replace(replace(replace(replace(url,
+             '&', '&amp;'), '"', '&quot;'), '''', '&#39;'), '<', '&lt;'), '>', '&gt;') as src,
+           replace(replace(replace(replace(replace(replace(
+             coalesce(origin, ''),
+             ';', ''), '&', '&amp;'), '"', '&quot;'), '''', '&#39;'), '<', '&lt;'), '>', '&gt;') as script_origin
+    from parts
+  )
+  select replace(replace($html$<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1, viewport-fit=cover">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'self' {{SCRIPT_ORIGIN}}; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; form-action 'none'">
+<meta name="referrer" content="no-referrer">
+<meta name="color-scheme" content="light dark">
+<meta name="theme-color" content="#4f46e5">
+<title>Todo · backend.sql + frontend.js</title>
+<link rel="icon" href="data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 32 32'%3E%3Crect width='32' height='32' rx='8' fill='%234f46e5'/%3E%3Cpath d='M9 16.5l4.5 4.5L23 11.5' stroke='white' stroke-width='3.2' fill='none' stroke-linecap='round' stroke-linejoin='round'/%3E%3C/svg%3E">
+<style>
+  :root {
+    color-scheme: light dark;
+    --bg: #f4f5fb; --fg: #1b1d2a; --muted: #6b7085; --accent: #4f46e5;
+    font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
+    line-height: 1.5;
+  }
+  @media (prefers-color-scheme: dark) {
+    :root { --bg: #11121a; --fg: #e8e9f1; --muted: #9a9eb4; }
+  }
+  * { box-sizing: border-box; }
+  html, body { margin: 0; min-height: 100%; background: var(--bg); color: var(--fg); }
+  body { -webkit-text-size-adjust: 100%; }
+  .boot { max-width: 40rem; margin: 0 auto; padding: 4rem 1.25rem; text-align: center; color: var(--muted); }
+  .boot h1 { color: var(--fg); font-size: 1.6rem; margin: 0 0 .5rem; }
+  .boot .spinner { width: 2rem; height: 2rem; margin: 1.5rem auto; border-radius: 50%;
+    border: 3px solid color-mix(in srgb, var(--accent) 25%, transparent); border-top-color: var(--accent);
+    animation: spin .8s linear infinite; }
+  @keyframes spin { to { transform: rotate(360deg); } }
+  @media (prefers-reduced-motion: reduce) { .boot .spinner { animation: none; } }
+</style>
+<script type="module" src="{{FRONTEND_URL}}"></script>
+</head>
+<body>
+<div id="app" data-testid="app-root">
+  <div class="boot" role="status">
+    <h1>Todo</h1>
+    <div class="spinner" aria-hidden="true"></div>
+    <p>Loading the app…</p>
+    <noscript><p>This app needs JavaScript. The data itself is also available as JSON at <a href="../tasks">/tasks</a>.</p></noscript>
+  </div>
+</div>
+</body>
+</html>
+$html$, '{{FRONTEND_URL}}', src), '{{SCRIPT_ORIGIN}}', script_origin)
+  from escaped;
+$function$;
+
+comment on function todo.homepage() is 'The app''s HTML page (GET /rpc/homepage). Loads frontend.js from the URL in the todo.frontend_url setting, or the CDN by default.';
+
+grant execute on function todo.homepage() to web_anon;
+
+
+-- -----------------------------------------------------------------------------
+--  7. Done
+-- -----------------------------------------------------------------------------
+--
+--  Ask a running API server to reload its schema cache (PostgREST listens on
+--  the "pgrst" channel). Harmless if nobody is listening.
+
+notify pgrst, 'reload schema';
+
+commit;
+
+-- =============================================================================
+--  Adding another user
+-- =============================================================================
+--
+--  Every app user is a database role. To let a second person manage their own
+--  todos, an admin runs:
+--
+--    create role second_user nologin;
+--    grant usage on schema todo to second_user;
+--    grant second_user to postgrest;           -- the authenticator may become it
+--    grant all on todo.tasks to second_user;   -- RLS still limits it to its own rows
+--    grant usage, select on sequence todo.tasks_id_seq to second_user;
+--
+--  and gives them a JWT signed with the server's secret whose payload is
+--  {"role": "second_user", "exp": <unix time>}. The expiry can be computed with
+--      select extract(epoch from now() + interval '5 minutes')::integer;
+--  No policy needs to change: the policies above apply to every role.
