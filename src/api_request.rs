@@ -55,6 +55,8 @@ pub struct ApiRequest {
     pub range: Option<(i64, Option<i64>)>,
     /// The original path, for `request.path`.
     pub path: String,
+    /// The query string with its parameters sorted by name (for `Content-Location`).
+    pub canonical_query: String,
     pub headers: Vec<(String, String)>,
     pub cookies: Vec<(String, String)>,
 }
@@ -80,11 +82,7 @@ pub struct QueryParams {
 
 impl QueryParams {
     pub fn root_limit(&self) -> (Option<i64>, Option<i64>) {
-        self.limits
-            .iter()
-            .find(|(p, _, _)| p.is_empty())
-            .map(|(_, l, o)| (*l, *o))
-            .unwrap_or((None, None))
+        self.limits.iter().find(|(p, _, _)| p.is_empty()).map(|(_, l, o)| (*l, *o)).unwrap_or((None, None))
     }
 }
 
@@ -232,10 +230,7 @@ impl CmpOp {
 
     pub fn supports_quantifier(self) -> bool {
         use CmpOp::*;
-        matches!(
-            self,
-            Eq | Neq | Gt | Gte | Lt | Lte | Like | Ilike | Match | Imatch
-        )
+        matches!(self, Eq | Neq | Gt | Gte | Lt | Lte | Like | Ilike | Match | Imatch)
     }
 }
 
@@ -269,18 +264,10 @@ impl FtsOp {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Operation {
-    Compare {
-        op: CmpOp,
-        quantifier: Option<Quantifier>,
-        value: String,
-    },
+    Compare { op: CmpOp, quantifier: Option<Quantifier>, value: String },
     In(Vec<String>),
     Is(IsValue),
-    Fts {
-        op: FtsOp,
-        language: Option<String>,
-        value: String,
-    },
+    Fts { op: FtsOp, language: Option<String>, value: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -292,11 +279,7 @@ pub struct Filter {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LogicTree {
-    Expr {
-        negated: bool,
-        or: bool,
-        children: Vec<LogicTree>,
-    },
+    Expr { negated: bool, or: bool, children: Vec<LogicTree> },
     Stmt(Filter),
 }
 
@@ -361,15 +344,8 @@ pub struct Preferences {
 
 fn parse_preferences<'a>(values: impl Iterator<Item = &'a str>) -> Preferences {
     let mut p = Preferences::default();
-    for item in values
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        let (k, v) = item
-            .split_once('=')
-            .map(|(k, v)| (k.trim(), v.trim()))
-            .unwrap_or((item, ""));
+    for item in values.flat_map(|v| v.split(',')).map(str::trim).filter(|s| !s.is_empty()) {
+        let (k, v) = item.split_once('=').map(|(k, v)| (k.trim(), v.trim())).unwrap_or((item, ""));
         let ok = match (k, v) {
             ("return", "minimal") => set(&mut p.return_, ReturnPref::Minimal),
             ("return", "headers-only") => set(&mut p.return_, ReturnPref::HeadersOnly),
@@ -377,12 +353,8 @@ fn parse_preferences<'a>(values: impl Iterator<Item = &'a str>) -> Preferences {
             ("count", "exact") => set(&mut p.count, CountPref::Exact),
             ("count", "planned") => set(&mut p.count, CountPref::Planned),
             ("count", "estimated") => set(&mut p.count, CountPref::Estimated),
-            ("resolution", "merge-duplicates") => {
-                set(&mut p.resolution, Resolution::MergeDuplicates)
-            }
-            ("resolution", "ignore-duplicates") => {
-                set(&mut p.resolution, Resolution::IgnoreDuplicates)
-            }
+            ("resolution", "merge-duplicates") => set(&mut p.resolution, Resolution::MergeDuplicates),
+            ("resolution", "ignore-duplicates") => set(&mut p.resolution, Resolution::IgnoreDuplicates),
             ("missing", "default") => {
                 p.missing_default = true;
                 true
@@ -430,17 +402,9 @@ fn set<T>(slot: &mut Option<T>, v: T) -> bool {
 #[derive(Debug, Clone)]
 pub enum Payload {
     /// A JSON body. `keys`: the keys of the object (or of the first object of an array).
-    Json {
-        raw: Bytes,
-        is_array: bool,
-        keys: Vec<String>,
-    },
+    Json { raw: Bytes, is_array: bool, keys: Vec<String> },
     /// `application/x-www-form-urlencoded` or `text/csv`, turned into a JSON array/object.
-    Converted {
-        raw: Bytes,
-        is_array: bool,
-        keys: Vec<String>,
-    },
+    Converted { raw: Bytes, is_array: bool, keys: Vec<String> },
     /// Anything else (for functions taking the body as one unnamed parameter).
     Raw(Bytes),
 }
@@ -461,45 +425,27 @@ impl Payload {
     }
 
     pub fn is_array(&self) -> bool {
-        matches!(
-            self,
-            Payload::Json { is_array: true, .. } | Payload::Converted { is_array: true, .. }
-        )
+        matches!(self, Payload::Json { is_array: true, .. } | Payload::Converted { is_array: true, .. })
     }
 }
 
 fn parse_payload(content_type: &str, body: &Bytes, columns_given: bool) -> Result<Payload, Error> {
     let invalid = || Error::InvalidBody("Empty or invalid json".into());
     match content_type {
-        "application/json"
-        | "application/vnd.pgrst.object+json"
-        | "application/vnd.pgrst.object" => {
+        "application/json" | "application/vnd.pgrst.object+json" | "application/vnd.pgrst.object" => {
             let value: Value = serde_json::from_slice(body).map_err(|_| invalid())?;
             let (is_array, keys) = json_keys(&value, columns_given)?;
-            Ok(Payload::Json {
-                raw: body.clone(),
-                is_array,
-                keys,
-            })
+            Ok(Payload::Json { raw: body.clone(), is_array, keys })
         }
         "application/x-www-form-urlencoded" => {
-            let map: serde_json::Map<String, Value> = form_urlencoded::parse(body)
-                .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
-                .collect();
+            let map: serde_json::Map<String, Value> =
+                form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), Value::String(v.into_owned()))).collect();
             let keys = map.keys().cloned().collect();
-            Ok(Payload::Converted {
-                raw: Bytes::from(Value::Object(map).to_string()),
-                is_array: false,
-                keys,
-            })
+            Ok(Payload::Converted { raw: Bytes::from(Value::Object(map).to_string()), is_array: false, keys })
         }
         "text/csv" => {
             let (value, keys) = csv_to_json(body)?;
-            Ok(Payload::Converted {
-                raw: Bytes::from(value.to_string()),
-                is_array: true,
-                keys,
-            })
+            Ok(Payload::Converted { raw: Bytes::from(value.to_string()), is_array: true, keys })
         }
         _ => Ok(Payload::Raw(body.clone())),
     }
@@ -524,11 +470,8 @@ fn json_keys(value: &Value, columns_given: bool) -> Result<(bool, Vec<String>), 
                     Some(_) => {}
                 }
             }
-            let first = items
-                .first()
-                .and_then(Value::as_object)
-                .map(|m| m.keys().cloned().collect())
-                .unwrap_or_default();
+            let first =
+                items.first().and_then(Value::as_object).map(|m| m.keys().cloned().collect()).unwrap_or_default();
             Ok((true, first))
         }
         _ => Ok((false, vec![])),
@@ -537,8 +480,7 @@ fn json_keys(value: &Value, columns_given: bool) -> Result<(bool, Vec<String>), 
 
 /// A CSV body (header line, then rows) as a JSON array of objects of strings; `NULL` → null.
 fn csv_to_json(body: &[u8]) -> Result<(Value, Vec<String>), Error> {
-    let text = std::str::from_utf8(body)
-        .map_err(|_| Error::InvalidBody("Invalid CSV: not UTF-8".into()))?;
+    let text = std::str::from_utf8(body).map_err(|_| Error::InvalidBody("Invalid CSV: not UTF-8".into()))?;
     let rows = parse_csv(text);
     let mut iter = rows.into_iter();
     let header = iter.next().unwrap_or_default();
@@ -548,26 +490,16 @@ fn csv_to_json(body: &[u8]) -> Result<(Value, Vec<String>), Error> {
             continue;
         }
         if row.len() != header.len() {
-            return Err(Error::InvalidBody(
-                "All lines must have same number of fields".into(),
-            ));
+            return Err(Error::InvalidBody("All lines must have same number of fields".into()));
         }
         let obj: serde_json::Map<String, Value> = header
             .iter()
             .zip(row)
-            .map(|(k, v)| {
-                (
-                    k.clone().unwrap_or_default(),
-                    v.map(Value::String).unwrap_or(Value::Null),
-                )
-            })
+            .map(|(k, v)| (k.clone().unwrap_or_default(), v.map(Value::String).unwrap_or(Value::Null)))
             .collect();
         out.push(Value::Object(obj));
     }
-    Ok((
-        Value::Array(out),
-        header.into_iter().map(Option::unwrap_or_default).collect(),
-    ))
+    Ok((Value::Array(out), header.into_iter().map(Option::unwrap_or_default).collect()))
 }
 
 /// RFC 4180 CSV; an unquoted `NULL` field is SQL NULL.
@@ -580,11 +512,7 @@ fn parse_csv(text: &str) -> Vec<Vec<Option<String>>> {
     let mut chars = text.chars().peekable();
     let finish = |field: &mut String, was_quoted: &mut bool, row: &mut Vec<Option<String>>| {
         let f = std::mem::take(field);
-        row.push(if !*was_quoted && f == "NULL" {
-            None
-        } else {
-            Some(f)
-        });
+        row.push(if !*was_quoted && f == "NULL" { None } else { Some(f) });
         *was_quoted = false;
     };
     while let Some(c) = chars.next() {
@@ -651,10 +579,7 @@ pub fn parse(config: &Config, req: &RawRequest) -> Result<ApiRequest, Error> {
         Some(p) => {
             let p = p.trim();
             if !config.db_schemas.iter().any(|s| s == p) {
-                return Err(Error::UnacceptableSchema(
-                    p.to_string(),
-                    config.db_schemas.clone(),
-                ));
+                return Err(Error::UnacceptableSchema(p.to_string(), config.db_schemas.clone()));
             }
             (p.to_string(), true)
         }
@@ -678,26 +603,14 @@ pub fn parse(config: &Config, req: &RawRequest) -> Result<ApiRequest, Error> {
                 if method == Method::Post {
                     return Err(Error::InvalidBody("Empty or invalid json".into()));
                 }
-                Some(Payload::Json {
-                    raw: Bytes::from_static(b"{}"),
-                    is_array: false,
-                    keys: vec![],
-                })
+                Some(Payload::Json { raw: Bytes::from_static(b"{}"), is_array: false, keys: vec![] })
             } else {
-                Some(parse_payload(
-                    &content_type,
-                    &req.body,
-                    query.columns.is_some(),
-                )?)
+                Some(parse_payload(&content_type, &req.body, query.columns.is_some())?)
             }
         } else if req.body.iter().all(u8::is_ascii_whitespace) {
             None
         } else {
-            Some(parse_payload(
-                &content_type,
-                &req.body,
-                query.columns.is_some(),
-            )?)
+            Some(parse_payload(&content_type, &req.body, query.columns.is_some())?)
         }
     } else {
         None
@@ -723,17 +636,30 @@ pub fn parse(config: &Config, req: &RawRequest) -> Result<ApiRequest, Error> {
         payload,
         range,
         path: req.path.clone(),
+        canonical_query: canonical_query(&req.query),
         headers: req.headers.clone(),
         cookies,
     })
 }
 
+/// The query string's parameters sorted by (decoded) name, each kept as the client encoded it.
+fn canonical_query(query: &str) -> String {
+    let mut pairs: Vec<(String, &str)> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let key = p.split('=').next().unwrap_or("");
+            let decoded =
+                form_urlencoded::parse(key.as_bytes()).next().map(|(k, _)| k.into_owned()).unwrap_or_default();
+            (decoded, p)
+        })
+        .collect();
+    pairs.sort_by(|a, b| a.0.cmp(&b.0));
+    pairs.into_iter().map(|(_, p)| p).collect::<Vec<_>>().join("&")
+}
+
 fn parse_path(path: &str) -> Result<Target, Error> {
-    let decode = |s: &str| {
-        percent_encoding::percent_decode_str(s)
-            .decode_utf8_lossy()
-            .into_owned()
-    };
+    let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match segments.as_slice() {
         [""] => Ok(Target::Root),
@@ -750,11 +676,7 @@ fn parse_range_header(v: &str) -> Option<(i64, Option<i64>)> {
     let (a, b) = v.split_once('-')?;
     let a = a.trim().parse().ok()?;
     let b = b.trim();
-    let b = if b.is_empty() {
-        None
-    } else {
-        Some(b.parse().ok()?)
-    };
+    let b = if b.is_empty() { None } else { Some(b.parse().ok()?) };
     Some((a, b))
 }
 
@@ -780,11 +702,7 @@ fn parse_accept(accept: Option<&str>) -> Vec<String> {
         })
         .filter(|(q, _, _)| *q > 0.0)
         .collect();
-    items.sort_by(|a, b| {
-        b.0.partial_cmp(&a.0)
-            .unwrap_or(std::cmp::Ordering::Equal)
-            .then(a.1.cmp(&b.1))
-    });
+    items.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal).then(a.1.cmp(&b.1)));
     if items.is_empty() {
         return vec!["*/*".into()];
     }
@@ -807,13 +725,10 @@ pub fn parse_query(query: &str, is_routine: bool) -> Result<QueryParams, Error> 
             "on_conflict" if path.is_empty() => q.on_conflict = Some(parse_columns(&value)),
             "order" => q.order.push((path, parse_order(&value)?)),
             "limit" | "offset" => {
-                let n: i64 = value.trim().parse().map_err(|_| {
-                    Error::parse(
-                        &format!("{last} parameter ({value})"),
-                        1,
-                        "expecting a number",
-                    )
-                })?;
+                let n: i64 = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| Error::parse(&format!("{last} parameter ({value})"), 1, "expecting a number"))?;
                 let i = match q.limits.iter().position(|(p, _, _)| *p == path) {
                     Some(i) => i,
                     None => {
@@ -827,9 +742,7 @@ pub fn parse_query(query: &str, is_routine: bool) -> Result<QueryParams, Error> 
                     q.limits[i].2 = Some(n);
                 }
             }
-            "or" | "and" => q
-                .logic
-                .push((path, parse_logic(last == "or", false, &value)?)),
+            "or" | "and" => q.logic.push((path, parse_logic(last == "or", false, &value)?)),
             _ => {
                 q.params.push((key.clone(), value.clone()));
                 if !is_routine {
@@ -843,11 +756,7 @@ pub fn parse_query(query: &str, is_routine: bool) -> Result<QueryParams, Error> 
 }
 
 fn parse_columns(value: &str) -> Vec<String> {
-    value
-        .split(',')
-        .map(|c| c.trim().trim_matches('"').to_string())
-        .filter(|c| !c.is_empty())
-        .collect()
+    value.split(',').map(|c| c.trim().trim_matches('"').to_string()).filter(|c| !c.is_empty()).collect()
 }
 
 /// `clients.not.or` → (["clients"], "or"); `not.and` → ([], "and").
@@ -879,10 +788,7 @@ fn split_filter_key(key: &str) -> (EmbedPath, String) {
     let head_end = key.find("->").unwrap_or(key.len());
     let head = &key[..head_end];
     match head.rfind('.') {
-        Some(i) => (
-            head[..i].split('.').map(str::to_string).collect(),
-            key[i + 1..].to_string(),
-        ),
+        Some(i) => (head[..i].split('.').map(str::to_string).collect(), key[i + 1..].to_string()),
         None => (vec![], key.to_string()),
     }
 }
@@ -893,13 +799,22 @@ fn split_filter_key(key: &str) -> (EmbedPath, String) {
 struct Cursor<'a> {
     s: &'a str,
     pos: usize,
+    /// Added to reported columns (the text PostgREST parses starts earlier than ours).
+    column_offset: usize,
+    /// PostgREST's order parser quotes the unexpected character with '…', the others with "…".
+    single_quotes: bool,
     /// What is being parsed, for error messages: `select parameter (…)`.
     what: String,
 }
 
 impl<'a> Cursor<'a> {
     fn new(s: &'a str, what: String) -> Cursor<'a> {
-        Cursor { s, pos: 0, what }
+        Cursor { s, pos: 0, column_offset: 0, single_quotes: false, what }
+    }
+    fn skip_spaces(&mut self) {
+        while self.peek().is_some_and(char::is_whitespace) {
+            self.pos += self.peek().map_or(1, char::len_utf8);
+        }
     }
     fn rest(&self) -> &'a str {
         &self.s[self.pos..]
@@ -919,9 +834,10 @@ impl<'a> Cursor<'a> {
         self.pos >= self.s.len()
     }
     fn error(&self, expecting: &str) -> Error {
-        let col = self.s[..self.pos].chars().count() + 1;
+        let col = self.s[..self.pos].chars().count() + 1 + self.column_offset;
         let found = match self.peek() {
-            Some(c) => format!("unexpected {c:?}"),
+            Some(c) if self.single_quotes => format!("unexpected '{c}'"),
+            Some(c) => format!("unexpected \"{c}\""),
             None => "unexpected end of input".to_string(),
         };
         Error::parse(&self.what, col, format!("{found} expecting {expecting}"))
@@ -974,9 +890,8 @@ fn json_path(c: &mut Cursor, stop: &[char]) -> Result<Vec<JsonOp>, Error> {
         } else {
             break;
         };
-        let key = c.ident(stop).ok_or_else(|| {
-            c.error("\"-\", digit or any non reserved character different from: .,>()")
-        })?;
+        let key =
+            c.ident(stop).ok_or_else(|| c.error("\"-\", digit or any non reserved character different from: .,>()"))?;
         let key = match key.parse::<i64>() {
             Ok(i) => JsonKey::Index(i),
             Err(_) if key.starts_with('-') => return Err(c.error("digit")),
@@ -994,11 +909,7 @@ fn cast(c: &mut Cursor) -> Result<Option<String>, Error> {
     let rest = c.rest();
     let end = rest.find([',', ')', '.', ':']).unwrap_or(rest.len());
     let ty = rest[..end].trim().to_string();
-    if ty.is_empty()
-        || !ty
-            .chars()
-            .all(|ch| ch.is_alphanumeric() || " _[]\"".contains(ch))
-    {
+    if ty.is_empty() || !ty.chars().all(|ch| ch.is_alphanumeric() || " _[]\"".contains(ch)) {
         return Err(c.error("a type name"));
     }
     c.pos += end;
@@ -1034,13 +945,9 @@ fn select_item(c: &mut Cursor) -> Result<SelectItem, Error> {
         return Ok(SelectItem::Star);
     }
     let spread = c.eat("...");
-    let first = c
-        .ident(SELECT_STOP)
-        .ok_or_else(|| c.error("field name (* or [a..z0..9_$])"))?;
+    let first = c.ident(SELECT_STOP).ok_or_else(|| c.error("field name (* or [a..z0..9_$])"))?;
     let (alias, name) = if !c.rest().starts_with("::") && c.eat(":") {
-        let name = c
-            .ident(SELECT_STOP)
-            .ok_or_else(|| c.error("field name (* or [a..z0..9_$])"))?;
+        let name = c.ident(SELECT_STOP).ok_or_else(|| c.error("field name (* or [a..z0..9_$])"))?;
         (Some(first), name)
     } else {
         (None, first)
@@ -1056,9 +963,7 @@ fn select_item(c: &mut Cursor) -> Result<SelectItem, Error> {
         let mut hint = None;
         let mut join = None;
         while c.eat("!") {
-            let word = c
-                .ident(SELECT_STOP)
-                .ok_or_else(|| c.error("hint or join type"))?;
+            let word = c.ident(SELECT_STOP).ok_or_else(|| c.error("hint or join type"))?;
             match word.as_str() {
                 "inner" => join = Some(JoinType::Inner),
                 "left" => join = Some(JoinType::Left),
@@ -1077,14 +982,7 @@ fn select_item(c: &mut Cursor) -> Result<SelectItem, Error> {
             }
             items
         };
-        return Ok(SelectItem::Embed {
-            name,
-            alias,
-            hint,
-            join,
-            spread,
-            select,
-        });
+        return Ok(SelectItem::Embed { name, alias, hint, join, spread, select });
     }
     if spread {
         return Err(c.error("\"(\""));
@@ -1115,31 +1013,19 @@ fn select_item(c: &mut Cursor) -> Result<SelectItem, Error> {
             }
         }
     }
-    Ok(SelectItem::Field {
-        field: Field { name, json_path },
-        alias,
-        cast,
-        aggregate,
-        aggregate_cast,
-    })
+    Ok(SelectItem::Field { field: Field { name, json_path }, alias, cast, aggregate, aggregate_cast })
 }
 
 /// A filter value `[not.]op[(any|all)].value` on `key`.
 pub fn parse_filter(key: &str, value: &str) -> Result<Filter, Error> {
     let field = parse_field(key, &format!("filter ({key})"))?;
     let (negated, operation) = parse_operation(value, &format!("filter ({value})"))?;
-    Ok(Filter {
-        field,
-        negated,
-        operation,
-    })
+    Ok(Filter { field, negated, operation })
 }
 
 fn parse_field(s: &str, what: &str) -> Result<Field, Error> {
     let mut c = Cursor::new(s, what.to_string());
-    let name = c
-        .ident(&[])
-        .ok_or_else(|| c.error("field name (* or [a..z0..9_$])"))?;
+    let name = c.ident(&[]).ok_or_else(|| c.error("field name (* or [a..z0..9_$])"))?;
     let json_path = json_path(&mut c, &[])?;
     if !c.at_end() {
         return Err(c.error("end of input"));
@@ -1149,38 +1035,27 @@ fn parse_field(s: &str, what: &str) -> Result<Field, Error> {
 
 fn parse_operation(value: &str, what: &str) -> Result<(bool, Operation), Error> {
     let err = |col: usize, found: &str| {
-        Error::parse(
-            what,
-            col,
-            format!("{found} expecting \"not\" or operator (eq, gt, ...)"),
-        )
+        Error::parse(what, col, format!("{found} expecting \"not\" or operator (eq, gt, ...)"))
     };
     let (negated, rest) = match value.strip_prefix("not.") {
         Some(r) => (true, r),
         None => (false, value),
     };
     let col0 = if negated { 5 } else { 1 };
-    let (op_part, operand) = rest.split_once('.').ok_or_else(|| {
-        err(
-            col0,
-            &format!("unexpected {:?}", rest.chars().next().unwrap_or(' ')),
-        )
-    })?;
-    let bad_op = || {
-        err(
-            col0,
-            &format!("unexpected {:?}", op_part.chars().next().unwrap_or(' ')),
-        )
-    };
+    let (op_part, operand) = rest
+        .split_once('.')
+        .ok_or_else(|| err(col0, &format!("unexpected {:?}", rest.chars().next().unwrap_or(' '))))?;
+    let bad_op = || err(col0, &format!("unexpected {:?}", op_part.chars().next().unwrap_or(' ')));
     // op(any) / fts(english)
     let (op_name, modifier) = match op_part.split_once('(') {
         Some((o, m)) => (o, Some(m.strip_suffix(')').ok_or_else(bad_op)?)),
         None => (op_part, None),
     };
     let operation = match op_name {
-        "in" if modifier.is_none() => Operation::In(parse_in_list(operand).ok_or_else(|| {
-            Error::parse(what, col0 + 3, "unexpected end of input expecting \"(\"")
-        })?),
+        "in" if modifier.is_none() => Operation::In(
+            parse_in_list(operand)
+                .ok_or_else(|| Error::parse(what, col0 + 3, "unexpected end of input expecting \"(\""))?,
+        ),
         "is" if modifier.is_none() => Operation::Is(match operand.to_lowercase().as_str() {
             "null" => IsValue::Null,
             "not_null" => IsValue::NotNull,
@@ -1213,11 +1088,7 @@ fn parse_operation(value: &str, what: &str) -> Result<(bool, Operation), Error> 
                 Some("all") if op.supports_quantifier() => Some(Quantifier::All),
                 Some(_) => return Err(bad_op()),
             };
-            Operation::Compare {
-                op,
-                quantifier,
-                value: operand.to_string(),
-            }
+            Operation::Compare { op, quantifier, value: operand.to_string() }
         }
     };
     Ok((negated, operation))
@@ -1229,46 +1100,74 @@ fn parse_in_list(s: &str) -> Option<Vec<String>> {
     Some(split_list(inner))
 }
 
-/// Splits on top-level commas, honouring `"…"` quoting (quotes removed) and `\` escapes.
+/// Splits an `in.(…)` list on commas. An element that starts with `"` and has a closing `"`
+/// before the next comma is quoted (`\` escapes inside); anything else is taken literally.
 fn split_list(s: &str) -> Vec<String> {
+    let chars: Vec<char> = s.chars().collect();
     let mut out = Vec::new();
-    if s.is_empty() {
+    if chars.is_empty() {
         return out;
     }
-    let mut cur = String::new();
-    let mut quoted = false;
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' if quoted => {
-                if let Some(n) = chars.next() {
-                    cur.push(n);
+    let mut i = 0;
+    loop {
+        let start = i;
+        let mut element: Option<String> = None;
+        if chars.get(i) == Some(&'"') {
+            let mut v = String::new();
+            let mut j = i + 1;
+            while j < chars.len() {
+                match chars[j] {
+                    '\\' if j + 1 < chars.len() => {
+                        v.push(chars[j + 1]);
+                        j += 2;
+                    }
+                    '"' => break,
+                    c => {
+                        v.push(c);
+                        j += 1;
+                    }
                 }
             }
-            '"' => quoted = !quoted,
-            ',' if !quoted => out.push(std::mem::take(&mut cur)),
-            c => cur.push(c),
+            if j < chars.len() && matches!(chars.get(j + 1), None | Some(',')) {
+                element = Some(v);
+                i = j + 1;
+            }
         }
+        let value = match element {
+            Some(v) => v,
+            None => {
+                i = start;
+                let mut v = String::new();
+                while i < chars.len() && chars[i] != ',' {
+                    v.push(chars[i]);
+                    i += 1;
+                }
+                v
+            }
+        };
+        out.push(value);
+        if i >= chars.len() {
+            break;
+        }
+        i += 1; // the comma
     }
-    out.push(cur);
     out
 }
 
 /// `or=(a.eq.1,and(b.gt.2,c.is.null))`.
 fn parse_logic(or: bool, negated: bool, value: &str) -> Result<LogicTree, Error> {
     let mut c = Cursor::new(value, format!("logic tree ({value})"));
+    // PostgREST parses `or(…)`: its columns count from the operator's first letter.
+    c.column_offset = if or { 2 } else { 3 } + if negated { 4 } else { 0 };
     if !c.eat("(") {
         return Err(c.error("\"(\""));
     }
     let children = logic_children(&mut c)?;
-    if !c.eat(")") || !c.at_end() {
+    // Like PostgREST, text after the closing parenthesis is ignored.
+    if !c.eat(")") {
         return Err(c.error("\",\" or \")\""));
     }
-    Ok(LogicTree::Expr {
-        negated,
-        or,
-        children,
-    })
+    Ok(LogicTree::Expr { negated, or, children })
 }
 
 fn logic_children(c: &mut Cursor) -> Result<Vec<LogicTree>, Error> {
@@ -1283,24 +1182,23 @@ fn logic_children(c: &mut Cursor) -> Result<Vec<LogicTree>, Error> {
 }
 
 fn logic_item(c: &mut Cursor) -> Result<LogicTree, Error> {
+    c.skip_spaces();
     let rest = c.rest();
-    for (prefix, negated, or) in [
-        ("not.or(", true, true),
-        ("not.and(", true, false),
-        ("or(", false, true),
-        ("and(", false, false),
-    ] {
-        if rest.starts_with(prefix) {
-            c.pos += prefix.len();
-            let children = logic_children(c)?;
-            if !c.eat(")") {
-                return Err(c.error("\",\" or \")\""));
+    for (prefix, negated, or) in
+        [("not.or", true, true), ("not.and", true, false), ("or", false, true), ("and", false, false)]
+    {
+        if let Some(after) = rest.strip_prefix(prefix) {
+            let trimmed = after.trim_start();
+            if trimmed.starts_with('(') {
+                c.pos += prefix.len() + (after.len() - trimmed.len()) + 1;
+                let children = logic_children(c)?;
+                c.skip_spaces();
+                if !c.eat(")") {
+                    return Err(c.error("\",\" or \")\""));
+                }
+                c.skip_spaces();
+                return Ok(LogicTree::Expr { negated, or, children });
             }
-            return Ok(LogicTree::Expr {
-                negated,
-                or,
-                children,
-            });
         }
     }
     // field.op.value up to the next top-level ',' or ')'.
@@ -1312,7 +1210,8 @@ fn logic_item(c: &mut Cursor) -> Result<LogicTree, Error> {
     for (i, ch) in bytes {
         match ch {
             '"' => quoted = !quoted,
-            '(' if !quoted => depth += 1,
+            '(' | '{' if !quoted => depth += 1,
+            '}' if !quoted => depth -= 1,
             ')' if !quoted && depth == 0 => {
                 end = i;
                 break;
@@ -1325,11 +1224,9 @@ fn logic_item(c: &mut Cursor) -> Result<LogicTree, Error> {
             _ => {}
         }
     }
-    let stmt = &rest[..end];
+    let stmt = rest[..end].trim();
     if stmt.is_empty() {
-        return Err(c.error(
-            "field name (* or [a..z0..9_$]), negation operator (not) or logic operator (and, or)",
-        ));
+        return Err(c.error("field name (* or [a..z0..9_$]), negation operator (not) or logic operator (and, or)"));
     }
     c.pos = start + end;
     let head_end = stmt.find("->").unwrap_or(stmt.len());
@@ -1360,59 +1257,35 @@ pub fn parse_order(s: &str) -> Result<Vec<OrderTerm>, Error> {
     let mut terms = Vec::new();
     let what = format!("order ({s})");
     let mut c = Cursor::new(s, what);
+    c.single_quotes = true;
     loop {
-        let name = c
-            .ident(&[',', '.', '(', ')'])
-            .ok_or_else(|| c.error("field name (* or [a..z0..9_$])"))?;
+        let name = c.ident(&[',', '.', '(', ')']).ok_or_else(|| c.error("field name (* or [a..z0..9_$])"))?;
         let target = if c.eat("(") {
-            let col = c
-                .ident(&[',', '.', '(', ')'])
-                .ok_or_else(|| c.error("field name"))?;
+            let col = c.ident(&[',', '.', '(', ')']).ok_or_else(|| c.error("field name"))?;
             let path = json_path(&mut c, &[',', '.', '(', ')'])?;
             if !c.eat(")") {
                 return Err(c.error("\")\""));
             }
-            OrderTarget::Related {
-                relation: name,
-                field: Field {
-                    name: col,
-                    json_path: path,
-                },
-            }
+            OrderTarget::Related { relation: name, field: Field { name: col, json_path: path } }
         } else {
             let path = json_path(&mut c, &[',', '.', '(', ')'])?;
-            OrderTarget::Field(Field {
-                name,
-                json_path: path,
-            })
+            OrderTarget::Field(Field { name, json_path: path })
         };
-        let mut term = OrderTerm {
-            target,
-            descending: None,
-            nulls_first: None,
-        };
+        let mut term = OrderTerm { target, descending: None, nulls_first: None };
         while c.rest().starts_with('.') {
             let save = c.pos;
             c.eat(".");
             let word_end = c.rest().find([',', '.']).unwrap_or(c.rest().len());
             let word = &c.rest()[..word_end];
             match word {
-                "asc" if term.descending.is_none() && term.nulls_first.is_none() => {
-                    term.descending = Some(false)
-                }
-                "desc" if term.descending.is_none() && term.nulls_first.is_none() => {
-                    term.descending = Some(true)
-                }
+                "asc" if term.descending.is_none() && term.nulls_first.is_none() => term.descending = Some(false),
+                "desc" if term.descending.is_none() && term.nulls_first.is_none() => term.descending = Some(true),
                 "nullsfirst" if term.nulls_first.is_none() => term.nulls_first = Some(true),
                 "nullslast" if term.nulls_first.is_none() => term.nulls_first = Some(false),
                 _ => {
                     // Point at the first character that breaks the grammar.
                     let known = ["asc", "desc", "nullsfirst", "nullslast"];
-                    let matched = known
-                        .iter()
-                        .filter(|k| word.starts_with(*k))
-                        .map(|k| k.len())
-                        .max();
+                    let matched = known.iter().filter(|k| word.starts_with(*k)).map(|k| k.len()).max();
                     c.pos = match matched {
                         Some(n) => save + 1 + n,
                         None => save + 1,

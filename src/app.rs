@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::db::{self, Db};
 use crate::error::Error;
 use crate::http::{RawRequest, Response};
+use crate::openapi;
 use crate::plan::{self, Action};
 use crate::query;
 use crate::response;
@@ -41,12 +42,7 @@ pub async fn handle(state: &AppState, req: RawRequest) -> Outcome {
     let minimal = config.client_error_verbosity_minimal;
     let auth = match auth::authenticate(config, req.header("authorization"), auth::now()) {
         Ok(a) => a,
-        Err(e) => {
-            return Outcome {
-                response: response::error(&e, false, minimal),
-                role: None,
-            }
-        }
+        Err(e) => return Outcome { response: response::error(&e, false, minimal), role: None },
     };
     let role = Some(auth.role.clone());
     match run(state, &req, &auth).await {
@@ -56,25 +52,30 @@ pub async fn handle(state: &AppState, req: RawRequest) -> Outcome {
                 // The connection went away: have the reloader check the database again.
                 let _ = state.reload.try_send("reload schema".into());
             }
-            Outcome {
-                response: response::error(&e, auth.authenticated, minimal),
-                role,
-            }
+            Outcome { response: response::error(&e, auth.authenticated, minimal), role }
         }
     }
 }
 
-async fn run(
-    state: &AppState,
-    req: &RawRequest,
-    auth: &auth::AuthResult,
-) -> Result<Response, Error> {
+async fn run(state: &AppState, req: &RawRequest, auth: &auth::AuthResult) -> Result<Response, Error> {
     let config = &state.config;
     let api = api_request::parse(config, req)?;
     let cache = state.schema_cache().ok_or(Error::SchemaCacheNotLoaded)?;
     let plan = plan::plan(config, &cache, &api)?;
     let result = match plan.action {
-        Action::Options { .. } | Action::Root => db::DbResult::default(),
+        Action::Options { .. } => db::DbResult::default(),
+        Action::Root => {
+            let opts = openapi::OpenApiOptions {
+                schema: &api.schema,
+                proxy_uri: config.openapi_server_proxy_uri.as_deref(),
+                security_active: config.openapi_security_active,
+                server_host: &config.server_host,
+                server_port: config.server_port,
+                // Privileges are not consulted yet: see docs/compatibility.md.
+                visible: None,
+            };
+            db::DbResult { body: openapi::document(&cache, &opts).to_string(), ..Default::default() }
+        }
         _ => {
             let main = query::main_statement(&plan)?;
             let tx = query::transaction(config, &api, auth, &plan, main);

@@ -36,11 +36,7 @@ pub enum AuthError {
 }
 
 /// Verifies the request's `Authorization` header value (if any).
-pub fn authenticate(
-    config: &Config,
-    authorization: Option<&str>,
-    now: i64,
-) -> Result<AuthResult, Error> {
+pub fn authenticate(config: &Config, authorization: Option<&str>, now: i64) -> Result<AuthResult, Error> {
     let token = match authorization {
         None => None,
         Some(value) => {
@@ -59,20 +55,13 @@ pub fn authenticate(
                 // PostgREST shows anonymous requests the claims {"role": <anon role>}.
                 let mut claims = Map::new();
                 claims.insert("role".into(), Value::String(role.clone()));
-                Ok(AuthResult {
-                    role: role.clone(),
-                    claims,
-                    authenticated: false,
-                })
+                Ok(AuthResult { role: role.clone(), claims, authenticated: false })
             }
             None => Err(Error::AnonDisabled),
         };
     };
     if token.is_empty() {
-        return Err(Error::JwtDecode(
-            "Empty JWT is sent in Authorization header".into(),
-            None,
-        ));
+        return Err(Error::JwtDecode("Empty JWT is sent in Authorization header".into(), None));
     }
     let Some(secret) = &config.jwt_secret else {
         return Err(Error::JwtNoSecret);
@@ -86,20 +75,13 @@ pub fn authenticate(
             None => return Err(Error::AnonDisabled),
         },
     };
-    Ok(AuthResult {
-        role,
-        claims,
-        authenticated: true,
-    })
+    Ok(AuthResult { role, claims, authenticated: true })
 }
 
 fn verify(secret: &[u8], token: &str) -> Result<Map<String, Value>, Error> {
     let parts = token.split('.').count();
     if parts != 3 {
-        return Err(Error::JwtDecode(
-            format!("Expected 3 parts in JWT; got {parts}"),
-            None,
-        ));
+        return Err(Error::JwtDecode(format!("Expected 3 parts in JWT; got {parts}"), None));
     }
     let header = jsonwebtoken::decode_header(token).map_err(|e| {
         let msg = e.to_string();
@@ -112,10 +94,7 @@ fn verify(secret: &[u8], token: &str) -> Result<Map<String, Value>, Error> {
             Error::JwtDecode("JWT cryptographic operation failed".into(), None)
         }
     })?;
-    if !matches!(
-        header.alg,
-        Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512
-    ) {
+    if !matches!(header.alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
         return Err(Error::JwtDecode(
             "No suitable key or wrong key type".into(),
             Some("None of the keys was able to decode the JWT".into()),
@@ -126,23 +105,19 @@ fn verify(secret: &[u8], token: &str) -> Result<Map<String, Value>, Error> {
     validation.validate_exp = false;
     validation.validate_nbf = false;
     validation.validate_aud = false;
-    let data = jsonwebtoken::decode::<Value>(token, &DecodingKey::from_secret(secret), &validation)
-        .map_err(|e| {
-            use jsonwebtoken::errors::ErrorKind;
-            match e.kind() {
-                ErrorKind::InvalidSignature => Error::JwtDecode(
-                    "No suitable key or wrong key type".into(),
-                    Some("None of the keys was able to decode the JWT".into()),
-                ),
-                _ => Error::JwtDecode("JWT cryptographic operation failed".into(), None),
-            }
-        })?;
+    let data = jsonwebtoken::decode::<Value>(token, &DecodingKey::from_secret(secret), &validation).map_err(|e| {
+        use jsonwebtoken::errors::ErrorKind;
+        match e.kind() {
+            ErrorKind::InvalidSignature => Error::JwtDecode(
+                "No suitable key or wrong key type".into(),
+                Some("None of the keys was able to decode the JWT".into()),
+            ),
+            _ => Error::JwtDecode("JWT cryptographic operation failed".into(), None),
+        }
+    })?;
     match data.claims {
         Value::Object(map) => Ok(map),
-        _ => Err(Error::JwtDecode(
-            "JWT cryptographic operation failed".into(),
-            None,
-        )),
+        _ => Err(Error::JwtDecode("JWT cryptographic operation failed".into(), None)),
     }
 }
 
@@ -151,9 +126,7 @@ fn check_claims(config: &Config, claims: &Map<String, Value>, now: i64) -> Resul
         match claims.get(name) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Number(n)) => Ok(n.as_f64()),
-            Some(_) => Err(Error::JwtClaims(format!(
-                "The JWT '{name}' claim must be a number"
-            ))),
+            Some(_) => Err(Error::JwtClaims(format!("The JWT '{name}' claim must be a number"))),
         }
     };
     let now = now as f64;
@@ -173,17 +146,13 @@ fn check_claims(config: &Config, claims: &Map<String, Value>, now: i64) -> Resul
             return Err(Error::JwtClaims("JWT issued at future".into()));
         }
     }
-    let bad_aud =
-        || Error::JwtClaims("The JWT 'aud' claim must be a string or an array of strings".into());
+    let bad_aud = || Error::JwtClaims("The JWT 'aud' claim must be a string or an array of strings".into());
     let auds: Option<Vec<&str>> = match claims.get("aud") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(vec![s.as_str()]),
-        Some(Value::Array(items)) => Some(
-            items
-                .iter()
-                .map(|v| v.as_str().ok_or_else(bad_aud))
-                .collect::<Result<_, _>>()?,
-        ),
+        Some(Value::Array(items)) => {
+            Some(items.iter().map(|v| v.as_str().ok_or_else(bad_aud)).collect::<Result<_, _>>()?)
+        }
         Some(_) => return Err(bad_aud()),
     };
     if let (Some(expected), Some(auds)) = (&config.jwt_aud, auds) {
@@ -199,10 +168,7 @@ fn lookup<'a>(claims: &'a Map<String, Value>, path: &[String]) -> Option<&'a Val
     let (first, rest) = path.split_first()?;
     let mut current = claims.get(first)?;
     for step in rest {
-        current = match (
-            step.strip_prefix('[').and_then(|s| s.strip_suffix(']')),
-            current,
-        ) {
+        current = match (step.strip_prefix('[').and_then(|s| s.strip_suffix(']')), current) {
             (Some(idx), Value::Array(items)) => items.get(idx.parse::<usize>().ok()?)?,
             (None, Value::Object(map)) => map.get(step)?,
             _ => return None,
@@ -214,20 +180,13 @@ fn lookup<'a>(claims: &'a Map<String, Value>, path: &[String]) -> Option<&'a Val
 /// Signs `claims` with the configured secret (HS256), for `tusk token` and `tusk demo`.
 pub fn sign_token(config: &Config, claims: &Value) -> Result<String, AuthError> {
     let secret = config.jwt_secret.as_ref().ok_or(AuthError::NoSecret)?;
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        claims,
-        &EncodingKey::from_secret(secret),
-    )
-    .map_err(|e| AuthError::Sign(e.to_string()))
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret))
+        .map_err(|e| AuthError::Sign(e.to_string()))
 }
 
 /// Seconds since the epoch.
 pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -237,23 +196,19 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn config(extra: &[(&str, &str)]) -> Config {
-        let mut env: BTreeMap<String, String> = [
-            (
-                "PGRST_JWT_SECRET",
-                "your-256-bit-secret-your-256-bit-secret",
-            ),
-            ("PGRST_DB_ANON_ROLE", "web_anon"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+        let mut env: BTreeMap<String, String> =
+            [("PGRST_JWT_SECRET", "your-256-bit-secret-your-256-bit-secret"), ("PGRST_DB_ANON_ROLE", "web_anon")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
         for (k, v) in extra {
             env.insert(k.to_string(), v.to_string());
         }
         Config::from_sources(None, &env).expect("config")
     }
 
-    const SEED_TOKEN: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJyb2xlIjoidG9kb191c2VyIn0.xXy_2x-iYau-SKFi_XTulaRvfQ6MXx9P5M-AqxOKbs8";
+    const SEED_TOKEN: &str =
+        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJyb2xlIjoidG9kb191c2VyIn0.xXy_2x-iYau-SKFi_XTulaRvfQ6MXx9P5M-AqxOKbs8";
 
     fn message(r: Result<AuthResult, Error>) -> String {
         match r {
@@ -271,85 +226,36 @@ mod tests {
             (None, "ok web_anon"),
             (Some(format!("Bearer {SEED_TOKEN}")), "ok todo_user"),
             (Some(format!("bearer {SEED_TOKEN}")), "ok todo_user"),
+            (Some("Bearer ".into()), "PGRST301 Empty JWT is sent in Authorization header"),
+            (Some("Bearer a.b".into()), "PGRST301 Expected 3 parts in JWT; got 2"),
+            (Some(format!("Bearer {}x", SEED_TOKEN)), "PGRST301 No suitable key or wrong key type"),
+            (Some(format!("Bearer {}", sign(json!({"role": "r", "exp": now - 31})))), "PGRST303 JWT expired"),
+            (Some(format!("Bearer {}", sign(json!({"role": "r", "exp": now - 29})))), "ok r"),
+            (Some(format!("Bearer {}", sign(json!({"role": "r", "nbf": now + 60})))), "PGRST303 JWT not yet valid"),
+            (Some(format!("Bearer {}", sign(json!({"role": "r", "iat": now + 60})))), "PGRST303 JWT issued at future"),
             (
-                Some("Bearer ".into()),
-                "PGRST301 Empty JWT is sent in Authorization header",
-            ),
-            (
-                Some("Bearer a.b".into()),
-                "PGRST301 Expected 3 parts in JWT; got 2",
-            ),
-            (
-                Some(format!("Bearer {}x", SEED_TOKEN)),
-                "PGRST301 No suitable key or wrong key type",
-            ),
-            (
-                Some(format!(
-                    "Bearer {}",
-                    sign(json!({"role": "r", "exp": now - 31}))
-                )),
-                "PGRST303 JWT expired",
-            ),
-            (
-                Some(format!(
-                    "Bearer {}",
-                    sign(json!({"role": "r", "exp": now - 29}))
-                )),
-                "ok r",
-            ),
-            (
-                Some(format!(
-                    "Bearer {}",
-                    sign(json!({"role": "r", "nbf": now + 60}))
-                )),
-                "PGRST303 JWT not yet valid",
-            ),
-            (
-                Some(format!(
-                    "Bearer {}",
-                    sign(json!({"role": "r", "iat": now + 60}))
-                )),
-                "PGRST303 JWT issued at future",
-            ),
-            (
-                Some(format!(
-                    "Bearer {}",
-                    sign(json!({"role": "r", "exp": "soon"}))
-                )),
+                Some(format!("Bearer {}", sign(json!({"role": "r", "exp": "soon"})))),
                 "PGRST303 The JWT 'exp' claim must be a number",
             ),
             (
                 Some(format!("Bearer {}", sign(json!({"role": "r", "aud": 1})))),
                 "PGRST303 The JWT 'aud' claim must be a string or an array of strings",
             ),
-            (
-                Some(format!("Bearer {}", sign(json!({"other": 1})))),
-                "ok web_anon",
-            ),
+            (Some(format!("Bearer {}", sign(json!({"other": 1})))), "ok web_anon"),
         ];
         for (header, expected) in cases {
-            assert_eq!(
-                message(authenticate(&c, header.as_deref(), now)),
-                expected,
-                "{header:?}"
-            );
+            assert_eq!(message(authenticate(&c, header.as_deref(), now)), expected, "{header:?}");
         }
     }
 
     #[test]
     fn audience_and_claim_path() {
-        let c = config(&[
-            ("PGRST_JWT_AUD", "api"),
-            ("PGRST_JWT_ROLE_CLAIM_KEY", ".\"https://x\".roles[1]"),
-        ]);
+        let c = config(&[("PGRST_JWT_AUD", "api"), ("PGRST_JWT_ROLE_CLAIM_KEY", ".\"https://x\".roles[1]")]);
         let now = 1_700_000_000;
         let tok = |claims: Value| format!("Bearer {}", sign_token(&c, &claims).expect("sign"));
         let roles = json!({"https://x": {"roles": ["a", "b"]}, "aud": ["x", "api"]});
         assert_eq!(message(authenticate(&c, Some(&tok(roles)), now)), "ok b");
-        assert_eq!(
-            message(authenticate(&c, Some(&tok(json!({"aud": "other"}))), now)),
-            "PGRST303 JWT not in audience"
-        );
+        assert_eq!(message(authenticate(&c, Some(&tok(json!({"aud": "other"}))), now)), "PGRST303 JWT not in audience");
     }
 
     #[test]
@@ -357,10 +263,7 @@ mod tests {
         let mut env = BTreeMap::new();
         env.insert("PGRST_DB_URI".to_string(), "postgres://x".to_string());
         let c = Config::from_sources(None, &env).expect("config");
-        assert_eq!(
-            message(authenticate(&c, None, 0)),
-            "PGRST302 Anonymous access is disabled"
-        );
+        assert_eq!(message(authenticate(&c, None, 0)), "PGRST302 Anonymous access is disabled");
         assert_eq!(
             message(authenticate(&c, Some(&format!("Bearer {SEED_TOKEN}")), 0)),
             "PGRST300 Server lacks JWT secret"

@@ -61,11 +61,7 @@ pub enum ClusterError {
     },
     /// An external command ran but failed.
     #[error("command `{command}` failed ({status}): {stderr}")]
-    Command {
-        command: String,
-        status: String,
-        stderr: String,
-    },
+    Command { command: String, status: String, stderr: String },
 }
 
 fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ClusterError {
@@ -91,8 +87,7 @@ impl TempCluster {
         let bindir = find_bindir()?;
         let as_postgres = running_as_root();
         let dir = unique_temp_dir();
-        std::fs::create_dir_all(&dir)
-            .map_err(io_err(format!("creating directory {}", dir.display())))?;
+        std::fs::create_dir_all(&dir).map_err(io_err(format!("creating directory {}", dir.display())))?;
         let mut cluster = TempCluster {
             bindir,
             data_dir: dir.join("data"),
@@ -155,16 +150,8 @@ impl TempCluster {
 
     /// A TCP connection URI for `user`/`password` on database `db`.
     pub fn uri(&self, user: &str, password: &str, db: &str) -> String {
-        let enc = |s: &str| {
-            percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
-        };
-        format!(
-            "postgresql://{}:{}@127.0.0.1:{}/{}",
-            enc(user),
-            enc(password),
-            self.port,
-            enc(db)
-        )
+        let enc = |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
+        format!("postgresql://{}:{}@127.0.0.1:{}/{}", enc(user), enc(password), self.port, enc(db))
     }
 
     /// Runs `sql` with `psql` as the superuser on the `postgres` database and returns stdout
@@ -195,15 +182,11 @@ impl TempCluster {
             return;
         }
         let mut cmd = self.pg_command("pg_ctl");
-        cmd.arg("-D")
-            .arg(&self.data_dir)
-            .args(["-m", "fast", "-w", "-t", "60", "stop"]);
+        cmd.arg("-D").arg(&self.data_dir).args(["-m", "fast", "-w", "-t", "60", "stop"]);
         if let Err(e) = run_checked(&mut cmd, None) {
             tracing::warn!("stopping the temporary cluster failed: {e}; trying immediate mode");
             let mut cmd = self.pg_command("pg_ctl");
-            cmd.arg("-D")
-                .arg(&self.data_dir)
-                .args(["-m", "immediate", "-w", "-t", "60", "stop"]);
+            cmd.arg("-D").arg(&self.data_dir).args(["-m", "immediate", "-w", "-t", "60", "stop"]);
             if let Err(e) = run_checked(&mut cmd, None) {
                 tracing::error!("could not stop the temporary cluster: {e}");
             }
@@ -230,27 +213,13 @@ impl TempCluster {
             sock = self.dir.display(),
         );
         let mut cmd = self.pg_command("pg_ctl");
-        cmd.arg("-D")
-            .arg(&self.data_dir)
-            .arg("-l")
-            .arg(&log)
-            .args(["-w", "-t", "60", "-o"])
-            .arg(options)
-            .arg("start");
+        cmd.arg("-D").arg(&self.data_dir).arg("-l").arg(&log).args(["-w", "-t", "60", "-o"]).arg(options).arg("start");
         run_checked(&mut cmd, None).map_err(|e| match e {
-            ClusterError::Command {
-                command,
-                status,
-                mut stderr,
-            } => {
+            ClusterError::Command { command, status, mut stderr } => {
                 if let Ok(text) = std::fs::read_to_string(&log) {
                     let _ = write!(stderr, "\nserver log:\n{}", tail(&text, 40));
                 }
-                ClusterError::Command {
-                    command,
-                    status,
-                    stderr,
-                }
+                ClusterError::Command { command, status, stderr }
             }
             other => other,
         })?;
@@ -278,11 +247,7 @@ impl TempCluster {
     /// Starts a detached shell that cleans up once this process is gone.
     fn spawn_watchdog(&mut self) -> Result<(), ClusterError> {
         let q = |p: &Path| shell_quote(&p.to_string_lossy());
-        let runuser = if self.as_postgres {
-            format!("runuser -u {PG_SYSTEM_USER} -- ")
-        } else {
-            String::new()
-        };
+        let runuser = if self.as_postgres { format!("runuser -u {PG_SYSTEM_USER} -- ") } else { String::new() };
         let script = format!(
             "trap '' INT HUP; \
              while kill -0 {pid} 2>/dev/null; do sleep 1; done; \
@@ -326,16 +291,10 @@ impl Drop for TempCluster {
 /// Runs `cmd` to completion (feeding `stdin` if given) and fails unless it exits with 0.
 fn run_checked(cmd: &mut Command, stdin: Option<&[u8]>) -> Result<Output, ClusterError> {
     let command = describe(cmd);
-    cmd.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .map_err(io_err(format!("running `{command}`")))?;
+    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(io_err(format!("running `{command}`")))?;
     if let Some(input) = stdin {
         if let Some(mut pipe) = child.stdin.take() {
             let input = input.to_vec();
@@ -344,16 +303,12 @@ fn run_checked(cmd: &mut Command, stdin: Option<&[u8]>) -> Result<Output, Cluste
                 use std::io::Write;
                 let _ = pipe.write_all(&input);
             });
-            let out = child
-                .wait_with_output()
-                .map_err(io_err(format!("waiting for `{command}`")))?;
+            let out = child.wait_with_output().map_err(io_err(format!("waiting for `{command}`")))?;
             let _ = writer.join();
             return check(command, out);
         }
     }
-    let out = child
-        .wait_with_output()
-        .map_err(io_err(format!("waiting for `{command}`")))?;
+    let out = child.wait_with_output().map_err(io_err(format!("waiting for `{command}`")))?;
     check(command, out)
 }
 
@@ -365,11 +320,7 @@ fn check(command: String, out: Output) -> Result<Output, ClusterError> {
     if stderr.is_empty() {
         stderr = String::from_utf8_lossy(&out.stdout).trim().to_string();
     }
-    Err(ClusterError::Command {
-        command,
-        status: out.status.to_string(),
-        stderr,
-    })
+    Err(ClusterError::Command { command, status: out.status.to_string(), stderr })
 }
 
 fn describe(cmd: &Command) -> String {
@@ -392,11 +343,7 @@ fn shell_quote(s: &str) -> String {
 
 /// The directory holding `initdb`, `pg_ctl`, `postgres` and `psql`.
 fn find_bindir() -> Result<PathBuf, ClusterError> {
-    let complete = |dir: &Path| {
-        ["initdb", "pg_ctl", "postgres", "psql"]
-            .iter()
-            .all(|b| dir.join(b).is_file())
-    };
+    let complete = |dir: &Path| ["initdb", "pg_ctl", "postgres", "psql"].iter().all(|b| dir.join(b).is_file());
     let mut tried = Vec::new();
     if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
         if out.status.success() {
@@ -433,10 +380,7 @@ fn find_bindir() -> Result<PathBuf, ClusterError> {
         }
     }
     tried.push("$PATH".into());
-    Err(ClusterError::NoBinaries(format!(
-        "looked in {} (is PostgreSQL installed?)",
-        tried.join(", ")
-    )))
+    Err(ClusterError::NoBinaries(format!("looked in {} (is PostgreSQL installed?)", tried.join(", "))))
 }
 
 /// Whether the effective user is root, read from `/proc/self/status` (falling back to `id -u`).
@@ -449,20 +393,13 @@ fn running_as_root() -> bool {
             }
         }
     }
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
+    Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
 }
 
 fn unique_temp_dir() -> PathBuf {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     let mut name = OsString::from("tusk-pg-");
     name.push(format!("{}-{n}-{nanos:08x}", std::process::id()));
     std::env::temp_dir().join(name)
@@ -470,8 +407,5 @@ fn unique_temp_dir() -> PathBuf {
 
 fn free_port() -> Result<u16, ClusterError> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(io_err("finding a free TCP port"))?;
-    listener
-        .local_addr()
-        .map(|a| a.port())
-        .map_err(io_err("finding a free TCP port"))
+    listener.local_addr().map(|a| a.port()).map_err(io_err("finding a free TCP port"))
 }

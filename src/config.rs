@@ -35,33 +35,15 @@ const fn s(
     implemented: bool,
     doc: &'static str,
 ) -> Setting {
-    Setting {
-        name,
-        kind,
-        default,
-        implemented,
-        doc,
-    }
+    Setting { name, kind, default, implemented, doc }
 }
 
 use Kind::{Bool, Int, Str};
 
 /// Every setting PostgREST accepts, in PostgREST's `--dump-config` order.
 pub const SETTINGS: &[Setting] = &[
-    s(
-        "admin-server-host",
-        Str,
-        None,
-        false,
-        "Host of the admin server (defaults to server-host)",
-    ),
-    s(
-        "admin-server-port",
-        Int,
-        None,
-        false,
-        "Port of the admin server (/live, /ready)",
-    ),
+    s("admin-server-host", Str, None, false, "Host of the admin server (defaults to server-host)"),
+    s("admin-server-port", Int, None, false, "Port of the admin server (/live, /ready)"),
     s(
         "client-error-verbosity",
         Str,
@@ -69,20 +51,8 @@ pub const SETTINGS: &[Setting] = &[
         true,
         "verbose or minimal: whether error bodies carry details and hint",
     ),
-    s(
-        "db-aggregates-enabled",
-        Bool,
-        Some("false"),
-        false,
-        "Allow aggregate functions in select=",
-    ),
-    s(
-        "db-anon-role",
-        Str,
-        None,
-        true,
-        "Role used for requests without a JWT; unset means anonymous requests get 401",
-    ),
+    s("db-aggregates-enabled", Bool, Some("false"), false, "Allow aggregate functions in select="),
+    s("db-anon-role", Str, None, true, "Role used for requests without a JWT; unset means anonymous requests get 401"),
     s(
         "db-channel",
         Str,
@@ -90,27 +60,9 @@ pub const SETTINGS: &[Setting] = &[
         true,
         "Channel LISTENed to for 'reload schema' / 'reload config' notifications",
     ),
-    s(
-        "db-channel-enabled",
-        Bool,
-        Some("true"),
-        true,
-        "Whether to LISTEN on db-channel",
-    ),
-    s(
-        "db-config",
-        Bool,
-        Some("true"),
-        false,
-        "Read settings from the database (ALTER ROLE ... SET pgrst.*)",
-    ),
-    s(
-        "db-extra-search-path",
-        Str,
-        Some("public"),
-        true,
-        "Schemas added to search_path of every request",
-    ),
+    s("db-channel-enabled", Bool, Some("true"), true, "Whether to LISTEN on db-channel"),
+    s("db-config", Bool, Some("true"), false, "Read settings from the database (ALTER ROLE ... SET pgrst.*)"),
+    s("db-extra-search-path", Str, Some("public"), true, "Schemas added to search_path of every request"),
     s(
         "db-hoisted-tx-settings",
         Str,
@@ -118,27 +70,9 @@ pub const SETTINGS: &[Setting] = &[
         false,
         "Function settings applied to the transaction",
     ),
-    s(
-        "db-max-rows",
-        Int,
-        None,
-        true,
-        "Upper bound on rows returned by a read",
-    ),
-    s(
-        "db-plan-enabled",
-        Bool,
-        Some("false"),
-        false,
-        "Allow application/vnd.pgrst.plan (EXPLAIN) responses",
-    ),
-    s(
-        "db-pool",
-        Int,
-        Some("10"),
-        true,
-        "Number of connections in the pool",
-    ),
+    s("db-max-rows", Int, None, true, "Upper bound on rows returned by a read"),
+    s("db-plan-enabled", Bool, Some("false"), false, "Allow application/vnd.pgrst.plan (EXPLAIN) responses"),
+    s("db-pool", Int, Some("10"), true, "Number of connections in the pool"),
     s(
         "db-pool-acquisition-timeout",
         Int,
@@ -146,55 +80,13 @@ pub const SETTINGS: &[Setting] = &[
         true,
         "Seconds to wait for a free connection before answering 504",
     ),
-    s(
-        "db-pool-automatic-recovery",
-        Bool,
-        Some("true"),
-        true,
-        "Reconnect automatically when the database goes away",
-    ),
-    s(
-        "db-pool-max-idletime",
-        Int,
-        Some("30"),
-        false,
-        "Seconds an idle connection is kept",
-    ),
-    s(
-        "db-pool-max-lifetime",
-        Int,
-        Some("1800"),
-        false,
-        "Seconds a connection is kept at most",
-    ),
-    s(
-        "db-pre-config",
-        Str,
-        None,
-        false,
-        "Function run before loading in-database configuration",
-    ),
-    s(
-        "db-pre-request",
-        Str,
-        None,
-        true,
-        "Function called at the start of every request's transaction",
-    ),
-    s(
-        "db-prepared-statements",
-        Bool,
-        Some("true"),
-        true,
-        "Use prepared statements (always on in tusk)",
-    ),
-    s(
-        "db-root-spec",
-        Str,
-        None,
-        false,
-        "Function whose result replaces the OpenAPI root document",
-    ),
+    s("db-pool-automatic-recovery", Bool, Some("true"), true, "Reconnect automatically when the database goes away"),
+    s("db-pool-max-idletime", Int, Some("30"), false, "Seconds an idle connection is kept"),
+    s("db-pool-max-lifetime", Int, Some("1800"), false, "Seconds a connection is kept at most"),
+    s("db-pre-config", Str, None, false, "Function run before loading in-database configuration"),
+    s("db-pre-request", Str, None, true, "Function called at the start of every request's transaction"),
+    s("db-prepared-statements", Bool, Some("true"), true, "Use prepared statements (always on in tusk)"),
+    s("db-root-spec", Str, None, false, "Function whose result replaces the OpenAPI root document"),
     s(
         "db-schemas",
         Str,
@@ -202,84 +94,18 @@ pub const SETTINGS: &[Setting] = &[
         true,
         "Comma-separated schemas exposed through the API; the first is the default",
     ),
-    s(
-        "db-tx-end",
-        Str,
-        Some("commit"),
-        true,
-        "commit, commit-allow-override, rollback or rollback-allow-override",
-    ),
-    s(
-        "db-uri",
-        Str,
-        Some("postgresql://"),
-        true,
-        "PostgreSQL connection URI of the authenticator role",
-    ),
+    s("db-tx-end", Str, Some("commit"), true, "commit, commit-allow-override, rollback or rollback-allow-override"),
+    s("db-uri", Str, Some("postgresql://"), true, "PostgreSQL connection URI of the authenticator role"),
     s("jwt-aud", Str, None, true, "Required 'aud' claim of JWTs"),
-    s(
-        "jwt-cache-max-entries",
-        Int,
-        Some("1000"),
-        false,
-        "Maximum entries of the JWT cache",
-    ),
-    s(
-        "jwt-role-claim-key",
-        Str,
-        Some(".role"),
-        true,
-        "JSPath of the role claim in the JWT",
-    ),
-    s(
-        "jwt-secret",
-        Str,
-        None,
-        true,
-        "Secret (or JWK) used to verify JWTs; at least 32 characters",
-    ),
-    s(
-        "jwt-secret-is-base64",
-        Bool,
-        Some("false"),
-        true,
-        "Whether jwt-secret is base64-encoded",
-    ),
-    s(
-        "log-level",
-        Str,
-        Some("error"),
-        true,
-        "crit, error, warn, info or debug",
-    ),
-    s(
-        "log-query",
-        Bool,
-        Some("false"),
-        false,
-        "Log the main SQL statement of every request",
-    ),
-    s(
-        "openapi-mode",
-        Str,
-        Some("follow-privileges"),
-        false,
-        "follow-privileges, ignore-privileges or disabled",
-    ),
-    s(
-        "openapi-security-active",
-        Bool,
-        Some("false"),
-        false,
-        "Include security definitions in the OpenAPI output",
-    ),
-    s(
-        "openapi-server-proxy-uri",
-        Str,
-        None,
-        false,
-        "Public URI of the API, used in the OpenAPI output",
-    ),
+    s("jwt-cache-max-entries", Int, Some("1000"), false, "Maximum entries of the JWT cache"),
+    s("jwt-role-claim-key", Str, Some(".role"), true, "JSPath of the role claim in the JWT"),
+    s("jwt-secret", Str, None, true, "Secret (or JWK) used to verify JWTs; at least 32 characters"),
+    s("jwt-secret-is-base64", Bool, Some("false"), true, "Whether jwt-secret is base64-encoded"),
+    s("log-level", Str, Some("error"), true, "crit, error, warn, info or debug"),
+    s("log-query", Bool, Some("false"), false, "Log the main SQL statement of every request"),
+    s("openapi-mode", Str, Some("follow-privileges"), true, "follow-privileges, ignore-privileges or disabled"),
+    s("openapi-security-active", Bool, Some("false"), true, "Include security definitions in the OpenAPI output"),
+    s("openapi-server-proxy-uri", Str, None, true, "Public URI of the API, used in the OpenAPI output"),
     s(
         "raw-media-types",
         Str,
@@ -287,49 +113,13 @@ pub const SETTINGS: &[Setting] = &[
         true,
         "Legacy (PostgREST < 12): media types whose responses are sent as-is (e.g. text/html)",
     ),
-    s(
-        "server-cors-allowed-origins",
-        Str,
-        None,
-        true,
-        "Comma-separated origins allowed by CORS; unset allows any",
-    ),
-    s(
-        "server-host",
-        Str,
-        Some("!4"),
-        true,
-        "Host to bind: an address, or !4 / !6 / * / *4 / *6",
-    ),
+    s("server-cors-allowed-origins", Str, None, true, "Comma-separated origins allowed by CORS; unset allows any"),
+    s("server-host", Str, Some("!4"), true, "Host to bind: an address, or !4 / !6 / * / *4 / *6"),
     s("server-port", Int, Some("3000"), true, "TCP port to bind"),
-    s(
-        "server-timing-enabled",
-        Bool,
-        Some("false"),
-        false,
-        "Send Server-Timing headers",
-    ),
-    s(
-        "server-trace-header",
-        Str,
-        None,
-        false,
-        "Request header echoed back for tracing",
-    ),
-    s(
-        "server-unix-socket",
-        Str,
-        None,
-        false,
-        "Unix socket to listen on instead of TCP",
-    ),
-    s(
-        "server-unix-socket-mode",
-        Str,
-        Some("660"),
-        false,
-        "Mode of the unix socket",
-    ),
+    s("server-timing-enabled", Bool, Some("false"), false, "Send Server-Timing headers"),
+    s("server-trace-header", Str, None, false, "Request header echoed back for tracing"),
+    s("server-unix-socket", Str, None, false, "Unix socket to listen on instead of TCP"),
+    s("server-unix-socket-mode", Str, Some("660"), false, "Mode of the unix socket"),
 ];
 
 /// Old names PostgREST still accepts, mapped to the current ones.
@@ -351,18 +141,11 @@ pub enum ConfigError {
     #[error("cannot read config file {path}: {message}")]
     File { path: String, message: String },
     #[error("config file {path}, line {line}: {message}")]
-    Syntax {
-        path: String,
-        line: usize,
-        message: String,
-    },
+    Syntax { path: String, line: usize, message: String },
 }
 
 fn invalid(setting: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        setting: format!("{setting} ({})", env_name(setting)),
-        message: message.into(),
-    }
+    ConfigError::Invalid { setting: format!("{setting} ({})", env_name(setting)), message: message.into() }
 }
 
 /// The environment variable of a setting: `db-uri` → `PGRST_DB_URI`.
@@ -423,6 +206,11 @@ pub struct Config {
     pub server_host: String,
     pub server_port: u16,
     pub server_cors_allowed_origins: Option<Vec<String>>,
+    pub server_trace_header: Option<String>,
+    /// `follow-privileges`, `ignore-privileges` or `disabled`.
+    pub openapi_mode: String,
+    pub openapi_security_active: bool,
+    pub openapi_server_proxy_uri: Option<String>,
     pub client_error_verbosity_minimal: bool,
     /// `app.settings.*`, set as `app.settings.NAME` on every transaction.
     pub app_settings: BTreeMap<String, String>,
@@ -433,16 +221,11 @@ pub struct Config {
 impl Config {
     /// Loads the configuration from an optional PostgREST-format file and the environment
     /// (only `PGRST_*` variables are looked at; they win over the file).
-    pub fn from_sources(
-        file: Option<&Path>,
-        env: &BTreeMap<String, String>,
-    ) -> Result<Config, ConfigError> {
+    pub fn from_sources(file: Option<&Path>, env: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
         let mut raw = BTreeMap::new();
         if let Some(path) = file {
-            let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
-                path: path.display().to_string(),
-                message: e.to_string(),
-            })?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ConfigError::File { path: path.display().to_string(), message: e.to_string() })?;
             parse_file(&path.display().to_string(), &text, env, &mut raw)?;
         }
         for (k, v) in env {
@@ -484,20 +267,10 @@ impl Config {
             }
         }
         let get = |k: &str| raw.get(k).map(String::as_str).filter(|v| !v.is_empty());
-        let bool_of = |k: &str| {
-            get(k)
-                .map(parse_bool)
-                .unwrap_or(Some(false))
-                .unwrap_or(false)
-        };
+        let bool_of = |k: &str| get(k).map(parse_bool).unwrap_or(Some(false)).unwrap_or(false);
         let list = |k: &str| -> Vec<String> {
             get(k)
-                .map(|v| {
-                    v.split(',')
-                        .map(|s| s.trim().to_string())
-                        .filter(|s| !s.is_empty())
-                        .collect()
-                })
+                .map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
                 .unwrap_or_default()
         };
 
@@ -510,14 +283,11 @@ impl Config {
             return Err(invalid("db-pool", "must be a positive number"));
         }
         let server_port = int_of(&raw, "server-port")?.unwrap_or(3000);
-        let server_port = u16::try_from(server_port)
-            .map_err(|_| invalid("server-port", "must be a port number (0-65535)"))?;
+        let server_port =
+            u16::try_from(server_port).map_err(|_| invalid("server-port", "must be a port number (0-65535)"))?;
         let acq = int_of(&raw, "db-pool-acquisition-timeout")?.unwrap_or(10);
         if acq < 1 {
-            return Err(invalid(
-                "db-pool-acquisition-timeout",
-                "must be a positive number of seconds",
-            ));
+            return Err(invalid("db-pool-acquisition-timeout", "must be a positive number of seconds"));
         }
         let db_max_rows = int_of(&raw, "db-max-rows")?;
         if matches!(db_max_rows, Some(n) if n < 0) {
@@ -530,10 +300,7 @@ impl Config {
             "info" => LogLevel::Info,
             "debug" => LogLevel::Debug,
             other => {
-                return Err(invalid(
-                    "log-level",
-                    format!("'{other}' is not one of crit, error, warn, info, debug"),
-                ))
+                return Err(invalid("log-level", format!("'{other}' is not one of crit, error, warn, info, debug")))
             }
         };
         let db_tx_end = match get("db-tx-end").unwrap_or("commit") {
@@ -548,17 +315,13 @@ impl Config {
                 ))
             }
         };
-        let client_error_verbosity_minimal =
-            match get("client-error-verbosity").unwrap_or("verbose") {
-                "verbose" => false,
-                "minimal" => true,
-                other => {
-                    return Err(invalid(
-                        "client-error-verbosity",
-                        format!("'{other}' is not one of verbose, minimal"),
-                    ))
-                }
-            };
+        let client_error_verbosity_minimal = match get("client-error-verbosity").unwrap_or("verbose") {
+            "verbose" => false,
+            "minimal" => true,
+            other => {
+                return Err(invalid("client-error-verbosity", format!("'{other}' is not one of verbose, minimal")))
+            }
+        };
         let jwt_secret = match get("jwt-secret") {
             None => None,
             Some(secret) => {
@@ -566,29 +329,20 @@ impl Config {
                     use base64::Engine;
                     base64::engine::general_purpose::STANDARD
                         .decode(secret.trim())
-                        .or_else(|_| {
-                            base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(secret.trim())
-                        })
+                        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(secret.trim()))
                         .map_err(|e| invalid("jwt-secret", format!("not valid base64: {e}")))?
                 } else {
                     secret.as_bytes().to_vec()
                 };
                 if bytes.len() < 32 && !secret.trim_start().starts_with('{') {
-                    return Err(invalid(
-                        "jwt-secret",
-                        "the JWT secret must be at least 32 characters long",
-                    ));
+                    return Err(invalid("jwt-secret", "the JWT secret must be at least 32 characters long"));
                 }
                 Some(bytes)
             }
         };
-        let jwt_role_claim_key = parse_claim_path(get("jwt-role-claim-key").unwrap_or(".role"))
-            .ok_or_else(|| {
-                invalid(
-                    "jwt-role-claim-key",
-                    "expected a JSPath like .role or .\"https://example.com/claims\".role",
-                )
-            })?;
+        let jwt_role_claim_key = parse_claim_path(get("jwt-role-claim-key").unwrap_or(".role")).ok_or_else(|| {
+            invalid("jwt-role-claim-key", "expected a JSPath like .role or .\"https://example.com/claims\".role")
+        })?;
         let db_pre_request = get("db-pre-request").map(|v| match v.split_once('.') {
             Some((s, f)) => (s.to_string(), f.to_string()),
             None => (db_schemas[0].clone(), v.to_string()),
@@ -597,10 +351,7 @@ impl Config {
             get("server-cors-allowed-origins").map(|_| list("server-cors-allowed-origins"));
         let app_settings = raw
             .iter()
-            .filter_map(|(k, v)| {
-                k.strip_prefix("app.settings.")
-                    .map(|n| (n.to_string(), v.clone()))
-            })
+            .filter_map(|(k, v)| k.strip_prefix("app.settings.").map(|n| (n.to_string(), v.clone())))
             .collect();
         Ok(Config {
             db_uri: get("db-uri").unwrap_or("postgresql://").to_string(),
@@ -621,6 +372,10 @@ impl Config {
             server_host: get("server-host").unwrap_or("!4").to_string(),
             server_port,
             server_cors_allowed_origins,
+            server_trace_header: get("server-trace-header").map(str::to_lowercase),
+            openapi_mode: get("openapi-mode").unwrap_or("follow-privileges").to_string(),
+            openapi_security_active: bool_of("openapi-security-active"),
+            openapi_server_proxy_uri: get("openapi-server-proxy-uri").map(str::to_string),
             client_error_verbosity_minimal,
             app_settings,
             db_schemas,
@@ -656,23 +411,15 @@ pub fn example() -> String {
             out.push_str("## (accepted; not implemented yet by tusk)\n");
         }
         let value = match (setting.name, setting.default) {
-            ("db-uri", _) => {
-                quote("postgres://authenticator:mysecretpassword@localhost:5432/postgres")
-            }
+            ("db-uri", _) => quote("postgres://authenticator:mysecretpassword@localhost:5432/postgres"),
             ("db-anon-role", _) => quote("anon"),
             ("jwt-secret", _) => quote("reallyreallyreallyreallyverysafe"),
             (_, Some(d)) if setting.kind == Kind::Str => quote(d),
             (_, Some(d)) => d.to_string(),
             (_, None) => String::from("\"\""),
         };
-        let commented = setting.default.is_none()
-            && !matches!(setting.name, "db-uri" | "db-anon-role" | "jwt-secret");
-        out.push_str(&format!(
-            "{}{} = {}\n\n",
-            if commented { "# " } else { "" },
-            setting.name,
-            value
-        ));
+        let commented = setting.default.is_none() && !matches!(setting.name, "db-uri" | "db-anon-role" | "jwt-secret");
+        out.push_str(&format!("{}{} = {}\n\n", if commented { "# " } else { "" }, setting.name, value));
     }
     out.push_str("## Custom settings, readable in SQL with current_setting('app.settings.NAME')\n# app.settings.name = \"value\"\n");
     out
@@ -701,10 +448,9 @@ fn parse_bool(v: &str) -> Option<bool> {
 
 fn check_kind(setting: &Setting, v: &str) -> Result<(), ConfigError> {
     match setting.kind {
-        Kind::Bool if parse_bool(v).is_none() => Err(invalid(
-            setting.name,
-            format!("'{v}' is not a boolean (true or false)"),
-        )),
+        Kind::Bool if parse_bool(v).is_none() => {
+            Err(invalid(setting.name, format!("'{v}' is not a boolean (true or false)")))
+        }
         Kind::Int if !v.trim().is_empty() && v.trim().parse::<i64>().is_err() => {
             Err(invalid(setting.name, format!("'{v}' is not a number")))
         }
@@ -715,10 +461,7 @@ fn check_kind(setting: &Setting, v: &str) -> Result<(), ConfigError> {
 fn int_of(raw: &BTreeMap<String, String>, name: &str) -> Result<Option<i64>, ConfigError> {
     match raw.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
         None => Ok(None),
-        Some(v) => v
-            .parse::<i64>()
-            .map(Some)
-            .map_err(|_| invalid(name, format!("'{v}' is not a number"))),
+        Some(v) => v.parse::<i64>().map(Some).map_err(|_| invalid(name, format!("'{v}' is not a number"))),
     }
 }
 
@@ -785,18 +528,13 @@ fn parse_file(
     out: &mut BTreeMap<String, String>,
 ) -> Result<(), ConfigError> {
     for (i, line) in text.lines().enumerate() {
-        let syntax = |message: &str| ConfigError::Syntax {
-            path: path.to_string(),
-            line: i + 1,
-            message: message.to_string(),
-        };
+        let syntax =
+            |message: &str| ConfigError::Syntax { path: path.to_string(), line: i + 1, message: message.to_string() };
         let trimmed = line.trim();
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
-        let (name, value) = trimmed
-            .split_once('=')
-            .ok_or_else(|| syntax("expected `name = value`"))?;
+        let (name, value) = trimmed.split_once('=').ok_or_else(|| syntax("expected `name = value`"))?;
         let name = name.trim().trim_matches('"').to_string();
         let value = value.trim();
         let value = if let Some(rest) = value.strip_prefix('"') {
@@ -860,10 +598,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -872,16 +607,10 @@ mod tests {
             None,
             &env(&[
                 ("PGRST_RAW_MEDIA_TYPES", "text/html"),
-                (
-                    "PGRST_DB_URI",
-                    "postgres://postgrest:mysecretpassword@localhost:5432/dbname",
-                ),
+                ("PGRST_DB_URI", "postgres://postgrest:mysecretpassword@localhost:5432/dbname"),
                 ("PGRST_DB_ANON_ROLE", "web_anon"),
                 ("PGRST_DB_SCHEMAS", "todo"),
-                (
-                    "PGRST_JWT_SECRET",
-                    "your-256-bit-secret-your-256-bit-secret",
-                ),
+                ("PGRST_JWT_SECRET", "your-256-bit-secret-your-256-bit-secret"),
                 ("PGRST_LOG_LEVEL", "info"),
                 ("HOME", "/root"),
             ]),
@@ -922,19 +651,13 @@ mod tests {
             "# comment\ndb-uri = \"postgres://$(USERNAME)@x/db\"\ndb-schemas = \"api, v2\"\nserver-port = 4000\ndb-pool = 3 # trailing\napp.settings.jwt_secret = \"s\\\"q\"\ndb-schema = \"ignored\"\n",
         )
         .expect("write");
-        let c = Config::from_sources(
-            Some(&path),
-            &env(&[("PGRST_SERVER_PORT", "5000"), ("USERNAME", "bob")]),
-        )
-        .expect("valid");
+        let c = Config::from_sources(Some(&path), &env(&[("PGRST_SERVER_PORT", "5000"), ("USERNAME", "bob")]))
+            .expect("valid");
         assert_eq!(c.db_uri, "postgres://bob@x/db");
         assert_eq!(c.db_schemas, vec!["api", "v2"]);
         assert_eq!(c.server_port, 5000);
         assert_eq!(c.db_pool, 3);
-        assert_eq!(
-            c.app_settings.get("jwt_secret").map(String::as_str),
-            Some("s\"q")
-        );
+        assert_eq!(c.app_settings.get("jwt_secret").map(String::as_str), Some("s\"q"));
         let dumped = c.dump();
         assert!(dumped.contains("server-port = 5000\n"), "{dumped}");
         assert!(dumped.contains("db-schemas = \"api, v2\"\n"), "{dumped}");

@@ -34,11 +34,7 @@ pub struct DbResult {
 struct Text<'a>(Option<&'a str>);
 
 impl ToSql for Text<'_> {
-    fn to_sql(
-        &self,
-        _: &Type,
-        out: &mut BytesMut,
-    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+    fn to_sql(&self, _: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
         match self.0 {
             Some(s) => {
                 out.extend_from_slice(s.as_bytes());
@@ -74,13 +70,7 @@ pub fn pool(uri: &str, size: usize, acquisition_timeout: u64) -> Result<Pool, St
         pg.application_name("tusk");
     }
     pg.connect_timeout(Duration::from_secs(5));
-    let manager = Manager::from_config(
-        pg,
-        NoTls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
+    let manager = Manager::from_config(pg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
     Pool::builder(manager)
         .max_size(size)
         .wait_timeout(Some(Duration::from_secs(acquisition_timeout)))
@@ -106,46 +96,30 @@ pub fn map_error(e: &tokio_postgres::Error) -> Error {
                 hint: db.hint().map(str::to_string),
             })
         }
-        None => Error::DbConnection(e.to_string()),
+        None if e.is_closed() || e.to_string().contains("connection") => Error::DbConnection(e.to_string()),
+        None => Error::Internal(e.to_string()),
     }
 }
 
 /// `RAISE SQLSTATE 'PGRST' USING message = '{"code":…}', detail = '{"status":…,"headers":…}'`.
 fn custom_error(message: &str, detail: Option<&str>) -> Error {
     let msg: serde_json::Value = match serde_json::from_str(message) {
-        Ok(v @ serde_json::Value::Object(_))
-            if v.get("code").is_some() && v.get("message").is_some() =>
-        {
-            v
-        }
+        Ok(v @ serde_json::Value::Object(_)) if v.get("code").is_some() && v.get("message").is_some() => v,
         _ => return Error::PgrstRaise(format!("Invalid JSON value for MESSAGE: '{message}'")),
     };
     let detail: serde_json::Value = match detail.map(serde_json::from_str::<serde_json::Value>) {
         Some(Ok(v @ serde_json::Value::Object(_))) if v.get("status").is_some() => v,
         Some(_) | None => {
-            return Error::PgrstRaise(format!(
-                "Invalid JSON value for DETAIL: '{}'",
-                detail.unwrap_or("")
-            ))
+            return Error::PgrstRaise(format!("Invalid JSON value for DETAIL: '{}'", detail.unwrap_or("")))
         }
     };
-    let status = detail
-        .get("status")
-        .and_then(serde_json::Value::as_u64)
-        .unwrap_or(500) as u16;
+    let status = detail.get("status").and_then(serde_json::Value::as_u64).unwrap_or(500) as u16;
     let headers = detail
         .get("headers")
         .and_then(serde_json::Value::as_object)
         .map(|h| {
             h.iter()
-                .map(|(k, v)| {
-                    (
-                        k.clone(),
-                        v.as_str()
-                            .map(str::to_string)
-                            .unwrap_or_else(|| v.to_string()),
-                    )
-                })
+                .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
                 .collect()
         })
         .unwrap_or_default();
@@ -155,18 +129,12 @@ fn custom_error(message: &str, detail: Option<&str>) -> Error {
         "details": msg.get("details").cloned().unwrap_or(serde_json::Value::Null),
         "hint": msg.get("hint").cloned().unwrap_or(serde_json::Value::Null),
     });
-    Error::Custom {
-        status,
-        body,
-        headers,
-    }
+    Error::Custom { status, body, headers }
 }
 
 fn pool_error(e: deadpool_postgres::PoolError) -> Error {
     match e {
-        deadpool_postgres::PoolError::Timeout(deadpool_postgres::TimeoutType::Wait) => {
-            Error::PoolTimeout
-        }
+        deadpool_postgres::PoolError::Timeout(deadpool_postgres::TimeoutType::Wait) => Error::PoolTimeout,
         deadpool_postgres::PoolError::Backend(e) => map_error(&e),
         other => Error::DbConnection(other.to_string()),
     }
@@ -189,10 +157,7 @@ fn sql_hash(sql: &str) -> u64 {
 
 impl Db {
     pub fn new(pool: Pool) -> Db {
-        Db {
-            pool,
-            prepared: std::sync::Mutex::new(Default::default()),
-        }
+        Db { pool, prepared: std::sync::Mutex::new(Default::default()) }
     }
 
     /// Forgets every connection's prepared statements (after a schema reload).
@@ -204,10 +169,7 @@ impl Db {
     }
 
     fn is_prepared(&self, key: (deadpool_postgres::ObjectId, u64)) -> bool {
-        self.prepared
-            .lock()
-            .map(|p| p.contains(&key))
-            .unwrap_or(false)
+        self.prepared.lock().map(|p| p.contains(&key)).unwrap_or(false)
     }
 
     fn mark_prepared(&self, key: (deadpool_postgres::ObjectId, u64)) {
@@ -218,11 +180,7 @@ impl Db {
 }
 
 /// Runs one request's transaction and returns the main statement's row.
-pub async fn run(
-    db: &std::sync::Arc<Db>,
-    tx: Transaction,
-    policy: TxPlan,
-) -> Result<DbResult, Error> {
+pub async fn run(db: &std::sync::Arc<Db>, tx: Transaction, policy: TxPlan) -> Result<DbResult, Error> {
     let client = db.pool.get().await.map_err(pool_error)?;
     let db = db.clone();
     // In its own task: the transaction always ends, even if the HTTP client goes away.
@@ -240,21 +198,14 @@ async fn run_on(
     let id = deadpool_postgres::Object::id(client);
     let known = |s: &Statement| db.is_prepared((id, sql_hash(&s.sql)));
     // The settings only call pg_catalog.set_config: safe to prepare outside the transaction.
-    let settings = client
-        .prepare_cached(&tx.settings.sql)
-        .await
-        .map_err(|e| map_error(&e))?;
+    let settings = client.prepare_cached(&tx.settings.sql).await.map_err(|e| map_error(&e))?;
     let settings_params = params(&tx.settings);
     let settings_refs = refs(&settings_params);
     let pre_params = tx.pre_request.as_ref().map(params).unwrap_or_default();
     let pre_refs = refs(&pre_params);
     let main_params = params(&tx.main);
     let main_refs = refs(&main_params);
-    let end = if policy.rollback {
-        "ROLLBACK"
-    } else {
-        "COMMIT"
-    };
+    let end = if policy.rollback { "ROLLBACK" } else { "COMMIT" };
     // Needs a look at the result before deciding how the transaction ends?
     let check_first = policy.require_single || policy.max_affected.is_some();
 
@@ -262,17 +213,9 @@ async fn run_on(
     let row: Result<tokio_postgres::Row, Error> = if all_known {
         // Everything is prepared on this connection: one pipelined round trip (two with a
         // post-check). prepare_cached answers from the cache without sending anything.
-        let main = client
-            .prepare_cached(&tx.main.sql)
-            .await
-            .map_err(|e| map_error(&e))?;
+        let main = client.prepare_cached(&tx.main.sql).await.map_err(|e| map_error(&e))?;
         let pre = match &tx.pre_request {
-            Some(p) => Some(
-                client
-                    .prepare_cached(&p.sql)
-                    .await
-                    .map_err(|e| map_error(&e))?,
-            ),
+            Some(p) => Some(client.prepare_cached(&p.sql).await.map_err(|e| map_error(&e))?),
             None => None,
         };
         let begin = client.batch_execute(tx.begin);
@@ -301,33 +244,18 @@ async fn run_on(
         // A statement new to this connection is prepared inside the transaction, after the
         // role switch and the pre-request function, so names resolve with the request's
         // privileges; the next request on this connection takes the fast path.
-        let (b, s) = tokio::join!(
-            client.batch_execute(tx.begin),
-            client.query(&settings, &settings_refs)
-        );
+        let (b, s) = tokio::join!(client.batch_execute(tx.begin), client.query(&settings, &settings_refs));
         let steps = async {
             b.map_err(|e| map_error(&e))?;
             s.map_err(|e| map_error(&e))?;
             if let Some(p) = &tx.pre_request {
-                let st = client
-                    .prepare_cached(&p.sql)
-                    .await
-                    .map_err(|e| map_error(&e))?;
+                let st = client.prepare_cached(&p.sql).await.map_err(|e| map_error(&e))?;
                 db.mark_prepared((id, sql_hash(&p.sql)));
-                client
-                    .query(&st, &pre_refs)
-                    .await
-                    .map_err(|e| map_error(&e))?;
+                client.query(&st, &pre_refs).await.map_err(|e| map_error(&e))?;
             }
-            let st = client
-                .prepare_cached(&tx.main.sql)
-                .await
-                .map_err(|e| map_error(&e))?;
+            let st = client.prepare_cached(&tx.main.sql).await.map_err(|e| map_error(&e))?;
             db.mark_prepared((id, sql_hash(&tx.main.sql)));
-            client
-                .query_one(&st, &main_refs)
-                .await
-                .map_err(|e| map_error(&e))
+            client.query_one(&st, &main_refs).await.map_err(|e| map_error(&e))
         };
         steps.await
     };
@@ -363,16 +291,11 @@ fn first_error(
 
 fn decode(row: &tokio_postgres::Row) -> Result<DbResult, Error> {
     let get_text = |i: usize| -> Result<Option<String>, Error> {
-        row.try_get::<_, Option<String>>(i)
-            .map_err(|e| Error::Internal(e.to_string()))
+        row.try_get::<_, Option<String>>(i).map_err(|e| Error::Internal(e.to_string()))
     };
     Ok(DbResult {
-        total: row
-            .try_get::<_, Option<i64>>(0)
-            .map_err(|e| Error::Internal(e.to_string()))?,
-        page_total: row
-            .try_get::<_, i64>(1)
-            .map_err(|e| Error::Internal(e.to_string()))?,
+        total: row.try_get::<_, Option<i64>>(0).map_err(|e| Error::Internal(e.to_string()))?,
+        page_total: row.try_get::<_, i64>(1).map_err(|e| Error::Internal(e.to_string()))?,
         body: get_text(2)?.unwrap_or_default(),
         response_headers: get_text(3)?,
         response_status: get_text(4)?,
@@ -383,13 +306,9 @@ fn decode(row: &tokio_postgres::Row) -> Result<DbResult, Error> {
 /// Loads the schema cache of `schemas`.
 pub async fn load_schema_cache(pool: &Pool, schemas: &[String]) -> Result<SchemaCache, Error> {
     let client = pool.get().await.map_err(pool_error)?;
-    let row = client
-        .query_one(CATALOG_QUERY, &[&schemas])
-        .await
-        .map_err(|e| map_error(&e))?;
+    let row = client.query_one(CATALOG_QUERY, &[&schemas]).await.map_err(|e| map_error(&e))?;
     let text: String = row.try_get(0).map_err(|e| Error::Internal(e.to_string()))?;
-    SchemaCache::from_json(&text)
-        .map_err(|e| Error::Internal(format!("cannot decode the schema cache: {e}")))
+    SchemaCache::from_json(&text).map_err(|e| Error::Internal(format!("cannot decode the schema cache: {e}")))
 }
 
 /// LISTENs on `channel` and sends each notification's payload to `tx`, reconnecting with

@@ -77,19 +77,14 @@ fn start_cluster() -> Result<TempCluster, ClusterError> {
     cluster.psql(BACKEND_SQL)?;
     // The page loads frontend.js from this server rather than from the CDN. Database settings
     // apply to new connections, and the server has not connected yet.
-    cluster.psql(&format!(
-        "ALTER DATABASE postgres SET todo.frontend_url = '{FRONTEND_PATH}'"
-    ))?;
+    cluster.psql(&format!("ALTER DATABASE postgres SET todo.frontend_url = '{FRONTEND_PATH}'"))?;
     Ok(cluster)
 }
 
 /// The seed's settings, pointing at `cluster`.
 fn demo_env(args: &DemoArgs, cluster: &TempCluster) -> BTreeMap<String, String> {
     [
-        (
-            "PGRST_DB_URI",
-            cluster.uri("postgrest", "mysecretpassword", "postgres"),
-        ),
+        ("PGRST_DB_URI", cluster.uri("postgrest", "mysecretpassword", "postgres")),
         ("PGRST_DB_ANON_ROLE", "web_anon".to_string()),
         ("PGRST_DB_SCHEMAS", "todo".to_string()),
         ("PGRST_JWT_SECRET", DEMO_JWT_SECRET.to_string()),
@@ -117,11 +112,7 @@ async fn serve(args: &DemoArgs, cluster: &TempCluster) -> Result<(), DemoError> 
     );
     let local = server.local_addr();
     let port = local.port();
-    let host = if args.host.contains(':') {
-        format!("[{}]", args.host)
-    } else {
-        args.host.clone()
-    };
+    let host = if args.host.contains(':') { format!("[{}]", args.host) } else { args.host.clone() };
     let mut server_task = tokio::spawn(server.run(shutdown_signal()));
     // Print the banner once the app answers (the schema cache loads in the background), unless
     // the server stops first (Ctrl-C, or an error).
@@ -157,27 +148,21 @@ fn probe_addr(local: SocketAddr) -> SocketAddr {
 async fn wait_until_ready(addr: SocketAddr) {
     let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
     while tokio::time::Instant::now() < deadline {
-        if let Ok(Ok(Some(status))) =
-            tokio::time::timeout(Duration::from_secs(5), probe_status(addr)).await
-        {
+        if let Ok(Ok(Some(status))) = tokio::time::timeout(Duration::from_secs(5), probe_status(addr)).await {
             if status != 503 {
                 return;
             }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    tracing::warn!(
-        "the demo server is not ready after {READY_TIMEOUT:?}; it may answer 503 for a while"
-    );
+    tracing::warn!("the demo server is not ready after {READY_TIMEOUT:?}; it may answer 503 for a while");
 }
 
 /// The status code of a minimal `GET /` request.
 async fn probe_status(addr: SocketAddr) -> std::io::Result<Option<u16>> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await?;
-    stream
-        .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .await?;
+    stream.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await?;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 256];
     while !buf.windows(2).any(|w| w == b"\r\n") {
@@ -188,10 +173,7 @@ async fn probe_status(addr: SocketAddr) -> std::io::Result<Option<u16>> {
         buf.extend_from_slice(&chunk[..n]);
     }
     // "HTTP/1.1 200 OK"
-    Ok(String::from_utf8_lossy(&buf)
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok()))
+    Ok(String::from_utf8_lossy(&buf).split_whitespace().nth(1).and_then(|code| code.parse().ok()))
 }
 
 /// Resolves on Ctrl-C (SIGINT), SIGTERM or SIGHUP.

@@ -65,6 +65,8 @@ pub enum Error {
     NotEmbedded(String, Option<String>),
     #[error("A related order on '{0}' is not possible")]
     RelatedOrder(String, String),
+    #[error("Root endpoint metadata is disabled")]
+    RootDisabled,
     #[error("Invalid path specified in request URL")]
     InvalidPath,
     #[error("Feature not implemented")]
@@ -72,26 +74,11 @@ pub enum Error {
 
     // ---- PGRST2xx: the schema cache
     #[error("Could not find a relationship between '{parent}' and '{child}' in the schema cache")]
-    NoRelationship {
-        parent: String,
-        child: String,
-        schema: String,
-    },
-    #[error(
-        "Could not embed because more than one relationship was found for '{parent}' and '{child}'"
-    )]
-    AmbiguousRelationship {
-        parent: String,
-        child: String,
-        details: Vec<Value>,
-        hint: String,
-    },
+    NoRelationship { parent: String, child: String, schema: String },
+    #[error("Could not embed because more than one relationship was found for '{parent}' and '{child}'")]
+    AmbiguousRelationship { parent: String, child: String, details: Vec<Value>, hint: String },
     #[error("Could not find the function {name} in the schema cache")]
-    NoFunction {
-        name: String,
-        details: String,
-        hint: Option<String>,
-    },
+    NoFunction { name: String, details: String, hint: Option<String> },
     #[error("Could not find the '{column}' column of '{table}' in the schema cache")]
     NoColumn { column: String, table: String },
     #[error("Could not find the table '{0}' in the schema cache")]
@@ -112,11 +99,7 @@ pub enum Error {
     Pg(PgError),
     /// `RAISE SQLSTATE 'PGRST'` with a JSON message: the function picks status and body.
     #[error("custom error")]
-    Custom {
-        status: u16,
-        body: Value,
-        headers: Vec<(String, String)>,
-    },
+    Custom { status: u16, body: Value, headers: Vec<(String, String)> },
 
     // ---- PGRSTX00: ours
     #[error("Internal server error: {0}")]
@@ -144,7 +127,7 @@ impl Error {
             InvalidRange(_) => 416,
             UnacceptableSchema(..) | MediaType(_) | Singularity(_) => 406,
             GucHeaders | GucStatus | PgrstRaise(_) | Internal(_) | JwtNoSecret => 500,
-            InvalidPath => 404,
+            InvalidPath | RootDisabled => 404,
             NoRelationship { .. } | NoColumn { .. } | NotEmbedded(..) => 400,
             AmbiguousRelationship { .. } => 300,
             RelatedOrder(..) => 400,
@@ -180,6 +163,7 @@ impl Error {
             NotEmbedded(..) => "PGRST108",
             RelatedOrder(..) => "PGRST118",
             InvalidPath => "PGRST125",
+            RootDisabled => "PGRST126",
             NotImplemented(_) => "PGRST127",
             NoRelationship { .. } => "PGRST200",
             AmbiguousRelationship { .. } => "PGRST201",
@@ -241,16 +225,13 @@ impl Error {
         }
     }
 
-    /// The JSON body shown to the client. With `minimal` verbosity, details and hint are dropped.
+    /// The JSON body shown to the client. With `minimal` verbosity (`client-error-verbosity`)
+    /// only code and message.
     pub fn body(&self, minimal: bool) -> Value {
         if let Error::Custom { body, .. } = self {
             return body.clone();
         }
-        let (details, hint) = if minimal {
-            (Value::Null, Value::Null)
-        } else {
-            self.details_hint()
-        };
+        let (details, hint) = if minimal { (Value::Null, Value::Null) } else { self.details_hint() };
         json!({ "code": self.code(), "message": self.to_string(), "details": details, "hint": hint })
     }
 
@@ -260,10 +241,7 @@ impl Error {
             Error::Custom { headers, .. } => headers.clone(),
             Error::JwtDecode(msg, _) | Error::JwtClaims(msg) => vec![(
                 "WWW-Authenticate".into(),
-                format!(
-                    "Bearer error=\"invalid_token\", error_description=\"{}\"",
-                    msg.replace('"', "'")
-                ),
+                format!("Bearer error=\"invalid_token\", error_description=\"{}\"", msg.replace('"', "'")),
             )],
             _ if status == 401 => vec![("WWW-Authenticate".into(), "Bearer".into())],
             _ => vec![],
@@ -344,9 +322,6 @@ mod tests {
             hint: None,
         });
         assert_eq!(e.status(false), 401);
-        assert_eq!(
-            e.headers(401),
-            vec![("WWW-Authenticate".to_string(), "Bearer".to_string())]
-        );
+        assert_eq!(e.headers(401), vec![("WWW-Authenticate".to_string(), "Bearer".to_string())]);
     }
 }

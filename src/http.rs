@@ -22,18 +22,12 @@ pub struct RawRequest {
 
 impl RawRequest {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     /// All values of a header (e.g. several `Prefer` headers).
     pub fn header_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.headers
-            .iter()
-            .filter(move |(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().filter(move |(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 }
 
@@ -47,18 +41,11 @@ pub struct Response {
 
 impl Response {
     pub fn new(status: u16) -> Response {
-        Response {
-            status,
-            headers: Vec::new(),
-            body: Bytes::new(),
-        }
+        Response { status, headers: Vec::new(), body: Bytes::new() }
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
@@ -69,26 +56,22 @@ pub fn cors_headers(
     origin: Option<&str>,
     preflight: Option<&RawRequest>,
 ) -> Vec<(String, String)> {
-    let Some(origin) = origin else { return vec![] };
-    let allow_origin = match allowed {
-        None => "*".to_string(),
-        Some(list) if list.iter().any(|o| o == origin || o == "*") => origin.to_string(),
-        Some(_) => return vec![],
+    let allow_origin = match (allowed, origin) {
+        (None, _) => "*".to_string(),
+        (Some(list), Some(origin)) if list.iter().any(|o| o == origin || o == "*") => origin.to_string(),
+        (Some(_), _) => return vec![],
     };
     let mut headers = vec![("Access-Control-Allow-Origin".to_string(), allow_origin)];
+    if allowed.is_some() && preflight.is_some() {
+        headers.push(("Access-Control-Allow-Credentials".into(), "true".into()));
+    }
     match preflight {
         Some(req) => {
-            headers.push((
-                "Access-Control-Allow-Methods".into(),
-                "GET, POST, PATCH, PUT, DELETE, OPTIONS, HEAD".into(),
-            ));
+            headers
+                .push(("Access-Control-Allow-Methods".into(), "GET, POST, PATCH, PUT, DELETE, OPTIONS, HEAD".into()));
             let requested = req.header("access-control-request-headers").unwrap_or("");
             let mut allow = String::from("Authorization");
-            for h in requested
-                .split(',')
-                .map(str::trim)
-                .filter(|h| !h.is_empty())
-            {
+            for h in requested.split(',').map(str::trim).filter(|h| !h.is_empty()) {
                 allow.push_str(", ");
                 allow.push_str(h);
             }

@@ -22,6 +22,7 @@ pub mod db;
 pub mod demo;
 pub mod error;
 pub mod http;
+pub mod openapi;
 pub mod plan;
 pub mod query;
 pub mod response;

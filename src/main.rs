@@ -62,10 +62,7 @@ fn fail(message: impl std::fmt::Display) -> ExitCode {
 }
 
 fn init_logging(level: tusk::config::LogLevel) {
-    let _ = tracing_subscriber::fmt()
-        .with_max_level(level.as_tracing())
-        .with_target(false)
-        .try_init();
+    let _ = tracing_subscriber::fmt().with_max_level(level.as_tracing()).with_target(false).try_init();
 }
 
 fn main() -> ExitCode {
@@ -74,10 +71,7 @@ fn main() -> ExitCode {
         print!("{}", tusk::config::example());
         return ExitCode::SUCCESS;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => return fail(format!("cannot start the runtime: {e}")),
     };
@@ -141,21 +135,15 @@ fn token(args: TokenArgs) -> ExitCode {
     claims.insert("role".into(), serde_json::Value::String(args.role));
     if let Some(exp) = args.exp {
         let Some(secs) = parse_duration(&exp) else {
-            return fail(format!(
-                "invalid --exp '{exp}': expected e.g. 30s, 5m, 12h, 7d"
-            ));
+            return fail(format!("invalid --exp '{exp}': expected e.g. 30s, 5m, 12h, 7d"));
         };
-        claims.insert(
-            "exp".into(),
-            serde_json::Value::from(tusk::auth::now() + secs),
-        );
+        claims.insert("exp".into(), serde_json::Value::from(tusk::auth::now() + secs));
     }
     for claim in args.claims {
         let Some((k, v)) = claim.split_once('=') else {
             return fail(format!("invalid --claim '{claim}': expected NAME=VALUE"));
         };
-        let value =
-            serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::String(v.to_string()));
+        let value = serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::String(v.to_string()));
         claims.insert(k.to_string(), value);
     }
     match tusk::auth::sign_token(&config, &serde_json::Value::Object(claims)) {

@@ -7,8 +7,8 @@
 //! post-conditions of `vnd.pgrst.object` and `max-affected`). Produces no SQL and does no I/O.
 
 use crate::api_request::{
-    ApiRequest, CountPref, Filter, IsValue, JoinType, LogicTree, Method, Operation, OrderTerm,
-    Payload, Resolution, ReturnPref, SelectItem, Target,
+    ApiRequest, CountPref, Filter, IsValue, JoinType, LogicTree, Method, Operation, OrderTerm, Payload, Resolution,
+    ReturnPref, SelectItem, Target,
 };
 use crate::config::Config;
 use crate::error::Error;
@@ -171,31 +171,35 @@ pub fn plan(config: &Config, cache: &SchemaCache, req: &ApiRequest) -> Result<Pl
 
     let return_ = prefs.return_.unwrap_or(ReturnPref::Minimal);
     let action = match (&req.target, req.method) {
+        (Target::Root, Method::Get | Method::Head) if config.openapi_mode == "disabled" => {
+            return Err(Error::RootDisabled)
+        }
         (Target::Root, Method::Get | Method::Head) => Action::Root,
-        (Target::Root, Method::Options) => Action::Options {
-            allow: "OPTIONS,GET,HEAD".into(),
-        },
+        (Target::Root, Method::Options) => Action::Options { allow: "OPTIONS,GET,HEAD".into() },
         (Target::Root, _) => return Err(Error::InvalidPath),
         (Target::Relation(name), method) => {
             let table = find_table(cache, &req.schema, name)?;
-            let qualified = QualifiedTable {
-                schema: table.schema.clone(),
-                name: table.name.clone(),
-            };
+            let qualified = QualifiedTable { schema: table.schema.clone(), name: table.name.clone() };
             match method {
-                Method::Options => Action::Options {
-                    allow: if table.kind == "r" || table.kind == "p" {
-                        "OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE".into()
-                    } else {
-                        "OPTIONS,GET,HEAD,POST,PATCH,DELETE".into()
-                    },
-                },
+                Method::Options => {
+                    let mut allow = vec!["OPTIONS", "GET", "HEAD"];
+                    if table.insertable {
+                        allow.push("POST");
+                    }
+                    if table.insertable && table.updatable && !table.pk.is_empty() {
+                        allow.push("PUT");
+                    }
+                    if table.updatable {
+                        allow.push("PATCH");
+                    }
+                    if table.deletable {
+                        allow.push("DELETE");
+                    }
+                    Action::Options { allow: allow.join(",") }
+                }
                 Method::Get | Method::Head => {
                     let shape = root_shape(config, cache, req, Some((&table.schema, &table.name)))?;
-                    Action::Read {
-                        table: qualified,
-                        shape,
-                    }
+                    Action::Read { table: qualified, shape }
                 }
                 Method::Post | Method::Patch | Method::Put | Method::Delete => {
                     let shape = root_shape(config, cache, req, Some((&table.schema, &table.name)))?;
@@ -205,9 +209,7 @@ pub fn plan(config: &Config, cache: &SchemaCache, req: &ApiRequest) -> Result<Pl
         }
         (Target::Routine(name), method) => {
             if method == Method::Options {
-                Action::Options {
-                    allow: "OPTIONS,GET,HEAD,POST".into(),
-                }
+                Action::Options { allow: "OPTIONS,GET,HEAD,POST".into() }
             } else {
                 plan_call(config, req, cache, name, &mut tx)?
             }
@@ -246,22 +248,8 @@ pub fn plan(config: &Config, cache: &SchemaCache, req: &ApiRequest) -> Result<Pl
         applied.push("handling=strict".into());
     }
     // Keep the client's order of preferences.
-    applied.sort_by_key(|a| {
-        prefs
-            .applied
-            .iter()
-            .position(|p| p == a)
-            .unwrap_or(usize::MAX)
-    });
-    Ok(Plan {
-        action,
-        media,
-        tx,
-        count: prefs.count,
-        return_,
-        headers_only: req.method == Method::Head,
-        applied,
-    })
+    applied.sort_by_key(|a| prefs.applied.iter().position(|p| p == a).unwrap_or(usize::MAX));
+    Ok(Plan { action, media, tx, count: prefs.count, return_, headers_only: req.method == Method::Head, applied })
 }
 
 /// The top-level shape of a read (or of a mutation's / function's returned rows): the select
@@ -307,12 +295,9 @@ fn check_embed_path(shape: &Shape, path: &[String], select: &[SelectItem]) -> Re
         let inner = select
             .iter()
             .find_map(|i| match i {
-                SelectItem::Embed {
-                    name,
-                    alias,
-                    select,
-                    ..
-                } if alias.as_ref().unwrap_or(name) == first => Some(select.as_slice()),
+                SelectItem::Embed { name, alias, select, .. } if alias.as_ref().unwrap_or(name) == first => {
+                    Some(select.as_slice())
+                }
                 _ => None,
             })
             .unwrap_or(&[]);
@@ -320,11 +305,7 @@ fn check_embed_path(shape: &Shape, path: &[String], select: &[SelectItem]) -> Re
     }
     // Using the table name of an aliased embed gets a more specific hint.
     let aliased = select.iter().find_map(|i| match i {
-        SelectItem::Embed {
-            name,
-            alias: Some(a),
-            ..
-        } if name == first => Some(a.clone()),
+        SelectItem::Embed { name, alias: Some(a), .. } if name == first => Some(a.clone()),
         _ => None,
     });
     Err(Error::NotEmbedded(first.clone(), aliased))
@@ -346,18 +327,8 @@ fn build_shape(
         embeds: Vec::new(),
         embed_filters: Vec::new(),
         filters: Vec::new(),
-        logic: q
-            .logic
-            .iter()
-            .filter(|(p, _)| at(p))
-            .map(|(_, l)| l.clone())
-            .collect(),
-        order: q
-            .order
-            .iter()
-            .filter(|(p, _)| at(p))
-            .flat_map(|(_, o)| o.clone())
-            .collect(),
+        logic: q.logic.iter().filter(|(p, _)| at(p)).map(|(_, l)| l.clone()).collect(),
+        order: q.order.iter().filter(|(p, _)| at(p)).flat_map(|(_, o)| o.clone()).collect(),
         limit: None,
         offset: None,
     };
@@ -369,14 +340,7 @@ fn build_shape(
     }
     for item in items {
         match item {
-            SelectItem::Embed {
-                name,
-                alias,
-                hint,
-                join,
-                spread,
-                select,
-            } => {
+            SelectItem::Embed { name, alias, hint, join, spread, select } => {
                 let Some((schema, source)) = table else {
                     return Err(Error::NoRelationship {
                         parent: String::new(),
@@ -389,28 +353,20 @@ fn build_shape(
                 let mut sub_path = path.to_vec();
                 sub_path.push(out_name.clone());
                 let target = (rel.target.0.clone(), rel.target.1.clone());
-                let inner =
-                    build_shape(cache, req, Some((&target.0, &target.1)), select, &sub_path)?;
+                let inner = build_shape(cache, req, Some((&target.0, &target.1)), select, &sub_path)?;
                 shape.embeds.push(Embed {
                     alias: out_name,
                     relationship: rel,
                     inner: *join == Some(JoinType::Inner),
                     spread: *spread,
-                    target: QualifiedTable {
-                        schema: target.0,
-                        name: target.1,
-                    },
+                    target: QualifiedTable { schema: target.0, name: target.1 },
                     shape: inner,
                 });
             }
             other => shape.select.push(other.clone()),
         }
     }
-    if shape.select.is_empty()
-        && !items.is_empty()
-        && shape.embeds.len() == items.len()
-        && path.is_empty()
-    {
+    if shape.select.is_empty() && !items.is_empty() && shape.embeds.len() == items.len() && path.is_empty() {
         // `select=clients(*)` alone still selects no columns of the parent.
     }
     // Filters at this level; `embed=is.null` / `embed=not.is.null` filter on the embed itself.
@@ -445,18 +401,14 @@ fn find_relationship(
     let matches_hint = |r: &Relationship, h: &str| -> bool {
         r.constraint == h
             || (r.columns.len() == 1 && (r.columns[0].0 == h || r.columns[0].1 == h))
-            || r.junction.as_ref().is_some_and(|j| {
-                j.name == h || j.source_constraint == h || j.target_constraint == h
-            })
+            || r.junction.as_ref().is_some_and(|j| j.name == h || j.source_constraint == h || j.target_constraint == h)
     };
     let found: Vec<&Relationship> = rels
         .iter()
         .filter(|r| cache.table(&r.target.0, &r.target.1).is_some())
         .filter(|r| {
             let by_table = r.target.1 == target && hint.is_none_or(|h| matches_hint(r, h));
-            let by_constraint = r.junction.is_none()
-                && r.constraint == target
-                && hint.is_none_or(|h| r.target.1 == h);
+            let by_constraint = r.junction.is_none() && r.constraint == target && hint.is_none_or(|h| r.target.1 == h);
             let by_column = r.cardinality.to_one()
                 && r.columns.len() == 1
                 && r.columns[0].0 == target
@@ -478,33 +430,17 @@ fn find_relationship(
                         "{} using {}({}) and {}({})",
                         j.name,
                         j.source_constraint,
-                        j.source_columns
-                            .iter()
-                            .map(|c| c.0.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", "),
+                        j.source_columns.iter().map(|c| c.0.as_str()).collect::<Vec<_>>().join(", "),
                         j.target_constraint,
-                        j.target_columns
-                            .iter()
-                            .map(|c| c.0.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        j.target_columns.iter().map(|c| c.0.as_str()).collect::<Vec<_>>().join(", ")
                     ),
                     None => format!(
                         "{} using {}({}) and {}({})",
                         r.constraint,
                         r.source.1,
-                        r.columns
-                            .iter()
-                            .map(|c| c.0.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", "),
+                        r.columns.iter().map(|c| c.0.as_str()).collect::<Vec<_>>().join(", "),
                         r.target.1,
-                        r.columns
-                            .iter()
-                            .map(|c| c.1.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        r.columns.iter().map(|c| c.1.as_str()).collect::<Vec<_>>().join(", ")
                     ),
                 };
                 serde_json::json!({
@@ -513,10 +449,7 @@ fn find_relationship(
                     "embedding": format!("{} with {}", r.source.1, r.target.1),
                 })
             };
-            let options: Vec<String> = many
-                .iter()
-                .map(|r| format!("'{}!{}'", target, r.constraint))
-                .collect();
+            let options: Vec<String> = many.iter().map(|r| format!("'{}!{}'", target, r.constraint)).collect();
             Err(Error::AmbiguousRelationship {
                 parent: source.to_string(),
                 child: target.to_string(),
@@ -534,9 +467,7 @@ fn find_table<'a>(cache: &'a SchemaCache, schema: &str, name: &str) -> Result<&'
     cache.table(schema, name).ok_or_else(|| {
         Error::NoTable(
             format!("{schema}.{name}"),
-            cache
-                .similar_table(schema, name)
-                .map(|t| format!("Perhaps you meant the table '{schema}.{t}'")),
+            cache.similar_table(schema, name).map(|t| format!("Perhaps you meant the table '{schema}.{t}'")),
         )
     })
 }
@@ -553,10 +484,7 @@ fn plan_mutation(
     let check_columns = |cols: &[String]| -> Result<(), Error> {
         for c in cols {
             if table.column(c).is_none() {
-                return Err(Error::NoColumn {
-                    column: c.clone(),
-                    table: table.name.clone(),
-                });
+                return Err(Error::NoColumn { column: c.clone(), table: table.name.clone() });
             }
         }
         Ok(())
@@ -580,11 +508,7 @@ fn plan_mutation(
         Method::Post => {
             let on_conflict = match prefs.resolution {
                 Some(res) => {
-                    let cols = req
-                        .query
-                        .on_conflict
-                        .clone()
-                        .unwrap_or_else(|| table.pk.clone());
+                    let cols = req.query.on_conflict.clone().unwrap_or_else(|| table.pk.clone());
                     applied.push(
                         match res {
                             Resolution::MergeDuplicates => "resolution=merge-duplicates",
@@ -603,14 +527,9 @@ fn plan_mutation(
             if prefs.missing_default {
                 applied.push("missing=default".into());
             }
-            MutateKind::Insert {
-                columns: columns(payload)?,
-                on_conflict,
-            }
+            MutateKind::Insert { columns: columns(payload)?, on_conflict }
         }
-        Method::Patch => MutateKind::Update {
-            columns: columns(payload)?,
-        },
+        Method::Patch => MutateKind::Update { columns: columns(payload)? },
         Method::Put => {
             let (limit, offset) = req.query.root_limit();
             if limit.is_some() || offset.is_some() {
@@ -636,17 +555,11 @@ fn plan_mutation(
             eq_cols.sort_unstable();
             let mut pk: Vec<&str> = table.pk.iter().map(String::as_str).collect();
             pk.sort_unstable();
-            if pk.is_empty()
-                || eq_cols != pk
-                || shape.filters.len() != pk.len()
-                || !shape.logic.is_empty()
-            {
+            if pk.is_empty() || eq_cols != pk || shape.filters.len() != pk.len() || !shape.logic.is_empty() {
                 return Err(Error::InvalidPutFilters);
             }
             if payload.is_some_and(Payload::is_array) {
-                return Err(Error::InvalidBody(
-                    "Payload values do not match URL in primary key column(s)".into(),
-                ));
+                return Err(Error::InvalidBody("Payload values do not match URL in primary key column(s)".into()));
             }
             MutateKind::Insert {
                 columns: columns(payload)?,
@@ -660,13 +573,7 @@ fn plan_mutation(
         MutateKind::Delete => None,
         _ => Some(body(payload)?),
     };
-    Ok(Action::Mutate {
-        table: qualified,
-        kind,
-        shape,
-        payload,
-        pk: table.pk.clone(),
-    })
+    Ok(Action::Mutate { table: qualified, kind, shape, payload, pk: table.pk.clone() })
 }
 
 fn plan_call(
@@ -679,10 +586,7 @@ fn plan_call(
     let candidates = cache.routines(&req.schema, name);
     let read_only = matches!(req.method, Method::Get | Method::Head);
     // Arguments come from the query string (GET) or the body (POST).
-    let (arg_names, json_args): (
-        Vec<String>,
-        Option<serde_json::Map<String, serde_json::Value>>,
-    ) = if read_only {
+    let (arg_names, json_args): (Vec<String>, Option<serde_json::Map<String, serde_json::Value>>) = if read_only {
         let names: Vec<String> = req.query.params.iter().map(|(k, _)| k.clone()).collect();
         (names, None)
     } else {
@@ -708,34 +612,18 @@ fn plan_call(
     tx.read_only = read_only;
 
     let args = if routine.params.len() == 1 && routine.params[0].name.is_empty() && !read_only {
-        let body = req
-            .payload
-            .as_ref()
-            .map(|p| p.json_bytes().to_vec())
-            .unwrap_or_default();
-        CallArgs::Single {
-            value: body,
-            type_: routine.params[0].type_.clone(),
-        }
+        let body = req.payload.as_ref().map(|p| p.json_bytes().to_vec()).unwrap_or_default();
+        CallArgs::Single { value: body, type_: routine.params[0].type_.clone() }
     } else if req.preferences.single_object && !read_only && routine.params.len() == 1 {
-        let body = req
-            .payload
-            .as_ref()
-            .map(|p| p.json_bytes().to_vec())
-            .unwrap_or_else(|| b"{}".to_vec());
-        CallArgs::Single {
-            value: body,
-            type_: routine.params[0].type_.clone(),
-        }
+        let body = req.payload.as_ref().map(|p| p.json_bytes().to_vec()).unwrap_or_else(|| b"{}".to_vec());
+        CallArgs::Single { value: body, type_: routine.params[0].type_.clone() }
     } else {
         let mut obj = serde_json::Map::new();
         if read_only {
             for (k, v) in &req.query.params {
                 if let Some(p) = routine.params.iter().find(|p| &p.name == k) {
                     if p.variadic || p.type_.ends_with("[]") {
-                        let entry = obj
-                            .entry(k.clone())
-                            .or_insert_with(|| serde_json::Value::Array(vec![]));
+                        let entry = obj.entry(k.clone()).or_insert_with(|| serde_json::Value::Array(vec![]));
                         if let serde_json::Value::Array(items) = entry {
                             items.push(serde_json::Value::String(v.clone()));
                         }
@@ -756,16 +644,11 @@ fn plan_call(
         if params.is_empty() {
             CallArgs::None
         } else {
-            CallArgs::Named {
-                json: serde_json::Value::Object(obj).to_string(),
-                params,
-            }
+            CallArgs::Named { json: serde_json::Value::Object(obj).to_string(), params }
         }
     };
     let relation = match &routine.shape {
-        ReturnShape::Composite {
-            relation: Some((s, t)),
-        } => Some((s.as_str(), t.as_str())),
+        ReturnShape::Composite { relation: Some((s, t)) } => Some((s.as_str(), t.as_str())),
         _ => None,
     };
     let mut shape = root_shape(config, cache, req, relation)?;
@@ -786,11 +669,7 @@ fn plan_call(
             shape.filters.push(crate::api_request::parse_filter(k, v)?);
         }
     }
-    Ok(Action::Call {
-        routine: Box::new(routine.clone()),
-        args,
-        shape,
-    })
+    Ok(Action::Call { routine: Box::new(routine.clone()), args, shape })
 }
 
 fn choose_routine<'a>(
@@ -807,14 +686,8 @@ fn choose_routine<'a>(
         if req.preferences.single_object && r.params.len() == 1 {
             return true;
         }
-        let known = arg_names
-            .iter()
-            .all(|a| r.params.iter().any(|p| &p.name == a));
-        let required = r
-            .params
-            .iter()
-            .filter(|p| !p.has_default)
-            .all(|p| arg_names.contains(&p.name));
+        let known = arg_names.iter().all(|a| r.params.iter().any(|p| &p.name == a));
+        let required = r.params.iter().filter(|p| !p.has_default).all(|p| arg_names.contains(&p.name));
         if matches!(req.method, Method::Get | Method::Head) {
             // Extra query parameters may be filters on the result.
             required
@@ -834,11 +707,7 @@ fn choose_routine<'a>(
                 )
             } else {
                 let list = arg_names.join(", ");
-                let noun = if arg_names.len() == 1 {
-                    "parameter"
-                } else {
-                    "parameters"
-                };
+                let noun = if arg_names.len() == 1 { "parameter" } else { "parameters" };
                 (
                     format!("{qualified}({list})"),
                     format!("Searched for the function {qualified} with {noun} {list}, but no matches were found in the schema cache."),
@@ -849,35 +718,21 @@ fn choose_routine<'a>(
                 if names.is_empty() {
                     format!("Perhaps you meant to call the function {qualified}")
                 } else {
-                    format!(
-                        "Perhaps you meant to call the function {qualified}({})",
-                        names.join(", ")
-                    )
+                    format!("Perhaps you meant to call the function {qualified}({})", names.join(", "))
                 }
             });
-            Err(Error::NoFunction {
-                name: shown,
-                details,
-                hint,
-            })
+            Err(Error::NoFunction { name: shown, details, hint })
         }
         many => {
             // Prefer the candidate whose parameters match the given names exactly.
-            let exact: Vec<&&Routine> = many
-                .iter()
-                .filter(|r| r.params.len() == arg_names.len())
-                .collect();
+            let exact: Vec<&&Routine> = many.iter().filter(|r| r.params.len() == arg_names.len()).collect();
             if let [one] = exact.as_slice() {
                 return Ok(one);
             }
             let list = many
                 .iter()
                 .map(|r| {
-                    let ps: Vec<String> = r
-                        .params
-                        .iter()
-                        .map(|p| format!("{} => {}", p.name, p.type_))
-                        .collect();
+                    let ps: Vec<String> = r.params.iter().map(|p| format!("{} => {}", p.name, p.type_)).collect();
                     format!("{}.{}({})", r.schema, r.name, ps.join(", "))
                 })
                 .collect::<Vec<_>>()
@@ -894,16 +749,23 @@ fn choose_routine<'a>(
 
 /// Picks the response media type from `Accept`.
 fn negotiate(config: &Config, req: &ApiRequest, action: &Action) -> Result<Media, Error> {
+    if matches!(action, Action::Root) {
+        for accepted in &req.accept {
+            match accepted.as_str() {
+                "*/*" | "application/openapi+json" => return Ok(Media::Raw("application/openapi+json".into())),
+                "application/json" | "application/*" => return Ok(Media::Json),
+                _ => {}
+            }
+        }
+    }
     let scalar_routine = match action {
         Action::Call { routine, .. } => matches!(routine.shape, ReturnShape::Scalar),
         _ => false,
     };
     let domain_media = match action {
-        Action::Call { routine, .. } => routine
-            .return_domain
-            .as_ref()
-            .map(|(d, _)| d.clone())
-            .filter(|d| d.contains('/')),
+        Action::Call { routine, .. } => {
+            routine.return_domain.as_ref().map(|(d, _)| d.clone()).filter(|d| d.contains('/'))
+        }
         _ => None,
     };
     for accepted in &req.accept {
@@ -918,12 +780,8 @@ fn negotiate(config: &Config, req: &ApiRequest, action: &Action) -> Result<Media
         }
         match accepted {
             "*/*" | "application/json" | "application/*" => return Ok(Media::Json),
-            "application/vnd.pgrst.object+json" | "application/vnd.pgrst.object" => {
-                return Ok(Media::SingleObject)
-            }
-            "text/csv" if !matches!(action, Action::Call { .. }) || !scalar_routine => {
-                return Ok(Media::Csv)
-            }
+            "application/vnd.pgrst.object+json" | "application/vnd.pgrst.object" => return Ok(Media::SingleObject),
+            "text/csv" if !matches!(action, Action::Call { .. }) || !scalar_routine => return Ok(Media::Csv),
             m if scalar_routine && config.raw_media_types.iter().any(|r| r == m) => {
                 return Ok(Media::Raw(m.to_string()))
             }
@@ -931,11 +789,6 @@ fn negotiate(config: &Config, req: &ApiRequest, action: &Action) -> Result<Media
             _ => {}
         }
     }
-    let shown = req
-        .headers
-        .iter()
-        .find(|(k, _)| k == "accept")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default();
+    let shown = req.headers.iter().find(|(k, _)| k == "accept").map(|(_, v)| v.clone()).unwrap_or_default();
     Err(Error::MediaType(shown))
 }

@@ -11,8 +11,8 @@
 //! whole response body, built by PostgreSQL), `response_headers`, `response_status`, `location`.
 
 use crate::api_request::{
-    Aggregate, ApiRequest, CountPref, Field, Filter, IsValue, JsonKey, LogicTree, Operation,
-    OrderTarget, Quantifier, Resolution, ReturnPref, SelectItem,
+    Aggregate, ApiRequest, CountPref, Field, Filter, IsValue, JsonKey, LogicTree, Operation, OrderTarget, Quantifier,
+    Resolution, ReturnPref, SelectItem,
 };
 use crate::auth::AuthResult;
 use crate::config::Config;
@@ -48,10 +48,7 @@ struct Sql {
 
 impl Sql {
     fn new() -> Sql {
-        Sql {
-            text: String::new(),
-            params: Vec::new(),
-        }
+        Sql { text: String::new(), params: Vec::new() }
     }
     fn push(&mut self, s: &str) -> &mut Sql {
         self.text.push_str(s);
@@ -63,10 +60,7 @@ impl Sql {
         format!("${}", self.params.len())
     }
     fn finish(self) -> Statement {
-        Statement {
-            sql: self.text,
-            params: self.params,
-        }
+        Statement { sql: self.text, params: self.params }
     }
 }
 
@@ -74,13 +68,7 @@ impl Sql {
 // Request settings
 
 /// `BEGIN`, the transaction-local settings PostgREST sets, and the optional pre-request call.
-pub fn transaction(
-    config: &Config,
-    req: &ApiRequest,
-    auth: &AuthResult,
-    plan: &Plan,
-    main: Statement,
-) -> Transaction {
+pub fn transaction(config: &Config, req: &ApiRequest, auth: &AuthResult, plan: &Plan, main: Statement) -> Transaction {
     let begin = if plan.tx.read_only {
         "BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY"
     } else {
@@ -89,16 +77,10 @@ pub fn transaction(
     let mut sql = Sql::new();
     let mut search_path = vec![ident(&req.schema)];
     search_path.extend(config.db_extra_search_path.iter().map(|s| ident(s)));
-    let headers: serde_json::Map<String, serde_json::Value> = req
-        .headers
-        .iter()
-        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-        .collect();
-    let cookies: serde_json::Map<String, serde_json::Value> = req
-        .cookies
-        .iter()
-        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-        .collect();
+    let headers: serde_json::Map<String, serde_json::Value> =
+        req.headers.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
+    let cookies: serde_json::Map<String, serde_json::Value> =
+        req.cookies.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
     let method = match req.method {
         crate::api_request::Method::Get => "GET",
         crate::api_request::Method::Head => "HEAD",
@@ -111,20 +93,11 @@ pub fn transaction(
     let mut settings: Vec<(String, String)> = vec![
         ("search_path".into(), search_path.join(", ")),
         ("role".into(), auth.role.clone()),
-        (
-            "request.jwt.claims".into(),
-            serde_json::Value::Object(auth.claims.clone()).to_string(),
-        ),
+        ("request.jwt.claims".into(), serde_json::Value::Object(auth.claims.clone()).to_string()),
         ("request.method".into(), method.into()),
         ("request.path".into(), req.path.clone()),
-        (
-            "request.headers".into(),
-            serde_json::Value::Object(headers).to_string(),
-        ),
-        (
-            "request.cookies".into(),
-            serde_json::Value::Object(cookies).to_string(),
-        ),
+        ("request.headers".into(), serde_json::Value::Object(headers).to_string()),
+        ("request.cookies".into(), serde_json::Value::Object(cookies).to_string()),
     ];
     for (k, v) in &config.app_settings {
         settings.push((format!("app.settings.{k}"), v.clone()));
@@ -144,16 +117,8 @@ pub fn transaction(
     let pre_request = config
         .db_pre_request
         .as_ref()
-        .map(|(schema, name)| Statement {
-            sql: format!("SELECT {}.{}()", ident(schema), ident(name)),
-            params: vec![],
-        });
-    Transaction {
-        begin,
-        settings: sql.finish(),
-        pre_request,
-        main,
-    }
+        .map(|(schema, name)| Statement { sql: format!("SELECT {}.{}()", ident(schema), ident(name)), params: vec![] });
+    Transaction { begin, settings: sql.finish(), pre_request, main }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -168,39 +133,18 @@ pub fn main_statement(plan: &Plan) -> Result<Statement, Error> {
             let alias = ident(&table.name);
             let p = parts(&mut sql, &mut 0, &from, &alias, shape, "", vec![])?;
             let total = match plan.count {
-                Some(_) => format!(
-                    "(SELECT pg_catalog.count(*) FROM {from}{}{})",
-                    p.joins, p.where_
-                ),
+                Some(_) => format!("(SELECT pg_catalog.count(*) FROM {from}{}{})", p.joins, p.where_),
                 None => "NULL::bigint".into(),
             };
-            wrap(
-                &mut sql,
-                &p.query(),
-                &total,
-                body_expr(&plan.media, false),
-                "NULL::text",
-            );
+            wrap(&mut sql, &p.query(), &total, body_expr(&plan.media, false), "NULL::text");
         }
-        Action::Mutate {
-            table,
-            kind,
-            shape,
-            payload,
-            pk,
-        } => {
+        Action::Mutate { table, kind, shape, payload, pk } => {
             let target = format!("{}.{}", ident(&table.schema), ident(&table.name));
             let alias = ident(&table.name);
             let mut cte = String::new();
             match kind {
-                MutateKind::Insert {
-                    columns,
-                    on_conflict,
-                } => {
-                    let body = payload
-                        .as_deref()
-                        .map(json_array_text)
-                        .unwrap_or_else(|| "[]".into());
+                MutateKind::Insert { columns, on_conflict } => {
+                    let body = payload.as_deref().map(json_array_text).unwrap_or_else(|| "[]".into());
                     let p = sql.bind(body);
                     let cols: Vec<String> = columns.iter().map(|c| ident(c)).collect();
                     if cols.is_empty() {
@@ -216,74 +160,53 @@ pub fn main_statement(plan: &Plan) -> Result<Statement, Error> {
                         cte.push_str(&format!(" ON CONFLICT ({}) ", cc.join(", ")));
                         match resolution {
                             Resolution::IgnoreDuplicates => cte.push_str("DO NOTHING"),
-                            Resolution::MergeDuplicates if cols.is_empty() => {
-                                cte.push_str("DO NOTHING")
-                            }
+                            Resolution::MergeDuplicates if cols.is_empty() => cte.push_str("DO NOTHING"),
                             Resolution::MergeDuplicates => {
-                                let sets: Vec<String> =
-                                    cols.iter().map(|c| format!("{c} = EXCLUDED.{c}")).collect();
+                                let sets: Vec<String> = cols.iter().map(|c| format!("{c} = EXCLUDED.{c}")).collect();
                                 cte.push_str(&format!("DO UPDATE SET {}", sets.join(", ")));
                             }
                         }
                     }
-                    cte.push_str(&format!(" RETURNING {target}.*"));
+                    cte.push_str(&returning(&target, plan, shape, pk));
                 }
                 MutateKind::Update { columns } => {
                     if columns.is_empty() {
                         cte.push_str(&format!("SELECT * FROM {target} WHERE false"));
                     } else {
-                        let body = payload
-                            .as_deref()
-                            .map(|b| String::from_utf8_lossy(b).into_owned())
-                            .unwrap_or_default();
+                        let body =
+                            payload.as_deref().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
                         let p = sql.bind(body);
-                        let sets: Vec<String> = columns
-                            .iter()
-                            .map(|c| format!("{} = pgrst_body.{}", ident(c), ident(c)))
-                            .collect();
+                        let sets: Vec<String> =
+                            columns.iter().map(|c| format!("{} = pgrst_body.{}", ident(c), ident(c))).collect();
                         cte.push_str(&format!(
                             "UPDATE {target} SET {} FROM (SELECT * FROM json_populate_record(NULL::{target}, {p}::json)) pgrst_body",
                             sets.join(", ")
                         ));
                         cte.push_str(&where_clause(&mut sql, &alias, shape)?);
-                        cte.push_str(&format!(" RETURNING {target}.*"));
+                        cte.push_str(&returning(&target, plan, shape, pk));
                     }
                 }
                 MutateKind::Delete => {
                     cte.push_str(&format!("DELETE FROM {target}"));
                     cte.push_str(&where_clause(&mut sql, &alias, shape)?);
-                    cte.push_str(&format!(" RETURNING {target}.*"));
+                    cte.push_str(&returning(&target, plan, shape, pk));
                 }
             }
             // The returned rows are already filtered: only the select list and embeds apply.
-            let returning = Shape {
-                filters: vec![],
-                logic: vec![],
-                order: vec![],
-                limit: None,
-                offset: None,
-                ..shape.clone()
-            };
-            let rep = parts(
-                &mut sql,
-                &mut 0,
-                &format!("pgrst_source {alias}"),
-                &alias,
-                &returning,
-                "",
-                vec![],
-            )?;
+            let returning =
+                Shape { filters: vec![], logic: vec![], order: vec![], limit: None, offset: None, ..shape.clone() };
+            let rep = parts(&mut sql, &mut 0, &format!("pgrst_source {alias}"), &alias, &returning, "", vec![])?;
             let location = if plan.return_ == ReturnPref::HeadersOnly && !pk.is_empty() {
                 let cols: Vec<String> = pk.iter().map(|c| ident(c)).collect();
-                format!("(SELECT row_to_json(pgrst_pk)::text FROM (SELECT {} FROM pgrst_source LIMIT 1) pgrst_pk)", cols.join(", "))
+                format!(
+                    "(SELECT row_to_json(pgrst_pk)::text FROM (SELECT {} FROM pgrst_source LIMIT 1) pgrst_pk)",
+                    cols.join(", ")
+                )
             } else {
                 "NULL::text".into()
             };
-            let body = if plan.return_ == ReturnPref::Representation {
-                body_expr(&plan.media, false)
-            } else {
-                "''".into()
-            };
+            let body =
+                if plan.return_ == ReturnPref::Representation { body_expr(&plan.media, false) } else { "''".into() };
             let inner = rep.query();
             let total = match plan.count {
                 Some(_) => "(SELECT pg_catalog.count(*) FROM pgrst_source)".to_string(),
@@ -292,11 +215,7 @@ pub fn main_statement(plan: &Plan) -> Result<Statement, Error> {
             sql.push(&format!("WITH pgrst_source AS ({cte}) "));
             push_outer(&mut sql, &inner, &total, &body, &location);
         }
-        Action::Call {
-            routine,
-            args,
-            shape,
-        } => {
+        Action::Call { routine, args, shape } => {
             let func = format!("{}.{}", ident(&routine.schema), ident(&routine.name));
             let (arg_list, from_args) = match args {
                 CallArgs::None => (String::new(), String::new()),
@@ -306,15 +225,11 @@ pub fn main_statement(plan: &Plan) -> Result<Statement, Error> {
                 }
                 CallArgs::Named { json, params } => {
                     let p = sql.bind(json.clone());
-                    let defs: Vec<String> = params
-                        .iter()
-                        .map(|(n, t)| format!("{} {}", ident(n), t))
-                        .collect();
+                    let defs: Vec<String> = params.iter().map(|(n, t)| format!("{} {}", ident(n), t)).collect();
                     let call_args: Vec<String> = params
                         .iter()
                         .map(|(n, _)| {
-                            let variadic =
-                                routine.params.iter().any(|rp| &rp.name == n && rp.variadic);
+                            let variadic = routine.params.iter().any(|rp| &rp.name == n && rp.variadic);
                             format!(
                                 "{}{} := pgrst_args.{}",
                                 if variadic { "VARIADIC " } else { "" },
@@ -325,10 +240,7 @@ pub fn main_statement(plan: &Plan) -> Result<Statement, Error> {
                         .collect();
                     (
                         call_args.join(", "),
-                        format!(
-                            " FROM json_to_record({p}::json) AS pgrst_args({})",
-                            defs.join(", ")
-                        ),
+                        format!(" FROM json_to_record({p}::json) AS pgrst_args({})", defs.join(", ")),
                     )
                 }
             };
@@ -340,9 +252,7 @@ pub fn main_statement(plan: &Plan) -> Result<Statement, Error> {
                 (ReturnShape::Scalar, false) => format!("SELECT {call} AS pgrst_scalar{from_args}"),
                 (ReturnShape::Scalar, true) => {
                     if from_args.is_empty() {
-                        format!(
-                            "SELECT pgrst_call.pgrst_scalar FROM {call} pgrst_call(pgrst_scalar)"
-                        )
+                        format!("SELECT pgrst_call.pgrst_scalar FROM {call} pgrst_call(pgrst_scalar)")
                     } else {
                         format!("SELECT pgrst_call.pgrst_scalar{from_args}, LATERAL {call} pgrst_call(pgrst_scalar)")
                     }
@@ -356,38 +266,16 @@ pub fn main_statement(plan: &Plan) -> Result<Statement, Error> {
                 }
             };
             let p = if scalar || matches!(routine.shape, ReturnShape::Void) {
-                let plain = Shape {
-                    select: vec![SelectItem::Star],
-                    embeds: vec![],
-                    ..shape.clone()
-                };
-                parts(
-                    &mut sql,
-                    &mut 0,
-                    "pgrst_source pgrst_call",
-                    alias,
-                    &plain,
-                    "",
-                    vec![],
-                )?
+                let plain = Shape { select: vec![SelectItem::Star], embeds: vec![], ..shape.clone() };
+                parts(&mut sql, &mut 0, "pgrst_source pgrst_call", alias, &plain, "", vec![])?
             } else {
-                parts(
-                    &mut sql,
-                    &mut 0,
-                    "pgrst_source pgrst_call",
-                    alias,
-                    shape,
-                    "",
-                    vec![],
-                )?
+                parts(&mut sql, &mut 0, "pgrst_source pgrst_call", alias, shape, "", vec![])?
             };
             let inner = p.query();
             let where_ = format!("{}{}", p.joins, p.where_);
             let body = match (&plan.media, &routine.shape, routine.returns_set) {
                 (_, ReturnShape::Void, _) => "''".to_string(),
-                (Media::Raw(_), _, _) => {
-                    "coalesce(string_agg(_postgrest_t.pgrst_scalar::text, ''), '')".to_string()
-                }
+                (Media::Raw(_), _, _) => "coalesce(string_agg(_postgrest_t.pgrst_scalar::text, ''), '')".to_string(),
                 (Media::Json, ReturnShape::Scalar, false) => {
                     "coalesce((json_agg(_postgrest_t.pgrst_scalar)->0)::text, 'null')".to_string()
                 }
@@ -413,6 +301,44 @@ pub fn main_statement(plan: &Plan) -> Result<Statement, Error> {
         }
     }
     Ok(sql.finish())
+}
+
+/// What a mutation returns: only the columns the response needs, so a role allowed to write
+/// but not to read every column (column privileges) can still write. Nothing is needed for
+/// `return=minimal` but a row count.
+fn returning(target: &str, plan: &Plan, shape: &Shape, pk: &[String]) -> String {
+    match plan.return_ {
+        ReturnPref::Representation => {
+            let mut cols: Vec<String> = Vec::new();
+            for item in &shape.select {
+                match item {
+                    SelectItem::Field { field, .. } => cols.push(field.name.clone()),
+                    _ => return format!(" RETURNING {target}.*"),
+                }
+            }
+            if shape.select.is_empty() && shape.embeds.is_empty() {
+                return format!(" RETURNING {target}.*");
+            }
+            for e in &shape.embeds {
+                match &e.relationship.junction {
+                    Some(j) => cols.extend(j.source_columns.iter().map(|(_, c)| c.clone())),
+                    None => cols.extend(e.relationship.columns.iter().map(|(c, _)| c.clone())),
+                }
+            }
+            let mut seen = std::collections::HashSet::new();
+            let list: Vec<String> = cols
+                .into_iter()
+                .filter(|c| seen.insert(c.clone()))
+                .map(|c| format!("{target}.{}", ident(&c)))
+                .collect();
+            format!(" RETURNING {}", list.join(", "))
+        }
+        ReturnPref::HeadersOnly if !pk.is_empty() => {
+            let list: Vec<String> = pk.iter().map(|c| format!("{target}.{}", ident(c))).collect();
+            format!(" RETURNING {}", list.join(", "))
+        }
+        _ => " RETURNING 1".to_string(),
+    }
 }
 
 /// A JSON body as the text of a JSON array (an object becomes a one-element array).
@@ -474,13 +400,15 @@ fn field_expr(sql: &mut Sql, alias: &str, field: &Field) -> String {
 
 /// The name a selected field gets in the JSON output.
 fn output_name(field: &Field) -> String {
-    match field.json_path.last() {
-        Some(op) => match &op.key {
-            JsonKey::Name(n) => n.clone(),
-            JsonKey::Index(_) => field.name.clone(),
-        },
-        None => field.name.clone(),
-    }
+    field
+        .json_path
+        .iter()
+        .rev()
+        .find_map(|op| match &op.key {
+            JsonKey::Name(n) => Some(n.clone()),
+            JsonKey::Index(_) => None,
+        })
+        .unwrap_or_else(|| field.name.clone())
 }
 
 /// A rendered `SELECT … FROM … JOIN LATERAL … WHERE … GROUP BY … ORDER BY … LIMIT …`, in
@@ -546,12 +474,7 @@ fn parts(
                     .map(|(jc, tc)| format!("{ja}.{} = {t_alias}.{}", ident(jc), ident(tc)))
                     .collect();
                 (
-                    format!(
-                        " JOIN {}.{} AS {ja} ON {}",
-                        ident(&j.schema),
-                        ident(&j.name),
-                        on.join(" AND ")
-                    ),
+                    format!(" JOIN {}.{} AS {ja} ON {}", ident(&j.schema), ident(&j.name), on.join(" AND ")),
                     j.source_columns
                         .iter()
                         .map(|(jc, sc)| format!("{ja}.{} = {alias}.{}", ident(jc), ident(sc)))
@@ -559,11 +482,7 @@ fn parts(
                 )
             }
         };
-        let target = format!(
-            "{}.{} AS {t_alias}",
-            ident(&e.target.schema),
-            ident(&e.target.name)
-        );
+        let target = format!("{}.{} AS {t_alias}", ident(&e.target.schema), ident(&e.target.name));
         let inner = parts(sql, n, &target, &t_alias, &e.shape, &inner_join, link)?.query();
         let kind = if e.inner { "INNER" } else { "LEFT" };
         let to_one = rel.cardinality.to_one();
@@ -580,18 +499,11 @@ fn parts(
                     "tusk does not support spreading one-to-many or many-to-many embeds yet".into(),
                 ));
             }
-            let on = if e.inner {
-                format!("{lat}.pgrst_agg IS NOT NULL")
-            } else {
-                "TRUE".into()
-            };
+            let on = if e.inner { format!("{lat}.pgrst_agg IS NOT NULL") } else { "TRUE".into() };
             joins.push_str(&format!(
                 " {kind} JOIN LATERAL (SELECT json_agg({lat}_t) AS pgrst_agg FROM ({inner}) AS {lat}_t) AS {lat} ON {on}"
             ));
-            cols.push(format!(
-                "coalesce({lat}.pgrst_agg, '[]') AS {}",
-                ident(&e.alias)
-            ));
+            cols.push(format!("coalesce({lat}.pgrst_agg, '[]') AS {}", ident(&e.alias)));
         }
         laterals.push((e.alias.clone(), lat, to_one));
     }
@@ -604,22 +516,11 @@ fn parts(
     }
     for (embed, not_null) in &shape.embed_filters {
         if let Some((_, lat, to_one)) = laterals.iter().find(|(a, _, _)| a == embed) {
-            let expr = if *to_one {
-                format!("row_to_json({lat}.*)")
-            } else {
-                format!("{lat}.pgrst_agg")
-            };
-            where_conds.push(format!(
-                "{expr} IS {}NULL",
-                if *not_null { "NOT " } else { "" }
-            ));
+            let expr = if *to_one { format!("row_to_json({lat}.*)") } else { format!("{lat}.pgrst_agg") };
+            where_conds.push(format!("{expr} IS {}NULL", if *not_null { "NOT " } else { "" }));
         }
     }
-    let where_ = if where_conds.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", where_conds.join(" AND "))
-    };
+    let where_ = if where_conds.is_empty() { String::new() } else { format!(" WHERE {}", where_conds.join(" AND ")) };
     let order = order_clause(sql, alias, shape, &laterals)?;
     Ok(Parts {
         list: cols.join(", "),
@@ -640,13 +541,7 @@ fn select_list(sql: &mut Sql, alias: &str, items: &[SelectItem]) -> Result<Strin
     for item in items {
         match item {
             SelectItem::Star => out.push(format!("{alias}.*")),
-            SelectItem::Field {
-                field,
-                alias: as_,
-                cast,
-                aggregate,
-                aggregate_cast,
-            } => {
+            SelectItem::Field { field, alias: as_, cast, aggregate, aggregate_cast } => {
                 let mut expr = field_expr(sql, alias, field);
                 if let Some(c) = cast {
                     expr = format!("CAST({expr} AS {c})");
@@ -675,15 +570,10 @@ fn select_list(sql: &mut Sql, alias: &str, items: &[SelectItem]) -> Result<Strin
                 if let Some(c) = cast {
                     expr = format!("CAST({expr} AS {c})");
                 }
-                out.push(format!(
-                    "{expr} AS {}",
-                    ident(as_.as_deref().unwrap_or("count"))
-                ));
+                out.push(format!("{expr} AS {}", ident(as_.as_deref().unwrap_or("count"))));
             }
             SelectItem::Embed { .. } => {
-                return Err(Error::NotImplemented(
-                    "tusk does not support resource embedding yet".into(),
-                ))
+                return Err(Error::NotImplemented("tusk does not support resource embedding yet".into()))
             }
         }
     }
@@ -692,27 +582,17 @@ fn select_list(sql: &mut Sql, alias: &str, items: &[SelectItem]) -> Result<Strin
 
 /// With aggregates in the select list, the plain columns form the GROUP BY.
 fn group_by(alias: &str, items: &[SelectItem]) -> String {
-    let has_agg = items.iter().any(|i| {
-        matches!(
-            i,
-            SelectItem::Count { .. }
-                | SelectItem::Field {
-                    aggregate: Some(_),
-                    ..
-                }
-        )
-    });
+    let has_agg =
+        items.iter().any(|i| matches!(i, SelectItem::Count { .. } | SelectItem::Field { aggregate: Some(_), .. }));
     if !has_agg {
         return String::new();
     }
     let cols: Vec<String> = items
         .iter()
         .filter_map(|i| match i {
-            SelectItem::Field {
-                field,
-                aggregate: None,
-                ..
-            } if field.json_path.is_empty() => Some(format!("{alias}.{}", ident(&field.name))),
+            SelectItem::Field { field, aggregate: None, .. } if field.json_path.is_empty() => {
+                Some(format!("{alias}.{}", ident(&field.name)))
+            }
             _ => None,
         })
         .collect();
@@ -731,21 +611,13 @@ fn where_clause(sql: &mut Sql, alias: &str, shape: &Shape) -> Result<String, Err
     for tree in &shape.logic {
         conds.push(logic_expr(sql, alias, tree));
     }
-    Ok(if conds.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", conds.join(" AND "))
-    })
+    Ok(if conds.is_empty() { String::new() } else { format!(" WHERE {}", conds.join(" AND ")) })
 }
 
 fn logic_expr(sql: &mut Sql, alias: &str, tree: &LogicTree) -> String {
     match tree {
         LogicTree::Stmt(f) => filter_expr(sql, alias, f),
-        LogicTree::Expr {
-            negated,
-            or,
-            children,
-        } => {
+        LogicTree::Expr { negated, or, children } => {
             let parts: Vec<String> = children.iter().map(|c| logic_expr(sql, alias, c)).collect();
             let joined = format!("({})", parts.join(if *or { " OR " } else { " AND " }));
             if *negated {
@@ -765,15 +637,9 @@ fn array_element(v: &str) -> String {
 fn filter_expr(sql: &mut Sql, alias: &str, f: &Filter) -> String {
     let col = field_expr(sql, alias, &f.field);
     let expr = match &f.operation {
-        Operation::Compare {
-            op,
-            quantifier,
-            value,
-        } => {
+        Operation::Compare { op, quantifier, value } => {
             let value = match op {
-                crate::api_request::CmpOp::Like | crate::api_request::CmpOp::Ilike => {
-                    value.replace('*', "%")
-                }
+                crate::api_request::CmpOp::Like | crate::api_request::CmpOp::Ilike => value.replace('*', "%"),
                 _ => value.clone(),
             };
             match quantifier {
@@ -785,14 +651,7 @@ fn filter_expr(sql: &mut Sql, alias: &str, f: &Filter) -> String {
             }
         }
         Operation::In(values) => {
-            let literal = format!(
-                "{{{}}}",
-                values
-                    .iter()
-                    .map(|v| array_element(v))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            );
+            let literal = format!("{{{}}}", values.iter().map(|v| array_element(v)).collect::<Vec<_>>().join(","));
             format!("{col} = ANY({})", sql.bind(literal))
         }
         Operation::Is(v) => {
@@ -805,11 +664,7 @@ fn filter_expr(sql: &mut Sql, alias: &str, f: &Filter) -> String {
             };
             format!("{col} IS {v}")
         }
-        Operation::Fts {
-            op,
-            language,
-            value,
-        } => match language {
+        Operation::Fts { op, language, value } => match language {
             Some(lang) => {
                 let l = sql.bind(lang.clone());
                 let v = sql.bind(value.clone());
@@ -841,7 +696,13 @@ fn order_clause(
             OrderTarget::Related { relation, field } => match laterals.iter().find(|(a, _, _)| a == relation) {
                 Some((_, lat, true)) => field_expr(sql, lat, field),
                 Some((_, _, false)) => {
-                    return Err(Error::RelatedOrder(relation.clone(), format!("'{}' and '{relation}' do not form a many-to-one or one-to-one relationship", alias.trim_matches('"'))))
+                    return Err(Error::RelatedOrder(
+                        relation.clone(),
+                        format!(
+                            "'{}' and '{relation}' do not form a many-to-one or one-to-one relationship",
+                            alias.trim_matches('"')
+                        ),
+                    ))
                 }
                 None => return Err(Error::NotEmbedded(relation.clone(), None)),
             },
@@ -874,10 +735,7 @@ fn limit_clause(sql: &mut Sql, shape: &Shape) -> String {
 
 /// Whether the plan asks for an exact count (planned/estimated are answered exactly for now).
 pub fn wants_count(plan: &Plan) -> bool {
-    matches!(
-        plan.count,
-        Some(CountPref::Exact | CountPref::Planned | CountPref::Estimated)
-    )
+    matches!(plan.count, Some(CountPref::Exact | CountPref::Planned | CountPref::Estimated))
 }
 
 #[cfg(test)]

@@ -27,18 +27,12 @@ pub fn build(req: &ApiRequest, plan: &Plan, result: DbResult) -> Result<Response
         if result.page_total == 0 {
             format!("*/{total_s}")
         } else {
-            format!(
-                "{}-{}/{}",
-                range_start,
-                range_start + result.page_total - 1,
-                total_s
-            )
+            format!("{}-{}/{}", range_start, range_start + result.page_total - 1, total_s)
         }
     };
     match &plan.action {
         Action::Read { .. } => {
-            resp.headers
-                .push(("Content-Range".into(), content_range(result.total)));
+            resp.headers.push(("Content-Range".into(), content_range(result.total)));
             if let Some(total) = result.total {
                 if result.page_total < total && (range_start > 0 || result.page_total > 0) {
                     resp.status = 206;
@@ -58,13 +52,7 @@ pub fn build(req: &ApiRequest, plan: &Plan, result: DbResult) -> Result<Response
             // PostgREST: an update reports the rows' range, inserts and deletes only the total.
             let range = match kind {
                 MutateKind::Update { .. } => content_range(result.total),
-                _ => format!(
-                    "*/{}",
-                    result
-                        .total
-                        .map(|t| t.to_string())
-                        .unwrap_or_else(|| "*".into())
-                ),
+                _ => format!("*/{}", result.total.map(|t| t.to_string()).unwrap_or_else(|| "*".into())),
             };
             resp.headers.push(("Content-Range".into(), range));
             if plan.return_ != ReturnPref::Representation {
@@ -74,13 +62,11 @@ pub fn build(req: &ApiRequest, plan: &Plan, result: DbResult) -> Result<Response
                 }
             }
             if let Some(loc) = &result.location {
-                resp.headers
-                    .push(("Location".into(), location(&table.name, loc)));
+                resp.headers.push(("Location".into(), location(&table.name, loc)));
             }
         }
         Action::Call { routine, .. } => {
-            resp.headers
-                .push(("Content-Range".into(), content_range(result.total)));
+            resp.headers.push(("Content-Range".into(), content_range(result.total)));
             if routine.shape == ReturnShape::Void {
                 resp.status = 204;
                 body = None;
@@ -90,41 +76,29 @@ pub fn build(req: &ApiRequest, plan: &Plan, result: DbResult) -> Result<Response
             resp.headers.push(("Allow".into(), allow.clone()));
             body = None;
         }
-        Action::Root => {
-            body = Some(String::from("{\"swagger\":\"2.0\",\"info\":{\"title\":\"tusk\",\"description\":\"OpenAPI output is not implemented yet\"},\"paths\":{}}"));
-        }
+        Action::Root => {}
     }
     if body.is_some() {
-        let ct = if matches!(plan.action, Action::Root) {
-            "application/openapi+json; charset=utf-8".to_string()
-        } else {
-            plan.media.content_type()
-        };
-        resp.headers.push(("Content-Type".into(), ct));
+        resp.headers.push(("Content-Type".into(), plan.media.content_type()));
+    }
+    if matches!(plan.action, Action::Read { .. } | Action::Call { .. }) {
+        resp.headers.push(("Vary".into(), "Accept, Prefer, Range".into()));
     }
     if !plan.applied.is_empty() {
-        resp.headers
-            .push(("Preference-Applied".into(), plan.applied.join(", ")));
+        resp.headers.push(("Preference-Applied".into(), plan.applied.join(", ")));
     }
     if req.profile_requested {
-        resp.headers
-            .push(("Content-Profile".into(), req.schema.clone()));
+        resp.headers.push(("Content-Profile".into(), req.schema.clone()));
     }
     // Settings made by the request's SQL.
     if let Some(h) = &result.response_headers {
         for (k, v) in guc_headers(h)? {
-            resp.headers
-                .retain(|(name, _)| !name.eq_ignore_ascii_case(&k));
+            resp.headers.retain(|(name, _)| !name.eq_ignore_ascii_case(&k));
             resp.headers.push((k, v));
         }
     }
     if let Some(s) = &result.response_status {
-        resp.status = s
-            .trim()
-            .parse::<u16>()
-            .ok()
-            .filter(|s| (100..600).contains(s))
-            .ok_or(Error::GucStatus)?;
+        resp.status = s.trim().parse::<u16>().ok().filter(|s| (100..600).contains(s)).ok_or(Error::GucStatus)?;
     }
     if !plan.headers_only {
         if let Some(b) = body {
@@ -140,10 +114,7 @@ fn guc_headers(text: &str) -> Result<Vec<(String, String)>, Error> {
     let items = value.as_array().ok_or(Error::GucHeaders)?;
     let mut out = Vec::new();
     for item in items {
-        let obj = item
-            .as_object()
-            .filter(|o| o.len() == 1)
-            .ok_or(Error::GucHeaders)?;
+        let obj = item.as_object().filter(|o| o.len() == 1).ok_or(Error::GucHeaders)?;
         for (k, v) in obj {
             out.push((k.clone(), v.as_str().ok_or(Error::GucHeaders)?.to_string()));
         }
@@ -174,21 +145,16 @@ fn location(table: &str, pk_json: &str) -> String {
     out
 }
 
-const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
+const QUERY_VALUE: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
 /// An error as PostgREST answers it.
 pub fn error(e: &Error, authenticated: bool, minimal: bool) -> Response {
     let status = e.status(authenticated);
     let mut resp = Response::new(status);
-    resp.headers.push((
-        "Content-Type".into(),
-        "application/json; charset=utf-8".into(),
-    ));
+    resp.headers.push(("Content-Type".into(), "application/json; charset=utf-8".into()));
     resp.headers.extend(e.headers(status));
+    resp.headers.push(("Proxy-Status".into(), format!("PostgREST; error={}", e.code())));
     resp.body = Bytes::from(e.body(minimal).to_string());
     resp
 }

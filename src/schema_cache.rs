@@ -11,18 +11,34 @@ use std::collections::HashMap;
 /// `$1`: the exposed schemas (text[]). Returns one row with one json column.
 pub const CATALOG_QUERY: &str = r#"
 SELECT json_build_object(
+  'schemas', (
+    SELECT coalesce(json_agg(json_build_object('name', n.nspname, 'description', obj_description(n.oid, 'pg_namespace'))), '[]')
+    FROM pg_namespace n WHERE n.nspname = ANY ($1::text[])
+  ),
   'tables', (
     SELECT coalesce(json_agg(t), '[]') FROM (
       SELECT n.nspname AS schema, c.relname AS name, c.relkind::text AS kind,
         obj_description(c.oid, 'pg_class') AS description,
+        c.relispartition AS is_partition,
+        c.relkind IN ('r', 'p') OR (c.relkind IN ('v', 'f') AND (pg_relation_is_updatable(c.oid::regclass, true) & 8) = 8)
+          OR EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND (t.tgtype::int & 69) = 69) AS insertable,
+        c.relkind IN ('r', 'p') OR (c.relkind IN ('v', 'f') AND (pg_relation_is_updatable(c.oid::regclass, true) & 4) = 4)
+          OR EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND (t.tgtype::int & 81) = 81) AS updatable,
+        c.relkind IN ('r', 'p') OR (c.relkind IN ('v', 'f') AND (pg_relation_is_updatable(c.oid::regclass, true) & 16) = 16)
+          OR EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND (t.tgtype::int & 73) = 73) AS deletable,
         coalesce((
           SELECT json_agg(json_build_object(
               'name', a.attname,
               'type', format_type(a.atttypid, a.atttypmod),
               'nullable', NOT a.attnotnull,
               'default', pg_get_expr(d.adbin, d.adrelid),
-              'generated', a.attgenerated <> '' OR a.attidentity = 'a') ORDER BY a.attnum)
+              'generated', a.attgenerated <> '' OR a.attidentity = 'a',
+              'description', col_description(c.oid, a.attnum),
+              'enum', (SELECT json_agg(e.enumlabel ORDER BY e.enumsortorder) FROM pg_enum e
+                       WHERE e.enumtypid = CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE ty.oid END)
+              ) ORDER BY a.attnum)
           FROM pg_attribute a
+          JOIN pg_type ty ON ty.oid = a.atttypid
           LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
           WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '[]') AS columns,
         coalesce((
@@ -92,6 +108,11 @@ pub struct Column {
     pub nullable: bool,
     pub default: Option<String>,
     pub generated: bool,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The labels of the column's enum type (or of the enum its domain is based on).
+    #[serde(default, rename = "enum")]
+    pub enum_values: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -101,6 +122,14 @@ pub struct Table {
     /// pg_class.relkind: r table, v view, m materialized view, f foreign, p partitioned.
     pub kind: String,
     pub description: Option<String>,
+    #[serde(default)]
+    pub is_partition: bool,
+    #[serde(default)]
+    pub insertable: bool,
+    #[serde(default)]
+    pub updatable: bool,
+    #[serde(default)]
+    pub deletable: bool,
     pub columns: Vec<Column>,
     pub pk: Vec<String>,
     /// Column sets of the primary key and unique constraints.
@@ -112,9 +141,7 @@ impl Table {
     /// Whether `cols` (in any order) is covered by a unique constraint: a foreign key on them
     /// makes a one-to-one relationship.
     pub fn is_unique(&self, cols: &[String]) -> bool {
-        self.uniques
-            .iter()
-            .any(|u| u.len() == cols.len() && u.iter().all(|c| cols.contains(c)))
+        self.uniques.iter().any(|u| u.len() == cols.len() && u.iter().all(|c| cols.contains(c)))
     }
 
     pub fn column(&self, name: &str) -> Option<&Column> {
@@ -194,9 +221,7 @@ impl Routine {
     fn from_raw(r: RawRoutine) -> Routine {
         let n_args = r.arg_types.len();
         let mode = |i: usize| r.arg_modes.get(i).map(String::as_str).unwrap_or("i");
-        let inputs: Vec<usize> = (0..n_args)
-            .filter(|&i| matches!(mode(i), "i" | "b" | "v"))
-            .collect();
+        let inputs: Vec<usize> = (0..n_args).filter(|&i| matches!(mode(i), "i" | "b" | "v")).collect();
         let first_default = inputs.len().saturating_sub(r.n_defaults);
         let params = inputs
             .iter()
@@ -211,9 +236,7 @@ impl Routine {
         let shape = if r.return_type == "void" {
             ReturnShape::Void
         } else if r.return_typtype == "c" {
-            ReturnShape::Composite {
-                relation: r.return_schema.clone().zip(r.return_relation.clone()),
-            }
+            ReturnShape::Composite { relation: r.return_schema.clone().zip(r.return_relation.clone()) }
         } else if r.return_type == "record" {
             // OUT/INOUT/TABLE parameters, or a plain `returns record`: a row either way.
             ReturnShape::Composite { relation: None }
@@ -236,7 +259,15 @@ impl Routine {
 }
 
 #[derive(Debug, Deserialize)]
+struct SchemaInfo {
+    name: String,
+    description: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
 struct RawCache {
+    #[serde(default)]
+    schemas: Vec<SchemaInfo>,
     tables: Vec<Table>,
     foreign_keys: Vec<ForeignKey>,
     routines: Vec<RawRoutine>,
@@ -300,39 +331,27 @@ pub struct SchemaCache {
     pub routines: HashMap<(String, String), Vec<Routine>>,
     /// Relationships by source table.
     pub relationships: HashMap<(String, String), Vec<Relationship>>,
+    /// COMMENT ON SCHEMA of the exposed schemas that have one.
+    pub schema_descriptions: HashMap<String, String>,
 }
 
 impl SchemaCache {
     /// Decodes the JSON document [`CATALOG_QUERY`] returns.
     pub fn from_json(text: &str) -> Result<SchemaCache, serde_json::Error> {
         let raw: RawCache = serde_json::from_str(text)?;
-        let tables = raw
-            .tables
-            .into_iter()
-            .map(|t| ((t.schema.clone(), t.name.clone()), t))
-            .collect();
+        let tables = raw.tables.into_iter().map(|t| ((t.schema.clone(), t.name.clone()), t)).collect();
         let mut routines: HashMap<(String, String), Vec<Routine>> = HashMap::new();
         for r in raw.routines {
             let r = Routine::from_raw(r);
-            routines
-                .entry((r.schema.clone(), r.name.clone()))
-                .or_default()
-                .push(r);
+            routines.entry((r.schema.clone(), r.name.clone())).or_default().push(r);
         }
         let relationships = relationships(&tables, &raw.foreign_keys);
-        Ok(SchemaCache {
-            tables,
-            foreign_keys: raw.foreign_keys,
-            routines,
-            relationships,
-        })
+        let schema_descriptions = raw.schemas.into_iter().filter_map(|s| s.description.map(|d| (s.name, d))).collect();
+        Ok(SchemaCache { tables, foreign_keys: raw.foreign_keys, routines, relationships, schema_descriptions })
     }
 
     pub fn relationships_from(&self, schema: &str, name: &str) -> &[Relationship] {
-        self.relationships
-            .get(&(schema.to_string(), name.to_string()))
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
+        self.relationships.get(&(schema.to_string(), name.to_string())).map(Vec::as_slice).unwrap_or(&[])
     }
 
     pub fn table(&self, schema: &str, name: &str) -> Option<&Table> {
@@ -340,10 +359,7 @@ impl SchemaCache {
     }
 
     pub fn routines(&self, schema: &str, name: &str) -> &[Routine] {
-        self.routines
-            .get(&(schema.to_string(), name.to_string()))
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
+        self.routines.get(&(schema.to_string(), name.to_string())).map(Vec::as_slice).unwrap_or(&[])
     }
 
     /// A table of `schema` whose name is close to `name` (for PostgREST's "Perhaps you meant").
@@ -378,23 +394,12 @@ fn relationships(
     for fk in fks {
         let source = (fk.schema.clone(), fk.table.clone());
         let target = (fk.foreign_schema.clone(), fk.foreign_table.clone());
-        let unique = tables
-            .get(&source)
-            .is_some_and(|t| t.is_unique(&fk.columns));
-        let pairs: Vec<(String, String)> = fk
-            .columns
-            .iter()
-            .cloned()
-            .zip(fk.foreign_columns.iter().cloned())
-            .collect();
+        let unique = tables.get(&source).is_some_and(|t| t.is_unique(&fk.columns));
+        let pairs: Vec<(String, String)> = fk.columns.iter().cloned().zip(fk.foreign_columns.iter().cloned()).collect();
         out.entry(source.clone()).or_default().push(Relationship {
             source: source.clone(),
             target: target.clone(),
-            cardinality: if unique {
-                Cardinality::OneToOne
-            } else {
-                Cardinality::ManyToOne
-            },
+            cardinality: if unique { Cardinality::OneToOne } else { Cardinality::ManyToOne },
             constraint: fk.name.clone(),
             columns: pairs.clone(),
             junction: None,
@@ -402,11 +407,7 @@ fn relationships(
         out.entry(target.clone()).or_default().push(Relationship {
             source: target,
             target: source,
-            cardinality: if unique {
-                Cardinality::OneToOne
-            } else {
-                Cardinality::OneToMany
-            },
+            cardinality: if unique { Cardinality::OneToOne } else { Cardinality::OneToMany },
             constraint: fk.name.clone(),
             columns: pairs.into_iter().map(|(a, b)| (b, a)).collect(),
             junction: None,
@@ -414,10 +415,7 @@ fn relationships(
     }
     // Many-to-many through junction tables.
     for (jkey, junction) in tables {
-        let jfks: Vec<&ForeignKey> = fks
-            .iter()
-            .filter(|f| f.schema == jkey.0 && f.table == jkey.1)
-            .collect();
+        let jfks: Vec<&ForeignKey> = fks.iter().filter(|f| f.schema == jkey.0 && f.table == jkey.1).collect();
         for a in &jfks {
             for b in &jfks {
                 if std::ptr::eq(*a, *b) {
@@ -439,19 +437,9 @@ fn relationships(
                         schema: junction.schema.clone(),
                         name: junction.name.clone(),
                         source_constraint: a.name.clone(),
-                        source_columns: a
-                            .columns
-                            .iter()
-                            .cloned()
-                            .zip(a.foreign_columns.iter().cloned())
-                            .collect(),
+                        source_columns: a.columns.iter().cloned().zip(a.foreign_columns.iter().cloned()).collect(),
                         target_constraint: b.name.clone(),
-                        target_columns: b
-                            .columns
-                            .iter()
-                            .cloned()
-                            .zip(b.foreign_columns.iter().cloned())
-                            .collect(),
+                        target_columns: b.columns.iter().cloned().zip(b.foreign_columns.iter().cloned()).collect(),
                     }),
                 });
             }
@@ -495,10 +483,7 @@ mod tests {
         assert_eq!(r.params.len(), 2);
         assert!(!r.params[0].has_default && r.params[1].has_default);
         assert_eq!(r.shape, ReturnShape::Scalar);
-        assert_eq!(
-            cache.table("todo", "tasks").map(|t| t.pk.clone()),
-            Some(vec!["id".to_string()])
-        );
+        assert_eq!(cache.table("todo", "tasks").map(|t| t.pk.clone()), Some(vec!["id".to_string()]));
         assert_eq!(cache.similar_table("todo", "taks"), Some("tasks".into()));
     }
 }

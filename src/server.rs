@@ -18,10 +18,7 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: String,
-        source: std::io::Error,
-    },
+    Bind { addr: String, source: std::io::Error },
     #[error("{0}")]
     Config(String),
     #[error("server error: {0}")]
@@ -46,12 +43,8 @@ fn bind_host(host: &str) -> &str {
 impl Server {
     /// Binds the listener, creates the pool and starts loading the schema cache.
     pub async fn bind(config: Config) -> Result<Server, ServerError> {
-        let pool = db::pool(
-            &config.db_uri,
-            config.db_pool,
-            config.db_pool_acquisition_timeout,
-        )
-        .map_err(ServerError::Config)?;
+        let pool = db::pool(&config.db_uri, config.db_pool, config.db_pool_acquisition_timeout)
+            .map_err(ServerError::Config)?;
         let host = bind_host(&config.server_host).to_string();
         let addr = if host.contains(':') {
             format!("[{host}]:{}", config.server_port)
@@ -60,10 +53,7 @@ impl Server {
         };
         let listener = tokio::net::TcpListener::bind(&addr)
             .await
-            .map_err(|source| ServerError::Bind {
-                addr: addr.clone(),
-                source,
-            })?;
+            .map_err(|source| ServerError::Bind { addr: addr.clone(), source })?;
         let (reload_tx, reload_rx) = tokio::sync::mpsc::channel::<String>(16);
         let config = Arc::new(config);
         let state = Arc::new(AppState {
@@ -75,33 +65,22 @@ impl Server {
         tokio::spawn(reloader(state.clone(), reload_rx));
         let _ = reload_tx.try_send("reload schema".into());
         if config.db_channel_enabled {
-            tokio::spawn(db::listen(
-                config.db_uri.clone(),
-                config.db_channel.clone(),
-                reload_tx.clone(),
-            ));
+            tokio::spawn(db::listen(config.db_uri.clone(), config.db_channel.clone(), reload_tx.clone()));
         }
         tokio::spawn(signals(reload_tx));
         if let Ok(a) = listener.local_addr() {
             tracing::info!("Listening on {a}");
         }
-        Ok(Server {
-            listener,
-            state,
-            statics: HashMap::new(),
-        })
+        Ok(Server { listener, state, statics: HashMap::new() })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 
     /// Serves `body` at `path` (used by `tusk demo` for the app's frontend.js).
     pub fn serve_static(&mut self, path: &str, content_type: &str, body: Bytes) {
-        self.statics
-            .insert(path.to_string(), (content_type.to_string(), body));
+        self.statics.insert(path.to_string(), (content_type.to_string(), body));
     }
 
     /// Serves until `shutdown` resolves, then finishes the requests in flight.
@@ -119,12 +98,9 @@ impl Server {
                 async move { serve_one(&state, &statics, peer, req).await }
             },
         );
-        axum::serve(
-            self.listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await?;
+        axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await?;
         Ok(())
     }
 }
@@ -147,48 +123,38 @@ async fn serve_one(
         headers: parts
             .headers
             .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_lowercase(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
+            .map(|(k, v)| (k.as_str().to_lowercase(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
             .collect(),
         body,
     };
     let origin = raw.header("origin").map(str::to_string);
     let allowed = state.config.server_cors_allowed_origins.as_deref();
-    let (mut response, role) = if raw.method == "OPTIONS"
-        && origin.is_some()
-        && raw.header("access-control-request-method").is_some()
-    {
-        // A CORS preflight.
-        let mut r = Response::new(200);
-        r.headers = cors_headers(allowed, origin.as_deref(), Some(&raw));
-        (r, None)
-    } else if let Some((ct, body)) = statics
-        .get(&raw.path)
-        .filter(|_| raw.method == "GET" || raw.method == "HEAD")
-    {
-        let mut r = Response::new(200);
-        r.headers.push(("Content-Type".into(), ct.clone()));
-        r.body = body.clone();
-        (r, None)
-    } else {
-        let outcome = app::handle(state, raw.clone()).await;
-        let mut r = outcome.response;
-        r.headers
-            .extend(cors_headers(allowed, origin.as_deref(), None));
-        (r, outcome.role)
-    };
-    log_request(
-        state.config.log_level,
-        &raw,
-        peer,
-        role.as_deref(),
-        &response,
-    );
+    let (mut response, role) =
+        if raw.method == "OPTIONS" && origin.is_some() && raw.header("access-control-request-method").is_some() {
+            // A CORS preflight.
+            let mut r = Response::new(200);
+            r.headers = cors_headers(allowed, origin.as_deref(), Some(&raw));
+            (r, None)
+        } else if let Some((ct, body)) = statics.get(&raw.path).filter(|_| raw.method == "GET" || raw.method == "HEAD")
+        {
+            let mut r = Response::new(200);
+            r.headers.push(("Content-Type".into(), ct.clone()));
+            r.body = body.clone();
+            (r, None)
+        } else {
+            let outcome = app::handle(state, raw.clone()).await;
+            let mut r = outcome.response;
+            if origin.is_some() || raw.method == "OPTIONS" {
+                r.headers.extend(cors_headers(allowed, origin.as_deref(), None));
+            }
+            (r, outcome.role)
+        };
+    log_request(state.config.log_level, &raw, peer, role.as_deref(), &response);
     if raw.method == "HEAD" {
+        // The length the GET would have had.
+        if !response.body.is_empty() && response.header("content-length").is_none() {
+            response.headers.push(("Content-Length".into(), response.body.len().to_string()));
+        }
         response.body = Bytes::new();
     }
     to_axum(response)
@@ -210,13 +176,7 @@ fn to_axum(r: Response) -> axum::response::Response {
 
 /// One line per request, Apache combined format as PostgREST writes it. `info` logs every
 /// request, `warn` 4xx and 5xx, `error` 5xx only.
-fn log_request(
-    level: LogLevel,
-    req: &RawRequest,
-    peer: SocketAddr,
-    role: Option<&str>,
-    resp: &Response,
-) {
+fn log_request(level: LogLevel, req: &RawRequest, peer: SocketAddr, role: Option<&str>, resp: &Response) {
     let show = match level {
         LogLevel::Crit => false,
         LogLevel::Error => resp.status >= 500,
@@ -226,11 +186,7 @@ fn log_request(
     if !show {
         return;
     }
-    let target = if req.query.is_empty() {
-        req.path.clone()
-    } else {
-        format!("{}?{}", req.path, req.query)
-    };
+    let target = if req.query.is_empty() { req.path.clone() } else { format!("{}?{}", req.path, req.query) };
     let line = format!(
         "{} - {} [{}] \"{} {} HTTP/1.1\" {} {} \"{}\" \"{}\"",
         peer.ip(),
@@ -239,11 +195,7 @@ fn log_request(
         req.method,
         target,
         resp.status,
-        if resp.body.is_empty() {
-            "-".to_string()
-        } else {
-            resp.body.len().to_string()
-        },
+        if resp.body.is_empty() { "-".to_string() } else { resp.body.len().to_string() },
         req.header("referer").unwrap_or(""),
         req.header("user-agent").unwrap_or(""),
     );
@@ -266,9 +218,7 @@ fn http_log_time() -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     format!(
         "{:02}/{}/{}:{:02}:{:02}:{:02} +0000",
         d,
@@ -309,10 +259,7 @@ async fn reloader(state: Arc<AppState>, mut rx: tokio::sync::mpsc::Receiver<Stri
                     break;
                 }
                 Err(e) => {
-                    tracing::error!(
-                        "Could not load the schema cache ({e}); retrying in {:?}",
-                        backoff
-                    );
+                    tracing::error!("Could not load the schema cache ({e}); retrying in {:?}", backoff);
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(32));
                     while rx.try_recv().is_ok() {}
@@ -325,10 +272,8 @@ async fn reloader(state: Arc<AppState>, mut rx: tokio::sync::mpsc::Receiver<Stri
 /// SIGUSR1 reloads the schema cache; SIGUSR2 asks for a config reload.
 async fn signals(tx: tokio::sync::mpsc::Sender<String>) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut usr1), Ok(mut usr2)) = (
-        signal(SignalKind::user_defined1()),
-        signal(SignalKind::user_defined2()),
-    ) else {
+    let (Ok(mut usr1), Ok(mut usr2)) = (signal(SignalKind::user_defined1()), signal(SignalKind::user_defined2()))
+    else {
         return;
     };
     loop {

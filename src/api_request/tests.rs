@@ -38,10 +38,7 @@ fn render(result: Result<QueryParams, Error>) -> String {
 fn parse_query_cases() {
     let cases = include_str!("cases.txt");
     let mut out = String::new();
-    for line in cases
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-    {
+    for line in cases.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
         out.push_str(&format!("{line}\n{}\n", render(parse_query(line, false))));
     }
     insta::assert_snapshot!(out);
@@ -49,58 +46,30 @@ fn parse_query_cases() {
 
 #[test]
 fn preferences() {
-    let p = parse_preferences(
-        [
-            "return=representation, count=exact",
-            "handling=strict,bogus=1",
-        ]
-        .into_iter(),
-    );
+    let p = parse_preferences(["return=representation, count=exact", "handling=strict,bogus=1"].into_iter());
     assert_eq!(p.return_, Some(ReturnPref::Representation));
     assert_eq!(p.count, Some(CountPref::Exact));
     assert!(p.strict);
     assert_eq!(p.invalid, vec!["bogus=1".to_string()]);
-    assert_eq!(
-        p.applied,
-        vec!["return=representation", "count=exact", "handling=strict"]
-    );
+    assert_eq!(p.applied, vec!["return=representation", "count=exact", "handling=strict"]);
 }
 
 #[test]
 fn accept_ordering() {
     assert_eq!(
-        parse_accept(Some(
-            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
-        )),
-        vec![
-            "text/html",
-            "application/xhtml+xml",
-            "application/xml",
-            "*/*"
-        ]
+        parse_accept(Some("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")),
+        vec!["text/html", "application/xhtml+xml", "application/xml", "*/*"]
     );
     assert_eq!(parse_accept(None), vec!["*/*"]);
-    assert_eq!(
-        parse_accept(Some("text/csv;q=0.5, application/json")),
-        vec!["application/json", "text/csv"]
-    );
+    assert_eq!(parse_accept(Some("text/csv;q=0.5, application/json")), vec!["application/json", "text/csv"]);
 }
 
 #[test]
 fn paths() {
     assert_eq!(parse_path("/").ok(), Some(Target::Root));
-    assert_eq!(
-        parse_path("/tasks").ok(),
-        Some(Target::Relation("tasks".into()))
-    );
-    assert_eq!(
-        parse_path("/rpc/homepage").ok(),
-        Some(Target::Routine("homepage".into()))
-    );
-    assert_eq!(
-        parse_path("/t%C3%A4sks").ok(),
-        Some(Target::Relation("täsks".into()))
-    );
+    assert_eq!(parse_path("/tasks").ok(), Some(Target::Relation("tasks".into())));
+    assert_eq!(parse_path("/rpc/homepage").ok(), Some(Target::Routine("homepage".into())));
+    assert_eq!(parse_path("/t%C3%A4sks").ok(), Some(Target::Relation("täsks".into())));
     assert!(parse_path("/a/b/c").is_err());
 }
 
@@ -108,9 +77,6 @@ fn paths() {
 fn csv_bodies() {
     let (v, keys) = csv_to_json(b"name,done\n\"a, b\",true\nNULL,\"NULL\"\n").expect("csv");
     assert_eq!(keys, vec!["name", "done"]);
-    assert_eq!(
-        v.to_string(),
-        r#"[{"done":"true","name":"a, b"},{"done":"NULL","name":null}]"#
-    );
+    assert_eq!(v.to_string(), r#"[{"done":"true","name":"a, b"},{"done":"NULL","name":null}]"#);
     assert!(csv_to_json(b"a,b\n1\n").is_err());
 }

@@ -39,12 +39,7 @@ fn request(line: &str) -> RawRequest {
     let head = parts.next().unwrap_or_default();
     let (method, target) = head.split_once(' ').unwrap_or((head, "/"));
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let mut req = RawRequest {
-        method: method.into(),
-        path: path.into(),
-        query: query.into(),
-        ..Default::default()
-    };
+    let mut req = RawRequest { method: method.into(), path: path.into(), query: query.into(), ..Default::default() };
     for part in parts {
         match part.split_once(": ") {
             Some((k, v)) if !part.starts_with('{') && !part.starts_with('[') => {
@@ -58,29 +53,20 @@ fn request(line: &str) -> RawRequest {
 
 #[test]
 fn sql_cases() {
-    let env: BTreeMap<String, String> = [
-        ("PGRST_DB_SCHEMAS", "todo"),
-        ("PGRST_DB_ANON_ROLE", "web_anon"),
-        ("PGRST_RAW_MEDIA_TYPES", "text/html"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
+    let env: BTreeMap<String, String> =
+        [("PGRST_DB_SCHEMAS", "todo"), ("PGRST_DB_ANON_ROLE", "web_anon"), ("PGRST_RAW_MEDIA_TYPES", "text/html")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
     let config = Config::from_sources(None, &env).expect("config");
     let cache = SchemaCache::from_json(SCHEMA).expect("schema");
     let mut out = String::new();
-    for line in include_str!("cases.txt")
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-    {
+    for line in include_str!("cases.txt").lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
         let rendered = api_request::parse(&config, &request(line))
             .and_then(|api| plan::plan(&config, &cache, &api))
             .and_then(|p| super::main_statement(&p));
         match rendered {
-            Ok(s) => out.push_str(&format!(
-                "{line}\n  {}\n  params: {:?}\n\n",
-                s.sql, s.params
-            )),
+            Ok(s) => out.push_str(&format!("{line}\n  {}\n  params: {:?}\n\n", s.sql, s.params)),
             Err(e) => out.push_str(&format!("{line}\n  error: {}\n\n", e.body(false))),
         }
     }
@@ -90,8 +76,5 @@ fn sql_cases() {
 #[test]
 fn identifiers_are_quoted() {
     assert_eq!(super::ident("tasks"), "\"tasks\"");
-    assert_eq!(
-        super::ident("a\"b; drop table x"),
-        "\"a\"\"b; drop table x\""
-    );
+    assert_eq!(super::ident("a\"b; drop table x"), "\"a\"\"b; drop table x\"");
 }
