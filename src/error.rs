@@ -74,7 +74,7 @@ pub enum Error {
 
     // ---- PGRST2xx: the schema cache
     #[error("Could not find a relationship between '{parent}' and '{child}' in the schema cache")]
-    NoRelationship { parent: String, child: String, schema: String },
+    NoRelationship { parent: String, child: String, schema: String, hint: Option<String>, suggestion: Option<String> },
     #[error("Could not embed because more than one relationship was found for '{parent}' and '{child}'")]
     AmbiguousRelationship { parent: String, child: String, details: Vec<Value>, hint: String },
     #[error("Could not find the function {name} in the schema cache")]
@@ -200,9 +200,12 @@ impl Error {
             InvalidPreferences(p) => (s(&format!("Invalid preferences: {}", p.join(", "))), Value::Null),
             MaxAffected(n) => (s(&format!("The query affects {n} rows")), Value::Null),
             NotImplemented(d) => (s(d), Value::Null),
-            NoRelationship { parent, child, schema } => (
-                s(&format!("Searched for a foreign key relationship between '{parent}' and '{child}' in the schema '{schema}', but no matches were found.")),
-                Value::Null,
+            NoRelationship { parent, child, schema, hint, suggestion } => (
+                s(&format!(
+                    "Searched for a foreign key relationship between '{parent}' and '{child}'{} in the schema '{schema}', but no matches were found.",
+                    hint.as_ref().map(|h| format!(" using the hint '{h}'")).unwrap_or_default()
+                )),
+                suggestion.as_ref().map(|t| s(&format!("Perhaps you meant '{t}' instead of '{child}'."))).unwrap_or(Value::Null),
             ),
             NotEmbedded(name, None) => (
                 Value::Null,

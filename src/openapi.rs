@@ -653,25 +653,25 @@ mod tests {
 
     const SCHEMA: &str = r#"{
       "tables": [
-        {"schema":"test","name":"entities","kind":"r","description":null,"pk":["id"],"uniques":[["id"]],
+        {"schema":"test","name":"entities","kind":"r","insertable":true,"updatable":true,"deletable":true,"description":null,"pk":["id"],"uniques":[["id"]],
          "columns":[{"name":"id","type":"integer","nullable":false,"default":null,"generated":false}]},
-        {"schema":"test","name":"child_entities","kind":"r","description":"child_entities comment",
+        {"schema":"test","name":"child_entities","kind":"r","insertable":true,"updatable":true,"deletable":true,"description":"child_entities comment",
          "pk":["id"],"uniques":[["id"]],"columns":[
           {"name":"id","type":"integer","nullable":false,"default":null,"generated":false},
           {"name":"name","type":"text","nullable":true,"default":null,"generated":false},
           {"name":"parent_id","type":"integer","nullable":true,"default":null,"generated":false}]},
-        {"schema":"test","name":"grandchild_entities","kind":"r",
+        {"schema":"test","name":"grandchild_entities","kind":"r","insertable":true,"updatable":true,"deletable":true,
          "description":"grandchild_entities summary\n\ngrandchild_entities description\nthat spans\nmultiple lines",
          "pk":["id"],"uniques":[["id"]],"columns":[
           {"name":"id","type":"integer","nullable":false,"default":null,"generated":false}]},
-        {"schema":"test","name":"first","kind":"r","description":null,"pk":["id"],"uniques":[["id"],["second_id_1"]],
+        {"schema":"test","name":"first","kind":"r","insertable":true,"updatable":true,"deletable":true,"description":null,"pk":["id"],"uniques":[["id"],["second_id_1"]],
          "columns":[{"name":"id","type":"integer","nullable":false,"default":null,"generated":false},
                     {"name":"second_id_1","type":"integer","nullable":true,"default":null,"generated":false}]},
-        {"schema":"test","name":"second","kind":"r","description":null,"pk":["id"],"uniques":[["id"]],
+        {"schema":"test","name":"second","kind":"r","insertable":true,"updatable":true,"deletable":true,"description":null,"pk":["id"],"uniques":[["id"]],
          "columns":[{"name":"id","type":"integer","nullable":false,"default":null,"generated":false}]},
         {"schema":"test","name":"materialized_projects","kind":"m","description":"A materialized view for projects\nJust a test for materialized views","pk":[],
          "columns":[{"name":"id","type":"integer","nullable":true,"default":null,"generated":false}]},
-        {"schema":"test","name":"openapi_types","kind":"r","description":null,"pk":[],"columns":[
+        {"schema":"test","name":"openapi_types","kind":"r","insertable":true,"updatable":true,"deletable":true,"description":null,"pk":[],"columns":[
           {"name":"a_character_varying","type":"character varying","nullable":true,"default":null,"generated":false},
           {"name":"a_character","type":"character(1)","nullable":true,"default":null,"generated":false},
           {"name":"a_varchar20","type":"character varying(20)","nullable":true,"default":null,"generated":false},
@@ -683,7 +683,7 @@ mod tests {
           {"name":"a_text_arr","type":"text[]","nullable":true,"default":null,"generated":false},
           {"name":"a_int_arr","type":"integer[]","nullable":true,"default":null,"generated":false},
           {"name":"a_jsonb_arr","type":"jsonb[]","nullable":true,"default":null,"generated":false}]},
-        {"schema":"test","name":"openapi_defaults","kind":"r","description":null,"pk":[],"columns":[
+        {"schema":"test","name":"openapi_defaults","kind":"r","insertable":true,"updatable":true,"deletable":true,"description":null,"pk":[],"columns":[
           {"name":"text","type":"text","nullable":true,"default":"'default'::text","generated":false},
           {"name":"boolean","type":"boolean","nullable":true,"default":"false","generated":false},
           {"name":"integer","type":"integer","nullable":true,"default":"42","generated":false},
@@ -691,7 +691,7 @@ mod tests {
           {"name":"date","type":"date","nullable":true,"default":"'1900-01-01'::date","generated":false},
           {"name":"time","type":"time without time zone","nullable":true,"default":"'13:00:00'::time without time zone","generated":false},
           {"name":"serial","type":"integer","nullable":false,"default":"nextval('s'::regclass)","generated":false}]},
-        {"schema":"v1","name":"children","kind":"r","description":null,"pk":[],
+        {"schema":"v1","name":"children","kind":"r","insertable":true,"updatable":true,"deletable":true,"description":null,"pk":[],
          "columns":[{"name":"id","type":"integer","nullable":false,"default":null,"generated":false}]}
       ],
       "foreign_keys": [

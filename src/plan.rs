@@ -12,7 +12,7 @@ use crate::api_request::{
 };
 use crate::config::Config;
 use crate::error::Error;
-use crate::schema_cache::{Relationship, ReturnShape, Routine, SchemaCache, Table};
+use crate::schema_cache::{Cardinality, Relationship, ReturnShape, Routine, SchemaCache, Table};
 
 /// The response's media type.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -247,8 +247,10 @@ pub fn plan(config: &Config, cache: &SchemaCache, req: &ApiRequest) -> Result<Pl
     if prefs.strict {
         applied.push("handling=strict".into());
     }
-    // Keep the client's order of preferences.
-    applied.sort_by_key(|a| prefs.applied.iter().position(|p| p == a).unwrap_or(usize::MAX));
+    // PostgREST's order: resolution, missing, return, params, count, tx, handling, timezone, max-affected.
+    const ORDER: [&str; 9] =
+        ["resolution=", "missing=", "return=", "params=", "count=", "tx=", "handling=", "timezone=", "max-affected="];
+    applied.sort_by_key(|a| ORDER.iter().position(|p| a.starts_with(p)).unwrap_or(ORDER.len()));
     Ok(Plan { action, media, tx, count: prefs.count, return_, headers_only: req.method == Method::Head, applied })
 }
 
@@ -346,6 +348,8 @@ fn build_shape(
                         parent: String::new(),
                         child: name.clone(),
                         schema: req.schema.clone(),
+                        hint: hint.clone(),
+                        suggestion: None,
                     });
                 };
                 let rel = find_relationship(cache, schema, source, name, hint.as_deref())?;
@@ -398,22 +402,35 @@ fn find_relationship(
     hint: Option<&str>,
 ) -> Result<Relationship, Error> {
     let rels = cache.relationships_from(schema, source);
-    let matches_hint = |r: &Relationship, h: &str| -> bool {
-        r.constraint == h
-            || (r.columns.len() == 1 && (r.columns[0].0 == h || r.columns[0].1 == h))
-            || r.junction.as_ref().is_some_and(|j| j.name == h || j.source_constraint == h || j.target_constraint == h)
-    };
+    // PostgREST's findRel rules.
+    let constraint_is = |r: &Relationship, name: &str| r.junction.is_none() && r.constraint == name;
+    let single_col = |r: &Relationship, name: &str| r.columns.len() == 1 && r.columns[0].0 == name;
+    let single_ref_col = |r: &Relationship, name: &str| r.columns.len() == 1 && r.columns[0].1 == name;
+    let junction_is = |r: &Relationship, name: &str| r.junction.as_ref().is_some_and(|j| j.name == name);
     let found: Vec<&Relationship> = rels
         .iter()
-        .filter(|r| cache.table(&r.target.0, &r.target.1).is_some())
+        .filter(|r| r.target.0 == schema)
         .filter(|r| {
-            let by_table = r.target.1 == target && hint.is_none_or(|h| matches_hint(r, h));
-            let by_constraint = r.junction.is_none() && r.constraint == target && hint.is_none_or(|h| r.target.1 == h);
-            let by_column = r.cardinality.to_one()
-                && r.columns.len() == 1
-                && r.columns[0].0 == target
-                && hint.is_none_or(|h| r.target.1 == h);
-            by_table || by_constraint || by_column
+            let Some(target_table) = cache.table(&r.target.0, &r.target.1) else { return false };
+            let target_is_view = matches!(target_table.kind.as_str(), "v" | "m");
+            let is_self = r.source == r.target && r.junction.is_none();
+            let m2o = r.cardinality == Cardinality::ManyToOne;
+            let o2m = r.cardinality == Cardinality::OneToMany;
+            match (is_self, hint) {
+                // A self-relationship: the table name picks the one-to-many side, the column the
+                // many-to-one side; a hint names the referenced column.
+                (true, None) => (r.target.1 == target && o2m) || (single_col(r, target) && m2o),
+                (true, Some(h)) => r.target.1 == target && o2m && single_ref_col(r, h),
+                (false, None) => {
+                    r.target.1 == target
+                        || (constraint_is(r, target) && !target_is_view)
+                        || (single_col(r, target) && !target_is_view)
+                }
+                (false, Some(h)) => {
+                    r.target.1 == target
+                        && (constraint_is(r, h) || single_col(r, h) || single_ref_col(r, h) || junction_is(r, h))
+                }
+            }
         })
         .collect();
     match found.as_slice() {
@@ -422,6 +439,14 @@ fn find_relationship(
             parent: source.to_string(),
             child: target.to_string(),
             schema: schema.to_string(),
+            hint: hint.map(str::to_string),
+            // The closest table this one does have a relationship with.
+            suggestion: rels
+                .iter()
+                .map(|r| (crate::schema_cache::distance(&r.target.1, target), &r.target.1))
+                .filter(|(d, n)| *d <= n.len().max(target.len()) / 2)
+                .min()
+                .map(|(_, n)| n.clone()),
         }),
         many => {
             let describe = |r: &Relationship| -> serde_json::Value {

@@ -144,12 +144,12 @@ pub fn main_statement(plan: &Plan) -> Result<Statement, Error> {
             let mut cte = String::new();
             match kind {
                 MutateKind::Insert { columns, on_conflict } => {
-                    let body = payload.as_deref().map(json_array_text).unwrap_or_else(|| "[]".into());
-                    let p = sql.bind(body);
                     let cols: Vec<String> = columns.iter().map(|c| ident(c)).collect();
                     if cols.is_empty() {
                         cte.push_str(&format!("INSERT INTO {target} DEFAULT VALUES"));
                     } else {
+                        let body = payload.as_deref().map(json_array_text).unwrap_or_else(|| "[]".into());
+                        let p = sql.bind(body);
                         cte.push_str(&format!(
                             "INSERT INTO {target} ({cols}) SELECT {cols} FROM json_populate_recordset(NULL::{target}, {p}::json) pgrst_body",
                             cols = cols.join(", ")
@@ -193,8 +193,21 @@ pub fn main_statement(plan: &Plan) -> Result<Statement, Error> {
                 }
             }
             // The returned rows are already filtered: only the select list and embeds apply.
-            let returning =
-                Shape { filters: vec![], logic: vec![], order: vec![], limit: None, offset: None, ..shape.clone() };
+            let returning = if plan.return_ == ReturnPref::Representation {
+                Shape { filters: vec![], logic: vec![], order: vec![], limit: None, offset: None, ..shape.clone() }
+            } else {
+                // Nothing of the rows is shown: only counted.
+                Shape {
+                    select: vec![SelectItem::Star],
+                    embeds: vec![],
+                    embed_filters: vec![],
+                    filters: vec![],
+                    logic: vec![],
+                    order: vec![],
+                    limit: None,
+                    offset: None,
+                }
+            };
             let rep = parts(&mut sql, &mut 0, &format!("pgrst_source {alias}"), &alias, &returning, "", vec![])?;
             let location = if plan.return_ == ReturnPref::HeadersOnly && !pk.is_empty() {
                 let cols: Vec<String> = pk.iter().map(|c| ident(c)).collect();

@@ -18,6 +18,10 @@ SELECT json_build_object(
   'tables', (
     SELECT coalesce(json_agg(t), '[]') FROM (
       SELECT n.nspname AS schema, c.relname AS name, c.relkind::text AS kind,
+        c.oid::int8 AS oid,
+        CASE WHEN c.relkind IN ('v', 'm') THEN
+          (SELECT r.ev_action::text FROM pg_rewrite r WHERE r.ev_class = c.oid AND r.rulename = '_RETURN')
+        END AS view_def,
         obj_description(c.oid, 'pg_class') AS description,
         c.relispartition AS is_partition,
         c.relkind IN ('r', 'p') OR (c.relkind IN ('v', 'f') AND (pg_relation_is_updatable(c.oid::regclass, true) & 8) = 8)
@@ -29,6 +33,7 @@ SELECT json_build_object(
         coalesce((
           SELECT json_agg(json_build_object(
               'name', a.attname,
+              'num', a.attnum,
               'type', format_type(a.atttypid, a.atttypmod),
               'nullable', NOT a.attnotnull,
               'default', pg_get_expr(d.adbin, d.adrelid),
@@ -64,11 +69,14 @@ SELECT json_build_object(
            JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n) AS columns,
         n2.nspname AS foreign_schema, c2.relname AS foreign_table,
         (SELECT json_agg(a.attname ORDER BY k.o) FROM unnest(con.confkey) WITH ORDINALITY k(n, o)
-           JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.n) AS foreign_columns
+           JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.n) AS foreign_columns,
+        con.conrelid::int8 AS table_oid, to_json(con.conkey) AS column_nums,
+        con.confrelid::int8 AS foreign_table_oid, to_json(con.confkey) AS foreign_column_nums
       FROM pg_constraint con
       JOIN pg_class c1 ON c1.oid = con.conrelid JOIN pg_namespace n1 ON n1.oid = c1.relnamespace
       JOIN pg_class c2 ON c2.oid = con.confrelid JOIN pg_namespace n2 ON n2.oid = c2.relnamespace
-      WHERE con.contype = 'f' AND (n1.nspname = ANY ($1::text[]) OR n2.nspname = ANY ($1::text[]))
+      -- All user foreign keys: views in the exposed schemas may sit on tables elsewhere.
+      WHERE con.contype = 'f' AND n1.nspname NOT IN ('pg_catalog', 'information_schema')
     ) f
   ),
   'routines', (
@@ -103,6 +111,9 @@ SELECT json_build_object(
 #[derive(Debug, Clone, Deserialize)]
 pub struct Column {
     pub name: String,
+    /// pg_attribute.attnum.
+    #[serde(default)]
+    pub num: i64,
     #[serde(rename = "type")]
     pub type_: String,
     pub nullable: bool,
@@ -121,6 +132,11 @@ pub struct Table {
     pub name: String,
     /// pg_class.relkind: r table, v view, m materialized view, f foreign, p partitioned.
     pub kind: String,
+    #[serde(default)]
+    pub oid: i64,
+    /// For views: the `_RETURN` rule's query tree, to trace columns to base tables.
+    #[serde(default, skip_serializing)]
+    pub view_def: Option<String>,
     pub description: Option<String>,
     #[serde(default)]
     pub is_partition: bool,
@@ -158,6 +174,14 @@ pub struct ForeignKey {
     pub foreign_schema: String,
     pub foreign_table: String,
     pub foreign_columns: Vec<String>,
+    #[serde(default)]
+    pub table_oid: i64,
+    #[serde(default)]
+    pub column_nums: Vec<i64>,
+    #[serde(default)]
+    pub foreign_table_oid: i64,
+    #[serde(default)]
+    pub foreign_column_nums: Vec<i64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -345,7 +369,9 @@ impl SchemaCache {
             let r = Routine::from_raw(r);
             routines.entry((r.schema.clone(), r.name.clone())).or_default().push(r);
         }
-        let relationships = relationships(&tables, &raw.foreign_keys);
+        let mut tables = tables;
+        let fks = through_views(&mut tables, &raw.foreign_keys);
+        let relationships = relationships(&tables, &fks);
         let schema_descriptions = raw.schemas.into_iter().filter_map(|s| s.description.map(|d| (s.name, d))).collect();
         Ok(SchemaCache { tables, foreign_keys: raw.foreign_keys, routines, relationships, schema_descriptions })
     }
@@ -448,6 +474,202 @@ fn relationships(
     out
 }
 
+/// The top-level output columns of a view's query tree (`pg_rewrite.ev_action`) that are
+/// plain references to a table column: (view column, origin table oid, origin attnum).
+pub fn view_columns(def: &str) -> Vec<(String, i64, i64)> {
+    let b = def.as_bytes();
+    let (mut depth, mut i, mut in_str) = (0i32, 0usize, false);
+    let mut start = None;
+    while i < b.len() {
+        let c = b[i];
+        if in_str {
+            match c {
+                b'\\' => i += 1,
+                b'"' => in_str = false,
+                _ => {}
+            }
+            i += 1;
+            continue;
+        }
+        match c {
+            b'\\' => i += 1,
+            b'"' => in_str = true,
+            b'{' => depth += 1,
+            b'}' => depth -= 1,
+            b':' if depth == 1 && def[i..].starts_with(":targetList (") => {
+                start = Some(i + ":targetList (".len());
+                break;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    let Some(mut i) = start else { return vec![] };
+    let mut out = Vec::new();
+    let (mut depth, mut entry_start, mut in_str) = (0i32, 0usize, false);
+    while i < b.len() {
+        let c = b[i];
+        if in_str {
+            match c {
+                b'\\' => i += 1,
+                b'"' => in_str = false,
+                _ => {}
+            }
+            i += 1;
+            continue;
+        }
+        match c {
+            b'\\' => i += 1,
+            b'"' => in_str = true,
+            b'{' => {
+                if depth == 0 {
+                    entry_start = i;
+                }
+                depth += 1;
+            }
+            b'}' => {
+                depth -= 1;
+                if depth == 0 {
+                    if let Some(col) = target_entry(&def[entry_start..=i]) {
+                        out.push(col);
+                    }
+                }
+            }
+            b')' if depth == 0 => break,
+            _ => {}
+        }
+        i += 1;
+    }
+    out
+}
+
+/// The own fields of a `{TARGETENTRY …}` come after its expression: take their last
+/// occurrences.
+fn target_entry(entry: &str) -> Option<(String, i64, i64)> {
+    let field = |key: &str| -> Option<String> {
+        let at = entry.rfind(key)? + key.len();
+        let mut out = String::new();
+        let mut chars = entry[at..].chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => out.push(chars.next()?),
+                ' ' | '}' => break,
+                c => out.push(c),
+            }
+        }
+        Some(out)
+    };
+    if field(":resjunk ")? == "true" {
+        return None;
+    }
+    let tbl: i64 = field(":resorigtbl ")?.parse().ok()?;
+    let col: i64 = field(":resorigcol ")?.parse().ok()?;
+    if tbl == 0 {
+        return None;
+    }
+    Some((field(":resname ")?, tbl, col))
+}
+
+/// Foreign keys as seen through views: for every view column that is a plain reference to a
+/// table column (through other views too), each foreign key over those columns is repeated
+/// with the view in the table's place, on either side, as PostgREST does. Views also get the
+/// primary key of their base table when they expose all of its columns.
+fn through_views(tables: &mut HashMap<(String, String), Table>, fks: &[ForeignKey]) -> Vec<ForeignKey> {
+    // oid → (schema, name) and per relation: column → origin (oid, attnum).
+    let by_oid: HashMap<i64, (String, String)> =
+        tables.values().map(|t| (t.oid, (t.schema.clone(), t.name.clone()))).collect();
+    let mut origins: HashMap<(String, String), Vec<(String, i64, i64)>> = HashMap::new();
+    for t in tables.values() {
+        if let Some(def) = &t.view_def {
+            origins.insert((t.schema.clone(), t.name.clone()), view_columns(def));
+        }
+    }
+    // Resolve views of views down to base tables (a few levels).
+    for _ in 0..4 {
+        let snapshot = origins.clone();
+        for cols in origins.values_mut() {
+            for col in cols.iter_mut() {
+                if let Some(key) = by_oid.get(&col.1) {
+                    if let Some(inner) = snapshot.get(key) {
+                        let num = col.2;
+                        let inner_name = tables
+                            .get(key)
+                            .and_then(|t| t.columns.iter().find(|c| c.num == num))
+                            .map(|c| c.name.clone());
+                        if let Some(found) = inner_name.and_then(|n| inner.iter().find(|(v, _, _)| *v == n)) {
+                            col.1 = found.1;
+                            col.2 = found.2;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // Base-table primary keys for views.
+    let pks: HashMap<i64, Vec<String>> = tables.values().map(|t| (t.oid, t.pk.clone())).collect();
+    let base_cols: HashMap<i64, HashMap<String, i64>> =
+        tables.values().map(|t| (t.oid, t.columns.iter().map(|c| (c.name.clone(), c.num)).collect())).collect();
+    // Each relation (table or view) that shows columns `nums` of table `oid`: the names it uses.
+    let known: std::collections::HashSet<(String, String)> = tables.keys().cloned().collect();
+    let exposing = |own: (String, String), oid: i64, nums: &[i64]| -> Vec<((String, String), Vec<String>)> {
+        let mut out = Vec::new();
+        if known.contains(&own) {
+            out.push((own, vec![]));
+        }
+        for (view, cols) in &origins {
+            let mapped: Option<Vec<String>> = nums
+                .iter()
+                .map(|n| cols.iter().find(|(_, o, a)| *o == oid && a == n).map(|(v, _, _)| v.clone()))
+                .collect();
+            if let Some(m) = mapped {
+                out.push((view.clone(), m));
+            }
+        }
+        out
+    };
+    for (view, cols) in &origins {
+        let Some(first) = cols.first() else { continue };
+        let oid = first.1;
+        let pk = pks.get(&oid).cloned().unwrap_or_default();
+        let names = base_cols.get(&oid);
+        let mapped: Option<Vec<String>> = pk
+            .iter()
+            .map(|p| {
+                let num = names.and_then(|m| m.get(p))?;
+                cols.iter().find(|(_, o, a)| *o == oid && a == num).map(|(v, _, _)| v.clone())
+            })
+            .collect();
+        if let (Some(m), Some(t)) = (mapped, tables.get_mut(view)) {
+            if !m.is_empty() && t.pk.is_empty() {
+                t.uniques.push(m.clone());
+                t.pk = m;
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for fk in fks {
+        let source = (fk.schema.clone(), fk.table.clone());
+        let target = (fk.foreign_schema.clone(), fk.foreign_table.clone());
+        for (src, src_cols) in exposing(source, fk.table_oid, &fk.column_nums) {
+            for (dst, dst_cols) in exposing(target.clone(), fk.foreign_table_oid, &fk.foreign_column_nums) {
+                let mut f = fk.clone();
+                f.schema = src.0.clone();
+                f.table = src.1.clone();
+                if !src_cols.is_empty() {
+                    f.columns = src_cols.clone();
+                }
+                f.foreign_schema = dst.0.clone();
+                f.foreign_table = dst.1;
+                if !dst_cols.is_empty() {
+                    f.foreign_columns = dst_cols;
+                }
+                out.push(f);
+            }
+        }
+    }
+    out
+}
+
 /// Levenshtein distance.
 pub fn distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
@@ -485,5 +707,17 @@ mod tests {
         assert_eq!(r.shape, ReturnShape::Scalar);
         assert_eq!(cache.table("todo", "tasks").map(|t| t.pk.clone()), Some(vec!["id".to_string()]));
         assert_eq!(cache.similar_table("todo", "taks"), Some("tasks".into()));
+    }
+}
+
+#[cfg(test)]
+mod view_tests {
+    use super::view_columns;
+
+    #[test]
+    fn traces_view_columns_to_base_columns() {
+        // Abridged pg_rewrite.ev_action of `create view v1 as select id as vid, name, (select 1) as x from t1`.
+        let def = r#"({QUERY :commandType 1 :rtable ({RANGETBLENTRY :eref {ALIAS :aliasname t1 :colnames ("id" "na}me")} :relid 16384}) :targetList ({TARGETENTRY :expr {VAR :varno 3 :varattno 1} :resno 1 :resname vid :ressortgroupref 0 :resorigtbl 16384 :resorigcol 1 :resjunk false} {TARGETENTRY :expr {VAR :varno 3 :varattno 2} :resno 2 :resname my\ name :ressortgroupref 0 :resorigtbl 16384 :resorigcol 2 :resjunk false} {TARGETENTRY :expr {SUBLINK :subselect {QUERY :targetList ({TARGETENTRY :expr {CONST} :resno 1 :resname ?column? :resorigtbl 0 :resorigcol 0 :resjunk false})}} :resno 3 :resname x :ressortgroupref 0 :resorigtbl 0 :resorigcol 0 :resjunk false}) :override 0})"#;
+        assert_eq!(view_columns(def), vec![("vid".to_string(), 16384, 1), ("my name".to_string(), 16384, 2)]);
     }
 }
