@@ -474,9 +474,12 @@ fn relationships(
     out
 }
 
+/// A view column traced to its origin: (view column, origin table oid, origin attnum).
+pub type ViewColumn = (String, i64, i64);
+
 /// The top-level output columns of a view's query tree (`pg_rewrite.ev_action`) that are
 /// plain references to a table column: (view column, origin table oid, origin attnum).
-pub fn view_columns(def: &str) -> Vec<(String, i64, i64)> {
+pub fn view_columns(def: &str) -> Vec<ViewColumn> {
     let b = def.as_bytes();
     let (mut depth, mut i, mut in_str) = (0i32, 0usize, false);
     let mut start = None;
@@ -578,7 +581,7 @@ fn through_views(tables: &mut HashMap<(String, String), Table>, fks: &[ForeignKe
     // oid → (schema, name) and per relation: column → origin (oid, attnum).
     let by_oid: HashMap<i64, (String, String)> =
         tables.values().map(|t| (t.oid, (t.schema.clone(), t.name.clone()))).collect();
-    let mut origins: HashMap<(String, String), Vec<(String, i64, i64)>> = HashMap::new();
+    let mut origins: HashMap<(String, String), Vec<ViewColumn>> = HashMap::new();
     for t in tables.values() {
         if let Some(def) = &t.view_def {
             origins.insert((t.schema.clone(), t.name.clone()), view_columns(def));
