@@ -96,9 +96,26 @@ pub fn map_error(e: &tokio_postgres::Error) -> Error {
                 hint: db.hint().map(str::to_string),
             })
         }
-        None if e.is_closed() || e.to_string().contains("connection") => Error::DbConnection(e.to_string()),
+        None if is_connection_error(e) => Error::DbConnection(e.to_string()),
+        // Our own mistake (a parameter the statement does not take, a value it cannot read).
         None => Error::Internal(e.to_string()),
     }
+}
+
+/// Whether a driver error means the database is out of reach (rather than a bug of ours).
+fn is_connection_error(e: &tokio_postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if s.is::<std::io::Error>() {
+            return true;
+        }
+        source = s.source();
+    }
+    let msg = e.to_string();
+    ["connect", "communicat", "closed", "timeout", "timed out"].iter().any(|w| msg.contains(w))
 }
 
 /// `RAISE SQLSTATE 'PGRST' USING message = '{"code":…}', detail = '{"status":…,"headers":…}'`.

@@ -48,11 +48,23 @@ pub struct Shape {
     pub embeds: Vec<Embed>,
     /// `embed=is.null` (false) / `embed=not.is.null` (true) filters on embeds, by alias.
     pub embed_filters: Vec<(String, bool)>,
+    pub columns: ColumnInfo,
     pub filters: Vec<Filter>,
     pub logic: Vec<LogicTree>,
     pub order: Vec<OrderTerm>,
     pub limit: Option<i64>,
     pub offset: Option<i64>,
+}
+
+/// What the plan found out about the columns a request mentions, for rendering them.
+#[derive(Debug, Clone, Default)]
+pub struct ColumnInfo {
+    /// Columns used with JSON operators that are not json/jsonb (arrays, composites).
+    pub json_wrap: Vec<String>,
+    /// Columns full-text searched that are not tsvector (text, json).
+    pub tsvector_wrap: Vec<String>,
+    /// Computed columns: (name, schema of the function taking the row).
+    pub computed: Vec<(String, String)>,
 }
 
 /// A resource embedded through a relationship (`select=*,clients(*)`).
@@ -328,6 +340,7 @@ fn build_shape(
         select: Vec::new(),
         embeds: Vec::new(),
         embed_filters: Vec::new(),
+        columns: ColumnInfo::default(),
         filters: Vec::new(),
         logic: q.logic.iter().filter(|(p, _)| at(p)).map(|(_, l)| l.clone()).collect(),
         order: q.order.iter().filter(|(p, _)| at(p)).flat_map(|(_, o)| o.clone()).collect(),
@@ -388,7 +401,65 @@ fn build_shape(
     if !path.is_empty() && shape.select.is_empty() && shape.embeds.is_empty() {
         shape.select.push(SelectItem::Star);
     }
+    if let Some((schema, name)) = table {
+        if let Some(t) = cache.table(schema, name) {
+            shape.columns = column_info(cache, t, &shape);
+        }
+    }
     Ok(shape)
+}
+
+/// Looks at every column the shape mentions: JSON paths on non-JSON columns, full-text search
+/// on non-tsvector columns, and names that are functions of the row (computed columns).
+fn column_info(cache: &SchemaCache, table: &Table, shape: &Shape) -> ColumnInfo {
+    let mut fields: Vec<(&crate::api_request::Field, bool)> = Vec::new();
+    for item in &shape.select {
+        if let SelectItem::Field { field, .. } = item {
+            fields.push((field, false));
+        }
+    }
+    fn from_tree<'a>(t: &'a LogicTree, out: &mut Vec<(&'a crate::api_request::Field, bool)>) {
+        match t {
+            LogicTree::Stmt(f) => out.push((&f.field, matches!(f.operation, Operation::Fts { .. }))),
+            LogicTree::Expr { children, .. } => children.iter().for_each(|c| from_tree(c, out)),
+        }
+    }
+    for f in &shape.filters {
+        fields.push((&f.field, matches!(f.operation, Operation::Fts { .. })));
+    }
+    for t in &shape.logic {
+        from_tree(t, &mut fields);
+    }
+    for o in &shape.order {
+        if let crate::api_request::OrderTarget::Field(f) = &o.target {
+            fields.push((f, false));
+        }
+    }
+    let mut info = ColumnInfo::default();
+    for (field, fts) in fields {
+        match table.column(&field.name) {
+            Some(col) => {
+                let ty = col.type_.as_str();
+                if !field.json_path.is_empty() && ty != "json" && ty != "jsonb" && !info.json_wrap.contains(&col.name) {
+                    info.json_wrap.push(col.name.clone());
+                }
+                if fts && ty != "tsvector" && !info.tsvector_wrap.contains(&col.name) {
+                    info.tsvector_wrap.push(col.name.clone());
+                }
+            }
+            None => {
+                let takes_row = cache.routines(&table.schema, &field.name).iter().any(|r| {
+                    r.params.len() == 1
+                        && (r.params[0].type_ == table.name
+                            || r.params[0].type_ == format!("{}.{}", table.schema, table.name))
+                });
+                if takes_row && !info.computed.iter().any(|(n, _)| *n == field.name) {
+                    info.computed.push((field.name.clone(), table.schema.clone()));
+                }
+            }
+        }
+    }
+    info
 }
 
 /// PostgREST's relationship lookup: by target table name (with an optional `!hint` naming

@@ -17,7 +17,7 @@ use crate::api_request::{
 use crate::auth::AuthResult;
 use crate::config::Config;
 use crate::error::Error;
-use crate::plan::{Action, CallArgs, Media, MutateKind, Plan, Shape};
+use crate::plan::{Action, CallArgs, ColumnInfo, Media, MutateKind, Plan, Shape};
 use crate::schema_cache::ReturnShape;
 
 /// SQL text and its parameters (`None` is SQL NULL). Parameters are sent as text.
@@ -201,6 +201,7 @@ pub fn main_statement(plan: &Plan) -> Result<Statement, Error> {
                     select: vec![SelectItem::Star],
                     embeds: vec![],
                     embed_filters: vec![],
+                    columns: ColumnInfo::default(),
                     filters: vec![],
                     logic: vec![],
                     order: vec![],
@@ -398,8 +399,27 @@ fn body_expr(media: &Media, scalar: bool) -> String {
 // ---------------------------------------------------------------------------------------------
 // Pieces
 
-fn field_expr(sql: &mut Sql, alias: &str, field: &Field) -> String {
-    let mut out = format!("{alias}.{}", ident(&field.name));
+/// Where a column reference is rendered: the row alias, and what the plan found out about the
+/// columns of that relation.
+#[derive(Clone, Copy)]
+struct At<'a> {
+    alias: &'a str,
+    info: &'a ColumnInfo,
+}
+
+static NO_INFO: ColumnInfo = ColumnInfo { json_wrap: Vec::new(), tsvector_wrap: Vec::new(), computed: Vec::new() };
+
+fn field_expr(sql: &mut Sql, at: At, field: &Field) -> String {
+    let alias = at.alias;
+    let mut out = match at.info.computed.iter().find(|(n, _)| *n == field.name) {
+        // A computed column: a function taking the row.
+        Some((name, schema)) => format!("{}.{}({alias})", ident(schema), ident(name)),
+        None => format!("{alias}.{}", ident(&field.name)),
+    };
+    if !field.json_path.is_empty() && at.info.json_wrap.contains(&field.name) {
+        // JSON operators on arrays and composites work on their JSON form.
+        out = format!("to_jsonb({out})");
+    }
     for op in &field.json_path {
         let arrow = if op.as_text { "->>" } else { "->" };
         let key = match &op.key {
@@ -461,7 +481,7 @@ fn parts(
     let mut cols: Vec<String> = Vec::new();
     // Only embeds selected (`select=clients(*)`): no columns of this table.
     if !shape.select.is_empty() || shape.embeds.is_empty() {
-        cols.push(select_list(sql, alias, &shape.select)?);
+        cols.push(select_list(sql, At { alias, info: &shape.columns }, &shape.select)?);
     }
     let mut joins = String::from(extra_join);
     // alias → (lateral alias, to-one)
@@ -520,12 +540,13 @@ fn parts(
         }
         laterals.push((e.alias.clone(), lat, to_one));
     }
+    let at = At { alias, info: &shape.columns };
     let mut where_conds = conds;
     for f in &shape.filters {
-        where_conds.push(filter_expr(sql, alias, f));
+        where_conds.push(filter_expr(sql, at, f));
     }
     for tree in &shape.logic {
-        where_conds.push(logic_expr(sql, alias, tree));
+        where_conds.push(logic_expr(sql, at, tree));
     }
     for (embed, not_null) in &shape.embed_filters {
         if let Some((_, lat, to_one)) = laterals.iter().find(|(a, _, _)| a == embed) {
@@ -546,7 +567,8 @@ fn parts(
     })
 }
 
-fn select_list(sql: &mut Sql, alias: &str, items: &[SelectItem]) -> Result<String, Error> {
+fn select_list(sql: &mut Sql, at: At, items: &[SelectItem]) -> Result<String, Error> {
+    let alias = at.alias;
     if items.is_empty() {
         return Ok(format!("{alias}.*"));
     }
@@ -555,7 +577,7 @@ fn select_list(sql: &mut Sql, alias: &str, items: &[SelectItem]) -> Result<Strin
         match item {
             SelectItem::Star => out.push(format!("{alias}.*")),
             SelectItem::Field { field, alias: as_, cast, aggregate, aggregate_cast } => {
-                let mut expr = field_expr(sql, alias, field);
+                let mut expr = field_expr(sql, at, field);
                 if let Some(c) = cast {
                     expr = format!("CAST({expr} AS {c})");
                 }
@@ -617,21 +639,22 @@ fn group_by(alias: &str, items: &[SelectItem]) -> String {
 }
 
 fn where_clause(sql: &mut Sql, alias: &str, shape: &Shape) -> Result<String, Error> {
+    let at = At { alias, info: &shape.columns };
     let mut conds = Vec::new();
     for f in &shape.filters {
-        conds.push(filter_expr(sql, alias, f));
+        conds.push(filter_expr(sql, at, f));
     }
     for tree in &shape.logic {
-        conds.push(logic_expr(sql, alias, tree));
+        conds.push(logic_expr(sql, at, tree));
     }
     Ok(if conds.is_empty() { String::new() } else { format!(" WHERE {}", conds.join(" AND ")) })
 }
 
-fn logic_expr(sql: &mut Sql, alias: &str, tree: &LogicTree) -> String {
+fn logic_expr(sql: &mut Sql, at: At, tree: &LogicTree) -> String {
     match tree {
-        LogicTree::Stmt(f) => filter_expr(sql, alias, f),
+        LogicTree::Stmt(f) => filter_expr(sql, at, f),
         LogicTree::Expr { negated, or, children } => {
-            let parts: Vec<String> = children.iter().map(|c| logic_expr(sql, alias, c)).collect();
+            let parts: Vec<String> = children.iter().map(|c| logic_expr(sql, at, c)).collect();
             let joined = format!("({})", parts.join(if *or { " OR " } else { " AND " }));
             if *negated {
                 format!("NOT {joined}")
@@ -647,8 +670,8 @@ fn array_element(v: &str) -> String {
     format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-fn filter_expr(sql: &mut Sql, alias: &str, f: &Filter) -> String {
-    let col = field_expr(sql, alias, &f.field);
+fn filter_expr(sql: &mut Sql, at: At, f: &Filter) -> String {
+    let col = field_expr(sql, at, &f.field);
     let expr = match &f.operation {
         Operation::Compare { op, quantifier, value } => {
             let value = match op {
@@ -677,14 +700,22 @@ fn filter_expr(sql: &mut Sql, alias: &str, f: &Filter) -> String {
             };
             format!("{col} IS {v}")
         }
-        Operation::Fts { op, language, value } => match language {
-            Some(lang) => {
-                let l = sql.bind(lang.clone());
-                let v = sql.bind(value.clone());
-                format!("{col} @@ {}({l}::regconfig, {v})", op.function())
+        Operation::Fts { op, language, value } => {
+            // Text and JSON columns are searched through to_tsvector, in the query's language.
+            let wrap = at.info.tsvector_wrap.contains(&f.field.name);
+            match language {
+                Some(lang) => {
+                    let l = sql.bind(lang.clone());
+                    let v = sql.bind(value.clone());
+                    let col = if wrap { format!("to_tsvector({l}::regconfig, {col})") } else { col };
+                    format!("{col} @@ {}({l}::regconfig, {v})", op.function())
+                }
+                None => {
+                    let col = if wrap { format!("to_tsvector({col})") } else { col };
+                    format!("{col} @@ {}({})", op.function(), sql.bind(value.clone()))
+                }
             }
-            None => format!("{col} @@ {}({})", op.function(), sql.bind(value.clone())),
-        },
+        }
     };
     if f.negated {
         format!("NOT {expr}")
@@ -705,9 +736,9 @@ fn order_clause(
     let mut terms = Vec::new();
     for t in &shape.order {
         let mut term = match &t.target {
-            OrderTarget::Field(f) => field_expr(sql, alias, f),
+            OrderTarget::Field(f) => field_expr(sql, At { alias, info: &shape.columns }, f),
             OrderTarget::Related { relation, field } => match laterals.iter().find(|(a, _, _)| a == relation) {
-                Some((_, lat, true)) => field_expr(sql, lat, field),
+                Some((_, lat, true)) => field_expr(sql, At { alias: lat, info: &NO_INFO }, field),
                 Some((_, _, false)) => {
                     return Err(Error::RelatedOrder(
                         relation.clone(),
