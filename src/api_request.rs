@@ -598,15 +598,8 @@ pub fn parse(config: &Config, req: &RawRequest) -> Result<ApiRequest, Error> {
     let has_body = matches!(method, Method::Post | Method::Patch | Method::Put);
     let payload = if has_body {
         if req.body.iter().all(u8::is_ascii_whitespace) && !is_routine {
-            if matches!(method, Method::Patch | Method::Put) || content_type == "application/json" {
-                // PostgREST treats an empty body like `{}` for PATCH, and rejects it for POST.
-                if method == Method::Post {
-                    return Err(Error::InvalidBody("Empty or invalid json".into()));
-                }
-                Some(Payload::Json { raw: Bytes::from_static(b"{}"), is_array: false, keys: vec![] })
-            } else {
-                Some(parse_payload(&content_type, &req.body, query.columns.is_some())?)
-            }
+            // A write to a table needs a body (even `{}`), in any content type.
+            return Err(Error::InvalidBody("Empty or invalid json".into()));
         } else if req.body.iter().all(u8::is_ascii_whitespace) {
             None
         } else {

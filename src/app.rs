@@ -52,7 +52,9 @@ pub async fn handle(state: &AppState, req: RawRequest) -> Outcome {
                 // The connection went away: have the reloader check the database again.
                 let _ = state.reload.try_send("reload schema".into());
             }
-            Outcome { response: response::error(&e, auth.authenticated, minimal), role }
+            // 42501 is 401 for the anonymous role (also when a token names it), else 403.
+            let authenticated = config.db_anon_role.as_deref() != Some(auth.role.as_str());
+            Outcome { response: response::error(&e, authenticated, minimal), role }
         }
     }
 }

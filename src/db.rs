@@ -126,9 +126,8 @@ fn custom_error(message: &str, detail: Option<&str>) -> Error {
     };
     let detail: serde_json::Value = match detail.map(serde_json::from_str::<serde_json::Value>) {
         Some(Ok(v @ serde_json::Value::Object(_))) if v.get("status").is_some() => v,
-        Some(_) | None => {
-            return Error::PgrstRaise(format!("Invalid JSON value for DETAIL: '{}'", detail.unwrap_or("")))
-        }
+        Some(_) => return Error::PgrstRaise(format!("Invalid JSON value for DETAIL: '{}'", detail.unwrap_or(""))),
+        None => return Error::PgrstRaise("DETAIL is missing in the RAISE statement".into()),
     };
     let status = detail.get("status").and_then(serde_json::Value::as_u64).unwrap_or(500) as u16;
     let headers = detail

@@ -36,7 +36,8 @@ pub enum Error {
     #[error("{0}")]
     InvalidBody(String),
     #[error("Requested range not satisfiable")]
-    InvalidRange(Option<String>),
+    /// PGRST103, with the details and the total row count when known (for `Content-Range`).
+    InvalidRange(Option<String>, Option<i64>),
     #[error("Filters must include all and only primary key columns with 'eq' operators")]
     InvalidPutFilters,
     #[error("Invalid schema: {0}")]
@@ -77,6 +78,8 @@ pub enum Error {
     NoRelationship { parent: String, child: String, schema: String, hint: Option<String>, suggestion: Option<String> },
     #[error("Could not embed because more than one relationship was found for '{parent}' and '{child}'")]
     AmbiguousRelationship { parent: String, child: String, details: Vec<Value>, hint: String },
+    #[error("Could not choose the best candidate function between: {0}")]
+    AmbiguousFunction(String),
     #[error("Could not find the function {name} in the schema cache")]
     NoFunction { name: String, details: String, hint: Option<String> },
     #[error("Could not find the '{column}' column of '{table}' in the schema cache")]
@@ -124,12 +127,12 @@ impl Error {
             Parse { .. } | InvalidBody(_) | PutLimit | PutMismatch | InvalidPreferences(_) => 400,
             MaxAffected(_) | NotImplemented(_) => 400,
             InvalidRpcMethod(_) | InvalidPutFilters | UnsupportedMethod(_) => 405,
-            InvalidRange(_) => 416,
+            InvalidRange(..) => 416,
             UnacceptableSchema(..) | MediaType(_) | Singularity(_) => 406,
             GucHeaders | GucStatus | PgrstRaise(_) | Internal(_) | JwtNoSecret => 500,
             InvalidPath | RootDisabled => 404,
             NoRelationship { .. } | NoColumn { .. } | NotEmbedded(..) => 400,
-            AmbiguousRelationship { .. } => 300,
+            AmbiguousRelationship { .. } | AmbiguousFunction(_) => 300,
             RelatedOrder(..) => 400,
             NoFunction { .. } | NoTable(..) => 404,
             JwtDecode(..) | AnonDisabled | JwtClaims(_) => 401,
@@ -147,7 +150,7 @@ impl Error {
             Parse { .. } => "PGRST100",
             InvalidRpcMethod(_) => "PGRST101",
             InvalidBody(_) => "PGRST102",
-            InvalidRange(_) => "PGRST103",
+            InvalidRange(..) => "PGRST103",
             InvalidPutFilters => "PGRST105",
             UnacceptableSchema(..) => "PGRST106",
             MediaType(_) => "PGRST107",
@@ -167,6 +170,7 @@ impl Error {
             NotImplemented(_) => "PGRST127",
             NoRelationship { .. } => "PGRST200",
             AmbiguousRelationship { .. } => "PGRST201",
+            AmbiguousFunction(_) => "PGRST203",
             NoFunction { .. } => "PGRST202",
             NoColumn { .. } => "PGRST204",
             NoTable(..) => "PGRST205",
@@ -187,12 +191,16 @@ impl Error {
         match self {
             DbConnection(cause) => (s(cause), Value::Null),
             Parse { details, .. } => (s(details), Value::Null),
-            InvalidRange(Some(d)) => (s(d), Value::Null),
+            InvalidRange(Some(d), _) => (s(d), Value::Null),
             UnacceptableSchema(_, exposed) => (
                 Value::Null,
                 s(&format!("Only the following schemas are exposed: {}", exposed.join(", "))),
             ),
             Singularity(n) => (s(&format!("The result contains {n} rows")), Value::Null),
+            PgrstRaise(d) if d.contains("DETAIL") => (
+                s(d),
+                s("DETAIL must be a JSON object with obligatory keys: 'status' and optional key: 'headers'."),
+            ),
             PgrstRaise(d) => (
                 s(d),
                 s("MESSAGE must be a JSON object with obligatory keys: 'code', 'message' and optional keys: 'details', 'hint'."),
@@ -217,6 +225,10 @@ impl Error {
             ),
             RelatedOrder(_, d) => (s(d), Value::Null),
             AmbiguousRelationship { details, hint, .. } => (Value::Array(details.clone()), s(hint)),
+            AmbiguousFunction(_) => (
+                Value::Null,
+                s("Try renaming the parameters or the function itself in the database so function overloading can be resolved"),
+            ),
             NoFunction { details, hint, .. } => (s(details), hint.as_deref().map(s).unwrap_or(Value::Null)),
             NoTable(_, hint) => (Value::Null, hint.as_deref().map(s).unwrap_or(Value::Null)),
             JwtDecode(_, Some(d)) => (s(d), Value::Null),
@@ -234,7 +246,11 @@ impl Error {
         if let Error::Custom { body, .. } = self {
             return body.clone();
         }
-        let (details, hint) = if minimal { (Value::Null, Value::Null) } else { self.details_hint() };
+        if minimal {
+            // client-error-verbosity=minimal: only code and message.
+            return json!({ "code": self.code(), "message": self.to_string() });
+        }
+        let (details, hint) = self.details_hint();
         json!({ "code": self.code(), "message": self.to_string(), "details": details, "hint": hint })
     }
 
@@ -246,6 +262,7 @@ impl Error {
                 "WWW-Authenticate".into(),
                 format!("Bearer error=\"invalid_token\", error_description=\"{}\"", msg.replace('"', "'")),
             )],
+            Error::InvalidRange(_, Some(total)) => vec![("Content-Range".into(), format!("*/{total}"))],
             _ if status == 401 => vec![("WWW-Authenticate".into(), "Bearer".into())],
             _ => vec![],
         }

@@ -75,6 +75,7 @@ pub fn cors_headers(
                 allow.push_str(", ");
                 allow.push_str(h);
             }
+            allow.push_str(", Accept, Accept-Language, Content-Language");
             headers.push(("Access-Control-Allow-Headers".into(), allow));
             headers.push(("Access-Control-Max-Age".into(), "86400".into()));
         }

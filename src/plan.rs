@@ -221,7 +221,9 @@ pub fn plan(config: &Config, cache: &SchemaCache, req: &ApiRequest) -> Result<Pl
         }
         (Target::Routine(name), method) => {
             if method == Method::Options {
-                Action::Options { allow: "OPTIONS,GET,HEAD,POST".into() }
+                // Volatile functions can only be POSTed (GET runs read-only).
+                let volatile = cache.routines(&req.schema, name).iter().all(|r| r.volatility == 'v');
+                Action::Options { allow: if volatile { "OPTIONS,POST".into() } else { "OPTIONS,GET,HEAD,POST".into() } }
             } else {
                 plan_call(config, req, cache, name, &mut tx)?
             }
@@ -277,9 +279,24 @@ fn root_shape(
 ) -> Result<Shape, Error> {
     let q = &req.query;
     let (mut limit, mut offset) = q.root_limit();
-    if let (None, None, Some((from, to))) = (limit, offset, req.range) {
-        offset = Some(from);
-        limit = to.map(|t| (t - from + 1).max(0));
+    if limit.is_some_and(|l| l < 0) {
+        return Err(Error::InvalidRange(Some("Limit should be greater than or equal to zero.".into()), None));
+    }
+    // A negative offset is ignored, as in PostgREST.
+    offset = offset.filter(|o| *o > 0);
+    // The Range header applies to reads only, as in PostgREST.
+    let range = req.range.filter(|_| matches!(req.method, Method::Get | Method::Head));
+    if let (None, None, Some((from, to))) = (limit, offset, range) {
+        if to.is_some_and(|t| t < from) {
+            return Err(Error::InvalidRange(
+                Some(
+                    "The lower boundary must be lower than or equal to the upper boundary in the Range header.".into(),
+                ),
+                None,
+            ));
+        }
+        offset = Some(from).filter(|o| *o > 0);
+        limit = to.map(|t| t - from + 1);
     }
     if let Some(max) = config.db_max_rows {
         limit = Some(limit.map_or(max, |l| l.min(max)));
@@ -654,8 +671,30 @@ fn plan_mutation(
             if pk.is_empty() || eq_cols != pk || shape.filters.len() != pk.len() || !shape.logic.is_empty() {
                 return Err(Error::InvalidPutFilters);
             }
-            if payload.is_some_and(Payload::is_array) {
-                return Err(Error::InvalidBody("Payload values do not match URL in primary key column(s)".into()));
+            // The body is one row (an object, or an array of one) whose key matches the URL's.
+            let row = payload.and_then(|p| serde_json::from_slice::<serde_json::Value>(p.json_bytes()).ok());
+            let row = match row {
+                Some(serde_json::Value::Array(mut items)) if items.len() == 1 => items.pop(),
+                Some(v @ serde_json::Value::Object(_)) => Some(v),
+                _ => None,
+            };
+            let matches_url = row.as_ref().and_then(serde_json::Value::as_object).is_some_and(|obj| {
+                shape.filters.iter().all(|f| {
+                    let url = match &f.operation {
+                        crate::api_request::Operation::Compare { value, .. } => value.as_str(),
+                        _ => return false,
+                    };
+                    match obj.get(&f.field.name) {
+                        Some(serde_json::Value::String(s)) => s == url,
+                        Some(v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => {
+                            serde_json::from_str::<serde_json::Value>(url).ok().as_ref() == Some(v)
+                        }
+                        _ => false,
+                    }
+                })
+            });
+            if !matches_url {
+                return Err(Error::PutMismatch);
             }
             MutateKind::Insert {
                 columns: columns(payload)?,
@@ -681,55 +720,87 @@ fn plan_call(
 ) -> Result<Action, Error> {
     let candidates = cache.routines(&req.schema, name);
     let read_only = matches!(req.method, Method::Get | Method::Head);
-    // Arguments come from the query string (GET) or the body (POST).
-    let (arg_names, json_args): (Vec<String>, Option<serde_json::Map<String, serde_json::Value>>) = if read_only {
-        let names: Vec<String> = req.query.params.iter().map(|(k, _)| k.clone()).collect();
+    tx.read_only = read_only;
+    let param_names: Vec<&str> = candidates.iter().flat_map(|r| r.params.iter().map(|p| p.name.as_str())).collect();
+
+    // GET: a query parameter is an argument unless it is a filter on the result: the first
+    // occurrence of a parameter name is the argument, and a name that is no parameter is an
+    // argument only when its value is not a filter (so an unknown argument is reported).
+    let mut get_args: Vec<(String, String)> = Vec::new();
+    let mut filters: Vec<Filter> = Vec::new();
+    for (k, v) in &req.query.params {
+        let filter = crate::api_request::parse_filter(k, v);
+        let seen = get_args.iter().any(|(a, _)| a == k);
+        let is_param = param_names.contains(&k.as_str());
+        match (read_only, filter) {
+            (true, Ok(f)) if !is_param || seen => filters.push(f),
+            (true, Ok(_)) | (true, Err(_)) if is_param || !seen => get_args.push((k.clone(), v.clone())),
+            (true, Err(e)) | (false, Err(e)) => return Err(e),
+            (_, Ok(f)) => filters.push(f),
+        }
+    }
+
+    let body_kind = BodyKind::of(req);
+    let (arg_names, body_args): (Vec<String>, Option<serde_json::Map<String, serde_json::Value>>) = if read_only {
+        let mut names: Vec<String> = Vec::new();
+        for (k, _) in &get_args {
+            if !names.contains(k) {
+                names.push(k.clone());
+            }
+        }
         (names, None)
     } else {
-        match &req.payload {
-            Some(Payload::Json { raw, .. }) | Some(Payload::Converted { raw, .. }) => {
-                match serde_json::from_slice::<serde_json::Value>(raw) {
-                    Ok(serde_json::Value::Object(map)) if !req.preferences.single_object => {
-                        (map.keys().cloned().collect(), Some(map))
-                    }
-                    _ => (vec![], None),
+        match (&body_kind, &req.payload) {
+            (BodyKind::Json, Some(p)) if !req.preferences.single_object => {
+                // An array of objects: the first one's arguments, as PostgREST does.
+                let value = serde_json::from_slice::<serde_json::Value>(p.json_bytes()).ok();
+                let obj = match value {
+                    Some(serde_json::Value::Object(m)) => Some(m),
+                    Some(serde_json::Value::Array(mut items)) if !items.is_empty() => match items.swap_remove(0) {
+                        serde_json::Value::Object(m) => Some(m),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                let mut obj = obj.unwrap_or_default();
+                if let Some(cols) = &req.query.columns {
+                    obj.retain(|k, _| cols.contains(k));
                 }
+                (obj.keys().cloned().collect(), Some(obj))
             }
             _ => (vec![], None),
         }
     };
-    let routine = choose_routine(req, candidates, name, &arg_names)?;
-    if !read_only && routine.volatility != 'v' {
-        // A POST to a stable function still runs read-write, as in PostgREST.
-    }
-    if read_only && routine.volatility == 'v' {
-        tx.read_only = true;
-    }
-    tx.read_only = read_only;
+    let routine = choose_routine(req, candidates, name, &arg_names, &body_kind)?;
 
-    let args = if routine.params.len() == 1 && routine.params[0].name.is_empty() && !read_only {
-        let body = req.payload.as_ref().map(|p| p.json_bytes().to_vec()).unwrap_or_default();
-        CallArgs::Single { value: body, type_: routine.params[0].type_.clone() }
-    } else if req.preferences.single_object && !read_only && routine.params.len() == 1 {
+    let single_unnamed = routine.params.len() == 1 && routine.params[0].name.is_empty();
+    let args = if !read_only && (single_unnamed || (req.preferences.single_object && routine.params.len() == 1)) {
         let body = req.payload.as_ref().map(|p| p.json_bytes().to_vec()).unwrap_or_else(|| b"{}".to_vec());
         CallArgs::Single { value: body, type_: routine.params[0].type_.clone() }
     } else {
         let mut obj = serde_json::Map::new();
         if read_only {
-            for (k, v) in &req.query.params {
-                if let Some(p) = routine.params.iter().find(|p| &p.name == k) {
-                    if p.variadic || p.type_.ends_with("[]") {
-                        let entry = obj.entry(k.clone()).or_insert_with(|| serde_json::Value::Array(vec![]));
-                        if let serde_json::Value::Array(items) = entry {
-                            items.push(serde_json::Value::String(v.clone()));
-                        }
-                    } else {
-                        obj.insert(k.clone(), serde_json::Value::String(v.clone()));
+            for (k, v) in &get_args {
+                let Some(p) = routine.params.iter().find(|p| &p.name == k) else { continue };
+                if p.variadic || p.type_.ends_with("[]") {
+                    let entry = obj.entry(k.clone()).or_insert_with(|| serde_json::Value::Array(vec![]));
+                    if let serde_json::Value::Array(items) = entry {
+                        items.push(serde_json::Value::String(v.clone()));
+                    }
+                } else {
+                    obj.insert(k.clone(), serde_json::Value::String(v.clone()));
+                }
+            }
+        } else if let Some(map) = body_args {
+            obj = map;
+            // A variadic argument given one value is a one-element array.
+            for p in routine.params.iter().filter(|p| p.variadic) {
+                if let Some(v) = obj.get_mut(&p.name) {
+                    if !v.is_array() {
+                        *v = serde_json::Value::Array(vec![v.take()]);
                     }
                 }
             }
-        } else if let Some(map) = json_args {
-            obj = map;
         }
         let params: Vec<(String, String)> = routine
             .params
@@ -748,55 +819,109 @@ fn plan_call(
         _ => None,
     };
     let mut shape = root_shape(config, cache, req, relation)?;
-    // Query parameters that are not arguments filter the result.
-    if read_only {
-        let mut filters = Vec::new();
-        for (k, v) in &req.query.params {
-            if routine.params.iter().any(|p| &p.name == k) {
-                continue;
-            }
-            let (path, key) = (Vec::<String>::new(), k.clone());
-            let _ = path;
-            filters.push(crate::api_request::parse_filter(&key, v)?);
-        }
-        shape.filters = filters;
-    } else {
-        for (k, v) in &req.query.params {
-            shape.filters.push(crate::api_request::parse_filter(k, v)?);
+    shape.filters = filters;
+    if let Some((s, t)) = relation {
+        if let Some(table) = cache.table(s, t) {
+            shape.columns = column_info(cache, table, &shape);
         }
     }
     Ok(Action::Call { routine: Box::new(routine.clone()), args, shape })
 }
 
+/// What a function call's body is, by its content type.
+enum BodyKind {
+    Json,
+    Text,
+    Xml,
+    Bytea,
+    Other,
+}
+
+impl BodyKind {
+    fn of(req: &ApiRequest) -> BodyKind {
+        match req.content_type.as_str() {
+            "application/json" | "application/x-www-form-urlencoded" => BodyKind::Json,
+            "text/plain" => BodyKind::Text,
+            "text/xml" => BodyKind::Xml,
+            "application/octet-stream" => BodyKind::Bytea,
+            _ => BodyKind::Other,
+        }
+    }
+
+    /// The types a single unnamed parameter must have to take such a body.
+    fn unnamed_types(&self) -> &'static [&'static str] {
+        match self {
+            BodyKind::Json => &["json", "jsonb"],
+            BodyKind::Text => &["text"],
+            BodyKind::Xml => &["xml"],
+            BodyKind::Bytea => &["bytea"],
+            BodyKind::Other => &[],
+        }
+    }
+
+    fn unnamed_description(&self) -> &'static str {
+        match self {
+            BodyKind::Json => "json/jsonb",
+            BodyKind::Text => "text",
+            BodyKind::Xml => "xml",
+            BodyKind::Bytea => "bytea",
+            BodyKind::Other => "",
+        }
+    }
+}
+
+/// PostgREST's overload resolution: a function whose named parameters cover the arguments
+/// given (required ones present, no unknown ones), else (for POST) one with a single unnamed
+/// parameter of the body's type. Several left: PGRST203 (300); none: PGRST202 (404).
 fn choose_routine<'a>(
     req: &ApiRequest,
     candidates: &'a [Routine],
     name: &str,
     arg_names: &[String],
+    body: &BodyKind,
 ) -> Result<&'a Routine, Error> {
-    let matches_args = |r: &Routine| -> bool {
-        if r.params.len() == 1 && r.params[0].name.is_empty() {
-            // One unnamed parameter takes the whole body.
-            return req.method == Method::Post;
+    let post = req.method == Method::Post;
+    let unnamed = |r: &Routine| r.params.len() == 1 && r.params[0].name.is_empty();
+    let named_match = |r: &Routine| -> bool {
+        if unnamed(r) {
+            return false;
         }
-        if req.preferences.single_object && r.params.len() == 1 {
+        if post && req.preferences.single_object && r.params.len() == 1 {
             return true;
         }
         let known = arg_names.iter().all(|a| r.params.iter().any(|p| &p.name == a));
         let required = r.params.iter().filter(|p| !p.has_default).all(|p| arg_names.contains(&p.name));
-        if matches!(req.method, Method::Get | Method::Head) {
-            // Extra query parameters may be filters on the result.
-            required
-        } else {
-            known && required
-        }
+        known && required
     };
-    let found: Vec<&Routine> = candidates.iter().filter(|r| matches_args(r)).collect();
+    let body_is_raw = post && !matches!(body, BodyKind::Json);
+    let mut found: Vec<&Routine> =
+        if body_is_raw { vec![] } else { candidates.iter().filter(|r| named_match(r)).collect() };
+    if found.is_empty() && post {
+        found = candidates
+            .iter()
+            .filter(|r| unnamed(r) && body.unnamed_types().contains(&r.params[0].type_.as_str()))
+            .collect();
+    }
+    if found.len() > 1 {
+        // Prefer the one whose parameters are exactly the arguments given.
+        let exact: Vec<&Routine> = found.iter().copied().filter(|r| r.params.len() == arg_names.len()).collect();
+        if exact.len() == 1 {
+            found = exact;
+        }
+    }
     match found.as_slice() {
         [one] => Ok(one),
         [] => {
             let qualified = format!("{}.{}", req.schema, name);
-            let (shown, details) = if arg_names.is_empty() {
+            let (shown, details) = if body_is_raw {
+                (
+                    qualified.clone(),
+                    format!(
+                        "Searched for the function {qualified} with a single unnamed {} parameter, but no matches were found in the schema cache.",
+                        body.unnamed_description()
+                    ),
+                )
+            } else if arg_names.is_empty() {
                 (
                     format!("{qualified} without parameters"),
                     format!("Searched for the function {qualified} without parameters, but no matches were found in the schema cache."),
@@ -804,12 +929,15 @@ fn choose_routine<'a>(
             } else {
                 let list = arg_names.join(", ");
                 let noun = if arg_names.len() == 1 { "parameter" } else { "parameters" };
+                let or_json = if post { " or with a single unnamed json/jsonb parameter" } else { "" };
                 (
                     format!("{qualified}({list})"),
-                    format!("Searched for the function {qualified} with {noun} {list}, but no matches were found in the schema cache."),
+                    format!(
+                        "Searched for the function {qualified} with {noun} {list}{or_json}, but no matches were found in the schema cache."
+                    ),
                 )
             };
-            let hint = candidates.first().map(|r| {
+            let hint = candidates.iter().find(|r| !unnamed(r)).map(|r| {
                 let names: Vec<&str> = r.params.iter().map(|p| p.name.as_str()).collect();
                 if names.is_empty() {
                     format!("Perhaps you meant to call the function {qualified}")
@@ -820,11 +948,6 @@ fn choose_routine<'a>(
             Err(Error::NoFunction { name: shown, details, hint })
         }
         many => {
-            // Prefer the candidate whose parameters match the given names exactly.
-            let exact: Vec<&&Routine> = many.iter().filter(|r| r.params.len() == arg_names.len()).collect();
-            if let [one] = exact.as_slice() {
-                return Ok(one);
-            }
             let list = many
                 .iter()
                 .map(|r| {
@@ -833,12 +956,7 @@ fn choose_routine<'a>(
                 })
                 .collect::<Vec<_>>()
                 .join(", ");
-            Err(Error::Pg(crate::error::PgError {
-                code: "PGRST203".into(),
-                message: format!("Could not choose the best candidate function between: {list}"),
-                details: None,
-                hint: Some("Try renaming the parameters or the function itself in the database so function overloading can be resolved".into()),
-            }))
+            Err(Error::AmbiguousFunction(list))
         }
     }
 }

@@ -132,9 +132,10 @@ pub fn main_statement(plan: &Plan) -> Result<Statement, Error> {
             let from = format!("{}.{}", ident(&table.schema), ident(&table.name));
             let alias = ident(&table.name);
             let p = parts(&mut sql, &mut 0, &from, &alias, shape, "", vec![])?;
-            let total = match plan.count {
-                Some(_) => format!("(SELECT pg_catalog.count(*) FROM {from}{}{})", p.joins, p.where_),
-                None => "NULL::bigint".into(),
+            let total = if needs_total(plan, shape) {
+                format!("(SELECT pg_catalog.count(*) FROM {from}{}{})", p.joins, p.where_)
+            } else {
+                "NULL::bigint".into()
             };
             wrap(&mut sql, &p.query(), &total, body_expr(&plan.media, false), "NULL::text");
         }
@@ -301,11 +302,10 @@ pub fn main_statement(plan: &Plan) -> Result<Statement, Error> {
                 }
                 (media, _, _) => body_expr(media, scalar),
             };
-            let total = match plan.count {
-                Some(_) => {
-                    format!("(SELECT pg_catalog.count(*) FROM pgrst_source {alias}{where_})")
-                }
-                None => "NULL::bigint".into(),
+            let total = if needs_total(plan, shape) {
+                format!("(SELECT pg_catalog.count(*) FROM pgrst_source {alias}{where_})")
+            } else {
+                "NULL::bigint".into()
             };
             sql.push(&format!("WITH pgrst_source AS ({source}) "));
             push_outer(&mut sql, &inner, &total, &body, "NULL::text");
@@ -775,6 +775,12 @@ fn limit_clause(sql: &mut Sql, shape: &Shape) -> String {
         out.push_str(&format!(" OFFSET {}::bigint", sql.bind(o.to_string())));
     }
     out
+}
+
+/// A read counts all matching rows when a count was asked for, or when it starts past the
+/// first row (a page past the end is a 416 that names the total).
+fn needs_total(plan: &Plan, shape: &Shape) -> bool {
+    plan.count.is_some() || shape.offset.is_some_and(|o| o > 0)
 }
 
 /// Whether the plan asks for an exact count (planned/estimated are answered exactly for now).

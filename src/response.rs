@@ -15,9 +15,9 @@ use crate::schema_cache::ReturnShape;
 use bytes::Bytes;
 
 /// Builds the response of a successful request.
-pub fn build(req: &ApiRequest, plan: &Plan, result: DbResult) -> Result<Response, Error> {
+pub fn build(req: &ApiRequest, plan: &Plan, mut result: DbResult) -> Result<Response, Error> {
     let mut resp = Response::new(200);
-    let mut body: Option<String> = Some(result.body);
+    let mut body: Option<String> = Some(std::mem::take(&mut result.body));
     let range_start = match &plan.action {
         Action::Read { shape, .. } | Action::Call { shape, .. } => shape.offset.unwrap_or(0),
         _ => 0,
@@ -30,17 +30,22 @@ pub fn build(req: &ApiRequest, plan: &Plan, result: DbResult) -> Result<Response
             format!("{}-{}/{}", range_start, range_start + result.page_total - 1, total_s)
         }
     };
+    // The total is computed for an offset too (to detect a range past the end), but shown
+    // only when a count was asked for.
+    let shown_total = result.total.filter(|_| plan.count.is_some());
     match &plan.action {
-        Action::Read { .. } => {
-            resp.headers.push(("Content-Range".into(), content_range(result.total)));
-            if let Some(total) = result.total {
+        Action::Read { table, .. } => {
+            out_of_range(&result, range_start)?;
+            resp.headers.push(("Content-Range".into(), content_range(shown_total)));
+            let mut location = format!("/{}", table.name);
+            if !req.canonical_query.is_empty() {
+                location.push('?');
+                location.push_str(&req.canonical_query);
+            }
+            resp.headers.push(("Content-Location".into(), location));
+            if let Some(total) = shown_total {
                 if result.page_total < total && (range_start > 0 || result.page_total > 0) {
                     resp.status = 206;
-                }
-                if range_start > 0 && range_start >= total && total > 0 {
-                    return Err(Error::InvalidRange(Some(format!(
-                        "An offset of {range_start} was requested, but there are only {total} rows."
-                    ))));
                 }
             }
         }
@@ -66,7 +71,13 @@ pub fn build(req: &ApiRequest, plan: &Plan, result: DbResult) -> Result<Response
             }
         }
         Action::Call { routine, .. } => {
-            resp.headers.push(("Content-Range".into(), content_range(result.total)));
+            out_of_range(&result, range_start)?;
+            resp.headers.push(("Content-Range".into(), content_range(shown_total)));
+            if let Some(total) = shown_total {
+                if result.page_total < total && (range_start > 0 || result.page_total > 0) {
+                    resp.status = 206;
+                }
+            }
             if routine.shape == ReturnShape::Void {
                 resp.status = 204;
                 body = None;
@@ -92,10 +103,10 @@ pub fn build(req: &ApiRequest, plan: &Plan, result: DbResult) -> Result<Response
     }
     // Settings made by the request's SQL.
     if let Some(h) = &result.response_headers {
-        for (k, v) in guc_headers(h)? {
-            resp.headers.retain(|(name, _)| !name.eq_ignore_ascii_case(&k));
-            resp.headers.push((k, v));
-        }
+        // They replace ours of the same name; several of one name (Set-Cookie) all stay.
+        let set = guc_headers(h)?;
+        resp.headers.retain(|(name, _)| !set.iter().any(|(k, _)| name.eq_ignore_ascii_case(k)));
+        resp.headers.extend(set);
     }
     if let Some(s) = &result.response_status {
         resp.status = s.trim().parse::<u16>().ok().filter(|s| (100..600).contains(s)).ok_or(Error::GucStatus)?;
@@ -106,6 +117,17 @@ pub fn build(req: &ApiRequest, plan: &Plan, result: DbResult) -> Result<Response
         }
     }
     Ok(resp)
+}
+
+/// An offset at or past the last row is 416, with the total in `Content-Range`.
+fn out_of_range(result: &DbResult, offset: i64) -> Result<(), Error> {
+    match result.total {
+        Some(total) if result.page_total == 0 && offset > 0 && offset >= total => Err(Error::InvalidRange(
+            Some(format!("An offset of {offset} was requested, but there are only {total} rows.")),
+            Some(total),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// `response.headers`: a JSON array of single-key objects with string values.

@@ -257,14 +257,17 @@ impl Routine {
                 variadic: mode(i) == "v",
             })
             .collect();
+        let has_out = (0..n_args).any(|i| matches!(mode(i), "o" | "b" | "t"));
         let shape = if r.return_type == "void" {
             ReturnShape::Void
         } else if r.return_typtype == "c" {
             ReturnShape::Composite { relation: r.return_schema.clone().zip(r.return_relation.clone()) }
-        } else if r.return_type == "record" {
-            // OUT/INOUT/TABLE parameters, or a plain `returns record`: a row either way.
+        } else if has_out {
+            // OUT/INOUT/TABLE parameters: a row of them, even a single one.
             ReturnShape::Composite { relation: None }
         } else {
+            // A scalar, or a plain `returns record` (its columns are known only at run time;
+            // json_agg still renders it as an object).
             ReturnShape::Scalar
         };
         Routine {

@@ -149,23 +149,31 @@ async fn serve_one(
             }
             (r, outcome.role)
         };
-    log_request(state.config.log_level, &raw, peer, role.as_deref(), &response);
-    if raw.method == "HEAD" {
-        // The length the GET would have had.
-        if !response.body.is_empty() && response.header("content-length").is_none() {
-            response.headers.push(("Content-Length".into(), response.body.len().to_string()));
+    if let Some(name) = &state.config.server_trace_header {
+        if let Some(v) = raw.header(name) {
+            response.headers.push((name.clone(), v.to_string()));
         }
+    }
+    log_request(state.config.log_level, &raw, peer, role.as_deref(), &response);
+    let head = raw.method == "HEAD";
+    if head {
         response.body = Bytes::new();
     }
-    to_axum(response)
+    to_axum(response, head)
 }
 
-fn to_axum(r: Response) -> axum::response::Response {
+fn to_axum(r: Response, head: bool) -> axum::response::Response {
     let mut builder = axum::http::Response::builder().status(r.status);
     for (k, v) in &r.headers {
         builder = builder.header(k.as_str(), v.as_str());
     }
-    builder.body(Body::from(r.body)).unwrap_or_else(|_| {
+    // HEAD: no body, and like PostgREST no Content-Length (a body of unknown size).
+    let body = if head {
+        Body::from_stream(futures_util::stream::empty::<Result<Bytes, std::io::Error>>())
+    } else {
+        Body::from(r.body)
+    };
+    builder.body(body).unwrap_or_else(|_| {
         let mut resp = axum::response::Response::new(Body::from(
             "{\"code\":\"PGRSTX00\",\"message\":\"Invalid response header\",\"details\":null,\"hint\":null}",
         ));
