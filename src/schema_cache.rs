@@ -710,7 +710,8 @@ mod tests {
         let r = &cache.routines("todo", "add")[0];
         assert_eq!(r.params.len(), 2);
         assert!(!r.params[0].has_default && r.params[1].has_default);
-        assert_eq!(r.shape, ReturnShape::Scalar);
+        // A single OUT parameter still makes a row ({"s": …}), as in PostgREST.
+        assert_eq!(r.shape, ReturnShape::Composite { relation: None });
         assert_eq!(cache.table("todo", "tasks").map(|t| t.pk.clone()), Some(vec!["id".to_string()]));
         assert_eq!(cache.similar_table("todo", "taks"), Some("tasks".into()));
     }
