@@ -51,7 +51,7 @@ pub const SETTINGS: &[Setting] = &[
         true,
         "verbose or minimal: whether error bodies carry details and hint",
     ),
-    s("db-aggregates-enabled", Bool, Some("false"), false, "Allow aggregate functions in select="),
+    s("db-aggregates-enabled", Bool, Some("false"), true, "Allow aggregate functions in select="),
     s("db-anon-role", Str, None, true, "Role used for requests without a JWT; unset means anonymous requests get 401"),
     s(
         "db-channel",
@@ -209,6 +209,7 @@ pub struct Config {
     pub server_trace_header: Option<String>,
     /// `follow-privileges`, `ignore-privileges` or `disabled`.
     pub openapi_mode: String,
+    pub db_aggregates_enabled: bool,
     pub openapi_security_active: bool,
     pub openapi_server_proxy_uri: Option<String>,
     pub client_error_verbosity_minimal: bool,
@@ -374,6 +375,7 @@ impl Config {
             server_cors_allowed_origins,
             server_trace_header: get("server-trace-header").map(str::to_lowercase),
             openapi_mode: get("openapi-mode").unwrap_or("follow-privileges").to_string(),
+            db_aggregates_enabled: bool_of("db-aggregates-enabled"),
             openapi_security_active: bool_of("openapi-security-active"),
             openapi_server_proxy_uri: get("openapi-server-proxy-uri").map(str::to_string),
             client_error_verbosity_minimal,

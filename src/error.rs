@@ -68,6 +68,8 @@ pub enum Error {
     RelatedOrder(String, String),
     #[error("Root endpoint metadata is disabled")]
     RootDisabled,
+    #[error("Use of aggregate functions is not allowed")]
+    AggregatesDisabled,
     #[error("Invalid path specified in request URL")]
     InvalidPath,
     #[error("Feature not implemented")]
@@ -131,7 +133,7 @@ impl Error {
             UnacceptableSchema(..) | MediaType(_) | Singularity(_) => 406,
             GucHeaders | GucStatus | PgrstRaise(_) | Internal(_) | JwtNoSecret => 500,
             InvalidPath | RootDisabled => 404,
-            NoRelationship { .. } | NoColumn { .. } | NotEmbedded(..) => 400,
+            NoRelationship { .. } | NoColumn { .. } | NotEmbedded(..) | AggregatesDisabled => 400,
             AmbiguousRelationship { .. } | AmbiguousFunction(_) => 300,
             RelatedOrder(..) => 400,
             NoFunction { .. } | NoTable(..) => 404,
@@ -165,6 +167,7 @@ impl Error {
             MaxAffected(_) => "PGRST124",
             NotEmbedded(..) => "PGRST108",
             RelatedOrder(..) => "PGRST118",
+            AggregatesDisabled => "PGRST123",
             InvalidPath => "PGRST125",
             RootDisabled => "PGRST126",
             NotImplemented(_) => "PGRST127",

@@ -301,6 +301,9 @@ fn root_shape(
     if let Some(max) = config.db_max_rows {
         limit = Some(limit.map_or(max, |l| l.min(max)));
     }
+    if !config.db_aggregates_enabled && uses_aggregates(&q.select) {
+        return Err(Error::AggregatesDisabled);
+    }
     let mut shape = build_shape(cache, req, table, &q.select, &[])?;
     shape.limit = limit;
     shape.offset = offset;
@@ -316,6 +319,14 @@ fn root_shape(
         check_embed_path(&shape, path, &q.select)?;
     }
     Ok(shape)
+}
+
+fn uses_aggregates(items: &[SelectItem]) -> bool {
+    items.iter().any(|i| match i {
+        SelectItem::Count { .. } | SelectItem::Field { aggregate: Some(_), .. } => true,
+        SelectItem::Embed { select, .. } => uses_aggregates(select),
+        _ => false,
+    })
 }
 
 fn check_embed_path(shape: &Shape, path: &[String], select: &[SelectItem]) -> Result<(), Error> {

@@ -53,11 +53,15 @@ fn request(line: &str) -> RawRequest {
 
 #[test]
 fn sql_cases() {
-    let env: BTreeMap<String, String> =
-        [("PGRST_DB_SCHEMAS", "todo"), ("PGRST_DB_ANON_ROLE", "web_anon"), ("PGRST_RAW_MEDIA_TYPES", "text/html")]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+    let env: BTreeMap<String, String> = [
+        ("PGRST_DB_SCHEMAS", "todo"),
+        ("PGRST_DB_ANON_ROLE", "web_anon"),
+        ("PGRST_RAW_MEDIA_TYPES", "text/html"),
+        ("PGRST_DB_AGGREGATES_ENABLED", "true"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
     let config = Config::from_sources(None, &env).expect("config");
     let cache = SchemaCache::from_json(SCHEMA).expect("schema");
     let mut out = String::new();
