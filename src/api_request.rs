@@ -687,10 +687,11 @@ fn parse_accept(accept: Option<&str>) -> Vec<String> {
             if media.is_empty() {
                 return None;
             }
-            let q = pieces
-                .filter_map(|p| p.trim().strip_prefix("q="))
-                .find_map(|q| q.trim().parse::<f32>().ok())
-                .unwrap_or(1.0);
+            let params: Vec<String> = pieces.map(|p| p.trim().to_lowercase()).collect();
+            let q = params.iter().find_map(|p| p.strip_prefix("q=")?.trim().parse::<f32>().ok()).unwrap_or(1.0);
+            // The one media-type parameter that changes the answer: `nulls=stripped`.
+            let media =
+                if params.iter().any(|p| p == "nulls=stripped") { format!("{media};nulls=stripped") } else { media };
             Some((q, i, media))
         })
         .filter(|(q, _, _)| *q > 0.0)

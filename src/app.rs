@@ -40,13 +40,21 @@ pub struct Outcome {
 pub async fn handle(state: &AppState, req: RawRequest) -> Outcome {
     let config = &state.config;
     let minimal = config.client_error_verbosity_minimal;
+    let mut timings = Timings::new(config.server_timing_enabled);
     let auth = match auth::authenticate(config, req.header("authorization"), auth::now()) {
         Ok(a) => a,
         Err(e) => return Outcome { response: response::error(&e, false, minimal), role: None },
     };
+    timings.lap("jwt");
     let role = Some(auth.role.clone());
-    match run(state, &req, &auth).await {
-        Ok(response) => Outcome { response, role },
+    match run(state, &req, &auth, &mut timings).await {
+        Ok(mut response) => {
+            timings.lap("response");
+            if let Some(h) = timings.header() {
+                response.headers.push(("Server-Timing".into(), h));
+            }
+            Outcome { response, role }
+        }
         Err(e) => {
             if matches!(e, Error::DbConnection(_)) {
                 // The connection went away: have the reloader check the database again.
@@ -59,11 +67,18 @@ pub async fn handle(state: &AppState, req: RawRequest) -> Outcome {
     }
 }
 
-async fn run(state: &AppState, req: &RawRequest, auth: &auth::AuthResult) -> Result<Response, Error> {
+async fn run(
+    state: &AppState,
+    req: &RawRequest,
+    auth: &auth::AuthResult,
+    timings: &mut Timings,
+) -> Result<Response, Error> {
     let config = &state.config;
     let api = api_request::parse(config, req)?;
+    timings.lap("parse");
     let cache = state.schema_cache().ok_or(Error::SchemaCacheNotLoaded)?;
     let plan = plan::plan(config, &cache, &api)?;
+    timings.lap("plan");
     let result = match plan.action {
         Action::Options { .. } => db::DbResult::default(),
         Action::Root => {
@@ -84,5 +99,32 @@ async fn run(state: &AppState, req: &RawRequest, auth: &auth::AuthResult) -> Res
             db::run(&state.db, tx, plan.tx).await?
         }
     };
+    timings.lap("transaction");
     response::build(&api, &plan, result)
+}
+
+/// Per-stage durations for `Server-Timing` (`server-timing-enabled`).
+struct Timings {
+    enabled: bool,
+    last: std::time::Instant,
+    laps: Vec<(&'static str, f64)>,
+}
+
+impl Timings {
+    fn new(enabled: bool) -> Timings {
+        Timings { enabled, last: std::time::Instant::now(), laps: Vec::new() }
+    }
+
+    fn lap(&mut self, stage: &'static str) {
+        if self.enabled {
+            let now = std::time::Instant::now();
+            self.laps.push((stage, (now - self.last).as_secs_f64() * 1000.0));
+            self.last = now;
+        }
+    }
+
+    fn header(&self) -> Option<String> {
+        self.enabled
+            .then(|| self.laps.iter().map(|(stage, ms)| format!("{stage};dur={ms:.1}")).collect::<Vec<_>>().join(", "))
+    }
 }

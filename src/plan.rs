@@ -18,8 +18,11 @@ use crate::schema_cache::{Cardinality, Relationship, ReturnShape, Routine, Schem
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Media {
     Json,
+    /// `application/vnd.pgrst.array+json;nulls=stripped`: null-valued keys left out.
+    JsonStripNulls,
     /// `application/vnd.pgrst.object+json`: exactly one row, as an object.
     SingleObject,
+    SingleObjectStripNulls,
     Csv,
     /// The scalar result sent as-is with this content type (raw-media-types, or a function
     /// returning a domain named after a media type, or `text/plain`).
@@ -30,9 +33,11 @@ impl Media {
     pub fn content_type(&self) -> String {
         match self {
             Media::Json => "application/json; charset=utf-8".into(),
+            Media::JsonStripNulls => "application/vnd.pgrst.array+json;nulls=stripped; charset=utf-8".into(),
             Media::SingleObject => "application/vnd.pgrst.object+json; charset=utf-8".into(),
+            Media::SingleObjectStripNulls => "application/vnd.pgrst.object+json;nulls=stripped; charset=utf-8".into(),
             Media::Csv => "text/csv; charset=utf-8".into(),
-            Media::Raw(m) if m.starts_with("text/") && !m.contains("charset") => {
+            Media::Raw(m) if (m.starts_with("text/") || m == "application/openapi+json") && !m.contains("charset") => {
                 format!("{m}; charset=utf-8")
             }
             Media::Raw(m) => m.clone(),
@@ -230,7 +235,7 @@ pub fn plan(config: &Config, cache: &SchemaCache, req: &ApiRequest) -> Result<Pl
         }
     };
     let media = negotiate(config, req, &action)?;
-    if media == Media::SingleObject {
+    if matches!(media, Media::SingleObject | Media::SingleObjectStripNulls) {
         tx.require_single = true;
     }
     if matches!(action, Action::Mutate { .. }) {
@@ -1006,6 +1011,13 @@ fn negotiate(config: &Config, req: &ApiRequest, action: &Action) -> Result<Media
         match accepted {
             "*/*" | "application/json" | "application/*" => return Ok(Media::Json),
             "application/vnd.pgrst.object+json" | "application/vnd.pgrst.object" => return Ok(Media::SingleObject),
+            "application/vnd.pgrst.array+json" | "application/vnd.pgrst.array" => return Ok(Media::Json),
+            "application/vnd.pgrst.array+json;nulls=stripped" | "application/vnd.pgrst.array;nulls=stripped" => {
+                return Ok(Media::JsonStripNulls)
+            }
+            "application/vnd.pgrst.object+json;nulls=stripped" | "application/vnd.pgrst.object;nulls=stripped" => {
+                return Ok(Media::SingleObjectStripNulls)
+            }
             "text/csv" if !matches!(action, Action::Call { .. }) || !scalar_routine => return Ok(Media::Csv),
             m if scalar_routine && config.raw_media_types.iter().any(|r| r == m) => {
                 return Ok(Media::Raw(m.to_string()))

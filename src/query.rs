@@ -386,6 +386,14 @@ fn body_expr(media: &Media, scalar: bool) -> String {
     match media {
         Media::Json if scalar => "coalesce(json_agg(_postgrest_t.pgrst_scalar), '[]')::text".into(),
         Media::Json => "coalesce(json_agg(_postgrest_t), '[]')::text".into(),
+        Media::JsonStripNulls if scalar => "coalesce(json_agg(_postgrest_t.pgrst_scalar), '[]')::text".into(),
+        Media::JsonStripNulls => "coalesce(json_agg(json_strip_nulls(row_to_json(_postgrest_t))), '[]')::text".into(),
+        Media::SingleObjectStripNulls if scalar => {
+            "coalesce((json_agg(_postgrest_t.pgrst_scalar)->0)::text, '')".into()
+        }
+        Media::SingleObjectStripNulls => {
+            "coalesce((json_agg(json_strip_nulls(row_to_json(_postgrest_t)))->0)::text, '')".into()
+        }
         Media::SingleObject if scalar => "coalesce((json_agg(_postgrest_t.pgrst_scalar)->0)::text, '')".into(),
         Media::SingleObject => "coalesce((json_agg(_postgrest_t)->0)::text, '')".into(),
         Media::Csv => "(SELECT coalesce(string_agg(a.k, ','), '') FROM (SELECT json_object_keys(r) AS k FROM \
