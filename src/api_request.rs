@@ -106,6 +106,21 @@ pub struct Field {
     pub json_path: Vec<JsonOp>,
 }
 
+impl Field {
+    /// The key it gets in the JSON output when selected without an alias: the last named
+    /// key of its JSON path, else the column name.
+    pub fn output_name(&self) -> String {
+        self.json_path
+            .iter()
+            .rev()
+            .find_map(|op| match &op.key {
+                JsonKey::Name(n) => Some(n.clone()),
+                JsonKey::Index(_) => None,
+            })
+            .unwrap_or_else(|| self.name.clone())
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Aggregate {
     Count,

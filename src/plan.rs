@@ -82,6 +82,8 @@ pub struct Embed {
     pub inner: bool,
     /// `...name(cols)`: the embed's columns are merged into the parent.
     pub spread: bool,
+    /// For a spread of a to-many embed: the columns it brings (each becomes an array).
+    pub spread_columns: Vec<String>,
     pub target: QualifiedTable,
     pub shape: Shape,
 }
@@ -404,11 +406,17 @@ fn build_shape(
                 sub_path.push(out_name.clone());
                 let target = (rel.target.0.clone(), rel.target.1.clone());
                 let inner = build_shape(cache, req, Some((&target.0, &target.1)), select, &sub_path)?;
+                let spread_columns = if *spread && !rel.cardinality.to_one() {
+                    output_columns(cache, (&target.0, &target.1), &inner)
+                } else {
+                    Vec::new()
+                };
                 shape.embeds.push(Embed {
                     alias: out_name,
                     relationship: rel,
                     inner: *join == Some(JoinType::Inner),
                     spread: *spread,
+                    spread_columns,
                     target: QualifiedTable { schema: target.0, name: target.1 },
                     shape: inner,
                 });
@@ -440,6 +448,38 @@ fn build_shape(
         }
     }
     Ok(shape)
+}
+
+/// The keys the rows of `shape` have in the JSON output (for spreading them into a parent).
+fn output_columns(cache: &SchemaCache, table: (&str, &str), shape: &Shape) -> Vec<String> {
+    let mut out = Vec::new();
+    let all = || {
+        cache.table(table.0, table.1).map(|t| t.columns.iter().map(|c| c.name.clone()).collect()).unwrap_or_default()
+    };
+    if shape.select.is_empty() && shape.embeds.is_empty() {
+        return all();
+    }
+    for item in &shape.select {
+        match item {
+            SelectItem::Star => out.extend(all()),
+            SelectItem::Field { field, alias, aggregate, .. } => {
+                out.push(alias.clone().unwrap_or_else(|| match aggregate {
+                    Some(a) => format!("{a:?}").to_lowercase(),
+                    None => field.output_name(),
+                }))
+            }
+            SelectItem::Count { alias, .. } => out.push(alias.clone().unwrap_or_else(|| "count".into())),
+            SelectItem::Embed { .. } => {}
+        }
+    }
+    for e in &shape.embeds {
+        match (e.spread, e.relationship.cardinality.to_one()) {
+            (true, true) => out.extend(output_columns(cache, (&e.target.schema, &e.target.name), &e.shape)),
+            (true, false) => out.extend(e.spread_columns.iter().cloned()),
+            (false, _) => out.push(e.alias.clone()),
+        }
+    }
+    out
 }
 
 /// Looks at every column the shape mentions: JSON paths on non-JSON columns, full-text search

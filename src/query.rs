@@ -441,15 +441,7 @@ fn field_expr(sql: &mut Sql, at: At, field: &Field) -> String {
 
 /// The name a selected field gets in the JSON output.
 fn output_name(field: &Field) -> String {
-    field
-        .json_path
-        .iter()
-        .rev()
-        .find_map(|op| match &op.key {
-            JsonKey::Name(n) => Some(n.clone()),
-            JsonKey::Index(_) => None,
-        })
-        .unwrap_or_else(|| field.name.clone())
+    field.output_name()
 }
 
 /// A rendered `SELECT … FROM … JOIN LATERAL … WHERE … GROUP BY … ORDER BY … LIMIT …`, in
@@ -535,16 +527,26 @@ fn parts(
                 cols.push(format!("row_to_json({lat}.*) AS {}", ident(&e.alias)));
             }
         } else {
-            if e.spread {
-                return Err(Error::NotImplemented(
-                    "tusk does not support spreading one-to-many or many-to-many embeds yet".into(),
-                ));
-            }
             let on = if e.inner { format!("{lat}.pgrst_agg IS NOT NULL") } else { "TRUE".into() };
-            joins.push_str(&format!(
-                " {kind} JOIN LATERAL (SELECT json_agg({lat}_t) AS pgrst_agg FROM ({inner}) AS {lat}_t) AS {lat} ON {on}"
-            ));
-            cols.push(format!("coalesce({lat}.pgrst_agg, '[]') AS {}", ident(&e.alias)));
+            if e.spread {
+                // A to-many spread: each of the embed's columns becomes an array of its values.
+                let aggs: Vec<String> = e
+                    .spread_columns
+                    .iter()
+                    .map(|c| format!("json_agg({lat}_t.{c}) AS {c}", c = ident(c)))
+                    .chain(std::iter::once("json_agg(1) AS pgrst_agg".to_string()))
+                    .collect();
+                joins.push_str(&format!(
+                    " {kind} JOIN LATERAL (SELECT {} FROM ({inner}) AS {lat}_t) AS {lat} ON {on}",
+                    aggs.join(", ")
+                ));
+                cols.extend(e.spread_columns.iter().map(|c| format!("coalesce({lat}.{c}, '[]') AS {c}", c = ident(c))));
+            } else {
+                joins.push_str(&format!(
+                    " {kind} JOIN LATERAL (SELECT json_agg({lat}_t) AS pgrst_agg FROM ({inner}) AS {lat}_t) AS {lat} ON {on}"
+                ));
+                cols.push(format!("coalesce({lat}.pgrst_agg, '[]') AS {}", ident(&e.alias)));
+            }
         }
         laterals.push((e.alias.clone(), lat, to_one));
     }
