@@ -1053,8 +1053,8 @@ fn parse_operation(value: &str, what: &str) -> Result<(bool, Operation), Error> 
     let col0 = if negated { 5 } else { 1 };
     let (op_part, operand) = rest
         .split_once('.')
-        .ok_or_else(|| err(col0, &format!("unexpected {:?}", rest.chars().next().unwrap_or(' '))))?;
-    let bad_op = || err(col0, &format!("unexpected {:?}", op_part.chars().next().unwrap_or(' ')));
+        .ok_or_else(|| err(col0, &format!("unexpected \"{}\"", rest.chars().next().unwrap_or(' '))))?;
+    let bad_op = || err(col0, &format!("unexpected \"{}\"", op_part.chars().next().unwrap_or(' ')));
     // op(any) / fts(english)
     let (op_name, modifier) = match op_part.split_once('(') {
         Some((o, m)) => (o, Some(m.strip_suffix(')').ok_or_else(bad_op)?)),
@@ -1106,6 +1106,9 @@ fn parse_operation(value: &str, what: &str) -> Result<(bool, Operation), Error> 
 /// `(a,b,"c,d")` → values; double quotes protect commas and parentheses, `\` escapes.
 fn parse_in_list(s: &str) -> Option<Vec<String>> {
     let inner = s.strip_prefix('(')?.strip_suffix(')')?;
+    if inner.trim().is_empty() {
+        return Some(vec![]);
+    }
     Some(split_list(inner))
 }
 
@@ -1151,7 +1154,8 @@ fn split_list(s: &str) -> Vec<String> {
                     v.push(chars[i]);
                     i += 1;
                 }
-                v
+                // Unquoted elements are trimmed, as PostgREST does.
+                v.trim().to_string()
             }
         };
         out.push(value);

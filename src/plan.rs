@@ -68,8 +68,8 @@ pub struct ColumnInfo {
     pub json_wrap: Vec<String>,
     /// Columns full-text searched that are not tsvector (text, json).
     pub tsvector_wrap: Vec<String>,
-    /// Computed columns: (name, schema of the function taking the row).
-    pub computed: Vec<(String, String)>,
+    /// Computed columns: (name, schema of the function and of the table, the table).
+    pub computed: Vec<(String, String, String)>,
 }
 
 /// A resource embedded through a relationship (`select=*,clients(*)`).
@@ -82,6 +82,8 @@ pub struct Embed {
     pub inner: bool,
     /// `...name(cols)`: the embed's columns are merged into the parent.
     pub spread: bool,
+    /// `name()`: embedded only to filter the parent (`!inner`, `name=not.is.null`), not shown.
+    pub hidden: bool,
     /// For a spread of a to-many embed: the columns it brings (each becomes an array).
     pub spread_columns: Vec<String>,
     pub target: QualifiedTable,
@@ -416,6 +418,7 @@ fn build_shape(
                     relationship: rel,
                     inner: *join == Some(JoinType::Inner),
                     spread: *spread,
+                    hidden: select.is_empty(),
                     spread_columns,
                     target: QualifiedTable { schema: target.0, name: target.1 },
                     shape: inner,
@@ -438,9 +441,6 @@ fn build_shape(
         } else {
             shape.filters.push(f.clone());
         }
-    }
-    if !path.is_empty() && shape.select.is_empty() && shape.embeds.is_empty() {
-        shape.select.push(SelectItem::Star);
     }
     if let Some((schema, name)) = table {
         if let Some(t) = cache.table(schema, name) {
@@ -526,8 +526,8 @@ fn column_info(cache: &SchemaCache, table: &Table, shape: &Shape) -> ColumnInfo 
                         && (r.params[0].type_ == table.name
                             || r.params[0].type_ == format!("{}.{}", table.schema, table.name))
                 });
-                if takes_row && !info.computed.iter().any(|(n, _)| *n == field.name) {
-                    info.computed.push((field.name.clone(), table.schema.clone()));
+                if takes_row && !info.computed.iter().any(|(n, _, _)| *n == field.name) {
+                    info.computed.push((field.name.clone(), table.schema.clone(), table.name.clone()));
                 }
             }
         }

@@ -419,9 +419,11 @@ static NO_INFO: ColumnInfo = ColumnInfo { json_wrap: Vec::new(), tsvector_wrap: 
 
 fn field_expr(sql: &mut Sql, at: At, field: &Field) -> String {
     let alias = at.alias;
-    let mut out = match at.info.computed.iter().find(|(n, _)| *n == field.name) {
-        // A computed column: a function taking the row.
-        Some((name, schema)) => format!("{}.{}({alias})", ident(schema), ident(name)),
+    let mut out = match at.info.computed.iter().find(|(n, _, _)| *n == field.name) {
+        // A computed column: a function taking the row (typed, for overloads).
+        Some((name, schema, table)) => {
+            format!("{s}.{}({alias}::{s}.{})", ident(name), ident(table), s = ident(schema))
+        }
         None => format!("{alias}.{}", ident(&field.name)),
     };
     if !field.json_path.is_empty() && at.info.json_wrap.contains(&field.name) {
@@ -521,7 +523,8 @@ fn parts(
         let to_one = rel.cardinality.to_one();
         if to_one {
             joins.push_str(&format!(" {kind} JOIN LATERAL ({inner}) AS {lat} ON TRUE"));
-            if e.spread {
+            if e.hidden {
+            } else if e.spread {
                 cols.push(format!("{lat}.*"));
             } else {
                 cols.push(format!("row_to_json({lat}.*) AS {}", ident(&e.alias)));
@@ -541,6 +544,10 @@ fn parts(
                     aggs.join(", ")
                 ));
                 cols.extend(e.spread_columns.iter().map(|c| format!("coalesce({lat}.{c}, '[]') AS {c}", c = ident(c))));
+            } else if e.hidden {
+                joins.push_str(&format!(
+                    " {kind} JOIN LATERAL (SELECT json_agg(1) AS pgrst_agg FROM ({inner}) AS {lat}_t) AS {lat} ON {on}"
+                ));
             } else {
                 joins.push_str(&format!(
                     " {kind} JOIN LATERAL (SELECT json_agg({lat}_t) AS pgrst_agg FROM ({inner}) AS {lat}_t) AS {lat} ON {on}"
