@@ -27,6 +27,8 @@ pub struct DbResult {
     pub response_headers: Option<String>,
     pub response_status: Option<String>,
     pub location: Option<String>,
+    /// For upserts: how many of the rows were inserted (the others were updated).
+    pub inserted: Option<i64>,
 }
 
 /// A parameter sent as text with the type PostgreSQL inferred: it parses the value itself.
@@ -316,6 +318,7 @@ fn decode(row: &tokio_postgres::Row) -> Result<DbResult, Error> {
         response_headers: get_text(3)?,
         response_status: get_text(4)?,
         location: get_text(5)?,
+        inserted: row.try_get::<_, Option<i64>>(6).map_err(|e| Error::Internal(e.to_string()))?,
     })
 }
 

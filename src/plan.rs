@@ -130,6 +130,9 @@ pub enum Action {
         shape: Shape,
         payload: Option<Vec<u8>>,
         pk: Vec<String>,
+        /// `Prefer: missing=default`: each written column with its default expression (from the
+        /// catalog); a column missing from a row gets its default instead of NULL.
+        defaults: Vec<(String, Option<String>)>,
     },
     Call {
         routine: Box<Routine>,
@@ -764,7 +767,39 @@ fn plan_mutation(
         MutateKind::Delete => None,
         _ => Some(body(payload)?),
     };
-    Ok(Action::Mutate { table: qualified, kind, shape, payload, pk: table.pk.clone() })
+    // An upsert also returns a marker column (inserted or updated): name the table's columns
+    // instead of `*` so the marker stays out of the representation.
+    let mut shape = shape;
+    if matches!(kind, MutateKind::Insert { on_conflict: Some(_), .. }) {
+        let columns = || {
+            table.columns.iter().map(|c| SelectItem::Field {
+                field: crate::api_request::Field { name: c.name.clone(), json_path: vec![] },
+                alias: None,
+                cast: None,
+                aggregate: None,
+                aggregate_cast: None,
+            })
+        };
+        if shape.select.is_empty() && shape.embeds.is_empty() {
+            shape.select = columns().collect();
+        } else if shape.select.contains(&SelectItem::Star) {
+            shape.select = shape
+                .select
+                .iter()
+                .flat_map(|i| if *i == SelectItem::Star { columns().collect::<Vec<_>>() } else { vec![i.clone()] })
+                .collect();
+        }
+    }
+    let written = match &kind {
+        MutateKind::Insert { columns, .. } | MutateKind::Update { columns } => columns.as_slice(),
+        MutateKind::Delete => &[],
+    };
+    let defaults = if prefs.missing_default {
+        written.iter().map(|c| (c.clone(), table.column(c).and_then(|col| col.default.clone()))).collect()
+    } else {
+        Vec::new()
+    };
+    Ok(Action::Mutate { table: qualified, kind, shape, payload, pk: table.pk.clone(), defaults })
 }
 
 fn plan_call(

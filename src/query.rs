@@ -139,7 +139,7 @@ pub fn main_statement(plan: &Plan) -> Result<Statement, Error> {
             };
             wrap(&mut sql, &p.query(), &total, body_expr(&plan.media, false), "NULL::text");
         }
-        Action::Mutate { table, kind, shape, payload, pk } => {
+        Action::Mutate { table, kind, shape, payload, pk, defaults } => {
             let target = format!("{}.{}", ident(&table.schema), ident(&table.name));
             let alias = ident(&table.name);
             let mut cte = String::new();
@@ -151,10 +151,20 @@ pub fn main_statement(plan: &Plan) -> Result<Statement, Error> {
                     } else {
                         let body = payload.as_deref().map(json_array_text).unwrap_or_else(|| "[]".into());
                         let p = sql.bind(body);
-                        cte.push_str(&format!(
-                            "INSERT INTO {target} ({cols}) SELECT {cols} FROM json_populate_recordset(NULL::{target}, {p}::json) pgrst_body",
-                            cols = cols.join(", ")
-                        ));
+                        if defaults.is_empty() {
+                            cte.push_str(&format!(
+                                "INSERT INTO {target} ({cols}) SELECT {cols} FROM json_populate_recordset(NULL::{target}, {p}::json) pgrst_body",
+                                cols = cols.join(", ")
+                            ));
+                        } else {
+                            let values = or_default(&mut sql, defaults);
+                            cte.push_str(&format!(
+                                "INSERT INTO {target} ({}) SELECT {} FROM jsonb_array_elements({p}::jsonb) pgrst_elem, \
+                                 LATERAL jsonb_populate_record(NULL::{target}, pgrst_elem) pgrst_body",
+                                cols.join(", "),
+                                values.join(", ")
+                            ));
+                        }
                     }
                     if let Some((conflict_cols, resolution)) = on_conflict {
                         let cc: Vec<String> = conflict_cols.iter().map(|c| ident(c)).collect();
@@ -169,6 +179,10 @@ pub fn main_statement(plan: &Plan) -> Result<Statement, Error> {
                         }
                     }
                     cte.push_str(&returning(&target, plan, shape, pk));
+                    if on_conflict.is_some() {
+                        // xmax is 0 on a row this statement inserted, set on one it updated.
+                        cte.push_str(&format!(", {target}.xmax AS pgrst_xmax"));
+                    }
                 }
                 MutateKind::Update { columns } => {
                     if columns.is_empty() {
@@ -177,12 +191,23 @@ pub fn main_statement(plan: &Plan) -> Result<Statement, Error> {
                         let body =
                             payload.as_deref().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
                         let p = sql.bind(body);
-                        let sets: Vec<String> =
-                            columns.iter().map(|c| format!("{} = pgrst_body.{}", ident(c), ident(c))).collect();
-                        cte.push_str(&format!(
-                            "UPDATE {target} SET {} FROM (SELECT * FROM json_populate_record(NULL::{target}, {p}::json)) pgrst_body",
-                            sets.join(", ")
-                        ));
+                        if defaults.is_empty() {
+                            let sets: Vec<String> =
+                                columns.iter().map(|c| format!("{} = pgrst_body.{}", ident(c), ident(c))).collect();
+                            cte.push_str(&format!(
+                                "UPDATE {target} SET {} FROM (SELECT * FROM json_populate_record(NULL::{target}, {p}::json)) pgrst_body",
+                                sets.join(", ")
+                            ));
+                        } else {
+                            let values = or_default(&mut sql, defaults);
+                            let sets: Vec<String> =
+                                columns.iter().zip(values).map(|(c, v)| format!("{} = {v}", ident(c))).collect();
+                            cte.push_str(&format!(
+                                "UPDATE {target} SET {} FROM (SELECT {p}::jsonb AS pgrst_elem) pgrst_e, \
+                                 LATERAL jsonb_populate_record(NULL::{target}, pgrst_e.pgrst_elem) pgrst_body",
+                                sets.join(", ")
+                            ));
+                        }
                         cte.push_str(&where_clause(&mut sql, &alias, shape)?);
                         cte.push_str(&returning(&target, plan, shape, pk));
                     }
@@ -195,7 +220,7 @@ pub fn main_statement(plan: &Plan) -> Result<Statement, Error> {
             }
             // The returned rows are already filtered: only the select list and embeds apply.
             let returning = if plan.return_ == ReturnPref::Representation {
-                Shape { filters: vec![], logic: vec![], order: vec![], limit: None, offset: None, ..shape.clone() }
+                Shape { filters: vec![], logic: vec![], limit: None, offset: None, ..shape.clone() }
             } else {
                 // Nothing of the rows is shown: only counted.
                 Shape {
@@ -228,7 +253,13 @@ pub fn main_statement(plan: &Plan) -> Result<Statement, Error> {
                 None => "NULL::bigint".to_string(),
             };
             sql.push(&format!("WITH pgrst_source AS ({cte}) "));
-            push_outer(&mut sql, &inner, &total, &body, &location);
+            let inserted = match kind {
+                MutateKind::Insert { on_conflict: Some(_), .. } => {
+                    "(SELECT pg_catalog.count(*) FROM pgrst_source WHERE pgrst_source.pgrst_xmax::text = '0')"
+                }
+                _ => "NULL::bigint",
+            };
+            push_outer_upsert(&mut sql, &inner, &total, &body, &location, inserted);
         }
         Action::Call { routine, args, shape } => {
             let func = format!("{}.{}", ident(&routine.schema), ident(&routine.name));
@@ -311,10 +342,26 @@ pub fn main_statement(plan: &Plan) -> Result<Statement, Error> {
             push_outer(&mut sql, &inner, &total, &body, "NULL::text");
         }
         Action::Options { .. } | Action::Root => {
-            sql.push("SELECT NULL::bigint AS total_result_set, 0::bigint AS page_total, '' AS body, NULL::text AS response_headers, NULL::text AS response_status, NULL::text AS location");
+            sql.push("SELECT NULL::bigint AS total_result_set, 0::bigint AS page_total, '' AS body, NULL::text AS response_headers, NULL::text AS response_status, NULL::text AS location, NULL::bigint AS inserted");
         }
     }
     Ok(sql.finish())
+}
+
+/// `missing=default`: a column's value from the row when the row has the key, else the
+/// column's default (its catalog expression) or NULL.
+fn or_default(sql: &mut Sql, defaults: &[(String, Option<String>)]) -> Vec<String> {
+    defaults
+        .iter()
+        .map(|(c, default)| {
+            let key = sql.bind(c.clone());
+            format!(
+                "CASE WHEN pgrst_elem ? {key}::text THEN pgrst_body.{} ELSE {} END",
+                ident(c),
+                default.as_deref().unwrap_or("NULL")
+            )
+        })
+        .collect()
 }
 
 /// What a mutation returns: only the columns the response needs, so a role allowed to write
@@ -322,6 +369,8 @@ pub fn main_statement(plan: &Plan) -> Result<Statement, Error> {
 /// `return=minimal` but a row count.
 fn returning(target: &str, plan: &Plan, shape: &Shape, pk: &[String]) -> String {
     match plan.return_ {
+        // Computed columns take the whole row.
+        ReturnPref::Representation if !shape.columns.computed.is_empty() => format!(" RETURNING {target}.*"),
         ReturnPref::Representation => {
             let mut cols: Vec<String> = Vec::new();
             for item in &shape.select {
@@ -373,11 +422,16 @@ fn wrap(sql: &mut Sql, inner: &str, total: &str, body: String, location: &str) {
 }
 
 fn push_outer(sql: &mut Sql, inner: &str, total: &str, body: &str, location: &str) {
+    push_outer_upsert(sql, inner, total, body, location, "NULL::bigint")
+}
+
+/// The one row every main statement returns. `inserted`: for upserts, how many rows were new.
+fn push_outer_upsert(sql: &mut Sql, inner: &str, total: &str, body: &str, location: &str, inserted: &str) {
     sql.push(&format!(
         "SELECT {total} AS total_result_set, pg_catalog.count(_postgrest_t) AS page_total, {body} AS body, \
          nullif(current_setting('response.headers', true), '') AS response_headers, \
          nullif(current_setting('response.status', true), '') AS response_status, \
-         {location} AS location \
+         {location} AS location, {inserted} AS inserted \
          FROM ({inner}) _postgrest_t"
     ));
 }

@@ -50,10 +50,13 @@ pub fn build(req: &ApiRequest, plan: &Plan, mut result: DbResult) -> Result<Resp
             }
         }
         Action::Mutate { table, kind, .. } => {
-            resp.status = match kind {
-                MutateKind::Insert { .. } => 201,
+            resp.status = match (kind, result.inserted) {
+                // An upsert that only updated existing rows.
+                (MutateKind::Insert { .. }, Some(0)) => 200,
+                (MutateKind::Insert { .. }, _) => 201,
                 _ => 200,
             };
+            let only_updated = result.inserted == Some(0);
             // PostgREST: an update reports the rows' range, inserts and deletes only the total.
             let range = match kind {
                 MutateKind::Update { .. } => content_range(result.total),
@@ -62,7 +65,7 @@ pub fn build(req: &ApiRequest, plan: &Plan, mut result: DbResult) -> Result<Resp
             resp.headers.push(("Content-Range".into(), range));
             if plan.return_ != ReturnPref::Representation {
                 body = None;
-                if !matches!(kind, MutateKind::Insert { .. }) {
+                if !matches!(kind, MutateKind::Insert { .. }) || only_updated {
                     resp.status = 204;
                 }
             }
