@@ -636,7 +636,8 @@ pub fn parse(config: &Config, req: &RawRequest) -> Result<ApiRequest, Error> {
         method,
         target,
         schema,
-        profile_requested,
+        // With several schemas, responses always say which one answered.
+        profile_requested: profile_requested || config.db_schemas.len() > 1,
         query,
         preferences,
         accept,

@@ -223,7 +223,6 @@ async fn run_on(
     let pre_refs = refs(&pre_params);
     let main_params = params(&tx.main);
     let main_refs = refs(&main_params);
-    let end = if policy.rollback { "ROLLBACK" } else { "COMMIT" };
     // Needs a look at the result before deciding how the transaction ends?
     let check_first = policy.require_single || policy.max_affected.is_some();
 
@@ -249,13 +248,13 @@ async fn run_on(
             let (b, s, p, q) = tokio::join!(begin, set, pre, q);
             first_error(b, s, p).and(q.map_err(|e| map_error(&e)))
         } else {
-            let commit = client.batch_execute(end);
-            let (b, s, p, q, c) = tokio::join!(begin, set, pre, q, commit);
+            let end = end_transaction(client, policy.rollback);
+            let (b, s, p, q, c) = tokio::join!(begin, set, pre, q, end);
             let r = first_error(b, s, p).and(q.map_err(|e| map_error(&e)));
             return match (r, c) {
                 (Ok(row), Ok(())) => decode(&row),
                 (Err(e), _) => Err(e),
-                (Ok(_), Err(e)) => Err(map_error(&e)),
+                (Ok(_), Err(e)) => Err(e),
             };
         }
     } else {
@@ -288,11 +287,26 @@ async fn run_on(
         }
         Ok(r)
     });
-    let end = if outcome.is_ok() { end } else { "ROLLBACK" };
-    match (outcome, client.batch_execute(end).await) {
-        (Ok(r), Ok(())) => Ok(r),
-        (Err(e), _) => Err(e),
-        (Ok(_), Err(e)) => Err(map_error(&e)),
+    match outcome {
+        Ok(r) => end_transaction(client, policy.rollback).await.map(|()| r),
+        Err(e) => {
+            // The error is what the client sees; the rollback only has to happen.
+            let _ = client.batch_execute("ROLLBACK").await;
+            Err(e)
+        }
+    }
+}
+
+/// Ends a transaction that succeeded. A rollback first checks deferred constraints (as
+/// PostgREST does), so `tx=rollback` still reports what a commit would have refused; the
+/// ROLLBACK is sent whatever that check says.
+async fn end_transaction(client: &deadpool_postgres::Client, rollback: bool) -> Result<(), Error> {
+    if rollback {
+        let check = client.batch_execute("SET CONSTRAINTS ALL IMMEDIATE").await;
+        let end = client.batch_execute("ROLLBACK").await;
+        check.and(end).map_err(|e| map_error(&e))
+    } else {
+        client.batch_execute("COMMIT").await.map_err(|e| map_error(&e))
     }
 }
 

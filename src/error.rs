@@ -70,6 +70,8 @@ pub enum Error {
     RootDisabled,
     #[error("Use of aggregate functions is not allowed")]
     AggregatesDisabled,
+    #[error("Function must return SETOF or TABLE when max-affected preference is used with handling=strict")]
+    MaxAffectedNeedsSet,
     #[error("Invalid path specified in request URL")]
     InvalidPath,
     #[error("Feature not implemented")]
@@ -127,7 +129,7 @@ impl Error {
             DbConnection(_) | SchemaCacheNotLoaded => 503,
             PoolTimeout => 504,
             Parse { .. } | InvalidBody(_) | PutLimit | PutMismatch | InvalidPreferences(_) => 400,
-            MaxAffected(_) | NotImplemented(_) => 400,
+            MaxAffected(_) | NotImplemented(_) | MaxAffectedNeedsSet => 400,
             InvalidRpcMethod(_) | InvalidPutFilters | UnsupportedMethod(_) => 405,
             InvalidRange(..) => 416,
             UnacceptableSchema(..) | MediaType(_) | Singularity(_) => 406,
@@ -165,6 +167,7 @@ impl Error {
             PgrstRaise(_) => "PGRST121",
             InvalidPreferences(_) => "PGRST122",
             MaxAffected(_) => "PGRST124",
+            MaxAffectedNeedsSet => "PGRST128",
             NotEmbedded(..) => "PGRST108",
             RelatedOrder(..) => "PGRST118",
             AggregatesDisabled => "PGRST123",
@@ -182,7 +185,13 @@ impl Error {
             AnonDisabled => "PGRST302",
             JwtClaims(_) => "PGRST303",
             Pg(e) => return e.code.clone(),
-            Custom { .. } => "PGRST",
+            Custom { body, .. } => {
+                return match body.get("code") {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(v) => v.to_string(),
+                    None => "PGRST".into(),
+                }
+            }
             Internal(_) => "PGRSTX00",
         };
         code.to_string()

@@ -272,6 +272,11 @@ pub fn plan(config: &Config, cache: &SchemaCache, req: &ApiRequest) -> Result<Pl
     }
     if prefs.strict {
         applied.push("handling=strict".into());
+    } else if prefs.applied.iter().any(|p| p == "handling=lenient") {
+        applied.push("handling=lenient".into());
+    }
+    if let Some(tz) = &prefs.timezone {
+        applied.push(format!("timezone={tz}"));
     }
     // PostgREST's order: resolution, missing, return, params, count, tx, handling, timezone, max-affected.
     const ORDER: [&str; 9] =
@@ -863,6 +868,9 @@ fn plan_call(
         }
     };
     let routine = choose_routine(req, candidates, name, &arg_names, &body_kind)?;
+    if tx.max_affected.is_some() && !routine.returns_set {
+        return Err(Error::MaxAffectedNeedsSet);
+    }
 
     let single_unnamed = routine.params.len() == 1 && routine.params[0].name.is_empty();
     let args = if !read_only && (single_unnamed || (req.preferences.single_object && routine.params.len() == 1)) {

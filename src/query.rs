@@ -195,7 +195,8 @@ pub fn main_statement(plan: &Plan) -> Result<Statement, Error> {
                             let sets: Vec<String> =
                                 columns.iter().map(|c| format!("{} = pgrst_body.{}", ident(c), ident(c))).collect();
                             cte.push_str(&format!(
-                                "UPDATE {target} SET {} FROM (SELECT * FROM json_populate_record(NULL::{target}, {p}::json)) pgrst_body",
+                                "UPDATE {target} SET {} FROM (SELECT * FROM json_populate_record(NULL::{target}, \
+                                 CASE WHEN json_typeof({p}::json) = 'array' THEN {p}::json->0 ELSE {p}::json END)) pgrst_body",
                                 sets.join(", ")
                             ));
                         } else {
