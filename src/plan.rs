@@ -563,9 +563,13 @@ fn find_relationship(
         .iter()
         .filter(|r| r.target.0 == schema)
         .filter(|r| {
+            if let Some((_, function)) = &r.function {
+                // A computed relationship is named by its function.
+                return function == target;
+            }
             let Some(target_table) = cache.table(&r.target.0, &r.target.1) else { return false };
             let target_is_view = matches!(target_table.kind.as_str(), "v" | "m");
-            let is_self = r.source == r.target && r.junction.is_none();
+            let is_self = r.source == r.target && r.junction.is_none() && r.function.is_none();
             let m2o = r.cardinality == Cardinality::ManyToOne;
             let o2m = r.cardinality == Cardinality::OneToMany;
             match (is_self, hint) {
@@ -585,6 +589,12 @@ fn find_relationship(
             }
         })
         .collect();
+    // A computed relationship overrides foreign-key ones of the same name.
+    let found: Vec<&Relationship> = if found.iter().any(|r| r.function.is_some()) {
+        found.into_iter().filter(|r| r.function.is_some()).collect()
+    } else {
+        found
+    };
     match found.as_slice() {
         [one] => Ok((*one).clone()),
         [] => Err(Error::NoRelationship {

@@ -371,7 +371,11 @@ fn or_default(sql: &mut Sql, defaults: &[(String, Option<String>)]) -> Vec<Strin
 fn returning(target: &str, plan: &Plan, shape: &Shape, pk: &[String]) -> String {
     match plan.return_ {
         // Computed columns take the whole row.
-        ReturnPref::Representation if !shape.columns.computed.is_empty() => format!(" RETURNING {target}.*"),
+        ReturnPref::Representation
+            if !shape.columns.computed.is_empty() || shape.embeds.iter().any(|e| e.relationship.function.is_some()) =>
+        {
+            format!(" RETURNING {target}.*")
+        }
         ReturnPref::Representation => {
             let mut cols: Vec<String> = Vec::new();
             for item in &shape.select {
@@ -572,7 +576,17 @@ fn parts(
                 )
             }
         };
-        let target = format!("{}.{} AS {t_alias}", ident(&e.target.schema), ident(&e.target.name));
+        let target = match &rel.function {
+            // A computed relationship: the function's rows for the parent row.
+            Some((schema, name)) => format!(
+                "{}.{}({alias}::{}.{}) AS {t_alias}",
+                ident(schema),
+                ident(name),
+                ident(&rel.source.0),
+                ident(&rel.source.1)
+            ),
+            None => format!("{}.{} AS {t_alias}", ident(&e.target.schema), ident(&e.target.name)),
+        };
         let inner = parts(sql, n, &target, &t_alias, &e.shape, &inner_join, link)?.query();
         let kind = if e.inner { "INNER" } else { "LEFT" };
         let to_one = rel.cardinality.to_one();

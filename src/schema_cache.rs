@@ -96,7 +96,8 @@ SELECT json_build_object(
         CASE WHEN rt.typtype = 'd' THEN rt.typname END AS return_domain,
         CASE WHEN rt.typtype = 'd' THEN format_type(rt.typbasetype, NULL) END AS return_domain_base,
         p.provolatile::text AS volatility,
-        p.provariadic <> 0 AS variadic
+        p.provariadic <> 0 AS variadic,
+        p.prorows::float8 AS rows
       FROM pg_proc p
       JOIN pg_namespace n ON n.oid = p.pronamespace
       JOIN pg_type rt ON rt.oid = p.prorettype
@@ -202,6 +203,8 @@ struct RawRoutine {
     return_domain_base: Option<String>,
     volatility: String,
     variadic: bool,
+    #[serde(default)]
+    rows: f64,
 }
 
 /// A function parameter the caller passes (IN, INOUT or VARIADIC).
@@ -238,6 +241,8 @@ pub struct Routine {
     pub return_domain: Option<(String, String)>,
     /// 'i' immutable, 's' stable, 'v' volatile.
     pub volatility: char,
+    /// `ROWS n` of a set-returning function (1 makes a computed relationship to-one).
+    pub rows: f64,
     pub variadic: bool,
 }
 
@@ -280,6 +285,7 @@ impl Routine {
             return_type: r.return_type,
             return_domain: r.return_domain.zip(r.return_domain_base),
             volatility: r.volatility.chars().next().unwrap_or('v'),
+            rows: r.rows,
             variadic: r.variadic,
         }
     }
@@ -348,6 +354,9 @@ pub struct Relationship {
     /// (source column, target column) pairs; empty for many-to-many.
     pub columns: Vec<(String, String)>,
     pub junction: Option<Junction>,
+    /// A computed relationship: the function (schema, name) taking the source row and
+    /// returning the target's rows (SETOF: to-many) or one row (to-one).
+    pub function: Option<(String, String)>,
 }
 
 /// Everything the plan stage needs to know about the exposed schemas.
@@ -374,7 +383,8 @@ impl SchemaCache {
         }
         let mut tables = tables;
         let fks = through_views(&mut tables, &raw.foreign_keys);
-        let relationships = relationships(&tables, &fks);
+        let mut relationships = relationships(&tables, &fks);
+        computed_relationships(&tables, &routines, &mut relationships);
         let schema_descriptions = raw.schemas.into_iter().filter_map(|s| s.description.map(|d| (s.name, d))).collect();
         Ok(SchemaCache { tables, foreign_keys: raw.foreign_keys, routines, relationships, schema_descriptions })
     }
@@ -432,6 +442,7 @@ fn relationships(
             constraint: fk.name.clone(),
             columns: pairs.clone(),
             junction: None,
+            function: None,
         });
         out.entry(target.clone()).or_default().push(Relationship {
             source: target,
@@ -440,6 +451,7 @@ fn relationships(
             constraint: fk.name.clone(),
             columns: pairs.into_iter().map(|(a, b)| (b, a)).collect(),
             junction: None,
+            function: None,
         });
     }
     // Many-to-many through junction tables.
@@ -462,6 +474,7 @@ fn relationships(
                     cardinality: Cardinality::ManyToMany,
                     constraint: junction.name.clone(),
                     columns: vec![],
+                    function: None,
                     junction: Some(Junction {
                         schema: junction.schema.clone(),
                         name: junction.name.clone(),
@@ -674,6 +687,33 @@ fn through_views(tables: &mut HashMap<(String, String), Table>, fks: &[ForeignKe
         }
     }
     out
+}
+
+/// Functions taking one table's row and returning another table's rows are relationships
+/// too (PostgREST's computed relationships), embedded under the function's name.
+fn computed_relationships(
+    tables: &HashMap<(String, String), Table>,
+    routines: &HashMap<(String, String), Vec<Routine>>,
+    out: &mut HashMap<(String, String), Vec<Relationship>>,
+) {
+    for r in routines.values().flatten() {
+        let (ReturnShape::Composite { relation: Some(target) }, [param]) = (&r.shape, r.params.as_slice()) else {
+            continue;
+        };
+        let source = tables.keys().find(|(s, t)| {
+            param.type_ == *t || param.type_ == format!("{s}.{t}") || param.type_ == format!("\"{s}\".\"{t}\"")
+        });
+        let Some(source) = source.cloned() else { continue };
+        out.entry(source.clone()).or_default().push(Relationship {
+            source,
+            target: target.clone(),
+            cardinality: if r.returns_set && r.rows != 1.0 { Cardinality::OneToMany } else { Cardinality::ManyToOne },
+            constraint: r.name.clone(),
+            columns: vec![],
+            junction: None,
+            function: Some((r.schema.clone(), r.name.clone())),
+        });
+    }
 }
 
 /// Levenshtein distance.
