@@ -706,8 +706,19 @@ fn parse_accept(accept: Option<&str>) -> Vec<String> {
             let params: Vec<String> = pieces.map(|p| p.trim().to_lowercase()).collect();
             let q = params.iter().find_map(|p| p.strip_prefix("q=")?.trim().parse::<f32>().ok()).unwrap_or(1.0);
             // The one media-type parameter that changes the answer: `nulls=stripped`.
-            let media =
-                if params.iter().any(|p| p == "nulls=stripped") { format!("{media};nulls=stripped") } else { media };
+            let media = if media.starts_with("application/vnd.pgrst.plan") {
+                // `for` and `options` choose what is explained and how: keep them.
+                let kept: Vec<&str> = params
+                    .iter()
+                    .map(|p| p.trim_end_matches(';'))
+                    .filter(|p| p.starts_with("for=") || p.starts_with("options="))
+                    .collect();
+                std::iter::once(media.as_str()).chain(kept).collect::<Vec<_>>().join(";")
+            } else if params.iter().any(|p| p == "nulls=stripped") {
+                format!("{media};nulls=stripped")
+            } else {
+                media
+            };
             Some((q, i, media))
         })
         .filter(|(q, _, _)| *q > 0.0)

@@ -227,7 +227,7 @@ async fn run_on(
     let check_first = policy.require_single || policy.max_affected.is_some();
 
     let all_known = known(&tx.main) && tx.pre_request.as_ref().is_none_or(known);
-    let row: Result<tokio_postgres::Row, Error> = if all_known {
+    let row: Result<Vec<tokio_postgres::Row>, Error> = if all_known {
         // Everything is prepared on this connection: one pipelined round trip (two with a
         // post-check). prepare_cached answers from the cache without sending anything.
         let main = client.prepare_cached(&tx.main.sql).await.map_err(|e| map_error(&e))?;
@@ -243,7 +243,7 @@ async fn run_on(
                 None => Ok(()),
             }
         };
-        let q = client.query_one(&main, &main_refs);
+        let q = client.query(&main, &main_refs);
         if check_first {
             let (b, s, p, q) = tokio::join!(begin, set, pre, q);
             first_error(b, s, p).and(q.map_err(|e| map_error(&e)))
@@ -252,7 +252,7 @@ async fn run_on(
             let (b, s, p, q, c) = tokio::join!(begin, set, pre, q, end);
             let r = first_error(b, s, p).and(q.map_err(|e| map_error(&e)));
             return match (r, c) {
-                (Ok(row), Ok(())) => decode(&row),
+                (Ok(rows), Ok(())) => decode(&rows, tx.explain),
                 (Err(e), _) => Err(e),
                 (Ok(_), Err(e)) => Err(e),
             };
@@ -272,11 +272,14 @@ async fn run_on(
             }
             let st = client.prepare_cached(&tx.main.sql).await.map_err(|e| map_error(&e))?;
             db.mark_prepared((id, sql_hash(&tx.main.sql)));
-            client.query_one(&st, &main_refs).await.map_err(|e| map_error(&e))
+            client.query(&st, &main_refs).await.map_err(|e| map_error(&e))
         };
         steps.await
     };
-    let outcome = row.and_then(|row| decode(&row)).and_then(|r| {
+    let outcome = row.and_then(|rows| decode(&rows, tx.explain)).and_then(|r| {
+        if tx.explain {
+            return Ok(r);
+        }
         if policy.require_single && r.page_total != 1 {
             return Err(Error::Singularity(r.page_total));
         }
@@ -321,7 +324,30 @@ fn first_error(
     Ok(())
 }
 
-fn decode(row: &tokio_postgres::Row) -> Result<DbResult, Error> {
+/// The main statement's result: its one row, or for an EXPLAIN the plan (JSON, or text lines).
+fn decode(rows: &[tokio_postgres::Row], explain: bool) -> Result<DbResult, Error> {
+    let internal = |e: tokio_postgres::Error| Error::Internal(e.to_string());
+    if explain {
+        let mut body = String::new();
+        for (i, row) in rows.iter().enumerate() {
+            if let Ok(v) = row.try_get::<_, serde_json::Value>(0) {
+                body.push_str(&v.to_string());
+            } else {
+                if i > 0 {
+                    body.push('\n');
+                }
+                body.push_str(&row.try_get::<_, String>(0).map_err(internal)?);
+            }
+        }
+        return Ok(DbResult { body, page_total: rows.len() as i64, ..Default::default() });
+    }
+    let [row] = rows else {
+        return Err(Error::Internal(format!("the main statement returned {} rows", rows.len())));
+    };
+    decode_row(row)
+}
+
+fn decode_row(row: &tokio_postgres::Row) -> Result<DbResult, Error> {
     let get_text = |i: usize| -> Result<Option<String>, Error> {
         row.try_get::<_, Option<String>>(i).map_err(|e| Error::Internal(e.to_string()))
     };

@@ -153,6 +153,29 @@ pub struct QualifiedTable {
     pub name: String,
 }
 
+/// An EXPLAIN request: its output format, the media type explained and EXPLAIN's options.
+#[derive(Debug, Clone)]
+pub struct Explain {
+    pub json: bool,
+    pub for_media: String,
+    pub options: Vec<String>,
+}
+
+impl Explain {
+    pub fn content_type(&self) -> String {
+        let mut ct = format!(
+            "application/vnd.pgrst.plan+{}; for=\"{}\"",
+            if self.json { "json" } else { "text" },
+            self.for_media
+        );
+        if !self.options.is_empty() {
+            ct.push_str(&format!("; options={}", self.options.join("|")));
+        }
+        ct.push_str("; charset=utf-8");
+        ct
+    }
+}
+
 /// How the transaction ends, and the checks to make before it does.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TxPlan {
@@ -166,7 +189,10 @@ pub struct TxPlan {
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub action: Action,
+    /// The media type of the body (for an explained request: the one explained).
     pub media: Media,
+    /// `application/vnd.pgrst.plan` (`db-plan-enabled`): answer with the statement's EXPLAIN.
+    pub explain: Option<Explain>,
     pub tx: TxPlan,
     pub count: Option<CountPref>,
     pub return_: ReturnPref,
@@ -241,7 +267,11 @@ pub fn plan(config: &Config, cache: &SchemaCache, req: &ApiRequest) -> Result<Pl
             }
         }
     };
-    let media = negotiate(config, req, &action)?;
+    let (media, explain) = negotiate(config, req, &action)?;
+    if explain.is_some() {
+        // An explained statement may run (ANALYZE): never keep its effects.
+        tx.rollback = true;
+    }
     if matches!(media, Media::SingleObject | Media::SingleObjectStripNulls) {
         tx.require_single = true;
     }
@@ -282,7 +312,16 @@ pub fn plan(config: &Config, cache: &SchemaCache, req: &ApiRequest) -> Result<Pl
     const ORDER: [&str; 9] =
         ["resolution=", "missing=", "return=", "params=", "count=", "tx=", "handling=", "timezone=", "max-affected="];
     applied.sort_by_key(|a| ORDER.iter().position(|p| a.starts_with(p)).unwrap_or(ORDER.len()));
-    Ok(Plan { action, media, tx, count: prefs.count, return_, headers_only: req.method == Method::Head, applied })
+    Ok(Plan {
+        action,
+        media,
+        explain,
+        tx,
+        count: prefs.count,
+        return_,
+        headers_only: req.method == Method::Head,
+        applied,
+    })
 }
 
 /// The top-level shape of a read (or of a mutation's / function's returned rows): the select
@@ -1071,7 +1110,38 @@ fn choose_routine<'a>(
 }
 
 /// Picks the response media type from `Accept`.
-fn negotiate(config: &Config, req: &ApiRequest, action: &Action) -> Result<Media, Error> {
+fn negotiate(config: &Config, req: &ApiRequest, action: &Action) -> Result<(Media, Option<Explain>), Error> {
+    for accepted in &req.accept {
+        let Some(rest) = accepted.strip_prefix("application/vnd.pgrst.plan") else { continue };
+        if !config.db_plan_enabled || matches!(action, Action::Root | Action::Options { .. }) {
+            continue;
+        }
+        let mut parts = rest.split(';');
+        let json = match parts.next().unwrap_or("") {
+            "+json" => true,
+            "" | "+text" => false,
+            _ => continue,
+        };
+        let mut for_media = "application/json".to_string();
+        let mut options = Vec::new();
+        for p in parts {
+            if let Some(f) = p.strip_prefix("for=") {
+                for_media = f.trim_matches('"').to_string();
+            } else if let Some(o) = p.strip_prefix("options=") {
+                options = o.split('|').filter(|o| !o.is_empty()).map(str::to_string).collect();
+            }
+        }
+        if for_media == "application/vnd.pgrst.object" {
+            for_media = "application/vnd.pgrst.object+json".into();
+        }
+        let inner = ApiRequest { accept: vec![for_media.clone()], ..req.clone() };
+        let media = negotiate_media(config, &inner, action).unwrap_or(Media::Json);
+        return Ok((media, Some(Explain { json, for_media, options })));
+    }
+    negotiate_media(config, req, action).map(|m| (m, None))
+}
+
+fn negotiate_media(config: &Config, req: &ApiRequest, action: &Action) -> Result<Media, Error> {
     if matches!(action, Action::Root) {
         for accepted in &req.accept {
             match accepted.as_str() {

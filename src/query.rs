@@ -34,6 +34,8 @@ pub struct Transaction {
     pub settings: Statement,
     pub pre_request: Option<Statement>,
     pub main: Statement,
+    /// The main statement is an EXPLAIN: its rows are the plan, not the usual one row.
+    pub explain: bool,
 }
 
 /// Double-quotes an identifier.
@@ -118,7 +120,7 @@ pub fn transaction(config: &Config, req: &ApiRequest, auth: &AuthResult, plan: &
         .db_pre_request
         .as_ref()
         .map(|(schema, name)| Statement { sql: format!("SELECT {}.{}()", ident(schema), ident(name)), params: vec![] });
-    Transaction { begin, settings: sql.finish(), pre_request, main }
+    Transaction { begin, settings: sql.finish(), pre_request, main, explain: plan.explain.is_some() }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -126,6 +128,25 @@ pub fn transaction(config: &Config, req: &ApiRequest, auth: &AuthResult, plan: &
 
 /// Renders the plan's main statement.
 pub fn main_statement(plan: &Plan) -> Result<Statement, Error> {
+    let mut statement = statement(plan)?;
+    if let Some(explain) = &plan.explain {
+        let mut opts = vec![if explain.json { "FORMAT JSON" } else { "FORMAT TEXT" }];
+        for o in &explain.options {
+            opts.push(match o.as_str() {
+                "analyze" => "ANALYZE",
+                "verbose" => "VERBOSE",
+                "settings" => "SETTINGS",
+                "buffers" => "BUFFERS",
+                "wal" => "WAL",
+                _ => continue,
+            });
+        }
+        statement.sql = format!("EXPLAIN ({}) {}", opts.join(", "), statement.sql);
+    }
+    Ok(statement)
+}
+
+fn statement(plan: &Plan) -> Result<Statement, Error> {
     let mut sql = Sql::new();
     match &plan.action {
         Action::Read { table, shape } => {

@@ -16,6 +16,12 @@ use bytes::Bytes;
 
 /// Builds the response of a successful request.
 pub fn build(req: &ApiRequest, plan: &Plan, mut result: DbResult) -> Result<Response, Error> {
+    if let Some(explain) = &plan.explain {
+        let mut resp = Response::new(200);
+        resp.headers.push(("Content-Type".into(), explain.content_type()));
+        resp.body = Bytes::from(result.body);
+        return Ok(resp);
+    }
     let mut resp = Response::new(200);
     let mut body: Option<String> = Some(std::mem::take(&mut result.body));
     let range_start = match &plan.action {
