@@ -12,9 +12,7 @@ use support::*;
 
 /// Runs a command to completion with a timeout (killing it if it overstays).
 fn run(mut cmd: Command, timeout: Duration) -> Output {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawning tusk");
     let out = OutputLog::default();
     let err = OutputLog::default();
@@ -30,21 +28,13 @@ fn run(mut cmd: Command, timeout: Duration) -> Output {
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!(
-                "{cmd:?} did not exit within {timeout:?}\nstdout: {}\nstderr: {}",
-                out.text(),
-                err.text()
-            );
+            panic!("{cmd:?} did not exit within {timeout:?}\nstdout: {}\nstderr: {}", out.text(), err.text());
         }
         std::thread::sleep(Duration::from_millis(20));
     };
     // Let the reader threads drain the pipes.
     std::thread::sleep(Duration::from_millis(50));
-    Output {
-        status,
-        stdout: out.text().into_bytes(),
-        stderr: err.text().into_bytes(),
-    }
+    Output { status, stdout: out.text().into_bytes(), stderr: err.text().into_bytes() }
 }
 
 fn tusk(args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -72,12 +62,7 @@ fn config_value(text: &str, key: &str) -> Option<String> {
             return None;
         }
         let v = v.trim();
-        Some(
-            v.strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .unwrap_or(v)
-                .to_string(),
-        )
+        Some(v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(v).to_string())
     })
 }
 
@@ -90,14 +75,8 @@ fn help_exits_0_and_explains_configuration() {
         text.contains("PGRST_DB_URI") || text.to_lowercase().contains("config"),
         "help should mention PGRST_DB_URI or the config file:\n{text}"
     );
-    assert!(
-        text.contains("demo"),
-        "help lists the demo command:\n{text}"
-    );
-    assert!(
-        text.contains("token"),
-        "help lists the token command:\n{text}"
-    );
+    assert!(text.contains("demo"), "help lists the demo command:\n{text}");
+    assert!(text.contains("token"), "help lists the token command:\n{text}");
 }
 
 #[test]
@@ -109,15 +88,9 @@ fn example_prints_a_postgrest_config() {
         .lines()
         .find(|l| l.trim_start().starts_with("db-uri"))
         .unwrap_or_else(|| panic!("no db-uri line in:\n{text}"));
-    assert!(
-        db_uri.contains("= \""),
-        "db-uri = \"...\" expected: {db_uri}"
-    );
+    assert!(db_uri.contains("= \""), "db-uri = \"...\" expected: {db_uri}");
     for key in ["db-schemas", "db-anon-role", "jwt-secret", "server-port"] {
-        assert!(
-            text.contains(key),
-            "{key} missing from the example:\n{text}"
-        );
+        assert!(text.contains(key), "{key} missing from the example:\n{text}");
     }
 }
 
@@ -148,20 +121,10 @@ fn dump_config_prints_the_effective_config() {
         ("raw-media-types", "text/html"),
     ];
     for (key, value) in expect {
-        assert_eq!(
-            config_value(&text, key).as_deref(),
-            Some(value),
-            "{key} in:\n{text}"
-        );
+        assert_eq!(config_value(&text, key).as_deref(), Some(value), "{key} in:\n{text}");
     }
-    assert!(
-        text.lines().any(|l| l.starts_with("db-uri = \"")),
-        "strings are quoted:\n{text}"
-    );
-    assert!(
-        text.lines().any(|l| l.trim() == "server-port = 3456"),
-        "numbers are bare:\n{text}"
-    );
+    assert!(text.lines().any(|l| l.starts_with("db-uri = \"")), "strings are quoted:\n{text}");
+    assert!(text.lines().any(|l| l.trim() == "server-port = 3456"), "numbers are bare:\n{text}");
 }
 
 #[test]
@@ -180,22 +143,12 @@ fn config_file_argument_with_env_overriding() {
     )
     .expect("writing the config file");
     let path = file.to_string_lossy().into_owned();
-    let o = tusk(
-        &["--dump-config", &path],
-        &[("PGRST_DB_SCHEMAS", "from_env")],
-    );
+    let o = tusk(&["--dump-config", &path], &[("PGRST_DB_SCHEMAS", "from_env")]);
     let _ = std::fs::remove_dir_all(&dir);
     assert!(o.status.success(), "{o:?}");
     let text = stdout(&o);
-    assert_eq!(
-        config_value(&text, "db-uri").as_deref(),
-        Some("postgresql://fromfile@127.0.0.1:1/filedb"),
-        "{text}"
-    );
-    assert_eq!(
-        config_value(&text, "db-anon-role").as_deref(),
-        Some("file_anon")
-    );
+    assert_eq!(config_value(&text, "db-uri").as_deref(), Some("postgresql://fromfile@127.0.0.1:1/filedb"), "{text}");
+    assert_eq!(config_value(&text, "db-anon-role").as_deref(), Some("file_anon"));
     assert_eq!(config_value(&text, "server-port").as_deref(), Some("4321"));
     assert_eq!(
         config_value(&text, "db-schemas").as_deref(),
@@ -215,11 +168,7 @@ fn assert_one_line_config_error(env: &[(&str, &str)], names: &[&str]) {
     assert_eq!(o.status.code(), Some(1), "{env:?}: {o:?}");
     let err = stderr(&o);
     let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(
-        lines.len(),
-        1,
-        "{env:?}: exactly one stderr line expected:\n{err}"
-    );
+    assert_eq!(lines.len(), 1, "{env:?}: exactly one stderr line expected:\n{err}");
     assert!(
         names.iter().any(|n| lines[0].contains(n)),
         "{env:?}: the error should name the setting ({names:?}): {}",
@@ -229,10 +178,7 @@ fn assert_one_line_config_error(env: &[(&str, &str)], names: &[&str]) {
 
 #[test]
 fn a_bad_port_is_a_one_line_error() {
-    assert_one_line_config_error(
-        &[("PGRST_SERVER_PORT", "notaport")],
-        &["server-port", "PGRST_SERVER_PORT"],
-    );
+    assert_one_line_config_error(&[("PGRST_SERVER_PORT", "notaport")], &["server-port", "PGRST_SERVER_PORT"]);
 }
 
 #[test]
@@ -257,10 +203,7 @@ fn a_bad_config_file_line_is_a_one_line_error() {
     let path = file.to_string_lossy().into_owned();
     let o = tusk(
         &[&path],
-        &[
-            ("PGRST_DB_URI", "postgresql://postgrest@127.0.0.1:1/nodb"),
-            ("PGRST_DB_ANON_ROLE", "web_anon"),
-        ],
+        &[("PGRST_DB_URI", "postgresql://postgrest@127.0.0.1:1/nodb"), ("PGRST_DB_ANON_ROLE", "web_anon")],
     );
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(o.status.code(), Some(1), "{o:?}");
@@ -306,15 +249,7 @@ async fn the_server_runs_with_an_unimplemented_postgrest_setting() {
 fn token_mints_a_verifiable_jwt() {
     let secret = "a-test-secret-that-is-at-least-32-chars-long";
     let o = tusk(
-        &[
-            "token",
-            "--role",
-            "todo_user",
-            "--exp",
-            "5m",
-            "--claim",
-            "email=a@b.c",
-        ],
+        &["token", "--role", "todo_user", "--exp", "5m", "--claim", "email=a@b.c"],
         &[("PGRST_JWT_SECRET", secret)],
     );
     assert!(o.status.success(), "{o:?}");
@@ -324,40 +259,21 @@ fn token_mints_a_verifiable_jwt() {
     let claims = verify_jwt(secret, token).unwrap_or_else(|e| panic!("{e}: {token}"));
     assert_eq!(claims["role"], json!("todo_user"), "{claims}");
     assert_eq!(claims["email"], json!("a@b.c"), "{claims}");
-    let exp = claims["exp"]
-        .as_i64()
-        .unwrap_or_else(|| panic!("exp: {claims}"));
+    let exp = claims["exp"].as_i64().unwrap_or_else(|| panic!("exp: {claims}"));
     let expected = now() + 300;
-    assert!(
-        (expected - 10..=expected + 10).contains(&exp),
-        "exp {exp} vs {expected}"
-    );
-    assert!(
-        verify_jwt("some-other-secret-some-other-secret", token).is_err(),
-        "must not verify with another secret"
-    );
+    assert!((expected - 10..=expected + 10).contains(&exp), "exp {exp} vs {expected}");
+    assert!(verify_jwt("some-other-secret-some-other-secret", token).is_err(), "must not verify with another secret");
 }
 
 #[tokio::test]
 async fn a_minted_token_is_accepted_by_the_server() {
     let db = TestDb::todo();
-    let o = tusk(
-        &["token", "--role", "todo_user", "--exp", "1h"],
-        &[("PGRST_JWT_SECRET", SECRET)],
-    );
+    let o = tusk(&["token", "--role", "todo_user", "--exp", "1h"], &[("PGRST_JWT_SECRET", SECRET)]);
     assert!(o.status.success(), "{o:?}");
     let token = stdout(&o).trim().to_string();
     let t = Tusk::start(&db.seed_env()).await;
-    t.post("/tasks")
-        .bearer(&token)
-        .json(&json!({"name": "via tusk token"}))
-        .send()
-        .await
-        .expect_status(201);
-    assert_eq!(
-        db.tasks().last().map(|t| t.3.clone()).as_deref(),
-        Some("todo_user")
-    );
+    t.post("/tasks").bearer(&token).json(&json!({"name": "via tusk token"})).send().await.expect_status(201);
+    assert_eq!(db.tasks().last().map(|t| t.3.clone()).as_deref(), Some("todo_user"));
 }
 
 #[test]
@@ -377,9 +293,7 @@ struct DemoProcess(std::process::Child);
 impl Drop for DemoProcess {
     fn drop(&mut self) {
         if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = Command::new("kill")
-                .args(["-INT", &self.0.id().to_string()])
-                .status();
+            let _ = Command::new("kill").args(["-INT", &self.0.id().to_string()]).status();
             let deadline = Instant::now() + Duration::from_secs(20);
             while Instant::now() < deadline && matches!(self.0.try_wait(), Ok(None)) {
                 std::thread::sleep(Duration::from_millis(50));
@@ -394,10 +308,7 @@ impl Drop for DemoProcess {
 async fn demo_serves_the_app_and_cleans_up_on_sigint() {
     let port = free_port();
     let mut cmd = tusk_command();
-    cmd.args(["demo", "--port", &port.to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.args(["demo", "--port", &port.to_string()]).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawning tusk demo");
     let stdout = child.stdout.take().expect("stdout");
     let errlog = OutputLog::default();
@@ -426,31 +337,19 @@ async fn demo_serves_the_app_and_cleans_up_on_sigint() {
                 }
                 lines.push(line);
             }
-            Err(_) => panic!(
-                "demo did not print its banner; got {lines:?}\nstderr:\n{}",
-                errlog.text()
-            ),
+            Err(_) => panic!("demo did not print its banner; got {lines:?}\nstderr:\n{}", errlog.text()),
         }
     }
     assert_eq!(lines[0], "tusk demo is running. Press Ctrl-C to stop.");
-    assert_eq!(
-        lines[1],
-        format!("  app:    http://127.0.0.1:{port}/rpc/homepage")
-    );
-    let token = lines[2]
-        .strip_prefix("  token:  ")
-        .unwrap_or_else(|| panic!("token line: {:?}", lines[2]))
-        .to_string();
+    assert_eq!(lines[1], format!("  app:    http://127.0.0.1:{port}/rpc/homepage"));
+    let token = lines[2].strip_prefix("  token:  ").unwrap_or_else(|| panic!("token line: {:?}", lines[2])).to_string();
     assert_eq!(lines[3], format!("  secret: {SECRET}"));
     let psql_uri = lines[4]
         .strip_prefix("  psql:   psql '")
         .and_then(|s| s.strip_suffix('\''))
         .unwrap_or_else(|| panic!("psql line: {:?}", lines[4]))
         .to_string();
-    assert!(
-        psql_uri.starts_with("postgresql://postgres@127.0.0.1:"),
-        "{psql_uri}"
-    );
+    assert!(psql_uri.starts_with("postgresql://postgres@127.0.0.1:"), "{psql_uri}");
     let pg_port: u16 = psql_uri
         .rsplit_once(':')
         .and_then(|(_, rest)| rest.split('/').next())
@@ -461,24 +360,15 @@ async fn demo_serves_the_app_and_cleans_up_on_sigint() {
     let claims = verify_jwt(SECRET, &token).unwrap_or_else(|e| panic!("{e}: {token}"));
     assert_eq!(claims["role"], json!("todo_user"));
     let exp = claims["exp"].as_i64().unwrap_or_default();
-    assert!(
-        exp > now() + 23 * 3600 && exp <= now() + 24 * 3600 + 60,
-        "exp {exp}"
-    );
+    assert!(exp > now() + 23 * 3600 && exp <= now() + 24 * 3600 + 60, "exp {exp}");
 
     let http = client();
     let base = format!("http://127.0.0.1:{port}");
     let get = |path: &str| Req::new(http.get(format!("{base}{path}")), path);
-    let r = get("/rpc/homepage")
-        .header("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
-        .send()
-        .await;
+    let r = get("/rpc/homepage").header("Accept", "text/html,application/xhtml+xml,*/*;q=0.8").send().await;
     r.expect_status(200);
     assert_eq!(r.media_type().as_deref(), Some("text/html"), "{r:#?}");
-    assert!(
-        r.text.to_lowercase().starts_with("<!doctype html>"),
-        "{r:#?}"
-    );
+    assert!(r.text.to_lowercase().starts_with("<!doctype html>"), "{r:#?}");
     assert!(
         r.text.contains("src=\"/frontend.js\""),
         "the demo page loads /frontend.js from the demo server:\n{}",
@@ -488,15 +378,9 @@ async fn demo_serves_the_app_and_cleans_up_on_sigint() {
     let r = get("/frontend.js").send().await;
     r.expect_status(200);
     assert_eq!(r.media_type().as_deref(), Some("text/javascript"), "{r:#?}");
-    let expected_js = std::fs::read_to_string(format!(
-        "{}/examples/todo/frontend.js",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .expect("reading examples/todo/frontend.js");
-    assert!(
-        r.text == expected_js,
-        "/frontend.js is examples/todo/frontend.js"
-    );
+    let expected_js = std::fs::read_to_string(format!("{}/examples/todo/frontend.js", env!("CARGO_MANIFEST_DIR")))
+        .expect("reading examples/todo/frontend.js");
+    assert!(r.text == expected_js, "/frontend.js is examples/todo/frontend.js");
 
     let r = get("/tasks").send().await;
     r.expect_status(200);
@@ -511,35 +395,21 @@ async fn demo_serves_the_app_and_cleans_up_on_sigint() {
 
     // The cluster's postgres is running now.
     let needle = format!("-p {pg_port} ");
-    assert!(
-        !processes_matching(&["postgres", &needle]).is_empty(),
-        "expected a postgres process with {needle}"
-    );
+    assert!(!processes_matching(&["postgres", &needle]).is_empty(), "expected a postgres process with {needle}");
 
     // Ctrl-C.
     let pid = demo.0.id();
-    let status = Command::new("kill")
-        .args(["-INT", &pid.to_string()])
-        .status()
-        .expect("kill -INT");
+    let status = Command::new("kill").args(["-INT", &pid.to_string()]).status().expect("kill -INT");
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(30);
     let exit = loop {
         if let Some(s) = demo.0.try_wait().expect("try_wait") {
             break s;
         }
-        assert!(
-            Instant::now() < deadline,
-            "tusk demo did not exit after SIGINT\nstderr:\n{}",
-            errlog.text()
-        );
+        assert!(Instant::now() < deadline, "tusk demo did not exit after SIGINT\nstderr:\n{}", errlog.text());
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    assert!(
-        exit.success(),
-        "exit status after Ctrl-C: {exit:?}\n{}",
-        errlog.text()
-    );
+    assert!(exit.success(), "exit status after Ctrl-C: {exit:?}\n{}", errlog.text());
 
     // Nothing is left: no postgres on that port, nothing listening on either port.
     let leftover = processes_matching(&["postgres", &needle]);

@@ -10,9 +10,7 @@ use support::*;
 #[tokio::test]
 async fn database_outage_gives_503_and_tusk_recovers() {
     // This test stops its cluster, so it gets a cluster of its own.
-    let mut pg = tokio::task::spawn_blocking(|| TempCluster::start().expect("starting a cluster"))
-        .await
-        .expect("join");
+    let mut pg = tokio::task::spawn_blocking(|| TempCluster::start().expect("starting a cluster")).await.expect("join");
     pg.psql(&backend_sql()).expect("loading backend.sql");
     let env = seed_env(&pg.uri("postgrest", "mysecretpassword", "postgres"));
     let t = Tusk::start(&env).await;
@@ -30,9 +28,7 @@ async fn database_outage_gives_503_and_tusk_recovers() {
     for _ in 0..3 {
         let requests = [
             t.get("/tasks"),
-            t.post("/tasks")
-                .bearer(SEED_TOKEN)
-                .json(&json!({"name": "while down"})),
+            t.post("/tasks").bearer(SEED_TOKEN).json(&json!({"name": "while down"})),
             t.get("/rpc/homepage").header("Accept", "text/html"),
         ];
         for req in requests {
@@ -56,38 +52,22 @@ async fn database_outage_gives_503_and_tusk_recovers() {
 
     // Recovery: requests succeed again without restarting tusk.
     let t = &t;
-    poll(
-        Duration::from_secs(60),
-        "tusk to reconnect",
-        || async move {
-            let r = t.get("/tasks").send().await;
-            (r.status == 200).then_some(())
-        },
-    )
+    poll(Duration::from_secs(60), "tusk to reconnect", || async move {
+        let r = t.get("/tasks").send().await;
+        (r.status == 200).then_some(())
+    })
     .await;
     let r = t.get("/tasks").send().await;
     r.expect_status(200);
     assert_eq!(r.json().as_array().map(Vec::len), Some(2));
-    t.post("/tasks")
-        .bearer(SEED_TOKEN)
-        .json(&json!({"name": "after the outage"}))
-        .send()
-        .await
-        .expect_status(201);
-    assert_eq!(
-        pg.psql("select count(*) from todo.tasks")
-            .expect("psql")
-            .trim(),
-        "3"
-    );
+    t.post("/tasks").bearer(SEED_TOKEN).json(&json!({"name": "after the outage"})).send().await.expect_status(201);
+    assert_eq!(pg.psql("select count(*) from todo.tasks").expect("psql").trim(), "3");
     drop(pg);
 }
 
 #[tokio::test]
 async fn tusk_started_before_the_database_serves_once_it_is_up() {
-    let mut pg = tokio::task::spawn_blocking(|| TempCluster::start().expect("starting a cluster"))
-        .await
-        .expect("join");
+    let mut pg = tokio::task::spawn_blocking(|| TempCluster::start().expect("starting a cluster")).await.expect("join");
     pg.psql(&backend_sql()).expect("loading backend.sql");
     pg = tokio::task::spawn_blocking(move || {
         pg.stop();
@@ -101,10 +81,8 @@ async fn tusk_started_before_the_database_serves_once_it_is_up() {
     let t = Tusk::spawn(&env, port);
     // While the database is down tusk keeps running and answers 503.
     let tref = &t;
-    let r = poll(Duration::from_secs(30), "tusk to answer", || async move {
-        tref.client_get_raw("/tasks").await
-    })
-    .await;
+    let r =
+        poll(Duration::from_secs(30), "tusk to answer", || async move { tref.client_get_raw("/tasks").await }).await;
     r.expect_status(503);
 
     let pg = tokio::task::spawn_blocking(move || {
@@ -138,32 +116,21 @@ create function todo.answer() returns int language sql as $$ select 42 $$;
 
 async fn assert_new_objects_missing(t: &Tusk) {
     t.get("/notes").send().await.expect_error(404, "PGRST205");
-    t.get("/rpc/answer")
-        .send()
-        .await
-        .expect_error(404, "PGRST202");
+    t.get("/rpc/answer").send().await.expect_error(404, "PGRST202");
 }
 
 async fn assert_new_objects_served_soon(t: &Tusk) {
-    poll(
-        Duration::from_secs(20),
-        "the new table to be served",
-        || async move {
-            let r = t.get("/notes").send().await;
-            (r.status == 200).then_some(())
-        },
-    )
+    poll(Duration::from_secs(20), "the new table to be served", || async move {
+        let r = t.get("/notes").send().await;
+        (r.status == 200).then_some(())
+    })
     .await;
     let r = t.get("/notes").send().await;
     assert_eq!(r.json(), json!([{"id": 1, "body": "hello"}]));
-    poll(
-        Duration::from_secs(20),
-        "the new function to be served",
-        || async move {
-            let r = t.get("/rpc/answer").send().await;
-            (r.status == 200).then_some(())
-        },
-    )
+    poll(Duration::from_secs(20), "the new function to be served", || async move {
+        let r = t.get("/rpc/answer").send().await;
+        (r.status == 200).then_some(())
+    })
     .await;
     assert_eq!(t.get("/rpc/answer").send().await.json(), json!(42));
 }
@@ -184,10 +151,7 @@ async fn sigusr1_reloads_the_schema_cache() {
     let (db, t) = app().await;
     db.psql(NEW_OBJECTS_SQL);
     assert_new_objects_missing(&t).await;
-    let status = Command::new("kill")
-        .args(["-USR1", &t.pid().to_string()])
-        .status()
-        .expect("kill -USR1");
+    let status = Command::new("kill").args(["-USR1", &t.pid().to_string()]).status().expect("kill -USR1");
     assert!(status.success());
     assert_new_objects_served_soon(&t).await;
     let mut t = t;
@@ -202,16 +166,12 @@ async fn a_dropped_table_disappears_after_reload() {
     assert_new_objects_served_soon(&t).await;
     db.psql("drop table todo.notes; notify pgrst, 'reload schema'");
     let tref = &t;
-    poll(
-        Duration::from_secs(20),
-        "the dropped table to be gone",
-        || async move {
-            // Until the reload lands, the stale cache sends the query and PostgreSQL answers
-            // 42P01 (also a 404); after it, the table is unknown to the cache: PGRST205.
-            let r = tref.get("/notes").send().await;
-            (r.status == 404 && r.text.contains("PGRST205")).then_some(())
-        },
-    )
+    poll(Duration::from_secs(20), "the dropped table to be gone", || async move {
+        // Until the reload lands, the stale cache sends the query and PostgreSQL answers
+        // 42P01 (also a 404); after it, the table is unknown to the cache: PGRST205.
+        let r = tref.get("/notes").send().await;
+        (r.status == 404 && r.text.contains("PGRST205")).then_some(())
+    })
     .await;
     t.get("/notes").send().await.expect_error(404, "PGRST205");
 }

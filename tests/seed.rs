@@ -117,11 +117,7 @@ async fn anonymous_users_can_read_the_two_tasks() {
     let (db, t) = seed_app().await;
     let r = t.get("/tasks").send().await;
     r.expect_status(200);
-    assert_eq!(
-        r.media_type().as_deref(),
-        Some("application/json"),
-        "{r:#?}"
-    );
+    assert_eq!(r.media_type().as_deref(), Some("application/json"), "{r:#?}");
     let body = r.json();
     let rows = body.as_array().expect("a JSON array");
     assert_eq!(rows.len(), 2, "{body}");
@@ -141,24 +137,10 @@ async fn anonymous_users_can_read_the_two_tasks() {
 async fn anonymous_users_cannot_insert() {
     let (db, t) = seed_app().await;
     let before = db.tasks();
-    let r = t
-        .post("/tasks")
-        .json(&json!({"name": "do bad thing"}))
-        .send()
-        .await;
+    let r = t.post("/tasks").json(&json!({"name": "do bad thing"})).send().await;
     let body = r.expect_error(401, "42501");
-    assert_eq!(
-        r.header("www-authenticate").as_deref(),
-        Some("Bearer"),
-        "{r:#?}"
-    );
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("permission denied"),
-        "{body}"
-    );
+    assert_eq!(r.header("www-authenticate").as_deref(), Some("Bearer"), "{r:#?}");
+    assert!(body["message"].as_str().unwrap_or_default().contains("permission denied"), "{body}");
     assert_eq!(db.tasks(), before);
 }
 
@@ -181,12 +163,7 @@ async fn anonymous_users_cannot_update_or_delete() {
 #[tokio::test]
 async fn the_seed_token_can_insert() {
     let (db, t) = seed_app().await;
-    let r = t
-        .post("/tasks")
-        .bearer(SEED_TOKEN)
-        .json(&json!({"name": "learn how to auth"}))
-        .send()
-        .await;
+    let r = t.post("/tasks").bearer(SEED_TOKEN).json(&json!({"name": "learn how to auth"})).send().await;
     r.expect_status(201);
     assert!(r.text.is_empty(), "default is return=minimal: {r:#?}");
     let tasks = db.tasks();
@@ -208,12 +185,7 @@ async fn a_token_with_a_future_exp_works() {
         .expect("an epoch");
     assert!((now() + 290..=now() + 310).contains(&exp), "{exp}");
     let token = jwt(&json!({"role": "todo_user", "exp": exp}));
-    let r = t
-        .post("/tasks")
-        .bearer(&token)
-        .json(&json!({"name": "learn how to auth"}))
-        .send()
-        .await;
+    let r = t.post("/tasks").bearer(&token).json(&json!({"name": "learn how to auth"})).send().await;
     r.expect_status(201);
     assert_eq!(db.tasks().len(), 3);
 }
@@ -223,22 +195,13 @@ async fn an_expired_token_is_rejected() {
     let (db, t) = seed_app().await;
     let before = db.tasks();
     let token = jwt(&json!({"role": "todo_user", "exp": now() - 3600}));
-    let r = t
-        .post("/tasks")
-        .bearer(&token)
-        .json(&json!({"name": "too late"}))
-        .send()
-        .await;
+    let r = t.post("/tasks").bearer(&token).json(&json!({"name": "too late"})).send().await;
     let body = r.expect_error(401, "PGRST303");
     assert_eq!(body["message"], json!("JWT expired"));
     let www = r.header("www-authenticate").unwrap_or_default();
     assert!(www.starts_with("Bearer"), "{r:#?}");
     // Reads with an expired token are refused too (no silent fallback to anonymous).
-    t.get("/tasks")
-        .bearer(&token)
-        .send()
-        .await
-        .expect_error(401, "PGRST303");
+    t.get("/tasks").bearer(&token).send().await.expect_error(401, "PGRST303");
     assert_eq!(db.tasks(), before);
 }
 
@@ -251,19 +214,9 @@ async fn an_expired_token_is_rejected() {
 async fn patch_without_a_filter_changes_only_the_users_own_tasks() {
     let (db, t) = seed_app().await;
     for name in ["mine 1", "mine 2"] {
-        t.post("/tasks")
-            .bearer(SEED_TOKEN)
-            .json(&json!({"name": name}))
-            .send()
-            .await
-            .expect_status(201);
+        t.post("/tasks").bearer(SEED_TOKEN).json(&json!({"name": name})).send().await.expect_status(201);
     }
-    let r = t
-        .patch("/tasks")
-        .bearer(SEED_TOKEN)
-        .json(&json!({"done": true}))
-        .send()
-        .await;
+    let r = t.patch("/tasks").bearer(SEED_TOKEN).json(&json!({"done": true})).send().await;
     assert!(matches!(r.status, 200 | 204), "{r:#?}");
     for (_, name, done, owner) in db.tasks() {
         if owner == "todo_user" {
@@ -293,36 +246,18 @@ async fn users_cannot_touch_other_peoples_tasks() {
     assert_eq!(r.json(), json!([]), "{r:#?}");
 
     // Delete by id: same.
-    let r = t
-        .delete(&format!("/tasks?id=eq.{admin_task}"))
-        .bearer(SEED_TOKEN)
-        .send()
-        .await;
+    let r = t.delete(&format!("/tasks?id=eq.{admin_task}")).bearer(SEED_TOKEN).send().await;
     assert!(matches!(r.status, 200 | 204), "{r:#?}");
 
     // Insert on someone else's behalf: RLS check fails → 403 for an authenticated role.
-    let r = t
-        .post("/tasks")
-        .bearer(SEED_TOKEN)
-        .json(&json!({"name": "forged", "owner": "postgres"}))
-        .send()
-        .await;
+    let r = t.post("/tasks").bearer(SEED_TOKEN).json(&json!({"name": "forged", "owner": "postgres"})).send().await;
     r.expect_error(403, "42501");
 
     // Give a task away: the update's WITH CHECK fails.
-    t.post("/tasks")
-        .bearer(SEED_TOKEN)
-        .json(&json!({"name": "mine"}))
-        .send()
-        .await
-        .expect_status(201);
+    t.post("/tasks").bearer(SEED_TOKEN).json(&json!({"name": "mine"})).send().await.expect_status(201);
     let mine = db.tasks().last().expect("a task").0;
-    let r = t
-        .patch(&format!("/tasks?id=eq.{mine}"))
-        .bearer(SEED_TOKEN)
-        .json(&json!({"owner": "postgres"}))
-        .send()
-        .await;
+    let r =
+        t.patch(&format!("/tasks?id=eq.{mine}")).bearer(SEED_TOKEN).json(&json!({"owner": "postgres"})).send().await;
     r.expect_error(403, "42501");
 
     let after = db.tasks();
@@ -334,19 +269,9 @@ async fn users_cannot_touch_other_peoples_tasks() {
 #[tokio::test]
 async fn users_can_delete_their_own_tasks() {
     let (db, t) = seed_app().await;
-    t.post("/tasks")
-        .bearer(SEED_TOKEN)
-        .json(&json!({"name": "short-lived"}))
-        .send()
-        .await
-        .expect_status(201);
+    t.post("/tasks").bearer(SEED_TOKEN).json(&json!({"name": "short-lived"})).send().await.expect_status(201);
     let id = db.tasks().last().expect("a task").0;
-    let r = t
-        .delete(&format!("/tasks?id=eq.{id}"))
-        .bearer(SEED_TOKEN)
-        .prefer("return=representation")
-        .send()
-        .await;
+    let r = t.delete(&format!("/tasks?id=eq.{id}")).bearer(SEED_TOKEN).prefer("return=representation").send().await;
     r.expect_status(200);
     assert_eq!(ids(&r.json()), [id]);
     // DELETE without a filter deletes only the user's own rows (none left) → admin rows stay.
@@ -374,12 +299,7 @@ async fn a_second_user_manages_only_their_own_tasks() {
     let first = role_token("todo_user");
 
     for (token, name) in [(&first, "first's task"), (&second, "second's task")] {
-        t.post("/tasks")
-            .bearer(token)
-            .json(&json!({"name": name}))
-            .send()
-            .await
-            .expect_status(201);
+        t.post("/tasks").bearer(token).json(&json!({"name": name})).send().await.expect_status(201);
     }
     let tasks = db.tasks();
     assert_eq!(tasks.len(), 4);
@@ -389,21 +309,12 @@ async fn a_second_user_manages_only_their_own_tasks() {
     assert_eq!(tasks[3].3, "second_user");
 
     // second_user marks everything done: only their own task changes.
-    let r = t
-        .patch("/tasks")
-        .bearer(&second)
-        .prefer("return=representation")
-        .json(&json!({"done": true}))
-        .send()
-        .await;
+    let r = t.patch("/tasks").bearer(&second).prefer("return=representation").json(&json!({"done": true})).send().await;
     r.expect_status(200);
     assert_eq!(ids(&r.json()), [second_id]);
 
     // second_user cannot delete todo_user's task, even by id.
-    t.delete(&format!("/tasks?id=eq.{first_id}"))
-        .bearer(&second)
-        .send()
-        .await;
+    t.delete(&format!("/tasks?id=eq.{first_id}")).bearer(&second).send().await;
     // second_user sees everything (select policy is for everyone).
     let r = t.get("/tasks").bearer(&second).send().await;
     r.expect_status(200);
@@ -416,11 +327,7 @@ async fn a_second_user_manages_only_their_own_tasks() {
     }
 
     // And second_user can delete their own.
-    let r = t
-        .delete(&format!("/tasks?id=eq.{second_id}"))
-        .bearer(&second)
-        .send()
-        .await;
+    let r = t.delete(&format!("/tasks?id=eq.{second_id}")).bearer(&second).send().await;
     r.expect_status(204);
     assert_eq!(db.tasks().len(), 3);
 }
@@ -433,34 +340,16 @@ async fn a_second_user_manages_only_their_own_tasks() {
 async fn a_token_with_a_bad_signature_is_rejected() {
     let (db, t) = seed_app().await;
     let before = db.tasks();
-    let forged = jwt_with(
-        "not-the-secret-not-the-secret-not-the-secret",
-        &json!({"role": "todo_user"}),
-    );
-    let r = t
-        .post("/tasks")
-        .bearer(&forged)
-        .json(&json!({"name": "forged"}))
-        .send()
-        .await;
+    let forged = jwt_with("not-the-secret-not-the-secret-not-the-secret", &json!({"role": "todo_user"}));
+    let r = t.post("/tasks").bearer(&forged).json(&json!({"name": "forged"})).send().await;
     r.expect_error(401, "PGRST301");
-    assert!(
-        r.header("www-authenticate")
-            .unwrap_or_default()
-            .starts_with("Bearer"),
-        "{r:#?}"
-    );
+    assert!(r.header("www-authenticate").unwrap_or_default().starts_with("Bearer"), "{r:#?}");
     // A tampered payload with the seed token's signature.
     let mut parts: Vec<&str> = SEED_TOKEN.split('.').collect();
     let payload = base64_url(br#"{"role":"postgres"}"#);
     parts[1] = &payload;
     let tampered = parts.join(".");
-    let r = t
-        .post("/tasks")
-        .bearer(&tampered)
-        .json(&json!({"name": "tampered"}))
-        .send()
-        .await;
+    let r = t.post("/tasks").bearer(&tampered).json(&json!({"name": "tampered"})).send().await;
     r.expect_error(401, "PGRST301");
     // Garbage.
     let r = t.get("/tasks").bearer("not-a-jwt").send().await;
@@ -478,12 +367,7 @@ async fn a_token_for_an_unknown_role_fails() {
     let (db, t) = seed_app().await;
     let before = db.tasks();
     let token = role_token("no_such_role_anywhere");
-    let r = t
-        .post("/tasks")
-        .bearer(&token)
-        .json(&json!({"name": "ghost"}))
-        .send()
-        .await;
+    let r = t.post("/tasks").bearer(&token).json(&json!({"name": "ghost"})).send().await;
     assert!((400..500).contains(&r.status), "{r:#?}");
     let body = r.json();
     assert_error_shape(&body, &r);
@@ -507,20 +391,10 @@ async fn a_token_for_a_role_not_granted_to_the_authenticator_fails() {
     ));
     let before = db.tasks();
     let token = role_token(&role);
-    let r = t
-        .post("/tasks")
-        .bearer(&token)
-        .json(&json!({"name": "sneaky"}))
-        .send()
-        .await;
+    let r = t.post("/tasks").bearer(&token).json(&json!({"name": "sneaky"})).send().await;
     assert!((400..500).contains(&r.status), "{r:#?}");
     assert_error_shape(&r.json(), &r);
-    let r = t
-        .patch("/tasks")
-        .bearer(&token)
-        .json(&json!({"done": true}))
-        .send()
-        .await;
+    let r = t.patch("/tasks").bearer(&token).json(&json!({"done": true})).send().await;
     assert!((400..500).contains(&r.status), "{r:#?}");
     assert_eq!(db.tasks(), before);
 }
@@ -534,19 +408,13 @@ async fn the_homepage_is_served_as_html_to_a_browser() {
     let (_db, t) = seed_app().await;
     let r = t
         .get("/rpc/homepage")
-        .header(
-            "Accept",
-            "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8",
-        )
+        .header("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8")
         .send()
         .await;
     r.expect_status(200);
     assert_eq!(r.media_type().as_deref(), Some("text/html"), "{r:#?}");
     assert!(
-        r.text
-            .trim_start()
-            .to_ascii_lowercase()
-            .starts_with("<!doctype html>"),
+        r.text.trim_start().to_ascii_lowercase().starts_with("<!doctype html>"),
         "raw HTML expected, got: {}",
         &r.text[..r.text.len().min(200)]
     );
@@ -579,13 +447,7 @@ async fn prefer_return_representation_minimal_and_headers_only() {
     assert!(row["id"].is_i64());
     assert!(r.header("location").is_none(), "{r:#?}");
 
-    let r = t
-        .post("/tasks")
-        .bearer(SEED_TOKEN)
-        .prefer("return=minimal")
-        .json(&json!({"name": "minimal"}))
-        .send()
-        .await;
+    let r = t.post("/tasks").bearer(SEED_TOKEN).prefer("return=minimal").json(&json!({"name": "minimal"})).send().await;
     r.expect_status(201);
     assert!(r.text.is_empty(), "{r:#?}");
     assert!(r.header("location").is_none(), "{r:#?}");
@@ -600,11 +462,7 @@ async fn prefer_return_representation_minimal_and_headers_only() {
     r.expect_status(201);
     assert!(r.text.is_empty(), "{r:#?}");
     let id = db.tasks().last().expect("a task").0;
-    assert_eq!(
-        r.header("location").as_deref(),
-        Some(format!("/tasks?id=eq.{id}").as_str()),
-        "{r:#?}"
-    );
+    assert_eq!(r.header("location").as_deref(), Some(format!("/tasks?id=eq.{id}").as_str()), "{r:#?}");
 
     // Bulk insert with representation.
     let r = t
@@ -637,18 +495,10 @@ async fn reads_carry_a_content_range() {
     let (_db, t) = seed_app().await;
     let r = t.get("/tasks").send().await;
     r.expect_status(200);
-    assert_eq!(
-        r.header("content-range").as_deref(),
-        Some("0-1/*"),
-        "{r:#?}"
-    );
+    assert_eq!(r.header("content-range").as_deref(), Some("0-1/*"), "{r:#?}");
     let r = t.get("/tasks").prefer("count=exact").send().await;
     assert!(matches!(r.status, 200 | 206), "{r:#?}");
-    assert_eq!(
-        r.header("content-range").as_deref(),
-        Some("0-1/2"),
-        "{r:#?}"
-    );
+    assert_eq!(r.header("content-range").as_deref(), Some("0-1/2"), "{r:#?}");
     let r = t.get("/tasks?id=eq.-1").send().await;
     r.expect_status(200);
     assert_eq!(r.json(), json!([]));
@@ -695,39 +545,26 @@ async fn order_limit_offset_and_select() {
     r.expect_status(200);
     assert_eq!(ids(&r.json()), [4, 5, 1, 2, 3]);
 
-    let r = t
-        .get("/items?order=tag.asc.nullsfirst,id.desc")
-        .send()
-        .await;
+    let r = t.get("/items?order=tag.asc.nullsfirst,id.desc").send().await;
     r.expect_status(200);
     assert_eq!(ids(&r.json()), [4, 2, 1, 5, 3]);
 
     let r = t.get("/items?order=id&limit=2&offset=1").send().await;
     r.expect_status(200);
     assert_eq!(ids(&r.json()), [2, 3]);
-    assert_eq!(
-        r.header("content-range").as_deref(),
-        Some("1-2/*"),
-        "{r:#?}"
-    );
+    assert_eq!(r.header("content-range").as_deref(), Some("1-2/*"), "{r:#?}");
 
     let r = t.get("/items?select=id,name&id=eq.1").send().await;
     r.expect_status(200);
     assert_eq!(r.json(), json!([{"id": 1, "name": "apple"}]));
 
-    let r = t
-        .get("/items?select=label:name,id::text&id=eq.2")
-        .send()
-        .await;
+    let r = t.get("/items?select=label:name,id::text&id=eq.2").send().await;
     r.expect_status(200);
     assert_eq!(r.json(), json!([{"label": "banana", "id": "2"}]));
 
     let r = t.get("/tasks?select=name&order=id").send().await;
     r.expect_status(200);
-    assert_eq!(
-        r.json(),
-        json!([{"name": "finish tutorial 0"}, {"name": "pat self on back"}])
-    );
+    assert_eq!(r.json(), json!([{"name": "finish tutorial 0"}, {"name": "pat self on back"}]));
 }
 
 #[tokio::test]
@@ -736,23 +573,11 @@ async fn head_returns_headers_without_a_body() {
     let r = t.head("/items?order=id").send().await;
     r.expect_status(200);
     assert!(r.text.is_empty(), "{r:#?}");
-    assert_eq!(
-        r.media_type().as_deref(),
-        Some("application/json"),
-        "{r:#?}"
-    );
-    assert_eq!(
-        r.header("content-range").as_deref(),
-        Some("0-4/*"),
-        "{r:#?}"
-    );
+    assert_eq!(r.media_type().as_deref(), Some("application/json"), "{r:#?}");
+    assert_eq!(r.header("content-range").as_deref(), Some("0-4/*"), "{r:#?}");
     let r = t.head("/items").prefer("count=exact").send().await;
     assert!(matches!(r.status, 200 | 206), "{r:#?}");
-    assert_eq!(
-        r.header("content-range").as_deref(),
-        Some("0-4/5"),
-        "{r:#?}"
-    );
+    assert_eq!(r.header("content-range").as_deref(), Some("0-4/5"), "{r:#?}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -765,11 +590,7 @@ async fn rpc_returning_a_scalar() {
     let r = t.get("/rpc/add?a=1&b=2").send().await;
     r.expect_status(200);
     assert_eq!(r.json(), json!(3));
-    let r = t
-        .post("/rpc/add")
-        .json(&json!({"a": 40, "b": 2}))
-        .send()
-        .await;
+    let r = t.post("/rpc/add").json(&json!({"a": 40, "b": 2})).send().await;
     r.expect_status(200);
     assert_eq!(r.json(), json!(42));
 }
@@ -780,38 +601,20 @@ async fn rpc_returning_a_row_and_a_set() {
     let r = t.get("/rpc/item?item_id=2").send().await;
     r.expect_status(200);
     let row = r.json();
-    assert_eq!(
-        row["id"],
-        json!(2),
-        "a single composite is an object: {row}"
-    );
+    assert_eq!(row["id"], json!(2), "a single composite is an object: {row}");
     assert_eq!(row["name"], json!("banana"));
 
-    let r = t
-        .post("/rpc/item")
-        .json(&json!({"item_id": 3}))
-        .send()
-        .await;
+    let r = t.post("/rpc/item").json(&json!({"item_id": 3})).send().await;
     r.expect_status(200);
     assert_eq!(r.json()["name"], json!("carrot"));
 
-    let r = t
-        .post("/rpc/items_with_tag")
-        .json(&json!({"t": "veg"}))
-        .send()
-        .await;
+    let r = t.post("/rpc/items_with_tag").json(&json!({"t": "veg"})).send().await;
     r.expect_status(200);
     assert_eq!(ids(&r.json()), [3, 5]);
 
-    let r = t
-        .get("/rpc/items_with_tag?t=fruit&select=id,name&order=id.desc")
-        .send()
-        .await;
+    let r = t.get("/rpc/items_with_tag?t=fruit&select=id,name&order=id.desc").send().await;
     r.expect_status(200);
-    assert_eq!(
-        r.json(),
-        json!([{"id": 2, "name": "banana"}, {"id": 1, "name": "apple"}])
-    );
+    assert_eq!(r.json(), json!([{"id": 2, "name": "banana"}, {"id": 1, "name": "apple"}]));
 
     let r = t.get("/rpc/items_with_tag?t=veg&id=gt.3").send().await;
     r.expect_status(200);
@@ -836,11 +639,7 @@ async fn a_function_sets_response_status_and_headers() {
         let r = req.send().await;
         r.expect_status(418);
         assert_eq!(r.header("x-custom").as_deref(), Some("yes"), "{r:#?}");
-        assert_eq!(
-            r.header("cache-control").as_deref(),
-            Some("no-store"),
-            "{r:#?}"
-        );
+        assert_eq!(r.header("cache-control").as_deref(), Some("no-store"), "{r:#?}");
         assert_eq!(r.json(), json!("short and stout"));
     }
 }
@@ -861,19 +660,9 @@ async fn database_errors_map_to_http_statuses() {
     let (db, t) = extras_app(&[]).await;
 
     // 23505 unique_violation → 409
-    let r = t
-        .post("/items")
-        .json(&json!({"id": 1, "name": "duplicate"}))
-        .send()
-        .await;
+    let r = t.post("/items").json(&json!({"id": 1, "name": "duplicate"})).send().await;
     let body = r.expect_error(409, "23505");
-    assert!(
-        body["details"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("(id)=(1)"),
-        "{body}"
-    );
+    assert!(body["details"].as_str().unwrap_or_default().contains("(id)=(1)"), "{body}");
 
     // 23502 not_null_violation → 400
     let r = t.post("/items").json(&json!({"id": 9})).send().await;
@@ -895,13 +684,7 @@ async fn request_errors_have_postgrest_codes() {
 
     let r = t.get("/no_such_table").send().await;
     let body = r.expect_error(404, "PGRST205");
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("no_such_table"),
-        "{body}"
-    );
+    assert!(body["message"].as_str().unwrap_or_default().contains("no_such_table"), "{body}");
 
     let r = t.get("/tasks?select=nope").send().await;
     r.expect_error(400, "42703");
@@ -915,24 +698,12 @@ async fn request_errors_have_postgrest_codes() {
     let r = t.get("/tasks?order=id.sideways").send().await;
     r.expect_error(400, "PGRST100");
 
-    let r = t
-        .post("/tasks")
-        .bearer(SEED_TOKEN)
-        .body("application/json", "{not json")
-        .send()
-        .await;
+    let r = t.post("/tasks").bearer(SEED_TOKEN).body("application/json", "{not json").send().await;
     let body = r.expect_error(400, "PGRST102");
     assert!(body["message"].is_string());
 
-    for r in [
-        t.get("/tasks?id=eq.notanumber").send().await,
-        t.get("/no_such_table").send().await,
-    ] {
-        assert_eq!(
-            r.media_type().as_deref(),
-            Some("application/json"),
-            "{r:#?}"
-        );
+    for r in [t.get("/tasks?id=eq.notanumber").send().await, t.get("/no_such_table").send().await] {
+        assert_eq!(r.media_type().as_deref(), Some("application/json"), "{r:#?}");
     }
 }
 
@@ -944,11 +715,7 @@ async fn without_an_anon_role_requests_need_a_token() {
     let t = Tusk::start_authenticated(&env, Some(SEED_TOKEN)).await;
     let r = t.get("/tasks").send().await;
     r.expect_error(401, "PGRST302");
-    assert_eq!(
-        r.header("www-authenticate").as_deref(),
-        Some("Bearer"),
-        "{r:#?}"
-    );
+    assert_eq!(r.header("www-authenticate").as_deref(), Some("Bearer"), "{r:#?}");
     let r = t.get("/tasks").bearer(SEED_TOKEN).send().await;
     r.expect_status(200);
     assert_eq!(r.json().as_array().map(Vec::len), Some(2));
@@ -962,12 +729,7 @@ async fn without_an_anon_role_requests_need_a_token() {
 async fn functions_see_the_request_context() {
     let (_db, t) = extras_app(&[]).await;
     let token = jwt(&json!({"role": "todo_user", "email": "a@b.c", "exp": now() + 300}));
-    let r = t
-        .get("/rpc/whoami")
-        .bearer(&token)
-        .header("X-Test", "hello")
-        .send()
-        .await;
+    let r = t.get("/rpc/whoami").bearer(&token).header("X-Test", "hello").send().await;
     r.expect_status(200);
     let body = r.json();
     assert_eq!(body["role"], json!("todo_user"), "{body}");
@@ -998,13 +760,7 @@ async fn the_pre_request_function_runs() {
     assert_eq!(r.header("x-pre-request").as_deref(), Some("ran"), "{r:#?}");
 
     let before = db.tasks();
-    let r = t
-        .post("/tasks")
-        .bearer(SEED_TOKEN)
-        .header("X-Block", "yes")
-        .json(&json!({"name": "blocked"}))
-        .send()
-        .await;
+    let r = t.post("/tasks").bearer(SEED_TOKEN).header("X-Block", "yes").json(&json!({"name": "blocked"})).send().await;
     let body = r.expect_error(400, "P0001");
     assert_eq!(body["message"], json!("blocked by pre-request"));
     assert_eq!(db.tasks(), before);
@@ -1020,11 +776,7 @@ async fn db_max_rows_caps_responses() {
     let r = t.get("/items?order=id").send().await;
     r.expect_status(200);
     assert_eq!(ids(&r.json()), [1, 2]);
-    assert_eq!(
-        r.header("content-range").as_deref(),
-        Some("0-1/*"),
-        "{r:#?}"
-    );
+    assert_eq!(r.header("content-range").as_deref(), Some("0-1/*"), "{r:#?}");
     let r = t.get("/items?order=id&limit=1").send().await;
     assert_eq!(ids(&r.json()), [1]);
     let r = t.get("/tasks").send().await;
@@ -1033,28 +785,13 @@ async fn db_max_rows_caps_responses() {
 
 #[tokio::test]
 async fn cors_allowed_origins() {
-    let (_db, t) = extras_app(&[(
-        "PGRST_SERVER_CORS_ALLOWED_ORIGINS",
-        "http://example.com, http://other.example",
-    )])
-    .await;
-    let r = t
-        .get("/tasks")
-        .header("Origin", "http://example.com")
-        .send()
-        .await;
+    let (_db, t) =
+        extras_app(&[("PGRST_SERVER_CORS_ALLOWED_ORIGINS", "http://example.com, http://other.example")]).await;
+    let r = t.get("/tasks").header("Origin", "http://example.com").send().await;
     r.expect_status(200);
-    assert_eq!(
-        r.header("access-control-allow-origin").as_deref(),
-        Some("http://example.com"),
-        "{r:#?}"
-    );
+    assert_eq!(r.header("access-control-allow-origin").as_deref(), Some("http://example.com"), "{r:#?}");
 
-    let r = t
-        .get("/tasks")
-        .header("Origin", "http://evil.example")
-        .send()
-        .await;
+    let r = t.get("/tasks").header("Origin", "http://evil.example").send().await;
     r.expect_status(200);
     assert!(r.header("access-control-allow-origin").is_none(), "{r:#?}");
 
@@ -1062,18 +799,11 @@ async fn cors_allowed_origins() {
         .options("/tasks")
         .header("Origin", "http://other.example")
         .header("Access-Control-Request-Method", "POST")
-        .header(
-            "Access-Control-Request-Headers",
-            "Content-Type, Authorization",
-        )
+        .header("Access-Control-Request-Headers", "Content-Type, Authorization")
         .send()
         .await;
     r.expect_status(200);
-    assert_eq!(
-        r.header("access-control-allow-origin").as_deref(),
-        Some("http://other.example"),
-        "{r:#?}"
-    );
+    assert_eq!(r.header("access-control-allow-origin").as_deref(), Some("http://other.example"), "{r:#?}");
     let methods = r.header("access-control-allow-methods").unwrap_or_default();
     assert!(methods.contains("POST"), "{r:#?}");
 }
@@ -1089,11 +819,7 @@ async fn cors_defaults_to_any_origin() {
         .send()
         .await;
     r.expect_status(200);
-    assert_eq!(
-        r.header("access-control-allow-origin").as_deref(),
-        Some("*"),
-        "{r:#?}"
-    );
+    assert_eq!(r.header("access-control-allow-origin").as_deref(), Some("*"), "{r:#?}");
     let methods = r.header("access-control-allow-methods").unwrap_or_default();
     assert!(methods.contains("PATCH"), "{r:#?}");
 }

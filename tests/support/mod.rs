@@ -19,7 +19,8 @@ pub use tusk::cluster::TempCluster;
 /// The secret used by the seed (and by the seed's ready-made token).
 pub const SECRET: &str = "your-256-bit-secret-your-256-bit-secret";
 /// The seed's token: `{"role":"todo_user"}` signed with [`SECRET`].
-pub const SEED_TOKEN: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJyb2xlIjoidG9kb191c2VyIn0.xXy_2x-iYau-SKFi_XTulaRvfQ6MXx9P5M-AqxOKbs8";
+pub const SEED_TOKEN: &str =
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJyb2xlIjoidG9kb191c2VyIn0.xXy_2x-iYau-SKFi_XTulaRvfQ6MXx9P5M-AqxOKbs8";
 
 /// How long a single HTTP request may take before the test fails.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
@@ -33,8 +34,7 @@ pub fn backend_sql_path() -> String {
 
 /// The text of `examples/todo/backend.sql`.
 pub fn backend_sql() -> String {
-    std::fs::read_to_string(backend_sql_path())
-        .unwrap_or_else(|e| panic!("reading {}: {e}", backend_sql_path()))
+    std::fs::read_to_string(backend_sql_path()).unwrap_or_else(|e| panic!("reading {}: {e}", backend_sql_path()))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -66,10 +66,8 @@ fn todo_template() -> &'static str {
     static TEMPLATE: OnceLock<()> = OnceLock::new();
     TEMPLATE.get_or_init(|| {
         let c = cluster();
-        c.psql("create database todo_template")
-            .expect("creating todo_template");
-        c.psql_db("todo_template", &backend_sql())
-            .expect("loading examples/todo/backend.sql");
+        c.psql("create database todo_template").expect("creating todo_template");
+        c.psql_db("todo_template", &backend_sql()).expect("loading examples/todo/backend.sql");
     });
     "todo_template"
 }
@@ -94,9 +92,7 @@ impl TestDb {
 
     /// Runs SQL as the superuser in this database; returns psql's unaligned output.
     pub fn psql(&self, sql: &str) -> String {
-        cluster()
-            .psql_db(&self.name, sql)
-            .unwrap_or_else(|e| panic!("psql on {}: {e}", self.name))
+        cluster().psql_db(&self.name, sql).unwrap_or_else(|e| panic!("psql on {}: {e}", self.name))
     }
 
     /// Runs SQL and returns the output lines.
@@ -121,12 +117,7 @@ impl TestDb {
             .map(|l| {
                 let f: Vec<&str> = l.split('|').collect();
                 assert_eq!(f.len(), 4, "unexpected psql line {l:?}");
-                (
-                    f[0].parse().expect("id"),
-                    f[1].to_string(),
-                    f[2] == "t",
-                    f[3].to_string(),
-                )
+                (f[0].parse().expect("id"), f[1].to_string(), f[2] == "t", f[3].to_string())
             })
             .collect()
     }
@@ -164,10 +155,7 @@ fn create_db_retrying(sql: &str) {
 
 /// A free TCP port on 127.0.0.1 (free when asked; bind soon).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("finding a free port")
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("finding a free port")
 }
 
 /// The `tusk` binary under test.
@@ -256,14 +244,11 @@ impl Tusk {
     /// Spawns without waiting.
     pub fn spawn(env: &[(String, String)], port: u16) -> Tusk {
         let mut cmd = tusk_command();
-        cmd.env("PGRST_SERVER_HOST", "127.0.0.1")
-            .env("PGRST_SERVER_PORT", port.to_string());
+        cmd.env("PGRST_SERVER_HOST", "127.0.0.1").env("PGRST_SERVER_PORT", port.to_string());
         for (k, v) in env {
             cmd.env(k, v);
         }
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawning tusk");
         let output = OutputLog::default();
         if let Some(out) = child.stdout.take() {
@@ -272,13 +257,7 @@ impl Tusk {
         if let Some(err) = child.stderr.take() {
             output.capture(err);
         }
-        Tusk {
-            child,
-            port,
-            base: format!("http://127.0.0.1:{port}"),
-            output,
-            client: client(),
-        }
+        Tusk { child, port, base: format!("http://127.0.0.1:{port}"), output, client: client() }
     }
 
     /// Polls `GET /` until it answers anything but 503.
@@ -294,10 +273,7 @@ impl Tusk {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return Err(format!("tusk exited early with {status}"));
             }
-            let mut probe = self
-                .client
-                .get(self.url("/"))
-                .timeout(Duration::from_secs(5));
+            let mut probe = self.client.get(self.url("/")).timeout(Duration::from_secs(5));
             if let Some(token) = token {
                 probe = probe.bearer_auth(token);
             }
@@ -326,33 +302,17 @@ impl Tusk {
 
     /// A request builder for `method path`.
     pub fn req(&self, method: Method, path: &str) -> Req {
-        Req {
-            rb: self
-                .client
-                .request(method, self.url(path))
-                .timeout(REQUEST_TIMEOUT),
-            what: String::new(),
-        }
-        .describe(path)
+        Req { rb: self.client.request(method, self.url(path)).timeout(REQUEST_TIMEOUT), what: String::new() }
+            .describe(path)
     }
 
     /// `GET path`, or `None` if the connection fails (server not listening yet).
     pub async fn client_get_raw(&self, path: &str) -> Option<Resp> {
-        let r = self
-            .client
-            .get(self.url(path))
-            .timeout(REQUEST_TIMEOUT)
-            .send()
-            .await
-            .ok()?;
+        let r = self.client.get(self.url(path)).timeout(REQUEST_TIMEOUT).send().await.ok()?;
         let status = r.status().as_u16();
         let headers = r.headers().clone();
         let text = r.text().await.ok()?;
-        Some(Resp {
-            status,
-            headers,
-            text,
-        })
+        Some(Resp { status, headers, text })
     }
 
     pub fn get(&self, path: &str) -> Req {
@@ -380,20 +340,13 @@ impl Drop for Tusk {
         let _ = self.child.kill();
         let _ = self.child.wait();
         if std::thread::panicking() {
-            eprintln!(
-                "--- tusk output (port {}) ---\n{}",
-                self.port,
-                self.output.text()
-            );
+            eprintln!("--- tusk output (port {}) ---\n{}", self.port, self.output.text());
         }
     }
 }
 
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(REQUEST_TIMEOUT)
-        .build()
-        .expect("building the HTTP client")
+    reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build().expect("building the HTTP client")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -409,10 +362,7 @@ pub struct Req {
 impl Req {
     /// Wraps a reqwest request (for servers not started through [`Tusk`]).
     pub fn new(rb: reqwest::RequestBuilder, what: &str) -> Req {
-        Req {
-            rb: rb.timeout(REQUEST_TIMEOUT),
-            what: what.to_string(),
-        }
+        Req { rb: rb.timeout(REQUEST_TIMEOUT), what: what.to_string() }
     }
     fn describe(mut self, path: &str) -> Req {
         self.what = path.to_string();
@@ -429,37 +379,20 @@ impl Req {
         self.header("Prefer", value)
     }
     pub fn json(mut self, body: &Value) -> Req {
-        self.rb = self
-            .rb
-            .header("Content-Type", "application/json")
-            .body(body.to_string());
+        self.rb = self.rb.header("Content-Type", "application/json").body(body.to_string());
         self
     }
     pub fn body(mut self, content_type: &str, body: &str) -> Req {
-        self.rb = self
-            .rb
-            .header("Content-Type", content_type)
-            .body(body.to_string());
+        self.rb = self.rb.header("Content-Type", content_type).body(body.to_string());
         self
     }
     pub async fn send(self) -> Resp {
         let what = self.what;
-        let r = self
-            .rb
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("request {what} failed: {e}"));
+        let r = self.rb.send().await.unwrap_or_else(|e| panic!("request {what} failed: {e}"));
         let status = r.status().as_u16();
         let headers = r.headers().clone();
-        let text = r
-            .text()
-            .await
-            .unwrap_or_else(|e| panic!("reading the body of {what}: {e}"));
-        Resp {
-            status,
-            headers,
-            text,
-        }
+        let text = r.text().await.unwrap_or_else(|e| panic!("reading the body of {what}: {e}"));
+        Resp { status, headers, text }
     }
 }
 
@@ -474,28 +407,18 @@ pub struct Resp {
 impl Resp {
     /// The body as JSON (panics with the body if it is not JSON).
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.text)
-            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {self:?}"))
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("body is not JSON ({e}): {self:?}"))
     }
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers
-            .get(name)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        self.headers.get(name).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
     }
     pub fn header_all(&self, name: &str) -> Vec<String> {
-        self.headers
-            .get_all(name)
-            .iter()
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .collect()
+        self.headers.get_all(name).iter().map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()).collect()
     }
     /// Asserts the status, showing the whole response if it differs.
     #[track_caller]
     pub fn expect_status(&self, status: u16) -> &Resp {
-        assert_eq!(
-            self.status, status,
-            "unexpected status; response: {self:#?}"
-        );
+        assert_eq!(self.status, status, "unexpected status; response: {self:#?}");
         self
     }
     /// Asserts a PostgREST error body `{code, message, details, hint}` with this code.
@@ -504,39 +427,24 @@ impl Resp {
         self.expect_status(status);
         let body = self.json();
         assert_error_shape(&body, self);
-        assert_eq!(
-            body["code"],
-            json!(code),
-            "unexpected error code; response: {self:#?}"
-        );
+        assert_eq!(body["code"], json!(code), "unexpected error code; response: {self:#?}");
         body
     }
     /// The `Content-Type` header without parameters, lowercased.
     pub fn media_type(&self) -> Option<String> {
-        self.header("content-type").map(|ct| {
-            ct.split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase()
-        })
+        self.header("content-type").map(|ct| ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
     }
 }
 
 /// PostgREST error bodies are objects with exactly the keys code, message, details, hint.
 #[track_caller]
 pub fn assert_error_shape(body: &Value, resp: &Resp) {
-    let obj = body
-        .as_object()
-        .unwrap_or_else(|| panic!("error body is not an object: {resp:#?}"));
+    let obj = body.as_object().unwrap_or_else(|| panic!("error body is not an object: {resp:#?}"));
     for key in ["code", "message", "details", "hint"] {
         assert!(obj.contains_key(key), "error body lacks {key:?}: {resp:#?}");
     }
     assert!(obj["code"].is_string(), "code is not a string: {resp:#?}");
-    assert!(
-        obj["message"].is_string(),
-        "message is not a string: {resp:#?}"
-    );
+    assert!(obj["message"].is_string(), "message is not a string: {resp:#?}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -544,10 +452,7 @@ pub fn assert_error_shape(body: &Value, resp: &Resp) {
 // ---------------------------------------------------------------------------------------------
 
 pub fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 /// An HS256 token over `claims` signed with `secret`.
@@ -575,13 +480,9 @@ pub fn verify_jwt(secret: &str, token: &str) -> Result<Value, String> {
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
     validation.required_spec_claims.clear();
     validation.validate_aud = false;
-    jsonwebtoken::decode::<Value>(
-        token,
-        &jsonwebtoken::DecodingKey::from_secret(secret.as_bytes()),
-        &validation,
-    )
-    .map(|d| d.claims)
-    .map_err(|e| e.to_string())
+    jsonwebtoken::decode::<Value>(token, &jsonwebtoken::DecodingKey::from_secret(secret.as_bytes()), &validation)
+        .map(|d| d.claims)
+        .map_err(|e| e.to_string())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -599,10 +500,7 @@ where
         if let Some(v) = check().await {
             return v;
         }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
