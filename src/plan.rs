@@ -23,6 +23,8 @@ pub enum Media {
     /// `application/vnd.pgrst.object+json`: exactly one row, as an object.
     SingleObject,
     SingleObjectStripNulls,
+    /// `application/geo+json`: a GeoJSON FeatureCollection (PostGIS's ST_AsGeoJSON).
+    GeoJson,
     Csv,
     /// The scalar result sent as-is with this content type (raw-media-types, or a function
     /// returning a domain named after a media type, or `text/plain`).
@@ -37,9 +39,8 @@ impl Media {
             Media::SingleObject => "application/vnd.pgrst.object+json; charset=utf-8".into(),
             Media::SingleObjectStripNulls => "application/vnd.pgrst.object+json;nulls=stripped; charset=utf-8".into(),
             Media::Csv => "text/csv; charset=utf-8".into(),
-            Media::Raw(m) if (m.starts_with("text/") || m == "application/openapi+json") && !m.contains("charset") => {
-                format!("{m}; charset=utf-8")
-            }
+            Media::GeoJson => "application/geo+json; charset=utf-8".into(),
+            Media::Raw(m) if m == "application/openapi+json" => format!("{m}; charset=utf-8"),
             Media::Raw(m) => m.clone(),
         }
     }
@@ -1175,6 +1176,7 @@ fn negotiate_media(config: &Config, req: &ApiRequest, action: &Action) -> Result
             "*/*" | "application/json" | "application/*" => return Ok(Media::Json),
             "application/vnd.pgrst.object+json" | "application/vnd.pgrst.object" => return Ok(Media::SingleObject),
             "application/vnd.pgrst.array+json" | "application/vnd.pgrst.array" => return Ok(Media::Json),
+            "application/geo+json" if !scalar_routine => return Ok(Media::GeoJson),
             "application/vnd.pgrst.array+json;nulls=stripped" | "application/vnd.pgrst.array;nulls=stripped" => {
                 return Ok(Media::JsonStripNulls)
             }
@@ -1185,7 +1187,7 @@ fn negotiate_media(config: &Config, req: &ApiRequest, action: &Action) -> Result
             m if scalar_routine && config.raw_media_types.iter().any(|r| r == m) => {
                 return Ok(Media::Raw(m.to_string()))
             }
-            "text/plain" if scalar_routine => return Ok(Media::Raw("text/plain".into())),
+            "text/plain" if scalar_routine => return Ok(Media::Raw("text/plain; charset=utf-8".into())),
             _ => {}
         }
     }

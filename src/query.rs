@@ -481,6 +481,10 @@ fn body_expr(media: &Media, scalar: bool) -> String {
              coalesce(string_agg(substring(_postgrest_t::text, 2, length(_postgrest_t::text) - 2), chr(10)), '')"
             .into(),
         Media::Raw(_) => "coalesce(string_agg(_postgrest_t.pgrst_scalar::text, ''), '')".into(),
+        // PostGIS turns each row (its first geometry column) into a Feature.
+        Media::GeoJson => "json_build_object('type', 'FeatureCollection', 'features', \
+             coalesce(json_agg(ST_AsGeoJSON(_postgrest_t)::json), '[]'))::text"
+            .into(),
     }
 }
 
