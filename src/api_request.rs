@@ -453,8 +453,18 @@ fn parse_payload(content_type: &str, body: &Bytes, columns_given: bool) -> Resul
             Ok(Payload::Json { raw: body.clone(), is_array, keys })
         }
         "application/x-www-form-urlencoded" => {
-            let map: serde_json::Map<String, Value> =
-                form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), Value::String(v.into_owned()))).collect();
+            // A repeated key (`v=a&v=b`) becomes an array of its values.
+            let mut map = serde_json::Map::new();
+            for (k, v) in form_urlencoded::parse(body) {
+                let v = Value::String(v.into_owned());
+                match map.get_mut(k.as_ref()) {
+                    Some(Value::Array(items)) => items.push(v),
+                    Some(first) => *first = Value::Array(vec![first.take(), v]),
+                    None => {
+                        map.insert(k.into_owned(), v);
+                    }
+                }
+            }
             let keys = map.keys().cloned().collect();
             Ok(Payload::Converted { raw: Bytes::from(Value::Object(map).to_string()), is_array: false, keys })
         }
@@ -765,10 +775,15 @@ pub fn parse_query(query: &str, is_routine: bool) -> Result<QueryParams, Error> 
             }
             "or" | "and" => q.logic.push((path, parse_logic(last == "or", false, &value)?)),
             _ => {
-                q.params.push((key.clone(), value.clone()));
-                if !is_routine {
-                    let (path, field_key) = split_filter_key(&key);
+                let (path, field_key) = split_filter_key(&key);
+                if !is_routine || !path.is_empty() {
+                    // A filter on an embedded resource is never a function argument.
                     q.filters.push((path, parse_filter(&field_key, &value)?));
+                } else {
+                    q.params.push((key.clone(), value.clone()));
+                }
+                if !is_routine {
+                    q.params.push((key.clone(), value.clone()));
                 }
             }
         }

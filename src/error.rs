@@ -211,7 +211,7 @@ impl Error {
             Singularity(n) => (s(&format!("The result contains {n} rows")), Value::Null),
             PgrstRaise(d) if d.contains("DETAIL") => (
                 s(d),
-                s("DETAIL must be a JSON object with obligatory keys: 'status' and optional key: 'headers'."),
+                s("DETAIL must be a JSON object with obligatory keys: 'status', 'headers' and optional key: 'status_text'."),
             ),
             PgrstRaise(d) => (
                 s(d),

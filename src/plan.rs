@@ -1142,6 +1142,10 @@ fn negotiate(config: &Config, req: &ApiRequest, action: &Action) -> Result<(Medi
     negotiate_media(config, req, action).map(|m| (m, None))
 }
 
+fn is_xml(action: &Action) -> bool {
+    matches!(action, Action::Call { routine, .. } if routine.return_type == "xml")
+}
+
 fn negotiate_media(config: &Config, req: &ApiRequest, action: &Action) -> Result<Media, Error> {
     if matches!(action, Action::Root) {
         for accepted in &req.accept {
@@ -1169,7 +1173,9 @@ fn negotiate_media(config: &Config, req: &ApiRequest, action: &Action) -> Result
                 || accepted == "*/*"
                 || (accepted.ends_with("/*") && d.starts_with(accepted.trim_end_matches('*')))
             {
-                return Ok(Media::Raw(d.clone()));
+                // Media types PostgREST knows get a charset; any other is sent as named.
+                let known = matches!(d.as_str(), "text/plain" | "text/xml" | "text/csv" | "application/json");
+                return Ok(Media::Raw(if known { format!("{d}; charset=utf-8") } else { d.clone() }));
             }
         }
         match accepted {
@@ -1185,8 +1191,10 @@ fn negotiate_media(config: &Config, req: &ApiRequest, action: &Action) -> Result
             }
             "text/csv" if !matches!(action, Action::Call { .. }) || !scalar_routine => return Ok(Media::Csv),
             m if scalar_routine && config.raw_media_types.iter().any(|r| r == m) => {
-                return Ok(Media::Raw(m.to_string()))
+                let charset = if m.starts_with("text/") { "; charset=utf-8" } else { "" };
+                return Ok(Media::Raw(format!("{m}{charset}")));
             }
+            "text/xml" if scalar_routine && is_xml(action) => return Ok(Media::Raw("text/xml; charset=utf-8".into())),
             "text/plain" if scalar_routine => return Ok(Media::Raw("text/plain; charset=utf-8".into())),
             _ => {}
         }

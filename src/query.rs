@@ -293,7 +293,8 @@ fn statement(plan: &Plan) -> Result<Statement, Error> {
                 }
                 CallArgs::Named { json, params } => {
                     let p = sql.bind(json.clone());
-                    let defs: Vec<String> = params.iter().map(|(n, t)| format!("{} {}", ident(n), t)).collect();
+                    let defs: Vec<String> =
+                        params.iter().map(|(n, t)| format!("{} {}", ident(n), arg_type(t))).collect();
                     let call_args: Vec<String> = params
                         .iter()
                         .map(|(n, _)| {
@@ -318,6 +319,10 @@ fn statement(plan: &Plan) -> Result<Statement, Error> {
             let source = match (&routine.shape, routine.returns_set) {
                 (ReturnShape::Void, _) => format!("SELECT {call}{from_args}"),
                 (ReturnShape::Scalar, false) => format!("SELECT {call} AS pgrst_scalar{from_args}"),
+                // `setof record`: only the target-list form needs no column definition list.
+                (ReturnShape::Scalar, true) if routine.return_type == "record" => {
+                    format!("SELECT {call} AS pgrst_scalar{from_args}")
+                }
                 (ReturnShape::Scalar, true) => {
                     if from_args.is_empty() {
                         format!("SELECT pgrst_call.pgrst_scalar FROM {call} pgrst_call(pgrst_scalar)")
@@ -427,6 +432,20 @@ fn returning(target: &str, plan: &Plan, shape: &Shape, pk: &[String]) -> String 
             format!(" RETURNING {}", list.join(", "))
         }
         _ => " RETURNING 1".to_string(),
+    }
+}
+
+/// A parameter's type as a column type for json_to_record: `character` and `bit` without a
+/// length mean length 1 there, but a function parameter takes any length.
+fn arg_type(t: &str) -> String {
+    let (base, array) = match t.strip_suffix("[]") {
+        Some(b) => (b, "[]"),
+        None => (t, ""),
+    };
+    match base {
+        "character" => format!("bpchar{array}"),
+        "bit" => format!("bit varying{array}"),
+        _ => t.to_string(),
     }
 }
 
