@@ -77,6 +77,7 @@ SELECT json_build_object(
       JOIN pg_class c2 ON c2.oid = con.confrelid JOIN pg_namespace n2 ON n2.oid = c2.relnamespace
       -- All user foreign keys: views in the exposed schemas may sit on tables elsewhere.
       WHERE con.contype = 'f' AND n1.nspname NOT IN ('pg_catalog', 'information_schema')
+      ORDER BY n1.nspname, c1.relname, con.conname
     ) f
   ),
   'routines', (
@@ -455,7 +456,10 @@ fn relationships(
         });
     }
     // Many-to-many through junction tables.
-    for (jkey, junction) in tables {
+    // Sorted, so relationships (and PGRST201's list of them) come out in a stable order.
+    let mut junctions: Vec<(&(String, String), &Table)> = tables.iter().collect();
+    junctions.sort_by(|a, b| a.0.cmp(b.0));
+    for (jkey, junction) in junctions {
         let jfks: Vec<&ForeignKey> = fks.iter().filter(|f| f.schema == jkey.0 && f.table == jkey.1).collect();
         for a in &jfks {
             for b in &jfks {
@@ -597,7 +601,7 @@ fn through_views(tables: &mut HashMap<(String, String), Table>, fks: &[ForeignKe
     // oid → (schema, name) and per relation: column → origin (oid, attnum).
     let by_oid: HashMap<i64, (String, String)> =
         tables.values().map(|t| (t.oid, (t.schema.clone(), t.name.clone()))).collect();
-    let mut origins: HashMap<(String, String), Vec<ViewColumn>> = HashMap::new();
+    let mut origins: std::collections::BTreeMap<(String, String), Vec<ViewColumn>> = Default::default();
     for t in tables.values() {
         if let Some(def) = &t.view_def {
             origins.insert((t.schema.clone(), t.name.clone()), view_columns(def));
