@@ -94,31 +94,56 @@ fn verify(secret: &[u8], token: &str) -> Result<Map<String, Value>, Error> {
             Error::JwtDecode("JWT cryptographic operation failed".into(), None)
         }
     })?;
-    if !matches!(header.alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
-        return Err(Error::JwtDecode(
+    let no_key = || {
+        Error::JwtDecode(
             "No suitable key or wrong key type".into(),
             Some("None of the keys was able to decode the JWT".into()),
-        ));
-    }
+        )
+    };
     let mut validation = Validation::new(header.alg);
     validation.required_spec_claims.clear();
     validation.validate_exp = false;
     validation.validate_nbf = false;
     validation.validate_aud = false;
-    let data = jsonwebtoken::decode::<Value>(token, &DecodingKey::from_secret(secret), &validation).map_err(|e| {
-        use jsonwebtoken::errors::ErrorKind;
-        match e.kind() {
-            ErrorKind::InvalidSignature => Error::JwtDecode(
-                "No suitable key or wrong key type".into(),
-                Some("None of the keys was able to decode the JWT".into()),
-            ),
-            _ => Error::JwtDecode("JWT cryptographic operation failed".into(), None),
+    // A token naming a key (kid) is checked with that key only; otherwise with each in turn.
+    let keys = decoding_keys(secret)?;
+    let candidates = keys.iter().filter(|(kid, _)| match (&header.kid, kid) {
+        (Some(wanted), Some(kid)) => wanted == kid,
+        _ => true,
+    });
+    let mut last = no_key();
+    for (_, key) in candidates {
+        match jsonwebtoken::decode::<Value>(token, key, &validation) {
+            Ok(data) => {
+                return match data.claims {
+                    Value::Object(map) => Ok(map),
+                    _ => Err(Error::JwtDecode("JWT cryptographic operation failed".into(), None)),
+                }
+            }
+            Err(e) => {
+                use jsonwebtoken::errors::ErrorKind;
+                last = match e.kind() {
+                    ErrorKind::InvalidSignature | ErrorKind::InvalidAlgorithm | ErrorKind::InvalidKeyFormat => no_key(),
+                    _ => Error::JwtDecode("JWT cryptographic operation failed".into(), None),
+                };
+            }
         }
-    })?;
-    match data.claims {
-        Value::Object(map) => Ok(map),
-        _ => Err(Error::JwtDecode("JWT cryptographic operation failed".into(), None)),
     }
+    Err(last)
+}
+
+/// The verification keys of `jwt-secret`: a shared secret (HS*), or a JWK / JWK set (RS*,
+/// PS*, ES*, EdDSA, or `oct` keys) with their key ids.
+fn decoding_keys(secret: &[u8]) -> Result<Vec<(Option<String>, DecodingKey)>, Error> {
+    if secret.first() != Some(&b'{') {
+        return Ok(vec![(None, DecodingKey::from_secret(secret))]);
+    }
+    let bad = || Error::Internal("jwt-secret is not a valid JWK or JWK set".into());
+    let set: jsonwebtoken::jwk::JwkSet = match serde_json::from_slice::<Value>(secret).map_err(|_| bad())? {
+        v if v.get("keys").is_some() => serde_json::from_value(v).map_err(|_| bad())?,
+        v => jsonwebtoken::jwk::JwkSet { keys: vec![serde_json::from_value(v).map_err(|_| bad())?] },
+    };
+    Ok(set.keys.iter().filter_map(|jwk| Some((jwk.common.key_id.clone(), DecodingKey::from_jwk(jwk).ok()?))).collect())
 }
 
 fn check_claims(config: &Config, claims: &Map<String, Value>, now: i64) -> Result<(), Error> {
@@ -156,7 +181,8 @@ fn check_claims(config: &Config, claims: &Map<String, Value>, now: i64) -> Resul
         Some(_) => return Err(bad_aud()),
     };
     if let (Some(expected), Some(auds)) = (&config.jwt_aud, auds) {
-        if !auds.iter().any(|a| a == expected) {
+        // An empty list names no audience at all, like an absent claim.
+        if !auds.is_empty() && !auds.iter().any(|a| a == expected) {
             return Err(Error::JwtClaims("JWT not in audience".into()));
         }
     }
@@ -256,6 +282,30 @@ mod tests {
         let roles = json!({"https://x": {"roles": ["a", "b"]}, "aud": ["x", "api"]});
         assert_eq!(message(authenticate(&c, Some(&tok(roles)), now)), "ok b");
         assert_eq!(message(authenticate(&c, Some(&tok(json!({"aud": "other"}))), now)), "PGRST303 JWT not in audience");
+    }
+
+    #[test]
+    fn jwk_sets_choose_the_key_by_kid() {
+        use base64::Engine;
+        let secret = "a-secret-that-is-long-enough-for-hs256";
+        let k = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
+        let jwks = format!(
+            r#"{{"keys":[{{"kty":"oct","kid":"other","k":"{}"}},{{"kty":"oct","kid":"mine","k":"{k}"}}]}}"#,
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("another-secret-that-is-long-enough-too")
+        );
+        let c = config(&[("PGRST_JWT_SECRET", &jwks)]);
+        let sign = |kid: Option<&str>| {
+            let mut header = Header::new(Algorithm::HS256);
+            header.kid = kid.map(str::to_string);
+            jsonwebtoken::encode(&header, &json!({"role": "r"}), &EncodingKey::from_secret(secret.as_bytes()))
+                .expect("sign")
+        };
+        assert_eq!(message(authenticate(&c, Some(&format!("Bearer {}", sign(Some("mine")))), 0)), "ok r");
+        assert_eq!(message(authenticate(&c, Some(&format!("Bearer {}", sign(None))), 0)), "ok r");
+        assert_eq!(
+            message(authenticate(&c, Some(&format!("Bearer {}", sign(Some("other")))), 0)),
+            "PGRST301 No suitable key or wrong key type"
+        );
     }
 
     #[test]
