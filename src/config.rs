@@ -86,7 +86,7 @@ pub const SETTINGS: &[Setting] = &[
     s("db-pre-config", Str, None, false, "Function run before loading in-database configuration"),
     s("db-pre-request", Str, None, true, "Function called at the start of every request's transaction"),
     s("db-prepared-statements", Bool, Some("true"), true, "Use prepared statements (always on in tusk)"),
-    s("db-root-spec", Str, None, false, "Function whose result replaces the OpenAPI root document"),
+    s("db-root-spec", Str, None, true, "Function whose result replaces the OpenAPI root document"),
     s(
         "db-schemas",
         Str,
@@ -212,6 +212,8 @@ pub struct Config {
     pub db_aggregates_enabled: bool,
     pub server_timing_enabled: bool,
     pub db_plan_enabled: bool,
+    /// A function whose result answers `GET /` instead of the OpenAPI document.
+    pub db_root_spec: Option<String>,
     pub openapi_security_active: bool,
     pub openapi_server_proxy_uri: Option<String>,
     pub client_error_verbosity_minimal: bool,
@@ -380,6 +382,7 @@ impl Config {
             db_aggregates_enabled: bool_of("db-aggregates-enabled"),
             server_timing_enabled: bool_of("server-timing-enabled"),
             db_plan_enabled: bool_of("db-plan-enabled"),
+            db_root_spec: get("db-root-spec").map(str::to_string),
             openapi_security_active: bool_of("openapi-security-active"),
             openapi_server_proxy_uri: get("openapi-server-proxy-uri").map(str::to_string),
             client_error_verbosity_minimal,

@@ -225,7 +225,10 @@ pub fn plan(config: &Config, cache: &SchemaCache, req: &ApiRequest) -> Result<Pl
         (Target::Root, Method::Get | Method::Head) if config.openapi_mode == "disabled" => {
             return Err(Error::RootDisabled)
         }
-        (Target::Root, Method::Get | Method::Head) => Action::Root,
+        (Target::Root, Method::Get | Method::Head) => match &config.db_root_spec {
+            Some(function) => plan_call(config, req, cache, function, &mut tx)?,
+            None => Action::Root,
+        },
         (Target::Root, Method::Options) => Action::Options { allow: "OPTIONS,GET,HEAD".into() },
         (Target::Root, _) => return Err(Error::InvalidPath),
         (Target::Relation(name), method) => {
@@ -268,7 +271,13 @@ pub fn plan(config: &Config, cache: &SchemaCache, req: &ApiRequest) -> Result<Pl
             }
         }
     };
-    let (media, explain) = negotiate(config, req, &action)?;
+    let (media, explain) = if req.target == Target::Root && config.db_root_spec.is_some() {
+        // db-root-spec: the function's JSON answers as the OpenAPI document would.
+        let root = Action::Root;
+        negotiate(config, req, &root)?
+    } else {
+        negotiate(config, req, &action)?
+    };
     if explain.is_some() {
         // An explained statement may run (ANALYZE): never keep its effects.
         tx.rollback = true;
