@@ -926,8 +926,11 @@ fn json_path(c: &mut Cursor, stop: &[char]) -> Result<Vec<JsonOp>, Error> {
         } else {
             break;
         };
-        let key =
-            c.ident(stop).ok_or_else(|| c.error("\"-\", digit or any non reserved character different from: .,>()"))?;
+        // A JSON key may hold any character but the reserved ones (`.,>()` and `:`).
+        let key_stop: Vec<char> = stop.iter().copied().filter(|c| !"!".contains(*c)).chain(['>']).collect();
+        let key = c
+            .ident(&key_stop)
+            .ok_or_else(|| c.error("\"-\", digit or any non reserved character different from: .,>()"))?;
         let key = match key.parse::<i64>() {
             Ok(i) => JsonKey::Index(i),
             Err(_) if key.starts_with('-') => return Err(c.error("digit")),

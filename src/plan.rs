@@ -352,7 +352,7 @@ fn root_shape(
     offset = offset.filter(|o| *o > 0);
     // The Range header applies to reads only, as in PostgREST.
     let range = req.range.filter(|_| matches!(req.method, Method::Get | Method::Head));
-    if let (None, None, Some((from, to))) = (limit, offset, range) {
+    if let Some((from, to)) = range {
         if to.is_some_and(|t| t < from) {
             return Err(Error::InvalidRange(
                 Some(
@@ -361,8 +361,14 @@ fn root_shape(
                 None,
             ));
         }
-        offset = Some(from).filter(|o| *o > 0);
-        limit = to.map(|t| t - from + 1);
+        // The rows both the Range header and limit/offset ask for.
+        let start = offset.unwrap_or(0).max(from);
+        let end = match (limit.map(|l| offset.unwrap_or(0) + l - 1), to) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        offset = Some(start).filter(|o| *o > 0);
+        limit = end.map(|e| (e - start + 1).max(0));
     }
     if let Some(max) = config.db_max_rows {
         limit = Some(limit.map_or(max, |l| l.min(max)));
@@ -370,7 +376,7 @@ fn root_shape(
     if !config.db_aggregates_enabled && uses_aggregates(&q.select) {
         return Err(Error::AggregatesDisabled);
     }
-    let mut shape = build_shape(cache, req, table, &q.select, &[])?;
+    let mut shape = build_shape(config, cache, req, table, &q.select, &[])?;
     shape.limit = limit;
     shape.offset = offset;
     // Every embed path mentioned by a filter, order or limit must be an embed of the request.
@@ -422,6 +428,7 @@ fn check_embed_path(shape: &Shape, path: &[String], select: &[SelectItem]) -> Re
 /// Splits a select list into plain items and embeds, resolving each embed's relationship and
 /// taking the filters, order and page given for its path.
 fn build_shape(
+    config: &Config,
     cache: &SchemaCache,
     req: &ApiRequest,
     table: Option<(&str, &str)>,
@@ -446,6 +453,10 @@ fn build_shape(
             shape.limit = *l;
             shape.offset = *o;
         }
+        // db-max-rows bounds embedded resources too.
+        if let Some(max) = config.db_max_rows {
+            shape.limit = Some(shape.limit.map_or(max, |l| l.min(max)));
+        }
     }
     for item in items {
         match item {
@@ -464,7 +475,7 @@ fn build_shape(
                 let mut sub_path = path.to_vec();
                 sub_path.push(out_name.clone());
                 let target = (rel.target.0.clone(), rel.target.1.clone());
-                let inner = build_shape(cache, req, Some((&target.0, &target.1)), select, &sub_path)?;
+                let inner = build_shape(config, cache, req, Some((&target.0, &target.1)), select, &sub_path)?;
                 let spread_columns = if *spread && !rel.cardinality.to_one() {
                     output_columns(cache, (&target.0, &target.1), &inner)
                 } else {

@@ -167,7 +167,11 @@ fn statement(plan: &Plan) -> Result<Statement, Error> {
             match kind {
                 MutateKind::Insert { columns, on_conflict } => {
                     let cols: Vec<String> = columns.iter().map(|c| ident(c)).collect();
-                    if cols.is_empty() {
+                    let no_rows = payload.as_deref().is_some_and(|b| String::from_utf8_lossy(b).trim() == "[]");
+                    if no_rows {
+                        // `[]`: nothing to insert (and no row to default).
+                        cte.push_str(&format!("SELECT {target}.*, NULL::xid AS pgrst_xmax FROM {target} WHERE false"));
+                    } else if cols.is_empty() {
                         cte.push_str(&format!("INSERT INTO {target} DEFAULT VALUES"));
                     } else {
                         let body = payload.as_deref().map(json_array_text).unwrap_or_else(|| "[]".into());
@@ -187,7 +191,7 @@ fn statement(plan: &Plan) -> Result<Statement, Error> {
                             ));
                         }
                     }
-                    if let Some((conflict_cols, resolution)) = on_conflict {
+                    if let (false, Some((conflict_cols, resolution))) = (no_rows, on_conflict) {
                         let cc: Vec<String> = conflict_cols.iter().map(|c| ident(c)).collect();
                         cte.push_str(&format!(" ON CONFLICT ({}) ", cc.join(", ")));
                         match resolution {
@@ -199,8 +203,10 @@ fn statement(plan: &Plan) -> Result<Statement, Error> {
                             }
                         }
                     }
-                    cte.push_str(&returning(&target, plan, shape, pk));
-                    if on_conflict.is_some() {
+                    if !no_rows {
+                        cte.push_str(&returning(&target, plan, shape, pk));
+                    }
+                    if on_conflict.is_some() && !no_rows {
                         // xmax is 0 on a row this statement inserted, set on one it updated.
                         cte.push_str(&format!(", {target}.xmax AS pgrst_xmax"));
                     }
