@@ -41,6 +41,11 @@ pub async fn handle(state: &AppState, req: RawRequest) -> Outcome {
     let config = &state.config;
     let minimal = config.client_error_verbosity_minimal;
     let mut timings = Timings::new(config.server_timing_enabled);
+    // Until the schema cache is loaded every request is a 503 (also the ones auth would
+    // refuse), so a readiness probe does not see the server as up too early.
+    if state.schema_cache().is_none() {
+        return Outcome { response: response::error(&Error::SchemaCacheNotLoaded, false, minimal), role: None };
+    }
     let auth = match auth::authenticate(config, req.header("authorization"), auth::now()) {
         Ok(a) => a,
         Err(e) => return Outcome { response: response::error(&e, false, minimal), role: None },
