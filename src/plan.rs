@@ -476,6 +476,11 @@ fn build_shape(
                 sub_path.push(out_name.clone());
                 let target = (rel.target.0.clone(), rel.target.1.clone());
                 let inner = build_shape(config, cache, req, Some((&target.0, &target.1)), select, &sub_path)?;
+                if *spread && !rel.cardinality.to_one() && uses_aggregates(select) {
+                    return Err(Error::NotImplemented(
+                        "Aggregates are not implemented for one-to-many or many-to-many spreads.".into(),
+                    ));
+                }
                 let spread_columns = if *spread && !rel.cardinality.to_one() {
                     output_columns(cache, (&target.0, &target.1), &inner)
                 } else {
