@@ -491,7 +491,8 @@ fn build_shape(
                     relationship: rel,
                     inner: *join == Some(JoinType::Inner),
                     spread: *spread,
-                    hidden: select.is_empty(),
+                    // `rel()`, or only embeds that are hidden themselves.
+                    hidden: select.is_empty() || (inner.select.is_empty() && inner.embeds.iter().all(|e| e.hidden)),
                     spread_columns,
                     target: QualifiedTable { schema: target.0, name: target.1 },
                     shape: inner,
@@ -956,12 +957,15 @@ fn plan_call(
         if read_only {
             for (k, v) in &get_args {
                 let Some(p) = routine.params.iter().find(|p| &p.name == k) else { continue };
-                if p.variadic || p.type_.ends_with("[]") {
+                let repeated = get_args.iter().filter(|(a, _)| a == k).count() > 1;
+                if p.variadic || (p.type_.ends_with("[]") && repeated) {
+                    // `v=a&v=b` (or any variadic): an array of the values.
                     let entry = obj.entry(k.clone()).or_insert_with(|| serde_json::Value::Array(vec![]));
                     if let serde_json::Value::Array(items) = entry {
                         items.push(serde_json::Value::String(v.clone()));
                     }
                 } else {
+                    // A single value of an array parameter is an array literal: `{a,b}`.
                     obj.insert(k.clone(), serde_json::Value::String(v.clone()));
                 }
             }

@@ -646,7 +646,8 @@ fn parts(
             } else if e.spread {
                 cols.push(format!("{lat}.*"));
             } else {
-                cols.push(format!("row_to_json({lat}.*) AS {}", ident(&e.alias)));
+                // jsonb, as PostgREST renders embeds (same bytes, same key order).
+                cols.push(format!("row_to_json({lat}.*)::jsonb AS {}", ident(&e.alias)));
             }
         } else {
             let on = if e.inner { format!("{lat}.pgrst_agg IS NOT NULL") } else { "TRUE".into() };
@@ -671,7 +672,7 @@ fn parts(
                 joins.push_str(&format!(
                     " {kind} JOIN LATERAL (SELECT json_agg({lat}_t) AS pgrst_agg FROM ({inner}) AS {lat}_t) AS {lat} ON {on}"
                 ));
-                cols.push(format!("coalesce({lat}.pgrst_agg, '[]') AS {}", ident(&e.alias)));
+                cols.push(format!("coalesce({lat}.pgrst_agg::jsonb, '[]') AS {}", ident(&e.alias)));
             }
         }
         laterals.push((e.alias.clone(), lat, to_one));

@@ -160,12 +160,10 @@ fn location(table: &str, pk_json: &str) -> String {
     if let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(pk_json) {
         let parts: Vec<String> = map
             .iter()
-            .map(|(k, v)| {
-                let v = match v {
-                    serde_json::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                format!("{}=eq.{}", enc(k), enc(&v))
+            .map(|(k, v)| match v {
+                serde_json::Value::Null => format!("{}=is.null", enc(k)),
+                serde_json::Value::String(s) => format!("{}=eq.{}", enc(k), enc(s)),
+                other => format!("{}=eq.{}", enc(k), enc(&other.to_string())),
             })
             .collect();
         if !parts.is_empty() {
