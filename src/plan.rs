@@ -23,6 +23,8 @@ pub enum Media {
     /// `application/vnd.pgrst.object+json`: exactly one row, as an object.
     SingleObject,
     SingleObjectStripNulls,
+    /// A bytea result sent as bytes with this content type.
+    RawBinary(String),
     /// `application/geo+json`: a GeoJSON FeatureCollection (PostGIS's ST_AsGeoJSON).
     GeoJson,
     Csv,
@@ -41,7 +43,7 @@ impl Media {
             Media::Csv => "text/csv; charset=utf-8".into(),
             Media::GeoJson => "application/geo+json; charset=utf-8".into(),
             Media::Raw(m) if m == "application/openapi+json" => format!("{m}; charset=utf-8"),
-            Media::Raw(m) => m.clone(),
+            Media::Raw(m) | Media::RawBinary(m) => m.clone(),
         }
     }
 }
@@ -1195,19 +1197,36 @@ fn negotiate_media(config: &Config, req: &ApiRequest, action: &Action) -> Result
         }
         _ => None,
     };
+    // Binary results (bytea, or a domain over it) are sent as bytes.
+    let binary = match action {
+        Action::Call { routine, .. } => {
+            routine.return_type == "bytea" || routine.return_domain.as_ref().is_some_and(|(_, base)| base == "bytea")
+        }
+        _ => false,
+    };
     for accepted in &req.accept {
         let accepted = accepted.as_str();
         if let Some(d) = &domain_media {
+            // A domain named "*/*" answers any Accept, as application/octet-stream.
+            if d == "*/*" {
+                return Ok(Media::RawBinary("application/octet-stream".into()));
+            }
             if accepted == d
                 || accepted == "*/*"
                 || (accepted.ends_with("/*") && d.starts_with(accepted.trim_end_matches('*')))
             {
+                if binary {
+                    return Ok(Media::RawBinary(d.clone()));
+                }
                 // Media types PostgREST knows get a charset; any other is sent as named.
                 let known = matches!(d.as_str(), "text/plain" | "text/xml" | "text/csv" | "application/json");
                 return Ok(Media::Raw(if known { format!("{d}; charset=utf-8") } else { d.clone() }));
             }
         }
         match accepted {
+            "application/octet-stream" if binary && scalar_routine => {
+                return Ok(Media::RawBinary("application/octet-stream".into()))
+            }
             "*/*" | "application/json" | "application/*" => return Ok(Media::Json),
             "application/vnd.pgrst.object+json" | "application/vnd.pgrst.object" => return Ok(Media::SingleObject),
             "application/vnd.pgrst.array+json" | "application/vnd.pgrst.array" => return Ok(Media::Json),

@@ -293,6 +293,12 @@ fn statement(plan: &Plan) -> Result<Statement, Error> {
             let func = format!("{}.{}", ident(&routine.schema), ident(&routine.name));
             let (arg_list, from_args) = match args {
                 CallArgs::None => (String::new(), String::new()),
+                CallArgs::Single { value, type_ } if type_ == "bytea" => {
+                    // Bytes travel as base64 text and are decoded by PostgreSQL.
+                    use base64::Engine;
+                    let p = sql.bind(base64::engine::general_purpose::STANDARD.encode(value));
+                    (format!("decode({p}, 'base64')"), String::new())
+                }
                 CallArgs::Single { value, type_ } => {
                     let p = sql.bind(String::from_utf8_lossy(value).into_owned());
                     (format!("{p}::{type_}"), String::new())
@@ -355,6 +361,10 @@ fn statement(plan: &Plan) -> Result<Statement, Error> {
             let body = match (&plan.media, &routine.shape, routine.returns_set) {
                 (_, ReturnShape::Void, _) => "''".to_string(),
                 (Media::Raw(_), _, _) => "coalesce(string_agg(_postgrest_t.pgrst_scalar::text, ''), '')".to_string(),
+                (Media::RawBinary(_), _, _) => {
+                    "coalesce(encode(string_agg(_postgrest_t.pgrst_scalar::bytea, ''::bytea), 'base64'), '')"
+                        .to_string()
+                }
                 (Media::Json, ReturnShape::Scalar, false) => {
                     "coalesce((json_agg(_postgrest_t.pgrst_scalar)->0)::text, 'null')".to_string()
                 }
@@ -506,6 +516,9 @@ fn body_expr(media: &Media, scalar: bool) -> String {
              coalesce(string_agg(substring(_postgrest_t::text, 2, length(_postgrest_t::text) - 2), chr(10)), '')"
             .into(),
         Media::Raw(_) => "coalesce(string_agg(_postgrest_t.pgrst_scalar::text, ''), '')".into(),
+        Media::RawBinary(_) => {
+            "coalesce(encode(string_agg(_postgrest_t.pgrst_scalar::bytea, ''::bytea), 'base64'), '')".into()
+        }
         // PostGIS turns each row (its first geometry column) into a Feature.
         Media::GeoJson => "json_build_object('type', 'FeatureCollection', 'features', \
              coalesce(json_agg(ST_AsGeoJSON(_postgrest_t)::json), '[]'))::text"

@@ -122,7 +122,19 @@ pub fn build(req: &ApiRequest, plan: &Plan, mut result: DbResult) -> Result<Resp
     }
     if !plan.headers_only {
         if let Some(b) = body {
-            resp.body = Bytes::from(b);
+            resp.body = match &plan.media {
+                // Bytes came base64-encoded through the text column.
+                crate::plan::Media::RawBinary(_) => {
+                    use base64::Engine;
+                    let compact: String = b.chars().filter(|c| !c.is_whitespace()).collect();
+                    Bytes::from(
+                        base64::engine::general_purpose::STANDARD
+                            .decode(compact)
+                            .map_err(|e| Error::Internal(format!("binary body: {e}")))?,
+                    )
+                }
+                _ => Bytes::from(b),
+            };
         }
     }
     Ok(resp)
