@@ -25,6 +25,14 @@ pub enum Media {
     SingleObjectStripNulls,
     /// A bytea result sent as bytes with this content type.
     RawBinary(String),
+    /// Rows rendered by a media-type handler aggregate (`function`), cast to `row_type` when
+    /// the aggregate takes a relation's rows; `binary` when it returns bytea.
+    Handler {
+        function: (String, String),
+        media: String,
+        binary: bool,
+        row_type: Option<(String, String)>,
+    },
     /// `application/geo+json`: a GeoJSON FeatureCollection (PostGIS's ST_AsGeoJSON).
     GeoJson,
     Csv,
@@ -44,6 +52,17 @@ impl Media {
             Media::GeoJson => "application/geo+json; charset=utf-8".into(),
             Media::Raw(m) if m == "application/openapi+json" => format!("{m}; charset=utf-8"),
             Media::Raw(m) | Media::RawBinary(m) => m.clone(),
+            Media::Handler { media, .. } => {
+                let known = matches!(
+                    media.as_str(),
+                    "text/plain" | "text/xml" | "text/csv" | "application/json" | "application/geo+json"
+                );
+                if known {
+                    format!("{media}; charset=utf-8")
+                } else {
+                    media.clone()
+                }
+            }
         }
     }
 }
@@ -276,9 +295,9 @@ pub fn plan(config: &Config, cache: &SchemaCache, req: &ApiRequest) -> Result<Pl
     let (media, explain) = if req.target == Target::Root && config.db_root_spec.is_some() {
         // db-root-spec: the function's JSON answers as the OpenAPI document would.
         let root = Action::Root;
-        negotiate(config, req, &root)?
+        negotiate(config, cache, req, &root)?
     } else {
-        negotiate(config, req, &action)?
+        negotiate(config, cache, req, &action)?
     };
     if explain.is_some() {
         // An explained statement may run (ANALYZE): never keep its effects.
@@ -1142,7 +1161,12 @@ fn choose_routine<'a>(
 }
 
 /// Picks the response media type from `Accept`.
-fn negotiate(config: &Config, req: &ApiRequest, action: &Action) -> Result<(Media, Option<Explain>), Error> {
+fn negotiate(
+    config: &Config,
+    cache: &SchemaCache,
+    req: &ApiRequest,
+    action: &Action,
+) -> Result<(Media, Option<Explain>), Error> {
     for accepted in &req.accept {
         let Some(rest) = accepted.strip_prefix("application/vnd.pgrst.plan") else { continue };
         if !config.db_plan_enabled || matches!(action, Action::Root | Action::Options { .. }) {
@@ -1167,17 +1191,22 @@ fn negotiate(config: &Config, req: &ApiRequest, action: &Action) -> Result<(Medi
             for_media = "application/vnd.pgrst.object+json".into();
         }
         let inner = ApiRequest { accept: vec![for_media.clone()], ..req.clone() };
-        let media = negotiate_media(config, &inner, action).unwrap_or(Media::Json);
+        let media = negotiate_media(config, cache, &inner, action).unwrap_or(Media::Json);
         return Ok((media, Some(Explain { json, for_media, options })));
     }
-    negotiate_media(config, req, action).map(|m| (m, None))
+    negotiate_media(config, cache, req, action).map(|m| (m, None))
+}
+
+/// Whether the response rows are the relation's rows as they are (no select list, no embeds).
+fn selects_whole_rows(shape: &Shape) -> bool {
+    shape.embeds.is_empty() && shape.select.iter().all(|i| *i == SelectItem::Star)
 }
 
 fn is_xml(action: &Action) -> bool {
     matches!(action, Action::Call { routine, .. } if routine.return_type == "xml")
 }
 
-fn negotiate_media(config: &Config, req: &ApiRequest, action: &Action) -> Result<Media, Error> {
+fn negotiate_media(config: &Config, cache: &SchemaCache, req: &ApiRequest, action: &Action) -> Result<Media, Error> {
     if matches!(action, Action::Root) {
         for accepted in &req.accept {
             match accepted.as_str() {
@@ -1204,8 +1233,44 @@ fn negotiate_media(config: &Config, req: &ApiRequest, action: &Action) -> Result
         }
         _ => false,
     };
+    // Rows of a relation can be rendered by a media-type handler aggregate.
+    let (relation, whole_rows): (Option<(&str, &str)>, bool) = match action {
+        Action::Read { table, shape } | Action::Mutate { table, shape, .. } => {
+            (Some((&table.schema, &table.name)), selects_whole_rows(shape))
+        }
+        Action::Call { routine, shape, .. } => match &routine.shape {
+            ReturnShape::Composite { relation: Some((s, t)) } => {
+                (Some((s.as_str(), t.as_str())), selects_whole_rows(shape))
+            }
+            _ => (None, false),
+        },
+        _ => (None, false),
+    };
     for accepted in &req.accept {
         let accepted = accepted.as_str();
+        if relation.is_some() {
+            let wanted = if accepted == "*/*" { "application/json" } else { accepted };
+            // A handler for this relation's rows needs them whole; one for any rows
+            // (anyelement) does not override PostgREST's own media types.
+            let builtin = matches!(
+                wanted,
+                "application/json"
+                    | "application/vnd.pgrst.object+json"
+                    | "application/vnd.pgrst.object"
+                    | "text/csv"
+                    | "application/geo+json"
+            );
+            let handler =
+                cache.media_handler(wanted, relation).filter(|h| if h.input.is_some() { whole_rows } else { !builtin });
+            if let Some(h) = handler {
+                return Ok(Media::Handler {
+                    function: (h.schema.clone(), h.name.clone()),
+                    media: h.media.clone(),
+                    binary: h.base == "bytea",
+                    row_type: h.input.clone(),
+                });
+            }
+        }
         if let Some(d) = &domain_media {
             // A domain named "*/*" answers any Accept, as application/octet-stream.
             if d == "*/*" {

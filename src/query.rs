@@ -519,6 +519,18 @@ fn body_expr(media: &Media, scalar: bool) -> String {
         Media::RawBinary(_) => {
             "coalesce(encode(string_agg(_postgrest_t.pgrst_scalar::bytea, ''::bytea), 'base64'), '')".into()
         }
+        Media::Handler { function: (schema, name), binary, row_type, .. } => {
+            let row = match row_type {
+                Some((s, t)) => format!("_postgrest_t::{}.{}", ident(s), ident(t)),
+                None => "_postgrest_t".into(),
+            };
+            let agg = format!("{}.{}({row})", ident(schema), ident(name));
+            if *binary {
+                format!("coalesce(encode(({agg})::bytea, 'base64'), '')")
+            } else {
+                format!("coalesce(({agg})::text, '')")
+            }
+        }
         // PostGIS turns each row (its first geometry column) into a Feature.
         Media::GeoJson => "json_build_object('type', 'FeatureCollection', 'features', \
              coalesce(json_agg(ST_AsGeoJSON(_postgrest_t)::json), '[]'))::text"

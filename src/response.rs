@@ -124,7 +124,7 @@ pub fn build(req: &ApiRequest, plan: &Plan, mut result: DbResult) -> Result<Resp
         if let Some(b) = body {
             resp.body = match &plan.media {
                 // Bytes came base64-encoded through the text column.
-                crate::plan::Media::RawBinary(_) => {
+                crate::plan::Media::RawBinary(_) | crate::plan::Media::Handler { binary: true, .. } => {
                     use base64::Engine;
                     let compact: String = b.chars().filter(|c| !c.is_whitespace()).collect();
                     Bytes::from(

@@ -80,6 +80,23 @@ SELECT json_build_object(
       ORDER BY n1.nspname, c1.relname, con.conname
     ) f
   ),
+  'media_handlers', (
+    SELECT coalesce(json_agg(h), '[]') FROM (
+      SELECT n.nspname AS schema, p.proname AS name,
+        (SELECT json_build_array(tn.nspname, tc.relname) FROM pg_type it
+           JOIN pg_class tc ON tc.oid = it.typrelid JOIN pg_namespace tn ON tn.oid = tc.relnamespace
+           WHERE it.oid = p.proargtypes[0]) AS input,
+        rt.typname AS media,
+        format_type(CASE WHEN rt.typtype = 'd' THEN rt.typbasetype ELSE rt.oid END, NULL) AS base
+      FROM pg_proc p
+      JOIN pg_namespace n ON n.oid = p.pronamespace
+      JOIN pg_type rt ON rt.oid = p.prorettype
+      WHERE p.prokind = 'a' AND p.pronargs = 1 AND rt.typname LIKE '%/%' AND n.nspname = ANY ($1::text[])
+        AND (p.proargtypes[0] = 'anyelement'::regtype
+             OR EXISTS (SELECT 1 FROM pg_type it WHERE it.oid = p.proargtypes[0] AND it.typrelid <> 0))
+      ORDER BY n.nspname, p.proname
+    ) h
+  ),
   'routines', (
     SELECT coalesce(json_agg(r), '[]') FROM (
       SELECT n.nspname AS schema, p.proname AS name,
@@ -305,6 +322,21 @@ struct RawCache {
     tables: Vec<Table>,
     foreign_keys: Vec<ForeignKey>,
     routines: Vec<RawRoutine>,
+    #[serde(default)]
+    media_handlers: Vec<MediaHandler>,
+}
+
+/// An aggregate returning a domain named after a media type (PostgREST v12+): it renders a
+/// relation's rows (or any rows, for `anyelement`) in that media type.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MediaHandler {
+    pub schema: String,
+    pub name: String,
+    /// The relation whose rows it takes; `None` for `anyelement`.
+    pub input: Option<(String, String)>,
+    pub media: String,
+    /// The domain's base type (`bytea` results are sent as bytes).
+    pub base: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -370,6 +402,7 @@ pub struct SchemaCache {
     pub relationships: HashMap<(String, String), Vec<Relationship>>,
     /// COMMENT ON SCHEMA of the exposed schemas that have one.
     pub schema_descriptions: HashMap<String, String>,
+    pub media_handlers: Vec<MediaHandler>,
 }
 
 impl SchemaCache {
@@ -387,7 +420,14 @@ impl SchemaCache {
         let mut relationships = relationships(&tables, &fks);
         computed_relationships(&tables, &routines, &mut relationships);
         let schema_descriptions = raw.schemas.into_iter().filter_map(|s| s.description.map(|d| (s.name, d))).collect();
-        Ok(SchemaCache { tables, foreign_keys: raw.foreign_keys, routines, relationships, schema_descriptions })
+        Ok(SchemaCache {
+            tables,
+            foreign_keys: raw.foreign_keys,
+            routines,
+            relationships,
+            schema_descriptions,
+            media_handlers: raw.media_handlers,
+        })
     }
 
     pub fn relationships_from(&self, schema: &str, name: &str) -> &[Relationship] {
@@ -396,6 +436,15 @@ impl SchemaCache {
 
     pub fn table(&self, schema: &str, name: &str) -> Option<&Table> {
         self.tables.get(&(schema.to_string(), name.to_string()))
+    }
+
+    /// The handler rendering `relation`'s rows as `media`: one for that relation, else one for
+    /// any rows.
+    pub fn media_handler(&self, media: &str, relation: Option<(&str, &str)>) -> Option<&MediaHandler> {
+        let candidates = || self.media_handlers.iter().filter(move |h| h.media == media);
+        candidates()
+            .find(|h| h.input.as_ref().map(|(s, t)| (s.as_str(), t.as_str())) == relation && relation.is_some())
+            .or_else(|| candidates().find(|h| h.input.is_none()))
     }
 
     pub fn routines(&self, schema: &str, name: &str) -> &[Routine] {
