@@ -87,14 +87,30 @@ async fn run(
     let result = match plan.action {
         Action::Options { .. } => db::DbResult::default(),
         Action::Root => {
+            // follow-privileges: list only what the request's role may use, as PostgreSQL says.
+            let allowed: Option<serde_json::Value> = if config.openapi_mode == "ignore-privileges" {
+                None
+            } else {
+                let main = query::main_statement(&plan)?;
+                let tx = query::transaction(config, &api, auth, &plan, main);
+                let result = db::run(&state.db, tx, plan.tx).await?;
+                serde_json::from_str(&result.body).ok()
+            };
+            let allows = |kind: &str, name: &str| -> bool {
+                let key = if kind == "function" { "functions" } else { "tables" };
+                allowed
+                    .as_ref()
+                    .and_then(|a| a.get(key))
+                    .and_then(|v| v.as_array())
+                    .is_some_and(|names| names.iter().any(|n| n.as_str() == Some(name)))
+            };
             let opts = openapi::OpenApiOptions {
                 schema: &api.schema,
                 proxy_uri: config.openapi_server_proxy_uri.as_deref(),
                 security_active: config.openapi_security_active,
                 server_host: &config.server_host,
                 server_port: config.server_port,
-                // Privileges are not consulted yet: see docs/compatibility.md.
-                visible: None,
+                visible: if allowed.is_some() { Some(&allows) } else { None },
             };
             db::DbResult { body: openapi::document(&cache, &opts).to_string(), ..Default::default() }
         }

@@ -215,6 +215,8 @@ pub struct Plan {
     pub media: Media,
     /// `application/vnd.pgrst.plan` (`db-plan-enabled`): answer with the statement's EXPLAIN.
     pub explain: Option<Explain>,
+    /// The schema a root (OpenAPI) request describes.
+    pub root_schema: String,
     pub tx: TxPlan,
     pub count: Option<CountPref>,
     pub return_: ReturnPref,
@@ -347,6 +349,7 @@ pub fn plan(config: &Config, cache: &SchemaCache, req: &ApiRequest) -> Result<Pl
         action,
         media,
         explain,
+        root_schema: req.schema.clone(),
         tx,
         count: prefs.count,
         return_,
