@@ -823,3 +823,25 @@ async fn cors_defaults_to_any_origin() {
     let methods = r.header("access-control-allow-methods").unwrap_or_default();
     assert!(methods.contains("PATCH"), "{r:#?}");
 }
+
+/// The API's root describes what the requesting role may use, and no more (openapi-mode
+/// follow-privileges, PostgreSQL deciding).
+#[tokio::test]
+async fn the_openapi_root_follows_the_roles_privileges() {
+    let db = TestDb::todo();
+    db.psql("create table todo.secrets (id int primary key, note text); grant select on todo.secrets to todo_user;");
+    let t = Tusk::start(&db.seed_env()).await;
+
+    let anon = t.get("/").send().await;
+    anon.expect_status(200);
+    assert_eq!(anon.media_type().as_deref(), Some("application/openapi+json"), "{anon:#?}");
+    let doc = anon.json();
+    assert_eq!(doc["swagger"], json!("2.0"));
+    assert!(doc["paths"].get("/tasks").is_some(), "{doc}");
+    assert!(doc["paths"].get("/rpc/homepage").is_some(), "{doc}");
+    assert!(doc["paths"].get("/secrets").is_none(), "anon must not see todo.secrets: {doc}");
+
+    let user = t.get("/").bearer(SEED_TOKEN).send().await;
+    user.expect_status(200);
+    assert!(user.json()["paths"].get("/secrets").is_some(), "todo_user may read todo.secrets");
+}
