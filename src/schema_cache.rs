@@ -550,22 +550,11 @@ pub type ViewColumn = (String, i64, i64);
 /// plain references to a table column: (view column, origin table oid, origin attnum).
 pub fn view_columns(def: &str) -> Vec<ViewColumn> {
     let b = def.as_bytes();
-    let (mut depth, mut i, mut in_str) = (0i32, 0usize, false);
+    // The outermost query's target list: `:targetList (` inside the top-level `{QUERY …}`.
+    let mut depth = 0i32;
     let mut start = None;
-    while i < b.len() {
-        let c = b[i];
-        if in_str {
-            match c {
-                b'\\' => i += 1,
-                b'"' => in_str = false,
-                _ => {}
-            }
-            i += 1;
-            continue;
-        }
+    for (i, c) in structure(b, 0) {
         match c {
-            b'\\' => i += 1,
-            b'"' => in_str = true,
             b'{' => depth += 1,
             b'}' => depth -= 1,
             b':' if depth == 1 && def[i..].starts_with(":targetList (") => {
@@ -574,25 +563,13 @@ pub fn view_columns(def: &str) -> Vec<ViewColumn> {
             }
             _ => {}
         }
-        i += 1;
     }
-    let Some(mut i) = start else { return vec![] };
+    let Some(start) = start else { return vec![] };
+    // Its entries: the `{TARGETENTRY …}` nodes at the list's own level, up to its `)`.
     let mut out = Vec::new();
-    let (mut depth, mut entry_start, mut in_str) = (0i32, 0usize, false);
-    while i < b.len() {
-        let c = b[i];
-        if in_str {
-            match c {
-                b'\\' => i += 1,
-                b'"' => in_str = false,
-                _ => {}
-            }
-            i += 1;
-            continue;
-        }
+    let (mut depth, mut entry_start) = (0i32, 0usize);
+    for (i, c) in structure(b, start) {
         match c {
-            b'\\' => i += 1,
-            b'"' => in_str = true,
             b'{' => {
                 if depth == 0 {
                     entry_start = i;
@@ -610,9 +587,27 @@ pub fn view_columns(def: &str) -> Vec<ViewColumn> {
             b')' if depth == 0 => break,
             _ => {}
         }
-        i += 1;
     }
     out
+}
+
+/// The structural bytes of a node tree from `from` on, with their positions: everything
+/// outside double-quoted strings, backslash-escaped characters skipped.
+fn structure(s: &[u8], from: usize) -> impl Iterator<Item = (usize, u8)> + '_ {
+    let (mut i, mut in_str) = (from, false);
+    std::iter::from_fn(move || {
+        while i < s.len() {
+            let (at, c) = (i, s[i]);
+            i += 1;
+            match c {
+                b'\\' => i += 1,
+                b'"' => in_str = !in_str,
+                _ if !in_str => return Some((at, c)),
+                _ => {}
+            }
+        }
+        None
+    })
 }
 
 /// The own fields of a `{TARGETENTRY …}` come after its expression: take their last
