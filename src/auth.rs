@@ -22,8 +22,6 @@ pub struct AuthResult {
     pub role: String,
     /// The verified claims (`{"role": anon}` for anonymous requests).
     pub claims: Map<String, Value>,
-    /// Whether a JWT was presented (for 42501 → 401/403).
-    pub authenticated: bool,
 }
 
 /// Errors of `tusk token`.
@@ -55,7 +53,7 @@ pub fn authenticate(config: &Config, authorization: Option<&str>, now: i64) -> R
                 // PostgREST shows anonymous requests the claims {"role": <anon role>}.
                 let mut claims = Map::new();
                 claims.insert("role".into(), Value::String(role.clone()));
-                Ok(AuthResult { role: role.clone(), claims, authenticated: false })
+                Ok(AuthResult { role: role.clone(), claims })
             }
             None => Err(Error::AnonDisabled),
         };
@@ -75,7 +73,7 @@ pub fn authenticate(config: &Config, authorization: Option<&str>, now: i64) -> R
             None => return Err(Error::AnonDisabled),
         },
     };
-    Ok(AuthResult { role, claims, authenticated: true })
+    Ok(AuthResult { role, claims })
 }
 
 fn verify(secret: &[u8], token: &str) -> Result<Map<String, Value>, Error> {

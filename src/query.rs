@@ -11,8 +11,8 @@
 //! whole response body, built by PostgreSQL), `response_headers`, `response_status`, `location`.
 
 use crate::api_request::{
-    Aggregate, ApiRequest, CountPref, Field, Filter, IsValue, JsonKey, LogicTree, Operation, OrderTarget, Quantifier,
-    Resolution, ReturnPref, SelectItem,
+    Aggregate, ApiRequest, Field, Filter, IsValue, JsonKey, LogicTree, Operation, OrderTarget, Quantifier, Resolution,
+    ReturnPref, SelectItem,
 };
 use crate::auth::AuthResult;
 use crate::config::Config;
@@ -594,11 +594,6 @@ fn field_expr(sql: &mut Sql, at: At, field: &Field) -> String {
     out
 }
 
-/// The name a selected field gets in the JSON output.
-fn output_name(field: &Field) -> String {
-    field.output_name()
-}
-
 /// A rendered `SELECT … FROM … JOIN LATERAL … WHERE … GROUP BY … ORDER BY … LIMIT …`, in
 /// pieces so a count can reuse the FROM, joins and WHERE (and their parameters).
 struct Parts {
@@ -778,7 +773,7 @@ fn select_list(sql: &mut Sql, at: At, items: &[SelectItem]) -> Result<String, Er
                     out.push(format!("{expr} AS {}", ident(&name)));
                     continue;
                 }
-                let name = as_.clone().unwrap_or_else(|| output_name(field));
+                let name = as_.clone().unwrap_or_else(|| field.output_name());
                 out.push(format!("{expr} AS {}", ident(&name)));
             }
             SelectItem::Count { alias: as_, cast } => {
@@ -965,11 +960,6 @@ fn limit_clause(sql: &mut Sql, shape: &Shape) -> String {
 /// first row (a page past the end is a 416 that names the total).
 fn needs_total(plan: &Plan, shape: &Shape) -> bool {
     plan.count.is_some() || shape.offset.is_some_and(|o| o > 0)
-}
-
-/// Whether the plan asks for an exact count (planned/estimated are answered exactly for now).
-pub fn wants_count(plan: &Plan) -> bool {
-    matches!(plan.count, Some(CountPref::Exact | CountPref::Planned | CountPref::Estimated))
 }
 
 #[cfg(test)]
