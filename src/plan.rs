@@ -7,8 +7,8 @@
 //! post-conditions of `vnd.pgrst.object` and `max-affected`). Produces no SQL and does no I/O.
 
 use crate::api_request::{
-    ApiRequest, CountPref, Filter, IsValue, JoinType, LogicTree, Method, Operation, OrderTerm, Payload, Resolution,
-    ReturnPref, SelectItem, Target,
+    Aggregate, ApiRequest, CountPref, Filter, IsValue, JoinType, LogicTree, Method, Operation, OrderTerm, Payload,
+    Resolution, ReturnPref, SelectItem, Target,
 };
 use crate::config::Config;
 use crate::error::Error;
@@ -75,6 +75,9 @@ pub struct Shape {
     pub embeds: Vec<Embed>,
     /// `embed=is.null` (false) / `embed=not.is.null` (true) filters on embeds, by alias.
     pub embed_filters: Vec<(String, bool)>,
+    /// Inside a to-one spread whose aggregates the parent applies: select the aggregated
+    /// columns raw, do not group.
+    pub hoisting: bool,
     pub columns: ColumnInfo,
     pub filters: Vec<Filter>,
     pub logic: Vec<LogicTree>,
@@ -94,6 +97,15 @@ pub struct ColumnInfo {
     pub computed: Vec<(String, String, String)>,
 }
 
+/// An aggregate of a to-one spread, applied by the parent to the spread's column `name`.
+#[derive(Debug, Clone)]
+pub struct Hoisted {
+    pub name: String,
+    /// `count`, `sum`, `avg`, `min` or `max`.
+    pub function: &'static str,
+    pub cast: Option<String>,
+}
+
 /// A resource embedded through a relationship (`select=*,clients(*)`).
 #[derive(Debug, Clone)]
 pub struct Embed {
@@ -106,8 +118,11 @@ pub struct Embed {
     pub spread: bool,
     /// `name()`: embedded only to filter the parent (`!inner`, `name=not.is.null`), not shown.
     pub hidden: bool,
-    /// For a spread of a to-many embed: the columns it brings (each becomes an array).
+    /// For a spread: the columns it brings (of a to-many embed, each becomes an array).
     pub spread_columns: Vec<String>,
+    /// For a to-one spread: its aggregates, computed at the parent's level (PostgREST hoists
+    /// them there, grouped by the parent's other columns).
+    pub hoisted: Vec<Hoisted>,
     pub target: QualifiedTable,
     pub shape: Shape,
 }
@@ -465,6 +480,7 @@ fn build_shape(
         select: Vec::new(),
         embeds: Vec::new(),
         embed_filters: Vec::new(),
+        hoisting: false,
         columns: ColumnInfo::default(),
         filters: Vec::new(),
         logic: q.logic.iter().filter(|(p, _)| at(p)).map(|(_, l)| l.clone()).collect(),
@@ -499,17 +515,16 @@ fn build_shape(
                 let mut sub_path = path.to_vec();
                 sub_path.push(out_name.clone());
                 let target = (rel.target.0.clone(), rel.target.1.clone());
-                let inner = build_shape(config, cache, req, Some((&target.0, &target.1)), select, &sub_path)?;
+                let mut inner = build_shape(config, cache, req, Some((&target.0, &target.1)), select, &sub_path)?;
+                let hoisted = if *spread && rel.cardinality.to_one() { hoisted_aggregates(&inner) } else { vec![] };
+                inner.hoisting = !hoisted.is_empty();
                 if *spread && !rel.cardinality.to_one() && uses_aggregates(select) {
                     return Err(Error::NotImplemented(
                         "Aggregates are not implemented for one-to-many or many-to-many spreads.".into(),
                     ));
                 }
-                let spread_columns = if *spread && !rel.cardinality.to_one() {
-                    output_columns(cache, (&target.0, &target.1), &inner)
-                } else {
-                    Vec::new()
-                };
+                let spread_columns =
+                    if *spread { output_columns(cache, (&target.0, &target.1), &inner) } else { Vec::new() };
                 shape.embeds.push(Embed {
                     alias: out_name,
                     relationship: rel,
@@ -518,6 +533,7 @@ fn build_shape(
                     // `rel()`, or only embeds that are hidden themselves.
                     hidden: select.is_empty() || (inner.select.is_empty() && inner.embeds.iter().all(|e| e.hidden)),
                     spread_columns,
+                    hoisted,
                     target: QualifiedTable { schema: target.0, name: target.1 },
                     shape: inner,
                 });
@@ -548,6 +564,42 @@ fn build_shape(
     Ok(shape)
 }
 
+/// The aggregates a to-one spread hands up to its parent: its own and those of to-one spreads
+/// inside it.
+fn hoisted_aggregates(shape: &Shape) -> Vec<Hoisted> {
+    let mut out = Vec::new();
+    for item in &shape.select {
+        match item {
+            SelectItem::Field { field: _, alias, aggregate: Some(a), aggregate_cast, .. } => {
+                let function = match a {
+                    Aggregate::Count => "count",
+                    Aggregate::Sum => "sum",
+                    Aggregate::Avg => "avg",
+                    Aggregate::Min => "min",
+                    Aggregate::Max => "max",
+                };
+                out.push(Hoisted {
+                    name: alias.clone().unwrap_or_else(|| function.to_string()),
+                    function,
+                    cast: aggregate_cast.clone(),
+                });
+            }
+            SelectItem::Count { alias, cast } => out.push(Hoisted {
+                name: alias.clone().unwrap_or_else(|| "count".into()),
+                function: "count",
+                cast: cast.clone(),
+            }),
+            _ => {}
+        }
+    }
+    for e in &shape.embeds {
+        if e.spread && e.relationship.cardinality.to_one() {
+            out.extend(e.hoisted.iter().cloned());
+        }
+    }
+    out
+}
+
 /// The keys the rows of `shape` have in the JSON output (for spreading them into a parent).
 fn output_columns(cache: &SchemaCache, table: (&str, &str), shape: &Shape) -> Vec<String> {
     let mut out = Vec::new();
@@ -570,7 +622,7 @@ fn output_columns(cache: &SchemaCache, table: (&str, &str), shape: &Shape) -> Ve
             SelectItem::Embed { .. } => {}
         }
     }
-    for e in &shape.embeds {
+    for e in shape.embeds.iter().filter(|e| !e.hidden) {
         match (e.spread, e.relationship.cardinality.to_one()) {
             (true, true) => out.extend(output_columns(cache, (&e.target.schema, &e.target.name), &e.shape)),
             (true, false) => out.extend(e.spread_columns.iter().cloned()),

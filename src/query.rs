@@ -255,6 +255,7 @@ fn statement(plan: &Plan) -> Result<Statement, Error> {
                     select: vec![SelectItem::Star],
                     embeds: vec![],
                     embed_filters: vec![],
+                    hoisting: false,
                     columns: ColumnInfo::default(),
                     filters: vec![],
                     logic: vec![],
@@ -631,9 +632,12 @@ fn parts(
     let mut cols: Vec<String> = Vec::new();
     // Only embeds selected (`select=clients(*)`): no columns of this table.
     if !shape.select.is_empty() || shape.embeds.is_empty() {
-        cols.push(select_list(sql, At { alias, info: &shape.columns }, &shape.select)?);
+        cols.push(select_list(sql, At { alias, info: &shape.columns }, &shape.select, shape.hoisting)?);
     }
     let mut joins = String::from(extra_join);
+    // For a GROUP BY: whether this level aggregates, and the non-aggregated expressions.
+    let mut aggregating = !shape.hoisting && has_aggregates(&shape.select);
+    let mut group_exprs: Vec<String> = Vec::new();
     // alias → (lateral alias, to-one)
     let mut laterals: Vec<(String, String, bool)> = Vec::new();
     for e in &shape.embeds {
@@ -683,10 +687,31 @@ fn parts(
             joins.push_str(&format!(" {kind} JOIN LATERAL ({inner}) AS {lat} ON TRUE"));
             if e.hidden {
             } else if e.spread {
-                cols.push(format!("{lat}.*"));
+                // Hoisted aggregates are applied here (unless this level hands them up too);
+                // the spread's other columns then join the GROUP BY.
+                let aggregate_here = !e.hoisted.is_empty() && !shape.hoisting;
+                for c in &e.spread_columns {
+                    let col = format!("{lat}.{}", ident(c));
+                    match e.hoisted.iter().find(|h| &h.name == c).filter(|_| aggregate_here) {
+                        Some(h) => {
+                            let mut expr = format!("pg_catalog.{}({col})", h.function);
+                            if let Some(cast) = &h.cast {
+                                expr = format!("CAST({expr} AS {cast})");
+                            }
+                            cols.push(format!("{expr} AS {}", ident(c)));
+                        }
+                        None => {
+                            cols.push(format!("{col} AS {}", ident(c)));
+                            group_exprs.push(col);
+                        }
+                    }
+                }
+                aggregating |= aggregate_here;
             } else {
                 // jsonb, as PostgREST renders embeds (same bytes, same key order).
-                cols.push(format!("row_to_json({lat}.*)::jsonb AS {}", ident(&e.alias)));
+                let expr = format!("row_to_json({lat}.*)::jsonb");
+                cols.push(format!("{expr} AS {}", ident(&e.alias)));
+                group_exprs.push(expr);
             }
         } else {
             let on = if e.inner { format!("{lat}.pgrst_agg IS NOT NULL") } else { "TRUE".into() };
@@ -711,7 +736,9 @@ fn parts(
                 joins.push_str(&format!(
                     " {kind} JOIN LATERAL (SELECT json_agg({lat}_t) AS pgrst_agg FROM ({inner}) AS {lat}_t) AS {lat} ON {on}"
                 ));
-                cols.push(format!("coalesce({lat}.pgrst_agg::jsonb, '[]') AS {}", ident(&e.alias)));
+                let expr = format!("coalesce({lat}.pgrst_agg::jsonb, '[]')");
+                cols.push(format!("{expr} AS {}", ident(&e.alias)));
+                group_exprs.push(expr);
             }
         }
         laterals.push((e.alias.clone(), lat, to_one));
@@ -737,13 +764,19 @@ fn parts(
         from: from.to_string(),
         joins,
         where_,
-        group: group_by(alias, &shape.select),
+        group: if aggregating { group_by(alias, &shape.select, &group_exprs) } else { String::new() },
         order,
         limit: limit_clause(sql, shape),
     })
 }
 
-fn select_list(sql: &mut Sql, at: At, items: &[SelectItem]) -> Result<String, Error> {
+fn has_aggregates(items: &[SelectItem]) -> bool {
+    items.iter().any(|i| matches!(i, SelectItem::Count { .. } | SelectItem::Field { aggregate: Some(_), .. }))
+}
+
+/// The select list. `hoisting`: aggregated columns are selected raw under their output name,
+/// for the parent to aggregate (a to-one spread's aggregates).
+fn select_list(sql: &mut Sql, at: At, items: &[SelectItem], hoisting: bool) -> Result<String, Error> {
     let alias = at.alias;
     if items.is_empty() {
         return Ok(format!("{alias}.*"));
@@ -756,6 +789,12 @@ fn select_list(sql: &mut Sql, at: At, items: &[SelectItem]) -> Result<String, Er
                 let mut expr = field_expr(sql, at, field);
                 if let Some(c) = cast {
                     expr = format!("CAST({expr} AS {c})");
+                }
+                if let (Some(agg), true) = (aggregate, hoisting) {
+                    let f = format!("{agg:?}").to_lowercase();
+                    let name = as_.clone().unwrap_or(f);
+                    out.push(format!("{expr} AS {}", ident(&name)));
+                    continue;
                 }
                 if let Some(agg) = aggregate {
                     let f = match agg {
@@ -776,6 +815,9 @@ fn select_list(sql: &mut Sql, at: At, items: &[SelectItem]) -> Result<String, Er
                 let name = as_.clone().unwrap_or_else(|| field.output_name());
                 out.push(format!("{expr} AS {}", ident(&name)));
             }
+            SelectItem::Count { alias: as_, cast: _ } if hoisting => {
+                out.push(format!("1 AS {}", ident(as_.as_deref().unwrap_or("count"))));
+            }
             SelectItem::Count { alias: as_, cast } => {
                 let mut expr = "pg_catalog.count(*)".to_string();
                 if let Some(c) = cast {
@@ -791,14 +833,10 @@ fn select_list(sql: &mut Sql, at: At, items: &[SelectItem]) -> Result<String, Er
     Ok(out.join(", "))
 }
 
-/// With aggregates in the select list, the plain columns form the GROUP BY.
-fn group_by(alias: &str, items: &[SelectItem]) -> String {
-    let has_agg =
-        items.iter().any(|i| matches!(i, SelectItem::Count { .. } | SelectItem::Field { aggregate: Some(_), .. }));
-    if !has_agg {
-        return String::new();
-    }
-    let cols: Vec<String> = items
+/// With aggregates, the plain columns (and the other columns of spreads and embeds) form
+/// the GROUP BY.
+fn group_by(alias: &str, items: &[SelectItem], extra: &[String]) -> String {
+    let mut cols: Vec<String> = items
         .iter()
         .filter_map(|i| match i {
             SelectItem::Field { field, aggregate: None, .. } if field.json_path.is_empty() => {
@@ -807,6 +845,7 @@ fn group_by(alias: &str, items: &[SelectItem]) -> String {
             _ => None,
         })
         .collect();
+    cols.extend(extra.iter().cloned());
     if cols.is_empty() {
         String::new()
     } else {
