@@ -154,7 +154,7 @@ fn statement(plan: &Plan) -> Result<Statement, Error> {
             let alias = ident(&table.name);
             let p = parts(&mut sql, &mut 0, &from, &alias, shape, "", vec![])?;
             let total = if needs_total(plan, shape) {
-                format!("(SELECT pg_catalog.count(*) FROM {from}{}{})", p.joins, p.where_)
+                format!("(SELECT pg_catalog.count(*) FROM {from}{}{})", p.filtering_joins, p.where_)
             } else {
                 "NULL::bigint".into()
             };
@@ -358,7 +358,7 @@ fn statement(plan: &Plan) -> Result<Statement, Error> {
                 parts(&mut sql, &mut 0, "pgrst_source pgrst_call", alias, shape, "", vec![])?
             };
             let inner = p.query();
-            let where_ = format!("{}{}", p.joins, p.where_);
+            let where_ = format!("{}{}", p.filtering_joins, p.where_);
             let body = match (&plan.media, &routine.shape, routine.returns_set) {
                 (_, ReturnShape::Void, _) => "''".to_string(),
                 (Media::Raw(_), _, _) => "coalesce(string_agg(_postgrest_t.pgrst_scalar::text, ''), '')".to_string(),
@@ -601,6 +601,8 @@ struct Parts {
     list: String,
     from: String,
     joins: String,
+    /// The joins that can remove parent rows (`!inner`, `embed=not.is.null`): all a count needs.
+    filtering_joins: String,
     where_: String,
     group: String,
     order: String,
@@ -640,7 +642,9 @@ fn parts(
     let mut group_exprs: Vec<String> = Vec::new();
     // alias → (lateral alias, to-one)
     let mut laterals: Vec<(String, String, bool)> = Vec::new();
+    let mut filtering_joins = String::from(extra_join);
     for e in &shape.embeds {
+        let joins_before = joins.len();
         *n += 1;
         let lat = format!("pgrst_{n}");
         let t_alias = ident(&format!("{}_{n}", e.target.name));
@@ -741,6 +745,10 @@ fn parts(
                 group_exprs.push(expr);
             }
         }
+        if e.inner || shape.embed_filters.iter().any(|(a, _)| *a == e.alias) {
+            // Joins that can drop parent rows count for the total too; the others do not.
+            filtering_joins.push_str(&joins[joins_before..]);
+        }
         laterals.push((e.alias.clone(), lat, to_one));
     }
     let at = At { alias, info: &shape.columns };
@@ -763,6 +771,7 @@ fn parts(
         list: cols.join(", "),
         from: from.to_string(),
         joins,
+        filtering_joins,
         where_,
         group: if aggregating { group_by(alias, &shape.select, &group_exprs) } else { String::new() },
         order,

@@ -14,8 +14,19 @@ const SCHEMA: &str = r#"{
     {"name":"name","type":"text","nullable":false,"default":null,"generated":false},
     {"name":"done","type":"boolean","nullable":false,"default":"false","generated":false},
     {"name":"owner","type":"name","nullable":false,"default":"CURRENT_USER","generated":false},
-    {"name":"data","type":"jsonb","nullable":true,"default":null,"generated":false}]}],
-  "foreign_keys": [],
+    {"name":"data","type":"jsonb","nullable":true,"default":null,"generated":false},
+    {"name":"list_id","type":"integer","nullable":true,"default":null,"generated":false}]},
+   {"schema":"todo","name":"lists","kind":"r","description":null,"pk":["id"],"uniques":[["id"]],"columns":[
+    {"name":"id","type":"integer","nullable":false,"default":null,"generated":false},
+    {"name":"title","type":"text","nullable":false,"default":null,"generated":false}]},
+   {"schema":"todo","name":"costs","kind":"r","description":null,"pk":["task_id"],"uniques":[["task_id"]],"columns":[
+    {"name":"task_id","type":"integer","nullable":false,"default":null,"generated":false},
+    {"name":"amount","type":"numeric","nullable":false,"default":null,"generated":false}]}],
+  "foreign_keys": [
+    {"name":"tasks_list_id_fkey","schema":"todo","table":"tasks","columns":["list_id"],
+     "foreign_schema":"todo","foreign_table":"lists","foreign_columns":["id"]},
+    {"name":"costs_task_id_fkey","schema":"todo","table":"costs","columns":["task_id"],
+     "foreign_schema":"todo","foreign_table":"tasks","foreign_columns":["id"]}],
   "routines": [
     {"schema":"todo","name":"add","description":null,"arg_names":["a","b"],"arg_modes":[],"arg_types":["integer","integer"],
      "n_defaults":0,"returns_set":false,"return_type":"integer","return_typtype":"b","return_schema":null,"return_relation":null,
