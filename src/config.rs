@@ -42,8 +42,8 @@ use Kind::{Bool, Int, Str};
 
 /// Every setting PostgREST accepts, in PostgREST's `--dump-config` order.
 pub const SETTINGS: &[Setting] = &[
-    s("admin-server-host", Str, None, false, "Host of the admin server (defaults to server-host)"),
-    s("admin-server-port", Int, None, false, "Port of the admin server (/live, /ready)"),
+    s("admin-server-host", Str, None, true, "Host of the admin server (defaults to server-host)"),
+    s("admin-server-port", Int, None, true, "Port of the admin server (/live, /ready)"),
     s(
         "client-error-verbosity",
         Str,
@@ -214,6 +214,9 @@ pub struct Config {
     pub db_plan_enabled: bool,
     /// A function whose result answers `GET /` instead of the OpenAPI document.
     pub db_root_spec: Option<String>,
+    /// The admin server (`/live`, `/ready`), off unless a port is set.
+    pub admin_server_port: Option<u16>,
+    pub admin_server_host: Option<String>,
     pub openapi_security_active: bool,
     pub openapi_server_proxy_uri: Option<String>,
     pub client_error_verbosity_minimal: bool,
@@ -383,6 +386,11 @@ impl Config {
             server_timing_enabled: bool_of("server-timing-enabled"),
             db_plan_enabled: bool_of("db-plan-enabled"),
             db_root_spec: get("db-root-spec").map(str::to_string),
+            admin_server_port: match int_of(&raw, "admin-server-port")? {
+                None => None,
+                Some(p) => Some(u16::try_from(p).map_err(|_| invalid("admin-server-port", "must be a port number"))?),
+            },
+            admin_server_host: get("admin-server-host").map(str::to_string),
             openapi_security_active: bool_of("openapi-security-active"),
             openapi_server_proxy_uri: get("openapi-server-proxy-uri").map(str::to_string),
             client_error_verbosity_minimal,

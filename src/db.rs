@@ -362,6 +362,14 @@ fn decode_row(row: &tokio_postgres::Row) -> Result<DbResult, Error> {
     })
 }
 
+/// Whether the database answers (for the admin server's `/ready`).
+pub async fn ping(pool: &Pool) -> bool {
+    match pool.get().await {
+        Ok(client) => client.simple_query("SELECT 1").await.is_ok(),
+        Err(_) => false,
+    }
+}
+
 /// Loads the schema cache of `schemas`.
 pub async fn load_schema_cache(pool: &Pool, schemas: &[String]) -> Result<SchemaCache, Error> {
     let client = pool.get().await.map_err(pool_error)?;

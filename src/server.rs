@@ -27,6 +27,8 @@ pub enum ServerError {
 
 pub struct Server {
     listener: tokio::net::TcpListener,
+    /// The admin server's listener (`admin-server-port`).
+    admin: Option<tokio::net::TcpListener>,
     state: Arc<AppState>,
     statics: HashMap<String, (String, Bytes)>,
 }
@@ -71,7 +73,19 @@ impl Server {
         if let Ok(a) = listener.local_addr() {
             tracing::info!("Listening on {a}");
         }
-        Ok(Server { listener, state, statics: HashMap::new() })
+        let admin = match config.admin_server_port {
+            Some(port) => {
+                let host = bind_host(config.admin_server_host.as_deref().unwrap_or(&config.server_host)).to_string();
+                let addr = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+                let l = tokio::net::TcpListener::bind(&addr)
+                    .await
+                    .map_err(|source| ServerError::Bind { addr: addr.clone(), source })?;
+                tracing::info!("Admin server listening on {addr}");
+                Some(l)
+            }
+            None => None,
+        };
+        Ok(Server { listener, admin, state, statics: HashMap::new() })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -88,6 +102,9 @@ impl Server {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
+        if let Some(admin) = self.admin {
+            tokio::spawn(admin_server(admin, self.state.clone()));
+        }
         let state = self.state.clone();
         let statics = Arc::new(self.statics);
         let router = axum::Router::new().fallback(
@@ -102,6 +119,26 @@ impl Server {
             .with_graceful_shutdown(shutdown)
             .await?;
         Ok(())
+    }
+}
+
+/// `/live`: the process answers. `/ready`: the schema cache is loaded and the database
+/// answers. Both 200 or 503 with an empty body, as PostgREST's admin server.
+async fn admin_server(listener: tokio::net::TcpListener, state: Arc<AppState>) {
+    let router = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let state = state.clone();
+        async move {
+            let status = match req.uri().path() {
+                "/live" => 200,
+                "/ready" if state.schema_cache().is_some() && db::ping(&state.db.pool).await => 200,
+                "/ready" => 503,
+                _ => 404,
+            };
+            to_axum(Response::new(status), false)
+        }
+    });
+    if let Err(e) = axum::serve(listener, router).await {
+        tracing::error!("admin server stopped: {e}");
     }
 }
 

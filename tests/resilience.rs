@@ -175,3 +175,36 @@ async fn a_dropped_table_disappears_after_reload() {
     .await;
     t.get("/notes").send().await.expect_error(404, "PGRST205");
 }
+
+/// The admin server (admin-server-port): /live while the process runs, /ready only while the
+/// database answers.
+#[tokio::test]
+async fn admin_server_reports_live_and_ready() {
+    let mut pg = tokio::task::spawn_blocking(|| TempCluster::start().expect("starting a cluster")).await.expect("join");
+    pg.psql(&backend_sql()).expect("loading backend.sql");
+    let admin_port = free_port();
+    let mut env = seed_env(&pg.uri("postgrest", "mysecretpassword", "postgres"));
+    env.push(("PGRST_ADMIN_SERVER_PORT".into(), admin_port.to_string()));
+    let t = Tusk::start(&env).await;
+    let admin = |path: &str| format!("http://127.0.0.1:{admin_port}{path}");
+    let status = |url: String| async move {
+        tokio::time::timeout(REQUEST_TIMEOUT, client().get(url).send())
+            .await
+            .expect("the admin server must answer")
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+    };
+    assert_eq!(status(admin("/live")).await, 200);
+    assert_eq!(status(admin("/ready")).await, 200);
+
+    let pg = tokio::task::spawn_blocking(move || {
+        pg.stop();
+        pg
+    })
+    .await
+    .expect("join");
+    assert_eq!(status(admin("/live")).await, 200);
+    assert_eq!(status(admin("/ready")).await, 503);
+    drop(t);
+    drop(pg);
+}
