@@ -224,7 +224,7 @@ async fn run_on(
     let main_params = params(&tx.main);
     let main_refs = refs(&main_params);
     // Needs a look at the result before deciding how the transaction ends?
-    let check_first = policy.require_single || policy.max_affected.is_some();
+    let check_first = policy.require_single || policy.max_affected.is_some() || tx.estimate.is_some();
 
     let all_known = known(&tx.main) && tx.pre_request.as_ref().is_none_or(known);
     let row: Result<Vec<tokio_postgres::Row>, Error> = if all_known {
@@ -276,7 +276,19 @@ async fn run_on(
         };
         steps.await
     };
-    let outcome = row.and_then(|rows| decode(&rows, tx.explain)).and_then(|r| {
+    let mut row = row.and_then(|rows| decode(&rows, tx.explain));
+    if let (Ok(result), Some(estimate)) = (&mut row, &tx.estimate) {
+        match planned_rows(client, &estimate.statement).await {
+            Ok(planned) => {
+                let exact = result.total.unwrap_or(0);
+                if estimate.above.is_none_or(|max| exact > max) {
+                    result.total = Some(planned);
+                }
+            }
+            Err(e) => row = Err(e),
+        }
+    }
+    let outcome = row.and_then(|r| {
         if tx.explain {
             return Ok(r);
         }
@@ -298,6 +310,20 @@ async fn run_on(
             Err(e)
         }
     }
+}
+
+/// The planner's row estimate of an `EXPLAIN (FORMAT JSON)` statement.
+async fn planned_rows(client: &deadpool_postgres::Client, statement: &Statement) -> Result<i64, Error> {
+    let p = params(statement);
+    let rows = client.query(statement.sql.as_str(), &refs(&p)).await.map_err(|e| map_error(&e))?;
+    let plan: serde_json::Value = rows
+        .first()
+        .and_then(|r| r.try_get::<_, serde_json::Value>(0).ok())
+        .ok_or_else(|| Error::Internal("EXPLAIN returned no plan".into()))?;
+    plan.pointer("/0/Plan/Plan Rows")
+        .and_then(serde_json::Value::as_f64)
+        .map(|n| n as i64)
+        .ok_or_else(|| Error::Internal("EXPLAIN's plan has no row estimate".into()))
 }
 
 /// Ends a transaction that succeeded. A rollback first checks deferred constraints (as

@@ -232,6 +232,8 @@ pub struct Plan {
     pub explain: Option<Explain>,
     /// The schema a root (OpenAPI) request describes.
     pub root_schema: String,
+    /// `db-max-rows` (for `count=estimated`).
+    pub max_rows: Option<i64>,
     pub tx: TxPlan,
     pub count: Option<CountPref>,
     pub return_: ReturnPref,
@@ -365,6 +367,7 @@ pub fn plan(config: &Config, cache: &SchemaCache, req: &ApiRequest) -> Result<Pl
         media,
         explain,
         root_schema: req.schema.clone(),
+        max_rows: config.db_max_rows,
         tx,
         count: prefs.count,
         return_,

@@ -11,8 +11,8 @@
 //! whole response body, built by PostgreSQL), `response_headers`, `response_status`, `location`.
 
 use crate::api_request::{
-    Aggregate, ApiRequest, Field, Filter, IsValue, JsonKey, LogicTree, Operation, OrderTarget, Quantifier, Resolution,
-    ReturnPref, SelectItem,
+    Aggregate, ApiRequest, CountPref, Field, Filter, IsValue, JsonKey, LogicTree, Operation, OrderTarget, Quantifier,
+    Resolution, ReturnPref, SelectItem,
 };
 use crate::auth::AuthResult;
 use crate::config::Config;
@@ -36,6 +36,31 @@ pub struct Transaction {
     pub main: Statement,
     /// The main statement is an EXPLAIN: its rows are the plan, not the usual one row.
     pub explain: bool,
+    /// `Prefer: count=planned|estimated`: an EXPLAIN of the read whose row estimate is the total.
+    pub estimate: Option<Estimate>,
+}
+
+/// The planner's estimate of a read's total; `above` for count=estimated: the estimate is used
+/// only when the exact count exceeds that many rows (db-max-rows), as in PostgREST.
+#[derive(Debug, Clone)]
+pub struct Estimate {
+    pub statement: Statement,
+    pub above: Option<i64>,
+}
+
+/// For `count=planned|estimated` on a table read: `EXPLAIN` of the rows counted.
+fn count_estimate(plan: &Plan) -> Option<Estimate> {
+    let (Action::Read { table, shape }, Some(count)) = (&plan.action, plan.count) else { return None };
+    let above = match count {
+        CountPref::Planned => None,
+        CountPref::Estimated => Some(plan.max_rows?),
+        CountPref::Exact => return None,
+    };
+    let mut sql = Sql::new();
+    let from = format!("{}.{}", ident(&table.schema), ident(&table.name));
+    let p = parts(&mut sql, &mut 0, &from, &ident(&table.name), shape, "", vec![]).ok()?;
+    sql.push(&format!("EXPLAIN (FORMAT JSON) SELECT 1 FROM {from}{}{}", p.filtering_joins, p.where_));
+    Some(Estimate { statement: sql.finish(), above })
 }
 
 /// Double-quotes an identifier.
@@ -120,7 +145,8 @@ pub fn transaction(config: &Config, req: &ApiRequest, auth: &AuthResult, plan: &
         .db_pre_request
         .as_ref()
         .map(|(schema, name)| Statement { sql: format!("SELECT {}.{}()", ident(schema), ident(name)), params: vec![] });
-    Transaction { begin, settings: sql.finish(), pre_request, main, explain: plan.explain.is_some() }
+    let estimate = count_estimate(plan);
+    Transaction { begin, settings: sql.finish(), pre_request, main, explain: plan.explain.is_some(), estimate }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1007,7 +1033,8 @@ fn limit_clause(sql: &mut Sql, shape: &Shape) -> String {
 /// A read counts all matching rows when a count was asked for, or when it starts past the
 /// first row (a page past the end is a 416 that names the total).
 fn needs_total(plan: &Plan, shape: &Shape) -> bool {
-    plan.count.is_some() || shape.offset.is_some_and(|o| o > 0)
+    // A planned count is the planner's estimate, made by a separate EXPLAIN (see Estimate).
+    matches!(plan.count, Some(CountPref::Exact | CountPref::Estimated)) || shape.offset.is_some_and(|o| o > 0)
 }
 
 #[cfg(test)]
