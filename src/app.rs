@@ -43,16 +43,16 @@ pub async fn handle(state: &AppState, req: RawRequest) -> Outcome {
     let mut timings = Timings::new(config.server_timing_enabled);
     // Until the schema cache is loaded every request is a 503 (also the ones auth would
     // refuse), so a readiness probe does not see the server as up too early.
-    if state.schema_cache().is_none() {
+    let Some(cache) = state.schema_cache() else {
         return Outcome { response: response::error(&Error::SchemaCacheNotLoaded, false, minimal), role: None };
-    }
+    };
     let auth = match auth::authenticate(config, req.header("authorization"), auth::now()) {
         Ok(a) => a,
         Err(e) => return Outcome { response: response::error(&e, false, minimal), role: None },
     };
     timings.lap("jwt");
     let role = Some(auth.role.clone());
-    match run(state, &req, &auth, &mut timings).await {
+    match run(state, &cache, &req, &auth, &mut timings).await {
         Ok(mut response) => {
             timings.lap("response");
             if let Some(h) = timings.header() {
@@ -74,6 +74,7 @@ pub async fn handle(state: &AppState, req: RawRequest) -> Outcome {
 
 async fn run(
     state: &AppState,
+    cache: &SchemaCache,
     req: &RawRequest,
     auth: &auth::AuthResult,
     timings: &mut Timings,
@@ -81,8 +82,8 @@ async fn run(
     let config = &state.config;
     let api = api_request::parse(config, req)?;
     timings.lap("parse");
-    let cache = state.schema_cache().ok_or(Error::SchemaCacheNotLoaded)?;
-    let plan = plan::plan(config, &cache, &api)?;
+    // The cache as it was when the request arrived: a reload meanwhile does not change it.
+    let plan = plan::plan(config, cache, &api)?;
     timings.lap("plan");
     let result = match plan.action {
         Action::Options { .. } => db::DbResult::default(),
@@ -112,7 +113,7 @@ async fn run(
                 server_port: config.server_port,
                 visible: if allowed.is_some() { Some(&allows) } else { None },
             };
-            db::DbResult { body: openapi::document(&cache, &opts).to_string(), ..Default::default() }
+            db::DbResult { body: openapi::document(cache, &opts).to_string(), ..Default::default() }
         }
         _ => {
             let main = query::main_statement(&plan)?;
