@@ -130,6 +130,19 @@ pub enum Aggregate {
     Max,
 }
 
+impl Aggregate {
+    /// The SQL function, which is also the output key when no alias is given.
+    pub fn function(self) -> &'static str {
+        match self {
+            Aggregate::Count => "count",
+            Aggregate::Sum => "sum",
+            Aggregate::Avg => "avg",
+            Aggregate::Min => "min",
+            Aggregate::Max => "max",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JoinType {
     Inner,

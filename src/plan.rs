@@ -7,8 +7,8 @@
 //! post-conditions of `vnd.pgrst.object` and `max-affected`). Produces no SQL and does no I/O.
 
 use crate::api_request::{
-    Aggregate, ApiRequest, CountPref, Filter, IsValue, JoinType, LogicTree, Method, Operation, OrderTerm, Payload,
-    Resolution, ReturnPref, SelectItem, Target,
+    ApiRequest, CountPref, Filter, IsValue, JoinType, LogicTree, Method, Operation, OrderTerm, Payload, Resolution,
+    ReturnPref, SelectItem, Target,
 };
 use crate::config::Config;
 use crate::error::Error;
@@ -574,13 +574,7 @@ fn hoisted_aggregates(shape: &Shape) -> Vec<Hoisted> {
     for item in &shape.select {
         match item {
             SelectItem::Field { field: _, alias, aggregate: Some(a), aggregate_cast, .. } => {
-                let function = match a {
-                    Aggregate::Count => "count",
-                    Aggregate::Sum => "sum",
-                    Aggregate::Avg => "avg",
-                    Aggregate::Min => "min",
-                    Aggregate::Max => "max",
-                };
+                let function = a.function();
                 out.push(Hoisted {
                     name: alias.clone().unwrap_or_else(|| function.to_string()),
                     function,
@@ -617,7 +611,7 @@ fn output_columns(cache: &SchemaCache, table: (&str, &str), shape: &Shape) -> Ve
             SelectItem::Star => out.extend(all()),
             SelectItem::Field { field, alias, aggregate, .. } => {
                 out.push(alias.clone().unwrap_or_else(|| match aggregate {
-                    Some(a) => format!("{a:?}").to_lowercase(),
+                    Some(a) => a.function().to_string(),
                     None => field.output_name(),
                 }))
             }

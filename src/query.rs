@@ -11,8 +11,8 @@
 //! whole response body, built by PostgreSQL), `response_headers`, `response_status`, `location`.
 
 use crate::api_request::{
-    Aggregate, ApiRequest, CountPref, Field, Filter, IsValue, JsonKey, LogicTree, Operation, OrderTarget, Quantifier,
-    Resolution, ReturnPref, SelectItem,
+    ApiRequest, CountPref, Field, Filter, IsValue, JsonKey, LogicTree, Operation, OrderTarget, Quantifier, Resolution,
+    ReturnPref, SelectItem,
 };
 use crate::auth::AuthResult;
 use crate::config::Config;
@@ -829,19 +829,12 @@ fn select_list(sql: &mut Sql, at: At, items: &[SelectItem], hoisting: bool) -> R
                     expr = format!("CAST({expr} AS {c})");
                 }
                 if let (Some(agg), true) = (aggregate, hoisting) {
-                    let f = format!("{agg:?}").to_lowercase();
-                    let name = as_.clone().unwrap_or(f);
+                    let name = as_.clone().unwrap_or_else(|| agg.function().to_string());
                     out.push(format!("{expr} AS {}", ident(&name)));
                     continue;
                 }
                 if let Some(agg) = aggregate {
-                    let f = match agg {
-                        Aggregate::Count => "count",
-                        Aggregate::Sum => "sum",
-                        Aggregate::Avg => "avg",
-                        Aggregate::Min => "min",
-                        Aggregate::Max => "max",
-                    };
+                    let f = agg.function();
                     expr = format!("pg_catalog.{f}({expr})");
                     if let Some(c) = aggregate_cast {
                         expr = format!("CAST({expr} AS {c})");
