@@ -95,7 +95,7 @@ async fn run(
                 let main = query::main_statement(&plan)?;
                 let tx = query::transaction(config, &api, auth, &plan, main);
                 let result = db::run(&state.db, tx, plan.tx).await?;
-                serde_json::from_str(&result.body).ok()
+                serde_json::from_slice(&result.body).ok()
             };
             let allows = |kind: &str, name: &str| -> bool {
                 let key = if kind == "function" { "functions" } else { "tables" };
@@ -113,7 +113,7 @@ async fn run(
                 server_port: config.server_port,
                 visible: if allowed.is_some() { Some(&allows) } else { None },
             };
-            db::DbResult { body: openapi::document(cache, &opts).to_string(), ..Default::default() }
+            db::DbResult { body: openapi::document(cache, &opts).to_string().into(), ..Default::default() }
         }
         _ => {
             let main = query::main_statement(&plan)?;

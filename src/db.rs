@@ -12,10 +12,10 @@ use crate::error::{Error, PgError};
 use crate::plan::TxPlan;
 use crate::query::{Statement, Transaction};
 use crate::schema_cache::{SchemaCache, CATALOG_QUERY};
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use std::time::Duration;
-use tokio_postgres::types::{Format, IsNull, ToSql, Type};
+use tokio_postgres::types::{Format, FromSql, IsNull, ToSql, Type};
 use tokio_postgres::NoTls;
 
 /// What the main statement returned.
@@ -23,7 +23,8 @@ use tokio_postgres::NoTls;
 pub struct DbResult {
     pub total: Option<i64>,
     pub page_total: i64,
-    pub body: String,
+    /// The response body exactly as PostgreSQL built it (JSON, text, XML or bytes).
+    pub body: Bytes,
     pub response_headers: Option<String>,
     pub response_status: Option<String>,
     pub location: Option<String>,
@@ -52,6 +53,28 @@ impl ToSql for Text<'_> {
         Format::Text
     }
     tokio_postgres::types::to_sql_checked!();
+}
+
+/// The `body` column, whatever its type (json, jsonb, text, xml, bytea or a domain over one):
+/// its bytes as PostgreSQL sends them in binary format, which for these types is the text
+/// itself (or the bytes of a bytea). jsonb's binary format adds a version byte in front,
+/// which is not part of the document.
+struct RawBody(Option<Bytes>);
+
+impl<'a> FromSql<'a> for RawBody {
+    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        let raw = match raw.split_first() {
+            Some((1, rest)) if *ty == Type::JSONB => rest,
+            _ => raw,
+        };
+        Ok(RawBody(Some(Bytes::copy_from_slice(raw))))
+    }
+    fn from_sql_null(_: &Type) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(RawBody(None))
+    }
+    fn accepts(_: &Type) -> bool {
+        true
+    }
 }
 
 fn params(s: &Statement) -> Vec<Text<'_>> {
@@ -365,7 +388,7 @@ fn decode(rows: &[tokio_postgres::Row], explain: bool) -> Result<DbResult, Error
                 body.push_str(&row.try_get::<_, String>(0).map_err(internal)?);
             }
         }
-        return Ok(DbResult { body, page_total: rows.len() as i64, ..Default::default() });
+        return Ok(DbResult { body: Bytes::from(body), page_total: rows.len() as i64, ..Default::default() });
     }
     let [row] = rows else {
         return Err(Error::Internal(format!("the main statement returned {} rows", rows.len())));
@@ -374,17 +397,17 @@ fn decode(rows: &[tokio_postgres::Row], explain: bool) -> Result<DbResult, Error
 }
 
 fn decode_row(row: &tokio_postgres::Row) -> Result<DbResult, Error> {
-    let get_text = |i: usize| -> Result<Option<String>, Error> {
-        row.try_get::<_, Option<String>>(i).map_err(|e| Error::Internal(e.to_string()))
-    };
+    // By name: writes put `location` before `body`, as PostgREST does.
+    let internal = |e: tokio_postgres::Error| Error::Internal(e.to_string());
+    let get_text = |name: &str| row.try_get::<_, Option<String>>(name).map_err(internal);
     Ok(DbResult {
-        total: row.try_get::<_, Option<i64>>(0).map_err(|e| Error::Internal(e.to_string()))?,
-        page_total: row.try_get::<_, i64>(1).map_err(|e| Error::Internal(e.to_string()))?,
-        body: get_text(2)?.unwrap_or_default(),
-        response_headers: get_text(3)?,
-        response_status: get_text(4)?,
-        location: get_text(5)?,
-        inserted: row.try_get::<_, Option<i64>>(6).map_err(|e| Error::Internal(e.to_string()))?,
+        total: row.try_get::<_, Option<i64>>("total_result_set").map_err(internal)?,
+        page_total: row.try_get::<_, i64>("page_total").map_err(internal)?,
+        body: row.try_get::<_, RawBody>("body").map_err(internal)?.0.unwrap_or_default(),
+        response_headers: get_text("response_headers")?,
+        response_status: get_text("response_status")?,
+        location: get_text("location")?,
+        inserted: row.try_get::<_, Option<i64>>("inserted").map_err(internal)?,
     })
 }
 

@@ -26,11 +26,12 @@ pub enum Media {
     /// A bytea result sent as bytes with this content type.
     RawBinary(String),
     /// Rows rendered by a media-type handler aggregate (`function`), cast to `row_type` when
-    /// the aggregate takes a relation's rows; `binary` when it returns bytea.
+    /// the aggregate takes a relation's rows.
     Handler {
         function: (String, String),
         media: String,
-        binary: bool,
+        /// The handler's result type (the media-type domain's base type).
+        base: String,
         row_type: Option<(String, String)>,
     },
     /// `application/geo+json`: a GeoJSON FeatureCollection (PostGIS's ST_AsGeoJSON).
@@ -1272,8 +1273,10 @@ fn negotiate_media(config: &Config, cache: &SchemaCache, req: &ApiRequest, actio
         Action::Call { routine, .. } => matches!(routine.shape, ReturnShape::Scalar),
         _ => false,
     };
+    // Only a single value can be sent as a media-type domain or text/plain: not a set of them.
+    let single_value = scalar_routine && matches!(action, Action::Call { routine, .. } if !routine.returns_set);
     let domain_media = match action {
-        Action::Call { routine, .. } => {
+        Action::Call { routine, .. } if single_value => {
             routine.return_domain.as_ref().map(|(d, _)| d.clone()).filter(|d| d.contains('/'))
         }
         _ => None,
@@ -1314,13 +1317,29 @@ fn negotiate_media(config: &Config, cache: &SchemaCache, req: &ApiRequest, actio
             );
             let handler =
                 cache.media_handler(wanted, relation).filter(|h| if h.input.is_some() { whole_rows } else { !builtin });
+            // A handler for "*/*" on this relation answers any media type PostgREST has no
+            // builtin for (its function can set the Content-Type), and `*/*` itself.
+            let any = || {
+                cache
+                    .media_handler("*/*", relation)
+                    .filter(|h| h.input.is_some() && whole_rows && (accepted == "*/*" || !builtin))
+                    .map(|h| Media::Handler {
+                        function: (h.schema.clone(), h.name.clone()),
+                        media: "application/octet-stream".into(),
+                        base: h.base.clone(),
+                        row_type: h.input.clone(),
+                    })
+            };
             if let Some(h) = handler {
                 return Ok(Media::Handler {
                     function: (h.schema.clone(), h.name.clone()),
                     media: h.media.clone(),
-                    binary: h.base == "bytea",
+                    base: h.base.clone(),
                     row_type: h.input.clone(),
                 });
+            }
+            if let Some(m) = any() {
+                return Ok(m);
             }
         }
         if let Some(d) = &domain_media {
@@ -1360,7 +1379,7 @@ fn negotiate_media(config: &Config, cache: &SchemaCache, req: &ApiRequest, actio
                 return Ok(Media::Raw(format!("{m}{charset}")));
             }
             "text/xml" if scalar_routine && is_xml(action) => return Ok(Media::Raw("text/xml; charset=utf-8".into())),
-            "text/plain" if scalar_routine => return Ok(Media::Raw("text/plain; charset=utf-8".into())),
+            "text/plain" if single_value => return Ok(Media::Raw("text/plain; charset=utf-8".into())),
             _ => {}
         }
     }

@@ -390,19 +390,25 @@ fn statement(plan: &Plan) -> Result<Statement, Error> {
             let where_ = format!("{}{}", p.filtering_joins, p.where_);
             let body = match (&plan.media, &routine.shape, routine.returns_set) {
                 (_, ReturnShape::Void, _) => "''".to_string(),
+                // XML goes out through its own output function (as PostgreSQL sends an xml value).
+                (Media::Raw(_), _, _)
+                    if routine.return_type == "xml"
+                        || routine.return_domain.as_ref().is_some_and(|(_, base)| base == "xml") =>
+                {
+                    "xmlagg(_postgrest_t.pgrst_scalar)".to_string()
+                }
                 (Media::Raw(_), _, _) => "coalesce(string_agg(_postgrest_t.pgrst_scalar::text, ''), '')".to_string(),
                 (Media::RawBinary(_), _, _) => {
-                    "coalesce(encode(string_agg(_postgrest_t.pgrst_scalar::bytea, ''::bytea), 'base64'), '')"
-                        .to_string()
+                    "coalesce(string_agg(_postgrest_t.pgrst_scalar::bytea, ''::bytea), '')".to_string()
                 }
                 (Media::Json, ReturnShape::Scalar, false) => {
-                    "coalesce((json_agg(_postgrest_t.pgrst_scalar)->0)::text, 'null')".to_string()
+                    "coalesce(json_agg(_postgrest_t.pgrst_scalar)->0, 'null')".to_string()
                 }
                 (Media::Json, ReturnShape::Scalar, true) => {
-                    "coalesce(json_agg(_postgrest_t.pgrst_scalar), '[]')::text".to_string()
+                    "coalesce(json_agg(_postgrest_t.pgrst_scalar), '[]')".to_string()
                 }
                 (Media::Json, ReturnShape::Composite { .. }, false) => {
-                    "coalesce((json_agg(_postgrest_t)->0)::text, 'null')".to_string()
+                    "coalesce(json_agg(_postgrest_t)->0, 'null')".to_string()
                 }
                 (media, _, _) => body_expr(media, scalar),
             };
@@ -532,57 +538,61 @@ fn wrap(sql: &mut Sql, inner: &str, total: &str, body: String, location: &str) {
 }
 
 fn push_outer(sql: &mut Sql, inner: &str, total: &str, body: &str, location: &str) {
-    push_outer_upsert(sql, inner, total, body, location, "NULL::bigint")
-}
-
-/// The one row every main statement returns. `inserted`: for upserts, how many rows were new.
-fn push_outer_upsert(sql: &mut Sql, inner: &str, total: &str, body: &str, location: &str, inserted: &str) {
     sql.push(&format!(
         "SELECT {total} AS total_result_set, pg_catalog.count(_postgrest_t) AS page_total, {body} AS body, \
          nullif(current_setting('response.headers', true), '') AS response_headers, \
          nullif(current_setting('response.status', true), '') AS response_status, \
-         {location} AS location, {inserted} AS inserted \
+         {location} AS location, NULL::bigint AS inserted \
          FROM ({inner}) _postgrest_t"
     ));
 }
 
+/// The one row a write returns (`location` before `body`, in PostgREST's order). `inserted`:
+/// for upserts, how many rows were new.
+fn push_outer_upsert(sql: &mut Sql, inner: &str, total: &str, body: &str, location: &str, inserted: &str) {
+    sql.push(&format!(
+        "SELECT {total} AS total_result_set, pg_catalog.count(_postgrest_t) AS page_total, {location} AS location, \
+         {body} AS body, nullif(current_setting('response.headers', true), '') AS response_headers, \
+         nullif(current_setting('response.status', true), '') AS response_status, {inserted} AS inserted \
+         FROM ({inner}) _postgrest_t"
+    ));
+}
+
+/// The response body, built by PostgreSQL and sent in its own type (json, text, xml or
+/// bytea), so the bytes arrive as they are: nothing is re-encoded on the way.
 fn body_expr(media: &Media, scalar: bool) -> String {
     match media {
-        Media::Json if scalar => "coalesce(json_agg(_postgrest_t.pgrst_scalar), '[]')::text".into(),
-        Media::Json => "coalesce(json_agg(_postgrest_t), '[]')::text".into(),
-        Media::JsonStripNulls if scalar => "coalesce(json_agg(_postgrest_t.pgrst_scalar), '[]')::text".into(),
-        Media::JsonStripNulls => "coalesce(json_agg(json_strip_nulls(row_to_json(_postgrest_t))), '[]')::text".into(),
-        Media::SingleObjectStripNulls if scalar => {
-            "coalesce((json_agg(_postgrest_t.pgrst_scalar)->0)::text, '')".into()
-        }
+        Media::Json if scalar => "coalesce(json_agg(_postgrest_t.pgrst_scalar), '[]')".into(),
+        Media::Json => "coalesce(json_agg(_postgrest_t), '[]')".into(),
+        Media::JsonStripNulls if scalar => "coalesce(json_agg(_postgrest_t.pgrst_scalar), '[]')".into(),
+        Media::JsonStripNulls => "coalesce(json_agg(json_strip_nulls(row_to_json(_postgrest_t))), '[]')".into(),
+        Media::SingleObjectStripNulls if scalar => "coalesce(json_agg(_postgrest_t.pgrst_scalar)->0, 'null')".into(),
         Media::SingleObjectStripNulls => {
-            "coalesce((json_agg(json_strip_nulls(row_to_json(_postgrest_t)))->0)::text, '')".into()
+            "coalesce(json_agg(json_strip_nulls(row_to_json(_postgrest_t)))->0, 'null')".into()
         }
-        Media::SingleObject if scalar => "coalesce((json_agg(_postgrest_t.pgrst_scalar)->0)::text, '')".into(),
-        Media::SingleObject => "coalesce((json_agg(_postgrest_t)->0)::text, '')".into(),
+        Media::SingleObject if scalar => "coalesce(json_agg(_postgrest_t.pgrst_scalar)->0, 'null')".into(),
+        Media::SingleObject => "coalesce(json_agg(_postgrest_t)->0, 'null')".into(),
         Media::Csv => "(SELECT coalesce(string_agg(a.k, ','), '') FROM (SELECT json_object_keys(r) AS k FROM \
              (SELECT row_to_json(hh) AS r FROM pgrst_source AS hh LIMIT 1) s) a) || chr(10) || \
              coalesce(string_agg(substring(_postgrest_t::text, 2, length(_postgrest_t::text) - 2), chr(10)), '')"
             .into(),
         Media::Raw(_) => "coalesce(string_agg(_postgrest_t.pgrst_scalar::text, ''), '')".into(),
-        Media::RawBinary(_) => {
-            "coalesce(encode(string_agg(_postgrest_t.pgrst_scalar::bytea, ''::bytea), 'base64'), '')".into()
-        }
-        Media::Handler { function: (schema, name), binary, row_type, .. } => {
+        Media::RawBinary(_) => "coalesce(string_agg(_postgrest_t.pgrst_scalar::bytea, ''::bytea), '')".into(),
+        Media::Handler { function: (schema, name), base, row_type, .. } => {
             let row = match row_type {
                 Some((s, t)) => format!("_postgrest_t::{}.{}", ident(s), ident(t)),
                 None => "_postgrest_t".into(),
             };
             let agg = format!("{}.{}({row})", ident(schema), ident(name));
-            if *binary {
-                format!("coalesce(encode(({agg})::bytea, 'base64'), '')")
-            } else {
-                format!("coalesce(({agg})::text, '')")
+            // These types travel as they are; any other is sent as its text.
+            match base.as_str() {
+                "bytea" | "text" | "json" | "jsonb" | "xml" | "character varying" => agg,
+                _ => format!("({agg})::text"),
             }
         }
         // PostGIS turns each row (its first geometry column) into a Feature.
         Media::GeoJson => "json_build_object('type', 'FeatureCollection', 'features', \
-             coalesce(json_agg(ST_AsGeoJSON(_postgrest_t)::json), '[]'))::text"
+             coalesce(json_agg(ST_AsGeoJSON(_postgrest_t)::json), '[]'))"
             .into(),
     }
 }

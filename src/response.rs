@@ -19,11 +19,11 @@ pub fn build(req: &ApiRequest, plan: &Plan, mut result: DbResult) -> Result<Resp
     if let Some(explain) = &plan.explain {
         let mut resp = Response::new(200);
         resp.headers.push(("Content-Type".into(), explain.content_type()));
-        resp.body = Bytes::from(result.body);
+        resp.body = result.body;
         return Ok(resp);
     }
     let mut resp = Response::new(200);
-    let mut body: Option<String> = Some(std::mem::take(&mut result.body));
+    let mut body: Option<Bytes> = Some(std::mem::take(&mut result.body));
     let range_start = match &plan.action {
         Action::Read { shape, .. } | Action::Call { shape, .. } => shape.offset.unwrap_or(0),
         _ => 0,
@@ -122,19 +122,7 @@ pub fn build(req: &ApiRequest, plan: &Plan, mut result: DbResult) -> Result<Resp
     }
     if !plan.headers_only {
         if let Some(b) = body {
-            resp.body = match &plan.media {
-                // Bytes came base64-encoded through the text column.
-                crate::plan::Media::RawBinary(_) | crate::plan::Media::Handler { binary: true, .. } => {
-                    use base64::Engine;
-                    let compact: String = b.chars().filter(|c| !c.is_whitespace()).collect();
-                    Bytes::from(
-                        base64::engine::general_purpose::STANDARD
-                            .decode(compact)
-                            .map_err(|e| Error::Internal(format!("binary body: {e}")))?,
-                    )
-                }
-                _ => Bytes::from(b),
-            };
+            resp.body = b;
         }
     }
     Ok(resp)
