@@ -941,12 +941,18 @@ fn json_path(c: &mut Cursor, stop: &[char]) -> Result<Vec<JsonOp>, Error> {
         };
         // A JSON key may hold any character but the reserved ones (`.,>()` and `:`).
         let key_stop: Vec<char> = stop.iter().copied().filter(|c| !"!".contains(*c)).chain(['>']).collect();
+        let start = c.pos;
         let key = c
             .ident(&key_stop)
             .ok_or_else(|| c.error("\"-\", digit or any non reserved character different from: .,>()"))?;
         let key = match key.parse::<i64>() {
             Ok(i) => JsonKey::Index(i),
-            Err(_) if key.starts_with('-') => return Err(c.error("digit")),
+            Err(_) if key.starts_with('-') => {
+                // A negative index: what follows the minus must be digits.
+                let digits = key[1..].chars().take_while(char::is_ascii_digit).count();
+                c.pos = start + 1 + digits;
+                return Err(c.error("digit"));
+            }
             Err(_) => JsonKey::Name(key),
         };
         path.push(JsonOp { as_text, key });

@@ -633,6 +633,17 @@ fn output_columns(cache: &SchemaCache, table: (&str, &str), shape: &Shape) -> Ve
 /// Looks at every column the shape mentions: JSON paths on non-JSON columns, full-text search
 /// on non-tsvector columns, and names that are functions of the row (computed columns).
 fn column_info(cache: &SchemaCache, table: &Table, shape: &Shape) -> ColumnInfo {
+    column_info_by(cache, shape, |name| table.column(name).map(|c| c.type_.as_str()), Some(table))
+}
+
+/// [`column_info`] for columns whose types `type_of` knows; `table`, when the rows are a
+/// relation's, for its computed columns.
+fn column_info_by<'t>(
+    cache: &SchemaCache,
+    shape: &Shape,
+    type_of: impl Fn(&str) -> Option<&'t str>,
+    table: Option<&Table>,
+) -> ColumnInfo {
     let mut fields: Vec<(&crate::api_request::Field, bool)> = Vec::new();
     for item in &shape.select {
         if let SelectItem::Field { field, .. } = item {
@@ -658,17 +669,18 @@ fn column_info(cache: &SchemaCache, table: &Table, shape: &Shape) -> ColumnInfo 
     }
     let mut info = ColumnInfo::default();
     for (field, fts) in fields {
-        match table.column(&field.name) {
-            Some(col) => {
-                let ty = col.type_.as_str();
-                if !field.json_path.is_empty() && ty != "json" && ty != "jsonb" && !info.json_wrap.contains(&col.name) {
-                    info.json_wrap.push(col.name.clone());
+        match type_of(&field.name) {
+            Some(ty) => {
+                if !field.json_path.is_empty() && ty != "json" && ty != "jsonb" && !info.json_wrap.contains(&field.name)
+                {
+                    info.json_wrap.push(field.name.clone());
                 }
-                if fts && ty != "tsvector" && !info.tsvector_wrap.contains(&col.name) {
-                    info.tsvector_wrap.push(col.name.clone());
+                if fts && ty != "tsvector" && !info.tsvector_wrap.contains(&field.name) {
+                    info.tsvector_wrap.push(field.name.clone());
                 }
             }
             None => {
+                let Some(table) = table else { continue };
                 let takes_row = cache.routines(&table.schema, &field.name).iter().any(|r| {
                     r.params.len() == 1
                         && (r.params[0].type_ == table.name
@@ -1076,6 +1088,10 @@ fn plan_call(
         if let Some(table) = cache.table(s, t) {
             shape.columns = column_info(cache, table, &shape);
         }
+    } else if !routine.out_columns.is_empty() {
+        // OUT / TABLE parameters: their types are known too.
+        let type_of = |name: &str| routine.out_columns.iter().find(|(n, _)| n == name).map(|(_, t)| t.as_str());
+        shape.columns = column_info_by(cache, &shape, type_of, None);
     }
     Ok(Action::Call { routine: Box::new(routine.clone()), args, shape })
 }
@@ -1268,6 +1284,9 @@ fn negotiate_media(config: &Config, cache: &SchemaCache, req: &ApiRequest, actio
                 _ => {}
             }
         }
+        // The OpenAPI document has no other representation.
+        let shown = req.headers.iter().find(|(k, _)| k == "accept").map(|(_, v)| v.clone()).unwrap_or_default();
+        return Err(Error::MediaType(shown));
     }
     let scalar_routine = match action {
         Action::Call { routine, .. } => matches!(routine.shape, ReturnShape::Scalar),

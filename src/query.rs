@@ -626,7 +626,9 @@ fn field_expr(sql: &mut Sql, at: At, field: &Field) -> String {
     for op in &field.json_path {
         let arrow = if op.as_text { "->>" } else { "->" };
         let key = match &op.key {
-            JsonKey::Name(n) => format!("{}::text", sql.bind(n.clone())),
+            // Untyped, like PostgREST's literal: `jsonb -> unknown` resolves to the text key,
+            // and a `->` after `->>` fails as PostgreSQL says (`text -> unknown`).
+            JsonKey::Name(n) => sql.bind(n.clone()),
             JsonKey::Index(i) => format!("{}::int", sql.bind(i.to_string())),
         };
         out = format!("{out}{arrow}{key}");

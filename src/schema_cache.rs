@@ -262,6 +262,8 @@ pub struct Routine {
     /// `ROWS n` of a set-returning function (1 makes a computed relationship to-one).
     pub rows: f64,
     pub variadic: bool,
+    /// OUT, INOUT and TABLE parameters: (name, type), the columns of the rows it returns.
+    pub out_columns: Vec<(String, String)>,
 }
 
 impl Routine {
@@ -280,7 +282,11 @@ impl Routine {
                 variadic: mode(i) == "v",
             })
             .collect();
-        let has_out = (0..n_args).any(|i| matches!(mode(i), "o" | "b" | "t"));
+        let out_columns: Vec<(String, String)> = (0..n_args)
+            .filter(|&i| matches!(mode(i), "o" | "b" | "t"))
+            .map(|i| (r.arg_names.get(i).cloned().unwrap_or_default(), r.arg_types.get(i).cloned().unwrap_or_default()))
+            .collect();
+        let has_out = !out_columns.is_empty();
         let shape = if r.return_type == "void" {
             ReturnShape::Void
         } else if r.return_typtype == "c" {
@@ -305,6 +311,7 @@ impl Routine {
             volatility: r.volatility.chars().next().unwrap_or('v'),
             rows: r.rows,
             variadic: r.variadic,
+            out_columns,
         }
     }
 }
