@@ -659,7 +659,7 @@ fn column_info(cache: &SchemaCache, table: &Table, shape: &Shape) -> ColumnInfo 
     for (field, fts) in fields {
         match table.column(&field.name) {
             Some(col) => {
-                let ty = col.type_.as_str();
+                let ty = col.base_type();
                 if !field.json_path.is_empty() && ty != "json" && ty != "jsonb" && !info.json_wrap.contains(&col.name) {
                     info.json_wrap.push(col.name.clone());
                 }
