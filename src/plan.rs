@@ -12,7 +12,7 @@ use crate::api_request::{
 };
 use crate::config::Config;
 use crate::error::Error;
-use crate::schema_cache::{Cardinality, Relationship, ReturnShape, Routine, SchemaCache, Table};
+use crate::schema_cache::{Cardinality, DataRep, Relationship, RepFunction, ReturnShape, Routine, SchemaCache, Table};
 
 /// The response's media type.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +96,63 @@ pub struct ColumnInfo {
     pub tsvector_wrap: Vec<String>,
     /// Computed columns: (name, schema of the function and of the table, the table).
     pub computed: Vec<(String, String, String)>,
+    /// The domain representations of the relation's columns (PostgREST's data
+    /// representations), by column name.
+    pub reps: Vec<(String, DataRep)>,
+    /// The relation's columns, when one of them is formatted for output: `*` names them.
+    pub star: Vec<String>,
+    /// Which representation formats output columns; set once the media type is known.
+    pub output: RepOutput,
+}
+
+/// How selected columns with a domain representation are formatted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RepOutput {
+    /// As they are (media-type handlers, raw bodies).
+    #[default]
+    None,
+    /// Through the domain's cast to json (JSON responses).
+    Json,
+    /// Through the domain's cast to text (CSV).
+    Text,
+}
+
+impl ColumnInfo {
+    fn rep(&self, column: &str) -> Option<&DataRep> {
+        self.reps.iter().find(|(c, _)| c == column).map(|(_, r)| r)
+    }
+
+    /// The function formatting `column` in the response, if its domain has one for the media.
+    pub fn output_function(&self, column: &str) -> Option<&RepFunction> {
+        let rep = self.rep(column)?;
+        match self.output {
+            RepOutput::None => None,
+            RepOutput::Json => rep.to_json.as_ref(),
+            RepOutput::Text => rep.to_text.as_ref(),
+        }
+    }
+
+    /// The function parsing a query-string filter value for `column` (a cast from text).
+    pub fn text_parser(&self, column: &str) -> Option<&RepFunction> {
+        self.rep(column)?.from_text.as_ref()
+    }
+}
+
+/// How a mutation reads its body when some column's domain parses JSON itself (a cast from
+/// json): the written ones take `function(value)`, and the record populated from the body
+/// leaves out `skip` (those columns and the table's columns not written, so their keys are
+/// ignored rather than parsed).
+#[derive(Debug, Clone, Default)]
+pub struct BodyParse {
+    pub functions: Vec<(String, RepFunction)>,
+    pub skip: Vec<String>,
+}
+
+impl BodyParse {
+    /// Whether the body is read this way (the table has columns parsing JSON).
+    pub fn is_active(&self) -> bool {
+        !self.functions.is_empty() || !self.skip.is_empty()
+    }
 }
 
 /// An aggregate of a to-one spread, applied by the parent to the spread's column `name`.
@@ -171,6 +228,8 @@ pub enum Action {
         /// `Prefer: missing=default`: each written column with its default expression (from the
         /// catalog); a column missing from a row gets its default instead of NULL.
         defaults: Vec<(String, Option<String>)>,
+        /// Written columns parsed from JSON by their domain's representation.
+        parse: BodyParse,
     },
     Call {
         routine: Box<Routine>,
@@ -319,6 +378,8 @@ pub fn plan(config: &Config, cache: &SchemaCache, req: &ApiRequest) -> Result<Pl
     } else {
         negotiate(config, cache, req, &action)?
     };
+    let mut action = action;
+    set_rep_output(&mut action, &media);
     if explain.is_some() {
         // An explained statement may run (ANALYZE): never keep its effects.
         tx.rollback = true;
@@ -375,6 +436,27 @@ pub fn plan(config: &Config, cache: &SchemaCache, req: &ApiRequest) -> Result<Pl
         headers_only: req.method == Method::Head,
         applied,
     })
+}
+
+/// Domain representations format JSON responses through casts to json and CSV through casts to
+/// text; other media (handlers, raw bodies) get the columns as they are.
+fn set_rep_output(action: &mut Action, media: &Media) {
+    fn set(shape: &mut Shape, output: RepOutput) {
+        shape.columns.output = output;
+        for e in &mut shape.embeds {
+            set(&mut e.shape, output);
+        }
+    }
+    let output = match media {
+        Media::Json | Media::JsonStripNulls | Media::SingleObject | Media::SingleObjectStripNulls | Media::GeoJson => {
+            RepOutput::Json
+        }
+        Media::Csv => RepOutput::Text,
+        _ => RepOutput::None,
+    };
+    if let Action::Read { shape, .. } | Action::Mutate { shape, .. } | Action::Call { shape, .. } = action {
+        set(shape, output);
+    }
 }
 
 /// The top-level shape of a read (or of a mutation's / function's returned rows): the select
@@ -633,7 +715,7 @@ fn output_columns(cache: &SchemaCache, table: (&str, &str), shape: &Shape) -> Ve
 /// Looks at every column the shape mentions: JSON paths on non-JSON columns, full-text search
 /// on non-tsvector columns, and names that are functions of the row (computed columns).
 fn column_info(cache: &SchemaCache, table: &Table, shape: &Shape) -> ColumnInfo {
-    column_info_by(cache, shape, |name| table.column(name).map(|c| c.type_.as_str()), Some(table))
+    column_info_by(cache, shape, |name| table.column(name).map(|c| c.base_type()), Some(table))
 }
 
 /// [`column_info`] for columns whose types `type_of` knows; `table`, when the rows are a
@@ -690,6 +772,12 @@ fn column_info_by<'t>(
                     info.computed.push((field.name.clone(), table.schema.clone(), table.name.clone()));
                 }
             }
+        }
+    }
+    if let Some(table) = table {
+        info.reps = table.columns.iter().filter_map(|c| Some((c.name.clone(), c.reps.clone()?))).collect();
+        if info.reps.iter().any(|(_, r)| r.to_json.is_some() || r.to_text.is_some()) {
+            info.star = table.columns.iter().map(|c| c.name.clone()).collect();
         }
     }
     info
@@ -966,7 +1054,24 @@ fn plan_mutation(
     } else {
         Vec::new()
     };
-    Ok(Action::Mutate { table: qualified, kind, shape, payload, pk: table.pk.clone(), defaults })
+    let functions: Vec<(String, RepFunction)> =
+        written.iter().filter_map(|c| Some((c.clone(), table.column(c)?.reps.as_ref()?.from_json.clone()?))).collect();
+    // Body keys of columns with a JSON parser are never read by the record's own input
+    // functions, written or not.
+    let parses_json = table.columns.iter().any(|c| c.reps.as_ref().is_some_and(|r| r.from_json.is_some()));
+    let parse = if !parses_json {
+        BodyParse::default()
+    } else {
+        let skip = table
+            .columns
+            .iter()
+            .map(|c| &c.name)
+            .filter(|c| !written.contains(c) || functions.iter().any(|(f, _)| f == *c))
+            .cloned()
+            .collect();
+        BodyParse { functions, skip }
+    };
+    Ok(Action::Mutate { table: qualified, kind, shape, payload, pk: table.pk.clone(), defaults, parse })
 }
 
 fn plan_call(

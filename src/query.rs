@@ -17,8 +17,8 @@ use crate::api_request::{
 use crate::auth::AuthResult;
 use crate::config::Config;
 use crate::error::Error;
-use crate::plan::{Action, CallArgs, ColumnInfo, Media, MutateKind, Plan, Shape};
-use crate::schema_cache::ReturnShape;
+use crate::plan::{Action, BodyParse, CallArgs, ColumnInfo, Media, MutateKind, Plan, RepOutput, Shape};
+use crate::schema_cache::{RepFunction, ReturnShape};
 
 /// SQL text and its parameters (`None` is SQL NULL). Parameters are sent as text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,7 +189,7 @@ fn statement(plan: &Plan) -> Result<Statement, Error> {
             };
             wrap(&mut sql, &p.query(), &total, body_expr(&plan.media, false), "NULL::text");
         }
-        Action::Mutate { table, kind, shape, payload, pk, defaults } => {
+        Action::Mutate { table, kind, shape, payload, pk, defaults, parse } => {
             let target = format!("{}.{}", ident(&table.schema), ident(&table.name));
             let alias = ident(&table.name);
             let mut cte = String::new();
@@ -205,13 +205,27 @@ fn statement(plan: &Plan) -> Result<Statement, Error> {
                     } else {
                         let body = payload.as_deref().map(json_array_text).unwrap_or_else(|| "[]".into());
                         let p = sql.bind(body);
-                        if defaults.is_empty() {
+                        if parse.is_active() {
+                            // Some columns' domains parse their JSON values themselves.
+                            let values = if defaults.is_empty() {
+                                columns.iter().map(|c| body_value(&mut sql, c, parse)).collect()
+                            } else {
+                                or_default(&mut sql, defaults, parse)
+                            };
+                            let record = record_source(&mut sql, parse);
+                            cte.push_str(&format!(
+                                "INSERT INTO {target} ({}) SELECT {} FROM jsonb_array_elements({p}::jsonb) pgrst_elem, \
+                                 LATERAL jsonb_populate_record(NULL::{target}, {record}) pgrst_body",
+                                cols.join(", "),
+                                values.join(", ")
+                            ));
+                        } else if defaults.is_empty() {
                             cte.push_str(&format!(
                                 "INSERT INTO {target} ({cols}) SELECT {cols} FROM json_populate_recordset(NULL::{target}, {p}::json) pgrst_body",
                                 cols = cols.join(", ")
                             ));
                         } else {
-                            let values = or_default(&mut sql, defaults);
+                            let values = or_default(&mut sql, defaults, parse);
                             cte.push_str(&format!(
                                 "INSERT INTO {target} ({}) SELECT {} FROM jsonb_array_elements({p}::jsonb) pgrst_elem, \
                                  LATERAL jsonb_populate_record(NULL::{target}, pgrst_elem) pgrst_body",
@@ -247,7 +261,27 @@ fn statement(plan: &Plan) -> Result<Statement, Error> {
                         let body =
                             payload.as_deref().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
                         let p = sql.bind(body);
-                        if defaults.is_empty() {
+                        if parse.is_active() {
+                            // Some columns' domains parse their JSON values themselves; an
+                            // array body updates with its first element, as below. The row
+                            // comes from a set-returning function so that the parsers run
+                            // only for rows updated (never folded into constants at planning).
+                            let values: Vec<String> = if defaults.is_empty() {
+                                columns.iter().map(|c| body_value(&mut sql, c, parse)).collect()
+                            } else {
+                                or_default(&mut sql, defaults, parse)
+                            };
+                            let sets: Vec<String> =
+                                columns.iter().zip(values).map(|(c, v)| format!("{} = {v}", ident(c))).collect();
+                            let record = record_source(&mut sql, parse);
+                            cte.push_str(&format!(
+                                "UPDATE {target} SET {} FROM (SELECT pgrst_elem FROM jsonb_array_elements(\
+                                 CASE WHEN jsonb_typeof({p}::jsonb) = 'array' THEN {p}::jsonb \
+                                 ELSE jsonb_build_array({p}::jsonb) END) pgrst_elem LIMIT 1) pgrst_e, \
+                                 LATERAL jsonb_populate_record(NULL::{target}, {record}) pgrst_body",
+                                sets.join(", ")
+                            ));
+                        } else if defaults.is_empty() {
                             let sets: Vec<String> =
                                 columns.iter().map(|c| format!("{} = pgrst_body.{}", ident(c), ident(c))).collect();
                             cte.push_str(&format!(
@@ -256,7 +290,7 @@ fn statement(plan: &Plan) -> Result<Statement, Error> {
                                 sets.join(", ")
                             ));
                         } else {
-                            let values = or_default(&mut sql, defaults);
+                            let values = or_default(&mut sql, defaults, parse);
                             let sets: Vec<String> =
                                 columns.iter().zip(values).map(|(c, v)| format!("{} = {v}", ident(c))).collect();
                             cte.push_str(&format!(
@@ -448,18 +482,39 @@ fn statement(plan: &Plan) -> Result<Statement, Error> {
 
 /// `missing=default`: a column's value from the row when the row has the key, else the
 /// column's default (its catalog expression) or NULL.
-fn or_default(sql: &mut Sql, defaults: &[(String, Option<String>)]) -> Vec<String> {
+fn or_default(sql: &mut Sql, defaults: &[(String, Option<String>)], parse: &BodyParse) -> Vec<String> {
     defaults
         .iter()
         .map(|(c, default)| {
             let key = sql.bind(c.clone());
-            format!(
-                "CASE WHEN pgrst_elem ? {key}::text THEN pgrst_body.{} ELSE {} END",
-                ident(c),
-                default.as_deref().unwrap_or("NULL")
-            )
+            let value = body_value(sql, c, parse);
+            format!("CASE WHEN pgrst_elem ? {key}::text THEN {value} ELSE {} END", default.as_deref().unwrap_or("NULL"))
         })
         .collect()
+}
+
+/// A written column's value from the body row (`pgrst_elem`, jsonb, and the record populated
+/// from it, `pgrst_body`): the record's field, or the domain's JSON parser applied to the
+/// key's JSON value (a missing key or a JSON null is SQL NULL).
+fn body_value(sql: &mut Sql, column: &str, parse: &BodyParse) -> String {
+    match parse.functions.iter().find(|(c, _)| c == column) {
+        Some((_, function)) => {
+            let key = sql.bind(column.to_string());
+            format!("{}(nullif(pgrst_elem->{key}::text, 'null'::jsonb)::json)", function_name(function))
+        }
+        None => format!("pgrst_body.{}", ident(column)),
+    }
+}
+
+/// The body row the record is populated from: without the keys the record must not parse.
+fn record_source(sql: &mut Sql, parse: &BodyParse) -> String {
+    let skip = format!("{{{}}}", parse.skip.iter().map(|c| array_element(c)).collect::<Vec<_>>().join(","));
+    format!("pgrst_elem - {}::text[]", sql.bind(skip))
+}
+
+/// A representation function's qualified, quoted name.
+fn function_name((schema, name): &RepFunction) -> String {
+    format!("{}.{}", ident(schema), ident(name))
 }
 
 /// What a mutation returns: only the columns the response needs, so a role allowed to write
@@ -608,7 +663,14 @@ struct At<'a> {
     info: &'a ColumnInfo,
 }
 
-static NO_INFO: ColumnInfo = ColumnInfo { json_wrap: Vec::new(), tsvector_wrap: Vec::new(), computed: Vec::new() };
+static NO_INFO: ColumnInfo = ColumnInfo {
+    json_wrap: Vec::new(),
+    tsvector_wrap: Vec::new(),
+    computed: Vec::new(),
+    reps: Vec::new(),
+    star: Vec::new(),
+    output: RepOutput::None,
+};
 
 fn field_expr(sql: &mut Sql, at: At, field: &Field) -> String {
     let alias = at.alias;
@@ -827,16 +889,21 @@ fn has_aggregates(items: &[SelectItem]) -> bool {
 /// The select list. `hoisting`: aggregated columns are selected raw under their output name,
 /// for the parent to aggregate (a to-one spread's aggregates).
 fn select_list(sql: &mut Sql, at: At, items: &[SelectItem], hoisting: bool) -> Result<String, Error> {
-    let alias = at.alias;
     if items.is_empty() {
-        return Ok(format!("{alias}.*"));
+        return Ok(star(at));
     }
     let mut out = Vec::new();
     for item in items {
         match item {
-            SelectItem::Star => out.push(format!("{alias}.*")),
+            SelectItem::Star => out.push(star(at)),
             SelectItem::Field { field, alias: as_, cast, aggregate, aggregate_cast } => {
                 let mut expr = field_expr(sql, at, field);
+                if field.json_path.is_empty() && aggregate.is_none() {
+                    // A domain representation formats the value (before any cast of the request).
+                    if let Some(f) = at.info.output_function(&field.name) {
+                        expr = format!("{}({expr})", function_name(f));
+                    }
+                }
                 if let Some(c) = cast {
                     expr = format!("CAST({expr} AS {c})");
                 }
@@ -874,6 +941,24 @@ fn select_list(sql: &mut Sql, at: At, items: &[SelectItem], hoisting: bool) -> R
         }
     }
     Ok(out.join(", "))
+}
+
+/// `*`: every column, each formatted by its domain representation when it has one.
+fn star(at: At) -> String {
+    let alias = at.alias;
+    if at.info.star.is_empty() || at.info.output == RepOutput::None {
+        return format!("{alias}.*");
+    }
+    let cols: Vec<String> = at
+        .info
+        .star
+        .iter()
+        .map(|c| match at.info.output_function(c) {
+            Some(f) => format!("{}({alias}.{col}) AS {col}", function_name(f), col = ident(c)),
+            None => format!("{alias}.{}", ident(c)),
+        })
+        .collect();
+    cols.join(", ")
 }
 
 /// With aggregates, the plain columns (and the other columns of spreads and embeds) form
@@ -929,24 +1014,46 @@ fn array_element(v: &str) -> String {
 }
 
 fn filter_expr(sql: &mut Sql, at: At, f: &Filter) -> String {
+    use crate::api_request::CmpOp;
     let col = field_expr(sql, at, &f.field);
+    // A domain representation parses the query string's values (text) of comparisons.
+    let parser = Some(&f.field)
+        .filter(|field| field.json_path.is_empty())
+        .and_then(|field| at.info.text_parser(&field.name).map(function_name));
+    // The parsed elements of a bound array literal.
+    let parsed_array =
+        |p: &str, parser: &str| format!("ARRAY(SELECT {parser}(pgrst_v) FROM unnest({p}::text[]) pgrst_v)");
     let expr = match &f.operation {
         Operation::Compare { op, quantifier, value } => {
             let value = match op {
-                crate::api_request::CmpOp::Like | crate::api_request::CmpOp::Ilike => value.replace('*', "%"),
+                CmpOp::Like | CmpOp::Ilike => value.replace('*', "%"),
                 _ => value.clone(),
             };
-            match quantifier {
-                None => format!("{col} {} {}", op.sql(), sql.bind(value)),
-                Some(q) => {
+            let comparison = matches!(
+                op,
+                CmpOp::Eq | CmpOp::Neq | CmpOp::Gt | CmpOp::Gte | CmpOp::Lt | CmpOp::Lte | CmpOp::IsDistinct
+            );
+            let parser = parser.filter(|_| comparison);
+            match (quantifier, parser) {
+                (None, None) => format!("{col} {} {}", op.sql(), sql.bind(value)),
+                (None, Some(parser)) => format!("{col} {} {parser}({}::text)", op.sql(), sql.bind(value)),
+                (Some(q), parser) => {
                     let q = if *q == Quantifier::Any { "ANY" } else { "ALL" };
-                    format!("{col} {} {q}({})", op.sql(), sql.bind(value))
+                    let p = sql.bind(value);
+                    match parser {
+                        Some(parser) => format!("{col} {} {q}({})", op.sql(), parsed_array(&p, &parser)),
+                        None => format!("{col} {} {q}({p})", op.sql()),
+                    }
                 }
             }
         }
         Operation::In(values) => {
             let literal = format!("{{{}}}", values.iter().map(|v| array_element(v)).collect::<Vec<_>>().join(","));
-            format!("{col} = ANY({})", sql.bind(literal))
+            let p = sql.bind(literal);
+            match parser {
+                Some(parser) => format!("{col} = ANY({})", parsed_array(&p, &parser)),
+                None => format!("{col} = ANY({p})"),
+            }
         }
         Operation::Is(v) => {
             let v = match v {

@@ -40,7 +40,31 @@ SELECT json_build_object(
               'generated', a.attgenerated <> '' OR a.attidentity = 'a',
               'description', col_description(c.oid, a.attnum),
               'enum', (SELECT json_agg(e.enumlabel ORDER BY e.enumsortorder) FROM pg_enum e
-                       WHERE e.enumtypid = CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE ty.oid END)
+                       WHERE e.enumtypid = CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE ty.oid END),
+              -- A domain's base type, through domains over domains.
+              'base_type', CASE WHEN ty.typtype = 'd' THEN (
+                WITH RECURSIVE b AS (
+                  SELECT bt.oid, bt.typtype, bt.typbasetype, 1 AS depth FROM pg_type bt WHERE bt.oid = ty.typbasetype
+                  UNION ALL
+                  SELECT bt.oid, bt.typtype, bt.typbasetype, b.depth + 1 FROM pg_type bt
+                  JOIN b ON bt.oid = b.typbasetype WHERE b.typtype = 'd' AND b.depth < 32)
+                SELECT format_type(b.oid, NULL) FROM b WHERE b.typtype <> 'd' LIMIT 1) END,
+              -- Domain representations: the implicit function casts between the column's domain
+              -- and json/text (PostgreSQL ignores casts on domains; PostgREST applies them).
+              'reps', CASE WHEN ty.typtype = 'd' THEN (
+                SELECT json_object_agg(x.k, json_build_array(pn.nspname, pp.proname))
+                FROM (SELECT CASE
+                         WHEN ca.castsource = ty.oid AND ca.casttarget = 'json'::regtype THEN 'to_json'
+                         WHEN ca.castsource = ty.oid AND ca.casttarget = 'text'::regtype THEN 'to_text'
+                         WHEN ca.casttarget = ty.oid AND ca.castsource = 'json'::regtype THEN 'from_json'
+                         WHEN ca.casttarget = ty.oid AND ca.castsource = 'text'::regtype THEN 'from_text'
+                       END AS k, ca.castfunc
+                      FROM pg_cast ca
+                      WHERE ca.castmethod = 'f' AND ca.castcontext = 'i'
+                        AND (ca.castsource = ty.oid OR ca.casttarget = ty.oid)) x
+                JOIN pg_proc pp ON pp.oid = x.castfunc
+                JOIN pg_namespace pn ON pn.oid = pp.pronamespace
+                WHERE x.k IS NOT NULL) END
               ) ORDER BY a.attnum)
           FROM pg_attribute a
           JOIN pg_type ty ON ty.oid = a.atttypid
@@ -143,6 +167,37 @@ pub struct Column {
     /// The labels of the column's enum type (or of the enum its domain is based on).
     #[serde(default, rename = "enum")]
     pub enum_values: Option<Vec<String>>,
+    /// For a domain: its base type (through domains over domains), e.g. `tsvector`.
+    #[serde(default)]
+    pub base_type: Option<String>,
+    /// For a domain: its representations (casts to and from json and text).
+    #[serde(default)]
+    pub reps: Option<DataRep>,
+}
+
+impl Column {
+    /// The type that decides which operators apply: a domain's base type, else the type.
+    pub fn base_type(&self) -> &str {
+        self.base_type.as_deref().unwrap_or(&self.type_)
+    }
+}
+
+/// A function (schema, name) of a domain representation.
+pub type RepFunction = (String, String);
+
+/// PostgREST's domain representations: the functions of the implicit casts a domain has to
+/// `json` (formatting it in JSON responses) and `text` (in CSV), and from `json` (parsing it
+/// in request bodies) and `text` (parsing filter values of the query string).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct DataRep {
+    #[serde(default)]
+    pub to_json: Option<RepFunction>,
+    #[serde(default)]
+    pub to_text: Option<RepFunction>,
+    #[serde(default)]
+    pub from_json: Option<RepFunction>,
+    #[serde(default)]
+    pub from_text: Option<RepFunction>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -21,7 +21,15 @@ const SCHEMA: &str = r#"{
     {"name":"title","type":"text","nullable":false,"default":null,"generated":false}]},
    {"schema":"todo","name":"costs","kind":"r","description":null,"pk":["task_id"],"uniques":[["task_id"]],"columns":[
     {"name":"task_id","type":"integer","nullable":false,"default":null,"generated":false},
-    {"name":"amount","type":"numeric","nullable":false,"default":null,"generated":false}]}],
+    {"name":"amount","type":"numeric","nullable":false,"default":null,"generated":false}]},
+   {"schema":"todo","name":"labels","kind":"r","description":null,"pk":["id"],"uniques":[["id"]],"columns":[
+    {"name":"id","type":"integer","nullable":false,"default":null,"generated":false},
+    {"name":"name","type":"text","nullable":true,"default":null,"generated":false},
+    {"name":"color","type":"todo.color","nullable":true,"default":null,"generated":false,"base_type":"integer",
+     "reps":{"to_json":["todo","json"],"from_json":["todo","color"],"from_text":["todo","color"]}},
+    {"name":"seen","type":"todo.isodate","nullable":true,"default":null,"generated":false,
+     "base_type":"timestamp with time zone","reps":{"to_json":["todo","json"],"to_text":["todo","text"]}},
+    {"name":"words","type":"todo.words","nullable":true,"default":null,"generated":false,"base_type":"tsvector"}]}],
   "foreign_keys": [
     {"name":"tasks_list_id_fkey","schema":"todo","table":"tasks","columns":["list_id"],
      "foreign_schema":"todo","foreign_table":"lists","foreign_columns":["id"]},
