@@ -741,11 +741,12 @@ fn find_relationship(
             child: target.to_string(),
             schema: schema.to_string(),
             hint: hint.map(str::to_string),
-            // The closest table this one does have a relationship with.
+            // The closest other table this one does have a relationship with.
             suggestion: rels
                 .iter()
+                .filter(|r| r.target.0 == schema)
                 .map(|r| (crate::schema_cache::distance(&r.target.1, target), &r.target.1))
-                .filter(|(d, n)| *d <= n.len().max(target.len()) / 2)
+                .filter(|(d, n)| *d > 0 && *d <= n.len().max(target.len()) / 2)
                 .min()
                 .map(|(_, n)| n.clone()),
         }),
