@@ -281,8 +281,10 @@ async fn run_on(
         match planned_rows(client, &estimate.statement).await {
             Ok(planned) => {
                 let exact = result.total.unwrap_or(0);
-                if estimate.above.is_none_or(|max| exact > max) {
-                    result.total = Some(planned);
+                match estimate.above {
+                    None => result.total = Some(planned),
+                    Some(max) if max.is_none_or(|max| exact > max) => result.total = Some(exact.max(planned)),
+                    Some(_) => {}
                 }
             }
             Err(e) => row = Err(e),

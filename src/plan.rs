@@ -526,15 +526,16 @@ fn build_shape(
                         "Aggregates are not implemented for one-to-many or many-to-many spreads.".into(),
                     ));
                 }
+                // `rel()`, or only embeds that are hidden themselves.
+                let hidden = select.is_empty() || (inner.select.is_empty() && inner.embeds.iter().all(|e| e.hidden));
                 let spread_columns =
-                    if *spread { output_columns(cache, (&target.0, &target.1), &inner) } else { Vec::new() };
+                    if *spread && !hidden { output_columns(cache, (&target.0, &target.1), &inner) } else { Vec::new() };
                 shape.embeds.push(Embed {
                     alias: out_name,
                     relationship: rel,
                     inner: *join == Some(JoinType::Inner),
                     spread: *spread,
-                    // `rel()`, or only embeds that are hidden themselves.
-                    hidden: select.is_empty() || (inner.select.is_empty() && inner.embeds.iter().all(|e| e.hidden)),
+                    hidden,
                     spread_columns,
                     hoisted,
                     target: QualifiedTable { schema: target.0, name: target.1 },
