@@ -735,6 +735,15 @@ fn find_relationship(
     } else {
         found
     };
+    // A name close to `name` among `names` (not `name` itself): at most 1/`part` of it differs.
+    let closest =
+        |names: &mut dyn Iterator<Item = &String>, name: &str, part: usize| -> Option<Box<(String, String)>> {
+            names
+                .map(|n| (crate::schema_cache::distance(n, name), n))
+                .filter(|(d, n)| *d > 0 && *d * part <= n.chars().count().max(name.chars().count()))
+                .min()
+                .map(|(_, n)| Box::new((n.clone(), name.to_string())))
+        };
     match found.as_slice() {
         [one] => Ok((*one).clone()),
         [] => Err(Error::NoRelationship {
@@ -742,14 +751,18 @@ fn find_relationship(
             child: target.to_string(),
             schema: schema.to_string(),
             hint: hint.map(str::to_string),
-            // The closest other table this one does have a relationship with.
-            suggestion: rels
-                .iter()
-                .filter(|r| r.target.0 == schema)
-                .map(|r| (crate::schema_cache::distance(&r.target.1, target), &r.target.1))
-                .filter(|(d, n)| *d > 0 && *d <= n.len().max(target.len()) / 2)
-                .min()
-                .map(|(_, n)| n.clone()),
+            // The closest other table this one does have a relationship with; when it has none,
+            // the closest table that has some.
+            suggestion: if rels.iter().any(|r| r.target.0 == schema) {
+                closest(&mut rels.iter().filter(|r| r.target.0 == schema).map(|r| &r.target.1), target, 2)
+            } else {
+                let mut parents = cache
+                    .relationships
+                    .iter()
+                    .filter(|((s, _), rels)| s == schema && rels.iter().any(|r| r.target.0 == schema))
+                    .map(|((_, n), _)| n);
+                closest(&mut parents, source, 4)
+            },
         }),
         many => {
             let describe = |r: &Relationship| -> serde_json::Value {

@@ -55,6 +55,7 @@ create table todo.agents (id int primary key, name text, department_id int);
 create table todo.departments (id int primary key, name text, head_id int references todo.agents);
 alter table todo.agents
   add constraint agents_department_id_fkey foreign key (department_id) references todo.departments;
+create table todo.agentz (id int primary key);
 
 create table todo.clients (id int primary key, name text);
 create table todo.client_notes (id int primary key, client_id int references todo.clients, note text);
@@ -173,6 +174,9 @@ async fn an_ambiguous_embed_lists_the_relationships() {
     // A hint that matches nothing: no suggestion of the same name.
     let body = t.get("/agents?select=*,departments!nope(*)").send().await.expect_error(400, "PGRST200");
     assert_eq!(body["hint"], Value::Null, "{body}");
+    // A table without relationships: the closest one that has some is suggested.
+    let body = t.get("/agentz?select=*,departments(*)").send().await.expect_error(400, "PGRST200");
+    assert_eq!(body["hint"], "Perhaps you meant 'agents' instead of 'agentz'.", "{body}");
 }
 
 #[tokio::test]
