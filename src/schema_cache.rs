@@ -923,3 +923,51 @@ mod view_tests {
         assert_eq!(view_columns(def), vec![col(1, "vid", 1), col(2, "my name", 2)]);
     }
 }
+
+#[cfg(test)]
+mod relationship_tests {
+    use super::*;
+
+    /// A view's query tree showing `cols` (resno, name, table oid, attnum).
+    fn view_def(cols: &[(i64, &str, i64, i64)]) -> String {
+        let entries: Vec<String> = cols
+            .iter()
+            .map(|(n, name, t, c)| {
+                format!("{{TARGETENTRY :expr {{VAR}} :resno {n} :resname {name} :resorigtbl {t} :resorigcol {c} :resjunk false}}")
+            })
+            .collect();
+        format!("({{QUERY :commandType 1 :targetList ({}) :override 0}})", entries.join(" "))
+    }
+
+    #[test]
+    fn views_repeat_keys_for_each_column_name_in_postgrest_order() {
+        // t1(id) ← t2(t1_id), in a schema that is not exposed; v1 shows t1, v2 shows t2.t1_id twice.
+        let json = serde_json::json!({
+            "tables": [
+                {"schema": "api", "name": "v1", "kind": "v", "oid": 10, "description": null, "pk": [],
+                 "columns": [{"name": "id", "num": 1, "type": "integer", "nullable": true, "default": null, "generated": false}]},
+                {"schema": "api", "name": "v2", "kind": "v", "oid": 11, "description": null, "pk": [],
+                 "columns": [{"name": "a1", "num": 1, "type": "integer", "nullable": true, "default": null, "generated": false},
+                             {"name": "a2", "num": 2, "type": "integer", "nullable": true, "default": null, "generated": false}]}],
+            "views": [{"oid": 10, "def": view_def(&[(1, "id", 1, 1)])},
+                      {"oid": 11, "def": view_def(&[(1, "a1", 2, 1), (2, "a2", 2, 1)])}],
+            "primary_keys": [{"oid": 1, "nums": [1]}],
+            "foreign_keys": [{"name": "t2_t1_id_fkey", "schema": "internal", "table": "t2", "columns": ["t1_id"],
+                              "foreign_schema": "internal", "foreign_table": "t1", "foreign_columns": ["id"],
+                              "table_oid": 2, "column_nums": [1], "foreign_table_oid": 1, "foreign_column_nums": [1],
+                              "one_to_one": false}],
+            "routines": []
+        });
+        let cache = SchemaCache::from_json(&json.to_string()).expect("decode");
+        // v1 shows t1's whole primary key.
+        assert_eq!(cache.table("api", "v1").map(|t| t.pk.clone()), Some(vec!["id".to_string()]));
+        let rels: Vec<(Cardinality, Vec<(String, String)>)> =
+            cache.relationships_from("api", "v2").iter().map(|r| (r.cardinality, r.columns.clone())).collect();
+        let pair = |a: &str, b: &str| vec![(a.to_string(), b.to_string())];
+        assert_eq!(rels, [(Cardinality::ManyToOne, pair("a1", "id")), (Cardinality::ManyToOne, pair("a2", "id"))]);
+        // From v1: the two one-to-many relationships, ordered by their columns.
+        let rels: Vec<Vec<(String, String)>> =
+            cache.relationships_from("api", "v1").iter().map(|r| r.columns.clone()).collect();
+        assert_eq!(rels, [pair("id", "a1"), pair("id", "a2")]);
+    }
+}
