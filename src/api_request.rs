@@ -980,11 +980,9 @@ pub fn parse_select(s: &str) -> Result<Vec<SelectItem>, Error> {
         return Ok(vec![SelectItem::Star]);
     }
     let mut c = Cursor::new(s, format!("select parameter ({s})"));
-    let items = select_list(&mut c)?;
-    if !c.at_end() {
-        return Err(c.error("\",\" or end of input"));
-    }
-    Ok(items)
+    // As in PostgREST, the list ends where the grammar does: what follows a complete list
+    // (`select=id,name)`) is ignored.
+    select_list(&mut c)
 }
 
 fn select_list(c: &mut Cursor) -> Result<Vec<SelectItem>, Error> {

@@ -304,8 +304,10 @@ async fn run_on(
         match planned_rows(client, &estimate.statement).await {
             Ok(planned) => {
                 let exact = result.total.unwrap_or(0);
-                if estimate.above.is_none_or(|max| exact > max) {
-                    result.total = Some(planned);
+                match estimate.above {
+                    None => result.total = Some(planned),
+                    Some(max) if max.is_none_or(|max| exact > max) => result.total = Some(exact.max(planned)),
+                    Some(_) => {}
                 }
             }
             Err(e) => row = Err(e),
@@ -419,10 +421,14 @@ pub async fn ping(pool: &Pool) -> bool {
     }
 }
 
-/// Loads the schema cache of `schemas`.
-pub async fn load_schema_cache(pool: &Pool, schemas: &[String]) -> Result<SchemaCache, Error> {
+/// Loads the schema cache of `schemas` (views of `extra_search_path` count for relationships).
+pub async fn load_schema_cache(
+    pool: &Pool,
+    schemas: &[String],
+    extra_search_path: &[String],
+) -> Result<SchemaCache, Error> {
     let client = pool.get().await.map_err(pool_error)?;
-    let row = client.query_one(CATALOG_QUERY, &[&schemas]).await.map_err(|e| map_error(&e))?;
+    let row = client.query_one(CATALOG_QUERY, &[&schemas, &extra_search_path]).await.map_err(|e| map_error(&e))?;
     let text: String = row.try_get(0).map_err(|e| Error::Internal(e.to_string()))?;
     SchemaCache::from_json(&text).map_err(|e| Error::Internal(format!("cannot decode the schema cache: {e}")))
 }

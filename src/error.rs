@@ -79,7 +79,15 @@ pub enum Error {
 
     // ---- PGRST2xx: the schema cache
     #[error("Could not find a relationship between '{parent}' and '{child}' in the schema cache")]
-    NoRelationship { parent: String, child: String, schema: String, hint: Option<String>, suggestion: Option<String> },
+    /// `suggestion`: a close name and the name of the request it may replace (the child, or
+    /// the parent when that has no relationships at all).
+    NoRelationship {
+        parent: String,
+        child: String,
+        schema: String,
+        hint: Option<String>,
+        suggestion: Option<Box<(String, String)>>,
+    },
     #[error("Could not embed because more than one relationship was found for '{parent}' and '{child}'")]
     AmbiguousRelationship { parent: String, child: String, details: Vec<Value>, hint: String },
     #[error("Could not choose the best candidate function between: {0}")]
@@ -225,7 +233,10 @@ impl Error {
                     "Searched for a foreign key relationship between '{parent}' and '{child}'{} in the schema '{schema}', but no matches were found.",
                     hint.as_ref().map(|h| format!(" using the hint '{h}'")).unwrap_or_default()
                 )),
-                suggestion.as_ref().map(|t| s(&format!("Perhaps you meant '{t}' instead of '{child}'."))).unwrap_or(Value::Null),
+                suggestion
+                    .as_ref()
+                    .map(|b| s(&format!("Perhaps you meant '{}' instead of '{}'.", b.0, b.1)))
+                    .unwrap_or(Value::Null),
             ),
             NotEmbedded(name, None) => (
                 Value::Null,

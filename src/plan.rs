@@ -609,15 +609,16 @@ fn build_shape(
                         "Aggregates are not implemented for one-to-many or many-to-many spreads.".into(),
                     ));
                 }
+                // `rel()`, or only embeds that are hidden themselves.
+                let hidden = select.is_empty() || (inner.select.is_empty() && inner.embeds.iter().all(|e| e.hidden));
                 let spread_columns =
-                    if *spread { output_columns(cache, (&target.0, &target.1), &inner) } else { Vec::new() };
+                    if *spread && !hidden { output_columns(cache, (&target.0, &target.1), &inner) } else { Vec::new() };
                 shape.embeds.push(Embed {
                     alias: out_name,
                     relationship: rel,
                     inner: *join == Some(JoinType::Inner),
                     spread: *spread,
-                    // `rel()`, or only embeds that are hidden themselves.
-                    hidden: select.is_empty() || (inner.select.is_empty() && inner.embeds.iter().all(|e| e.hidden)),
+                    hidden,
                     spread_columns,
                     hoisted,
                     target: QualifiedTable { schema: target.0, name: target.1 },
@@ -835,6 +836,15 @@ fn find_relationship(
     } else {
         found
     };
+    // A name close to `name` among `names` (not `name` itself): at most 1/`part` of it differs.
+    let closest =
+        |names: &mut dyn Iterator<Item = &String>, name: &str, part: usize| -> Option<Box<(String, String)>> {
+            names
+                .map(|n| (crate::schema_cache::distance(n, name), n))
+                .filter(|(d, n)| *d > 0 && *d * part <= n.chars().count().max(name.chars().count()))
+                .min()
+                .map(|(_, n)| Box::new((n.clone(), name.to_string())))
+        };
     match found.as_slice() {
         [one] => Ok((*one).clone()),
         [] => Err(Error::NoRelationship {
@@ -842,13 +852,18 @@ fn find_relationship(
             child: target.to_string(),
             schema: schema.to_string(),
             hint: hint.map(str::to_string),
-            // The closest table this one does have a relationship with.
-            suggestion: rels
-                .iter()
-                .map(|r| (crate::schema_cache::distance(&r.target.1, target), &r.target.1))
-                .filter(|(d, n)| *d <= n.len().max(target.len()) / 2)
-                .min()
-                .map(|(_, n)| n.clone()),
+            // The closest other table this one does have a relationship with; when it has none,
+            // the closest table that has some.
+            suggestion: if rels.iter().any(|r| r.target.0 == schema) {
+                closest(&mut rels.iter().filter(|r| r.target.0 == schema).map(|r| &r.target.1), target, 2)
+            } else {
+                let mut parents = cache
+                    .relationships
+                    .iter()
+                    .filter(|((s, _), rels)| s == schema && rels.iter().any(|r| r.target.0 == schema))
+                    .map(|((_, n), _)| n);
+                closest(&mut parents, source, 4)
+            },
         }),
         many => {
             let describe = |r: &Relationship| -> serde_json::Value {

@@ -40,12 +40,14 @@ pub struct Transaction {
     pub estimate: Option<Estimate>,
 }
 
-/// The planner's estimate of a read's total; `above` for count=estimated: the estimate is used
-/// only when the exact count exceeds that many rows (db-max-rows), as in PostgREST.
+/// The planner's estimate of a read's total.
 #[derive(Debug, Clone)]
 pub struct Estimate {
     pub statement: Statement,
-    pub above: Option<i64>,
+    /// `None` for count=planned: the estimate is the total. For count=estimated,
+    /// `Some(db-max-rows)`: the total is the larger of the exact count and the estimate when
+    /// the exact count exceeds db-max-rows, or always without db-max-rows (as in PostgREST).
+    pub above: Option<Option<i64>>,
 }
 
 /// For `count=planned|estimated` on a table read: `EXPLAIN` of the rows counted.
@@ -53,16 +55,16 @@ fn count_estimate(plan: &Plan) -> Option<Estimate> {
     let (Action::Read { table, shape }, Some(count)) = (&plan.action, plan.count) else { return None };
     let above = match count {
         CountPref::Planned => None,
-        CountPref::Estimated => Some(plan.max_rows?),
+        CountPref::Estimated => Some(plan.max_rows),
         CountPref::Exact => return None,
     };
-    // The whole read without its page, so every bound parameter is used; the planner's
-    // estimate of its rows is the total.
+    // The rows of the read without its page (rendered in their own statement, so every bound
+    // parameter is used); the planner's estimate of them is the total.
     let mut sql = Sql::new();
     let from = format!("{}.{}", ident(&table.schema), ident(&table.name));
     let unpaged = Shape { limit: None, offset: None, ..shape.clone() };
-    let p = parts(&mut sql, &mut 0, &from, &ident(&table.name), &unpaged, "", vec![]).ok()?;
-    sql.push(&format!("EXPLAIN (FORMAT JSON) SELECT 1 FROM ({}) pgrst_counted", p.query()));
+    let p = parts_in(&mut sql, &mut 0, &from, &ident(&table.name), &unpaged, "", vec![], true).ok()?;
+    sql.push(&format!("EXPLAIN (FORMAT JSON) {}", p.query()));
     Some(Estimate { statement: sql.finish(), above })
 }
 
@@ -734,9 +736,29 @@ fn parts(
     extra_join: &str,
     conds: Vec<String>,
 ) -> Result<Parts, Error> {
+    parts_in(sql, n, from, alias, shape, extra_join, conds, false)
+}
+
+/// [`parts`]; `counting`: only which rows there are matters (the planner's estimate of a
+/// count), so nothing is selected, ordered or grouped, and the embeds that filter
+/// (`!inner`, `embed=not.is.null`, also inside `or=(…)`) are `EXISTS` tests, as in
+/// PostgREST's count query; the other embeds are left out.
+#[allow(clippy::too_many_arguments)]
+fn parts_in(
+    sql: &mut Sql,
+    n: &mut usize,
+    from: &str,
+    alias: &str,
+    shape: &Shape,
+    extra_join: &str,
+    conds: Vec<String>,
+    counting: bool,
+) -> Result<Parts, Error> {
     let mut cols: Vec<String> = Vec::new();
-    // Only embeds selected (`select=clients(*)`): no columns of this table.
-    if !shape.select.is_empty() || shape.embeds.is_empty() {
+    if counting {
+        cols.push("1".into());
+    } else if !shape.select.is_empty() || shape.embeds.is_empty() {
+        // Only embeds selected (`select=clients(*)`): no columns of this table.
         cols.push(select_list(sql, At { alias, info: &shape.columns }, &shape.select, shape.hoisting)?);
     }
     let mut joins = String::from(extra_join);
@@ -746,7 +768,15 @@ fn parts(
     // alias → (lateral alias, to-one)
     let mut laterals: Vec<(String, String, bool)> = Vec::new();
     let mut filtering_joins = String::from(extra_join);
+    // Counting: alias → the embed's rows as an EXISTS test.
+    let mut exists: Vec<(String, String)> = Vec::new();
+    let mut where_conds = conds;
     for e in &shape.embeds {
+        let filtered = shape.embed_filters.iter().any(|(a, _)| *a == e.alias)
+            || shape.logic.iter().any(|t| tests_embed(t, &e.alias));
+        if counting && !e.inner && !filtered {
+            continue;
+        }
         let joins_before = joins.len();
         *n += 1;
         let lat = format!("pgrst_{n}");
@@ -787,7 +817,15 @@ fn parts(
             ),
             None => format!("{}.{} AS {t_alias}", ident(&e.target.schema), ident(&e.target.name)),
         };
-        let inner = parts(sql, n, &target, &t_alias, &e.shape, &inner_join, link)?.query();
+        let inner = parts_in(sql, n, &target, &t_alias, &e.shape, &inner_join, link, counting)?.query();
+        if counting {
+            let test = format!("EXISTS ({inner})");
+            if e.inner {
+                where_conds.push(test.clone());
+            }
+            exists.push((e.alias.clone(), test));
+            continue;
+        }
         let kind = if e.inner { "INNER" } else { "LEFT" };
         let to_one = rel.cardinality.to_one();
         if to_one {
@@ -822,7 +860,11 @@ fn parts(
             }
         } else {
             let on = if e.inner { format!("{lat}.pgrst_agg IS NOT NULL") } else { "TRUE".into() };
-            if e.spread {
+            if e.hidden {
+                joins.push_str(&format!(
+                    " {kind} JOIN LATERAL (SELECT json_agg(1) AS pgrst_agg FROM ({inner}) AS {lat}_t) AS {lat} ON {on}"
+                ));
+            } else if e.spread {
                 // A to-many spread: each of the embed's columns becomes an array of its values.
                 let aggs: Vec<String> = e
                     .spread_columns
@@ -835,10 +877,6 @@ fn parts(
                     aggs.join(", ")
                 ));
                 cols.extend(e.spread_columns.iter().map(|c| format!("coalesce({lat}.{c}, '[]') AS {c}", c = ident(c))));
-            } else if e.hidden {
-                joins.push_str(&format!(
-                    " {kind} JOIN LATERAL (SELECT json_agg(1) AS pgrst_agg FROM ({inner}) AS {lat}_t) AS {lat} ON {on}"
-                ));
             } else {
                 joins.push_str(&format!(
                     " {kind} JOIN LATERAL (SELECT json_agg({lat}_t) AS pgrst_agg FROM ({inner}) AS {lat}_t) AS {lat} ON {on}"
@@ -848,35 +886,34 @@ fn parts(
                 group_exprs.push(expr);
             }
         }
-        if e.inner || shape.embed_filters.iter().any(|(a, _)| *a == e.alias) {
+        if e.inner || filtered {
             // Joins that can drop parent rows count for the total too; the others do not.
             filtering_joins.push_str(&joins[joins_before..]);
         }
         laterals.push((e.alias.clone(), lat, to_one));
     }
     let at = At { alias, info: &shape.columns };
-    let mut where_conds = conds;
+    let tests = EmbedTests { laterals: &laterals, exists: &exists };
     for f in &shape.filters {
         where_conds.push(filter_expr(sql, at, f));
     }
     for tree in &shape.logic {
-        where_conds.push(logic_expr(sql, at, tree));
+        where_conds.push(logic_expr(sql, at, tree, tests));
     }
     for (embed, not_null) in &shape.embed_filters {
-        if let Some((_, lat, to_one)) = laterals.iter().find(|(a, _, _)| a == embed) {
-            let expr = if *to_one { format!("row_to_json({lat}.*)") } else { format!("{lat}.pgrst_agg") };
-            where_conds.push(format!("{expr} IS {}NULL", if *not_null { "NOT " } else { "" }));
+        if let Some(expr) = tests.test(embed, *not_null) {
+            where_conds.push(expr);
         }
     }
     let where_ = if where_conds.is_empty() { String::new() } else { format!(" WHERE {}", where_conds.join(" AND ")) };
-    let order = order_clause(sql, alias, shape, &laterals)?;
+    let order = if counting { String::new() } else { order_clause(sql, alias, shape, &laterals)? };
     Ok(Parts {
         list: cols.join(", "),
         from: from.to_string(),
         joins,
         filtering_joins,
         where_,
-        group: if aggregating { group_by(alias, &shape.select, &group_exprs) } else { String::new() },
+        group: if aggregating && !counting { group_by(alias, &shape.select, &group_exprs) } else { String::new() },
         order,
         limit: limit_clause(sql, shape),
     })
@@ -988,16 +1025,56 @@ fn where_clause(sql: &mut Sql, alias: &str, shape: &Shape) -> Result<String, Err
         conds.push(filter_expr(sql, at, f));
     }
     for tree in &shape.logic {
-        conds.push(logic_expr(sql, at, tree));
+        conds.push(logic_expr(sql, at, tree, EmbedTests::NONE));
     }
     Ok(if conds.is_empty() { String::new() } else { format!(" WHERE {}", conds.join(" AND ")) })
 }
 
-fn logic_expr(sql: &mut Sql, at: At, tree: &LogicTree) -> String {
+/// The embeds of a level that `embed=is.null` / `embed=not.is.null` can test for rows: joined
+/// laterals (alias, lateral alias, to-one), or (counting) EXISTS tests.
+#[derive(Clone, Copy)]
+struct EmbedTests<'a> {
+    laterals: &'a [(String, String, bool)],
+    exists: &'a [(String, String)],
+}
+
+impl EmbedTests<'_> {
+    const NONE: EmbedTests<'static> = EmbedTests { laterals: &[], exists: &[] };
+
+    /// Whether `embed` found rows (`not_null`) or none.
+    fn test(&self, embed: &str, not_null: bool) -> Option<String> {
+        if let Some((_, test)) = self.exists.iter().find(|(a, _)| a == embed) {
+            return Some(if not_null { test.clone() } else { format!("NOT {test}") });
+        }
+        let (_, lat, to_one) = self.laterals.iter().find(|(a, _, _)| a == embed)?;
+        let expr = if *to_one { format!("row_to_json({lat}.*)") } else { format!("{lat}.pgrst_agg") };
+        Some(format!("{expr} IS {}NULL", if not_null { "NOT " } else { "" }))
+    }
+}
+
+/// The embed a logic-tree condition tests for rows (`or=(embed.not.is.null,…)`), if any.
+fn embed_test(f: &Filter) -> Option<&str> {
+    let is_null = matches!(f.operation, Operation::Is(IsValue::Null)) && f.field.json_path.is_empty();
+    is_null.then_some(f.field.name.as_str())
+}
+
+/// Whether a logic tree tests embed `alias` for rows.
+fn tests_embed(tree: &LogicTree, alias: &str) -> bool {
     match tree {
-        LogicTree::Stmt(f) => filter_expr(sql, at, f),
+        LogicTree::Stmt(f) => embed_test(f) == Some(alias),
+        LogicTree::Expr { children, .. } => children.iter().any(|c| tests_embed(c, alias)),
+    }
+}
+
+/// `or=(…)`/`and=(…)`; `tests`: the embeds of this level, which `embed.is.null` tests.
+fn logic_expr(sql: &mut Sql, at: At, tree: &LogicTree, tests: EmbedTests) -> String {
+    match tree {
+        LogicTree::Stmt(f) => match embed_test(f).and_then(|e| tests.test(e, f.negated)) {
+            Some(expr) => expr,
+            None => filter_expr(sql, at, f),
+        },
         LogicTree::Expr { negated, or, children } => {
-            let parts: Vec<String> = children.iter().map(|c| logic_expr(sql, at, c)).collect();
+            let parts: Vec<String> = children.iter().map(|c| logic_expr(sql, at, c, tests)).collect();
             let joined = format!("({})", parts.join(if *or { " OR " } else { " AND " }));
             if *negated {
                 format!("NOT {joined}")

@@ -8,7 +8,8 @@
 use serde::Deserialize;
 use std::collections::HashMap;
 
-/// `$1`: the exposed schemas (text[]). Returns one row with one json column.
+/// `$1`: the exposed schemas, `$2`: the extra search path (text[]). Returns one row with one json
+/// column.
 pub const CATALOG_QUERY: &str = r#"
 SELECT json_build_object(
   'schemas', (
@@ -19,9 +20,6 @@ SELECT json_build_object(
     SELECT coalesce(json_agg(t), '[]') FROM (
       SELECT n.nspname AS schema, c.relname AS name, c.relkind::text AS kind,
         c.oid::int8 AS oid,
-        CASE WHEN c.relkind IN ('v', 'm') THEN
-          (SELECT r.ev_action::text FROM pg_rewrite r WHERE r.ev_class = c.oid AND r.rulename = '_RETURN')
-        END AS view_def,
         obj_description(c.oid, 'pg_class') AS description,
         c.relispartition AS is_partition,
         c.relkind IN ('r', 'p') OR (c.relkind IN ('v', 'f') AND (pg_relation_is_updatable(c.oid::regclass, true) & 8) = 8)
@@ -82,8 +80,25 @@ SELECT json_build_object(
           WHERE con.conrelid = c.oid AND con.contype IN ('p', 'u')), '[]') AS uniques
       FROM pg_class c
       JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE n.nspname = ANY ($1::text[]) AND c.relkind IN ('r', 'v', 'm', 'f', 'p')
+      -- Partitions are reached through their partitioned table only.
+      WHERE n.nspname = ANY ($1::text[]) AND c.relkind IN ('r', 'v', 'm', 'f', 'p') AND NOT c.relispartition
     ) t
+  ),
+  'views', (
+    -- The query trees of the exposed views and of the views they may be built on in the
+    -- extra search path, to trace view columns to table columns.
+    SELECT coalesce(json_agg(json_build_object('oid', c.oid::int8, 'def', r.ev_action::text)), '[]')
+    FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    JOIN pg_rewrite r ON r.ev_class = c.oid AND r.rulename = '_RETURN'
+    WHERE c.relkind IN ('v', 'm') AND n.nspname = ANY ($1::text[] || $2::text[])
+  ),
+  'primary_keys', (
+    -- Of every table, exposed or not: a view gets the primary key of the tables it shows.
+    SELECT coalesce(json_agg(json_build_object('oid', con.conrelid::int8, 'nums', to_json(con.conkey))), '[]')
+    FROM pg_constraint con
+    JOIN pg_namespace n ON n.oid = con.connamespace
+    WHERE con.contype = 'p' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
   ),
   'foreign_keys', (
     SELECT coalesce(json_agg(f), '[]') FROM (
@@ -95,12 +110,16 @@ SELECT json_build_object(
         (SELECT json_agg(a.attname ORDER BY k.o) FROM unnest(con.confkey) WITH ORDINALITY k(n, o)
            JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.n) AS foreign_columns,
         con.conrelid::int8 AS table_oid, to_json(con.conkey) AS column_nums,
-        con.confrelid::int8 AS foreign_table_oid, to_json(con.confkey) AS foreign_column_nums
+        con.confrelid::int8 AS foreign_table_oid, to_json(con.confkey) AS foreign_column_nums,
+        -- Its columns are a primary key or unique constraint of its table: one-to-one.
+        EXISTS (SELECT 1 FROM pg_constraint u WHERE u.conrelid = con.conrelid AND u.contype IN ('p', 'u')
+                AND u.conkey @> con.conkey AND u.conkey <@ con.conkey) AS one_to_one
       FROM pg_constraint con
       JOIN pg_class c1 ON c1.oid = con.conrelid JOIN pg_namespace n1 ON n1.oid = c1.relnamespace
       JOIN pg_class c2 ON c2.oid = con.confrelid JOIN pg_namespace n2 ON n2.oid = c2.relnamespace
       -- All user foreign keys: views in the exposed schemas may sit on tables elsewhere.
-      WHERE con.contype = 'f' AND n1.nspname NOT IN ('pg_catalog', 'information_schema')
+      -- Not the copies of a partitioned table's key on its partitions (conparentid).
+      WHERE con.contype = 'f' AND n1.nspname NOT IN ('pg_catalog', 'information_schema') AND con.conparentid = 0
       ORDER BY n1.nspname, c1.relname, con.conname
     ) f
   ),
@@ -132,18 +151,30 @@ SELECT json_build_object(
         p.pronargdefaults AS n_defaults,
         p.proretset AS returns_set,
         format_type(p.prorettype, NULL) AS return_type,
-        rt.typtype::text AS return_typtype,
-        CASE WHEN rt.typrelid <> 0 THEN rn.nspname END AS return_schema,
-        CASE WHEN rt.typrelid <> 0 THEN rc.relname END AS return_relation,
+        -- A domain over a row type returns rows of that type.
+        CASE WHEN rt.typtype = 'd' AND bt.typtype = 'c' THEN 'c' ELSE rt.typtype::text END AS return_typtype,
+        CASE WHEN bt.typrelid <> 0 THEN rn.nspname END AS return_schema,
+        CASE WHEN bt.typrelid <> 0 THEN rc.relname END AS return_relation,
         CASE WHEN rt.typtype = 'd' THEN rt.typname END AS return_domain,
         CASE WHEN rt.typtype = 'd' THEN format_type(rt.typbasetype, NULL) END AS return_domain_base,
         p.provolatile::text AS volatility,
         p.provariadic <> 0 AS variadic,
-        p.prorows::float8 AS rows
+        p.prorows::float8 AS rows,
+        -- The relation whose row is the only argument (a computed relationship's source).
+        (SELECT json_build_array(an.nspname, ac.relname) FROM pg_type at
+           JOIN pg_class ac ON ac.oid = at.typrelid JOIN pg_namespace an ON an.oid = ac.relnamespace
+           WHERE p.pronargs = 1 AND at.oid = p.proargtypes[0] AND ac.relkind IN ('r', 'v', 'm', 'f', 'p')) AS arg_relation
       FROM pg_proc p
       JOIN pg_namespace n ON n.oid = p.pronamespace
       JOIN pg_type rt ON rt.oid = p.prorettype
-      LEFT JOIN pg_class rc ON rc.oid = rt.typrelid
+      -- The return type with its domains (if any) peeled off.
+      JOIN pg_type bt ON bt.oid = (
+        WITH RECURSIVE d(oid, base) AS (
+          SELECT rt.oid, rt.typbasetype
+          UNION ALL
+          SELECT t.oid, t.typbasetype FROM d JOIN pg_type t ON t.oid = d.base WHERE d.base <> 0
+        ) SELECT d.oid FROM d WHERE d.base = 0 LIMIT 1)
+      LEFT JOIN pg_class rc ON rc.oid = bt.typrelid
       LEFT JOIN pg_namespace rn ON rn.oid = rc.relnamespace
       WHERE n.nspname = ANY ($1::text[]) AND p.prokind = 'f'
     ) r
@@ -208,9 +239,6 @@ pub struct Table {
     pub kind: String,
     #[serde(default)]
     pub oid: i64,
-    /// For views: the `_RETURN` rule's query tree, to trace columns to base tables.
-    #[serde(default, skip_serializing)]
-    pub view_def: Option<String>,
     pub description: Option<String>,
     #[serde(default)]
     pub is_partition: bool,
@@ -256,6 +284,9 @@ pub struct ForeignKey {
     pub foreign_table_oid: i64,
     #[serde(default)]
     pub foreign_column_nums: Vec<i64>,
+    /// Its columns are unique in its table (known from the catalog; else from `uniques`).
+    #[serde(default)]
+    pub one_to_one: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -278,6 +309,8 @@ struct RawRoutine {
     variadic: bool,
     #[serde(default)]
     rows: f64,
+    #[serde(default)]
+    arg_relation: Option<(String, String)>,
 }
 
 /// A function parameter the caller passes (IN, INOUT or VARIADIC).
@@ -319,6 +352,8 @@ pub struct Routine {
     pub variadic: bool,
     /// OUT, INOUT and TABLE parameters: (name, type), the columns of the rows it returns.
     pub out_columns: Vec<(String, String)>,
+    /// The relation whose row is the only argument, if it is one.
+    pub arg_relation: Option<(String, String)>,
 }
 
 impl Routine {
@@ -367,6 +402,7 @@ impl Routine {
             rows: r.rows,
             variadic: r.variadic,
             out_columns,
+            arg_relation: r.arg_relation,
         }
     }
 }
@@ -386,6 +422,24 @@ struct RawCache {
     routines: Vec<RawRoutine>,
     #[serde(default)]
     media_handlers: Vec<MediaHandler>,
+    #[serde(default)]
+    views: Vec<RawView>,
+    #[serde(default)]
+    primary_keys: Vec<RawKey>,
+}
+
+/// A view's `_RETURN` rule query tree (`pg_rewrite.ev_action`).
+#[derive(Debug, Deserialize)]
+struct RawView {
+    oid: i64,
+    def: String,
+}
+
+/// A primary key: its table and column numbers, in key order.
+#[derive(Debug, Deserialize)]
+struct RawKey {
+    oid: i64,
+    nums: Vec<i64>,
 }
 
 /// An aggregate returning a domain named after a media type (PostgREST v12+): it renders a
@@ -454,6 +508,32 @@ pub struct Relationship {
     pub function: Option<(String, String)>,
 }
 
+impl Relationship {
+    /// The order PostgREST keeps relationships in (and lists them in PGRST201): by target,
+    /// self-relationships after the others, one-to-many, many-to-one, one-to-one, then
+    /// many-to-many, each by constraint (junction) and columns; computed relationships last.
+    fn sort_key(&self) -> impl Ord + '_ {
+        let rank = match self.cardinality {
+            Cardinality::OneToMany => 0,
+            Cardinality::ManyToOne => 1,
+            Cardinality::OneToOne => 2,
+            Cardinality::ManyToMany => 3,
+        };
+        let is_self = self.source == self.target;
+        let names: Vec<&str> = match &self.junction {
+            Some(j) => vec![&j.schema, &j.name, &j.source_constraint, &j.target_constraint],
+            None => vec![&self.constraint],
+        };
+        let columns: Vec<(&str, &str)> = match &self.junction {
+            Some(j) => {
+                j.source_columns.iter().chain(&j.target_columns).map(|(a, b)| (b.as_str(), a.as_str())).collect()
+            }
+            None => self.columns.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect(),
+        };
+        (self.function.is_some(), &self.target, is_self, rank, names, columns)
+    }
+}
+
 /// Everything the plan stage needs to know about the exposed schemas.
 #[derive(Debug, Default)]
 pub struct SchemaCache {
@@ -478,9 +558,14 @@ impl SchemaCache {
             routines.entry((r.schema.clone(), r.name.clone())).or_default().push(r);
         }
         let mut tables = tables;
-        let fks = through_views(&mut tables, &raw.foreign_keys);
+        let views: HashMap<i64, Vec<ViewColumn>> = raw.views.iter().map(|v| (v.oid, view_columns(&v.def))).collect();
+        let pks: HashMap<i64, Vec<i64>> = raw.primary_keys.into_iter().map(|k| (k.oid, k.nums)).collect();
+        let fks = through_views(&mut tables, &raw.foreign_keys, &views, &pks);
         let mut relationships = relationships(&tables, &fks);
         computed_relationships(&tables, &routines, &mut relationships);
+        for rels in relationships.values_mut() {
+            rels.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        }
         let schema_descriptions = raw.schemas.into_iter().filter_map(|s| s.description.map(|d| (s.name, d))).collect();
         Ok(SchemaCache {
             tables,
@@ -519,7 +604,8 @@ impl SchemaCache {
             .keys()
             .filter(|(s, _)| s == schema)
             .map(|(_, n)| (distance(n, name), n))
-            .filter(|(d, n)| *d <= (n.len().max(name.len()) / 3).max(1) && *d > 0)
+            // At least 75% alike.
+            .filter(|(d, n)| *d * 4 <= n.chars().count().max(name.chars().count()) && *d > 0)
             .min()
             .map(|(_, n)| n.clone())
     }
@@ -545,7 +631,7 @@ fn relationships(
     for fk in fks {
         let source = (fk.schema.clone(), fk.table.clone());
         let target = (fk.foreign_schema.clone(), fk.foreign_table.clone());
-        let unique = tables.get(&source).is_some_and(|t| t.is_unique(&fk.columns));
+        let unique = fk.one_to_one.unwrap_or_else(|| tables.get(&source).is_some_and(|t| t.is_unique(&fk.columns)));
         let pairs: Vec<(String, String)> = fk.columns.iter().cloned().zip(fk.foreign_columns.iter().cloned()).collect();
         out.entry(source.clone()).or_default().push(Relationship {
             source: source.clone(),
@@ -574,7 +660,8 @@ fn relationships(
         let jfks: Vec<&ForeignKey> = fks.iter().filter(|f| f.schema == jkey.0 && f.table == jkey.1).collect();
         for a in &jfks {
             for b in &jfks {
-                if std::ptr::eq(*a, *b) {
+                // Two different keys (a view may repeat one key under several column names).
+                if a.name == b.name {
                     continue;
                 }
                 let in_pk = |f: &ForeignKey| f.columns.iter().all(|c| junction.pk.contains(c));
@@ -605,11 +692,19 @@ fn relationships(
     out
 }
 
-/// A view column traced to its origin: (view column, origin table oid, origin attnum).
-pub type ViewColumn = (String, i64, i64);
+/// A view column that is a plain reference to a column of another relation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewColumn {
+    /// Its position in the view (the view's attnum) and its name in the query tree.
+    pub num: i64,
+    pub name: String,
+    /// The relation (oid) and column (attnum) it shows.
+    pub table: i64,
+    pub column: i64,
+}
 
 /// The top-level output columns of a view's query tree (`pg_rewrite.ev_action`) that are
-/// plain references to a table column: (view column, origin table oid, origin attnum).
+/// plain references to a column of a table or view.
 pub fn view_columns(def: &str) -> Vec<ViewColumn> {
     let b = def.as_bytes();
     // The outermost query's target list: `:targetList (` inside the top-level `{QUERY …}`.
@@ -674,7 +769,7 @@ fn structure(s: &[u8], from: usize) -> impl Iterator<Item = (usize, u8)> + '_ {
 
 /// The own fields of a `{TARGETENTRY …}` come after its expression: take their last
 /// occurrences.
-fn target_entry(entry: &str) -> Option<(String, i64, i64)> {
+fn target_entry(entry: &str) -> Option<ViewColumn> {
     let field = |key: &str| -> Option<String> {
         let at = entry.rfind(key)? + key.len();
         let mut out = String::new();
@@ -691,96 +786,106 @@ fn target_entry(entry: &str) -> Option<(String, i64, i64)> {
     if field(":resjunk ")? == "true" {
         return None;
     }
-    let tbl: i64 = field(":resorigtbl ")?.parse().ok()?;
-    let col: i64 = field(":resorigcol ")?.parse().ok()?;
-    if tbl == 0 {
+    let table: i64 = field(":resorigtbl ")?.parse().ok()?;
+    let column: i64 = field(":resorigcol ")?.parse().ok()?;
+    if table == 0 {
         return None;
     }
-    Some((field(":resname ")?, tbl, col))
+    Some(ViewColumn { num: field(":resno ")?.parse().ok()?, name: field(":resname ")?, table, column })
 }
 
-/// Foreign keys as seen through views: for every view column that is a plain reference to a
-/// table column (through other views too), each foreign key over those columns is repeated
-/// with the view in the table's place, on either side, as PostgREST does. Views also get the
-/// primary key of their base table when they expose all of its columns.
-fn through_views(tables: &mut HashMap<(String, String), Table>, fks: &[ForeignKey]) -> Vec<ForeignKey> {
-    // oid → (schema, name) and per relation: column → origin (oid, attnum).
-    let by_oid: HashMap<i64, (String, String)> =
-        tables.values().map(|t| (t.oid, (t.schema.clone(), t.name.clone()))).collect();
-    let mut origins: std::collections::BTreeMap<(String, String), Vec<ViewColumn>> = Default::default();
-    for t in tables.values() {
-        if let Some(def) = &t.view_def {
-            origins.insert((t.schema.clone(), t.name.clone()), view_columns(def));
+/// Foreign keys as seen through views, as PostgREST sees them: every view column that is a
+/// plain reference to a table column (through views of views, also views of the extra search
+/// path) stands for that column, so each foreign key is repeated with a view in the table's
+/// place, on either side, once for every way the view names the key's columns (it may show a
+/// column several times). A view also gets the primary keys of the tables it shows whole.
+fn through_views(
+    tables: &mut HashMap<(String, String), Table>,
+    fks: &[ForeignKey],
+    views: &HashMap<i64, Vec<ViewColumn>>,
+    pks: &HashMap<i64, Vec<i64>>,
+) -> Vec<ForeignKey> {
+    // The column of a relation that is not a known view, a view column stands for.
+    let origin = |mut table: i64, mut column: i64| -> Option<(i64, i64)> {
+        for _ in 0..64 {
+            let Some(cols) = views.get(&table) else { return Some((table, column)) };
+            let c = cols.iter().find(|c| c.num == column)?;
+            (table, column) = (c.table, c.column);
         }
+        None
+    };
+    // Per exposed view: (view column, table oid, table column), in the view's column order.
+    type Shown = Vec<(String, i64, i64)>;
+    let mut shown: std::collections::BTreeMap<(String, String), Shown> = Default::default();
+    for (key, t) in tables.iter() {
+        let Some(cols) = views.get(&t.oid) else { continue };
+        let mapped = cols.iter().filter_map(|c| {
+            let (table, column) = origin(c.table, c.column)?;
+            let name = t.columns.iter().find(|x| x.num == c.num).map_or_else(|| c.name.clone(), |x| x.name.clone());
+            Some((name, table, column))
+        });
+        shown.insert(key.clone(), mapped.collect());
     }
-    // Resolve views of views down to base tables (a few levels).
-    for _ in 0..4 {
-        let snapshot = origins.clone();
-        for cols in origins.values_mut() {
-            for col in cols.iter_mut() {
-                if let Some(key) = by_oid.get(&col.1) {
-                    if let Some(inner) = snapshot.get(key) {
-                        let num = col.2;
-                        let inner_name = tables
-                            .get(key)
-                            .and_then(|t| t.columns.iter().find(|c| c.num == num))
-                            .map(|c| c.name.clone());
-                        if let Some(found) = inner_name.and_then(|n| inner.iter().find(|(v, _, _)| *v == n)) {
-                            col.1 = found.1;
-                            col.2 = found.2;
-                        }
-                    }
-                }
+    for (view, cols) in &shown {
+        // The primary keys it shows whole (the first view column for a column shown twice),
+        // tables in the order the view first shows them.
+        let mut shown_tables: Vec<i64> = Vec::new();
+        for (_, table, _) in cols {
+            if !shown_tables.contains(table) {
+                shown_tables.push(*table);
+            }
+        }
+        let mut pk = Vec::new();
+        for table in shown_tables {
+            let Some(nums) = pks.get(&table) else { continue };
+            let names: Option<Vec<String>> = nums
+                .iter()
+                .map(|n| cols.iter().find(|(_, t, c)| *t == table && c == n).map(|(v, _, _)| v.clone()))
+                .collect();
+            pk.extend(names.unwrap_or_default());
+        }
+        if let Some(t) = tables.get_mut(view) {
+            if !pk.is_empty() && t.pk.is_empty() {
+                t.uniques.push(pk.clone());
+                t.pk = pk;
             }
         }
     }
-    // Base-table primary keys for views.
-    let pks: HashMap<i64, Vec<String>> = tables.values().map(|t| (t.oid, t.pk.clone())).collect();
-    let base_cols: HashMap<i64, HashMap<String, i64>> =
-        tables.values().map(|t| (t.oid, t.columns.iter().map(|c| (c.name.clone(), c.num)).collect())).collect();
-    // Each relation (table or view) that shows columns `nums` of table `oid`: the names it uses.
-    let known: std::collections::HashSet<(String, String)> = tables.keys().cloned().collect();
+    let tables = &*tables;
+    // Each exposed relation showing columns `nums` of table `oid`, with the names it gives
+    // them (empty: the table itself).
     let exposing = |own: (String, String), oid: i64, nums: &[i64]| -> Vec<((String, String), Vec<String>)> {
         let mut out = Vec::new();
-        if known.contains(&own) {
+        if tables.contains_key(&own) {
             out.push((own, vec![]));
         }
-        for (view, cols) in &origins {
-            let mapped: Option<Vec<String>> = nums
-                .iter()
-                .map(|n| cols.iter().find(|(_, o, a)| *o == oid && a == n).map(|(v, _, _)| v.clone()))
-                .collect();
-            if let Some(m) = mapped {
-                out.push((view.clone(), m));
+        for (view, cols) in shown.iter().filter(|_| !nums.is_empty()) {
+            let mut combos: Vec<Vec<String>> = vec![vec![]];
+            for n in nums {
+                let names: Vec<&String> =
+                    cols.iter().filter(|(_, t, c)| *t == oid && c == n).map(|(v, _, _)| v).collect();
+                combos = combos
+                    .iter()
+                    .flat_map(|prefix| {
+                        names.iter().map(move |name| {
+                            let mut p = prefix.clone();
+                            p.push((*name).clone());
+                            p
+                        })
+                    })
+                    .collect();
             }
+            out.extend(combos.into_iter().map(|c| (view.clone(), c)));
         }
         out
     };
-    for (view, cols) in &origins {
-        let Some(first) = cols.first() else { continue };
-        let oid = first.1;
-        let pk = pks.get(&oid).cloned().unwrap_or_default();
-        let names = base_cols.get(&oid);
-        let mapped: Option<Vec<String>> = pk
-            .iter()
-            .map(|p| {
-                let num = names.and_then(|m| m.get(p))?;
-                cols.iter().find(|(_, o, a)| *o == oid && a == num).map(|(v, _, _)| v.clone())
-            })
-            .collect();
-        if let (Some(m), Some(t)) = (mapped, tables.get_mut(view)) {
-            if !m.is_empty() && t.pk.is_empty() {
-                t.uniques.push(m.clone());
-                t.pk = m;
-            }
-        }
-    }
     let mut out = Vec::new();
     for fk in fks {
         let source = (fk.schema.clone(), fk.table.clone());
         let target = (fk.foreign_schema.clone(), fk.foreign_table.clone());
+        let targets = exposing(target, fk.foreign_table_oid, &fk.foreign_column_nums);
         for (src, src_cols) in exposing(source, fk.table_oid, &fk.column_nums) {
-            for (dst, dst_cols) in exposing(target.clone(), fk.foreign_table_oid, &fk.foreign_column_nums) {
+            for (dst, dst_cols) in &targets {
                 let mut f = fk.clone();
                 f.schema = src.0.clone();
                 f.table = src.1.clone();
@@ -788,9 +893,9 @@ fn through_views(tables: &mut HashMap<(String, String), Table>, fks: &[ForeignKe
                     f.columns = src_cols.clone();
                 }
                 f.foreign_schema = dst.0.clone();
-                f.foreign_table = dst.1;
+                f.foreign_table = dst.1.clone();
                 if !dst_cols.is_empty() {
-                    f.foreign_columns = dst_cols;
+                    f.foreign_columns = dst_cols.clone();
                 }
                 out.push(f);
             }
@@ -807,13 +912,14 @@ fn computed_relationships(
     out: &mut HashMap<(String, String), Vec<Relationship>>,
 ) {
     for r in routines.values().flatten() {
-        let (ReturnShape::Composite { relation: Some(target) }, [param]) = (&r.shape, r.params.as_slice()) else {
+        let (ReturnShape::Composite { relation: Some(target) }, [_]) = (&r.shape, r.params.as_slice()) else {
             continue;
         };
-        let source = tables.keys().find(|(s, t)| {
-            param.type_ == *t || param.type_ == format!("{s}.{t}") || param.type_ == format!("\"{s}\".\"{t}\"")
-        });
-        let Some(source) = source.cloned() else { continue };
+        // Only a row type (not a domain over one) makes a computed relationship.
+        if r.return_domain.is_some() {
+            continue;
+        }
+        let Some(source) = r.arg_relation.clone().filter(|s| tables.contains_key(s)) else { continue };
         out.entry(source.clone()).or_default().push(Relationship {
             source,
             target: target.clone(),
@@ -869,12 +975,61 @@ mod tests {
 
 #[cfg(test)]
 mod view_tests {
-    use super::view_columns;
+    use super::{view_columns, ViewColumn};
 
     #[test]
     fn traces_view_columns_to_base_columns() {
         // Abridged pg_rewrite.ev_action of `create view v1 as select id as vid, name, (select 1) as x from t1`.
         let def = r#"({QUERY :commandType 1 :rtable ({RANGETBLENTRY :eref {ALIAS :aliasname t1 :colnames ("id" "na}me")} :relid 16384}) :targetList ({TARGETENTRY :expr {VAR :varno 3 :varattno 1} :resno 1 :resname vid :ressortgroupref 0 :resorigtbl 16384 :resorigcol 1 :resjunk false} {TARGETENTRY :expr {VAR :varno 3 :varattno 2} :resno 2 :resname my\ name :ressortgroupref 0 :resorigtbl 16384 :resorigcol 2 :resjunk false} {TARGETENTRY :expr {SUBLINK :subselect {QUERY :targetList ({TARGETENTRY :expr {CONST} :resno 1 :resname ?column? :resorigtbl 0 :resorigcol 0 :resjunk false})}} :resno 3 :resname x :ressortgroupref 0 :resorigtbl 0 :resorigcol 0 :resjunk false}) :override 0})"#;
-        assert_eq!(view_columns(def), vec![("vid".to_string(), 16384, 1), ("my name".to_string(), 16384, 2)]);
+        let col = |num, name: &str, column| ViewColumn { num, name: name.into(), table: 16384, column };
+        assert_eq!(view_columns(def), vec![col(1, "vid", 1), col(2, "my name", 2)]);
+    }
+}
+
+#[cfg(test)]
+mod relationship_tests {
+    use super::*;
+
+    /// A view's query tree showing `cols` (resno, name, table oid, attnum).
+    fn view_def(cols: &[(i64, &str, i64, i64)]) -> String {
+        let entries: Vec<String> = cols
+            .iter()
+            .map(|(n, name, t, c)| {
+                format!("{{TARGETENTRY :expr {{VAR}} :resno {n} :resname {name} :resorigtbl {t} :resorigcol {c} :resjunk false}}")
+            })
+            .collect();
+        format!("({{QUERY :commandType 1 :targetList ({}) :override 0}})", entries.join(" "))
+    }
+
+    #[test]
+    fn views_repeat_keys_for_each_column_name_in_postgrest_order() {
+        // t1(id) ← t2(t1_id), in a schema that is not exposed; v1 shows t1, v2 shows t2.t1_id twice.
+        let json = serde_json::json!({
+            "tables": [
+                {"schema": "api", "name": "v1", "kind": "v", "oid": 10, "description": null, "pk": [],
+                 "columns": [{"name": "id", "num": 1, "type": "integer", "nullable": true, "default": null, "generated": false}]},
+                {"schema": "api", "name": "v2", "kind": "v", "oid": 11, "description": null, "pk": [],
+                 "columns": [{"name": "a1", "num": 1, "type": "integer", "nullable": true, "default": null, "generated": false},
+                             {"name": "a2", "num": 2, "type": "integer", "nullable": true, "default": null, "generated": false}]}],
+            "views": [{"oid": 10, "def": view_def(&[(1, "id", 1, 1)])},
+                      {"oid": 11, "def": view_def(&[(1, "a1", 2, 1), (2, "a2", 2, 1)])}],
+            "primary_keys": [{"oid": 1, "nums": [1]}],
+            "foreign_keys": [{"name": "t2_t1_id_fkey", "schema": "internal", "table": "t2", "columns": ["t1_id"],
+                              "foreign_schema": "internal", "foreign_table": "t1", "foreign_columns": ["id"],
+                              "table_oid": 2, "column_nums": [1], "foreign_table_oid": 1, "foreign_column_nums": [1],
+                              "one_to_one": false}],
+            "routines": []
+        });
+        let cache = SchemaCache::from_json(&json.to_string()).expect("decode");
+        // v1 shows t1's whole primary key.
+        assert_eq!(cache.table("api", "v1").map(|t| t.pk.clone()), Some(vec!["id".to_string()]));
+        let rels: Vec<(Cardinality, Vec<(String, String)>)> =
+            cache.relationships_from("api", "v2").iter().map(|r| (r.cardinality, r.columns.clone())).collect();
+        let pair = |a: &str, b: &str| vec![(a.to_string(), b.to_string())];
+        assert_eq!(rels, [(Cardinality::ManyToOne, pair("a1", "id")), (Cardinality::ManyToOne, pair("a2", "id"))]);
+        // From v1: the two one-to-many relationships, ordered by their columns.
+        let rels: Vec<Vec<(String, String)>> =
+            cache.relationships_from("api", "v1").iter().map(|r| r.columns.clone()).collect();
+        assert_eq!(rels, [pair("id", "a1"), pair("id", "a2")]);
     }
 }

@@ -294,7 +294,9 @@ async fn reloader(state: Arc<AppState>, mut rx: tokio::sync::mpsc::Receiver<Stri
         while rx.try_recv().is_ok() {}
         let mut backoff = Duration::from_millis(250);
         loop {
-            match db::load_schema_cache(&state.db.pool, &state.config.db_schemas).await {
+            match db::load_schema_cache(&state.db.pool, &state.config.db_schemas, &state.config.db_extra_search_path)
+                .await
+            {
                 Ok(cache) => {
                     tracing::info!("Schema cache loaded: {}", cache.summary());
                     state.db.clear_statement_caches();

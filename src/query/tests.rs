@@ -90,9 +90,16 @@ fn sql_cases() {
     for line in include_str!("cases.txt").lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
         let rendered = api_request::parse(&config, &request(line))
             .and_then(|api| plan::plan(&config, &cache, &api))
-            .and_then(|p| super::main_statement(&p));
+            .and_then(|p| Ok((super::main_statement(&p)?, super::count_estimate(&p))));
         match rendered {
-            Ok(s) => out.push_str(&format!("{line}\n  {}\n  params: {:?}\n\n", s.sql, s.params)),
+            Ok((s, estimate)) => {
+                out.push_str(&format!("{line}\n  {}\n  params: {:?}\n", s.sql, s.params));
+                // count=planned|estimated: the EXPLAIN whose estimate is the total.
+                if let Some(e) = estimate {
+                    out.push_str(&format!("  estimate: {}\n  params: {:?}\n", e.statement.sql, e.statement.params));
+                }
+                out.push('\n');
+            }
             Err(e) => out.push_str(&format!("{line}\n  error: {}\n\n", e.body(false))),
         }
     }
