@@ -242,3 +242,28 @@ async fn safeupdate_refuses_unfiltered_updates_and_deletes() {
     t.patch("/tasks?name=eq.mine").bearer(SEED_TOKEN).json(&json!({"done": true})).send().await.expect_status(204);
     assert!(db.tasks().iter().any(|(_, name, done, _)| name == "mine" && *done));
 }
+
+#[tokio::test]
+async fn dump_config_includes_the_in_database_settings() {
+    let db = TestDb::todo();
+    let (role, env) = own_authenticator(&db);
+    db.psql(&format!("alter role {role} in database {} set pgrst.db_schemas = 'api'", db.name));
+    let dump = move |extra: &[(&str, &str)]| {
+        let mut cmd = tusk_command();
+        cmd.arg("--dump-config").envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        cmd.envs(extra.iter().copied());
+        cmd.output().expect("running tusk --dump-config")
+    };
+    let o = tokio::task::spawn_blocking(move || (dump(&[]), dump(&[("PGRST_DB_CONFIG", "false")])));
+    let (with_db, without_db) = o.await.expect("join");
+    assert!(with_db.status.success(), "{with_db:?}");
+    assert!(String::from_utf8_lossy(&with_db.stdout).contains("db-schemas = \"api\"\n"), "{with_db:?}");
+    assert!(String::from_utf8_lossy(&without_db.stdout).contains("db-schemas = \"todo\"\n"), "{without_db:?}");
+
+    // Unreachable database: a clear error, not a guess.
+    let mut cmd = tusk_command();
+    cmd.arg("--dump-config").env("PGRST_DB_URI", "postgresql://nobody@127.0.0.1:1/nothing");
+    let o = tokio::task::spawn_blocking(move || cmd.output().expect("running tusk")).await.expect("join");
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("db-config = false"), "{o:?}");
+}
