@@ -338,6 +338,11 @@ impl Config {
                 fresh.insert(setting, value.clone());
             }
         }
+        let from_db: Vec<String> = db
+            .iter()
+            .filter_map(|(n, _)| n.strip_prefix("pgrst.").map(|n| n.replace('_', "-")))
+            .filter(|n| IN_DB_SETTINGS.contains(&n.as_str()))
+            .collect();
         let mut ignored = Vec::new();
         for name in RESTART_ONLY {
             let fresh_value = fresh.remove(*name);
@@ -350,7 +355,18 @@ impl Config {
                 fresh.insert(name.to_string(), v);
             }
         }
-        let mut config = Config::from_raw(fresh)?;
+        let mut config = Config::from_raw(fresh).map_err(|e| match e {
+            // Name where the bad value came from: the database, not the environment.
+            ConfigError::Invalid { setting, message } => {
+                let name = setting.split(" (").next().unwrap_or_default().to_string();
+                if from_db.contains(&name) {
+                    ConfigError::Invalid { setting: format!("{name} ({} in the database)", in_db_name(&name)), message }
+                } else {
+                    ConfigError::Invalid { setting, message }
+                }
+            }
+            other => other,
+        })?;
         config.source = self.source.clone();
         Ok((config, ignored))
     }
@@ -891,7 +907,8 @@ mod tests {
 
         // An invalid in-database value is an error (the caller keeps the old config).
         let bad = [("pgrst.jwt_secret".to_string(), "short".to_string())];
-        assert!(c.reloaded(c.source.read().expect("raw"), &bad).is_err());
+        let err = c.reloaded(c.source.read().expect("raw"), &bad).expect_err("too short").to_string();
+        assert!(err.contains("jwt-secret (pgrst.jwt_secret in the database)"), "{err}");
     }
 
     #[test]

@@ -427,6 +427,9 @@ async fn reloader(ops: Arc<Ops>, mut rx: tokio::sync::mpsc::Receiver<String>) {
                 false
             };
             if !ok {
+                // The database is away: once it is back, read its settings again too (they may
+                // have changed meanwhile), before the schema cache.
+                pending.config |= ops.state.config().db_config;
                 tracing::error!("Retrying in {backoff:?}");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(32));
