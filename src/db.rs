@@ -497,7 +497,9 @@ pub async fn listen(uri: String, channel: String, tx: tokio::sync::mpsc::Sender<
             Ok((client, mut connection)) => {
                 let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
                 let notify = tx.clone();
-                let driver = tokio::spawn(async move {
+                // Aborted when this task is (a config reload moving the channel): no
+                // notification of the old channel may slip through meanwhile.
+                let driver = AbortOnDrop(tokio::spawn(async move {
                     loop {
                         match poll_fn(|cx| connection.poll_message(cx)).await {
                             Some(Ok(tokio_postgres::AsyncMessage::Notification(n))) => {
@@ -510,7 +512,7 @@ pub async fn listen(uri: String, channel: String, tx: tokio::sync::mpsc::Sender<
                         }
                     }
                     let _ = done_tx.send(());
-                });
+                }));
                 let listen = format!("LISTEN {}", crate::query::ident(&channel));
                 if client.batch_execute(&listen).await.is_ok() {
                     tracing::info!("Listening for notifications on the {channel} channel");
@@ -523,7 +525,7 @@ pub async fn listen(uri: String, channel: String, tx: tokio::sync::mpsc::Sender<
                     let _ = done_rx.await;
                     tracing::error!("The LISTEN connection was lost; reconnecting");
                 }
-                driver.abort();
+                drop(driver);
             }
             Err(e) => {
                 tracing::debug!("LISTEN connection failed: {e}");
@@ -531,5 +533,14 @@ pub async fn listen(uri: String, channel: String, tx: tokio::sync::mpsc::Sender<
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(32));
+    }
+}
+
+/// A task aborted when its handle is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

@@ -267,3 +267,47 @@ async fn dump_config_includes_the_in_database_settings() {
     assert_eq!(o.status.code(), Some(1), "{o:?}");
     assert!(String::from_utf8_lossy(&o.stderr).contains("db-config = false"), "{o:?}");
 }
+
+/// A reload reads the config file again: a changed db-channel moves the LISTEN, a changed
+/// setting applies live, a changed db-pool needs a restart (logged, not applied).
+#[tokio::test]
+async fn reload_config_rereads_the_file_and_moves_the_channel() {
+    let db = TestDb::todo();
+    db.psql("insert into todo.tasks (name) values ('three')");
+    let dir = std::env::temp_dir().join(format!("tusk-ops-reload-{}-{}", std::process::id(), db.name));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("tusk.conf");
+    let write = |max_rows: u32, channel: &str, extra: &str| {
+        std::fs::write(&file, format!("db-max-rows = {max_rows}\ndb-channel = \"{channel}\"\n{extra}"))
+            .expect("writing the config file");
+    };
+    write(1, "chan_a", "");
+    let path = file.to_string_lossy().into_owned();
+    let t = Tusk::start_with_args(&db.seed_env(), &[&path]).await;
+    let rows = |t: &Tusk| {
+        let req = t.get("/tasks");
+        async move { req.send().await.json().as_array().map(Vec::len) }
+    };
+    assert_eq!(rows(&t).await, Some(1));
+
+    write(2, "chan_b", "db-pool = 3\n");
+    db.psql("notify chan_a, 'reload config'");
+    let tref = &t;
+    poll(Duration::from_secs(20), "db-max-rows = 2", || async move { (rows(tref).await == Some(2)).then_some(()) })
+        .await;
+    assert!(t.output.text().contains("db-pool changed; restart tusk to apply it"), "{}", t.output.text());
+    let out = &t.output;
+    poll(Duration::from_secs(20), "the listener to move to chan_b", || async move {
+        out.text().contains("Listening for notifications on the chan_b channel").then_some(())
+    })
+    .await;
+
+    write(3, "chan_b", "");
+    db.psql("notify chan_a, 'reload config'");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(rows(&t).await, Some(2), "chan_a is not listened to any more");
+    db.psql("notify chan_b, 'reload config'");
+    poll(Duration::from_secs(20), "db-max-rows = 3", || async move { (rows(tref).await == Some(3)).then_some(()) })
+        .await;
+    std::fs::remove_dir_all(&dir).ok();
+}
