@@ -330,6 +330,11 @@ impl Config {
         mut fresh: BTreeMap<String, String>,
         db: &[(String, String)],
     ) -> Result<(Config, Vec<String>), ConfigError> {
+        for (alias, name) in ALIASES {
+            if let Some(v) = fresh.remove(*alias) {
+                fresh.entry((*name).to_string()).or_insert(v);
+            }
+        }
         for (name, value) in db {
             let Some(setting) = name.strip_prefix("pgrst.").map(|n| n.replace('_', "-")) else {
                 continue;
@@ -904,6 +909,10 @@ mod tests {
         let (new, ignored) = c.reloaded(fresh, &[]).expect("valid");
         assert_eq!((new.server_port, new.db_pool), (4000, 10));
         assert_eq!(ignored, vec!["db-pool", "server-port"]);
+        // An old name for an unchanged value is no change.
+        let c = Config::from_sources(None, &env(&[("PGRST_DB_POOL_TIMEOUT", "10")])).expect("valid");
+        let (_, ignored) = c.reloaded(c.source.read().expect("raw"), &[]).expect("valid");
+        assert!(ignored.is_empty(), "{ignored:?}");
 
         // An invalid in-database value is an error (the caller keeps the old config).
         let bad = [("pgrst.jwt_secret".to_string(), "short".to_string())];
