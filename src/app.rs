@@ -16,7 +16,10 @@ use std::sync::{Arc, RwLock};
 
 /// Process-wide state shared by all requests.
 pub struct AppState {
-    pub config: Arc<Config>,
+    /// Replaced as a whole by a config reload; a request keeps the one it started with.
+    pub config: RwLock<Arc<Config>>,
+    /// Verified JWTs (`jwt-cache-max-entries`).
+    pub jwt_cache: auth::JwtCache,
     pub db: Arc<Db>,
     /// `None` until the first successful load.
     pub schema_cache: RwLock<Option<Arc<SchemaCache>>>,
@@ -25,6 +28,14 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The current configuration.
+    pub fn config(&self) -> Arc<Config> {
+        match self.config.read() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
     pub fn schema_cache(&self) -> Option<Arc<SchemaCache>> {
         self.schema_cache.read().ok().and_then(|c| c.clone())
     }
@@ -38,7 +49,7 @@ pub struct Outcome {
 
 /// Runs one request through the pipeline. Never fails: errors are responses.
 pub async fn handle(state: &AppState, req: RawRequest) -> Outcome {
-    let config = &state.config;
+    let config = &*state.config();
     let minimal = config.client_error_verbosity_minimal;
     let mut timings = Timings::new(config.server_timing_enabled);
     // Until the schema cache is loaded every request is a 503 (also the ones auth would
@@ -46,13 +57,14 @@ pub async fn handle(state: &AppState, req: RawRequest) -> Outcome {
     let Some(cache) = state.schema_cache() else {
         return Outcome { response: response::error(&Error::SchemaCacheNotLoaded, false, minimal), role: None };
     };
-    let auth = match auth::authenticate(config, req.header("authorization"), auth::now()) {
+    let auth = match auth::authenticate_cached(config, Some(&state.jwt_cache), req.header("authorization"), auth::now())
+    {
         Ok(a) => a,
         Err(e) => return Outcome { response: response::error(&e, false, minimal), role: None },
     };
     timings.lap("jwt");
     let role = Some(auth.role.clone());
-    match run(state, &cache, &req, &auth, &mut timings).await {
+    match run(state, config, &cache, &req, &auth, &mut timings).await {
         Ok(mut response) => {
             timings.lap("response");
             if let Some(h) = timings.header() {
@@ -74,12 +86,12 @@ pub async fn handle(state: &AppState, req: RawRequest) -> Outcome {
 
 async fn run(
     state: &AppState,
+    config: &Config,
     cache: &SchemaCache,
     req: &RawRequest,
     auth: &auth::AuthResult,
     timings: &mut Timings,
 ) -> Result<Response, Error> {
-    let config = &state.config;
     let api = api_request::parse(config, req)?;
     timings.lap("parse");
     // The cache as it was when the request arrived: a reload meanwhile does not change it.

@@ -35,6 +35,18 @@ pub enum AuthError {
 
 /// Verifies the request's `Authorization` header value (if any).
 pub fn authenticate(config: &Config, authorization: Option<&str>, now: i64) -> Result<AuthResult, Error> {
+    authenticate_cached(config, None, authorization, now)
+}
+
+/// [`authenticate`], taking a token's verified claims from `cache` when it has them. Only the
+/// signature check is cached: `exp`, `nbf`, `iat` and `aud` are checked on every request, so a
+/// cached token stops being accepted the moment it expires.
+pub fn authenticate_cached(
+    config: &Config,
+    cache: Option<&JwtCache>,
+    authorization: Option<&str>,
+    now: i64,
+) -> Result<AuthResult, Error> {
     let token = match authorization {
         None => None,
         Some(value) => {
@@ -64,8 +76,17 @@ pub fn authenticate(config: &Config, authorization: Option<&str>, now: i64) -> R
     let Some(secret) = &config.jwt_secret else {
         return Err(Error::JwtNoSecret);
     };
-    let claims = verify(secret, token)?;
-    check_claims(config, &claims, now)?;
+    let claims = match cache {
+        Some(cache) if cache.enabled() => cache.get_or_verify(token, || verify(secret, token))?,
+        _ => verify(secret, token)?,
+    };
+    if let Err(e) = check_claims(config, &claims, now) {
+        if let Some(cache) = cache {
+            // An expired (or otherwise refused) token has nothing to do in the cache.
+            cache.remove(token);
+        }
+        return Err(e);
+    }
     let role = match lookup(&claims, &config.jwt_role_claim_key) {
         Some(Value::String(r)) if !r.is_empty() => r.clone(),
         _ => match &config.db_anon_role {
@@ -74,6 +95,94 @@ pub fn authenticate(config: &Config, authorization: Option<&str>, now: i64) -> R
         },
     };
     Ok(AuthResult { role, claims })
+}
+
+/// The JWT cache (`jwt-cache-max-entries`): token → its verified claims, at most `capacity`
+/// entries, the oldest evicted first. Failed verifications are never cached. Emptied (and
+/// resized) when the configuration is reloaded, since the secret may have changed.
+#[derive(Default)]
+pub struct JwtCache {
+    inner: std::sync::Mutex<CacheInner>,
+    /// Lookups, hits and evictions since start (the admin server's `/metrics`).
+    pub requests: std::sync::atomic::AtomicU64,
+    pub hits: std::sync::atomic::AtomicU64,
+    pub evictions: std::sync::atomic::AtomicU64,
+}
+
+#[derive(Default)]
+struct CacheInner {
+    capacity: usize,
+    entries: std::collections::HashMap<String, std::sync::Arc<Map<String, Value>>>,
+    /// Insertion order, oldest first (may name tokens already removed).
+    order: std::collections::VecDeque<String>,
+}
+
+impl JwtCache {
+    pub fn new(capacity: usize) -> JwtCache {
+        let cache = JwtCache::default();
+        cache.reset(capacity);
+        cache
+    }
+
+    /// Empties the cache and sets its capacity (0 disables it).
+    pub fn reset(&self, capacity: usize) {
+        if let Ok(mut inner) = self.inner.lock() {
+            *inner = CacheInner { capacity, ..Default::default() };
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.inner.lock().map(|i| i.capacity > 0).unwrap_or(false)
+    }
+
+    pub fn len(&self) -> usize {
+        self.inner.lock().map(|i| i.entries.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn remove(&self, token: &str) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.entries.remove(token);
+        }
+    }
+
+    /// The cached claims of `token`, or `verify()`'s (cached when it succeeds).
+    fn get_or_verify(
+        &self,
+        token: &str,
+        verify: impl FnOnce() -> Result<Map<String, Value>, Error>,
+    ) -> Result<Map<String, Value>, Error> {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.requests.fetch_add(1, Relaxed);
+        let cached = self.inner.lock().ok().and_then(|i| i.entries.get(token).cloned());
+        if let Some(claims) = cached {
+            self.hits.fetch_add(1, Relaxed);
+            return Ok((*claims).clone());
+        }
+        // Verified outside the lock: other requests are not held up by this one.
+        let claims = verify()?;
+        if let Ok(mut inner) = self.inner.lock() {
+            if inner.capacity > 0 && !inner.entries.contains_key(token) {
+                while inner.entries.len() >= inner.capacity {
+                    let Some(oldest) = inner.order.pop_front() else { break };
+                    if inner.entries.remove(&oldest).is_some() {
+                        self.evictions.fetch_add(1, Relaxed);
+                    }
+                }
+                inner.entries.insert(token.to_string(), std::sync::Arc::new(claims.clone()));
+                inner.order.push_back(token.to_string());
+                // Keep the order queue from growing with tokens removed meanwhile.
+                if inner.order.len() > 2 * inner.capacity.max(16) {
+                    let CacheInner { entries, order, .. } = &mut *inner;
+                    order.retain(|t| entries.contains_key(t));
+                }
+            }
+        }
+        Ok(claims)
+    }
 }
 
 fn verify(secret: &[u8], token: &str) -> Result<Map<String, Value>, Error> {
@@ -304,6 +413,36 @@ mod tests {
             message(authenticate(&c, Some(&format!("Bearer {}", sign(Some("other")))), 0)),
             "PGRST301 No suitable key or wrong key type"
         );
+    }
+
+    #[test]
+    fn the_cache_verifies_once_and_still_checks_expiry() {
+        let c = config(&[]);
+        let cache = JwtCache::new(2);
+        let now = 1_700_000_000;
+        let header = |claims: Value| format!("Bearer {}", sign_token(&c, &claims).expect("sign"));
+        let short = header(json!({"role": "r", "exp": now + 10}));
+        let run = |h: &str, at: i64| message(authenticate_cached(&c, Some(&cache), Some(h), at));
+        assert_eq!(run(&short, now), "ok r");
+        assert_eq!(run(&short, now), "ok r");
+        assert_eq!(cache.hits.load(std::sync::atomic::Ordering::Relaxed), 1);
+        // Cached, yet refused once expired (past the 30 s skew), and dropped from the cache.
+        assert_eq!(run(&short, now + 41), "PGRST303 JWT expired");
+        assert!(cache.is_empty());
+        // A bad signature is never cached.
+        assert_eq!(run(&format!("{short}x"), now), "PGRST301 No suitable key or wrong key type");
+        assert!(cache.is_empty());
+        // Bounded: the oldest entry goes first.
+        let (a, b, d) = (header(json!({"role": "a"})), header(json!({"role": "b"})), header(json!({"role": "d"})));
+        for h in [&a, &b, &d] {
+            assert!(run(h, now).starts_with("ok"));
+        }
+        assert_eq!(cache.len(), 2);
+        assert_eq!(cache.evictions.load(std::sync::atomic::Ordering::Relaxed), 1);
+        // Disabled with 0 entries; reset empties it.
+        cache.reset(0);
+        assert_eq!(run(&a, now), "ok a");
+        assert!(cache.is_empty());
     }
 
     #[test]

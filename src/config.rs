@@ -4,11 +4,14 @@
 //! tusk implements it yet, one line of doc). That table drives parsing, validation,
 //! `--example` and `--dump-config`. Loading is two steps: the raw layer (file, then environment,
 //! environment wins) is a map of setting name → text; [`Config::from_raw`] validates it into the
-//! typed [`Config`]. A bad value is a [`ConfigError`] naming the setting. Nothing here does I/O
-//! beyond reading the config file.
+//! typed [`Config`]. A bad value is a [`ConfigError`] naming the setting. A reload
+//! ([`Config::reloaded`]) reads the same file and environment again ([`ConfigSource`]) and lays
+//! the in-database settings ([`IN_DB_SETTINGS`], read by `db`) over them; settings bound to
+//! start-up resources ([`RESTART_ONLY`]) keep their value. Nothing here does I/O beyond reading
+//! the config file.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// What a setting's value must look like.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +46,13 @@ use Kind::{Bool, Int, Str};
 /// Every setting PostgREST accepts, in PostgREST's `--dump-config` order.
 pub const SETTINGS: &[Setting] = &[
     s("admin-server-host", Str, None, true, "Host of the admin server (defaults to server-host)"),
-    s("admin-server-port", Int, None, true, "Port of the admin server (/live, /ready)"),
+    s(
+        "admin-server-port",
+        Int,
+        None,
+        true,
+        "Port of the admin server (/live, /ready, /metrics, /schema_cache, /config)",
+    ),
     s(
         "client-error-verbosity",
         Str,
@@ -61,7 +70,7 @@ pub const SETTINGS: &[Setting] = &[
         "Channel LISTENed to for 'reload schema' / 'reload config' notifications",
     ),
     s("db-channel-enabled", Bool, Some("true"), true, "Whether to LISTEN on db-channel"),
-    s("db-config", Bool, Some("true"), false, "Read settings from the database (ALTER ROLE ... SET pgrst.*)"),
+    s("db-config", Bool, Some("true"), true, "Read settings from the database (ALTER ROLE ... SET pgrst.*)"),
     s("db-extra-search-path", Str, Some("public"), true, "Schemas added to search_path of every request"),
     s(
         "db-hoisted-tx-settings",
@@ -83,7 +92,7 @@ pub const SETTINGS: &[Setting] = &[
     s("db-pool-automatic-recovery", Bool, Some("true"), true, "Reconnect automatically when the database goes away"),
     s("db-pool-max-idletime", Int, Some("30"), false, "Seconds an idle connection is kept"),
     s("db-pool-max-lifetime", Int, Some("1800"), false, "Seconds a connection is kept at most"),
-    s("db-pre-config", Str, None, false, "Function run before loading in-database configuration"),
+    s("db-pre-config", Str, None, true, "Function run before loading in-database configuration"),
     s("db-pre-request", Str, None, true, "Function called at the start of every request's transaction"),
     s("db-prepared-statements", Bool, Some("true"), true, "Use prepared statements (always on in tusk)"),
     s("db-root-spec", Str, None, true, "Function whose result replaces the OpenAPI root document"),
@@ -97,7 +106,7 @@ pub const SETTINGS: &[Setting] = &[
     s("db-tx-end", Str, Some("commit"), true, "commit, commit-allow-override, rollback or rollback-allow-override"),
     s("db-uri", Str, Some("postgresql://"), true, "PostgreSQL connection URI of the authenticator role"),
     s("jwt-aud", Str, None, true, "Required 'aud' claim of JWTs"),
-    s("jwt-cache-max-entries", Int, Some("1000"), false, "Maximum entries of the JWT cache"),
+    s("jwt-cache-max-entries", Int, Some("1000"), true, "Maximum entries of the JWT cache; 0 disables it"),
     s("jwt-role-claim-key", Str, Some(".role"), true, "JSPath of the role claim in the JWT"),
     s("jwt-secret", Str, None, true, "Secret (or JWK) used to verify JWTs; at least 32 characters"),
     s("jwt-secret-is-base64", Bool, Some("false"), true, "Whether jwt-secret is base64-encoded"),
@@ -132,6 +141,74 @@ const ALIASES: &[(&str, &str)] = &[
     ("server-proxy-uri", "openapi-server-proxy-uri"),
     ("db-pool-timeout", "db-pool-max-idletime"),
 ];
+
+/// Settings that may come from the database (`ALTER ROLE … SET pgrst.NAME` or `db-pre-config`),
+/// with `_` for `-` in their in-database name (`pgrst.db_schemas`), as PostgREST lists them.
+pub const IN_DB_SETTINGS: &[&str] = &[
+    "client-error-verbosity",
+    "db-aggregates-enabled",
+    "db-anon-role",
+    "db-extra-search-path",
+    "db-hoisted-tx-settings",
+    "db-max-rows",
+    "db-plan-enabled",
+    "db-pre-config",
+    "db-pre-request",
+    "db-prepared-statements",
+    "db-root-spec",
+    "db-schemas",
+    "db-tx-end",
+    "jwt-aud",
+    "jwt-cache-max-entries",
+    "jwt-role-claim-key",
+    "jwt-secret",
+    "jwt-secret-is-base64",
+    "openapi-mode",
+    "openapi-security-active",
+    "openapi-server-proxy-uri",
+    "server-cors-allowed-origins",
+    "server-timing-enabled",
+    "server-trace-header",
+];
+
+/// Settings bound to resources made once at start-up (sockets, the pool, logging): a config
+/// reload keeps their old value and logs that a restart is needed. Every other setting is
+/// applied to the next request.
+pub const RESTART_ONLY: &[&str] = &[
+    "admin-server-host",
+    "admin-server-port",
+    "db-pool",
+    "db-pool-acquisition-timeout",
+    "db-pool-automatic-recovery",
+    "db-pool-max-idletime",
+    "db-pool-max-lifetime",
+    "db-uri",
+    "log-level",
+    "server-host",
+    "server-port",
+    "server-unix-socket",
+    "server-unix-socket-mode",
+];
+
+/// The in-database name of a setting: `db-schemas` → `pgrst.db_schemas`.
+pub fn in_db_name(setting: &str) -> String {
+    format!("pgrst.{}", setting.replace('-', "_"))
+}
+
+/// Where a configuration came from, so that a reload (`NOTIFY pgrst, 'reload config'`, SIGUSR2)
+/// can read the same file and environment again.
+#[derive(Clone, Default)]
+pub struct ConfigSource {
+    pub file: Option<PathBuf>,
+    pub env: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for ConfigSource {
+    // The environment may hold secrets: never print it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfigSource").field("file", &self.file).finish_non_exhaustive()
+    }
+}
 
 /// A bad or missing setting: always names the setting.
 #[derive(Debug, thiserror::Error)]
@@ -222,26 +299,81 @@ pub struct Config {
     pub client_error_verbosity_minimal: bool,
     /// `app.settings.*`, set as `app.settings.NAME` on every transaction.
     pub app_settings: BTreeMap<String, String>,
+    /// Read settings from the database (`db-config`).
+    pub db_config: bool,
+    /// The function run before reading the in-database settings (`db-pre-config`).
+    pub db_pre_config: Option<(String, String)>,
+    /// Capacity of the JWT cache (`jwt-cache-max-entries`); 0 disables it.
+    pub jwt_cache_max_entries: usize,
     /// The effective raw settings (defaults included), for `--dump-config`.
     pub raw: BTreeMap<String, String>,
+    /// The file and environment this configuration was read from (for reloads).
+    pub source: ConfigSource,
 }
 
 impl Config {
     /// Loads the configuration from an optional PostgREST-format file and the environment
     /// (only `PGRST_*` variables are looked at; they win over the file).
     pub fn from_sources(file: Option<&Path>, env: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
-        let mut raw = BTreeMap::new();
-        if let Some(path) = file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| ConfigError::File { path: path.display().to_string(), message: e.to_string() })?;
-            parse_file(&path.display().to_string(), &text, env, &mut raw)?;
-        }
-        for (k, v) in env {
-            if let Some(name) = setting_of_env(k) {
-                raw.insert(name, v.clone());
+        let source = ConfigSource { file: file.map(Path::to_path_buf), env: env.clone() };
+        let mut config = Config::from_raw(source.read()?)?;
+        config.source = source;
+        Ok(config)
+    }
+
+    /// The configuration after a reload: `fresh` is the file + environment read again, `db` the
+    /// in-database settings (`pgrst.NAME` → value; names not in [`IN_DB_SETTINGS`] are ignored),
+    /// which win over file and environment. [`RESTART_ONLY`] settings keep their current value;
+    /// their names are returned when the new sources wanted to change them.
+    pub fn reloaded(
+        &self,
+        mut fresh: BTreeMap<String, String>,
+        db: &[(String, String)],
+    ) -> Result<(Config, Vec<String>), ConfigError> {
+        for (alias, name) in ALIASES {
+            if let Some(v) = fresh.remove(*alias) {
+                fresh.entry((*name).to_string()).or_insert(v);
             }
         }
-        Config::from_raw(raw)
+        for (name, value) in db {
+            let Some(setting) = name.strip_prefix("pgrst.").map(|n| n.replace('_', "-")) else {
+                continue;
+            };
+            if IN_DB_SETTINGS.contains(&setting.as_str()) {
+                fresh.insert(setting, value.clone());
+            }
+        }
+        let from_db: Vec<String> = db
+            .iter()
+            .filter_map(|(n, _)| n.strip_prefix("pgrst.").map(|n| n.replace('_', "-")))
+            .filter(|n| IN_DB_SETTINGS.contains(&n.as_str()))
+            .collect();
+        let mut ignored = Vec::new();
+        for name in RESTART_ONLY {
+            let fresh_value = fresh.remove(*name);
+            let old_value = self.raw.get(*name).cloned();
+            let default = SETTINGS.iter().find(|s| s.name == *name).and_then(|s| s.default).map(str::to_string);
+            if fresh_value.is_some() && fresh_value != old_value || fresh_value.is_none() && old_value != default {
+                ignored.push(name.to_string());
+            }
+            if let Some(v) = old_value {
+                fresh.insert(name.to_string(), v);
+            }
+        }
+        let mut config = Config::from_raw(fresh).map_err(|e| match e {
+            // Name where the bad value came from: the database, not the environment.
+            ConfigError::Invalid { setting, message } => {
+                let name = setting.split(" (").next().unwrap_or_default().to_string();
+                if from_db.contains(&name) {
+                    ConfigError::Invalid { setting: format!("{name} ({} in the database)", in_db_name(&name)), message }
+                } else {
+                    ConfigError::Invalid { setting, message }
+                }
+            }
+            other => other,
+        })?;
+        config.source = self.source.clone();
+        Ok((config, ignored))
     }
 
     /// Validates raw settings (names already canonical) into a [`Config`].
@@ -357,6 +489,11 @@ impl Config {
         });
         let server_cors_allowed_origins =
             get("server-cors-allowed-origins").map(|_| list("server-cors-allowed-origins"));
+        let db_pre_config = get("db-pre-config").map(|v| match v.split_once('.') {
+            Some((s, f)) => (s.to_string(), f.to_string()),
+            None => (db_schemas[0].clone(), v.to_string()),
+        });
+        let jwt_cache_max_entries = int_of(&raw, "jwt-cache-max-entries")?.unwrap_or(1000).max(0) as usize;
         let app_settings = raw
             .iter()
             .filter_map(|(k, v)| k.strip_prefix("app.settings.").map(|n| (n.to_string(), v.clone())))
@@ -396,14 +533,33 @@ impl Config {
             client_error_verbosity_minimal,
             app_settings,
             db_schemas,
+            db_config: get("db-config").map(parse_bool) != Some(Some(false)),
+            db_pre_config,
+            jwt_cache_max_entries,
             raw,
+            source: ConfigSource::default(),
         })
     }
 
     /// The effective configuration in PostgREST's file format (`--dump-config`).
     pub fn dump(&self) -> String {
+        self.dump_with(false)
+    }
+
+    /// [`Config::dump`] with the secrets masked: the password of `db-uri` and `jwt-secret`
+    /// (the admin server's `/config`).
+    pub fn dump_redacted(&self) -> String {
+        self.dump_with(true)
+    }
+
+    fn dump_with(&self, redact: bool) -> String {
         let mut out = String::new();
         for (name, value) in &self.raw {
+            let value = &match name.as_str() {
+                "db-uri" if redact => redact_uri_password(value),
+                "jwt-secret" if redact && !value.is_empty() => "********".to_string(),
+                _ => value.clone(),
+            };
             let kind = SETTINGS.iter().find(|s| s.name == name).map(|s| s.kind);
             let rendered = match kind {
                 Some(Kind::Bool) | Some(Kind::Int) => value.clone(),
@@ -413,6 +569,46 @@ impl Config {
         }
         out
     }
+}
+
+impl ConfigSource {
+    /// The raw settings of the file, then the environment (which wins).
+    pub fn read(&self) -> Result<BTreeMap<String, String>, ConfigError> {
+        let mut raw = BTreeMap::new();
+        if let Some(path) = &self.file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ConfigError::File { path: path.display().to_string(), message: e.to_string() })?;
+            parse_file(&path.display().to_string(), &text, &self.env, &mut raw)?;
+        }
+        for (k, v) in &self.env {
+            if let Some(name) = setting_of_env(k) {
+                raw.insert(name, v.clone());
+            }
+        }
+        Ok(raw)
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:********@host/db`; also a `password=`
+/// keyword of a key/value connection string or URI parameter.
+fn redact_uri_password(uri: &str) -> String {
+    let mut out = uri.to_string();
+    if let Some(scheme_end) = out.find("://") {
+        let rest_start = scheme_end + 3;
+        let authority_end = out[rest_start..].find(['/', '?']).map_or(out.len(), |i| rest_start + i);
+        if let Some(at) = out[rest_start..authority_end].rfind('@') {
+            let userinfo = &out[rest_start..rest_start + at];
+            if let Some(colon) = userinfo.find(':') {
+                out.replace_range(rest_start + colon + 1..rest_start + at, "********");
+            }
+        }
+    }
+    if let Some(i) = out.find("password=") {
+        let start = i + "password=".len();
+        let end = out[start..].find([' ', '&']).map_or(out.len(), |j| start + j);
+        out.replace_range(start..end, "********");
+    }
+    out
 }
 
 /// An annotated sample configuration file (`--example`).
@@ -679,6 +875,91 @@ mod tests {
         assert!(dumped.contains("server-port = 5000\n"), "{dumped}");
         assert!(dumped.contains("db-schemas = \"api, v2\"\n"), "{dumped}");
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn in_database_settings_win_but_restart_only_ones_keep_their_value() {
+        let c = Config::from_sources(
+            None,
+            &env(&[("PGRST_DB_SCHEMAS", "todo"), ("PGRST_SERVER_PORT", "4000"), ("PGRST_DB_MAX_ROWS", "5")]),
+        )
+        .expect("valid");
+        let fresh = c.source.read().expect("raw");
+        let db = [
+            ("pgrst.db_schemas".to_string(), "api, v2".to_string()),
+            ("pgrst.jwt_secret".to_string(), "a-secret-that-is-long-enough-for-hs256".to_string()),
+            // Not settable from the database: ignored.
+            ("pgrst.db_uri".to_string(), "postgres://elsewhere".to_string()),
+            ("pgrst.server_port".to_string(), "1".to_string()),
+            ("other.setting".to_string(), "x".to_string()),
+        ];
+        let (new, ignored) = c.reloaded(fresh, &db).expect("valid");
+        assert_eq!(new.db_schemas, vec!["api", "v2"]);
+        assert!(new.jwt_secret.is_some());
+        assert_eq!(new.db_max_rows, Some(5));
+        assert_eq!(new.db_uri, "postgresql://");
+        assert_eq!(new.server_port, 4000);
+        assert!(ignored.is_empty(), "{ignored:?}");
+        assert_eq!(new.source.env.get("PGRST_DB_SCHEMAS").map(String::as_str), Some("todo"));
+
+        // A restart-only setting changed in the sources keeps its value and is reported.
+        let mut fresh = c.source.read().expect("raw");
+        fresh.insert("server-port".into(), "5000".into());
+        fresh.insert("db-pool".into(), "3".into());
+        let (new, ignored) = c.reloaded(fresh, &[]).expect("valid");
+        assert_eq!((new.server_port, new.db_pool), (4000, 10));
+        assert_eq!(ignored, vec!["db-pool", "server-port"]);
+        // An old name for an unchanged value is no change.
+        let c = Config::from_sources(None, &env(&[("PGRST_DB_POOL_TIMEOUT", "10")])).expect("valid");
+        let (_, ignored) = c.reloaded(c.source.read().expect("raw"), &[]).expect("valid");
+        assert!(ignored.is_empty(), "{ignored:?}");
+
+        // An invalid in-database value is an error (the caller keeps the old config).
+        let bad = [("pgrst.jwt_secret".to_string(), "short".to_string())];
+        let err = c.reloaded(c.source.read().expect("raw"), &bad).expect_err("too short").to_string();
+        assert!(err.contains("jwt-secret (pgrst.jwt_secret in the database)"), "{err}");
+    }
+
+    #[test]
+    fn db_config_pre_config_and_jwt_cache_settings() {
+        let c = Config::from_sources(None, &env(&[("PGRST_DB_SCHEMAS", "api")])).expect("valid");
+        assert!(c.db_config);
+        assert_eq!(c.db_pre_config, None);
+        assert_eq!(c.jwt_cache_max_entries, 1000);
+        let c = Config::from_sources(
+            None,
+            &env(&[
+                ("PGRST_DB_SCHEMAS", "api"),
+                ("PGRST_DB_CONFIG", "false"),
+                ("PGRST_DB_PRE_CONFIG", "pre_config"),
+                ("PGRST_JWT_CACHE_MAX_ENTRIES", "0"),
+            ]),
+        )
+        .expect("valid");
+        assert!(!c.db_config);
+        assert_eq!(c.db_pre_config, Some(("api".into(), "pre_config".into())));
+        assert_eq!(c.jwt_cache_max_entries, 0);
+        assert_eq!(in_db_name("db-schemas"), "pgrst.db_schemas");
+    }
+
+    #[test]
+    fn redacted_dump_masks_secrets() {
+        let c = Config::from_sources(
+            None,
+            &env(&[
+                ("PGRST_DB_URI", "postgres://auth:s3cret@db.example:5432/app?sslmode=require"),
+                ("PGRST_JWT_SECRET", "a-secret-that-is-long-enough-for-hs256"),
+            ]),
+        )
+        .expect("valid");
+        let dump = c.dump_redacted();
+        assert!(dump.contains("db-uri = \"postgres://auth:********@db.example:5432/app?sslmode=require\"\n"), "{dump}");
+        assert!(dump.contains("jwt-secret = \"********\"\n"), "{dump}");
+        assert!(!dump.contains("s3cret") && !dump.contains("long-enough"), "{dump}");
+        assert!(c.dump().contains("s3cret"));
+        assert_eq!(redact_uri_password("host=x password=pw user=u"), "host=x password=******** user=u");
+        assert_eq!(redact_uri_password("postgres://u@x/db"), "postgres://u@x/db");
+        assert_eq!(redact_uri_password("postgresql://"), "postgresql://");
     }
 
     #[test]

@@ -85,8 +85,8 @@ fn refs<'a>(p: &'a [Text<'a>]) -> Vec<&'a (dyn ToSql + Sync)> {
     p.iter().map(|t| t as &(dyn ToSql + Sync)).collect()
 }
 
-/// Builds the pool from the configuration (connections are opened lazily).
-pub fn pool(uri: &str, size: usize, acquisition_timeout: u64) -> Result<Pool, String> {
+/// The connection settings of `db-uri` (the local socket when it names no host).
+fn pg_config(uri: &str) -> Result<tokio_postgres::Config, String> {
     let mut pg: tokio_postgres::Config = uri.parse().map_err(|e| format!("invalid db-uri: {e}"))?;
     if pg.get_hosts().is_empty() {
         pg.host_path("/var/run/postgresql");
@@ -95,6 +95,12 @@ pub fn pool(uri: &str, size: usize, acquisition_timeout: u64) -> Result<Pool, St
         pg.application_name("tusk");
     }
     pg.connect_timeout(Duration::from_secs(5));
+    Ok(pg)
+}
+
+/// Builds the pool from the configuration (connections are opened lazily).
+pub fn pool(uri: &str, size: usize, acquisition_timeout: u64) -> Result<Pool, String> {
+    let pg = pg_config(uri)?;
     let manager = Manager::from_config(pg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
     Pool::builder(manager)
         .max_size(size)
@@ -187,6 +193,8 @@ fn pool_error(e: deadpool_postgres::PoolError) -> Error {
 pub struct Db {
     pub pool: Pool,
     prepared: std::sync::Mutex<std::collections::HashSet<(deadpool_postgres::ObjectId, u64)>>,
+    /// Requests that found no free connection in time (the admin server's `/metrics`).
+    pub pool_timeouts: std::sync::atomic::AtomicU64,
 }
 
 fn sql_hash(sql: &str) -> u64 {
@@ -198,7 +206,7 @@ fn sql_hash(sql: &str) -> u64 {
 
 impl Db {
     pub fn new(pool: Pool) -> Db {
-        Db { pool, prepared: std::sync::Mutex::new(Default::default()) }
+        Db { pool, prepared: std::sync::Mutex::new(Default::default()), pool_timeouts: Default::default() }
     }
 
     /// Forgets every connection's prepared statements (after a schema reload).
@@ -222,7 +230,11 @@ impl Db {
 
 /// Runs one request's transaction and returns the main statement's row.
 pub async fn run(db: &std::sync::Arc<Db>, tx: Transaction, policy: TxPlan) -> Result<DbResult, Error> {
-    let client = db.pool.get().await.map_err(pool_error)?;
+    let client = db.pool.get().await.map_err(pool_error).inspect_err(|e| {
+        if matches!(e, Error::PoolTimeout) {
+            db.pool_timeouts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    })?;
     let db = db.clone();
     // In its own task: the transaction always ends, even if the HTTP client goes away.
     tokio::spawn(async move { run_on(&db, &client, &tx, policy).await })
@@ -427,10 +439,77 @@ pub async fn load_schema_cache(
     schemas: &[String],
     extra_search_path: &[String],
 ) -> Result<SchemaCache, Error> {
+    load_schema_cache_json(pool, schemas, extra_search_path).await.map(|(cache, _)| cache)
+}
+
+/// [`load_schema_cache`], with the JSON the catalog query returned (the admin server's
+/// `/schema_cache`).
+pub async fn load_schema_cache_json(
+    pool: &Pool,
+    schemas: &[String],
+    extra_search_path: &[String],
+) -> Result<(SchemaCache, String), Error> {
     let client = pool.get().await.map_err(pool_error)?;
     let row = client.query_one(CATALOG_QUERY, &[&schemas, &extra_search_path]).await.map_err(|e| map_error(&e))?;
     let text: String = row.try_get(0).map_err(|e| Error::Internal(e.to_string()))?;
-    SchemaCache::from_json(&text).map_err(|e| Error::Internal(format!("cannot decode the schema cache: {e}")))
+    let cache =
+        SchemaCache::from_json(&text).map_err(|e| Error::Internal(format!("cannot decode the schema cache: {e}")))?;
+    Ok((cache, text))
+}
+
+/// The in-database settings of the authenticator role, most specific first: `ALTER ROLE … IN
+/// DATABASE <this one> SET pgrst.…`, then `ALTER ROLE … SET pgrst.…`, then what `db-pre-config`
+/// sets with `set_config('pgrst.…', …, true)`. `$1`: the `pgrst.*` names to read; `$2`: whether
+/// the pre-config function ran in this transaction. Settings of the database alone
+/// (`ALTER DATABASE … SET`) are not read, as in PostgREST.
+const DB_SETTINGS_QUERY: &str = "
+SELECT DISTINCT ON (name) name, value
+FROM (
+  SELECT CASE WHEN rs.setdatabase = 0 THEN 1 ELSE 2 END AS rank,
+         split_part(setting, '=', 1) AS name,
+         substr(setting, strpos(setting, '=') + 1) AS value
+  FROM pg_catalog.pg_db_role_setting AS rs,
+       LATERAL unnest(rs.setconfig) AS setting
+  WHERE rs.setrole = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user)
+    AND rs.setdatabase IN (0, (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()))
+  UNION ALL
+  SELECT 0, n, pg_catalog.current_setting(n, true)
+  FROM unnest($1::text[]) AS n
+  WHERE $2
+) AS settings
+WHERE name = ANY($1) AND value IS NOT NULL
+ORDER BY name, rank DESC";
+
+/// Reads the in-database configuration on a connection of its own (so that no pooled
+/// session's settings, fixed when it connected, are mistaken for current ones), calling the
+/// `db-pre-config` function first when there is one. Returns `pgrst.NAME` → value pairs.
+pub async fn load_db_settings(
+    uri: &str,
+    pre_config: Option<&(String, String)>,
+) -> Result<Vec<(String, String)>, Error> {
+    let mut pg = pg_config(uri).map_err(Error::DbConnection)?;
+    pg.application_name("tusk config");
+    let (client, connection) = pg.connect(NoTls).await.map_err(|e| map_error(&e))?;
+    let driver = tokio::spawn(connection);
+    let names: Vec<String> = crate::config::IN_DB_SETTINGS.iter().map(|n| crate::config::in_db_name(n)).collect();
+    let result = async {
+        client.batch_execute("BEGIN").await.map_err(|e| map_error(&e))?;
+        if let Some((schema, function)) = pre_config {
+            let call = format!("SELECT {}.{}()", crate::query::ident(schema), crate::query::ident(function));
+            client.batch_execute(&call).await.map_err(|e| map_error(&e))?;
+        }
+        let rows =
+            client.query(DB_SETTINGS_QUERY, &[&names, &pre_config.is_some()]).await.map_err(|e| map_error(&e))?;
+        let _ = client.batch_execute("ROLLBACK").await;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect::<Result<Vec<(String, String)>, tokio_postgres::Error>>()
+            .map_err(|e| Error::Internal(e.to_string()))
+    }
+    .await;
+    drop(client);
+    driver.abort();
+    result
 }
 
 /// LISTENs on `channel` and sends each notification's payload to `tx`, reconnecting with
@@ -443,19 +522,17 @@ pub async fn listen(uri: String, channel: String, tx: tokio::sync::mpsc::Sender<
         if tx.is_closed() {
             return;
         }
-        let mut pg: tokio_postgres::Config = match uri.parse() {
-            Ok(c) => c,
-            Err(_) => return,
+        let Ok(mut pg) = pg_config(&uri) else {
+            return;
         };
-        if pg.get_hosts().is_empty() {
-            pg.host_path("/var/run/postgresql");
-        }
         pg.application_name("tusk listener");
         match pg.connect(NoTls).await {
             Ok((client, mut connection)) => {
                 let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
                 let notify = tx.clone();
-                let driver = tokio::spawn(async move {
+                // Aborted when this task is (a config reload moving the channel): no
+                // notification of the old channel may slip through meanwhile.
+                let driver = AbortOnDrop(tokio::spawn(async move {
                     loop {
                         match poll_fn(|cx| connection.poll_message(cx)).await {
                             Some(Ok(tokio_postgres::AsyncMessage::Notification(n))) => {
@@ -468,7 +545,7 @@ pub async fn listen(uri: String, channel: String, tx: tokio::sync::mpsc::Sender<
                         }
                     }
                     let _ = done_tx.send(());
-                });
+                }));
                 let listen = format!("LISTEN {}", crate::query::ident(&channel));
                 if client.batch_execute(&listen).await.is_ok() {
                     tracing::info!("Listening for notifications on the {channel} channel");
@@ -481,7 +558,7 @@ pub async fn listen(uri: String, channel: String, tx: tokio::sync::mpsc::Sender<
                     let _ = done_rx.await;
                     tracing::error!("The LISTEN connection was lost; reconnecting");
                 }
-                driver.abort();
+                drop(driver);
             }
             Err(e) => {
                 tracing::debug!("LISTEN connection failed: {e}");
@@ -489,5 +566,14 @@ pub async fn listen(uri: String, channel: String, tx: tokio::sync::mpsc::Sender<
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(32));
+    }
+}
+
+/// A task aborted when its handle is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

@@ -21,7 +21,7 @@ struct Cli {
     /// Print an annotated example configuration file and exit
     #[arg(long)]
     example: bool,
-    /// Print the effective configuration (file + environment + defaults) and exit
+    /// Print the effective configuration (file + environment + in-database settings + defaults) and exit
     #[arg(long)]
     dump_config: bool,
     #[command(subcommand)]
@@ -90,6 +90,25 @@ fn main() -> ExitCode {
                 Err(e) => return fail(e),
             };
             if cli.dump_config {
+                // As PostgREST: the in-database settings count too (db-config = false skips them).
+                let config = if config.db_config {
+                    let loaded =
+                        runtime.block_on(tusk::db::load_db_settings(&config.db_uri, config.db_pre_config.as_ref()));
+                    let merged = loaded.map_err(|e| e.to_string()).and_then(|db| {
+                        let fresh = config.source.read().map_err(|e| e.to_string())?;
+                        config.reloaded(fresh, &db).map(|(c, _)| c).map_err(|e| e.to_string())
+                    });
+                    match merged {
+                        Ok(c) => c,
+                        Err(e) => {
+                            return fail(format!(
+                            "cannot read the in-database configuration ({e}); set db-config = false to dump without it"
+                        ))
+                        }
+                    }
+                } else {
+                    config
+                };
                 print!("{}", config.dump());
                 return ExitCode::SUCCESS;
             }

@@ -1,7 +1,10 @@
-//! The process: binds the listener, owns the shared state (config, pool, schema cache), runs
-//! the schema-cache reloader (start-up, `NOTIFY pgrst, 'reload schema'`, SIGUSR1, lost
-//! connections, with backoff while the database is unreachable) and hands each HTTP request to
-//! [`crate::app::handle`] through the axum glue below. Also writes the per-request log line.
+//! The process: binds the listener, owns the shared state (config, pool, schema cache) and hands
+//! each HTTP request to [`crate::app::handle`] through the axum glue below; writes the
+//! per-request log line. Also runs the reloader: the configuration (file, environment and
+//! in-database settings: start-up, `NOTIFY pgrst, 'reload config'`, SIGUSR2) and the schema
+//! cache (start-up, `NOTIFY pgrst, 'reload schema'`, SIGUSR1, lost connections), with backoff
+//! while the database is unreachable; and the admin server (`/live`, `/ready`, `/metrics`,
+//! `/schema_cache`, `/config`).
 
 use crate::app::{self, AppState};
 use crate::config::{Config, LogLevel};
@@ -12,8 +15,9 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -30,7 +34,23 @@ pub struct Server {
     /// The admin server's listener (`admin-server-port`).
     admin: Option<tokio::net::TcpListener>,
     state: Arc<AppState>,
+    ops: Arc<Ops>,
     statics: HashMap<String, (String, Bytes)>,
+}
+
+/// What the reloader and the admin server share besides the request path's [`AppState`].
+struct Ops {
+    state: Arc<AppState>,
+    /// Where reload requests go (the reloader's queue).
+    reload: tokio::sync::mpsc::Sender<String>,
+    /// The `LISTEN` task, restarted when `db-channel` or `db-channel-enabled` change.
+    listener: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The catalog query's JSON of the current schema cache (`/schema_cache`).
+    schema_cache_json: RwLock<Option<Arc<String>>>,
+    schema_cache_loads_ok: AtomicU64,
+    schema_cache_loads_failed: AtomicU64,
+    /// Duration of the last schema cache query, in microseconds.
+    schema_cache_query_us: AtomicU64,
 }
 
 /// `server-host` special values, as PostgREST reads them.
@@ -59,16 +79,28 @@ impl Server {
         let (reload_tx, reload_rx) = tokio::sync::mpsc::channel::<String>(16);
         let config = Arc::new(config);
         let state = Arc::new(AppState {
-            config: config.clone(),
+            config: RwLock::new(config.clone()),
+            jwt_cache: crate::auth::JwtCache::new(config.jwt_cache_max_entries),
             db: Arc::new(Db::new(pool)),
             schema_cache: RwLock::new(None),
             reload: reload_tx.clone(),
         });
-        tokio::spawn(reloader(state.clone(), reload_rx));
-        let _ = reload_tx.try_send("reload schema".into());
-        if config.db_channel_enabled {
-            tokio::spawn(db::listen(config.db_uri.clone(), config.db_channel.clone(), reload_tx.clone()));
+        let ops = Arc::new(Ops {
+            state: state.clone(),
+            reload: reload_tx.clone(),
+            listener: Mutex::new(None),
+            schema_cache_json: RwLock::new(None),
+            schema_cache_loads_ok: AtomicU64::new(0),
+            schema_cache_loads_failed: AtomicU64::new(0),
+            schema_cache_query_us: AtomicU64::new(0),
+        });
+        tokio::spawn(reloader(ops.clone(), reload_rx));
+        // The in-database settings first (they may change db-schemas), then the schema cache.
+        if config.db_config {
+            let _ = reload_tx.try_send("reload config".into());
         }
+        let _ = reload_tx.try_send("reload schema".into());
+        restart_listener(&ops, &config);
         tokio::spawn(signals(reload_tx));
         if let Ok(a) = listener.local_addr() {
             tracing::info!("Listening on {a}");
@@ -85,7 +117,7 @@ impl Server {
             }
             None => None,
         };
-        Ok(Server { listener, admin, state, statics: HashMap::new() })
+        Ok(Server { listener, admin, state, ops, statics: HashMap::new() })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -103,7 +135,7 @@ impl Server {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
         if let Some(admin) = self.admin {
-            tokio::spawn(admin_server(admin, self.state.clone()));
+            tokio::spawn(admin_server(admin, self.ops.clone()));
         }
         let state = self.state.clone();
         let statics = Arc::new(self.statics);
@@ -122,24 +154,91 @@ impl Server {
     }
 }
 
-/// `/live`: the process answers. `/ready`: the schema cache is loaded and the database
-/// answers. Both 200 or 503 with an empty body, as PostgREST's admin server.
-async fn admin_server(listener: tokio::net::TcpListener, state: Arc<AppState>) {
+/// The admin server, as PostgREST's: `/live` (the process answers), `/ready` (the schema cache
+/// is loaded and the database answers), both 200 or 503 with an empty body; `/metrics`
+/// (Prometheus text), `/schema_cache` (JSON), `/config` (the effective configuration, secrets
+/// masked).
+async fn admin_server(listener: tokio::net::TcpListener, ops: Arc<Ops>) {
     let router = axum::Router::new().fallback(move |req: axum::extract::Request| {
-        let state = state.clone();
+        let ops = ops.clone();
         async move {
-            let status = match req.uri().path() {
-                "/live" => 200,
-                "/ready" if state.schema_cache().is_some() && db::ping(&state.db.pool).await => 200,
-                "/ready" => 503,
-                _ => 404,
+            let state = &ops.state;
+            let mut response = Response::new(200);
+            let mut body = |content_type: &str, text: String| {
+                response.headers.push(("Content-Type".into(), content_type.into()));
+                response.body = Bytes::from(text);
             };
-            to_axum(Response::new(status), false)
+            match req.uri().path() {
+                "/live" => {}
+                "/ready" if state.schema_cache().is_some() && db::ping(&state.db.pool).await => {}
+                "/ready" => response.status = 503,
+                "/metrics" => body("text/plain; version=0.0.4; charset=utf-8", metrics(&ops)),
+                "/schema_cache" => {
+                    let json = ops.schema_cache_json.read().ok().and_then(|j| j.clone());
+                    // Empty until the first load, as PostgREST.
+                    if let Some(json) = json {
+                        body("application/json; charset=utf-8", json.to_string());
+                    }
+                }
+                "/config" => body("text/plain; charset=utf-8", state.config().dump_redacted()),
+                _ => response.status = 404,
+            }
+            to_axum(response, false)
         }
     });
     if let Err(e) = axum::serve(listener, router).await {
         tracing::error!("admin server stopped: {e}");
     }
+}
+
+/// `/metrics`: PostgREST's metric names, in Prometheus' text format.
+fn metrics(ops: &Ops) -> String {
+    let state = &ops.state;
+    let pool = state.db.pool.status();
+    let load = |n: &AtomicU64| n.load(Ordering::Relaxed);
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, samples: &[(&str, String)]| {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+        for (labels, value) in samples {
+            out.push_str(&format!("{name}{labels} {value}\n"));
+        }
+    };
+    metric(
+        "pgrst_schema_cache_query_time_seconds",
+        "gauge",
+        "Seconds the last schema cache query took",
+        &[("", format!("{}", load(&ops.schema_cache_query_us) as f64 / 1e6))],
+    );
+    metric(
+        "pgrst_schema_cache_loads_total",
+        "counter",
+        "Schema cache loads, by outcome",
+        &[
+            ("{status=\"SUCCESS\"}", load(&ops.schema_cache_loads_ok).to_string()),
+            ("{status=\"FAIL\"}", load(&ops.schema_cache_loads_failed).to_string()),
+        ],
+    );
+    metric(
+        "pgrst_db_pool_timeouts_total",
+        "counter",
+        "Requests that waited too long for a pool connection",
+        &[("", load(&state.db.pool_timeouts).to_string())],
+    );
+    // Free slots: idle connections plus the ones the pool may still open.
+    let available = pool.max_size.saturating_sub(pool.size) + pool.available;
+    metric("pgrst_db_pool_available", "gauge", "Connections a request can get now", &[("", available.to_string())]);
+    metric("pgrst_db_pool_waiting", "gauge", "Requests waiting for a connection", &[("", pool.waiting.to_string())]);
+    metric("pgrst_db_pool_max", "gauge", "Size limit of the connection pool", &[("", pool.max_size.to_string())]);
+    let jwt = &state.jwt_cache;
+    metric("pgrst_jwt_cache_requests_total", "counter", "JWT cache lookups", &[("", load(&jwt.requests).to_string())]);
+    metric("pgrst_jwt_cache_hits_total", "counter", "JWT cache lookups that hit", &[("", load(&jwt.hits).to_string())]);
+    metric(
+        "pgrst_jwt_cache_evictions_total",
+        "counter",
+        "Tokens evicted from the full JWT cache",
+        &[("", load(&jwt.evictions).to_string())],
+    );
+    out
 }
 
 async fn serve_one(
@@ -164,8 +263,9 @@ async fn serve_one(
             .collect(),
         body,
     };
+    let config = state.config();
     let origin = raw.header("origin").map(str::to_string);
-    let allowed = state.config.server_cors_allowed_origins.as_deref();
+    let allowed = config.server_cors_allowed_origins.as_deref();
     let (mut response, role) =
         if raw.method == "OPTIONS" && origin.is_some() && raw.header("access-control-request-method").is_some() {
             // A CORS preflight.
@@ -186,12 +286,12 @@ async fn serve_one(
             }
             (r, outcome.role)
         };
-    if let Some(name) = &state.config.server_trace_header {
+    if let Some(name) = &config.server_trace_header {
         if let Some(v) = raw.header(name) {
             response.headers.push((name.clone(), v.to_string()));
         }
     }
-    log_request(state.config.log_level, &raw, peer, role.as_deref(), &response);
+    log_request(config.log_level, &raw, peer, role.as_deref(), &response);
     let head = raw.method == "HEAD";
     if head {
         response.body = Bytes::new();
@@ -275,44 +375,161 @@ fn http_log_time() -> String {
     )
 }
 
-/// Loads the schema cache whenever asked, retrying with backoff while the database is away.
-/// Requests keep being served with the previous cache during a reload.
-async fn reloader(state: Arc<AppState>, mut rx: tokio::sync::mpsc::Receiver<String>) {
-    while let Some(msg) = rx.recv().await {
+/// What the queued reload requests ask for.
+#[derive(Default)]
+struct Pending {
+    config: bool,
+    schema: bool,
+}
+
+impl Pending {
+    fn add(&mut self, msg: &str) {
         match msg.trim() {
-            "" | "reload schema" => {}
+            "" | "reload schema" => self.schema = true,
             "reload config" => {
-                tracing::warn!("'reload config' is not implemented yet; restart tusk to change its configuration");
-                continue;
+                tracing::info!("Reloading the configuration");
+                self.config = true;
             }
-            other => {
-                tracing::debug!("ignoring notification {other:?}");
-                continue;
-            }
+            other => tracing::debug!("ignoring notification {other:?}"),
         }
-        // Coalesce a burst of reload requests into one load.
-        while rx.try_recv().is_ok() {}
+    }
+
+    /// Takes every request queued meanwhile (a burst of them is one reload).
+    fn drain(&mut self, rx: &mut tokio::sync::mpsc::Receiver<String>) {
+        while let Ok(msg) = rx.try_recv() {
+            self.add(&msg);
+        }
+    }
+}
+
+/// Reloads the configuration and the schema cache whenever asked, retrying with backoff while
+/// the database is away. Requests keep being served with the previous ones meanwhile.
+async fn reloader(ops: Arc<Ops>, mut rx: tokio::sync::mpsc::Receiver<String>) {
+    while let Some(msg) = rx.recv().await {
+        let mut pending = Pending::default();
+        pending.add(&msg);
+        pending.drain(&mut rx);
         let mut backoff = Duration::from_millis(250);
-        loop {
-            match db::load_schema_cache(&state.db.pool, &state.config.db_schemas, &state.config.db_extra_search_path)
-                .await
-            {
-                Ok(cache) => {
-                    tracing::info!("Schema cache loaded: {}", cache.summary());
-                    state.db.clear_statement_caches();
-                    if let Ok(mut slot) = state.schema_cache.write() {
-                        *slot = Some(Arc::new(cache));
+        while pending.config || pending.schema {
+            let ok = if pending.config {
+                match reload_config(&ops).await {
+                    Ok(schemas_changed) => {
+                        pending.config = false;
+                        pending.schema |= schemas_changed;
+                        true
                     }
-                    break;
+                    Err(()) => false,
                 }
-                Err(e) => {
-                    tracing::error!("Could not load the schema cache ({e}); retrying in {:?}", backoff);
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(32));
-                    while rx.try_recv().is_ok() {}
-                }
+            } else if load_schema_cache(&ops).await {
+                pending.schema = false;
+                true
+            } else {
+                false
+            };
+            if !ok {
+                // The database is away: once it is back, read its settings again too (they may
+                // have changed meanwhile), before the schema cache.
+                pending.config |= ops.state.config().db_config;
+                tracing::error!("Retrying in {backoff:?}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(32));
+                pending.drain(&mut rx);
             }
         }
+    }
+}
+
+async fn load_schema_cache(ops: &Ops) -> bool {
+    let state = &ops.state;
+    let config = state.config();
+    let started = Instant::now();
+    match db::load_schema_cache_json(&state.db.pool, &config.db_schemas, &config.db_extra_search_path).await {
+        Ok((cache, json)) => {
+            let took = started.elapsed();
+            ops.schema_cache_query_us.store(took.as_micros() as u64, Ordering::Relaxed);
+            ops.schema_cache_loads_ok.fetch_add(1, Ordering::Relaxed);
+            tracing::info!("Schema cache queried in {:.1} milliseconds", took.as_secs_f64() * 1000.0);
+            tracing::info!("Schema cache loaded: {}", cache.summary());
+            state.db.clear_statement_caches();
+            if let Ok(mut slot) = state.schema_cache.write() {
+                *slot = Some(Arc::new(cache));
+            }
+            if let Ok(mut slot) = ops.schema_cache_json.write() {
+                *slot = Some(Arc::new(json));
+            }
+            true
+        }
+        Err(e) => {
+            ops.schema_cache_loads_failed.fetch_add(1, Ordering::Relaxed);
+            tracing::error!("Could not load the schema cache ({e})");
+            false
+        }
+    }
+}
+
+/// Reads the file, the environment and (with `db-config`) the in-database settings again and
+/// applies the result. A configuration that does not validate is logged and the current one
+/// kept. `Err` only when the database could not be reached (the caller retries); `Ok(true)`
+/// when `db-schemas` changed, so the schema cache must be reloaded.
+async fn reload_config(ops: &Ops) -> Result<bool, ()> {
+    let old = ops.state.config();
+    let keep = |e: &dyn std::fmt::Display| {
+        tracing::error!("Failed reloading the configuration: {e}; the previous configuration stays in effect");
+        Ok(false)
+    };
+    let fresh = match old.source.read() {
+        Ok(raw) => raw,
+        Err(e) => return keep(&e),
+    };
+    // db-config and db-pre-config themselves come from the file and the environment.
+    let (base, _) = match old.reloaded(fresh.clone(), &[]) {
+        Ok(c) => c,
+        Err(e) => return keep(&e),
+    };
+    let in_db = if base.db_config {
+        match db::load_db_settings(&old.db_uri, base.db_pre_config.as_ref()).await {
+            Ok(settings) => settings,
+            Err(crate::error::Error::DbConnection(e)) => {
+                tracing::error!("Could not read the in-database configuration: {e}");
+                return Err(());
+            }
+            Err(e) => return keep(&format!("reading the in-database configuration: {e}")),
+        }
+    } else {
+        Vec::new()
+    };
+    let (new, ignored) = match old.reloaded(fresh, &in_db) {
+        Ok(c) => c,
+        Err(e) => return keep(&e),
+    };
+    for name in ignored {
+        tracing::warn!("{name} changed; restart tusk to apply it");
+    }
+    let schemas_changed = new.db_schemas != old.db_schemas;
+    let listener_changed = new.db_channel != old.db_channel || new.db_channel_enabled != old.db_channel_enabled;
+    let new = Arc::new(new);
+    ops.state.jwt_cache.reset(new.jwt_cache_max_entries);
+    match ops.state.config.write() {
+        Ok(mut slot) => *slot = new.clone(),
+        Err(poisoned) => *poisoned.into_inner() = new.clone(),
+    }
+    if listener_changed {
+        restart_listener(ops, &new);
+    }
+    tracing::info!("Config reloaded");
+    Ok(schemas_changed)
+}
+
+/// (Re)starts the `LISTEN` task for the configured channel, or stops it when disabled.
+fn restart_listener(ops: &Ops, config: &Config) {
+    let Ok(mut slot) = ops.listener.lock() else {
+        return;
+    };
+    if let Some(old) = slot.take() {
+        old.abort();
+    }
+    if config.db_channel_enabled {
+        *slot = Some(tokio::spawn(db::listen(config.db_uri.clone(), config.db_channel.clone(), ops.reload.clone())));
     }
 }
 

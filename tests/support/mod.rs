@@ -241,9 +241,24 @@ impl Tusk {
         panic!("tusk did not become ready: {last_output}");
     }
 
+    /// Like [`Tusk::start`], with command-line arguments (e.g. a config file).
+    pub async fn start_with_args(env: &[(String, String)], args: &[&str]) -> Tusk {
+        let mut tusk = Tusk::spawn_with_args(env, args, free_port());
+        if let Err(why) = tusk.wait_ready().await {
+            panic!("tusk did not become ready: {why}\n--- tusk output ---\n{}", tusk.output.text());
+        }
+        tusk
+    }
+
     /// Spawns without waiting.
     pub fn spawn(env: &[(String, String)], port: u16) -> Tusk {
+        Tusk::spawn_with_args(env, &[], port)
+    }
+
+    /// Spawns with command-line arguments, without waiting.
+    pub fn spawn_with_args(env: &[(String, String)], args: &[&str], port: u16) -> Tusk {
         let mut cmd = tusk_command();
+        cmd.args(args);
         cmd.env("PGRST_SERVER_HOST", "127.0.0.1").env("PGRST_SERVER_PORT", port.to_string());
         for (k, v) in env {
             cmd.env(k, v);

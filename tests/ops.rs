@@ -1,0 +1,313 @@
+//! Operations: in-database configuration (`ALTER ROLE … SET pgrst.*`, `db-pre-config`),
+//! reloading the configuration without a restart (`NOTIFY pgrst, 'reload config'`, SIGUSR2),
+//! the admin server's `/metrics`, `/schema_cache` and `/config`, and the JWT cache.
+
+mod support;
+
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use support::*;
+
+/// A second exposed schema, `api`, with one table readable by the anonymous role.
+const API_SCHEMA_SQL: &str = "
+create schema api;
+create table api.things (id int primary key, name text);
+insert into api.things values (1, 'one'), (2, 'two');
+grant usage on schema api to web_anon;
+grant select on api.things to web_anon;
+";
+
+static ROLE_COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A login role of its own for one test (the authenticator whose settings the test changes),
+/// so that `ALTER ROLE … SET` for all databases does not reach the other tests. Returns the
+/// role name and the seed's environment pointing at `db` through that role.
+fn own_authenticator(db: &TestDb) -> (String, Vec<(String, String)>) {
+    let role = format!("ops_auth_{}_{}", std::process::id(), ROLE_COUNTER.fetch_add(1, Ordering::Relaxed));
+    db.psql(&format!("create role {role} login noinherit password 'pw'; grant web_anon, todo_user to {role};"));
+    let env = seed_env(&cluster().uri(&role, "pw", &db.name));
+    (role, env)
+}
+
+async fn admin_get(port: u16, path: &str) -> (u16, String, Option<String>) {
+    let r = client().get(format!("http://127.0.0.1:{port}{path}")).send().await.expect("the admin server answers");
+    let status = r.status().as_u16();
+    let ct = r.headers().get("content-type").map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    (status, r.text().await.unwrap_or_default(), ct)
+}
+
+async fn wait_for_status(t: &Tusk, path: &str, status: u16, what: &str) {
+    poll(Duration::from_secs(20), what, || async move { (t.get(path).send().await.status == status).then_some(()) })
+        .await;
+}
+
+#[tokio::test]
+async fn role_settings_are_read_at_start_and_after_notify_reload_config() {
+    let db = TestDb::todo();
+    db.psql(API_SCHEMA_SQL);
+    let (role, env) = own_authenticator(&db);
+    // For all databases, and (winning) for this one.
+    db.psql(&format!("alter role {role} set pgrst.db_schemas = 'todo'"));
+    db.psql(&format!("alter role {role} in database {} set pgrst.db_schemas = 'api'", db.name));
+    // A setting tusk does not read from the database stays as file/env say.
+    db.psql(&format!("alter role {role} in database {} set pgrst.server_port = '1'", db.name));
+    let t = Tusk::start(&env).await;
+    t.get("/things").send().await.expect_status(200);
+    t.get("/tasks").send().await.expect_error(404, "PGRST205");
+
+    db.psql(&format!("alter role {role} in database {} reset pgrst.db_schemas", db.name));
+    // Without a reload nothing changes.
+    t.get("/things").send().await.expect_status(200);
+    db.psql("notify pgrst, 'reload config'");
+    wait_for_status(&t, "/tasks", 200, "the all-databases setting to apply").await;
+    t.get("/things").send().await.expect_error(404, "PGRST205");
+}
+
+#[tokio::test]
+async fn db_config_false_ignores_the_role_settings() {
+    let db = TestDb::todo();
+    db.psql(API_SCHEMA_SQL);
+    let (role, mut env) = own_authenticator(&db);
+    db.psql(&format!("alter role {role} in database {} set pgrst.db_schemas = 'api'", db.name));
+    set_env(&mut env, "PGRST_DB_CONFIG", "false");
+    let t = Tusk::start(&env).await;
+    t.get("/tasks").send().await.expect_status(200);
+    t.get("/things").send().await.expect_error(404, "PGRST205");
+}
+
+#[tokio::test]
+async fn db_pre_config_function_configures_tusk() {
+    let db = TestDb::todo();
+    db.psql(API_SCHEMA_SQL);
+    db.psql(
+        "create schema postgrest;
+         grant usage on schema postgrest to postgrest;
+         create function postgrest.pre_config() returns void language sql as $$
+           select set_config('pgrst.db_schemas', 'api, todo', true),
+                  set_config('pgrst.db_max_rows', '1', true);
+         $$;",
+    );
+    let mut env = db.seed_env();
+    set_env(&mut env, "PGRST_DB_PRE_CONFIG", "postgrest.pre_config");
+    let t = Tusk::start(&env).await;
+    assert_eq!(t.get("/things").send().await.json(), json!([{"id": 1, "name": "one"}]));
+    let r = t.get("/tasks").header("Accept-Profile", "todo").send().await;
+    assert_eq!(r.json().as_array().map(Vec::len), Some(1), "{r:?}");
+
+    // The function is called again on a reload.
+    db.psql(
+        "create or replace function postgrest.pre_config() returns void language sql as $$
+           select set_config('pgrst.db_schemas', 'api', true);
+         $$;
+         notify pgrst, 'reload config';",
+    );
+    let tref = &t;
+    poll(Duration::from_secs(20), "the new pre-config to apply", || async move {
+        (tref.get("/things").send().await.json().as_array().map(Vec::len) == Some(2)).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sigusr2_reloads_the_config_and_a_bad_one_is_refused() {
+    let db = TestDb::todo();
+    let (role, env) = own_authenticator(&db);
+    let t = Tusk::start(&env).await;
+    let old_token = role_token("todo_user");
+    t.get("/tasks").bearer(&old_token).send().await.expect_status(200);
+
+    // A new secret, applied live.
+    let new_secret = "a-brand-new-secret-that-is-long-enough";
+    db.psql(&format!("alter role {role} in database {} set pgrst.jwt_secret = '{new_secret}'", db.name));
+    let status = Command::new("kill").args(["-USR2", &t.pid().to_string()]).status().expect("kill -USR2");
+    assert!(status.success());
+    let new_token = jwt_with(new_secret, &json!({"role": "todo_user", "exp": now() + 300}));
+    let tref = &t;
+    let nt = &new_token;
+    poll(Duration::from_secs(20), "the new secret to apply", || async move {
+        (tref.get("/tasks").bearer(nt).send().await.status == 200).then_some(())
+    })
+    .await;
+    // The cached old token is not accepted any more.
+    t.get("/tasks").bearer(&old_token).send().await.expect_error(401, "PGRST301");
+
+    // A secret that is too short is refused; the previous configuration stays.
+    db.psql(&format!("alter role {role} in database {} set pgrst.jwt_secret = 'short'", db.name));
+    db.psql("notify pgrst, 'reload config'");
+    let out = &t.output;
+    poll(Duration::from_secs(20), "the refusal to be logged", || async move {
+        out.text().contains("Failed reloading the configuration").then_some(())
+    })
+    .await;
+    t.get("/tasks").bearer(&new_token).send().await.expect_status(200);
+    let mut t = t;
+    assert!(t.is_running());
+}
+
+#[tokio::test]
+async fn admin_server_serves_metrics_schema_cache_and_config() {
+    let db = TestDb::todo();
+    let admin_port = free_port();
+    let mut env = db.seed_env();
+    env.push(("PGRST_ADMIN_SERVER_PORT".into(), admin_port.to_string()));
+    let t = Tusk::start(&env).await;
+    t.get("/tasks").bearer(&role_token("todo_user")).send().await.expect_status(200);
+
+    let (status, metrics, ct) = admin_get(admin_port, "/metrics").await;
+    assert_eq!(status, 200);
+    assert!(ct.unwrap_or_default().starts_with("text/plain"));
+    for needle in [
+        "# TYPE pgrst_schema_cache_loads_total counter",
+        "pgrst_schema_cache_loads_total{status=\"SUCCESS\"} 1\n",
+        "pgrst_schema_cache_query_time_seconds ",
+        "pgrst_db_pool_max 10\n",
+        "pgrst_db_pool_available ",
+        "pgrst_db_pool_waiting 0\n",
+        "pgrst_db_pool_timeouts_total 0\n",
+        "pgrst_jwt_cache_requests_total 1\n",
+        "pgrst_jwt_cache_hits_total 0\n",
+    ] {
+        assert!(metrics.contains(needle), "{needle:?} missing from:\n{metrics}");
+    }
+
+    let (status, body, ct) = admin_get(admin_port, "/schema_cache").await;
+    assert_eq!(status, 200);
+    assert!(ct.unwrap_or_default().starts_with("application/json"));
+    let cache: Value = serde_json::from_str(&body).expect("/schema_cache is JSON");
+    assert!(body.contains("\"tasks\""), "{cache}");
+
+    let (status, config, _) = admin_get(admin_port, "/config").await;
+    assert_eq!(status, 200);
+    assert!(config.contains("db-schemas = \"todo\"\n"), "{config}");
+    assert!(config.contains("db-anon-role = \"web_anon\"\n"), "{config}");
+    assert!(!config.contains("mysecretpassword") && !config.contains(SECRET), "secrets leak:\n{config}");
+
+    let (status, _, _) = admin_get(admin_port, "/nothing").await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn the_jwt_cache_never_accepts_an_expired_token() {
+    let db = TestDb::todo();
+    let admin_port = free_port();
+    let mut env = db.seed_env();
+    env.push(("PGRST_ADMIN_SERVER_PORT".into(), admin_port.to_string()));
+    let t = Tusk::start(&env).await;
+    // Expired 27 s ago: still inside PostgREST's 30 s clock skew for a few seconds.
+    let exp = now() - 27;
+    let token = jwt(&json!({"role": "todo_user", "exp": exp}));
+    t.get("/tasks").bearer(&token).send().await.expect_status(200);
+    t.get("/tasks").bearer(&token).send().await.expect_status(200);
+    let (_, metrics, _) = admin_get(admin_port, "/metrics").await;
+    assert!(metrics.contains("pgrst_jwt_cache_hits_total 1\n"), "{metrics}");
+    while now() <= exp + 30 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let body = t.get("/tasks").bearer(&token).send().await.expect_error(401, "PGRST303");
+    assert_eq!(body["message"], json!("JWT expired"));
+}
+
+/// With contrib/safeupdate loaded by a pre-request function (as PostgREST's docs suggest for
+/// pg-safeupdate), an UPDATE or DELETE without a filter is a 400 with SQLSTATE 21000 and nothing
+/// changes. Runs where the library is installed (`.ci/run` builds and installs it).
+#[tokio::test]
+async fn safeupdate_refuses_unfiltered_updates_and_deletes() {
+    let db = TestDb::todo();
+    if let Err(e) = cluster().psql_db(&db.name, "load 'safeupdate'") {
+        eprintln!("skipped: the safeupdate library is not installed (make -C contrib/safeupdate install): {e}");
+        return;
+    }
+    db.psql(
+        "create function todo.load_safeupdate() returns void language plpgsql security definer
+           as $$ begin load 'safeupdate'; end $$;
+         grant execute on function todo.load_safeupdate() to web_anon, todo_user;",
+    );
+    let mut env = db.seed_env();
+    set_env(&mut env, "PGRST_DB_PRE_REQUEST", "todo.load_safeupdate");
+    let t = Tusk::start(&env).await;
+    let before = db.tasks();
+    let body =
+        t.patch("/tasks").bearer(SEED_TOKEN).json(&json!({"done": true})).send().await.expect_error(400, "21000");
+    assert_eq!(
+        body,
+        json!({"code": "21000", "message": "UPDATE requires a WHERE clause", "details": null, "hint": null})
+    );
+    let body = t.delete("/tasks").bearer(SEED_TOKEN).send().await.expect_error(400, "21000");
+    assert_eq!(body["message"], json!("DELETE requires a WHERE clause"));
+    assert_eq!(db.tasks(), before);
+    // With a filter it goes through (on a task of todo_user's own: row-level security).
+    t.post("/tasks").bearer(SEED_TOKEN).json(&json!({"name": "mine"})).send().await.expect_status(201);
+    t.patch("/tasks?name=eq.mine").bearer(SEED_TOKEN).json(&json!({"done": true})).send().await.expect_status(204);
+    assert!(db.tasks().iter().any(|(_, name, done, _)| name == "mine" && *done));
+}
+
+#[tokio::test]
+async fn dump_config_includes_the_in_database_settings() {
+    let db = TestDb::todo();
+    let (role, env) = own_authenticator(&db);
+    db.psql(&format!("alter role {role} in database {} set pgrst.db_schemas = 'api'", db.name));
+    let dump = move |extra: &[(&str, &str)]| {
+        let mut cmd = tusk_command();
+        cmd.arg("--dump-config").envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        cmd.envs(extra.iter().copied());
+        cmd.output().expect("running tusk --dump-config")
+    };
+    let o = tokio::task::spawn_blocking(move || (dump(&[]), dump(&[("PGRST_DB_CONFIG", "false")])));
+    let (with_db, without_db) = o.await.expect("join");
+    assert!(with_db.status.success(), "{with_db:?}");
+    assert!(String::from_utf8_lossy(&with_db.stdout).contains("db-schemas = \"api\"\n"), "{with_db:?}");
+    assert!(String::from_utf8_lossy(&without_db.stdout).contains("db-schemas = \"todo\"\n"), "{without_db:?}");
+
+    // Unreachable database: a clear error, not a guess.
+    let mut cmd = tusk_command();
+    cmd.arg("--dump-config").env("PGRST_DB_URI", "postgresql://nobody@127.0.0.1:1/nothing");
+    let o = tokio::task::spawn_blocking(move || cmd.output().expect("running tusk")).await.expect("join");
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("db-config = false"), "{o:?}");
+}
+
+/// A reload reads the config file again: a changed db-channel moves the LISTEN, a changed
+/// setting applies live, a changed db-pool needs a restart (logged, not applied).
+#[tokio::test]
+async fn reload_config_rereads_the_file_and_moves_the_channel() {
+    let db = TestDb::todo();
+    db.psql("insert into todo.tasks (name) values ('three')");
+    let dir = std::env::temp_dir().join(format!("tusk-ops-reload-{}-{}", std::process::id(), db.name));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("tusk.conf");
+    let write = |max_rows: u32, channel: &str, extra: &str| {
+        std::fs::write(&file, format!("db-max-rows = {max_rows}\ndb-channel = \"{channel}\"\n{extra}"))
+            .expect("writing the config file");
+    };
+    write(1, "chan_a", "");
+    let path = file.to_string_lossy().into_owned();
+    let t = Tusk::start_with_args(&db.seed_env(), &[&path]).await;
+    let rows = |t: &Tusk| {
+        let req = t.get("/tasks");
+        async move { req.send().await.json().as_array().map(Vec::len) }
+    };
+    assert_eq!(rows(&t).await, Some(1));
+
+    write(2, "chan_b", "db-pool = 3\n");
+    db.psql("notify chan_a, 'reload config'");
+    let tref = &t;
+    poll(Duration::from_secs(20), "db-max-rows = 2", || async move { (rows(tref).await == Some(2)).then_some(()) })
+        .await;
+    assert!(t.output.text().contains("db-pool changed; restart tusk to apply it"), "{}", t.output.text());
+    let out = &t.output;
+    poll(Duration::from_secs(20), "the listener to move to chan_b", || async move {
+        out.text().contains("Listening for notifications on the chan_b channel").then_some(())
+    })
+    .await;
+
+    write(3, "chan_b", "");
+    db.psql("notify chan_a, 'reload config'");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(rows(&t).await, Some(2), "chan_a is not listened to any more");
+    db.psql("notify chan_b, 'reload config'");
+    poll(Duration::from_secs(20), "db-max-rows = 3", || async move { (rows(tref).await == Some(3)).then_some(()) })
+        .await;
+    std::fs::remove_dir_all(&dir).ok();
+}
