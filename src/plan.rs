@@ -392,8 +392,8 @@ fn root_shape(
     }
     // A negative offset is ignored, as in PostgREST.
     offset = offset.filter(|o| *o > 0);
-    // The Range header applies to reads only, as in PostgREST.
-    let range = req.range.filter(|_| matches!(req.method, Method::Get | Method::Head));
+    // The Range header applies to GET only (RFC 9110; PostgREST ignores it on HEAD too).
+    let range = req.range.filter(|_| req.method == Method::Get);
     if let Some((from, to)) = range {
         if to.is_some_and(|t| t < from) {
             return Err(Error::InvalidRange(
@@ -830,21 +830,24 @@ fn plan_mutation(
         }
         Ok(p.json_bytes().to_vec())
     };
+    let mut put_first = false;
     let kind = match req.method {
         Method::Post => {
             let on_conflict = match prefs.resolution {
                 Some(res) => {
                     let cols = req.query.on_conflict.clone().unwrap_or_else(|| table.pk.clone());
-                    applied.push(
-                        match res {
-                            Resolution::MergeDuplicates => "resolution=merge-duplicates",
-                            Resolution::IgnoreDuplicates => "resolution=ignore-duplicates",
-                        }
-                        .into(),
-                    );
                     if cols.is_empty() {
+                        // Without a key to conflict on there is no upsert: a plain insert,
+                        // and the preference is not reported as applied.
                         None
                     } else {
+                        applied.push(
+                            match res {
+                                Resolution::MergeDuplicates => "resolution=merge-duplicates",
+                                Resolution::IgnoreDuplicates => "resolution=ignore-duplicates",
+                            }
+                            .into(),
+                        );
                         Some((cols, res))
                     }
                 }
@@ -855,7 +858,12 @@ fn plan_mutation(
             }
             MutateKind::Insert { columns: columns(payload)?, on_conflict }
         }
-        Method::Patch => MutateKind::Update { columns: columns(payload)? },
+        Method::Patch => {
+            if prefs.missing_default {
+                applied.push("missing=default".into());
+            }
+            MutateKind::Update { columns: columns(payload)? }
+        }
         Method::Put => {
             let (limit, offset) = req.query.root_limit();
             if limit.is_some() || offset.is_some() {
@@ -884,10 +892,11 @@ fn plan_mutation(
             if pk.is_empty() || eq_cols != pk || shape.filters.len() != pk.len() || !shape.logic.is_empty() {
                 return Err(Error::InvalidPutFilters);
             }
-            // The body is one row (an object, or an array of one) whose key matches the URL's.
+            // The body is one row (an object, or the first of an array) whose key matches the
+            // URL's; further rows are ignored, as in PostgREST.
             let row = payload.and_then(|p| serde_json::from_slice::<serde_json::Value>(p.json_bytes()).ok());
             let row = match row {
-                Some(serde_json::Value::Array(mut items)) if items.len() == 1 => items.pop(),
+                Some(serde_json::Value::Array(items)) => items.into_iter().next(),
                 Some(v @ serde_json::Value::Object(_)) => Some(v),
                 _ => None,
             };
@@ -909,6 +918,7 @@ fn plan_mutation(
             if !matches_url {
                 return Err(Error::PutMismatch);
             }
+            put_first = true;
             MutateKind::Insert {
                 columns: columns(payload)?,
                 on_conflict: Some((table.pk.clone(), Resolution::MergeDuplicates)),
@@ -919,31 +929,9 @@ fn plan_mutation(
     };
     let payload = match &kind {
         MutateKind::Delete => None,
+        _ if put_first => Some(first_element(&body(payload)?)),
         _ => Some(body(payload)?),
     };
-    // An upsert also returns a marker column (inserted or updated): name the table's columns
-    // instead of `*` so the marker stays out of the representation.
-    let mut shape = shape;
-    if matches!(kind, MutateKind::Insert { on_conflict: Some(_), .. }) {
-        let columns = || {
-            table.columns.iter().map(|c| SelectItem::Field {
-                field: crate::api_request::Field { name: c.name.clone(), json_path: vec![] },
-                alias: None,
-                cast: None,
-                aggregate: None,
-                aggregate_cast: None,
-            })
-        };
-        if shape.select.is_empty() && shape.embeds.is_empty() {
-            shape.select = columns().collect();
-        } else if shape.select.contains(&SelectItem::Star) {
-            shape.select = shape
-                .select
-                .iter()
-                .flat_map(|i| if *i == SelectItem::Star { columns().collect::<Vec<_>>() } else { vec![i.clone()] })
-                .collect();
-        }
-    }
     let written = match &kind {
         MutateKind::Insert { columns, .. } | MutateKind::Update { columns } => columns.as_slice(),
         MutateKind::Delete => &[],
@@ -954,6 +942,15 @@ fn plan_mutation(
         Vec::new()
     };
     Ok(Action::Mutate { table: qualified, kind, shape, payload, pk: table.pk.clone(), defaults })
+}
+
+/// The text of the first element of a JSON array (as sent: numbers keep their digits), or the
+/// body itself when it is not an array.
+fn first_element(body: &[u8]) -> Vec<u8> {
+    match serde_json::from_slice::<Vec<Box<serde_json::value::RawValue>>>(body) {
+        Ok(items) => items.first().map(|r| r.get().as_bytes().to_vec()).unwrap_or_else(|| body.to_vec()),
+        Err(_) => body.to_vec(),
+    }
 }
 
 fn plan_call(

@@ -197,30 +197,41 @@ fn statement(plan: &Plan) -> Result<Statement, Error> {
                 MutateKind::Insert { columns, on_conflict } => {
                     let cols: Vec<String> = columns.iter().map(|c| ident(c)).collect();
                     let no_rows = payload.as_deref().is_some_and(|b| String::from_utf8_lossy(b).trim() == "[]");
+                    // An upsert counts the rows it inserts in a transaction-local setting: each
+                    // row of the payload adds one, each that updates an existing row instead
+                    // takes it back (in DO UPDATE's WHERE). Unlike xmax, this also works on
+                    // partitioned tables and views.
+                    let counting = on_conflict.is_some() && !no_rows;
+                    let counted = if counting { format!(" WHERE {}", count_inserted('+')) } else { String::new() };
                     if no_rows {
                         // `[]`: nothing to insert (and no row to default).
-                        cte.push_str(&format!("SELECT {target}.*, NULL::xid AS pgrst_xmax FROM {target} WHERE false"));
-                    } else if cols.is_empty() {
-                        cte.push_str(&format!("INSERT INTO {target} DEFAULT VALUES"));
+                        cte.push_str(&format!("SELECT {target}.* FROM {target} WHERE false"));
                     } else {
                         let body = payload.as_deref().map(json_array_text).unwrap_or_else(|| "[]".into());
                         let p = sql.bind(body);
-                        if defaults.is_empty() {
+                        let into = if cols.is_empty() {
+                            // `{}`: every column gets its default, once per element.
+                            format!("INSERT INTO {target} SELECT")
+                        } else {
+                            format!("INSERT INTO {target} ({cols}) SELECT", cols = cols.join(", "))
+                        };
+                        if cols.is_empty() {
+                            cte.push_str(&format!("{into} FROM json_array_elements({p}::json) pgrst_elem{counted}"));
+                        } else if defaults.is_empty() {
                             cte.push_str(&format!(
-                                "INSERT INTO {target} ({cols}) SELECT {cols} FROM json_populate_recordset(NULL::{target}, {p}::json) pgrst_body",
+                                "{into} {cols} FROM json_populate_recordset(NULL::{target}, {p}::json) pgrst_body{counted}",
                                 cols = cols.join(", ")
                             ));
                         } else {
                             let values = or_default(&mut sql, defaults);
                             cte.push_str(&format!(
-                                "INSERT INTO {target} ({}) SELECT {} FROM jsonb_array_elements({p}::jsonb) pgrst_elem, \
-                                 LATERAL jsonb_populate_record(NULL::{target}, pgrst_elem) pgrst_body",
-                                cols.join(", "),
+                                "{into} {} FROM jsonb_array_elements({p}::jsonb) pgrst_elem, \
+                                 LATERAL jsonb_populate_record(NULL::{target}, pgrst_elem) pgrst_body{counted}",
                                 values.join(", ")
                             ));
                         }
                     }
-                    if let (false, Some((conflict_cols, resolution))) = (no_rows, on_conflict) {
+                    if let (true, Some((conflict_cols, resolution))) = (counting, on_conflict) {
                         let cc: Vec<String> = conflict_cols.iter().map(|c| ident(c)).collect();
                         cte.push_str(&format!(" ON CONFLICT ({}) ", cc.join(", ")));
                         match resolution {
@@ -228,16 +239,16 @@ fn statement(plan: &Plan) -> Result<Statement, Error> {
                             Resolution::MergeDuplicates if cols.is_empty() => cte.push_str("DO NOTHING"),
                             Resolution::MergeDuplicates => {
                                 let sets: Vec<String> = cols.iter().map(|c| format!("{c} = EXCLUDED.{c}")).collect();
-                                cte.push_str(&format!("DO UPDATE SET {}", sets.join(", ")));
+                                cte.push_str(&format!(
+                                    "DO UPDATE SET {} WHERE {}",
+                                    sets.join(", "),
+                                    count_inserted('-')
+                                ));
                             }
                         }
                     }
                     if !no_rows {
                         cte.push_str(&returning(&target, plan, shape, pk));
-                    }
-                    if on_conflict.is_some() && !no_rows {
-                        // xmax is 0 on a row this statement inserted, set on one it updated.
-                        cte.push_str(&format!(", {target}.xmax AS pgrst_xmax"));
                     }
                 }
                 MutateKind::Update { columns } => {
@@ -296,8 +307,10 @@ fn statement(plan: &Plan) -> Result<Statement, Error> {
             let rep = parts(&mut sql, &mut 0, &format!("pgrst_source {alias}"), &alias, &returning, "", vec![])?;
             let location = if plan.return_ == ReturnPref::HeadersOnly && !pk.is_empty() {
                 let cols: Vec<String> = pk.iter().map(|c| ident(c)).collect();
+                // Only a single created row has a location.
                 format!(
-                    "(SELECT row_to_json(pgrst_pk)::text FROM (SELECT {} FROM pgrst_source LIMIT 1) pgrst_pk)",
+                    "CASE WHEN pg_catalog.count(_postgrest_t) = 1 THEN \
+                     (SELECT row_to_json(pgrst_pk)::text FROM (SELECT {} FROM pgrst_source LIMIT 1) pgrst_pk) END",
                     cols.join(", ")
                 )
             } else {
@@ -311,9 +324,11 @@ fn statement(plan: &Plan) -> Result<Statement, Error> {
                 None => "NULL::bigint".to_string(),
             };
             sql.push(&format!("WITH pgrst_source AS ({cte}) "));
+            // Read after the outer query consumed every row of pgrst_source, so the upsert
+            // has run to completion.
             let inserted = match kind {
                 MutateKind::Insert { on_conflict: Some(_), .. } => {
-                    "(SELECT pg_catalog.count(*) FROM pgrst_source WHERE pgrst_source.pgrst_xmax::text = '0')"
+                    "coalesce(nullif(current_setting('pgrst.inserted', true), '')::bigint, 0)"
                 }
                 _ => "NULL::bigint",
             };
@@ -438,6 +453,16 @@ fn statement(plan: &Plan) -> Result<Statement, Error> {
         }
     }
     Ok(sql.finish())
+}
+
+/// `set_config('pgrst.inserted', n ± 1)`, always true as a condition: the upsert's count of
+/// inserted rows, one step (see the Insert rendering).
+fn count_inserted(step: char) -> String {
+    let never = if step == '+' { "0" } else { "-1" };
+    format!(
+        "pg_catalog.set_config('pgrst.inserted', (coalesce(nullif(pg_catalog.current_setting('pgrst.inserted', true), \
+         '')::int, 0) {step} 1)::text, true) <> '{never}'"
+    )
 }
 
 /// `missing=default`: a column's value from the row when the row has the key, else the
