@@ -960,7 +960,8 @@ fn plan_call(
     name: &str,
     tx: &mut TxPlan,
 ) -> Result<Action, Error> {
-    let candidates = cache.routines(&req.schema, name);
+    // Functions /rpc cannot call (unnamed parameters not taking the body) are unknown here.
+    let candidates: Vec<&Routine> = cache.routines(&req.schema, name).iter().filter(|r| r.callable()).collect();
     let read_only = matches!(req.method, Method::Get | Method::Head);
     tx.read_only = read_only;
     let param_names: Vec<&str> = candidates.iter().flat_map(|r| r.params.iter().map(|p| p.name.as_str())).collect();
@@ -993,7 +994,7 @@ fn plan_call(
         (names, None)
     } else {
         match (&body_kind, &req.payload) {
-            (BodyKind::Json, Some(p)) if !req.preferences.single_object => {
+            (BodyKind::Json | BodyKind::Converted, Some(p)) if !req.preferences.single_object => {
                 // An array of objects: the first one's arguments, as PostgREST does.
                 let value = serde_json::from_slice::<serde_json::Value>(p.json_bytes()).ok();
                 let obj = match value {
@@ -1013,7 +1014,7 @@ fn plan_call(
             _ => (vec![], None),
         }
     };
-    let routine = choose_routine(req, candidates, name, &arg_names, &body_kind)?;
+    let routine = choose_routine(req, cache, &candidates, name, &arg_names, &body_kind)?;
     if tx.max_affected.is_some() && !routine.returns_set {
         return Err(Error::MaxAffectedNeedsSet);
     }
@@ -1079,6 +1080,8 @@ fn plan_call(
 /// What a function call's body is, by its content type.
 enum BodyKind {
     Json,
+    /// CSV or a form, turned into JSON: arguments by name only.
+    Converted,
     Text,
     Xml,
     Bytea,
@@ -1088,7 +1091,8 @@ enum BodyKind {
 impl BodyKind {
     fn of(req: &ApiRequest) -> BodyKind {
         match req.content_type.as_str() {
-            "application/json" | "application/x-www-form-urlencoded" => BodyKind::Json,
+            "application/json" => BodyKind::Json,
+            "application/x-www-form-urlencoded" | "text/csv" => BodyKind::Converted,
             "text/plain" => BodyKind::Text,
             "text/xml" => BodyKind::Xml,
             "application/octet-stream" => BodyKind::Bytea,
@@ -1103,7 +1107,7 @@ impl BodyKind {
             BodyKind::Text => &["text"],
             BodyKind::Xml => &["xml"],
             BodyKind::Bytea => &["bytea"],
-            BodyKind::Other => &[],
+            BodyKind::Converted | BodyKind::Other => &[],
         }
     }
 
@@ -1113,7 +1117,7 @@ impl BodyKind {
             BodyKind::Text => "text",
             BodyKind::Xml => "xml",
             BodyKind::Bytea => "bytea",
-            BodyKind::Other => "",
+            BodyKind::Converted | BodyKind::Other => "",
         }
     }
 }
@@ -1123,7 +1127,8 @@ impl BodyKind {
 /// parameter of the body's type. Several left: PGRST203 (300); none: PGRST202 (404).
 fn choose_routine<'a>(
     req: &ApiRequest,
-    candidates: &'a [Routine],
+    cache: &SchemaCache,
+    candidates: &[&'a Routine],
     name: &str,
     arg_names: &[String],
     body: &BodyKind,
@@ -1141,12 +1146,13 @@ fn choose_routine<'a>(
         let required = r.params.iter().filter(|p| !p.has_default).all(|p| arg_names.contains(&p.name));
         known && required
     };
-    let body_is_raw = post && !matches!(body, BodyKind::Json);
+    let body_is_raw = post && !matches!(body, BodyKind::Json | BodyKind::Converted);
     let mut found: Vec<&Routine> =
-        if body_is_raw { vec![] } else { candidates.iter().filter(|r| named_match(r)).collect() };
+        if body_is_raw { vec![] } else { candidates.iter().copied().filter(|r| named_match(r)).collect() };
     if found.is_empty() && post {
         found = candidates
             .iter()
+            .copied()
             .filter(|r| unnamed(r) && body.unnamed_types().contains(&r.params[0].type_.as_str()))
             .collect();
     }
@@ -1175,9 +1181,16 @@ fn choose_routine<'a>(
                     format!("Searched for the function {qualified} without parameters, but no matches were found in the schema cache."),
                 )
             } else {
-                let list = arg_names.join(", ");
+                // PostgREST names the arguments in sorted order.
+                let mut sorted = arg_names.to_vec();
+                sorted.sort();
+                let list = sorted.join(", ");
                 let noun = if arg_names.len() == 1 { "parameter" } else { "parameters" };
-                let or_json = if post { " or with a single unnamed json/jsonb parameter" } else { "" };
+                let or_json = if post && matches!(body, BodyKind::Json) {
+                    " or with a single unnamed json/jsonb parameter"
+                } else {
+                    ""
+                };
                 (
                     format!("{qualified}({list})"),
                     format!(
@@ -1185,14 +1198,7 @@ fn choose_routine<'a>(
                     ),
                 )
             };
-            let hint = candidates.iter().find(|r| !unnamed(r)).map(|r| {
-                let names: Vec<&str> = r.params.iter().map(|p| p.name.as_str()).collect();
-                if names.is_empty() {
-                    format!("Perhaps you meant to call the function {qualified}")
-                } else {
-                    format!("Perhaps you meant to call the function {qualified}({})", names.join(", "))
-                }
-            });
+            let hint = if body_is_raw { None } else { no_function_hint(req, cache, candidates, name, arg_names) };
             Err(Error::NoFunction { name: shown, details, hint })
         }
         many => {
@@ -1207,6 +1213,40 @@ fn choose_routine<'a>(
             Err(Error::AmbiguousFunction(list))
         }
     }
+}
+
+/// PostgREST's hint for an unknown function: the closest function name of the schema, or,
+/// when the name exists, the closest of its parameter lists (names sorted).
+fn no_function_hint(
+    req: &ApiRequest,
+    cache: &SchemaCache,
+    candidates: &[&Routine],
+    name: &str,
+    arg_names: &[String],
+) -> Option<String> {
+    let sorted_list = |names: Vec<&str>| {
+        let mut names = names;
+        names.sort_unstable();
+        format!("({})", names.join(", "))
+    };
+    let found = if candidates.is_empty() {
+        let mut names: Vec<&str> = cache
+            .routines
+            .iter()
+            .filter(|((s, _), rs)| *s == req.schema && rs.iter().any(Routine::callable))
+            .map(|((_, n), _)| n.as_str())
+            .collect();
+        // A fixed order, so that equally close names always give the same hint.
+        names.sort_unstable();
+        crate::fuzzy::closest(&names, name)?.to_string()
+    } else {
+        let lists: Vec<String> =
+            candidates.iter().map(|r| sorted_list(r.params.iter().map(|p| p.name.as_str()).collect())).collect();
+        let lists: Vec<&str> = lists.iter().map(String::as_str).collect();
+        let query = sorted_list(arg_names.iter().map(String::as_str).collect());
+        format!("{name}{}", crate::fuzzy::closest(&lists, &query)?)
+    };
+    Some(format!("Perhaps you meant to call the function {}.{found}", req.schema))
 }
 
 /// Picks the response media type from `Accept`.

@@ -281,6 +281,18 @@ pub struct Routine {
 }
 
 impl Routine {
+    /// Whether it can be called through `/rpc` (PostgREST does not know the others): every
+    /// parameter named, or a single unnamed one taking the whole body (bytea, json, jsonb,
+    /// text or xml). The others still serve as computed columns and relationships.
+    pub fn callable(&self) -> bool {
+        let unnamed: Vec<&Param> = self.params.iter().filter(|p| p.name.is_empty()).collect();
+        match unnamed.as_slice() {
+            [] => true,
+            [p] => matches!(p.type_.as_str(), "bytea" | "json" | "jsonb" | "text" | "xml"),
+            _ => false,
+        }
+    }
+
     fn from_raw(r: RawRoutine) -> Routine {
         let n_args = r.arg_types.len();
         let mode = |i: usize| r.arg_modes.get(i).map(String::as_str).unwrap_or("i");
