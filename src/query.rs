@@ -38,6 +38,8 @@ pub struct Transaction {
     pub explain: bool,
     /// `Prefer: count=planned|estimated`: an EXPLAIN of the read whose row estimate is the total.
     pub estimate: Option<Estimate>,
+    /// `db-prepared-statements`: when false, nothing is prepared (unnamed statements only).
+    pub prepared: bool,
 }
 
 /// The planner's estimate of a read's total; `above` for count=estimated: the estimate is used
@@ -149,7 +151,15 @@ pub fn transaction(config: &Config, req: &ApiRequest, auth: &AuthResult, plan: &
         .as_ref()
         .map(|(schema, name)| Statement { sql: format!("SELECT {}.{}()", ident(schema), ident(name)), params: vec![] });
     let estimate = count_estimate(plan);
-    Transaction { begin, settings: sql.finish(), pre_request, main, explain: plan.explain.is_some(), estimate }
+    Transaction {
+        begin,
+        settings: sql.finish(),
+        pre_request,
+        main,
+        explain: plan.explain.is_some(),
+        estimate,
+        prepared: config.db_prepared_statements,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -182,7 +192,16 @@ fn statement(plan: &Plan) -> Result<Statement, Error> {
             let from = format!("{}.{}", ident(&table.schema), ident(&table.name));
             let alias = ident(&table.name);
             let p = parts(&mut sql, &mut 0, &from, &alias, shape, "", vec![])?;
-            let total = if needs_total(plan, shape) {
+            let total = if let (Some(CountPref::Estimated), Some(max)) = (plan.count, plan.max_rows) {
+                // count=estimated counts exactly only up to just past db-max-rows; beyond that
+                // the planner's estimate is used when larger (see Estimate).
+                format!(
+                    "(SELECT pg_catalog.count(*) FROM (SELECT 1 FROM {from}{}{} LIMIT {}) pgrst_counted)",
+                    p.filtering_joins,
+                    p.where_,
+                    max.saturating_add(1)
+                )
+            } else if needs_total(plan, shape) {
                 format!("(SELECT pg_catalog.count(*) FROM {from}{}{})", p.filtering_joins, p.where_)
             } else {
                 "NULL::bigint".into()
