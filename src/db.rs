@@ -5,8 +5,9 @@
 //! (`role`, `request.jwt.claims`…), the optional pre-request call and the main statement are
 //! sent together, and when nothing has to be checked before the end, `COMMIT` too. The main
 //! statement is prepared inside the transaction (after the role switch, so it resolves names
-//! with the request role's privileges) and cached per connection. The work runs in its own
-//! task, so a client that disconnects mid-request cannot leave a transaction open.
+//! with the request role's privileges) and cached per connection (or, with
+//! `db-prepared-statements = false`, sent unnamed so nothing stays prepared). The work runs
+//! in its own task, so a client that disconnects mid-request cannot leave a transaction open.
 
 use crate::error::{Error, PgError};
 use crate::plan::TxPlan;
