@@ -765,7 +765,17 @@ pub fn parse_query(query: &str, is_routine: bool) -> Result<QueryParams, Error> 
         let (path, last) = split_embed_path(&key);
         match last.as_str() {
             "select" if path.is_empty() => q.select = parse_select(&value)?,
-            "columns" if path.is_empty() => q.columns = Some(parse_columns(&value)),
+            "columns" if path.is_empty() => {
+                if value.trim().is_empty() {
+                    // PostgREST's column-list parser needs at least one name.
+                    return Err(Error::parse(
+                        &format!("columns parameter ({value})"),
+                        value.len() + 1,
+                        "unexpected end of input expecting field name (* or [a..z0..9_$])",
+                    ));
+                }
+                q.columns = Some(parse_columns(&value))
+            }
             "on_conflict" if path.is_empty() => q.on_conflict = Some(parse_columns(&value)),
             "order" => q.order.push((path, parse_order(&value)?)),
             "limit" | "offset" => {

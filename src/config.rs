@@ -94,7 +94,13 @@ pub const SETTINGS: &[Setting] = &[
     s("db-pool-max-lifetime", Int, Some("1800"), false, "Seconds a connection is kept at most"),
     s("db-pre-config", Str, None, true, "Function run before loading in-database configuration"),
     s("db-pre-request", Str, None, true, "Function called at the start of every request's transaction"),
-    s("db-prepared-statements", Bool, Some("true"), true, "Use prepared statements (always on in tusk)"),
+    s(
+        "db-prepared-statements",
+        Bool,
+        Some("true"),
+        true,
+        "Prepare each request's statements once per connection; false runs them unnamed (for transaction poolers)",
+    ),
     s("db-root-spec", Str, None, true, "Function whose result replaces the OpenAPI root document"),
     s(
         "db-schemas",
@@ -289,6 +295,8 @@ pub struct Config {
     pub db_aggregates_enabled: bool,
     pub server_timing_enabled: bool,
     pub db_plan_enabled: bool,
+    /// `db-prepared-statements`: false sends every statement unnamed (nothing stays prepared).
+    pub db_prepared_statements: bool,
     /// A function whose result answers `GET /` instead of the OpenAPI document.
     pub db_root_spec: Option<String>,
     /// The admin server (`/live`, `/ready`), off unless a port is set.
@@ -522,6 +530,7 @@ impl Config {
             db_aggregates_enabled: bool_of("db-aggregates-enabled"),
             server_timing_enabled: bool_of("server-timing-enabled"),
             db_plan_enabled: bool_of("db-plan-enabled"),
+            db_prepared_statements: bool_of("db-prepared-statements"),
             db_root_spec: get("db-root-spec").map(str::to_string),
             admin_server_port: match int_of(&raw, "admin-server-port")? {
                 None => None,

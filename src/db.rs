@@ -5,8 +5,9 @@
 //! (`role`, `request.jwt.claims`…), the optional pre-request call and the main statement are
 //! sent together, and when nothing has to be checked before the end, `COMMIT` too. The main
 //! statement is prepared inside the transaction (after the role switch, so it resolves names
-//! with the request role's privileges) and cached per connection. The work runs in its own
-//! task, so a client that disconnects mid-request cannot leave a transaction open.
+//! with the request role's privileges) and cached per connection (or, with
+//! `db-prepared-statements = false`, sent unnamed so nothing stays prepared). The work runs
+//! in its own task, so a client that disconnects mid-request cannot leave a transaction open.
 
 use crate::error::{Error, PgError};
 use crate::plan::TxPlan;
@@ -248,6 +249,9 @@ async fn run_on(
     tx: &Transaction,
     policy: TxPlan,
 ) -> Result<DbResult, Error> {
+    if !tx.prepared {
+        return run_unprepared(client, tx, policy).await;
+    }
     let id = deadpool_postgres::Object::id(client);
     let known = |s: &Statement| db.is_prepared((id, sql_hash(&s.sql)));
     // The settings only call pg_catalog.set_config: safe to prepare outside the transaction.
@@ -311,13 +315,57 @@ async fn run_on(
         };
         steps.await
     };
+    finish(client, tx, policy, row).await
+}
+
+/// `db-prepared-statements = false`: every statement is sent unnamed (parse, bind and execute
+/// in one go, values still bound), so nothing stays prepared on the connection. Still one
+/// pipelined round trip.
+async fn run_unprepared(
+    client: &deadpool_postgres::Client,
+    tx: &Transaction,
+    policy: TxPlan,
+) -> Result<DbResult, Error> {
+    let settings_params = params(&tx.settings);
+    let pre_params = tx.pre_request.as_ref().map(params).unwrap_or_default();
+    let main_params = params(&tx.main);
+    let (settings_typed, main_typed) = (typed(&settings_params), typed(&main_params));
+    let begin = client.batch_execute(tx.begin);
+    let set = client.query_typed(&tx.settings.sql, &settings_typed);
+    let pre = async {
+        match &tx.pre_request {
+            Some(p) => client.query_typed(&p.sql, &typed(&pre_params)).await.map(|_| ()),
+            None => Ok(()),
+        }
+    };
+    let q = client.query_typed(&tx.main.sql, &main_typed);
+    let (b, s, p, q) = tokio::join!(begin, set, pre, q);
+    let row = first_error(b, s, p).and(q.map_err(|e| map_error(&e)));
+    finish(client, tx, policy, row).await
+}
+
+/// Parameters with the type `unknown`: PostgreSQL infers each from where it is used.
+fn typed<'a>(p: &'a [Text<'a>]) -> Vec<(&'a (dyn ToSql + Sync), Type)> {
+    p.iter().map(|t| (t as &(dyn ToSql + Sync), Type::UNKNOWN)).collect()
+}
+
+/// After the main statement: the planned count, the post-checks, and the end of the transaction.
+async fn finish(
+    client: &deadpool_postgres::Client,
+    tx: &Transaction,
+    policy: TxPlan,
+    row: Result<Vec<tokio_postgres::Row>, Error>,
+) -> Result<DbResult, Error> {
     let mut row = row.and_then(|rows| decode(&rows, tx.explain));
     if let (Ok(result), Some(estimate)) = (&mut row, &tx.estimate) {
-        match planned_rows(client, &estimate.statement).await {
+        match planned_rows(client, &estimate.statement, tx.prepared).await {
             Ok(planned) => {
                 let exact = result.total.unwrap_or(0);
                 match estimate.above {
+                    // count=planned: the planner's guess, whatever it is.
                     None => result.total = Some(planned),
+                    // count=estimated past db-max-rows (or without it): the guess only when it is
+                    // larger than the exact count (a guess below it is known to be wrong).
                     Some(max) if max.is_none_or(|max| exact > max) => result.total = Some(exact.max(planned)),
                     Some(_) => {}
                 }
@@ -350,9 +398,14 @@ async fn run_on(
 }
 
 /// The planner's row estimate of an `EXPLAIN (FORMAT JSON)` statement.
-async fn planned_rows(client: &deadpool_postgres::Client, statement: &Statement) -> Result<i64, Error> {
+async fn planned_rows(client: &deadpool_postgres::Client, statement: &Statement, prepared: bool) -> Result<i64, Error> {
     let p = params(statement);
-    let rows = client.query(statement.sql.as_str(), &refs(&p)).await.map_err(|e| map_error(&e))?;
+    let rows = if prepared {
+        client.query(statement.sql.as_str(), &refs(&p)).await
+    } else {
+        client.query_typed(statement.sql.as_str(), &typed(&p)).await
+    };
+    let rows = rows.map_err(|e| map_error(&e))?;
     let plan: serde_json::Value = rows
         .first()
         .and_then(|r| r.try_get::<_, serde_json::Value>(0).ok())

@@ -301,6 +301,8 @@ pub fn pg_status(code: &str, message: &str, authenticated: bool) -> u16 {
         "25006" => 405,
         "21000" if message.contains("requires a WHERE clause") => 400,
         "21000" => 500,
+        // The role a JWT names does not exist: an authentication failure.
+        "22023" if message.starts_with("role") && message.ends_with("does not exist") => 401,
         "53400" => 500,
         "57P01" => 503,
         "P0001" => 400,
@@ -348,6 +350,8 @@ mod tests {
         ] {
             assert_eq!(pg_status(code, "", authed), status, "{code}");
         }
+        assert_eq!(pg_status("22023", "role \"nobody\" does not exist", true), 401);
+        assert_eq!(pg_status("22023", "invalid value for parameter", true), 400);
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod config;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod fuzzy;
 pub mod http;
 pub mod openapi;
 pub mod plan;

@@ -475,8 +475,8 @@ fn root_shape(
     }
     // A negative offset is ignored, as in PostgREST.
     offset = offset.filter(|o| *o > 0);
-    // The Range header applies to reads only, as in PostgREST.
-    let range = req.range.filter(|_| matches!(req.method, Method::Get | Method::Head));
+    // The Range header applies to GET only (RFC 9110; PostgREST ignores it on HEAD too).
+    let range = req.range.filter(|_| req.method == Method::Get);
     if let Some((from, to)) = range {
         if to.is_some_and(|t| t < from) {
             return Err(Error::InvalidRange(
@@ -946,21 +946,24 @@ fn plan_mutation(
         }
         Ok(p.json_bytes().to_vec())
     };
+    let mut put_first = false;
     let kind = match req.method {
         Method::Post => {
             let on_conflict = match prefs.resolution {
                 Some(res) => {
                     let cols = req.query.on_conflict.clone().unwrap_or_else(|| table.pk.clone());
-                    applied.push(
-                        match res {
-                            Resolution::MergeDuplicates => "resolution=merge-duplicates",
-                            Resolution::IgnoreDuplicates => "resolution=ignore-duplicates",
-                        }
-                        .into(),
-                    );
                     if cols.is_empty() {
+                        // Without a key to conflict on there is no upsert: a plain insert,
+                        // and the preference is not reported as applied.
                         None
                     } else {
+                        applied.push(
+                            match res {
+                                Resolution::MergeDuplicates => "resolution=merge-duplicates",
+                                Resolution::IgnoreDuplicates => "resolution=ignore-duplicates",
+                            }
+                            .into(),
+                        );
                         Some((cols, res))
                     }
                 }
@@ -971,7 +974,12 @@ fn plan_mutation(
             }
             MutateKind::Insert { columns: columns(payload)?, on_conflict }
         }
-        Method::Patch => MutateKind::Update { columns: columns(payload)? },
+        Method::Patch => {
+            if prefs.missing_default {
+                applied.push("missing=default".into());
+            }
+            MutateKind::Update { columns: columns(payload)? }
+        }
         Method::Put => {
             let (limit, offset) = req.query.root_limit();
             if limit.is_some() || offset.is_some() {
@@ -1000,10 +1008,11 @@ fn plan_mutation(
             if pk.is_empty() || eq_cols != pk || shape.filters.len() != pk.len() || !shape.logic.is_empty() {
                 return Err(Error::InvalidPutFilters);
             }
-            // The body is one row (an object, or an array of one) whose key matches the URL's.
+            // The body is one row (an object, or the first of an array) whose key matches the
+            // URL's; further rows are ignored, as in PostgREST.
             let row = payload.and_then(|p| serde_json::from_slice::<serde_json::Value>(p.json_bytes()).ok());
             let row = match row {
-                Some(serde_json::Value::Array(mut items)) if items.len() == 1 => items.pop(),
+                Some(serde_json::Value::Array(items)) => items.into_iter().next(),
                 Some(v @ serde_json::Value::Object(_)) => Some(v),
                 _ => None,
             };
@@ -1025,6 +1034,7 @@ fn plan_mutation(
             if !matches_url {
                 return Err(Error::PutMismatch);
             }
+            put_first = true;
             MutateKind::Insert {
                 columns: columns(payload)?,
                 on_conflict: Some((table.pk.clone(), Resolution::MergeDuplicates)),
@@ -1035,31 +1045,9 @@ fn plan_mutation(
     };
     let payload = match &kind {
         MutateKind::Delete => None,
+        _ if put_first => Some(first_element(&body(payload)?)),
         _ => Some(body(payload)?),
     };
-    // An upsert also returns a marker column (inserted or updated): name the table's columns
-    // instead of `*` so the marker stays out of the representation.
-    let mut shape = shape;
-    if matches!(kind, MutateKind::Insert { on_conflict: Some(_), .. }) {
-        let columns = || {
-            table.columns.iter().map(|c| SelectItem::Field {
-                field: crate::api_request::Field { name: c.name.clone(), json_path: vec![] },
-                alias: None,
-                cast: None,
-                aggregate: None,
-                aggregate_cast: None,
-            })
-        };
-        if shape.select.is_empty() && shape.embeds.is_empty() {
-            shape.select = columns().collect();
-        } else if shape.select.contains(&SelectItem::Star) {
-            shape.select = shape
-                .select
-                .iter()
-                .flat_map(|i| if *i == SelectItem::Star { columns().collect::<Vec<_>>() } else { vec![i.clone()] })
-                .collect();
-        }
-    }
     let written = match &kind {
         MutateKind::Insert { columns, .. } | MutateKind::Update { columns } => columns.as_slice(),
         MutateKind::Delete => &[],
@@ -1089,6 +1077,15 @@ fn plan_mutation(
     Ok(Action::Mutate { table: qualified, kind, shape, payload, pk: table.pk.clone(), defaults, parse })
 }
 
+/// The text of the first element of a JSON array (as sent: numbers keep their digits), or the
+/// body itself when it is not an array.
+fn first_element(body: &[u8]) -> Vec<u8> {
+    match serde_json::from_slice::<Vec<Box<serde_json::value::RawValue>>>(body) {
+        Ok(items) => items.first().map(|r| r.get().as_bytes().to_vec()).unwrap_or_else(|| body.to_vec()),
+        Err(_) => body.to_vec(),
+    }
+}
+
 fn plan_call(
     config: &Config,
     req: &ApiRequest,
@@ -1096,7 +1093,8 @@ fn plan_call(
     name: &str,
     tx: &mut TxPlan,
 ) -> Result<Action, Error> {
-    let candidates = cache.routines(&req.schema, name);
+    // Functions /rpc cannot call (unnamed parameters not taking the body) are unknown here.
+    let candidates: Vec<&Routine> = cache.routines(&req.schema, name).iter().filter(|r| r.callable()).collect();
     let read_only = matches!(req.method, Method::Get | Method::Head);
     tx.read_only = read_only;
     let param_names: Vec<&str> = candidates.iter().flat_map(|r| r.params.iter().map(|p| p.name.as_str())).collect();
@@ -1129,7 +1127,7 @@ fn plan_call(
         (names, None)
     } else {
         match (&body_kind, &req.payload) {
-            (BodyKind::Json, Some(p)) if !req.preferences.single_object => {
+            (BodyKind::Json | BodyKind::Converted, Some(p)) if !req.preferences.single_object => {
                 // An array of objects: the first one's arguments, as PostgREST does.
                 let value = serde_json::from_slice::<serde_json::Value>(p.json_bytes()).ok();
                 let obj = match value {
@@ -1149,7 +1147,7 @@ fn plan_call(
             _ => (vec![], None),
         }
     };
-    let routine = choose_routine(req, candidates, name, &arg_names, &body_kind)?;
+    let routine = choose_routine(req, cache, &candidates, name, &arg_names, &body_kind)?;
     if tx.max_affected.is_some() && !routine.returns_set {
         return Err(Error::MaxAffectedNeedsSet);
     }
@@ -1219,6 +1217,8 @@ fn plan_call(
 /// What a function call's body is, by its content type.
 enum BodyKind {
     Json,
+    /// CSV or a form, turned into JSON: arguments by name only.
+    Converted,
     Text,
     Xml,
     Bytea,
@@ -1228,7 +1228,8 @@ enum BodyKind {
 impl BodyKind {
     fn of(req: &ApiRequest) -> BodyKind {
         match req.content_type.as_str() {
-            "application/json" | "application/x-www-form-urlencoded" => BodyKind::Json,
+            "application/json" => BodyKind::Json,
+            "application/x-www-form-urlencoded" | "text/csv" => BodyKind::Converted,
             "text/plain" => BodyKind::Text,
             "text/xml" => BodyKind::Xml,
             "application/octet-stream" => BodyKind::Bytea,
@@ -1243,7 +1244,7 @@ impl BodyKind {
             BodyKind::Text => &["text"],
             BodyKind::Xml => &["xml"],
             BodyKind::Bytea => &["bytea"],
-            BodyKind::Other => &[],
+            BodyKind::Converted | BodyKind::Other => &[],
         }
     }
 
@@ -1253,7 +1254,7 @@ impl BodyKind {
             BodyKind::Text => "text",
             BodyKind::Xml => "xml",
             BodyKind::Bytea => "bytea",
-            BodyKind::Other => "",
+            BodyKind::Converted | BodyKind::Other => "",
         }
     }
 }
@@ -1263,7 +1264,8 @@ impl BodyKind {
 /// parameter of the body's type. Several left: PGRST203 (300); none: PGRST202 (404).
 fn choose_routine<'a>(
     req: &ApiRequest,
-    candidates: &'a [Routine],
+    cache: &SchemaCache,
+    candidates: &[&'a Routine],
     name: &str,
     arg_names: &[String],
     body: &BodyKind,
@@ -1281,12 +1283,13 @@ fn choose_routine<'a>(
         let required = r.params.iter().filter(|p| !p.has_default).all(|p| arg_names.contains(&p.name));
         known && required
     };
-    let body_is_raw = post && !matches!(body, BodyKind::Json);
+    let body_is_raw = post && !matches!(body, BodyKind::Json | BodyKind::Converted);
     let mut found: Vec<&Routine> =
-        if body_is_raw { vec![] } else { candidates.iter().filter(|r| named_match(r)).collect() };
+        if body_is_raw { vec![] } else { candidates.iter().copied().filter(|r| named_match(r)).collect() };
     if found.is_empty() && post {
         found = candidates
             .iter()
+            .copied()
             .filter(|r| unnamed(r) && body.unnamed_types().contains(&r.params[0].type_.as_str()))
             .collect();
     }
@@ -1315,9 +1318,16 @@ fn choose_routine<'a>(
                     format!("Searched for the function {qualified} without parameters, but no matches were found in the schema cache."),
                 )
             } else {
-                let list = arg_names.join(", ");
+                // PostgREST names the arguments in sorted order.
+                let mut sorted = arg_names.to_vec();
+                sorted.sort();
+                let list = sorted.join(", ");
                 let noun = if arg_names.len() == 1 { "parameter" } else { "parameters" };
-                let or_json = if post { " or with a single unnamed json/jsonb parameter" } else { "" };
+                let or_json = if post && matches!(body, BodyKind::Json) {
+                    " or with a single unnamed json/jsonb parameter"
+                } else {
+                    ""
+                };
                 (
                     format!("{qualified}({list})"),
                     format!(
@@ -1325,14 +1335,7 @@ fn choose_routine<'a>(
                     ),
                 )
             };
-            let hint = candidates.iter().find(|r| !unnamed(r)).map(|r| {
-                let names: Vec<&str> = r.params.iter().map(|p| p.name.as_str()).collect();
-                if names.is_empty() {
-                    format!("Perhaps you meant to call the function {qualified}")
-                } else {
-                    format!("Perhaps you meant to call the function {qualified}({})", names.join(", "))
-                }
-            });
+            let hint = if body_is_raw { None } else { no_function_hint(req, cache, candidates, name, arg_names) };
             Err(Error::NoFunction { name: shown, details, hint })
         }
         many => {
@@ -1347,6 +1350,40 @@ fn choose_routine<'a>(
             Err(Error::AmbiguousFunction(list))
         }
     }
+}
+
+/// PostgREST's hint for an unknown function: the closest function name of the schema, or,
+/// when the name exists, the closest of its parameter lists (names sorted).
+fn no_function_hint(
+    req: &ApiRequest,
+    cache: &SchemaCache,
+    candidates: &[&Routine],
+    name: &str,
+    arg_names: &[String],
+) -> Option<String> {
+    let sorted_list = |names: Vec<&str>| {
+        let mut names = names;
+        names.sort_unstable();
+        format!("({})", names.join(", "))
+    };
+    let found = if candidates.is_empty() {
+        let mut names: Vec<&str> = cache
+            .routines
+            .iter()
+            .filter(|((s, _), rs)| *s == req.schema && rs.iter().any(Routine::callable))
+            .map(|((_, n), _)| n.as_str())
+            .collect();
+        // A fixed order, so that equally close names always give the same hint.
+        names.sort_unstable();
+        crate::fuzzy::closest(&names, name)?.to_string()
+    } else {
+        let lists: Vec<String> =
+            candidates.iter().map(|r| sorted_list(r.params.iter().map(|p| p.name.as_str()).collect())).collect();
+        let lists: Vec<&str> = lists.iter().map(String::as_str).collect();
+        let query = sorted_list(arg_names.iter().map(String::as_str).collect());
+        format!("{name}{}", crate::fuzzy::closest(&lists, &query)?)
+    };
+    Some(format!("Perhaps you meant to call the function {}.{found}", req.schema))
 }
 
 /// Picks the response media type from `Accept`.

@@ -38,6 +38,8 @@ pub struct Transaction {
     pub explain: bool,
     /// `Prefer: count=planned|estimated`: an EXPLAIN of the read whose row estimate is the total.
     pub estimate: Option<Estimate>,
+    /// `db-prepared-statements`: when false, nothing is prepared (unnamed statements only).
+    pub prepared: bool,
 }
 
 /// The planner's estimate of a read's total.
@@ -151,7 +153,15 @@ pub fn transaction(config: &Config, req: &ApiRequest, auth: &AuthResult, plan: &
         .as_ref()
         .map(|(schema, name)| Statement { sql: format!("SELECT {}.{}()", ident(schema), ident(name)), params: vec![] });
     let estimate = count_estimate(plan);
-    Transaction { begin, settings: sql.finish(), pre_request, main, explain: plan.explain.is_some(), estimate }
+    Transaction {
+        begin,
+        settings: sql.finish(),
+        pre_request,
+        main,
+        explain: plan.explain.is_some(),
+        estimate,
+        prepared: config.db_prepared_statements,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -184,7 +194,16 @@ fn statement(plan: &Plan) -> Result<Statement, Error> {
             let from = format!("{}.{}", ident(&table.schema), ident(&table.name));
             let alias = ident(&table.name);
             let p = parts(&mut sql, &mut 0, &from, &alias, shape, "", vec![])?;
-            let total = if needs_total(plan, shape) {
+            let total = if let (Some(CountPref::Estimated), Some(max)) = (plan.count, plan.max_rows) {
+                // count=estimated counts exactly only up to just past db-max-rows; beyond that
+                // the planner's estimate is used when larger (see Estimate).
+                format!(
+                    "(SELECT pg_catalog.count(*) FROM (SELECT 1 FROM {from}{}{} LIMIT {}) pgrst_counted)",
+                    p.filtering_joins,
+                    p.where_,
+                    max.saturating_add(1)
+                )
+            } else if needs_total(plan, shape) {
                 format!("(SELECT pg_catalog.count(*) FROM {from}{}{})", p.filtering_joins, p.where_)
             } else {
                 "NULL::bigint".into()
@@ -199,15 +218,27 @@ fn statement(plan: &Plan) -> Result<Statement, Error> {
                 MutateKind::Insert { columns, on_conflict } => {
                     let cols: Vec<String> = columns.iter().map(|c| ident(c)).collect();
                     let no_rows = payload.as_deref().is_some_and(|b| String::from_utf8_lossy(b).trim() == "[]");
+                    // An upsert counts the rows it inserts in a transaction-local setting: each
+                    // row of the payload adds one, each that updates an existing row instead
+                    // takes it back (in DO UPDATE's WHERE). Unlike xmax, this also works on
+                    // partitioned tables and views.
+                    let counting = on_conflict.is_some() && !no_rows;
+                    let counted = if counting { format!(" WHERE {}", count_inserted('+')) } else { String::new() };
                     if no_rows {
                         // `[]`: nothing to insert (and no row to default).
-                        cte.push_str(&format!("SELECT {target}.*, NULL::xid AS pgrst_xmax FROM {target} WHERE false"));
-                    } else if cols.is_empty() {
-                        cte.push_str(&format!("INSERT INTO {target} DEFAULT VALUES"));
+                        cte.push_str(&format!("SELECT {target}.* FROM {target} WHERE false"));
                     } else {
                         let body = payload.as_deref().map(json_array_text).unwrap_or_else(|| "[]".into());
                         let p = sql.bind(body);
-                        if parse.is_active() {
+                        let into = if cols.is_empty() {
+                            // `{}`: every column gets its default, once per element.
+                            format!("INSERT INTO {target} SELECT")
+                        } else {
+                            format!("INSERT INTO {target} ({cols}) SELECT", cols = cols.join(", "))
+                        };
+                        if cols.is_empty() {
+                            cte.push_str(&format!("{into} FROM json_array_elements({p}::json) pgrst_elem{counted}"));
+                        } else if parse.is_active() {
                             // Some columns' domains parse their JSON values themselves.
                             let values = if defaults.is_empty() {
                                 columns.iter().map(|c| body_value(&mut sql, c, parse)).collect()
@@ -216,27 +247,25 @@ fn statement(plan: &Plan) -> Result<Statement, Error> {
                             };
                             let record = record_source(&mut sql, parse);
                             cte.push_str(&format!(
-                                "INSERT INTO {target} ({}) SELECT {} FROM jsonb_array_elements({p}::jsonb) pgrst_elem, \
-                                 LATERAL jsonb_populate_record(NULL::{target}, {record}) pgrst_body",
-                                cols.join(", "),
+                                "{into} {} FROM jsonb_array_elements({p}::jsonb) pgrst_elem, \
+                                 LATERAL jsonb_populate_record(NULL::{target}, {record}) pgrst_body{counted}",
                                 values.join(", ")
                             ));
                         } else if defaults.is_empty() {
                             cte.push_str(&format!(
-                                "INSERT INTO {target} ({cols}) SELECT {cols} FROM json_populate_recordset(NULL::{target}, {p}::json) pgrst_body",
+                                "{into} {cols} FROM json_populate_recordset(NULL::{target}, {p}::json) pgrst_body{counted}",
                                 cols = cols.join(", ")
                             ));
                         } else {
                             let values = or_default(&mut sql, defaults, parse);
                             cte.push_str(&format!(
-                                "INSERT INTO {target} ({}) SELECT {} FROM jsonb_array_elements({p}::jsonb) pgrst_elem, \
-                                 LATERAL jsonb_populate_record(NULL::{target}, pgrst_elem) pgrst_body",
-                                cols.join(", "),
+                                "{into} {} FROM jsonb_array_elements({p}::jsonb) pgrst_elem, \
+                                 LATERAL jsonb_populate_record(NULL::{target}, pgrst_elem) pgrst_body{counted}",
                                 values.join(", ")
                             ));
                         }
                     }
-                    if let (false, Some((conflict_cols, resolution))) = (no_rows, on_conflict) {
+                    if let (true, Some((conflict_cols, resolution))) = (counting, on_conflict) {
                         let cc: Vec<String> = conflict_cols.iter().map(|c| ident(c)).collect();
                         cte.push_str(&format!(" ON CONFLICT ({}) ", cc.join(", ")));
                         match resolution {
@@ -244,16 +273,16 @@ fn statement(plan: &Plan) -> Result<Statement, Error> {
                             Resolution::MergeDuplicates if cols.is_empty() => cte.push_str("DO NOTHING"),
                             Resolution::MergeDuplicates => {
                                 let sets: Vec<String> = cols.iter().map(|c| format!("{c} = EXCLUDED.{c}")).collect();
-                                cte.push_str(&format!("DO UPDATE SET {}", sets.join(", ")));
+                                cte.push_str(&format!(
+                                    "DO UPDATE SET {} WHERE {}",
+                                    sets.join(", "),
+                                    count_inserted('-')
+                                ));
                             }
                         }
                     }
                     if !no_rows {
                         cte.push_str(&returning(&target, plan, shape, pk));
-                    }
-                    if on_conflict.is_some() && !no_rows {
-                        // xmax is 0 on a row this statement inserted, set on one it updated.
-                        cte.push_str(&format!(", {target}.xmax AS pgrst_xmax"));
                     }
                 }
                 MutateKind::Update { columns } => {
@@ -332,8 +361,10 @@ fn statement(plan: &Plan) -> Result<Statement, Error> {
             let rep = parts(&mut sql, &mut 0, &format!("pgrst_source {alias}"), &alias, &returning, "", vec![])?;
             let location = if plan.return_ == ReturnPref::HeadersOnly && !pk.is_empty() {
                 let cols: Vec<String> = pk.iter().map(|c| ident(c)).collect();
+                // Only a single created row has a location.
                 format!(
-                    "(SELECT row_to_json(pgrst_pk)::text FROM (SELECT {} FROM pgrst_source LIMIT 1) pgrst_pk)",
+                    "CASE WHEN pg_catalog.count(_postgrest_t) = 1 THEN \
+                     (SELECT row_to_json(pgrst_pk)::text FROM (SELECT {} FROM pgrst_source LIMIT 1) pgrst_pk) END",
                     cols.join(", ")
                 )
             } else {
@@ -347,9 +378,11 @@ fn statement(plan: &Plan) -> Result<Statement, Error> {
                 None => "NULL::bigint".to_string(),
             };
             sql.push(&format!("WITH pgrst_source AS ({cte}) "));
+            // Read after the outer query consumed every row of pgrst_source, so the upsert
+            // has run to completion.
             let inserted = match kind {
                 MutateKind::Insert { on_conflict: Some(_), .. } => {
-                    "(SELECT pg_catalog.count(*) FROM pgrst_source WHERE pgrst_source.pgrst_xmax::text = '0')"
+                    "coalesce(nullif(current_setting('pgrst.inserted', true), '')::bigint, 0)"
                 }
                 _ => "NULL::bigint",
             };
@@ -480,6 +513,16 @@ fn statement(plan: &Plan) -> Result<Statement, Error> {
         }
     }
     Ok(sql.finish())
+}
+
+/// `set_config('pgrst.inserted', n ± 1)`, always true as a condition: the upsert's count of
+/// inserted rows, one step (see the Insert rendering).
+fn count_inserted(step: char) -> String {
+    let never = if step == '+' { "0" } else { "-1" };
+    format!(
+        "pg_catalog.set_config('pgrst.inserted', (coalesce(nullif(pg_catalog.current_setting('pgrst.inserted', true), \
+         '')::int, 0) {step} 1)::text, true) <> '{never}'"
+    )
 }
 
 /// `missing=default`: a column's value from the row when the row has the key, else the

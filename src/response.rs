@@ -56,13 +56,20 @@ pub fn build(req: &ApiRequest, plan: &Plan, mut result: DbResult) -> Result<Resp
             }
         }
         Action::Mutate { table, kind, .. } => {
-            resp.status = match (kind, result.inserted) {
-                // An upsert that only updated existing rows.
-                (MutateKind::Insert { .. }, Some(0)) => 200,
-                (MutateKind::Insert { .. }, _) => 201,
+            // How many rows were new: an upsert counts them; a plain insert inserted them all.
+            let inserted = result.inserted.unwrap_or(result.page_total);
+            let put = req.method == crate::api_request::Method::Put;
+            let merge = req.preferences.resolution == Some(crate::api_request::Resolution::MergeDuplicates);
+            resp.status = match kind {
+                // PUT: 201 when it created the row, 200 when it replaced it.
+                MutateKind::Insert { .. } if put && inserted > 0 => 201,
+                MutateKind::Insert { .. } if put => 200,
+                // POST: 201, but 200 for a merge that inserted nothing (PostgREST's rule: an
+                // ignore-duplicates upsert is 201 even when every row was a duplicate).
+                MutateKind::Insert { .. } if inserted <= 0 && merge => 200,
+                MutateKind::Insert { .. } => 201,
                 _ => 200,
             };
-            let only_updated = result.inserted == Some(0);
             // PostgREST: an update reports the rows' range, inserts and deletes only the total.
             let range = match kind {
                 MutateKind::Update { .. } => content_range(result.total),
@@ -71,7 +78,8 @@ pub fn build(req: &ApiRequest, plan: &Plan, mut result: DbResult) -> Result<Resp
             resp.headers.push(("Content-Range".into(), range));
             if plan.return_ != ReturnPref::Representation {
                 body = None;
-                if !matches!(kind, MutateKind::Insert { .. }) || only_updated {
+                // Only a POST keeps its status without a body.
+                if !matches!(kind, MutateKind::Insert { .. }) || put {
                     resp.status = 204;
                 }
             }
