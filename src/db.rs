@@ -188,12 +188,18 @@ fn pool_error(e: deadpool_postgres::PoolError) -> Error {
     }
 }
 
+/// At most this many statements stay prepared on one connection: past it, the connection's
+/// statements are all deallocated and prepared again as requests need them. Distinct SQL
+/// texts are few for a given API, but not bounded (LIMIT is written inline, select lists
+/// vary), and each prepared statement holds memory in both tusk and the backend.
+pub const MAX_PREPARED_PER_CONNECTION: usize = 1000;
+
 /// The pool, plus which main statements each connection has prepared: a statement known to
 /// be prepared is sent in the same round trip as `BEGIN` and the settings; a new one must be
 /// prepared inside the transaction first (as the request's role).
 pub struct Db {
     pub pool: Pool,
-    prepared: std::sync::Mutex<std::collections::HashSet<(deadpool_postgres::ObjectId, u64)>>,
+    prepared: std::sync::Mutex<std::collections::HashMap<deadpool_postgres::ObjectId, std::collections::HashSet<u64>>>,
     /// Requests that found no free connection in time (the admin server's `/metrics`).
     pub pool_timeouts: std::sync::atomic::AtomicU64,
 }
@@ -218,13 +224,33 @@ impl Db {
         }
     }
 
-    fn is_prepared(&self, key: (deadpool_postgres::ObjectId, u64)) -> bool {
-        self.prepared.lock().map(|p| p.contains(&key)).unwrap_or(false)
+    fn is_prepared(&self, (id, hash): (deadpool_postgres::ObjectId, u64)) -> bool {
+        self.prepared.lock().map(|p| p.get(&id).is_some_and(|s| s.contains(&hash))).unwrap_or(false)
     }
 
-    fn mark_prepared(&self, key: (deadpool_postgres::ObjectId, u64)) {
+    fn mark_prepared(&self, (id, hash): (deadpool_postgres::ObjectId, u64)) {
         if let Ok(mut p) = self.prepared.lock() {
-            p.insert(key);
+            p.entry(id).or_default().insert(hash);
+        }
+    }
+
+    /// Before preparing a new statement on `client`: if it holds the most it may, drops all
+    /// of them (tokio-postgres closes a statement on the server when its last handle goes).
+    fn make_room(&self, client: &deadpool_postgres::Client) {
+        let id = deadpool_postgres::Object::id(client);
+        let full = self
+            .prepared
+            .lock()
+            .map(|mut p| {
+                let full = p.get(&id).is_some_and(|s| s.len() >= MAX_PREPARED_PER_CONNECTION);
+                if full {
+                    p.remove(&id);
+                }
+                full
+            })
+            .unwrap_or(false);
+        if full || client.statement_cache.size() >= MAX_PREPARED_PER_CONNECTION {
+            client.statement_cache.clear();
         }
     }
 }
@@ -300,6 +326,7 @@ async fn run_on(
         // A statement new to this connection is prepared inside the transaction, after the
         // role switch and the pre-request function, so names resolve with the request's
         // privileges; the next request on this connection takes the fast path.
+        db.make_room(client);
         let (b, s) = tokio::join!(client.batch_execute(tx.begin), client.query(&settings, &settings_refs));
         let steps = async {
             b.map_err(|e| map_error(&e))?;

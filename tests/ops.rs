@@ -311,3 +311,26 @@ async fn reload_config_rereads_the_file_and_moves_the_channel() {
         .await;
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[tokio::test]
+async fn prepared_statements_per_connection_are_bounded() {
+    let db = TestDb::todo();
+    db.psql(
+        "create function todo.prepared_here() returns bigint language sql volatile as
+           $$ select count(*) from pg_prepared_statements $$;",
+    );
+    let mut env = db.seed_env();
+    set_env(&mut env, "PGRST_DB_POOL", "1");
+    let t = Tusk::start(&env).await;
+    // Each LIMIT is written into the SQL: every request is a statement new to the connection.
+    let cap = tusk::db::MAX_PREPARED_PER_CONNECTION;
+    for limit in 1..=(cap + 50) {
+        t.get(&format!("/tasks?limit={limit}")).send().await.expect_status(200);
+    }
+    let r = t.post("/rpc/prepared_here").send().await;
+    r.expect_status(200);
+    let held = r.json().as_u64().expect("a count");
+    assert!(held > 0, "statements are prepared at all");
+    // The settings statement and a few others ride along with the main statements.
+    assert!(held <= cap as u64 + 5, "{held} statements prepared on one connection");
+}
