@@ -103,10 +103,25 @@ impl Sql {
 
 /// `BEGIN`, the transaction-local settings PostgREST sets, and the optional pre-request call.
 pub fn transaction(config: &Config, req: &ApiRequest, auth: &AuthResult, plan: &Plan, main: Statement) -> Transaction {
-    let begin = if plan.tx.read_only {
-        "BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY"
-    } else {
-        "BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE"
+    // A called function's own settings named by db-hoisted-tx-settings apply to the whole
+    // transaction (its isolation level to BEGIN).
+    let hoisted: Vec<(String, String)> = match &plan.action {
+        Action::Call { routine, .. } => routine
+            .settings
+            .iter()
+            .filter(|(k, _)| config.db_hoisted_tx_settings.iter().any(|h| h == k))
+            .cloned()
+            .collect(),
+        _ => vec![],
+    };
+    let isolation = hoisted.iter().find(|(k, _)| k == "default_transaction_isolation").map(|(_, v)| v.as_str());
+    let begin = match (isolation.map(str::to_ascii_lowercase).as_deref(), plan.tx.read_only) {
+        (Some("serializable"), true) => "BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY",
+        (Some("serializable"), false) => "BEGIN ISOLATION LEVEL SERIALIZABLE READ WRITE",
+        (Some("repeatable read"), true) => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        (Some("repeatable read"), false) => "BEGIN ISOLATION LEVEL REPEATABLE READ READ WRITE",
+        (_, true) => "BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY",
+        (_, false) => "BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE",
     };
     let mut sql = Sql::new();
     let mut search_path = vec![ident(&req.schema)];
@@ -139,6 +154,7 @@ pub fn transaction(config: &Config, req: &ApiRequest, auth: &AuthResult, plan: &
     if let Some(tz) = &req.preferences.timezone {
         settings.push(("timezone".into(), tz.clone()));
     }
+    settings.extend(hoisted.into_iter().filter(|(k, _)| k != "default_transaction_isolation"));
     sql.push("SELECT ");
     for (i, (name, value)) in settings.into_iter().enumerate() {
         if i > 0 {

@@ -174,6 +174,7 @@ SELECT json_build_object(
         p.provolatile::text AS volatility,
         p.provariadic <> 0 AS variadic,
         p.prorows::float8 AS rows,
+        coalesce(to_json(p.proconfig), '[]') AS settings,
         -- The relation whose row is the only argument (a computed relationship's source).
         (SELECT json_build_array(an.nspname, ac.relname) FROM pg_type at
            JOIN pg_class ac ON ac.oid = at.typrelid JOIN pg_namespace an ON an.oid = ac.relnamespace
@@ -327,6 +328,9 @@ struct RawRoutine {
     rows: f64,
     #[serde(default)]
     arg_relation: Option<(String, String)>,
+    /// `ALTER FUNCTION … SET name = value`, as `name=value`.
+    #[serde(default)]
+    settings: Vec<String>,
 }
 
 /// A function parameter the caller passes (IN, INOUT or VARIADIC).
@@ -370,6 +374,9 @@ pub struct Routine {
     pub out_columns: Vec<(String, String)>,
     /// The relation whose row is the only argument, if it is one.
     pub arg_relation: Option<(String, String)>,
+    /// Its `SET name = value` clauses (`db-hoisted-tx-settings` names those applied to the
+    /// whole transaction).
+    pub settings: Vec<(String, String)>,
 }
 
 impl Routine {
@@ -431,6 +438,11 @@ impl Routine {
             variadic: r.variadic,
             out_columns,
             arg_relation: r.arg_relation,
+            settings: r
+                .settings
+                .iter()
+                .filter_map(|s| s.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+                .collect(),
         }
     }
 }

@@ -326,3 +326,41 @@ async fn server_timing_and_explain_when_enabled() {
     r.expect_status(200);
     assert!(r.json()[0]["Plan"]["Total Cost"].is_number(), "{}", r.text);
 }
+
+#[tokio::test]
+async fn a_functions_hoisted_settings_apply_to_its_transaction() {
+    let (db, t) = read_app().await;
+    db.psql(
+        "create function todo.isolation() returns text language sql stable
+           set default_transaction_isolation = 'serializable'
+           as $$ select current_setting('transaction_isolation') $$;
+         create function todo.slow() returns int language sql stable
+           set statement_timeout = '100ms'
+           as $$ select 1 from pg_sleep(2) $$;
+         notify pgrst, 'reload schema';",
+    );
+    let r = poll(std::time::Duration::from_secs(10), "the new functions", || async {
+        let r = t.get("/rpc/isolation").send().await;
+        (r.status == 200).then_some(r)
+    })
+    .await;
+    assert_eq!(r.json(), "serializable");
+    let started = std::time::Instant::now();
+    let r = t.get("/rpc/slow").send().await;
+    assert_eq!(r.json()["code"], "57014", "{r:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2), "the timeout applied");
+    // Not hoisted when the setting says so.
+    let (db, t) = shop_app(&[("PGRST_DB_HOISTED_TX_SETTINGS", "statement_timeout")]).await;
+    db.psql(
+        "create function todo.isolation() returns text language sql stable
+           set default_transaction_isolation = 'serializable'
+           as $$ select current_setting('transaction_isolation') $$;
+         notify pgrst, 'reload schema';",
+    );
+    let r = poll(std::time::Duration::from_secs(10), "the new function", || async {
+        let r = t.get("/rpc/isolation").send().await;
+        (r.status == 200).then_some(r)
+    })
+    .await;
+    assert_eq!(r.json(), "read committed");
+}
