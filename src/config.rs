@@ -132,7 +132,7 @@ pub const SETTINGS: &[Setting] = &[
     s("server-host", Str, Some("!4"), true, "Host to bind: an address, or !4 / !6 / * / *4 / *6"),
     s("server-port", Int, Some("3000"), true, "TCP port to bind"),
     s("server-timing-enabled", Bool, Some("false"), true, "Send Server-Timing headers"),
-    s("server-trace-header", Str, None, false, "Request header echoed back for tracing"),
+    s("server-trace-header", Str, None, true, "Request header echoed back for tracing"),
     s("server-unix-socket", Str, None, false, "Unix socket to listen on instead of TCP"),
     s("server-unix-socket-mode", Str, Some("660"), false, "Mode of the unix socket"),
 ];

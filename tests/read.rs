@@ -364,3 +364,14 @@ async fn a_functions_hoisted_settings_apply_to_its_transaction() {
     .await;
     assert_eq!(r.json(), "read committed");
 }
+
+#[tokio::test]
+async fn the_trace_header_is_echoed() {
+    let (_db, t) = shop_app(&[("PGRST_SERVER_TRACE_HEADER", "X-Request-Id")]).await;
+    let r = t.get("/tasks").header("X-Request-Id", "abc-123").send().await;
+    r.expect_status(200);
+    assert_eq!(r.header("x-request-id").as_deref(), Some("abc-123"));
+    // Errors too.
+    let r = t.get("/nope").header("X-Request-Id", "abc-124").send().await;
+    assert_eq!(r.header("x-request-id").as_deref(), Some("abc-124"));
+}
