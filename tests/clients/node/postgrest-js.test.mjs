@@ -4,7 +4,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { PostgrestClient } from '@supabase/postgrest-js';
-import { startServer, token, recordingFetch, rawQuery } from './server.mjs';
+import { startServer, token, recordingFetch, rawQuery, checkPreflights } from './server.mjs';
 
 const C = 'pjs';
 let server, db, f;
@@ -451,5 +451,50 @@ describe('less common builders', () => {
     ({ data } = ok(await db.from('items').update({ qty: 12 }).eq('id', 120).select('qty').single()));
     assert.deepEqual(data, { qty: 12 });
     ok(await db.from('items').delete().eq('id', 120));
+  });
+});
+
+describe('harder selects and values', () => {
+  it('values with + & = , " and non-ASCII survive the round trip', async () => {
+    const names = ['a+b c', 'x&y=z', 'say "hi"', 'comma, (paren)', 'ünï cödé', '50% off', 'semi;colon'];
+    ok(await db.from('items').insert(names.map((name, i) => ({ id: 130 + i, client: C, name }))));
+    for (const name of names) {
+      const { data } = ok(await db.from('items').select('name').eq('client', C).eq('name', name));
+      assert.deepEqual(data, [{ name }], name);
+    }
+    // postgrest-js quotes in() values that hold , ( or ) but does not escape double quotes.
+    const inNames = names.filter((n) => !n.includes('"'));
+    const { data } = ok(await db.from('items').select('name').in('name', inNames).order('id'));
+    assert.deepEqual(data.map((r) => r.name), inNames);
+    ok(await db.from('items').delete().gte('id', 130).lt('id', 140));
+  });
+
+  it('embedding with a foreign-key hint, spread, and ordering by an embedded column', async () => {
+    let { data } = ok(await db.from('authors').select('name, books!books_author_id_fkey(id)').eq('id', 3));
+    assert.deepEqual(data, [{ name: 'Frank Herbert', books: [{ id: 5 }] }]);
+    ({ data } = ok(await db.from('books').select('title, ...authors(author:name)').eq('id', 3)));
+    assert.deepEqual(data, [{ title: 'Kindred', author: 'Octavia E. Butler' }]);
+    ({ data } = ok(await db.from('books').select('id, authors(name)').order('authors(name)').order('id').limit(3)));
+    assert.deepEqual(data.map((b) => b.id), [5, 3, 4]);
+  });
+
+  it('aggregates: count() of an embedded table, grouped max()', async () => {
+    let { data } = ok(await db.from('authors').select('name, books(count)').order('id'));
+    assert.deepEqual(data.map((a) => a.books[0].count), [3, 2, 1]);
+    ({ data } = ok(await db.from('books').select('author_id, latest:year.max()').order('author_id')));
+    assert.deepEqual(data, [{ author_id: 1, latest: 1974 }, { author_id: 2, latest: 1993 }, { author_id: 3, latest: 1965 }]);
+  });
+
+  it('casts and JSON paths in select', async () => {
+    const { data } = ok(await db.from('books').select('id, pages:meta->>pages::int, year::text').eq('id', 5).single());
+    assert.deepEqual(data, { id: 5, pages: 412, year: '1965' });
+  });
+});
+
+describe('from a browser', () => {
+  it('every kind of request sent above passes a CORS preflight', async () => {
+    const { checked, problems } = await checkPreflights(server.url, f.log);
+    assert.ok(checked > 3, `only ${checked} request kinds recorded`);
+    assert.deepEqual(problems, []);
   });
 });

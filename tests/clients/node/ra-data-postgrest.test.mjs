@@ -8,7 +8,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { fetchUtils } from 'ra-core';
 import raDataPostgrest from '@raphiniert/ra-data-postgrest';
-import { startServer, token, rawQuery, assertLocal } from './server.mjs';
+import { startServer, token, rawQuery, assertLocal, checkPreflights } from './server.mjs';
 
 // The package is CommonJS with an ES-module-style default export.
 const { default: postgrestRestProvider, defaultPrimaryKeys, defaultSchema } = raDataPostgrest;
@@ -164,5 +164,13 @@ describe('ra-data-postgrest', () => {
       assert.equal(e.body.code, '42501');
       return true;
     });
+  });
+});
+
+describe('from a browser', () => {
+  it('every kind of request sent above passes a CORS preflight', async () => {
+    const { checked, problems } = await checkPreflights(server.url, log);
+    assert.ok(checked > 3, `only ${checked} request kinds recorded`);
+    assert.deepEqual(problems, []);
   });
 });

@@ -90,3 +90,39 @@ export function recordingFetch(rewrite = (u) => u) {
 
 /** The query string of a recorded URL, exactly as sent (not decoded). */
 export const rawQuery = (url) => url.slice(url.indexOf('?') + 1);
+
+// Headers a browser sends without asking (CORS-safelisted, or set by the browser itself).
+const SAFE_HEADERS = new Set(['accept', 'accept-language', 'content-language', 'content-type', 'range', 'user-agent', 'host', 'content-length', 'connection', 'accept-encoding']);
+
+/**
+ * The browser's view of the recorded requests: for each distinct method + header set, the CORS
+ * preflight a page on another origin would send first, and whether tusk's answer lets the real
+ * request (and the headers the libraries read from the response) through.
+ */
+export async function checkPreflights(baseUrl, log) {
+  const origin = 'http://localhost:5173';
+  const seen = new Set();
+  const problems = [];
+  for (const { method, url, headers } of log) {
+    const asked = Object.keys(headers).filter((h) => !SAFE_HEADERS.has(h)).sort();
+    const key = `${method} ${asked.join(',')}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const target = new URL(url);
+    const res = await fetch(new URL(target.pathname, baseUrl), {
+      method: 'OPTIONS',
+      headers: { Origin: origin, 'Access-Control-Request-Method': method, 'Access-Control-Request-Headers': asked.join(', ') },
+    });
+    const allowOrigin = res.headers.get('access-control-allow-origin');
+    const methods = (res.headers.get('access-control-allow-methods') ?? '').toUpperCase().split(/\s*,\s*/);
+    const allowed = new Set((res.headers.get('access-control-allow-headers') ?? '').toLowerCase().split(/\s*,\s*/));
+    if (!res.ok) problems.push(`${key}: preflight status ${res.status}`);
+    if (allowOrigin !== '*' && allowOrigin !== origin) problems.push(`${key}: Access-Control-Allow-Origin ${allowOrigin}`);
+    if (!methods.includes(method)) problems.push(`${key}: method not allowed (${methods})`);
+    for (const h of asked) if (!allowed.has(h)) problems.push(`${key}: header ${h} not allowed`);
+  }
+  const res = await fetch(new URL('/books?limit=1', baseUrl), { headers: { Origin: origin, Prefer: 'count=exact' } });
+  const exposed = (res.headers.get('access-control-expose-headers') ?? '').toLowerCase();
+  if (!exposed.includes('content-range')) problems.push(`Content-Range is not exposed: ${exposed}`);
+  return { checked: seen.size, problems };
+}

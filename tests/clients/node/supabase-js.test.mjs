@@ -6,7 +6,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createClient } from '@supabase/supabase-js';
-import { startServer, token, recordingFetch, rawQuery } from './server.mjs';
+import { startServer, token, recordingFetch, rawQuery, checkPreflights } from './server.mjs';
 
 const C = 'sjs';
 let server, f, anonKey, supabase;
@@ -139,5 +139,13 @@ describe('supabase-js', () => {
     res = await supabase.from('books').select('id').eq('id', 'not-a-number');
     assert.equal(res.status, 400);
     assert.equal(res.error.code, '22P02');
+  });
+});
+
+describe('from a browser', () => {
+  it('every kind of request sent above passes a CORS preflight', async () => {
+    const { checked, problems } = await checkPreflights(server.url, f.log);
+    assert.ok(checked > 3, `only ${checked} request kinds recorded`);
+    assert.deepEqual(problems, []);
   });
 });

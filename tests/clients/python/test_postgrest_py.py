@@ -286,3 +286,13 @@ def test_async_client(server):
             assert e.value.code == "PGRST205"
 
     asyncio.run(run())
+
+
+def test_values_that_need_encoding(db, wire):
+    names = ["a+b c", "x&y=z", 'say "hi"', "comma, (paren)", "ünï cödé", "50% off", "semi;colon", "dots.and:colons"]
+    db.from_("items").insert([{"id": 430 + i, "client": C, "name": n} for i, n in enumerate(names)]).execute()
+    for name in names:
+        assert db.from_("items").select("name").eq("client", C).eq("name", name).execute().data == [{"name": name}]
+    res = db.from_("items").select("name").in_("name", names).order("id").execute()
+    assert [r["name"] for r in res.data] == names
+    db.from_("items").delete().gte("id", 430).lt("id", 440).execute()
