@@ -182,7 +182,7 @@ fn statement(plan: &Plan) -> Result<Statement, Error> {
             let from = format!("{}.{}", ident(&table.schema), ident(&table.name));
             let alias = ident(&table.name);
             let p = parts(&mut sql, &mut 0, &from, &alias, shape, "", vec![])?;
-            let total = if needs_total(plan, shape) {
+            let total = if needs_total(plan) {
                 format!("(SELECT pg_catalog.count(*) FROM {from}{}{})", p.filtering_joins, p.where_)
             } else {
                 "NULL::bigint".into()
@@ -406,7 +406,7 @@ fn statement(plan: &Plan) -> Result<Statement, Error> {
                 }
                 (media, _, _) => body_expr(media, scalar),
             };
-            let total = if needs_total(plan, shape) {
+            let total = if needs_total(plan) {
                 format!("(SELECT pg_catalog.count(*) FROM pgrst_source {alias}{where_})")
             } else {
                 "NULL::bigint".into()
@@ -1026,11 +1026,11 @@ fn limit_clause(sql: &mut Sql, shape: &Shape) -> String {
     out
 }
 
-/// A read counts all matching rows when a count was asked for, or when it starts past the
-/// first row (a page past the end is a 416 that names the total).
-fn needs_total(plan: &Plan, shape: &Shape) -> bool {
+/// A read counts all matching rows only when a count was asked for, as PostgREST does: without
+/// one, a page past the end is simply empty.
+fn needs_total(plan: &Plan) -> bool {
     // A planned count is the planner's estimate, made by a separate EXPLAIN (see Estimate).
-    matches!(plan.count, Some(CountPref::Exact | CountPref::Estimated)) || shape.offset.is_some_and(|o| o > 0)
+    matches!(plan.count, Some(CountPref::Exact | CountPref::Estimated))
 }
 
 #[cfg(test)]

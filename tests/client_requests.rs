@@ -25,7 +25,8 @@ insert into other.items values (1, 'other apple', 10);
 grant select, insert, update, delete on other.items to web_anon;
 
 create function todo.echo(t text) returns text language sql immutable as $$ select t $$;
-grant execute on function todo.echo(text) to web_anon;
+create function todo.echo_items() returns setof todo.items language sql stable as $$ select * from todo.items $$;
+grant execute on function todo.echo(text), todo.echo_items() to web_anon;
 "#;
 
 async fn app() -> (TestDb, Tusk) {
@@ -154,4 +155,31 @@ async fn get_rpc_with_an_empty_json_body() {
         .await;
     r.expect_status(200);
     assert_eq!(r.json(), json!("hi"));
+}
+
+#[tokio::test]
+async fn paging_past_the_end() {
+    let (_db, t) = app().await;
+    // postgrest-js `range(10, 19)` without a count, as infinite scrolling does: an empty page.
+    let r = t.get("/items?offset=10&limit=10").send().await;
+    r.expect_status(200);
+    assert_eq!(r.json(), json!([]));
+    assert_eq!(r.header("content-range").as_deref(), Some("*/*"));
+    // react-admin's last page after its last row was deleted: offset = total is an empty page.
+    let r = t.get("/items?offset=3&limit=3").prefer("count=exact").send().await;
+    r.expect_status(206);
+    assert_eq!(r.json(), json!([]));
+    assert_eq!(r.header("content-range").as_deref(), Some("*/3"));
+    // Past that, with a count: 416.
+    let r = t.get("/items?offset=4&limit=3").prefer("count=exact").send().await;
+    r.expect_error(416, "PGRST103");
+    assert_eq!(r.header("content-range").as_deref(), Some("*/3"));
+    // The same for a set-returning function.
+    let r = t.get("/rpc/echo_items?offset=7").send().await;
+    r.expect_status(200);
+    assert_eq!(r.json(), json!([]));
+    // limit=0 with a count (the total without rows) is a partial page too.
+    let r = t.get("/items?limit=0").prefer("count=exact").send().await;
+    r.expect_status(206);
+    assert_eq!(r.header("content-range").as_deref(), Some("*/3"));
 }

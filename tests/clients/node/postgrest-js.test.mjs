@@ -89,6 +89,17 @@ describe('select', () => {
     assert.equal(res.count, 2);
   });
 
+  it('pages past the end: empty without a count, PGRST103 / 416 with one', async () => {
+    let res = ok(await db.from('books').select('id').order('id').range(10, 19));
+    assert.deepEqual(res.data, []);
+    res = ok(await db.from('books').select('id', { count: 'exact' }).order('id').range(6, 7));
+    assert.deepEqual(res.data, []);
+    assert.equal(res.count, 6);
+    res = await db.from('books').select('id', { count: 'exact' }).order('id').range(7, 8);
+    assert.equal(res.status, 416);
+    assert.equal(res.error.code, 'PGRST103');
+  });
+
   it('csv()', async () => {
     const { data } = ok(await db.from('books').select('id,title').eq('id', 5).csv());
     assert.equal(data, 'id,title\n5,Dune');

@@ -67,6 +67,12 @@ describe('ra-data-postgrest', () => {
     assert.equal(sent().headers.prefer, 'count=exact');
   });
 
+  it('getList on the page just past the last row (after deleting it) is empty', async () => {
+    const res = await dp.getList('books', { pagination: { page: 4, perPage: 2 }, sort: { field: 'id', order: 'ASC' }, filter: {} });
+    assert.deepEqual(res.data, []);
+    assert.equal(res.total, 6);
+  });
+
   it('getList with an embed and an or filter', async () => {
     const res = await dp.getList('authors', {
       pagination: { page: 1, perPage: 10 },
