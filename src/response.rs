@@ -6,7 +6,7 @@
 //! `response.status` settings a function made inside the transaction (PGRST111/112 when they
 //! are malformed). The body is passed through as PostgreSQL built it: no per-row work here.
 
-use crate::api_request::{ApiRequest, ReturnPref};
+use crate::api_request::{ApiRequest, Method, Resolution, ReturnPref};
 use crate::db::DbResult;
 use crate::error::Error;
 use crate::http::Response;
@@ -54,12 +54,12 @@ pub fn build(req: &ApiRequest, plan: &Plan, mut result: DbResult) -> Result<Resp
         }
         Action::Mutate { table, kind, .. } => {
             resp.status = match (kind, result.inserted) {
-                // An upsert that only updated existing rows.
-                (MutateKind::Insert { .. }, Some(0)) => 200,
+                // A merging upsert that only updated existing rows; one that ignored every row
+                // as a duplicate is still 201, as in PostgREST.
+                (MutateKind::Insert { on_conflict: Some((_, Resolution::MergeDuplicates)), .. }, Some(0)) => 200,
                 (MutateKind::Insert { .. }, _) => 201,
                 _ => 200,
             };
-            let only_updated = result.inserted == Some(0);
             // PostgREST: an update reports the rows' range, inserts and deletes only the total.
             let range = match kind {
                 MutateKind::Update { .. } => content_range(result.total),
@@ -68,7 +68,9 @@ pub fn build(req: &ApiRequest, plan: &Plan, mut result: DbResult) -> Result<Resp
             resp.headers.push(("Content-Range".into(), range));
             if plan.return_ != ReturnPref::Representation {
                 body = None;
-                if !matches!(kind, MutateKind::Insert { .. }) || only_updated {
+                // A POST keeps its 201 (or a merging upsert's 200) without a body; PUT, PATCH
+                // and DELETE answer 204.
+                if !matches!(kind, MutateKind::Insert { .. }) || req.method == Method::Put {
                     resp.status = 204;
                 }
             }

@@ -183,3 +183,27 @@ async fn paging_past_the_end() {
     r.expect_status(206);
     assert_eq!(r.header("content-range").as_deref(), Some("*/3"));
 }
+
+#[tokio::test]
+async fn upsert_statuses_without_a_body() {
+    let (_db, t) = app().await;
+    let row = json!({"id": 1, "name": "big apple", "qty": 9});
+    // postgrest-js `upsert(row)` (no select()): a merge that only updated is 200, no body.
+    let r = t.post("/items").prefer("resolution=merge-duplicates").json(&row).send().await;
+    r.expect_status(200);
+    assert_eq!(r.text, "");
+    // `upsert(row, { ignoreDuplicates: true })` where every row exists: still 201.
+    let r = t.post("/items").prefer("resolution=ignore-duplicates").json(&row).send().await;
+    r.expect_status(201);
+    let r = t.post("/items").prefer("resolution=ignore-duplicates, return=representation").json(&row).send().await;
+    r.expect_status(201);
+    assert_eq!(r.json(), json!([]));
+    // A new row through a merge: 201.
+    let r = t.post("/items").prefer("resolution=merge-duplicates").json(&json!({"id": 9, "name": "kiwi"})).send().await;
+    r.expect_status(201);
+    // PUT without representation is 204, whether it inserted or updated.
+    for id in [9, 10] {
+        let r = t.req(Method::PUT, &format!("/items?id=eq.{id}")).json(&json!({"id": id, "name": "put"})).send().await;
+        r.expect_status(204);
+    }
+}

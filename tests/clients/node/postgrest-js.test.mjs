@@ -208,6 +208,14 @@ describe('insert, upsert, update, delete', () => {
     assert.equal(row.qty, 9);
   });
 
+  it('upsert without select(): 200 when it only updated, 201 when it ignored every row', async () => {
+    let res = ok(await db.from('items').upsert({ id: 101, client: C, name: 'pen', qty: 9 }));
+    assert.equal(res.status, 200);
+    assert.equal(res.data, null);
+    res = ok(await db.from('items').upsert({ id: 101, client: C, name: 'pen', qty: 1 }, { ignoreDuplicates: true }));
+    assert.equal(res.status, 201);
+  });
+
   it('update with filters, returning the rows', async () => {
     const { data } = ok(await db.from('items').update({ note: 'hello world' }).eq('client', C).in('id', [101, 102]).select('id, note').order('id'));
     assert.deepEqual(data, [{ id: 101, note: 'hello world' }, { id: 102, note: 'hello world' }]);
