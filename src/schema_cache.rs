@@ -36,7 +36,18 @@ SELECT json_build_object(
               'num', a.attnum,
               'type', format_type(a.atttypid, a.atttypmod),
               'nullable', NOT a.attnotnull,
-              'default', pg_get_expr(d.adbin, d.adrelid),
+              'default', CASE
+                  WHEN d.adbin IS NOT NULL THEN pg_get_expr(d.adbin, d.adrelid)
+                  -- An identity column's sequence, found without needing privileges on it.
+                  WHEN a.attidentity = 'd' THEN (
+                    SELECT format('nextval(%L::regclass)', format('%I.%I', sn.nspname, sc.relname))
+                    FROM pg_depend dep
+                    JOIN pg_class sc ON sc.oid = dep.objid
+                    JOIN pg_namespace sn ON sn.oid = sc.relnamespace
+                    WHERE dep.classid = 'pg_class'::regclass AND dep.refobjid = c.oid
+                      AND dep.refobjsubid = a.attnum AND dep.deptype = 'i' AND sc.relkind = 'S' LIMIT 1)
+                  WHEN ty.typtype = 'd' THEN pg_get_expr(ty.typdefaultbin, 0)
+                END,
               'generated', a.attgenerated <> '' OR a.attidentity = 'a',
               'description', col_description(c.oid, a.attnum),
               'enum', (SELECT json_agg(e.enumlabel ORDER BY e.enumsortorder) FROM pg_enum e

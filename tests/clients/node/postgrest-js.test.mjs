@@ -171,6 +171,14 @@ describe('insert, upsert, update, delete', () => {
     assert.match(req.headers.prefer, /return=representation/);
   });
 
+  it('defaultToNull: false fills identity and domain defaults', async () => {
+    const { data } = ok(
+      await db.from('labels').insert([{ id: 100, name: 'given', colour: 'red' }, { name: 'defaulted' }], { defaultToNull: false })
+        .select('id, name, colour').order('id'),
+    );
+    assert.deepEqual(data, [{ id: 1, name: 'defaulted', colour: 'blue' }, { id: 100, name: 'given', colour: 'red' }]);
+  });
+
   it('insert with a missing NOT NULL value (defaultToNull) fails with 23502', async () => {
     const res = await db.from('items').insert([{ id: 104, client: C, name: 'a', qty: 2 }, { id: 105, client: C, name: 'b' }]);
     assert.equal(res.error.code, '23502');

@@ -153,6 +153,14 @@ def test_insert_upsert_update_delete(db, wire):
     assert "missing=default" in prefer and "count=exact" in prefer and "return=representation" in prefer
     assert "columns=" in raw_query(wire[-1])
 
+    res = (
+        db.from_("labels")
+        .insert([{"id": 200, "name": "py given", "colour": "red"}, {"name": "py defaulted"}], default_to_null=False)
+        .execute()
+    )
+    assert [(r["name"], r["colour"]) for r in res.data] == [("py given", "red"), ("py defaulted", "blue")]
+    assert isinstance(res.data[1]["id"], int)
+
     res = db.from_("items").upsert({"id": 401, "client": C, "name": "gear", "qty": 7}).execute()
     assert [(r["id"], r["qty"]) for r in res.data] == [(401, 7)]
     res = (
