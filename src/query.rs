@@ -219,7 +219,7 @@ fn statement(plan: &Plan) -> Result<Statement, Error> {
                     p.where_,
                     max.saturating_add(1)
                 )
-            } else if needs_total(plan, shape) {
+            } else if needs_total(plan) {
                 format!("(SELECT pg_catalog.count(*) FROM {from}{}{})", p.filtering_joins, p.where_)
             } else {
                 "NULL::bigint".into()
@@ -497,7 +497,7 @@ fn statement(plan: &Plan) -> Result<Statement, Error> {
                 }
                 (media, _, _) => body_expr(media, scalar),
             };
-            let total = if needs_total(plan, shape) {
+            let total = if needs_total(plan) {
                 format!("(SELECT pg_catalog.count(*) FROM pgrst_source {alias}{where_})")
             } else {
                 "NULL::bigint".into()
@@ -1281,11 +1281,11 @@ fn limit_clause(sql: &mut Sql, shape: &Shape) -> String {
     out
 }
 
-/// A read counts all matching rows when a count was asked for, or when it starts past the
-/// first row (a page past the end is a 416 that names the total).
-fn needs_total(plan: &Plan, shape: &Shape) -> bool {
+/// A read counts all matching rows only when a count was asked for, as PostgREST does: without
+/// one, a page past the end is simply empty.
+fn needs_total(plan: &Plan) -> bool {
     // A planned count is the planner's estimate, made by a separate EXPLAIN (see Estimate).
-    matches!(plan.count, Some(CountPref::Exact | CountPref::Estimated)) || shape.offset.is_some_and(|o| o > 0)
+    matches!(plan.count, Some(CountPref::Exact | CountPref::Estimated))
 }
 
 #[cfg(test)]

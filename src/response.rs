@@ -36,8 +36,7 @@ pub fn build(req: &ApiRequest, plan: &Plan, mut result: DbResult) -> Result<Resp
             format!("{}-{}/{}", range_start, range_start + result.page_total - 1, total_s)
         }
     };
-    // The total is computed for an offset too (to detect a range past the end), but shown
-    // only when a count was asked for.
+    // Only a count preference makes a total (exact, estimated or planned).
     let shown_total = result.total.filter(|_| plan.count.is_some());
     match &plan.action {
         Action::Read { table, .. } => {
@@ -49,10 +48,8 @@ pub fn build(req: &ApiRequest, plan: &Plan, mut result: DbResult) -> Result<Resp
                 location.push_str(&req.canonical_query);
             }
             resp.headers.push(("Content-Location".into(), location));
-            if let Some(total) = shown_total {
-                if result.page_total < total && (range_start > 0 || result.page_total > 0) {
-                    resp.status = 206;
-                }
+            if shown_total.is_some_and(|total| result.page_total < total) {
+                resp.status = 206;
             }
         }
         Action::Mutate { table, kind, .. } => {
@@ -90,10 +87,8 @@ pub fn build(req: &ApiRequest, plan: &Plan, mut result: DbResult) -> Result<Resp
         Action::Call { routine, .. } => {
             out_of_range(&result, range_start)?;
             resp.headers.push(("Content-Range".into(), content_range(shown_total)));
-            if let Some(total) = shown_total {
-                if result.page_total < total && (range_start > 0 || result.page_total > 0) {
-                    resp.status = 206;
-                }
+            if shown_total.is_some_and(|total| result.page_total < total) {
+                resp.status = 206;
             }
             if routine.shape == ReturnShape::Void {
                 resp.status = 204;
@@ -136,10 +131,12 @@ pub fn build(req: &ApiRequest, plan: &Plan, mut result: DbResult) -> Result<Resp
     Ok(resp)
 }
 
-/// An offset at or past the last row is 416, with the total in `Content-Range`.
+/// With a total (a count was asked for), an offset past the last row is 416, with the total in
+/// `Content-Range`; an offset just at the end is an empty page (206), as in PostgREST. Without a
+/// total, any page past the end is simply empty.
 fn out_of_range(result: &DbResult, offset: i64) -> Result<(), Error> {
     match result.total {
-        Some(total) if result.page_total == 0 && offset > 0 && offset >= total => Err(Error::InvalidRange(
+        Some(total) if result.page_total == 0 && offset > total => Err(Error::InvalidRange(
             Some(format!("An offset of {offset} was requested, but there are only {total} rows.")),
             Some(total),
         )),
