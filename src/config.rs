@@ -90,8 +90,8 @@ pub const SETTINGS: &[Setting] = &[
         "Seconds to wait for a free connection before answering 504",
     ),
     s("db-pool-automatic-recovery", Bool, Some("true"), true, "Reconnect automatically when the database goes away"),
-    s("db-pool-max-idletime", Int, Some("30"), false, "Seconds an idle connection is kept"),
-    s("db-pool-max-lifetime", Int, Some("1800"), false, "Seconds a connection is kept at most"),
+    s("db-pool-max-idletime", Int, Some("30"), true, "Seconds an idle connection is kept"),
+    s("db-pool-max-lifetime", Int, Some("1800"), true, "Seconds a connection is kept at most"),
     s("db-pre-config", Str, None, true, "Function run before loading in-database configuration"),
     s("db-pre-request", Str, None, true, "Function called at the start of every request's transaction"),
     s(
@@ -279,6 +279,10 @@ pub struct Config {
     pub db_max_rows: Option<i64>,
     pub db_pool: usize,
     pub db_pool_acquisition_timeout: u64,
+    /// Seconds an idle connection is kept open (`db-pool-max-idletime`).
+    pub db_pool_max_idletime: u64,
+    /// Seconds a connection is used at most before it is replaced (`db-pool-max-lifetime`).
+    pub db_pool_max_lifetime: u64,
     pub db_pre_request: Option<(String, String)>,
     pub db_tx_end: TxEnd,
     pub db_channel: String,
@@ -516,6 +520,8 @@ impl Config {
             db_max_rows,
             db_pool: db_pool as usize,
             db_pool_acquisition_timeout: acq as u64,
+            db_pool_max_idletime: int_of(&raw, "db-pool-max-idletime")?.unwrap_or(30).max(1) as u64,
+            db_pool_max_lifetime: int_of(&raw, "db-pool-max-lifetime")?.unwrap_or(1800).max(1) as u64,
             db_pre_request,
             db_tx_end,
             db_channel: get("db-channel").unwrap_or("pgrst").to_string(),

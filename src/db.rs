@@ -234,6 +234,21 @@ impl Db {
         }
     }
 
+    /// Closes the idle connections that were idle longer than `max_idle` or opened longer
+    /// than `max_age` ago (`db-pool-max-idletime`, `db-pool-max-lifetime`); a busy one is
+    /// checked when it is idle again. Returns how many were closed.
+    pub fn close_old_connections(&self, max_idle: Duration, max_age: Duration) -> usize {
+        let closed = self.pool.retain(|_, m| m.last_used() < max_idle && m.age() < max_age).removed.len();
+        if closed > 0 {
+            // Their entries are of no use any more: start afresh (a connection that still has
+            // a statement prepared finds it again in its own cache).
+            if let Ok(mut p) = self.prepared.lock() {
+                p.clear();
+            }
+        }
+        closed
+    }
+
     /// Before preparing a new statement on `client`: if it holds the most it may, drops all
     /// of them (tokio-postgres closes a statement on the server when its last handle goes).
     fn make_room(&self, client: &deadpool_postgres::Client) {

@@ -62,6 +62,23 @@ fn bind_host(host: &str) -> &str {
     }
 }
 
+/// Closes pooled connections past `db-pool-max-idletime` / `db-pool-max-lifetime`, checking
+/// every second (the settings are re-read each time, so a config reload applies).
+async fn retire_connections(state: Arc<AppState>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let config = state.config();
+        let closed = state.db.close_old_connections(
+            Duration::from_secs(config.db_pool_max_idletime),
+            Duration::from_secs(config.db_pool_max_lifetime),
+        );
+        if closed > 0 {
+            tracing::debug!("closed {closed} idle or old database connection(s)");
+        }
+    }
+}
+
 impl Server {
     /// Binds the listener, creates the pool and starts loading the schema cache.
     pub async fn bind(config: Config) -> Result<Server, ServerError> {
@@ -95,6 +112,7 @@ impl Server {
             schema_cache_query_us: AtomicU64::new(0),
         });
         tokio::spawn(reloader(ops.clone(), reload_rx));
+        tokio::spawn(retire_connections(state.clone()));
         // The in-database settings first (they may change db-schemas), then the schema cache.
         if config.db_config {
             let _ = reload_tx.try_send("reload config".into());

@@ -334,3 +334,26 @@ async fn prepared_statements_per_connection_are_bounded() {
     // The settings statement and a few others ride along with the main statements.
     assert!(held <= cap as u64 + 5, "{held} statements prepared on one connection");
 }
+
+#[tokio::test]
+async fn idle_connections_are_closed_after_db_pool_max_idletime() {
+    let db = TestDb::todo();
+    let mut env = db.seed_env();
+    set_env(&mut env, "PGRST_DB_POOL_MAX_IDLETIME", "1");
+    let t = Tusk::start(&env).await;
+    let pooled = || {
+        db.query_lines(
+            "select count(*) from pg_stat_activity
+              where datname = current_database() and application_name = 'tusk' and pid <> pg_backend_pid()",
+        )
+        .join("")
+    };
+    t.get("/tasks").send().await.expect_status(200);
+    assert_ne!(pooled(), "0", "a pooled connection after a request");
+    poll(std::time::Duration::from_secs(10), "the idle connection to be closed", || async {
+        (pooled() == "0").then_some(())
+    })
+    .await;
+    // The next request opens a new one.
+    t.get("/tasks").send().await.expect_status(200);
+}
