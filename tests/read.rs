@@ -375,3 +375,17 @@ async fn the_trace_header_is_echoed() {
     let r = t.get("/nope").header("X-Request-Id", "abc-124").send().await;
     assert_eq!(r.header("x-request-id").as_deref(), Some("abc-124"));
 }
+
+#[tokio::test]
+async fn embedded_rows_keep_the_select_lists_key_order() {
+    let (_db, t) = read_app().await;
+    // json, not jsonb: keys in the order asked for (jsonb would sort them by length).
+    let r =
+        shop_get(&t, "/customers?select=name,orders(total,id),profiles(bio,customer_id)&id=eq.1&orders.order=id").await;
+    r.expect_status(200);
+    assert_eq!(
+        r.text,
+        "[{\"name\":\"Ada\",\"orders\":[{\"total\":100,\"id\":10}, \n {\"total\":50,\"id\":11}],\
+         \"profiles\":{\"bio\":\"mathematician\",\"customer_id\":1}}]"
+    );
+}
