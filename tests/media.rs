@@ -109,3 +109,48 @@ async fn a_handler_for_any_media_type_answers_any_accept() {
     let r = t.get("/tasks?order=id").header("Accept", "application/json").send().await;
     assert_eq!(r.json().as_array().map(Vec::len), Some(2));
 }
+
+#[tokio::test]
+async fn bytes_are_sent_as_they_are() {
+    let (db, t) = media_app().await;
+    db.psql(
+        r"create function todo.blob() returns bytea language sql stable as $$ select '\x504e470001ff'::bytea $$;
+          notify pgrst, 'reload schema';",
+    );
+    let r = poll(std::time::Duration::from_secs(10), "the new function", || async {
+        let r = t.get("/rpc/blob").header("Accept", "application/octet-stream").send().await;
+        (r.status == 200).then_some(r)
+    })
+    .await;
+    assert_eq!(r.header("content-type").as_deref(), Some("application/octet-stream"));
+    assert_eq!(r.header("content-length").as_deref(), Some("6"));
+    assert!(r.text.starts_with("PNG\0\u{1}"), "{:?}", r.text);
+}
+
+#[tokio::test]
+async fn geojson_with_postgis() {
+    let (db, t) = media_app().await;
+    let created = cluster().psql_db(
+        &db.name,
+        "create extension if not exists postgis;
+         create table todo.places (id int primary key, name text, geom geometry(Point, 4326));
+         insert into todo.places values (1, 'home', 'SRID=4326;POINT(1 2)');
+         grant select on todo.places to web_anon;
+         notify pgrst, 'reload schema';",
+    );
+    if let Err(e) = created {
+        // .ci/run installs postgresql-15-postgis-3; a machine without it skips this one.
+        eprintln!("skipped: PostGIS is not installed ({e})");
+        return;
+    }
+    let r = poll(std::time::Duration::from_secs(10), "the new table", || async {
+        let r = t.get("/places").header("Accept", "application/geo+json").send().await;
+        (r.status == 200).then_some(r)
+    })
+    .await;
+    assert_eq!(r.media_type().as_deref(), Some("application/geo+json"));
+    let doc = r.json();
+    assert_eq!(doc["type"], "FeatureCollection");
+    assert_eq!(doc["features"][0]["geometry"], serde_json::json!({"type": "Point", "coordinates": [1, 2]}));
+    assert_eq!(doc["features"][0]["properties"], serde_json::json!({"id": 1, "name": "home"}));
+}

@@ -389,3 +389,29 @@ async fn embedded_rows_keep_the_select_lists_key_order() {
          \"profiles\":{\"bio\":\"mathematician\",\"customer_id\":1}}]"
     );
 }
+
+#[tokio::test]
+async fn openapi_modes_proxy_uri_and_root_spec() {
+    let (_db, t) = shop_app(&[("PGRST_OPENAPI_MODE", "disabled")]).await;
+    let r = t.get("/").send().await;
+    assert_eq!(r.status, 404, "{r:?}");
+    let (_db, t) = shop_app(&[
+        ("PGRST_OPENAPI_MODE", "ignore-privileges"),
+        ("PGRST_OPENAPI_SERVER_PROXY_URI", "https://api.example.com:8443/v1"),
+    ])
+    .await;
+    let doc = t.get("/").send().await.json();
+    assert_eq!(doc["host"], "api.example.com:8443");
+    assert_eq!(doc["basePath"], "/v1");
+    assert_eq!(doc["schemes"], json!(["https"]));
+    // ignore-privileges: also what the anonymous role may not read.
+    assert!(doc["paths"].get("/tasks").is_some(), "{}", doc["paths"]);
+    let db = TestDb::todo();
+    db.psql("create function todo.root() returns json language sql stable as $$ select '{\"my\": \"spec\"}'::json $$;");
+    let mut env = db.seed_env();
+    set_env(&mut env, "PGRST_DB_ROOT_SPEC", "root");
+    let t = Tusk::start(&env).await;
+    let r = t.get("/").send().await;
+    r.expect_status(200);
+    assert_eq!(r.json(), json!({"my": "spec"}));
+}
