@@ -133,8 +133,8 @@ pub const SETTINGS: &[Setting] = &[
     s("server-port", Int, Some("3000"), true, "TCP port to bind"),
     s("server-timing-enabled", Bool, Some("false"), true, "Send Server-Timing headers"),
     s("server-trace-header", Str, None, true, "Request header echoed back for tracing"),
-    s("server-unix-socket", Str, None, false, "Unix socket to listen on instead of TCP"),
-    s("server-unix-socket-mode", Str, Some("660"), false, "Mode of the unix socket"),
+    s("server-unix-socket", Str, None, true, "Unix socket to listen on instead of TCP"),
+    s("server-unix-socket-mode", Str, Some("660"), true, "Mode of the unix socket (octal, 600 to 777)"),
 ];
 
 /// Old names PostgREST still accepts, mapped to the current ones.
@@ -296,6 +296,9 @@ pub struct Config {
     pub server_port: u16,
     pub server_cors_allowed_origins: Option<Vec<String>>,
     pub server_trace_header: Option<String>,
+    /// Listen on this unix socket instead of TCP (`server-unix-socket`), with this mode.
+    pub server_unix_socket: Option<String>,
+    pub server_unix_socket_mode: u32,
     /// `follow-privileges`, `ignore-privileges` or `disabled`.
     pub openapi_mode: String,
     pub db_aggregates_enabled: bool,
@@ -512,6 +515,11 @@ impl Config {
             .iter()
             .filter_map(|(k, v)| k.strip_prefix("app.settings.").map(|n| (n.to_string(), v.clone())))
             .collect();
+        let mode_text = get("server-unix-socket-mode").unwrap_or("660");
+        let server_unix_socket_mode =
+            u32::from_str_radix(mode_text, 8).ok().filter(|m| (0o600..=0o777).contains(m)).ok_or_else(|| {
+                invalid("server-unix-socket-mode", format!("'{mode_text}' is not an octal mode from 600 to 777"))
+            })?;
         Ok(Config {
             db_uri: get("db-uri").unwrap_or("postgresql://").to_string(),
             db_anon_role: get("db-anon-role").map(str::to_string),
@@ -535,6 +543,8 @@ impl Config {
             server_port,
             server_cors_allowed_origins,
             server_trace_header: get("server-trace-header").map(str::to_lowercase),
+            server_unix_socket: get("server-unix-socket").filter(|s| !s.is_empty()).map(str::to_string),
+            server_unix_socket_mode,
             openapi_mode: get("openapi-mode").unwrap_or("follow-privileges").to_string(),
             db_aggregates_enabled: bool_of("db-aggregates-enabled"),
             server_timing_enabled: bool_of("server-timing-enabled"),

@@ -29,8 +29,15 @@ pub enum ServerError {
     Io(#[from] std::io::Error),
 }
 
+/// Where the API listens: TCP (`server-host`/`server-port`) or a unix socket
+/// (`server-unix-socket`).
+enum Listen {
+    Tcp(tokio::net::TcpListener),
+    Unix(tokio::net::UnixListener),
+}
+
 pub struct Server {
-    listener: tokio::net::TcpListener,
+    listener: Listen,
     /// The admin server's listener (`admin-server-port`).
     admin: Option<tokio::net::TcpListener>,
     state: Arc<AppState>,
@@ -90,9 +97,14 @@ impl Server {
         } else {
             format!("{host}:{}", config.server_port)
         };
-        let listener = tokio::net::TcpListener::bind(&addr)
-            .await
-            .map_err(|source| ServerError::Bind { addr: addr.clone(), source })?;
+        let listener = match &config.server_unix_socket {
+            Some(path) => Listen::Unix(bind_unix(path, config.server_unix_socket_mode)?),
+            None => Listen::Tcp(
+                tokio::net::TcpListener::bind(&addr)
+                    .await
+                    .map_err(|source| ServerError::Bind { addr: addr.clone(), source })?,
+            ),
+        };
         let (reload_tx, reload_rx) = tokio::sync::mpsc::channel::<String>(16);
         let config = Arc::new(config);
         let state = Arc::new(AppState {
@@ -120,8 +132,15 @@ impl Server {
         let _ = reload_tx.try_send("reload schema".into());
         restart_listener(&ops, &config);
         tokio::spawn(signals(reload_tx));
-        if let Ok(a) = listener.local_addr() {
-            tracing::info!("Listening on {a}");
+        match &listener {
+            Listen::Tcp(l) => {
+                if let Ok(a) = l.local_addr() {
+                    tracing::info!("Listening on {a}");
+                }
+            }
+            Listen::Unix(_) => {
+                tracing::info!("Listening on unix socket {}", config.server_unix_socket.as_deref().unwrap_or_default())
+            }
         }
         let admin = match config.admin_server_port {
             Some(port) => {
@@ -138,8 +157,13 @@ impl Server {
         Ok(Server { listener, admin, state, ops, statics: HashMap::new() })
     }
 
+    /// The TCP address listened on (127.0.0.1:0 for a unix socket).
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+        let none = SocketAddr::from(([127, 0, 0, 1], 0));
+        match &self.listener {
+            Listen::Tcp(l) => l.local_addr().unwrap_or(none),
+            Listen::Unix(_) => none,
+        }
     }
 
     /// Serves `body` at `path` (used by `tusk demo` for the app's frontend.js).
@@ -157,17 +181,29 @@ impl Server {
         }
         let state = self.state.clone();
         let statics = Arc::new(self.statics);
-        let router = axum::Router::new().fallback(
-            move |axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>,
-                  req: axum::extract::Request| {
-                let state = state.clone();
-                let statics = statics.clone();
-                async move { serve_one(&state, &statics, peer, req).await }
-            },
-        );
-        axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        match self.listener {
+            Listen::Tcp(listener) => {
+                let router = axum::Router::new().fallback(
+                    move |axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>,
+                          req: axum::extract::Request| {
+                        let state = state.clone();
+                        let statics = statics.clone();
+                        async move { serve_one(&state, &statics, Some(peer), req).await }
+                    },
+                );
+                axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+                    .with_graceful_shutdown(shutdown)
+                    .await?;
+            }
+            Listen::Unix(listener) => {
+                let router = axum::Router::new().fallback(move |req: axum::extract::Request| {
+                    let state = state.clone();
+                    let statics = statics.clone();
+                    async move { serve_one(&state, &statics, None, req).await }
+                });
+                axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
+            }
+        }
         Ok(())
     }
 }
@@ -259,10 +295,26 @@ fn metrics(ops: &Ops) -> String {
     out
 }
 
+/// Binds the unix socket at `path` with `mode`, replacing a stale socket file left by an earlier
+/// run (but no other kind of file).
+fn bind_unix(path: &str, mode: u32) -> Result<tokio::net::UnixListener, ServerError> {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let bind_error = |source| ServerError::Bind { addr: path.to_string(), source };
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(bind_error(std::io::Error::new(std::io::ErrorKind::AlreadyExists, "a file is in the way")));
+        }
+        std::fs::remove_file(path).map_err(bind_error)?;
+    }
+    let listener = tokio::net::UnixListener::bind(path).map_err(bind_error)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(bind_error)?;
+    Ok(listener)
+}
+
 async fn serve_one(
     state: &AppState,
     statics: &HashMap<String, (String, Bytes)>,
-    peer: SocketAddr,
+    peer: Option<SocketAddr>,
     req: axum::extract::Request,
 ) -> axum::response::Response {
     let (parts, body) = req.into_parts();
@@ -339,7 +391,7 @@ fn to_axum(r: Response, head: bool) -> axum::response::Response {
 
 /// One line per request, Apache combined format as PostgREST writes it. `info` logs every
 /// request, `warn` 4xx and 5xx, `error` 5xx only.
-fn log_request(level: LogLevel, req: &RawRequest, peer: SocketAddr, role: Option<&str>, resp: &Response) {
+fn log_request(level: LogLevel, req: &RawRequest, peer: Option<SocketAddr>, role: Option<&str>, resp: &Response) {
     let show = match level {
         LogLevel::Crit => false,
         LogLevel::Error => resp.status >= 500,
@@ -352,7 +404,7 @@ fn log_request(level: LogLevel, req: &RawRequest, peer: SocketAddr, role: Option
     let target = if req.query.is_empty() { req.path.clone() } else { format!("{}?{}", req.path, req.query) };
     let line = format!(
         "{} - {} [{}] \"{} {} HTTP/1.1\" {} {} \"{}\" \"{}\"",
-        peer.ip(),
+        peer.map_or_else(|| "unix".to_string(), |p| p.ip().to_string()),
         role.unwrap_or("-"),
         http_log_time(),
         req.method,

@@ -357,3 +357,45 @@ async fn idle_connections_are_closed_after_db_pool_max_idletime() {
     // The next request opens a new one.
     t.get("/tasks").send().await.expect_status(200);
 }
+
+/// One HTTP/1.1 request over a unix socket; the whole raw response.
+async fn unix_get(path: &std::path::Path, target: &str) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::UnixStream::connect(path).await.ok()?;
+    let request = format!("GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut out = String::new();
+    stream.read_to_string(&mut out).await.ok()?;
+    Some(out)
+}
+
+#[tokio::test]
+async fn serves_on_a_unix_socket_with_its_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = TestDb::todo();
+    let dir = std::env::temp_dir().join(format!("tusk-unix-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let socket = dir.join("tusk.sock");
+    // A stale socket file from an earlier run is replaced.
+    drop(std::os::unix::net::UnixListener::bind(&socket).expect("stale socket"));
+    let mut env = db.seed_env();
+    set_env(&mut env, "PGRST_SERVER_UNIX_SOCKET", socket.to_str().expect("utf-8 path"));
+    set_env(&mut env, "PGRST_SERVER_UNIX_SOCKET_MODE", "600");
+    let _t = Tusk::spawn(&env, free_port());
+    let response = poll(std::time::Duration::from_secs(20), "tusk on the unix socket", || async {
+        unix_get(&socket, "/tasks?select=name&order=id").await.filter(|r| r.starts_with("HTTP/1.1 200"))
+    })
+    .await;
+    assert!(response.ends_with("[{\"name\":\"finish tutorial 0\"}, \n {\"name\":\"pat self on back\"}]"), "{response}");
+    let mode = std::fs::metadata(&socket).expect("socket").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    // A bad mode is refused with a one-line error.
+    let out = tusk_command()
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("PGRST_SERVER_UNIX_SOCKET_MODE", "999")
+        .output()
+        .expect("run tusk");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("server-unix-socket-mode"), "{out:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
