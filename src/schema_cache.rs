@@ -696,10 +696,14 @@ fn relationships(
     // Sorted, so relationships (and PGRST201's list of them) come out in a stable order.
     let mut junctions: Vec<(&(String, String), &Table)> = tables.iter().collect();
     junctions.sort_by(|a, b| a.0.cmp(b.0));
+    let mut fks_of: HashMap<(&str, &str), Vec<&ForeignKey>> = HashMap::new();
+    for f in fks {
+        fks_of.entry((f.schema.as_str(), f.table.as_str())).or_default().push(f);
+    }
     for (jkey, junction) in junctions {
-        let jfks: Vec<&ForeignKey> = fks.iter().filter(|f| f.schema == jkey.0 && f.table == jkey.1).collect();
-        for a in &jfks {
-            for b in &jfks {
+        let Some(jfks) = fks_of.get(&(jkey.0.as_str(), jkey.1.as_str())) else { continue };
+        for a in jfks {
+            for b in jfks {
                 // Two different keys (a view may repeat one key under several column names).
                 if a.name == b.name {
                     continue;
@@ -892,6 +896,19 @@ fn through_views(
         }
     }
     let tables = &*tables;
+    // Per table oid, the views showing any of its columns (in the views' order): a foreign
+    // key looks only at those, not at every view.
+    type Showing<'a> = Vec<(&'a (String, String), &'a Shown)>;
+    let mut showing: HashMap<i64, Showing> = HashMap::new();
+    for (view, cols) in &shown {
+        let mut seen: Vec<i64> = Vec::new();
+        for (_, table, _) in cols {
+            if !seen.contains(table) {
+                seen.push(*table);
+                showing.entry(*table).or_default().push((view, cols));
+            }
+        }
+    }
     // Each exposed relation showing columns `nums` of table `oid`, with the names it gives
     // them (empty: the table itself).
     let exposing = |own: (String, String), oid: i64, nums: &[i64]| -> Vec<((String, String), Vec<String>)> {
@@ -899,7 +916,8 @@ fn through_views(
         if tables.contains_key(&own) {
             out.push((own, vec![]));
         }
-        for (view, cols) in shown.iter().filter(|_| !nums.is_empty()) {
+        let views = showing.get(&oid).map(Vec::as_slice).unwrap_or(&[]);
+        for &(view, cols) in views.iter().filter(|_| !nums.is_empty()) {
             let mut combos: Vec<Vec<String>> = vec![vec![]];
             for n in nums {
                 let names: Vec<&String> =
