@@ -28,8 +28,23 @@ SELECT json_build_object(
           OR EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND (t.tgtype::int & 81) = 81) AS updatable,
         c.relkind IN ('r', 'p') OR (c.relkind IN ('v', 'f') AND (pg_relation_is_updatable(c.oid::regclass, true) & 16) = 16)
           OR EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND (t.tgtype::int & 73) = 73) AS deletable,
+        coalesce(cols.columns, '[]') AS columns,
         coalesce((
-          SELECT json_agg(json_build_object(
+          SELECT json_agg(a.attname ORDER BY array_position(con.conkey, a.attnum))
+          FROM pg_constraint con
+          JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = ANY (con.conkey)
+          WHERE con.conrelid = c.oid AND con.contype = 'p'), '[]') AS pk,
+        coalesce((
+          SELECT json_agg((SELECT json_agg(a.attname ORDER BY a.attnum) FROM pg_attribute a
+                           WHERE a.attrelid = con.conrelid AND a.attnum = ANY (con.conkey)))
+          FROM pg_constraint con
+          WHERE con.conrelid = c.oid AND con.contype IN ('p', 'u')), '[]') AS uniques
+      FROM pg_class c
+      JOIN pg_namespace n ON n.oid = c.relnamespace
+      -- Every column of the exposed relations in one pass (not a subquery per relation).
+      LEFT JOIN (
+        SELECT a.attrelid,
+          json_agg(json_build_object(
               'name', a.attname,
               'num', a.attnum,
               'type', format_type(a.atttypid, a.atttypmod),
@@ -44,15 +59,14 @@ SELECT json_build_object(
                     JOIN pg_class sc ON sc.oid = dep.objid AND sc.relkind = 'S'
                     JOIN pg_namespace sn ON sn.oid = sc.relnamespace
                     WHERE dep.classid = 'pg_class'::regclass AND dep.refclassid = 'pg_class'::regclass
-                      AND dep.refobjid = c.oid AND dep.refobjsubid = a.attnum AND dep.deptype = 'i'
+                      AND dep.refobjid = a.attrelid AND dep.refobjsubid = a.attnum AND dep.deptype = 'i'
                     LIMIT 1)
                   WHEN d.adbin IS NULL AND ty.typtype = 'd' THEN pg_get_expr(ty.typdefaultbin, 0)
                   ELSE pg_get_expr(d.adbin, d.adrelid)
                 END,
               'generated', a.attgenerated <> '' OR a.attidentity = 'a',
-              'description', col_description(c.oid, a.attnum),
-              'enum', (SELECT json_agg(e.enumlabel ORDER BY e.enumsortorder) FROM pg_enum e
-                       WHERE e.enumtypid = CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE ty.oid END),
+              'description', ds.description,
+              'enum', en.labels,
               -- A domain's base type, through domains over domains.
               'base_type', CASE WHEN ty.typtype = 'd' THEN (
                 WITH RECURSIVE b AS (
@@ -77,23 +91,20 @@ SELECT json_build_object(
                 JOIN pg_proc pp ON pp.oid = x.castfunc
                 JOIN pg_namespace pn ON pn.oid = pp.pronamespace
                 WHERE x.k IS NOT NULL) END
-              ) ORDER BY a.attnum)
+              ) ORDER BY a.attnum) AS columns
           FROM pg_attribute a
           JOIN pg_type ty ON ty.oid = a.atttypid
           LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-          WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '[]') AS columns,
-        coalesce((
-          SELECT json_agg(a.attname ORDER BY array_position(con.conkey, a.attnum))
-          FROM pg_constraint con
-          JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = ANY (con.conkey)
-          WHERE con.conrelid = c.oid AND con.contype = 'p'), '[]') AS pk,
-        coalesce((
-          SELECT json_agg((SELECT json_agg(a.attname ORDER BY a.attnum) FROM pg_attribute a
-                           WHERE a.attrelid = con.conrelid AND a.attnum = ANY (con.conkey)))
-          FROM pg_constraint con
-          WHERE con.conrelid = c.oid AND con.contype IN ('p', 'u')), '[]') AS uniques
-      FROM pg_class c
-      JOIN pg_namespace n ON n.oid = c.relnamespace
+          LEFT JOIN pg_description ds
+            ON ds.objoid = a.attrelid AND ds.classoid = 'pg_class'::regclass AND ds.objsubid = a.attnum
+          LEFT JOIN (SELECT e.enumtypid, json_agg(e.enumlabel ORDER BY e.enumsortorder) AS labels
+                     FROM pg_enum e GROUP BY e.enumtypid) en
+            ON en.enumtypid = CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE ty.oid END
+          WHERE a.attnum > 0 AND NOT a.attisdropped AND a.attrelid IN (
+            SELECT c2.oid FROM pg_class c2 JOIN pg_namespace n2 ON n2.oid = c2.relnamespace
+            WHERE n2.nspname = ANY ($1::text[]) AND c2.relkind IN ('r', 'v', 'm', 'f', 'p') AND NOT c2.relispartition)
+          GROUP BY a.attrelid
+      ) cols ON cols.attrelid = c.oid
       -- Partitions are reached through their partitioned table only.
       WHERE n.nspname = ANY ($1::text[]) AND c.relkind IN ('r', 'v', 'm', 'f', 'p') AND NOT c.relispartition
     ) t
