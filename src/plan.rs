@@ -836,15 +836,10 @@ fn find_relationship(
     } else {
         found
     };
-    // A name close to `name` among `names` (not `name` itself): at most 1/`part` of it differs.
-    let closest =
-        |names: &mut dyn Iterator<Item = &String>, name: &str, part: usize| -> Option<Box<(String, String)>> {
-            names
-                .map(|n| (crate::schema_cache::distance(n, name), n))
-                .filter(|(d, n)| *d > 0 && *d * part <= n.chars().count().max(name.chars().count()))
-                .min()
-                .map(|(_, n)| Box::new((n.clone(), name.to_string())))
-        };
+    // A name close to `name` among `names`, with the name it may replace.
+    let closest = |names: &mut dyn Iterator<Item = &String>, name: &str, part: usize| {
+        crate::schema_cache::closest_name(names, name, part).map(|n| Box::new((n.clone(), name.to_string())))
+    };
     match found.as_slice() {
         [one] => Ok((*one).clone()),
         [] => Err(Error::NoRelationship {
@@ -1442,8 +1437,7 @@ fn negotiate_media(config: &Config, cache: &SchemaCache, req: &ApiRequest, actio
             }
         }
         // The OpenAPI document has no other representation.
-        let shown = req.headers.iter().find(|(k, _)| k == "accept").map(|(_, v)| v.clone()).unwrap_or_default();
-        return Err(Error::MediaType(shown));
+        return Err(not_acceptable(req));
     }
     let scalar_routine = match action {
         Action::Call { routine, .. } => matches!(routine.shape, ReturnShape::Scalar),
@@ -1493,29 +1487,16 @@ fn negotiate_media(config: &Config, cache: &SchemaCache, req: &ApiRequest, actio
             );
             let handler =
                 cache.media_handler(wanted, relation).filter(|h| if h.input.is_some() { whole_rows } else { !builtin });
+            if let Some(h) = handler {
+                return Ok(handler_media(h, h.media.clone()));
+            }
             // A handler for "*/*" on this relation answers any media type PostgREST has no
             // builtin for (its function can set the Content-Type), and `*/*` itself.
-            let any = || {
-                cache
-                    .media_handler("*/*", relation)
-                    .filter(|h| h.input.is_some() && whole_rows && (accepted == "*/*" || !builtin))
-                    .map(|h| Media::Handler {
-                        function: (h.schema.clone(), h.name.clone()),
-                        media: "application/octet-stream".into(),
-                        base: h.base.clone(),
-                        row_type: h.input.clone(),
-                    })
-            };
-            if let Some(h) = handler {
-                return Ok(Media::Handler {
-                    function: (h.schema.clone(), h.name.clone()),
-                    media: h.media.clone(),
-                    base: h.base.clone(),
-                    row_type: h.input.clone(),
-                });
-            }
-            if let Some(m) = any() {
-                return Ok(m);
+            let any = cache
+                .media_handler("*/*", relation)
+                .filter(|h| h.input.is_some() && whole_rows && (accepted == "*/*" || !builtin));
+            if let Some(h) = any {
+                return Ok(handler_media(h, "application/octet-stream".into()));
             }
         }
         if let Some(d) = &domain_media {
@@ -1559,6 +1540,20 @@ fn negotiate_media(config: &Config, cache: &SchemaCache, req: &ApiRequest, actio
             _ => {}
         }
     }
-    let shown = req.headers.iter().find(|(k, _)| k == "accept").map(|(_, v)| v.clone()).unwrap_or_default();
-    Err(Error::MediaType(shown))
+    Err(not_acceptable(req))
+}
+
+/// PGRST107, naming the request's `Accept` header.
+fn not_acceptable(req: &ApiRequest) -> Error {
+    Error::MediaType(req.headers.iter().find(|(k, _)| k == "accept").map(|(_, v)| v.clone()).unwrap_or_default())
+}
+
+/// Rows rendered by the handler aggregate `h`, sent as `media`.
+fn handler_media(h: &crate::schema_cache::MediaHandler, media: String) -> Media {
+    Media::Handler {
+        function: (h.schema.clone(), h.name.clone()),
+        media,
+        base: h.base.clone(),
+        row_type: h.input.clone(),
+    }
 }

@@ -651,14 +651,8 @@ impl SchemaCache {
 
     /// A table of `schema` whose name is close to `name` (for PostgREST's "Perhaps you meant").
     pub fn similar_table(&self, schema: &str, name: &str) -> Option<String> {
-        self.tables
-            .keys()
-            .filter(|(s, _)| s == schema)
-            .map(|(_, n)| (distance(n, name), n))
-            // At least 75% alike.
-            .filter(|(d, n)| *d * 4 <= n.chars().count().max(name.chars().count()) && *d > 0)
-            .min()
-            .map(|(_, n)| n.clone())
+        // At least 75% alike.
+        closest_name(self.tables.keys().filter(|(s, _)| s == schema).map(|(_, n)| n), name, 4).cloned()
     }
 
     pub fn summary(&self) -> String {
@@ -999,6 +993,16 @@ fn computed_relationships(
             function: Some((r.schema.clone(), r.name.clone())),
         });
     }
+}
+
+/// The name among `names` closest to `name` (by [`distance`]), other than `name` itself, of
+/// which at most 1/`part` differs.
+pub fn closest_name<'a>(names: impl Iterator<Item = &'a String>, name: &str, part: usize) -> Option<&'a String> {
+    names
+        .map(|n| (distance(n, name), n))
+        .filter(|(d, n)| *d > 0 && *d * part <= n.chars().count().max(name.chars().count()))
+        .min()
+        .map(|(_, n)| n)
 }
 
 /// Levenshtein distance.
