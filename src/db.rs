@@ -528,18 +528,9 @@ pub async fn ping(pool: &Pool) -> bool {
     }
 }
 
-/// Loads the schema cache of `schemas` (views of `extra_search_path` count for relationships).
+/// Loads the schema cache of `schemas` (views of `extra_search_path` count for relationships),
+/// with the JSON the catalog query returned (the admin server's `/schema_cache`).
 pub async fn load_schema_cache(
-    pool: &Pool,
-    schemas: &[String],
-    extra_search_path: &[String],
-) -> Result<SchemaCache, Error> {
-    load_schema_cache_json(pool, schemas, extra_search_path).await.map(|(cache, _)| cache)
-}
-
-/// [`load_schema_cache`], with the JSON the catalog query returned (the admin server's
-/// `/schema_cache`).
-pub async fn load_schema_cache_json(
     pool: &Pool,
     schemas: &[String],
     extra_search_path: &[String],

@@ -482,15 +482,8 @@ fn statement(plan: &Plan) -> Result<Statement, Error> {
                 {
                     "xmlagg(_postgrest_t.pgrst_scalar)".to_string()
                 }
-                (Media::Raw(_), _, _) => "coalesce(string_agg(_postgrest_t.pgrst_scalar::text, ''), '')".to_string(),
-                (Media::RawBinary(_), _, _) => {
-                    "coalesce(string_agg(_postgrest_t.pgrst_scalar::bytea, ''::bytea), '')".to_string()
-                }
                 (Media::Json, ReturnShape::Scalar, false) => {
                     "coalesce(json_agg(_postgrest_t.pgrst_scalar)->0, 'null')".to_string()
-                }
-                (Media::Json, ReturnShape::Scalar, true) => {
-                    "coalesce(json_agg(_postgrest_t.pgrst_scalar), '[]')".to_string()
                 }
                 (Media::Json, ReturnShape::Composite { .. }, false) => {
                     "coalesce(json_agg(_postgrest_t)->0, 'null')".to_string()

@@ -513,7 +513,7 @@ async fn load_schema_cache(ops: &Ops) -> bool {
     let state = &ops.state;
     let config = state.config();
     let started = Instant::now();
-    match db::load_schema_cache_json(&state.db.pool, &config.db_schemas, &config.db_extra_search_path).await {
+    match db::load_schema_cache(&state.db.pool, &config.db_schemas, &config.db_extra_search_path).await {
         Ok((cache, json)) => {
             let took = started.elapsed();
             ops.schema_cache_query_us.store(took.as_micros() as u64, Ordering::Relaxed);
