@@ -75,8 +75,8 @@ fn paths() {
 
 #[test]
 fn csv_bodies() {
-    let (v, keys) = csv_to_json(b"name,done\n\"a, b\",true\nNULL,\"NULL\"\n").expect("csv");
+    let (v, keys) = payload::csv_to_json(b"name,done\n\"a, b\",true\nNULL,\"NULL\"\n").expect("csv");
     assert_eq!(keys, vec!["name", "done"]);
     assert_eq!(v.to_string(), r#"[{"done":"true","name":"a, b"},{"done":"NULL","name":null}]"#);
-    assert!(csv_to_json(b"a,b\n1\n").is_err());
+    assert!(payload::csv_to_json(b"a,b\n1\n").is_err());
 }
