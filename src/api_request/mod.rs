@@ -53,6 +53,24 @@ pub enum Method {
     Options,
 }
 
+impl Method {
+    pub const ALL: [Method; 7] =
+        [Method::Get, Method::Head, Method::Post, Method::Patch, Method::Put, Method::Delete, Method::Options];
+
+    /// The one text form, as on the request line (and in `request.method`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+            Method::Patch => "PATCH",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+            Method::Options => "OPTIONS",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ApiRequest {
     pub method: Method,
@@ -82,16 +100,10 @@ pub struct ApiRequest {
 
 /// Parses a request. `config` gives the exposed schemas.
 pub fn parse(config: &Config, req: &RawRequest) -> Result<ApiRequest, Error> {
-    let method = match req.method.as_str() {
-        "GET" => Method::Get,
-        "HEAD" => Method::Head,
-        "POST" => Method::Post,
-        "PATCH" => Method::Patch,
-        "PUT" => Method::Put,
-        "DELETE" => Method::Delete,
-        "OPTIONS" => Method::Options,
-        other => return Err(Error::UnsupportedMethod(other.to_string())),
-    };
+    let method = Method::ALL
+        .into_iter()
+        .find(|m| m.as_str() == req.method)
+        .ok_or_else(|| Error::UnsupportedMethod(req.method.clone()))?;
     let target = parse_path(&req.path)?;
     if let Target::Routine(_) = target {
         if matches!(method, Method::Patch | Method::Put | Method::Delete) {
