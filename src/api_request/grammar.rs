@@ -224,18 +224,27 @@ fn json_path(c: &mut Cursor, stop: &[char]) -> Result<Vec<JsonOp>, Error> {
     Ok(path)
 }
 
+/// `::type`. The query pastes the type name into SQL as written, so it may hold only ASCII
+/// letters, digits, `_`, spaces and `[]` (PostgREST: letters, digits, `_` and spaces): no
+/// quote can reach the SQL. Anything else is a syntax error at that character.
 fn cast(c: &mut Cursor) -> Result<Option<String>, Error> {
     if !c.eat("::") {
         return Ok(None);
     }
     let rest = c.rest();
     let end = rest.find([',', ')', '.', ':']).unwrap_or(rest.len());
-    let ty = rest[..end].trim().to_string();
-    if ty.is_empty() || !ty.chars().all(|ch| ch.is_alphanumeric() || " _[]\"".contains(ch)) {
+    let raw = &rest[..end];
+    let ty = raw.trim();
+    let allowed = |ch: char| ch.is_ascii_alphanumeric() || matches!(ch, ' ' | '_' | '[' | ']');
+    if let Some((i, _)) = ty.char_indices().find(|&(_, ch)| !allowed(ch)) {
+        c.pos += raw.len() - raw.trim_start().len() + i;
+        return Err(c.error("a type name"));
+    }
+    if ty.is_empty() {
         return Err(c.error("a type name"));
     }
     c.pos += end;
-    Ok(Some(ty))
+    Ok(Some(ty.to_string()))
 }
 
 /// The `select=` grammar.
