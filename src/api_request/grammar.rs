@@ -1,5 +1,5 @@
 //! The query-string grammar: `parse_query` and the hand-written `select=`, filter, `or=`/`and=`
-//! and `order=` parsers over a [`Cursor`] (PostgREST's `QueryParams` parsers).
+//! and `order=` parsers over a `Cursor` (PostgREST's `QueryParams` parsers).
 //!
 //! In charge of syntax only, with PostgREST's error texts and columns. Rejects malformed
 //! parameters (PGRST100); never looks at the schema.
