@@ -7,6 +7,7 @@
 //! (I/O errors, driver messages) go to the log.
 
 use serde_json::{json, Value};
+use std::borrow::Cow;
 
 /// A PostgreSQL error as reported by the server, reduced to what the client may see.
 #[derive(Debug, Clone)]
@@ -130,137 +131,102 @@ impl Error {
         }
     }
 
-    /// The HTTP status. `authenticated` matters for 42501: 401 for the anonymous role, else 403.
-    pub fn status(&self, authenticated: bool) -> u16 {
+    /// The error's row in the table: status, code, details, hint and headers. Adding a variant
+    /// means adding one arm here (and its message in the `#[error]` above). `authenticated`
+    /// only matters for the status of 42501: 401 for the anonymous role, else 403.
+    pub fn info(&self, authenticated: bool) -> ErrorInfo<'_> {
         use Error::*;
+        let row = ErrorInfo::new;
         match self {
-            DbConnection(_) | SchemaCacheNotLoaded => 503,
-            PoolTimeout => 504,
-            Parse { .. } | InvalidBody(_) | PutLimit | PutMismatch | InvalidPreferences(_) => 400,
-            MaxAffected(_) | NotImplemented(_) | MaxAffectedNeedsSet => 400,
-            InvalidRpcMethod(_) | InvalidPutFilters | UnsupportedMethod(_) => 405,
-            InvalidRange(..) => 416,
-            UnacceptableSchema(..) | MediaType(_) | Singularity(_) => 406,
-            GucHeaders | GucStatus | PgrstRaise(_) | Internal(_) | JwtNoSecret => 500,
-            InvalidPath | RootDisabled => 404,
-            NoRelationship { .. } | NoColumn { .. } | NotEmbedded(..) | AggregatesDisabled => 400,
-            AmbiguousRelationship { .. } | AmbiguousFunction(_) => 300,
-            RelatedOrder(..) => 400,
-            NoFunction { .. } | NoTable(..) => 404,
-            JwtDecode(..) | AnonDisabled | JwtClaims(_) => 401,
-            Pg(e) => pg_status(&e.code, &e.message, authenticated),
-            Custom { status, .. } => *status,
-        }
-    }
-
-    pub fn code(&self) -> String {
-        use Error::*;
-        let code = match self {
-            DbConnection(_) => "PGRST000",
-            SchemaCacheNotLoaded => "PGRST002",
-            PoolTimeout => "PGRST003",
-            Parse { .. } => "PGRST100",
-            InvalidRpcMethod(_) => "PGRST101",
-            InvalidBody(_) => "PGRST102",
-            InvalidRange(..) => "PGRST103",
-            InvalidPutFilters => "PGRST105",
-            UnacceptableSchema(..) => "PGRST106",
-            MediaType(_) => "PGRST107",
-            GucHeaders => "PGRST111",
-            GucStatus => "PGRST112",
-            PutLimit => "PGRST114",
-            PutMismatch => "PGRST115",
-            Singularity(_) => "PGRST116",
-            UnsupportedMethod(_) => "PGRST117",
-            PgrstRaise(_) => "PGRST121",
-            InvalidPreferences(_) => "PGRST122",
-            MaxAffected(_) => "PGRST124",
-            MaxAffectedNeedsSet => "PGRST128",
-            NotEmbedded(..) => "PGRST108",
-            RelatedOrder(..) => "PGRST118",
-            AggregatesDisabled => "PGRST123",
-            InvalidPath => "PGRST125",
-            RootDisabled => "PGRST126",
-            NotImplemented(_) => "PGRST127",
-            NoRelationship { .. } => "PGRST200",
-            AmbiguousRelationship { .. } => "PGRST201",
-            AmbiguousFunction(_) => "PGRST203",
-            NoFunction { .. } => "PGRST202",
-            NoColumn { .. } => "PGRST204",
-            NoTable(..) => "PGRST205",
-            JwtNoSecret => "PGRST300",
-            JwtDecode(..) => "PGRST301",
-            AnonDisabled => "PGRST302",
-            JwtClaims(_) => "PGRST303",
-            Pg(e) => return e.code.clone(),
-            Custom { body, .. } => {
-                return match body.get("code") {
-                    Some(Value::String(s)) => s.clone(),
-                    Some(v) => v.to_string(),
-                    None => "PGRST".into(),
-                }
+            DbConnection(cause) => row(503, "PGRST000").details(cause),
+            SchemaCacheNotLoaded => row(503, "PGRST002"),
+            PoolTimeout => row(504, "PGRST003"),
+            Parse { details, .. } => row(400, "PGRST100").details(details),
+            InvalidRpcMethod(_) => row(405, "PGRST101"),
+            InvalidBody(_) => row(400, "PGRST102"),
+            InvalidRange(details, total) => ErrorInfo {
+                headers: total.map(|total| vec![("Content-Range".into(), format!("*/{total}"))].into()),
+                ..row(416, "PGRST103").details_opt(details.as_deref())
+            },
+            InvalidPutFilters => row(405, "PGRST105"),
+            UnacceptableSchema(_, exposed) => {
+                row(406, "PGRST106").hint(format!("Only the following schemas are exposed: {}", exposed.join(", ")))
             }
-            Internal(_) => "PGRSTX00",
-        };
-        code.to_string()
-    }
-
-    fn details_hint(&self) -> (Value, Value) {
-        use Error::*;
-        let s = |v: &str| Value::String(v.to_string());
-        match self {
-            DbConnection(cause) => (s(cause), Value::Null),
-            Parse { details, .. } => (s(details), Value::Null),
-            InvalidRange(Some(d), _) => (s(d), Value::Null),
-            UnacceptableSchema(_, exposed) => (
-                Value::Null,
-                s(&format!("Only the following schemas are exposed: {}", exposed.join(", "))),
-            ),
-            Singularity(n) => (s(&format!("The result contains {n} rows")), Value::Null),
-            PgrstRaise(d) if d.contains("DETAIL") => (
-                s(d),
-                s("DETAIL must be a JSON object with obligatory keys: 'status', 'headers' and optional key: 'status_text'."),
-            ),
-            PgrstRaise(d) => (
-                s(d),
-                s("MESSAGE must be a JSON object with obligatory keys: 'code', 'message' and optional keys: 'details', 'hint'."),
-            ),
-            InvalidPreferences(p) => (s(&format!("Invalid preferences: {}", p.join(", "))), Value::Null),
-            MaxAffected(n) => (s(&format!("The query affects {n} rows")), Value::Null),
-            NotImplemented(d) => (s(d), Value::Null),
-            NoRelationship { parent, child, schema, hint, suggestion } => (
-                s(&format!(
+            MediaType(_) => row(406, "PGRST107"),
+            NotEmbedded(name, None) => {
+                row(400, "PGRST108").hint(format!("Verify that '{name}' is included in the 'select' query parameter."))
+            }
+            NotEmbedded(name, Some(alias)) => row(400, "PGRST108")
+                .details("Target names are not allowed in filters if they have an alias")
+                .hint(format!("Change '{name}' to '{alias}' in filters, orders or limits.")),
+            GucHeaders => row(500, "PGRST111"),
+            GucStatus => row(500, "PGRST112"),
+            PutLimit => row(400, "PGRST114"),
+            PutMismatch => row(400, "PGRST115"),
+            Singularity(n) => row(406, "PGRST116").details(format!("The result contains {n} rows")),
+            UnsupportedMethod(_) => row(405, "PGRST117"),
+            RelatedOrder(_, details) => row(400, "PGRST118").details(details),
+            PgrstRaise(d) => row(500, "PGRST121").details(d).hint(if d.contains("DETAIL") {
+                "DETAIL must be a JSON object with obligatory keys: 'status', 'headers' and optional key: 'status_text'."
+            } else {
+                "MESSAGE must be a JSON object with obligatory keys: 'code', 'message' and optional keys: 'details', 'hint'."
+            }),
+            InvalidPreferences(p) => row(400, "PGRST122").details(format!("Invalid preferences: {}", p.join(", "))),
+            AggregatesDisabled => row(400, "PGRST123"),
+            MaxAffected(n) => row(400, "PGRST124").details(format!("The query affects {n} rows")),
+            InvalidPath => row(404, "PGRST125"),
+            RootDisabled => row(404, "PGRST126"),
+            NotImplemented(details) => row(400, "PGRST127").details(details),
+            MaxAffectedNeedsSet => row(400, "PGRST128"),
+            NoRelationship { parent, child, schema, hint, suggestion } => row(400, "PGRST200")
+                .details(format!(
                     "Searched for a foreign key relationship between '{parent}' and '{child}'{} in the schema '{schema}', but no matches were found.",
                     hint.as_ref().map(|h| format!(" using the hint '{h}'")).unwrap_or_default()
-                )),
-                suggestion
-                    .as_ref()
-                    .map(|b| s(&format!("Perhaps you meant '{}' instead of '{}'.", b.0, b.1)))
-                    .unwrap_or(Value::Null),
+                ))
+                .hint_opt(suggestion.as_ref().map(|b| format!("Perhaps you meant '{}' instead of '{}'.", b.0, b.1))),
+            AmbiguousRelationship { details, hint, .. } => {
+                ErrorInfo { details: Details::Json(details), ..row(300, "PGRST201").hint(hint) }
+            }
+            NoFunction { details, hint, .. } => row(404, "PGRST202").details(details).hint_opt(hint.as_deref()),
+            AmbiguousFunction(_) => row(300, "PGRST203").hint(
+                "Try renaming the parameters or the function itself in the database so function overloading can be resolved",
             ),
-            NotEmbedded(name, None) => (
-                Value::Null,
-                s(&format!("Verify that '{name}' is included in the 'select' query parameter.")),
-            ),
-            NotEmbedded(name, Some(alias)) => (
-                s("Target names are not allowed in filters if they have an alias"),
-                s(&format!("Change '{name}' to '{alias}' in filters, orders or limits.")),
-            ),
-            RelatedOrder(_, d) => (s(d), Value::Null),
-            AmbiguousRelationship { details, hint, .. } => (Value::Array(details.clone()), s(hint)),
-            AmbiguousFunction(_) => (
-                Value::Null,
-                s("Try renaming the parameters or the function itself in the database so function overloading can be resolved"),
-            ),
-            NoFunction { details, hint, .. } => (s(details), hint.as_deref().map(s).unwrap_or(Value::Null)),
-            NoTable(_, hint) => (Value::Null, hint.as_deref().map(s).unwrap_or(Value::Null)),
-            JwtDecode(_, Some(d)) => (s(d), Value::Null),
-            Pg(e) => (
-                e.details.as_deref().map(s).unwrap_or(Value::Null),
-                e.hint.as_deref().map(s).unwrap_or(Value::Null),
-            ),
-            _ => (Value::Null, Value::Null),
+            NoColumn { .. } => row(400, "PGRST204"),
+            NoTable(_, hint) => row(404, "PGRST205").hint_opt(hint.as_deref()),
+            JwtNoSecret => row(500, "PGRST300"),
+            JwtDecode(msg, details) => {
+                ErrorInfo { headers: Some(invalid_token(msg)), ..row(401, "PGRST301").details_opt(details.as_deref()) }
+            }
+            AnonDisabled => row(401, "PGRST302"),
+            JwtClaims(msg) => ErrorInfo { headers: Some(invalid_token(msg)), ..row(401, "PGRST303") },
+            Pg(e) => ErrorInfo {
+                code: Cow::Borrowed(&e.code),
+                ..row(pg_status(&e.code, &e.message, authenticated), "")
+                    .details_opt(e.details.as_deref())
+                    .hint_opt(e.hint.as_deref())
+            },
+            // The body is the function's own ([`Error::body`]): details and hint are unused.
+            Custom { status, body, headers } => ErrorInfo {
+                code: match body.get("code") {
+                    Some(Value::String(s)) => Cow::Borrowed(s),
+                    Some(v) => Cow::Owned(v.to_string()),
+                    None => Cow::Borrowed("PGRST"),
+                },
+                headers: Some(Cow::Borrowed(headers)),
+                ..row(*status, "")
+            },
+            Internal(_) => row(500, "PGRSTX00"),
         }
+    }
+
+    /// The HTTP status. `authenticated` matters for 42501: 401 for the anonymous role, else 403.
+    pub fn status(&self, authenticated: bool) -> u16 {
+        self.info(authenticated).status
+    }
+
+    /// `PGRST…`, or the SQLSTATE, or the code a custom error chose.
+    pub fn code(&self) -> Cow<'_, str> {
+        self.info(false).code
     }
 
     /// The JSON body shown to the client. With `minimal` verbosity (`client-error-verbosity`)
@@ -269,27 +235,81 @@ impl Error {
         if let Error::Custom { body, .. } = self {
             return body.clone();
         }
+        let info = self.info(false);
         if minimal {
             // client-error-verbosity=minimal: only code and message.
-            return json!({ "code": self.code(), "message": self.to_string() });
+            return json!({ "code": info.code, "message": self.to_string() });
         }
-        let (details, hint) = self.details_hint();
-        json!({ "code": self.code(), "message": self.to_string(), "details": details, "hint": hint })
+        let hint = info.hint.map_or(Value::Null, |h| Value::String(h.into_owned()));
+        json!({ "code": info.code, "message": self.to_string(), "details": info.details.to_value(), "hint": hint })
     }
 
     /// Extra headers: `WWW-Authenticate` on auth failures, headers chosen by a custom error.
     pub fn headers(&self, status: u16) -> Vec<(String, String)> {
-        match self {
-            Error::Custom { headers, .. } => headers.clone(),
-            Error::JwtDecode(msg, _) | Error::JwtClaims(msg) => vec![(
-                "WWW-Authenticate".into(),
-                format!("Bearer error=\"invalid_token\", error_description=\"{}\"", msg.replace('"', "'")),
-            )],
-            Error::InvalidRange(_, Some(total)) => vec![("Content-Range".into(), format!("*/{total}"))],
-            _ if status == 401 => vec![("WWW-Authenticate".into(), "Bearer".into())],
-            _ => vec![],
+        match self.info(false).headers {
+            Some(headers) => headers.into_owned(),
+            None if status == 401 => vec![("WWW-Authenticate".into(), "Bearer".into())],
+            None => vec![],
         }
     }
+}
+
+/// What the client sees of an [`Error`] besides its message: one row of the table. Text is
+/// borrowed from the error where it can be, so reading the code allocates nothing.
+#[derive(Debug, Clone)]
+pub struct ErrorInfo<'a> {
+    pub status: u16,
+    pub code: Cow<'a, str>,
+    pub details: Details<'a>,
+    pub hint: Option<Cow<'a, str>>,
+    /// Headers of the error's own; `None` leaves the default (`WWW-Authenticate: Bearer` on 401).
+    pub headers: Option<Cow<'a, [(String, String)]>>,
+}
+
+/// The `details` of an error body: usually text, a list of candidates for PGRST201.
+#[derive(Debug, Clone)]
+pub enum Details<'a> {
+    None,
+    Text(Cow<'a, str>),
+    Json(&'a [Value]),
+}
+
+impl Details<'_> {
+    pub fn to_value(&self) -> Value {
+        match self {
+            Details::None => Value::Null,
+            Details::Text(t) => Value::String(t.to_string()),
+            Details::Json(items) => Value::Array(items.to_vec()),
+        }
+    }
+}
+
+impl<'a> ErrorInfo<'a> {
+    fn new(status: u16, code: &'static str) -> ErrorInfo<'a> {
+        ErrorInfo { status, code: Cow::Borrowed(code), details: Details::None, hint: None, headers: None }
+    }
+    fn details(self, details: impl Into<Cow<'a, str>>) -> ErrorInfo<'a> {
+        ErrorInfo { details: Details::Text(details.into()), ..self }
+    }
+    fn details_opt(self, details: Option<&'a str>) -> ErrorInfo<'a> {
+        match details {
+            Some(d) => self.details(d),
+            None => self,
+        }
+    }
+    fn hint(self, hint: impl Into<Cow<'a, str>>) -> ErrorInfo<'a> {
+        ErrorInfo { hint: Some(hint.into()), ..self }
+    }
+    fn hint_opt(self, hint: Option<impl Into<Cow<'a, str>>>) -> ErrorInfo<'a> {
+        ErrorInfo { hint: hint.map(Into::into), ..self }
+    }
+}
+
+/// `WWW-Authenticate` for a token that was read but refused.
+fn invalid_token(msg: &str) -> Cow<'static, [(String, String)]> {
+    let description = msg.replace('"', "'");
+    vec![("WWW-Authenticate".into(), format!("Bearer error=\"invalid_token\", error_description=\"{description}\""))]
+        .into()
 }
 
 /// PostgREST's mapping of SQLSTATE to HTTP status.
@@ -370,5 +390,34 @@ mod tests {
         });
         assert_eq!(e.status(false), 401);
         assert_eq!(e.headers(401), vec![("WWW-Authenticate".to_string(), "Bearer".to_string())]);
+    }
+
+    #[test]
+    fn codes_and_headers() {
+        let e = Error::JwtDecode("bad \"token\"".into(), Some("why".into()));
+        assert_eq!((e.status(false), e.code().as_ref()), (401, "PGRST301"));
+        assert_eq!(
+            e.headers(401),
+            vec![(
+                "WWW-Authenticate".to_string(),
+                "Bearer error=\"invalid_token\", error_description=\"bad 'token'\"".to_string()
+            )]
+        );
+        assert_eq!(e.body(false)["details"], json!("why"));
+        assert_eq!(Error::InvalidRange(None, Some(7)).headers(416), vec![("Content-Range".into(), "*/7".into())]);
+        assert!(Error::InvalidRange(None, None).headers(416).is_empty());
+        let custom = |code: Value| Error::Custom { status: 401, body: json!({ "code": code }), headers: vec![] };
+        assert_eq!(custom(json!("X1")).code(), "X1");
+        assert_eq!(custom(json!(12)).code(), "12");
+        assert_eq!(custom(json!("X1")).status(false), 401);
+        assert!(custom(json!("X1")).headers(401).is_empty());
+        let e = Error::AmbiguousRelationship {
+            parent: "a".into(),
+            child: "b".into(),
+            details: vec![json!(1)],
+            hint: "h".into(),
+        };
+        assert_eq!(e.body(true), json!({"code": "PGRST201", "message": e.to_string()}));
+        assert_eq!((e.body(false)["details"].clone(), e.status(true)), (json!([1]), 300));
     }
 }

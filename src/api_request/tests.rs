@@ -75,8 +75,24 @@ fn paths() {
 
 #[test]
 fn csv_bodies() {
-    let (v, keys) = csv_to_json(b"name,done\n\"a, b\",true\nNULL,\"NULL\"\n").expect("csv");
+    let (v, keys) = payload::csv_to_json(b"name,done\n\"a, b\",true\nNULL,\"NULL\"\n").expect("csv");
     assert_eq!(keys, vec!["name", "done"]);
     assert_eq!(v.to_string(), r#"[{"done":"true","name":"a, b"},{"done":"NULL","name":null}]"#);
-    assert!(csv_to_json(b"a,b\n1\n").is_err());
+    assert!(payload::csv_to_json(b"a,b\n1\n").is_err());
+}
+
+#[test]
+fn one_text_form_reads_and_writes() {
+    for r in ReturnPref::ALL {
+        assert_eq!(parse_preferences([r.as_str()].into_iter()).return_, Some(r));
+    }
+    for c in CountPref::ALL {
+        assert_eq!(parse_preferences([c.as_str()].into_iter()).count, Some(c));
+    }
+    for r in Resolution::ALL {
+        assert_eq!(parse_preferences([r.as_str()].into_iter()).resolution, Some(r));
+    }
+    let p = parse_preferences(["return = minimal"].into_iter());
+    assert_eq!((p.return_, p.applied), (Some(ReturnPref::Minimal), vec!["return = minimal".to_string()]));
+    assert_eq!(Method::ALL.map(Method::as_str), ["GET", "HEAD", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"]);
 }
