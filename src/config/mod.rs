@@ -11,210 +11,17 @@
 //! the config file.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-/// What a setting's value must look like.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Str,
-    Bool,
-    Int,
-}
+mod dump;
+mod file;
+mod settings;
 
-/// One PostgREST setting.
-pub struct Setting {
-    pub name: &'static str,
-    pub kind: Kind,
-    pub default: Option<&'static str>,
-    /// false: accepted (and dumped) but tusk does not act on it yet; a warning is logged when set.
-    pub implemented: bool,
-    pub doc: &'static str,
-}
+pub use dump::example;
+pub use file::ConfigSource;
+pub use settings::{env_name, in_db_name, Kind, Setting, IN_DB_SETTINGS, RESTART_ONLY, SETTINGS};
 
-const fn s(
-    name: &'static str,
-    kind: Kind,
-    default: Option<&'static str>,
-    implemented: bool,
-    doc: &'static str,
-) -> Setting {
-    Setting { name, kind, default, implemented, doc }
-}
-
-use Kind::{Bool, Int, Str};
-
-/// Every setting PostgREST accepts, in PostgREST's `--dump-config` order.
-pub const SETTINGS: &[Setting] = &[
-    s("admin-server-host", Str, None, true, "Host of the admin server (defaults to server-host)"),
-    s(
-        "admin-server-port",
-        Int,
-        None,
-        true,
-        "Port of the admin server (/live, /ready, /metrics, /schema_cache, /config)",
-    ),
-    s(
-        "client-error-verbosity",
-        Str,
-        Some("verbose"),
-        true,
-        "verbose or minimal: whether error bodies carry details and hint",
-    ),
-    s("db-aggregates-enabled", Bool, Some("false"), true, "Allow aggregate functions in select="),
-    s("db-anon-role", Str, None, true, "Role used for requests without a JWT; unset means anonymous requests get 401"),
-    s(
-        "db-channel",
-        Str,
-        Some("pgrst"),
-        true,
-        "Channel LISTENed to for 'reload schema' / 'reload config' notifications",
-    ),
-    s("db-channel-enabled", Bool, Some("true"), true, "Whether to LISTEN on db-channel"),
-    s("db-config", Bool, Some("true"), true, "Read settings from the database (ALTER ROLE ... SET pgrst.*)"),
-    s("db-extra-search-path", Str, Some("public"), true, "Schemas added to search_path of every request"),
-    s(
-        "db-hoisted-tx-settings",
-        Str,
-        Some("statement_timeout,plan_filter.statement_cost_limit,default_transaction_isolation"),
-        true,
-        "Function settings applied to the transaction",
-    ),
-    s("db-max-rows", Int, None, true, "Upper bound on rows returned by a read"),
-    s("db-plan-enabled", Bool, Some("false"), true, "Allow application/vnd.pgrst.plan (EXPLAIN) responses"),
-    s("db-pool", Int, Some("10"), true, "Number of connections in the pool"),
-    s(
-        "db-pool-acquisition-timeout",
-        Int,
-        Some("10"),
-        true,
-        "Seconds to wait for a free connection before answering 504",
-    ),
-    s("db-pool-automatic-recovery", Bool, Some("true"), true, "Reconnect automatically when the database goes away"),
-    s("db-pool-max-idletime", Int, Some("30"), true, "Seconds an idle connection is kept"),
-    s("db-pool-max-lifetime", Int, Some("1800"), true, "Seconds a connection is kept at most"),
-    s("db-pre-config", Str, None, true, "Function run before loading in-database configuration"),
-    s("db-pre-request", Str, None, true, "Function called at the start of every request's transaction"),
-    s(
-        "db-prepared-statements",
-        Bool,
-        Some("true"),
-        true,
-        "Prepare each request's statements once per connection; false runs them unnamed (for transaction poolers)",
-    ),
-    s("db-root-spec", Str, None, true, "Function whose result replaces the OpenAPI root document"),
-    s(
-        "db-schemas",
-        Str,
-        Some("public"),
-        true,
-        "Comma-separated schemas exposed through the API; the first is the default",
-    ),
-    s("db-tx-end", Str, Some("commit"), true, "commit, commit-allow-override, rollback or rollback-allow-override"),
-    s("db-uri", Str, Some("postgresql://"), true, "PostgreSQL connection URI of the authenticator role"),
-    s("jwt-aud", Str, None, true, "Required 'aud' claim of JWTs"),
-    s("jwt-cache-max-entries", Int, Some("1000"), true, "Maximum entries of the JWT cache; 0 disables it"),
-    s("jwt-role-claim-key", Str, Some(".role"), true, "JSPath of the role claim in the JWT"),
-    s("jwt-secret", Str, None, true, "Secret (or JWK) used to verify JWTs; at least 32 characters"),
-    s("jwt-secret-is-base64", Bool, Some("false"), true, "Whether jwt-secret is base64-encoded"),
-    s("log-level", Str, Some("error"), true, "crit, error, warn, info or debug"),
-    s("log-query", Bool, Some("false"), false, "Log the main SQL statement of every request"),
-    s("openapi-mode", Str, Some("follow-privileges"), true, "follow-privileges, ignore-privileges or disabled"),
-    s("openapi-security-active", Bool, Some("false"), true, "Include security definitions in the OpenAPI output"),
-    s("openapi-server-proxy-uri", Str, None, true, "Public URI of the API, used in the OpenAPI output"),
-    s(
-        "raw-media-types",
-        Str,
-        None,
-        true,
-        "Legacy (PostgREST < 12): media types whose responses are sent as-is (e.g. text/html)",
-    ),
-    s("server-cors-allowed-origins", Str, None, true, "Comma-separated origins allowed by CORS; unset allows any"),
-    s("server-host", Str, Some("!4"), true, "Host to bind: an address, or !4 / !6 / * / *4 / *6"),
-    s("server-port", Int, Some("3000"), true, "TCP port to bind"),
-    s("server-timing-enabled", Bool, Some("false"), true, "Send Server-Timing headers"),
-    s("server-trace-header", Str, None, true, "Request header echoed back for tracing"),
-    s("server-unix-socket", Str, None, true, "Unix socket to listen on instead of TCP"),
-    s("server-unix-socket-mode", Str, Some("660"), true, "Mode of the unix socket (octal, 600 to 777)"),
-];
-
-/// Old names PostgREST still accepts, mapped to the current ones.
-const ALIASES: &[(&str, &str)] = &[
-    ("db-schema", "db-schemas"),
-    ("max-rows", "db-max-rows"),
-    ("pre-request", "db-pre-request"),
-    ("role-claim-key", "jwt-role-claim-key"),
-    ("secret-is-base64", "jwt-secret-is-base64"),
-    ("server-proxy-uri", "openapi-server-proxy-uri"),
-    ("db-pool-timeout", "db-pool-max-idletime"),
-];
-
-/// Settings that may come from the database (`ALTER ROLE … SET pgrst.NAME` or `db-pre-config`),
-/// with `_` for `-` in their in-database name (`pgrst.db_schemas`), as PostgREST lists them.
-pub const IN_DB_SETTINGS: &[&str] = &[
-    "client-error-verbosity",
-    "db-aggregates-enabled",
-    "db-anon-role",
-    "db-extra-search-path",
-    "db-hoisted-tx-settings",
-    "db-max-rows",
-    "db-plan-enabled",
-    "db-pre-config",
-    "db-pre-request",
-    "db-prepared-statements",
-    "db-root-spec",
-    "db-schemas",
-    "db-tx-end",
-    "jwt-aud",
-    "jwt-cache-max-entries",
-    "jwt-role-claim-key",
-    "jwt-secret",
-    "jwt-secret-is-base64",
-    "openapi-mode",
-    "openapi-security-active",
-    "openapi-server-proxy-uri",
-    "server-cors-allowed-origins",
-    "server-timing-enabled",
-    "server-trace-header",
-];
-
-/// Settings bound to resources made once at start-up (sockets, the pool, logging): a config
-/// reload keeps their old value and logs that a restart is needed. Every other setting is
-/// applied to the next request.
-pub const RESTART_ONLY: &[&str] = &[
-    "admin-server-host",
-    "admin-server-port",
-    "db-pool",
-    "db-pool-acquisition-timeout",
-    "db-pool-automatic-recovery",
-    "db-pool-max-idletime",
-    "db-pool-max-lifetime",
-    "db-uri",
-    "log-level",
-    "server-host",
-    "server-port",
-    "server-unix-socket",
-    "server-unix-socket-mode",
-];
-
-/// The in-database name of a setting: `db-schemas` → `pgrst.db_schemas`.
-pub fn in_db_name(setting: &str) -> String {
-    format!("pgrst.{}", setting.replace('-', "_"))
-}
-
-/// Where a configuration came from, so that a reload (`NOTIFY pgrst, 'reload config'`, SIGUSR2)
-/// can read the same file and environment again.
-#[derive(Clone, Default)]
-pub struct ConfigSource {
-    pub file: Option<PathBuf>,
-    pub env: BTreeMap<String, String>,
-}
-
-impl std::fmt::Debug for ConfigSource {
-    // The environment may hold secrets: never print it.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConfigSource").field("file", &self.file).finish_non_exhaustive()
-    }
-}
+use settings::ALIASES;
 
 /// A bad or missing setting: always names the setting.
 #[derive(Debug, thiserror::Error)]
@@ -229,14 +36,6 @@ pub enum ConfigError {
 
 fn invalid(setting: &str, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid { setting: format!("{setting} ({})", env_name(setting)), message: message.into() }
-}
-
-/// The environment variable of a setting: `db-uri` → `PGRST_DB_URI`.
-pub fn env_name(setting: &str) -> String {
-    if let Some(rest) = setting.strip_prefix("app.settings.") {
-        return format!("PGRST_APP_SETTINGS_{rest}");
-    }
-    format!("PGRST_{}", setting.replace('-', "_").to_uppercase())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -568,115 +367,6 @@ impl Config {
             source: ConfigSource::default(),
         })
     }
-
-    /// The effective configuration in PostgREST's file format (`--dump-config`).
-    pub fn dump(&self) -> String {
-        self.dump_with(false)
-    }
-
-    /// [`Config::dump`] with the secrets masked: the password of `db-uri` and `jwt-secret`
-    /// (the admin server's `/config`).
-    pub fn dump_redacted(&self) -> String {
-        self.dump_with(true)
-    }
-
-    fn dump_with(&self, redact: bool) -> String {
-        let mut out = String::new();
-        for (name, value) in &self.raw {
-            let value = &match name.as_str() {
-                "db-uri" if redact => redact_uri_password(value),
-                "jwt-secret" if redact && !value.is_empty() => "********".to_string(),
-                _ => value.clone(),
-            };
-            let kind = SETTINGS.iter().find(|s| s.name == name).map(|s| s.kind);
-            let rendered = match kind {
-                Some(Kind::Bool) | Some(Kind::Int) => value.clone(),
-                _ => quote(value),
-            };
-            out.push_str(&format!("{name} = {rendered}\n"));
-        }
-        out
-    }
-}
-
-impl ConfigSource {
-    /// The raw settings of the file, then the environment (which wins).
-    pub fn read(&self) -> Result<BTreeMap<String, String>, ConfigError> {
-        let mut raw = BTreeMap::new();
-        if let Some(path) = &self.file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| ConfigError::File { path: path.display().to_string(), message: e.to_string() })?;
-            parse_file(&path.display().to_string(), &text, &self.env, &mut raw)?;
-        }
-        for (k, v) in &self.env {
-            if let Some(name) = setting_of_env(k) {
-                raw.insert(name, v.clone());
-            }
-        }
-        Ok(raw)
-    }
-}
-
-/// `postgres://user:secret@host/db` → `postgres://user:********@host/db`; also a `password=`
-/// keyword of a key/value connection string or URI parameter.
-fn redact_uri_password(uri: &str) -> String {
-    let mut out = uri.to_string();
-    if let Some(scheme_end) = out.find("://") {
-        let rest_start = scheme_end + 3;
-        let authority_end = out[rest_start..].find(['/', '?']).map_or(out.len(), |i| rest_start + i);
-        if let Some(at) = out[rest_start..authority_end].rfind('@') {
-            let userinfo = &out[rest_start..rest_start + at];
-            if let Some(colon) = userinfo.find(':') {
-                out.replace_range(rest_start + colon + 1..rest_start + at, "********");
-            }
-        }
-    }
-    if let Some(i) = out.find("password=") {
-        let start = i + "password=".len();
-        let end = out[start..].find([' ', '&']).map_or(out.len(), |j| start + j);
-        out.replace_range(start..end, "********");
-    }
-    out
-}
-
-/// An annotated sample configuration file (`--example`).
-pub fn example() -> String {
-    let mut out = String::from(
-        "## tusk configuration file: the same format and settings as PostgREST's.\n\
-         ## Give its path as the first argument: `tusk tusk.conf`. Every setting can also be set\n\
-         ## with an environment variable (db-uri → PGRST_DB_URI), which wins over the file.\n\n",
-    );
-    for setting in SETTINGS {
-        out.push_str(&format!("## {}\n", setting.doc));
-        if !setting.implemented {
-            out.push_str("## (accepted; not implemented yet by tusk)\n");
-        }
-        let value = match (setting.name, setting.default) {
-            ("db-uri", _) => quote("postgres://authenticator:mysecretpassword@localhost:5432/postgres"),
-            ("db-anon-role", _) => quote("anon"),
-            ("jwt-secret", _) => quote("reallyreallyreallyreallyverysafe"),
-            (_, Some(d)) if setting.kind == Kind::Str => quote(d),
-            (_, Some(d)) => d.to_string(),
-            (_, None) => String::from("\"\""),
-        };
-        let commented = setting.default.is_none() && !matches!(setting.name, "db-uri" | "db-anon-role" | "jwt-secret");
-        out.push_str(&format!("{}{} = {}\n\n", if commented { "# " } else { "" }, setting.name, value));
-    }
-    out.push_str("## Custom settings, readable in SQL with current_setting('app.settings.NAME')\n# app.settings.name = \"value\"\n");
-    out
-}
-
-fn quote(v: &str) -> String {
-    format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))
-}
-
-/// `PGRST_DB_URI` → `db-uri`; `PGRST_APP_SETTINGS_foo` → `app.settings.foo`.
-fn setting_of_env(var: &str) -> Option<String> {
-    let rest = var.strip_prefix("PGRST_")?;
-    if let Some(app) = rest.strip_prefix("APP_SETTINGS_") {
-        return Some(format!("app.settings.{app}"));
-    }
-    Some(rest.to_lowercase().replace('_', "-"))
 }
 
 fn parse_bool(v: &str) -> Option<bool> {
@@ -759,86 +449,11 @@ pub fn parse_claim_path(path: &str) -> Option<Vec<String>> {
     }
 }
 
-/// Parses PostgREST's config file format: `name = value` lines, `#` comments, values quoted
-/// (`"..."` with `\"` and `\\` escapes) or bare (numbers, booleans). `$(VAR)` inside a quoted
-/// value is replaced by the environment variable VAR, as PostgREST does.
-fn parse_file(
-    path: &str,
-    text: &str,
-    env: &BTreeMap<String, String>,
-    out: &mut BTreeMap<String, String>,
-) -> Result<(), ConfigError> {
-    for (i, line) in text.lines().enumerate() {
-        let syntax =
-            |message: &str| ConfigError::Syntax { path: path.to_string(), line: i + 1, message: message.to_string() };
-        let trimmed = line.trim();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
-        }
-        let (name, value) = trimmed.split_once('=').ok_or_else(|| syntax("expected `name = value`"))?;
-        let name = name.trim().trim_matches('"').to_string();
-        let value = value.trim();
-        let value = if let Some(rest) = value.strip_prefix('"') {
-            let mut v = String::new();
-            let mut chars = rest.chars();
-            let mut closed = false;
-            while let Some(c) = chars.next() {
-                match c {
-                    '\\' => match chars.next() {
-                        Some('n') => v.push('\n'),
-                        Some('t') => v.push('\t'),
-                        Some(c) => v.push(c),
-                        None => return Err(syntax("unterminated string")),
-                    },
-                    '"' => {
-                        closed = true;
-                        break;
-                    }
-                    c => v.push(c),
-                }
-            }
-            let tail = chars.as_str().trim();
-            if !closed {
-                return Err(syntax("unterminated string"));
-            }
-            if !tail.is_empty() && !tail.starts_with('#') {
-                return Err(syntax("unexpected text after the value"));
-            }
-            interpolate(&v, env)
-        } else {
-            value.split('#').next().unwrap_or("").trim().to_string()
-        };
-        out.insert(name, value);
-    }
-    Ok(())
-}
-
-fn interpolate(v: &str, env: &BTreeMap<String, String>) -> String {
-    let mut out = String::new();
-    let mut rest = v;
-    while let Some(start) = rest.find("$(") {
-        out.push_str(&rest[..start]);
-        match rest[start + 2..].find(')') {
-            Some(end) => {
-                let var = &rest[start + 2..start + 2 + end];
-                out.push_str(env.get(var).map(String::as_str).unwrap_or(""));
-                rest = &rest[start + 2 + end + 1..];
-            }
-            None => {
-                out.push_str(&rest[start..]);
-                rest = "";
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pub(super) fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
@@ -880,29 +495,6 @@ mod tests {
             assert!(msg.contains(needle) && msg.contains(var), "{msg}");
             assert!(!msg.contains('\n'));
         }
-    }
-
-    #[test]
-    fn file_then_env() {
-        let dir = std::env::temp_dir().join(format!("tusk-config-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let path = dir.join("tusk.conf");
-        std::fs::write(
-            &path,
-            "# comment\ndb-uri = \"postgres://$(USERNAME)@x/db\"\ndb-schemas = \"api, v2\"\nserver-port = 4000\ndb-pool = 3 # trailing\napp.settings.jwt_secret = \"s\\\"q\"\ndb-schema = \"ignored\"\n",
-        )
-        .expect("write");
-        let c = Config::from_sources(Some(&path), &env(&[("PGRST_SERVER_PORT", "5000"), ("USERNAME", "bob")]))
-            .expect("valid");
-        assert_eq!(c.db_uri, "postgres://bob@x/db");
-        assert_eq!(c.db_schemas, vec!["api", "v2"]);
-        assert_eq!(c.server_port, 5000);
-        assert_eq!(c.db_pool, 3);
-        assert_eq!(c.app_settings.get("jwt_secret").map(String::as_str), Some("s\"q"));
-        let dumped = c.dump();
-        assert!(dumped.contains("server-port = 5000\n"), "{dumped}");
-        assert!(dumped.contains("db-schemas = \"api, v2\"\n"), "{dumped}");
-        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]
@@ -971,26 +563,6 @@ mod tests {
     }
 
     #[test]
-    fn redacted_dump_masks_secrets() {
-        let c = Config::from_sources(
-            None,
-            &env(&[
-                ("PGRST_DB_URI", "postgres://auth:s3cret@db.example:5432/app?sslmode=require"),
-                ("PGRST_JWT_SECRET", "a-secret-that-is-long-enough-for-hs256"),
-            ]),
-        )
-        .expect("valid");
-        let dump = c.dump_redacted();
-        assert!(dump.contains("db-uri = \"postgres://auth:********@db.example:5432/app?sslmode=require\"\n"), "{dump}");
-        assert!(dump.contains("jwt-secret = \"********\"\n"), "{dump}");
-        assert!(!dump.contains("s3cret") && !dump.contains("long-enough"), "{dump}");
-        assert!(c.dump().contains("s3cret"));
-        assert_eq!(redact_uri_password("host=x password=pw user=u"), "host=x password=******** user=u");
-        assert_eq!(redact_uri_password("postgres://u@x/db"), "postgres://u@x/db");
-        assert_eq!(redact_uri_password("postgresql://"), "postgresql://");
-    }
-
-    #[test]
     fn claim_paths() {
         assert_eq!(parse_claim_path(".role"), Some(vec!["role".into()]));
         assert_eq!(
@@ -998,15 +570,5 @@ mod tests {
             Some(vec!["https://x.io/c".into(), "roles".into(), "[0]".into()])
         );
         assert_eq!(parse_claim_path("role"), None);
-    }
-
-    #[test]
-    fn example_parses_back() {
-        let dir = std::env::temp_dir().join(format!("tusk-example-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let path = dir.join("example.conf");
-        std::fs::write(&path, example()).expect("write");
-        Config::from_sources(Some(&path), &BTreeMap::new()).expect("example is valid");
-        std::fs::remove_dir_all(&dir).ok();
     }
 }
