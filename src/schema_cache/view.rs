@@ -4,7 +4,7 @@
 
 use super::table::{ForeignKey, Table};
 use serde::Deserialize;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// A view's `_RETURN` rule query tree (`pg_rewrite.ev_action`).
 #[derive(Debug, Deserialize)]
@@ -122,6 +122,12 @@ fn target_entry(entry: &str) -> Option<ViewColumn> {
     Some(ViewColumn { num: field(":resno ")?.parse().ok()?, name: field(":resname ")?, table, column })
 }
 
+/// Per exposed view: (view column, table oid, table column), in the view's column order.
+type Shown = Vec<(String, i64, i64)>;
+
+/// Per table oid, the views showing any of its columns (in the views' order).
+type Showing<'a> = HashMap<i64, Vec<(&'a (String, String), &'a Shown)>>;
+
 /// Foreign keys as seen through views, as PostgREST sees them: every view column that is a
 /// plain reference to a table column (through views of views, also views of the extra search
 /// path) stands for that column, so each foreign key is repeated with a view in the table's
@@ -133,45 +139,9 @@ pub(super) fn through_views(
     views: &HashMap<i64, Vec<ViewColumn>>,
     pks: &HashMap<i64, Vec<i64>>,
 ) -> Vec<ForeignKey> {
-    // The column of a relation that is not a known view, a view column stands for.
-    let origin = |mut table: i64, mut column: i64| -> Option<(i64, i64)> {
-        for _ in 0..64 {
-            let Some(cols) = views.get(&table) else { return Some((table, column)) };
-            let c = cols.iter().find(|c| c.num == column)?;
-            (table, column) = (c.table, c.column);
-        }
-        None
-    };
-    // Per exposed view: (view column, table oid, table column), in the view's column order.
-    type Shown = Vec<(String, i64, i64)>;
-    let mut shown: std::collections::BTreeMap<(String, String), Shown> = Default::default();
-    for (key, t) in tables.iter() {
-        let Some(cols) = views.get(&t.oid) else { continue };
-        let mapped = cols.iter().filter_map(|c| {
-            let (table, column) = origin(c.table, c.column)?;
-            let name = t.columns.iter().find(|x| x.num == c.num).map_or_else(|| c.name.clone(), |x| x.name.clone());
-            Some((name, table, column))
-        });
-        shown.insert(key.clone(), mapped.collect());
-    }
+    let shown = shown_columns(tables, views);
     for (view, cols) in &shown {
-        // The primary keys it shows whole (the first view column for a column shown twice),
-        // tables in the order the view first shows them.
-        let mut shown_tables: Vec<i64> = Vec::new();
-        for (_, table, _) in cols {
-            if !shown_tables.contains(table) {
-                shown_tables.push(*table);
-            }
-        }
-        let mut pk = Vec::new();
-        for table in shown_tables {
-            let Some(nums) = pks.get(&table) else { continue };
-            let names: Option<Vec<String>> = nums
-                .iter()
-                .map(|n| cols.iter().find(|(_, t, c)| *t == table && c == n).map(|(v, _, _)| v.clone()))
-                .collect();
-            pk.extend(names.unwrap_or_default());
-        }
+        let pk = shown_primary_key(cols, pks);
         if let Some(t) = tables.get_mut(view) {
             if !pk.is_empty() && t.pk.is_empty() {
                 t.uniques.push(pk.clone());
@@ -180,53 +150,19 @@ pub(super) fn through_views(
         }
     }
     let tables = &*tables;
-    // Per table oid, the views showing any of its columns (in the views' order): a foreign
-    // key looks only at those, not at every view.
-    type Showing<'a> = Vec<(&'a (String, String), &'a Shown)>;
-    let mut showing: HashMap<i64, Showing> = HashMap::new();
+    // A foreign key looks only at the views showing its tables, not at every view.
+    let mut showing: Showing = HashMap::new();
     for (view, cols) in &shown {
-        let mut seen: Vec<i64> = Vec::new();
-        for (_, table, _) in cols {
-            if !seen.contains(table) {
-                seen.push(*table);
-                showing.entry(*table).or_default().push((view, cols));
-            }
+        for table in tables_shown(cols) {
+            showing.entry(table).or_default().push((view, cols));
         }
     }
-    // Each exposed relation showing columns `nums` of table `oid`, with the names it gives
-    // them (empty: the table itself).
-    let exposing = |own: (String, String), oid: i64, nums: &[i64]| -> Vec<((String, String), Vec<String>)> {
-        let mut out = Vec::new();
-        if tables.contains_key(&own) {
-            out.push((own, vec![]));
-        }
-        let views = showing.get(&oid).map(Vec::as_slice).unwrap_or(&[]);
-        for &(view, cols) in views.iter().filter(|_| !nums.is_empty()) {
-            let mut combos: Vec<Vec<String>> = vec![vec![]];
-            for n in nums {
-                let names: Vec<&String> =
-                    cols.iter().filter(|(_, t, c)| *t == oid && c == n).map(|(v, _, _)| v).collect();
-                combos = combos
-                    .iter()
-                    .flat_map(|prefix| {
-                        names.iter().map(move |name| {
-                            let mut p = prefix.clone();
-                            p.push((*name).clone());
-                            p
-                        })
-                    })
-                    .collect();
-            }
-            out.extend(combos.into_iter().map(|c| (view.clone(), c)));
-        }
-        out
-    };
     let mut out = Vec::new();
     for fk in fks {
         let source = (fk.schema.clone(), fk.table.clone());
         let target = (fk.foreign_schema.clone(), fk.foreign_table.clone());
-        let targets = exposing(target, fk.foreign_table_oid, &fk.foreign_column_nums);
-        for (src, src_cols) in exposing(source, fk.table_oid, &fk.column_nums) {
+        let targets = exposing(tables, &showing, target, fk.foreign_table_oid, &fk.foreign_column_nums);
+        for (src, src_cols) in exposing(tables, &showing, source, fk.table_oid, &fk.column_nums) {
             for (dst, dst_cols) in &targets {
                 let mut f = fk.clone();
                 f.schema = src.0.clone();
@@ -242,6 +178,94 @@ pub(super) fn through_views(
                 out.push(f);
             }
         }
+    }
+    out
+}
+
+/// Each exposed view's columns traced to the table columns they stand for (through views of
+/// views), by the names the view gives them.
+fn shown_columns(
+    tables: &HashMap<(String, String), Table>,
+    views: &HashMap<i64, Vec<ViewColumn>>,
+) -> BTreeMap<(String, String), Shown> {
+    // The column of a relation that is not a known view, a view column stands for.
+    let origin = |mut table: i64, mut column: i64| -> Option<(i64, i64)> {
+        for _ in 0..64 {
+            let Some(cols) = views.get(&table) else { return Some((table, column)) };
+            let c = cols.iter().find(|c| c.num == column)?;
+            (table, column) = (c.table, c.column);
+        }
+        None
+    };
+    let mut shown = BTreeMap::new();
+    for (key, t) in tables {
+        let Some(cols) = views.get(&t.oid) else { continue };
+        let mapped = cols.iter().filter_map(|c| {
+            let (table, column) = origin(c.table, c.column)?;
+            let name = t.columns.iter().find(|x| x.num == c.num).map_or_else(|| c.name.clone(), |x| x.name.clone());
+            Some((name, table, column))
+        });
+        shown.insert(key.clone(), mapped.collect());
+    }
+    shown
+}
+
+/// The tables a view shows columns of, in the order it first shows them.
+fn tables_shown(cols: &Shown) -> Vec<i64> {
+    let mut tables: Vec<i64> = Vec::new();
+    for (_, table, _) in cols {
+        if !tables.contains(table) {
+            tables.push(*table);
+        }
+    }
+    tables
+}
+
+/// The primary keys a view shows whole (the first view column for a column shown twice), in
+/// the order of [`tables_shown`].
+fn shown_primary_key(cols: &Shown, pks: &HashMap<i64, Vec<i64>>) -> Vec<String> {
+    let mut pk = Vec::new();
+    for table in tables_shown(cols) {
+        let Some(nums) = pks.get(&table) else { continue };
+        let names: Option<Vec<String>> = nums
+            .iter()
+            .map(|n| cols.iter().find(|(_, t, c)| *t == table && c == n).map(|(v, _, _)| v.clone()))
+            .collect();
+        pk.extend(names.unwrap_or_default());
+    }
+    pk
+}
+
+/// Each exposed relation showing columns `nums` of table `oid` (`own` is that table's name),
+/// with the names it gives them (empty: the table itself), once per way of naming them.
+fn exposing(
+    tables: &HashMap<(String, String), Table>,
+    showing: &Showing,
+    own: (String, String),
+    oid: i64,
+    nums: &[i64],
+) -> Vec<((String, String), Vec<String>)> {
+    let mut out = Vec::new();
+    if tables.contains_key(&own) {
+        out.push((own, vec![]));
+    }
+    let views = showing.get(&oid).map(Vec::as_slice).unwrap_or(&[]);
+    for &(view, cols) in views.iter().filter(|_| !nums.is_empty()) {
+        let mut combos: Vec<Vec<String>> = vec![vec![]];
+        for n in nums {
+            let names: Vec<&String> = cols.iter().filter(|(_, t, c)| *t == oid && c == n).map(|(v, _, _)| v).collect();
+            combos = combos
+                .iter()
+                .flat_map(|prefix| {
+                    names.iter().map(move |name| {
+                        let mut p = prefix.clone();
+                        p.push((*name).clone());
+                        p
+                    })
+                })
+                .collect();
+        }
+        out.extend(combos.into_iter().map(|c| (view.clone(), c)));
     }
     out
 }
