@@ -2,6 +2,7 @@
 //! value` lines, `#` comments, quoted or bare values, `$(VAR)` interpolation) and the `PGRST_*`
 //! environment variables, which win over the file. Rejects a malformed line with its number.
 
+use super::settings::ALIASES;
 use super::ConfigError;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -22,7 +23,8 @@ impl std::fmt::Debug for ConfigSource {
 }
 
 impl ConfigSource {
-    /// The raw settings of the file, then the environment (which wins).
+    /// The raw settings of the file, then the environment (which wins), under their current
+    /// names (an old name, [`ALIASES`], is mapped to its current one unless that is set too).
     pub fn read(&self) -> Result<BTreeMap<String, String>, ConfigError> {
         let mut raw = BTreeMap::new();
         if let Some(path) = &self.file {
@@ -33,6 +35,12 @@ impl ConfigSource {
         for (k, v) in &self.env {
             if let Some(name) = setting_of_env(k) {
                 raw.insert(name, v.clone());
+            }
+        }
+        // Old names, wherever they came from, give way to the current ones.
+        for (alias, name) in ALIASES {
+            if let Some(v) = raw.remove(*alias) {
+                raw.entry((*name).to_string()).or_insert(v);
             }
         }
         Ok(raw)

@@ -1,14 +1,18 @@
 //! Configuration: PostgREST's settings, from a PostgREST-format file and `PGRST_*` variables.
 //!
-//! Every setting PostgREST knows is declared once in [`SETTINGS`] (name, default, kind, whether
-//! tusk implements it yet, one line of doc). That table drives parsing, validation,
-//! `--example` and `--dump-config`. Loading is two steps: the raw layer (file, then environment,
-//! environment wins) is a map of setting name → text; [`Config::from_raw`] validates it into the
-//! typed [`Config`]. A bad value is a [`ConfigError`] naming the setting. A reload
-//! ([`Config::reloaded`]) reads the same file and environment again ([`ConfigSource`]) and lays
-//! the in-database settings ([`IN_DB_SETTINGS`], read by `db`) over them; settings bound to
-//! start-up resources ([`RESTART_ONLY`]) keep their value. Nothing here does I/O beyond reading
-//! the config file.
+//! In charge of: turning the raw settings into the typed [`Config`]. Every setting PostgREST
+//! knows is declared once in [`SETTINGS`] (`settings.rs`: name, kind, default, whether it may
+//! come from the database or needs a restart, whether tusk implements it yet, one line of
+//! doc). That table drives parsing, validation, `--example` and `--dump-config` (`dump.rs`).
+//! Loading is two steps: the raw layer ([`ConfigSource`], `file.rs`: file, then environment,
+//! environment wins, old names mapped to current ones) is a map of setting name → text;
+//! [`Config::from_raw`] validates it into the typed [`Config`]. A reload
+//! ([`Config::reloaded`]) reads the same file and environment again and lays the in-database
+//! settings ([`in_db_settings`], read by `db`) over them; settings bound to start-up resources
+//! (`restart_only`) keep their value. Nothing here does I/O beyond reading the config file.
+//!
+//! Rejects: a value of the wrong kind, a value outside its setting's choices or range, a
+//! malformed config file line, each as one [`ConfigError`] naming the setting.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -19,9 +23,7 @@ mod settings;
 
 pub use dump::example;
 pub use file::ConfigSource;
-pub use settings::{env_name, in_db_name, Kind, Setting, IN_DB_SETTINGS, RESTART_ONLY, SETTINGS};
-
-use settings::ALIASES;
+pub use settings::{env_name, in_db_name, in_db_settings, setting, Kind, Setting, SETTINGS};
 
 /// A bad or missing setting: always names the setting.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +50,15 @@ pub enum LogLevel {
 }
 
 impl LogLevel {
+    /// Its spellings in `log-level`.
+    const NAMES: &'static [(&'static str, LogLevel)] = &[
+        ("crit", LogLevel::Crit),
+        ("error", LogLevel::Error),
+        ("warn", LogLevel::Warn),
+        ("info", LogLevel::Info),
+        ("debug", LogLevel::Debug),
+    ];
+
     pub fn as_tracing(self) -> tracing::Level {
         match self {
             LogLevel::Crit | LogLevel::Error => tracing::Level::ERROR,
@@ -64,6 +75,16 @@ pub struct TxEnd {
     pub rollback: bool,
     /// `Prefer: tx=commit|rollback` is honoured.
     pub allow_override: bool,
+}
+
+impl TxEnd {
+    /// Its spellings in `db-tx-end`.
+    const NAMES: &'static [(&'static str, TxEnd)] = &[
+        ("commit", TxEnd { rollback: false, allow_override: false }),
+        ("commit-allow-override", TxEnd { rollback: false, allow_override: true }),
+        ("rollback", TxEnd { rollback: true, allow_override: false }),
+        ("rollback-allow-override", TxEnd { rollback: true, allow_override: true }),
+    ];
 }
 
 /// The validated configuration. Built once at start-up; immutable afterwards.
@@ -137,38 +158,30 @@ impl Config {
         Ok(config)
     }
 
-    /// The configuration after a reload: `fresh` is the file + environment read again, `db` the
-    /// in-database settings (`pgrst.NAME` → value; names not in [`IN_DB_SETTINGS`] are ignored),
-    /// which win over file and environment. [`RESTART_ONLY`] settings keep their current value;
-    /// their names are returned when the new sources wanted to change them.
+    /// The configuration after a reload: `fresh` is the file + environment read again
+    /// ([`ConfigSource::read`], names canonical), `db` the in-database settings (`pgrst.NAME` →
+    /// value; names of settings not marked `in_db` are ignored), which win over file and
+    /// environment. `restart_only` settings keep their current value; their names are
+    /// returned when the new sources wanted to change them.
     pub fn reloaded(
         &self,
         mut fresh: BTreeMap<String, String>,
         db: &[(String, String)],
     ) -> Result<(Config, Vec<String>), ConfigError> {
-        for (alias, name) in ALIASES {
-            if let Some(v) = fresh.remove(*alias) {
-                fresh.entry((*name).to_string()).or_insert(v);
-            }
-        }
-        for (name, value) in db {
-            let Some(setting) = name.strip_prefix("pgrst.").map(|n| n.replace('_', "-")) else {
-                continue;
-            };
-            if IN_DB_SETTINGS.contains(&setting.as_str()) {
-                fresh.insert(setting, value.clone());
-            }
-        }
-        let from_db: Vec<String> = db
+        let from_db: Vec<(String, &String)> = db
             .iter()
-            .filter_map(|(n, _)| n.strip_prefix("pgrst.").map(|n| n.replace('_', "-")))
-            .filter(|n| IN_DB_SETTINGS.contains(&n.as_str()))
+            .filter_map(|(n, v)| n.strip_prefix("pgrst.").map(|n| (n.replace('_', "-"), v)))
+            .filter(|(n, _)| setting(n).is_some_and(|s| s.in_db))
             .collect();
+        for (name, value) in &from_db {
+            fresh.insert(name.clone(), (*value).clone());
+        }
         let mut ignored = Vec::new();
-        for name in RESTART_ONLY {
-            let fresh_value = fresh.remove(*name);
-            let old_value = self.raw.get(*name).cloned();
-            let default = SETTINGS.iter().find(|s| s.name == *name).and_then(|s| s.default).map(str::to_string);
+        for setting in SETTINGS.iter().filter(|s| s.restart_only) {
+            let name = setting.name;
+            let fresh_value = fresh.remove(name);
+            let old_value = self.raw.get(name).cloned();
+            let default = setting.default.map(str::to_string);
             if fresh_value.is_some() && fresh_value != old_value || fresh_value.is_none() && old_value != default {
                 ignored.push(name.to_string());
             }
@@ -180,7 +193,7 @@ impl Config {
             // Name where the bad value came from: the database, not the environment.
             ConfigError::Invalid { setting, message } => {
                 let name = setting.split(" (").next().unwrap_or_default().to_string();
-                if from_db.contains(&name) {
+                if from_db.iter().any(|(n, _)| *n == name) {
                     ConfigError::Invalid { setting: format!("{name} ({} in the database)", in_db_name(&name)), message }
                 } else {
                     ConfigError::Invalid { setting, message }
@@ -192,181 +205,219 @@ impl Config {
         Ok((config, ignored))
     }
 
-    /// Validates raw settings (names already canonical) into a [`Config`].
+    /// Validates raw settings (names canonical: [`ConfigSource::read`] maps the old ones) into
+    /// a [`Config`].
     pub fn from_raw(mut raw: BTreeMap<String, String>) -> Result<Config, ConfigError> {
-        for (alias, name) in ALIASES {
-            if let Some(v) = raw.remove(*alias) {
-                raw.entry((*name).to_string()).or_insert(v);
-            }
-        }
-        for setting in SETTINGS {
-            match raw.get(setting.name) {
-                Some(v) => {
-                    check_kind(setting, v)?;
-                    if !setting.implemented && Some(v.as_str()) != setting.default {
-                        tracing::warn!(
-                            "setting {} is accepted but not implemented yet by tusk; it has no effect",
-                            setting.name
-                        );
-                    }
-                }
-                None => {
-                    if let Some(d) = setting.default {
-                        raw.insert(setting.name.to_string(), d.to_string());
-                    }
-                }
-            }
-        }
-        for name in raw.keys() {
-            if !name.starts_with("app.settings.") && !SETTINGS.iter().any(|s| s.name == name) {
-                tracing::warn!("unknown setting {name} is ignored");
-            }
-        }
-        let get = |k: &str| raw.get(k).map(String::as_str).filter(|v| !v.is_empty());
-        let bool_of = |k: &str| get(k).map(parse_bool).unwrap_or(Some(false)).unwrap_or(false);
-        let list = |k: &str| -> Vec<String> {
-            get(k)
-                .map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
-                .unwrap_or_default()
-        };
-
-        let db_schemas = list("db-schemas");
-        if db_schemas.is_empty() {
+        complete(&mut raw)?;
+        let r = Raw(&raw);
+        let db_schemas = r.list("db-schemas");
+        let Some(default_schema) = db_schemas.first().cloned() else {
             return Err(invalid("db-schemas", "at least one schema is required"));
-        }
-        let db_pool = int_of(&raw, "db-pool")?.unwrap_or(10);
+        };
+        let db_pool = r.int("db-pool")?;
         if db_pool < 1 {
             return Err(invalid("db-pool", "must be a positive number"));
         }
-        let server_port = int_of(&raw, "server-port")?.unwrap_or(3000);
-        let server_port =
-            u16::try_from(server_port).map_err(|_| invalid("server-port", "must be a port number (0-65535)"))?;
-        let acq = int_of(&raw, "db-pool-acquisition-timeout")?.unwrap_or(10);
+        let server_port = u16::try_from(r.int("server-port")?)
+            .map_err(|_| invalid("server-port", "must be a port number (0-65535)"))?;
+        let acq = r.int("db-pool-acquisition-timeout")?;
         if acq < 1 {
             return Err(invalid("db-pool-acquisition-timeout", "must be a positive number of seconds"));
         }
-        let db_max_rows = int_of(&raw, "db-max-rows")?;
+        let db_max_rows = r.int_if_set("db-max-rows")?;
         if matches!(db_max_rows, Some(n) if n < 0) {
             return Err(invalid("db-max-rows", "must not be negative"));
         }
-        let log_level = match get("log-level").unwrap_or("error") {
-            "crit" => LogLevel::Crit,
-            "error" => LogLevel::Error,
-            "warn" => LogLevel::Warn,
-            "info" => LogLevel::Info,
-            "debug" => LogLevel::Debug,
-            other => {
-                return Err(invalid("log-level", format!("'{other}' is not one of crit, error, warn, info, debug")))
-            }
-        };
-        let db_tx_end = match get("db-tx-end").unwrap_or("commit") {
-            "commit" => TxEnd { rollback: false, allow_override: false },
-            "commit-allow-override" => TxEnd { rollback: false, allow_override: true },
-            "rollback" => TxEnd { rollback: true, allow_override: false },
-            "rollback-allow-override" => TxEnd { rollback: true, allow_override: true },
-            other => {
-                return Err(invalid(
-                    "db-tx-end",
-                    format!("'{other}' is not one of commit, commit-allow-override, rollback, rollback-allow-override"),
-                ))
-            }
-        };
-        let client_error_verbosity_minimal = match get("client-error-verbosity").unwrap_or("verbose") {
-            "verbose" => false,
-            "minimal" => true,
-            other => {
-                return Err(invalid("client-error-verbosity", format!("'{other}' is not one of verbose, minimal")))
-            }
-        };
-        let jwt_secret = match get("jwt-secret") {
-            None => None,
-            Some(secret) => {
-                let bytes = if bool_of("jwt-secret-is-base64") {
-                    use base64::Engine;
-                    base64::engine::general_purpose::STANDARD
-                        .decode(secret.trim())
-                        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(secret.trim()))
-                        .map_err(|e| invalid("jwt-secret", format!("not valid base64: {e}")))?
-                } else {
-                    secret.as_bytes().to_vec()
-                };
-                if bytes.len() < 32 && !secret.trim_start().starts_with('{') {
-                    return Err(invalid("jwt-secret", "the JWT secret must be at least 32 characters long"));
-                }
-                Some(bytes)
-            }
-        };
-        let jwt_role_claim_key = parse_claim_path(get("jwt-role-claim-key").unwrap_or(".role")).ok_or_else(|| {
+        let log_level = r.one_of("log-level", LogLevel::NAMES)?;
+        let db_tx_end = r.one_of("db-tx-end", TxEnd::NAMES)?;
+        let verbosity = [("verbose", false), ("minimal", true)];
+        let client_error_verbosity_minimal = r.one_of("client-error-verbosity", &verbosity)?;
+        let jwt_secret =
+            r.get("jwt-secret").map(|secret| jwt_secret(secret, r.flag("jwt-secret-is-base64"))).transpose()?;
+        let jwt_role_claim_key = parse_claim_path(r.value("jwt-role-claim-key")).ok_or_else(|| {
             invalid("jwt-role-claim-key", "expected a JSPath like .role or .\"https://example.com/claims\".role")
         })?;
-        let db_pre_request = get("db-pre-request").map(|v| match v.split_once('.') {
-            Some((s, f)) => (s.to_string(), f.to_string()),
-            None => (db_schemas[0].clone(), v.to_string()),
-        });
-        let server_cors_allowed_origins =
-            get("server-cors-allowed-origins").map(|_| list("server-cors-allowed-origins"));
-        let db_pre_config = get("db-pre-config").map(|v| match v.split_once('.') {
-            Some((s, f)) => (s.to_string(), f.to_string()),
-            None => (db_schemas[0].clone(), v.to_string()),
-        });
-        let jwt_cache_max_entries = int_of(&raw, "jwt-cache-max-entries")?.unwrap_or(1000).max(0) as usize;
-        let app_settings = raw
-            .iter()
-            .filter_map(|(k, v)| k.strip_prefix("app.settings.").map(|n| (n.to_string(), v.clone())))
-            .collect();
-        let mode_text = get("server-unix-socket-mode").unwrap_or("660");
+        let jwt_cache_max_entries = r.int("jwt-cache-max-entries")?.max(0) as usize;
+        let mode_text = r.value("server-unix-socket-mode");
         let server_unix_socket_mode =
             u32::from_str_radix(mode_text, 8).ok().filter(|m| (0o600..=0o777).contains(m)).ok_or_else(|| {
                 invalid("server-unix-socket-mode", format!("'{mode_text}' is not an octal mode from 600 to 777"))
             })?;
+        let admin_server_port = match r.int_if_set("admin-server-port")? {
+            None => None,
+            Some(p) => Some(u16::try_from(p).map_err(|_| invalid("admin-server-port", "must be a port number"))?),
+        };
         Ok(Config {
-            db_uri: get("db-uri").unwrap_or("postgresql://").to_string(),
-            db_anon_role: get("db-anon-role").map(str::to_string),
-            db_extra_search_path: list("db-extra-search-path"),
-            db_hoisted_tx_settings: list("db-hoisted-tx-settings"),
+            db_uri: r.value("db-uri").to_string(),
+            db_anon_role: r.text("db-anon-role"),
+            db_extra_search_path: r.list("db-extra-search-path"),
+            db_hoisted_tx_settings: r.list("db-hoisted-tx-settings"),
             db_max_rows,
             db_pool: db_pool as usize,
             db_pool_acquisition_timeout: acq as u64,
-            db_pool_max_idletime: int_of(&raw, "db-pool-max-idletime")?.unwrap_or(30).max(1) as u64,
-            db_pool_max_lifetime: int_of(&raw, "db-pool-max-lifetime")?.unwrap_or(1800).max(1) as u64,
-            db_pre_request,
+            db_pool_max_idletime: r.int("db-pool-max-idletime")?.max(1) as u64,
+            db_pool_max_lifetime: r.int("db-pool-max-lifetime")?.max(1) as u64,
+            db_pre_request: r.function("db-pre-request", &default_schema),
             db_tx_end,
-            db_channel: get("db-channel").unwrap_or("pgrst").to_string(),
-            db_channel_enabled: get("db-channel-enabled").map(parse_bool) != Some(Some(false)),
+            db_channel: r.value("db-channel").to_string(),
+            db_channel_enabled: r.flag("db-channel-enabled"),
             jwt_secret,
-            jwt_aud: get("jwt-aud").map(str::to_string),
+            jwt_aud: r.text("jwt-aud"),
             jwt_role_claim_key,
             log_level,
-            raw_media_types: list("raw-media-types"),
-            server_host: get("server-host").unwrap_or("!4").to_string(),
+            raw_media_types: r.list("raw-media-types"),
+            server_host: r.value("server-host").to_string(),
             server_port,
-            server_cors_allowed_origins,
-            server_trace_header: get("server-trace-header").map(str::to_lowercase),
-            server_unix_socket: get("server-unix-socket").filter(|s| !s.is_empty()).map(str::to_string),
+            server_cors_allowed_origins: r
+                .get("server-cors-allowed-origins")
+                .map(|_| r.list("server-cors-allowed-origins")),
+            server_trace_header: r.get("server-trace-header").map(str::to_lowercase),
+            server_unix_socket: r.text("server-unix-socket"),
             server_unix_socket_mode,
-            openapi_mode: get("openapi-mode").unwrap_or("follow-privileges").to_string(),
-            db_aggregates_enabled: bool_of("db-aggregates-enabled"),
-            server_timing_enabled: bool_of("server-timing-enabled"),
-            db_plan_enabled: bool_of("db-plan-enabled"),
-            db_prepared_statements: bool_of("db-prepared-statements"),
-            db_root_spec: get("db-root-spec").map(str::to_string),
-            admin_server_port: match int_of(&raw, "admin-server-port")? {
-                None => None,
-                Some(p) => Some(u16::try_from(p).map_err(|_| invalid("admin-server-port", "must be a port number"))?),
-            },
-            admin_server_host: get("admin-server-host").map(str::to_string),
-            openapi_security_active: bool_of("openapi-security-active"),
-            openapi_server_proxy_uri: get("openapi-server-proxy-uri").map(str::to_string),
+            openapi_mode: r.value("openapi-mode").to_string(),
+            db_aggregates_enabled: r.flag("db-aggregates-enabled"),
+            server_timing_enabled: r.flag("server-timing-enabled"),
+            db_plan_enabled: r.flag("db-plan-enabled"),
+            db_prepared_statements: r.flag("db-prepared-statements"),
+            db_root_spec: r.text("db-root-spec"),
+            admin_server_port,
+            admin_server_host: r.text("admin-server-host"),
+            openapi_security_active: r.flag("openapi-security-active"),
+            openapi_server_proxy_uri: r.text("openapi-server-proxy-uri"),
             client_error_verbosity_minimal,
-            app_settings,
+            app_settings: r.app_settings(),
             db_schemas,
-            db_config: get("db-config").map(parse_bool) != Some(Some(false)),
-            db_pre_config,
+            db_config: r.flag("db-config"),
+            db_pre_config: r.function("db-pre-config", &default_schema),
             jwt_cache_max_entries,
             raw,
             source: ConfigSource::default(),
         })
     }
+}
+
+/// Checks each known setting's value against its kind, fills in the defaults of those unset,
+/// and warns about unknown and unimplemented settings.
+fn complete(raw: &mut BTreeMap<String, String>) -> Result<(), ConfigError> {
+    for setting in SETTINGS {
+        match raw.get(setting.name) {
+            Some(v) => {
+                check_kind(setting, v)?;
+                if !setting.implemented && Some(v.as_str()) != setting.default {
+                    tracing::warn!(
+                        "setting {} is accepted but not implemented yet by tusk; it has no effect",
+                        setting.name
+                    );
+                }
+            }
+            None => {
+                if let Some(d) = setting.default {
+                    raw.insert(setting.name.to_string(), d.to_string());
+                }
+            }
+        }
+    }
+    for name in raw.keys() {
+        if !name.starts_with("app.settings.") && setting(name).is_none() {
+            tracing::warn!("unknown setting {name} is ignored");
+        }
+    }
+    Ok(())
+}
+
+/// Typed reads of the raw settings (after [`complete`]): an empty value counts as unset.
+struct Raw<'a>(&'a BTreeMap<String, String>);
+
+impl<'a> Raw<'a> {
+    /// The value, unless unset or empty.
+    fn get(&self, name: &str) -> Option<&'a str> {
+        self.0.get(name).map(String::as_str).filter(|v| !v.is_empty())
+    }
+
+    /// The value, or the setting's default when it is unset or empty.
+    fn value(&self, name: &str) -> &'a str {
+        self.get(name).or_else(|| setting(name).and_then(|s| s.default)).unwrap_or_default()
+    }
+
+    fn text(&self, name: &str) -> Option<String> {
+        self.get(name).map(str::to_string)
+    }
+
+    /// A boolean setting (its kind was checked, so its value parses).
+    fn flag(&self, name: &str) -> bool {
+        parse_bool(self.value(name)).unwrap_or(false)
+    }
+
+    /// A comma-separated list; empty when unset.
+    fn list(&self, name: &str) -> Vec<String> {
+        self.get(name)
+            .map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+            .unwrap_or_default()
+    }
+
+    /// A number setting without a default.
+    fn int_if_set(&self, name: &str) -> Result<Option<i64>, ConfigError> {
+        match self.0.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(v) => v.parse::<i64>().map(Some).map_err(|_| invalid(name, format!("'{v}' is not a number"))),
+        }
+    }
+
+    /// A number setting with a default.
+    fn int(&self, name: &str) -> Result<i64, ConfigError> {
+        match self.int_if_set(name)? {
+            Some(n) => Ok(n),
+            None => Raw::default_of(name).trim().parse().map_err(|_| invalid(name, "the default is not a number")),
+        }
+    }
+
+    fn default_of(name: &str) -> &'static str {
+        setting(name).and_then(|s| s.default).unwrap_or_default()
+    }
+
+    /// One of the values `names` spells (the setting's default when unset or empty).
+    fn one_of<T: Copy>(&self, name: &str, names: &[(&str, T)]) -> Result<T, ConfigError> {
+        let value = self.value(name);
+        match names.iter().find(|(n, _)| *n == value) {
+            Some((_, t)) => Ok(*t),
+            None => {
+                let all: Vec<&str> = names.iter().map(|(n, _)| *n).collect();
+                Err(invalid(name, format!("'{value}' is not one of {}", all.join(", "))))
+            }
+        }
+    }
+
+    /// A function setting (`db-pre-request`, `db-pre-config`): `schema.function`, or a function
+    /// of `default_schema`.
+    fn function(&self, name: &str, default_schema: &str) -> Option<(String, String)> {
+        self.get(name).map(|v| match v.split_once('.') {
+            Some((s, f)) => (s.to_string(), f.to_string()),
+            None => (default_schema.to_string(), v.to_string()),
+        })
+    }
+
+    /// `app.settings.NAME` → value.
+    fn app_settings(&self) -> BTreeMap<String, String> {
+        self.0.iter().filter_map(|(k, v)| k.strip_prefix("app.settings.").map(|n| (n.to_string(), v.clone()))).collect()
+    }
+}
+
+/// The key `jwt-secret` gives: its bytes (base64-decoded with `jwt-secret-is-base64`); a
+/// shared secret must be at least 32 bytes, a JWK (JSON) may be shorter.
+fn jwt_secret(secret: &str, base64: bool) -> Result<Vec<u8>, ConfigError> {
+    let bytes = if base64 {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .decode(secret.trim())
+            .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(secret.trim()))
+            .map_err(|e| invalid("jwt-secret", format!("not valid base64: {e}")))?
+    } else {
+        secret.as_bytes().to_vec()
+    };
+    if bytes.len() < 32 && !secret.trim_start().starts_with('{') {
+        return Err(invalid("jwt-secret", "the JWT secret must be at least 32 characters long"));
+    }
+    Ok(bytes)
 }
 
 fn parse_bool(v: &str) -> Option<bool> {
@@ -386,13 +437,6 @@ fn check_kind(setting: &Setting, v: &str) -> Result<(), ConfigError> {
             Err(invalid(setting.name, format!("'{v}' is not a number")))
         }
         _ => Ok(()),
-    }
-}
-
-fn int_of(raw: &BTreeMap<String, String>, name: &str) -> Result<Option<i64>, ConfigError> {
-    match raw.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
-        None => Ok(None),
-        Some(v) => v.parse::<i64>().map(Some).map_err(|_| invalid(name, format!("'{v}' is not a number"))),
     }
 }
 
@@ -495,6 +539,48 @@ mod tests {
             assert!(msg.contains(needle) && msg.contains(var), "{msg}");
             assert!(!msg.contains('\n'));
         }
+    }
+
+    #[test]
+    fn an_empty_value_is_the_default_of_a_one_value_setting_and_an_empty_list() {
+        let c = Config::from_sources(
+            None,
+            &env(&[
+                ("PGRST_DB_POOL", ""),
+                ("PGRST_LOG_LEVEL", ""),
+                ("PGRST_SERVER_HOST", ""),
+                ("PGRST_JWT_ROLE_CLAIM_KEY", ""),
+                ("PGRST_DB_EXTRA_SEARCH_PATH", ""),
+                ("PGRST_DB_MAX_ROWS", ""),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!((c.db_pool, c.log_level, c.server_host.as_str()), (10, LogLevel::Error, "!4"));
+        assert_eq!(c.jwt_role_claim_key, vec!["role"]);
+        assert!(c.db_extra_search_path.is_empty());
+        assert_eq!(c.db_max_rows, None);
+        let err = Config::from_sources(None, &env(&[("PGRST_DB_SCHEMAS", " , ")])).expect_err("no schema");
+        assert!(err.to_string().contains("at least one schema is required"), "{err}");
+    }
+
+    #[test]
+    fn old_names_give_way_to_current_ones() {
+        let c =
+            Config::from_sources(None, &env(&[("PGRST_DB_SCHEMA", "old"), ("PGRST_MAX_ROWS", "7")])).expect("valid");
+        assert_eq!((c.db_schemas, c.db_max_rows), (vec!["old".to_string()], Some(7)));
+        assert!(!c.raw.contains_key("db-schema") && !c.raw.contains_key("max-rows"));
+        let both = env(&[("PGRST_DB_SCHEMA", "old"), ("PGRST_DB_SCHEMAS", "new")]);
+        assert_eq!(Config::from_sources(None, &both).expect("valid").db_schemas, vec!["new"]);
+    }
+
+    #[test]
+    fn the_settings_table_marks_in_db_and_restart_only_settings() {
+        let in_db: Vec<&str> = in_db_settings().collect();
+        assert!(in_db.contains(&"db-schemas") && in_db.contains(&"jwt-secret") && !in_db.contains(&"db-uri"));
+        let restart: Vec<&str> = SETTINGS.iter().filter(|s| s.restart_only).map(|s| s.name).collect();
+        assert!(restart.contains(&"db-uri") && restart.contains(&"server-port") && !restart.contains(&"db-schemas"));
+        assert!(SETTINGS.iter().all(|s| !(s.in_db && s.restart_only)), "a restart-only setting from the database");
+        assert_eq!(setting("db-pool").and_then(|s| s.default), Some("10"));
     }
 
     #[test]
