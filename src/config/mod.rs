@@ -87,6 +87,26 @@ impl TxEnd {
     ];
 }
 
+/// What `GET /` answers (`openapi-mode`), PostgREST's three modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenApiMode {
+    /// The OpenAPI document of what the request's role has privileges on.
+    FollowPrivileges,
+    /// The OpenAPI document of everything exposed, whatever the role's privileges.
+    IgnorePrivileges,
+    /// No OpenAPI document: `GET /` is not found.
+    Disabled,
+}
+
+impl OpenApiMode {
+    /// Its spellings in `openapi-mode`.
+    const NAMES: &'static [(&'static str, OpenApiMode)] = &[
+        ("follow-privileges", OpenApiMode::FollowPrivileges),
+        ("ignore-privileges", OpenApiMode::IgnorePrivileges),
+        ("disabled", OpenApiMode::Disabled),
+    ];
+}
+
 /// The validated configuration. Built once at start-up; immutable afterwards.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -119,8 +139,7 @@ pub struct Config {
     /// Listen on this unix socket instead of TCP (`server-unix-socket`), with this mode.
     pub server_unix_socket: Option<String>,
     pub server_unix_socket_mode: u32,
-    /// `follow-privileges`, `ignore-privileges` or `disabled`.
-    pub openapi_mode: String,
+    pub openapi_mode: OpenApiMode,
     pub db_aggregates_enabled: bool,
     pub server_timing_enabled: bool,
     pub db_plan_enabled: bool,
@@ -274,7 +293,7 @@ impl Config {
             server_trace_header: r.get("server-trace-header").map(str::to_lowercase),
             server_unix_socket: r.text("server-unix-socket"),
             server_unix_socket_mode,
-            openapi_mode: r.value("openapi-mode").to_string(),
+            openapi_mode: r.one_of("openapi-mode", OpenApiMode::NAMES)?,
             db_aggregates_enabled: r.flag("db-aggregates-enabled"),
             server_timing_enabled: r.flag("server-timing-enabled"),
             db_plan_enabled: r.flag("db-plan-enabled"),
@@ -539,6 +558,24 @@ mod tests {
             assert!(msg.contains(needle) && msg.contains(var), "{msg}");
             assert!(!msg.contains('\n'));
         }
+    }
+
+    #[test]
+    fn openapi_mode_is_one_of_postgrest_modes() {
+        let mode = |v: &str| Config::from_sources(None, &env(&[("PGRST_OPENAPI_MODE", v)])).map(|c| c.openapi_mode);
+        assert_eq!(mode("follow-privileges").expect("valid"), OpenApiMode::FollowPrivileges);
+        assert_eq!(mode("ignore-privileges").expect("valid"), OpenApiMode::IgnorePrivileges);
+        assert_eq!(mode("disabled").expect("valid"), OpenApiMode::Disabled);
+        assert_eq!(mode("").expect("the default"), OpenApiMode::FollowPrivileges);
+        let c = Config::from_sources(None, &env(&[])).expect("valid");
+        assert_eq!(c.openapi_mode, OpenApiMode::FollowPrivileges);
+        assert!(c.dump().contains("openapi-mode = \"follow-privileges\"\n"));
+        let err = mode("ignore_privileges").expect_err("a typo").to_string();
+        assert_eq!(
+            err,
+            "invalid value for openapi-mode (PGRST_OPENAPI_MODE): 'ignore_privileges' is not one of \
+             follow-privileges, ignore-privileges, disabled"
+        );
     }
 
     #[test]
