@@ -3,7 +3,7 @@
 
 use crate::api_request;
 use crate::auth;
-use crate::config::Config;
+use crate::config::{Config, OpenApiMode};
 use crate::db::{self, Db};
 use crate::error::Error;
 use crate::http::{RawRequest, Response};
@@ -101,7 +101,7 @@ async fn run(
         Action::Options { .. } => db::DbResult::default(),
         Action::Root => {
             // follow-privileges: list only what the request's role may use, as PostgreSQL says.
-            let allowed: Option<serde_json::Value> = if config.openapi_mode == "ignore-privileges" {
+            let allowed: Option<serde_json::Value> = if config.openapi_mode == OpenApiMode::IgnorePrivileges {
                 None
             } else {
                 let main = query::main_statement(&plan)?;

@@ -577,7 +577,7 @@ pub async fn load_db_settings(
     pg.application_name("tusk config");
     let (client, connection) = pg.connect(NoTls).await.map_err(|e| map_error(&e))?;
     let driver = tokio::spawn(connection);
-    let names: Vec<String> = crate::config::IN_DB_SETTINGS.iter().map(|n| crate::config::in_db_name(n)).collect();
+    let names: Vec<String> = crate::config::in_db_settings().map(crate::config::in_db_name).collect();
     let result = async {
         client.batch_execute("BEGIN").await.map_err(|e| map_error(&e))?;
         if let Some((schema, function)) = pre_config {
