@@ -9,12 +9,15 @@
 //! `db-prepared-statements = false`, sent unnamed so nothing stays prepared). The work runs
 //! in its own task, so a client that disconnects mid-request cannot leave a transaction open.
 
+mod listen;
+
 use crate::error::{Error, PgError};
 use crate::plan::TxPlan;
 use crate::query::{Statement, Transaction};
 use crate::schema_cache::{SchemaCache, CATALOG_QUERY};
 use bytes::{Bytes, BytesMut};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+pub use listen::listen;
 use std::time::Duration;
 use tokio_postgres::types::{Format, FromSql, IsNull, ToSql, Type};
 use tokio_postgres::NoTls;
@@ -87,7 +90,7 @@ fn refs<'a>(p: &'a [Text<'a>]) -> Vec<&'a (dyn ToSql + Sync)> {
 }
 
 /// The connection settings of `db-uri` (the local socket when it names no host).
-fn pg_config(uri: &str) -> Result<tokio_postgres::Config, String> {
+pub(super) fn pg_config(uri: &str) -> Result<tokio_postgres::Config, String> {
     let mut pg: tokio_postgres::Config = uri.parse().map_err(|e| format!("invalid db-uri: {e}"))?;
     if pg.get_hosts().is_empty() {
         pg.host_path("/var/run/postgresql");
@@ -548,23 +551,7 @@ pub async fn load_schema_cache(
 /// sets with `set_config('pgrst.…', …, true)`. `$1`: the `pgrst.*` names to read; `$2`: whether
 /// the pre-config function ran in this transaction. Settings of the database alone
 /// (`ALTER DATABASE … SET`) are not read, as in PostgREST.
-const DB_SETTINGS_QUERY: &str = "
-SELECT DISTINCT ON (name) name, value
-FROM (
-  SELECT CASE WHEN rs.setdatabase = 0 THEN 1 ELSE 2 END AS rank,
-         split_part(setting, '=', 1) AS name,
-         substr(setting, strpos(setting, '=') + 1) AS value
-  FROM pg_catalog.pg_db_role_setting AS rs,
-       LATERAL unnest(rs.setconfig) AS setting
-  WHERE rs.setrole = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user)
-    AND rs.setdatabase IN (0, (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()))
-  UNION ALL
-  SELECT 0, n, pg_catalog.current_setting(n, true)
-  FROM unnest($1::text[]) AS n
-  WHERE $2
-) AS settings
-WHERE name = ANY($1) AND value IS NOT NULL
-ORDER BY name, rank DESC";
+const DB_SETTINGS_QUERY: &str = include_str!("settings.sql");
 
 /// Reads the in-database configuration on a connection of its own (so that no pooled
 /// session's settings, fixed when it connected, are mistaken for current ones), calling the
@@ -596,70 +583,4 @@ pub async fn load_db_settings(
     drop(client);
     driver.abort();
     result
-}
-
-/// LISTENs on `channel` and sends each notification's payload to `tx`, reconnecting with
-/// backoff when the connection drops. Runs until `tx` is closed.
-pub async fn listen(uri: String, channel: String, tx: tokio::sync::mpsc::Sender<String>) {
-    use futures_util::future::poll_fn;
-    let mut backoff = Duration::from_secs(1);
-    let mut reconnecting = false;
-    loop {
-        if tx.is_closed() {
-            return;
-        }
-        let Ok(mut pg) = pg_config(&uri) else {
-            return;
-        };
-        pg.application_name("tusk listener");
-        match pg.connect(NoTls).await {
-            Ok((client, mut connection)) => {
-                let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
-                let notify = tx.clone();
-                // Aborted when this task is (a config reload moving the channel): no
-                // notification of the old channel may slip through meanwhile.
-                let driver = AbortOnDrop(tokio::spawn(async move {
-                    loop {
-                        match poll_fn(|cx| connection.poll_message(cx)).await {
-                            Some(Ok(tokio_postgres::AsyncMessage::Notification(n))) => {
-                                if notify.send(n.payload().to_string()).await.is_err() {
-                                    break;
-                                }
-                            }
-                            Some(Ok(_)) => {}
-                            Some(Err(_)) | None => break,
-                        }
-                    }
-                    let _ = done_tx.send(());
-                }));
-                let listen = format!("LISTEN {}", crate::query::ident(&channel));
-                if client.batch_execute(&listen).await.is_ok() {
-                    tracing::info!("Listening for notifications on the {channel} channel");
-                    backoff = Duration::from_secs(1);
-                    if reconnecting {
-                        // Notifications may have been missed meanwhile: reload to be safe.
-                        let _ = tx.send("reload schema".into()).await;
-                    }
-                    reconnecting = true;
-                    let _ = done_rx.await;
-                    tracing::error!("The LISTEN connection was lost; reconnecting");
-                }
-                drop(driver);
-            }
-            Err(e) => {
-                tracing::debug!("LISTEN connection failed: {e}");
-            }
-        }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(32));
-    }
-}
-
-/// A task aborted when its handle is dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
