@@ -38,8 +38,8 @@ pub async fn listen(uri: String, channel: String, tx: tokio::sync::mpsc::Sender<
                     }
                     let _ = done_tx.send(());
                 }));
-                let listen = format!("LISTEN {}", crate::query::ident(&channel));
-                if client.batch_execute(&listen).await.is_ok() {
+                let listen = crate::query::listen(&channel);
+                if client.batch_execute(&listen.sql).await.is_ok() {
                     tracing::info!("Listening for notifications on the {channel} channel");
                     backoff = Duration::from_secs(1);
                     if reconnecting {

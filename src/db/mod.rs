@@ -12,8 +12,8 @@
 mod listen;
 
 use crate::error::{Error, PgError};
-use crate::plan::TxPlan;
-use crate::query::{Statement, Transaction};
+pub use crate::query::DbResult;
+use crate::query::{column, Statement, Transaction};
 use crate::schema_cache::{SchemaCache, CATALOG_QUERY};
 use bytes::{Bytes, BytesMut};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
@@ -21,20 +21,6 @@ pub use listen::listen;
 use std::time::Duration;
 use tokio_postgres::types::{Format, FromSql, IsNull, ToSql, Type};
 use tokio_postgres::NoTls;
-
-/// What the main statement returned.
-#[derive(Debug, Clone, Default)]
-pub struct DbResult {
-    pub total: Option<i64>,
-    pub page_total: i64,
-    /// The response body exactly as PostgreSQL built it (JSON, text, XML or bytes).
-    pub body: Bytes,
-    pub response_headers: Option<String>,
-    pub response_status: Option<String>,
-    pub location: Option<String>,
-    /// For upserts: how many of the rows were inserted (the others were updated).
-    pub inserted: Option<i64>,
-}
 
 /// A parameter sent as text with the type PostgreSQL inferred: it parses the value itself.
 #[derive(Debug)]
@@ -274,7 +260,7 @@ impl Db {
 }
 
 /// Runs one request's transaction and returns the main statement's row.
-pub async fn run(db: &std::sync::Arc<Db>, tx: Transaction, policy: TxPlan) -> Result<DbResult, Error> {
+pub async fn run(db: &std::sync::Arc<Db>, tx: Transaction) -> Result<DbResult, Error> {
     let client = db.pool.get().await.map_err(pool_error).inspect_err(|e| {
         if matches!(e, Error::PoolTimeout) {
             db.pool_timeouts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -282,19 +268,13 @@ pub async fn run(db: &std::sync::Arc<Db>, tx: Transaction, policy: TxPlan) -> Re
     })?;
     let db = db.clone();
     // In its own task: the transaction always ends, even if the HTTP client goes away.
-    tokio::spawn(async move { run_on(&db, &client, &tx, policy).await })
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?
+    tokio::spawn(async move { run_on(&db, &client, &tx).await }).await.map_err(|e| Error::Internal(e.to_string()))?
 }
 
-async fn run_on(
-    db: &Db,
-    client: &deadpool_postgres::Client,
-    tx: &Transaction,
-    policy: TxPlan,
-) -> Result<DbResult, Error> {
+async fn run_on(db: &Db, client: &deadpool_postgres::Client, tx: &Transaction) -> Result<DbResult, Error> {
+    let policy = tx.policy;
     if !tx.prepared {
-        return run_unprepared(client, tx, policy).await;
+        return run_unprepared(client, tx).await;
     }
     let id = deadpool_postgres::Object::id(client);
     let known = |s: &Statement| db.is_prepared((id, sql_hash(&s.sql)));
@@ -360,17 +340,13 @@ async fn run_on(
         };
         steps.await
     };
-    finish(client, tx, policy, row).await
+    finish(client, tx, row).await
 }
 
 /// `db-prepared-statements = false`: every statement is sent unnamed (parse, bind and execute
 /// in one go, values still bound), so nothing stays prepared on the connection. Still one
 /// pipelined round trip.
-async fn run_unprepared(
-    client: &deadpool_postgres::Client,
-    tx: &Transaction,
-    policy: TxPlan,
-) -> Result<DbResult, Error> {
+async fn run_unprepared(client: &deadpool_postgres::Client, tx: &Transaction) -> Result<DbResult, Error> {
     let settings_params = params(&tx.settings);
     let pre_params = tx.pre_request.as_ref().map(params).unwrap_or_default();
     let main_params = params(&tx.main);
@@ -386,7 +362,7 @@ async fn run_unprepared(
     let q = client.query_typed(&tx.main.sql, &main_typed);
     let (b, s, p, q) = tokio::join!(begin, set, pre, q);
     let row = first_error(b, s, p).and(q.map_err(|e| map_error(&e)));
-    finish(client, tx, policy, row).await
+    finish(client, tx, row).await
 }
 
 /// Parameters with the type `unknown`: PostgreSQL infers each from where it is used.
@@ -398,9 +374,9 @@ fn typed<'a>(p: &'a [Text<'a>]) -> Vec<(&'a (dyn ToSql + Sync), Type)> {
 async fn finish(
     client: &deadpool_postgres::Client,
     tx: &Transaction,
-    policy: TxPlan,
     row: Result<Vec<tokio_postgres::Row>, Error>,
 ) -> Result<DbResult, Error> {
+    let policy = tx.policy;
     let mut row = row.and_then(|rows| decode(&rows, tx.explain));
     if let (Ok(result), Some(estimate)) = (&mut row, &tx.estimate) {
         match planned_rows(client, &estimate.statement, tx.prepared).await {
@@ -513,13 +489,13 @@ fn decode_row(row: &tokio_postgres::Row) -> Result<DbResult, Error> {
     let internal = |e: tokio_postgres::Error| Error::Internal(e.to_string());
     let get_text = |name: &str| row.try_get::<_, Option<String>>(name).map_err(internal);
     Ok(DbResult {
-        total: row.try_get::<_, Option<i64>>("total_result_set").map_err(internal)?,
-        page_total: row.try_get::<_, i64>("page_total").map_err(internal)?,
-        body: row.try_get::<_, RawBody>("body").map_err(internal)?.0.unwrap_or_default(),
-        response_headers: get_text("response_headers")?,
-        response_status: get_text("response_status")?,
-        location: get_text("location")?,
-        inserted: row.try_get::<_, Option<i64>>("inserted").map_err(internal)?,
+        total: row.try_get::<_, Option<i64>>(column::TOTAL).map_err(internal)?,
+        page_total: row.try_get::<_, i64>(column::PAGE_TOTAL).map_err(internal)?,
+        body: row.try_get::<_, RawBody>(column::BODY).map_err(internal)?.0.unwrap_or_default(),
+        response_headers: get_text(column::RESPONSE_HEADERS)?,
+        response_status: get_text(column::RESPONSE_STATUS)?,
+        location: get_text(column::LOCATION)?,
+        inserted: row.try_get::<_, Option<i64>>(column::INSERTED).map_err(internal)?,
     })
 }
 
@@ -567,9 +543,9 @@ pub async fn load_db_settings(
     let names: Vec<String> = crate::config::IN_DB_SETTINGS.iter().map(|n| crate::config::in_db_name(n)).collect();
     let result = async {
         client.batch_execute("BEGIN").await.map_err(|e| map_error(&e))?;
-        if let Some((schema, function)) = pre_config {
-            let call = format!("SELECT {}.{}()", crate::query::ident(schema), crate::query::ident(function));
-            client.batch_execute(&call).await.map_err(|e| map_error(&e))?;
+        if let Some(function) = pre_config {
+            let call = crate::query::pre_config_call(function);
+            client.batch_execute(&call.sql).await.map_err(|e| map_error(&e))?;
         }
         let rows =
             client.query(DB_SETTINGS_QUERY, &[&names, &pre_config.is_some()]).await.map_err(|e| map_error(&e))?;

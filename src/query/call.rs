@@ -2,8 +2,8 @@
 
 use super::needs_total;
 use super::read::parts;
-use super::result::{body_expr, push_outer};
-use super::sql::{ident, Sql};
+use super::result::{body_expr, MainRow};
+use super::sql::{ident, Sql, TypeName};
 use crate::api_request::SelectItem;
 use crate::error::Error;
 use crate::plan::{CallArgs, Media, Plan, Shape};
@@ -27,7 +27,7 @@ pub(super) fn statement(
         }
         CallArgs::Single { value, type_ } => {
             let p = sql.bind(String::from_utf8_lossy(value).into_owned());
-            (format!("{p}::{type_}"), String::new())
+            (format!("{p}::{}", TypeName::from_catalog(type_)), String::new())
         }
         CallArgs::Named { json, params } => {
             let p = sql.bind(json.clone());
@@ -97,21 +97,21 @@ pub(super) fn statement(
     } else {
         "NULL::bigint".into()
     };
-    sql.push(&format!("WITH pgrst_source AS ({source}) "));
-    push_outer(sql, &inner, &total, &body, "NULL::text");
+    sql.push("WITH pgrst_source AS (").push_composed(&source).push(") ");
+    MainRow::over_rows(&total, &body).render(sql, Some(&inner));
     Ok(())
 }
 
 /// A parameter's type as a column type for json_to_record: `character` and `bit` without a
 /// length mean length 1 there, but a function parameter takes any length.
-pub(super) fn arg_type(t: &str) -> String {
+pub(super) fn arg_type(t: &str) -> TypeName {
     let (base, array) = match t.strip_suffix("[]") {
         Some(b) => (b, "[]"),
         None => (t, ""),
     };
     match base {
-        "character" => format!("bpchar{array}"),
-        "bit" => format!("bit varying{array}"),
-        _ => t.to_string(),
+        "character" => TypeName::from_catalog(&format!("bpchar{array}")),
+        "bit" => TypeName::from_catalog(&format!("bit varying{array}")),
+        _ => TypeName::from_catalog(t),
     }
 }

@@ -1,14 +1,17 @@
-//! SQL rendering: a [`Plan`] → [`Statement`]s (SQL text + bound parameters). The only place
-//! SQL text is written.
+//! SQL rendering: a [`Plan`] → a [`Transaction`] of [`Statement`]s (SQL text + bound
+//! parameters). Where request SQL is written: one file per kind of statement (`read`,
+//! `mutate`, `call`, `openapi`), the session around it (`session`), the row it returns
+//! (`result`) and the writer with the only quoting helpers (`sql`).
 //!
 //! Every identifier goes through [`ident`] (double-quoted, quotes doubled); every value from
 //! the request is a bound parameter sent as text of type `unknown`, so PostgreSQL infers its
 //! type from the context (`"done" = $1` makes `$1` a boolean) and parses it, as PostgREST does.
-//! Integers we parsed ourselves (none today) and type names from the schema cache or the
-//! whitelisted cast grammar are the only things written inline.
+//! Written inline are only: LIMIT (an integer we parsed ourselves), type names (validated
+//! casts of the request, or names from the schema cache), and catalog facts (column defaults).
 //!
 //! The main statement always returns one row: `total_result_set`, `page_total`, `body` (the
-//! whole response body, built by PostgreSQL), `response_headers`, `response_status`, `location`.
+//! whole response body, built by PostgreSQL), `response_headers`, `response_status`,
+//! `location`, `inserted` (see `result`).
 
 mod call;
 mod mutate;
@@ -20,9 +23,10 @@ mod sql;
 
 use crate::api_request::CountPref;
 use crate::error::Error;
-use crate::plan::{Action, Plan};
+use crate::plan::{Action, Plan, TxPlan};
 use read::count_estimate;
-pub use session::transaction;
+pub use result::{column, DbResult};
+pub use session::{listen, pre_config_call, transaction};
 pub use sql::ident;
 use sql::Sql;
 
@@ -46,6 +50,8 @@ pub struct Transaction {
     pub estimate: Option<Estimate>,
     /// `db-prepared-statements`: when false, nothing is prepared (unnamed statements only).
     pub prepared: bool,
+    /// How the transaction ends: commit or roll back, and the checks before it.
+    pub policy: TxPlan,
 }
 
 /// The planner's estimate of a read's total.
@@ -61,7 +67,7 @@ pub struct Estimate {
 // ---------------------------------------------------------------------------------------------
 // The main statement
 
-/// Renders the plan's main statement.
+/// Renders the plan's main statement (also part of [`transaction`]).
 pub fn main_statement(plan: &Plan) -> Result<Statement, Error> {
     let mut statement = statement(plan)?;
     if let Some(explain) = &plan.explain {
@@ -90,9 +96,8 @@ fn statement(plan: &Plan) -> Result<Statement, Error> {
         }
         Action::Call { routine, args, shape } => call::statement(&mut sql, plan, routine, args, shape)?,
         Action::Root => openapi::statement(&mut sql, plan),
-        Action::Options { .. } => {
-            sql.push("SELECT NULL::bigint AS total_result_set, 0::bigint AS page_total, '' AS body, NULL::text AS response_headers, NULL::text AS response_status, NULL::text AS location, NULL::bigint AS inserted");
-        }
+        // Answered without the database (the `Allow` header).
+        Action::Options { .. } => return Err(Error::Internal("OPTIONS runs no statement".into())),
     }
     Ok(sql.finish())
 }

@@ -1,8 +1,8 @@
 //! Writes: INSERT, UPDATE and DELETE in a CTE, and what they return.
 
 use super::read::{parts, where_clause};
-use super::result::{body_expr, push_outer_upsert};
-use super::sql::{array_element, function_name, ident, Sql};
+use super::result::{body_expr, MainRow};
+use super::sql::{array_literal, function_name, ident, Sql};
 use crate::api_request::{Resolution, ReturnPref, SelectItem};
 use crate::error::Error;
 use crate::plan::{BodyParse, ColumnInfo, MutateKind, Plan, QualifiedTable, Shape};
@@ -180,7 +180,7 @@ pub(super) fn statement(sql: &mut Sql, plan: &Plan, write: Write) -> Result<(), 
         Some(_) => "(SELECT pg_catalog.count(*) FROM pgrst_source)".to_string(),
         None => "NULL::bigint".to_string(),
     };
-    sql.push(&format!("WITH pgrst_source AS ({cte}) "));
+    sql.push("WITH pgrst_source AS (").push_composed(&cte).push(") ");
     // Read after the outer query consumed every row of pgrst_source, so the upsert
     // has run to completion.
     let inserted = match kind {
@@ -189,7 +189,8 @@ pub(super) fn statement(sql: &mut Sql, plan: &Plan, write: Write) -> Result<(), 
         }
         _ => "NULL::bigint",
     };
-    push_outer_upsert(sql, &inner, &total, &body, &location, inserted);
+    let row = MainRow { location: &location, inserted, location_first: true, ..MainRow::over_rows(&total, &body) };
+    row.render(sql, Some(&inner));
     Ok(())
 }
 
@@ -231,7 +232,7 @@ pub(super) fn body_value(sql: &mut Sql, column: &str, parse: &BodyParse) -> Stri
 
 /// The body row the record is populated from: without the keys the record must not parse.
 pub(super) fn record_source(sql: &mut Sql, parse: &BodyParse) -> String {
-    let skip = format!("{{{}}}", parse.skip.iter().map(|c| array_element(c)).collect::<Vec<_>>().join(","));
+    let skip = array_literal(&parse.skip);
     format!("pgrst_elem - {}::text[]", sql.bind(skip))
 }
 

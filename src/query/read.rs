@@ -1,7 +1,7 @@
 //! Reads: SELECT with LATERAL embeds, WHERE, ORDER BY, LIMIT; the count estimate.
 
-use super::result::{body_expr, wrap};
-use super::sql::{array_element, function_name, ident, Sql};
+use super::result::{body_expr, MainRow};
+use super::sql::{array_literal, cast as cast_to, function_name, ident, Placeholder, Sql};
 use super::{needs_total, Estimate};
 use crate::api_request::{
     CountPref, Field, Filter, IsValue, JsonKey, LogicTree, Operation, OrderTarget, Quantifier, SelectItem,
@@ -23,7 +23,7 @@ pub(super) fn count_estimate(plan: &Plan) -> Option<Estimate> {
     let from = format!("{}.{}", ident(&table.schema), ident(&table.name));
     let unpaged = Shape { limit: None, offset: None, ..shape.clone() };
     let p = parts_in(&mut sql, &mut 0, &from, &ident(&table.name), &unpaged, "", vec![], true).ok()?;
-    sql.push(&format!("EXPLAIN (FORMAT JSON) {}", p.query()));
+    sql.push("EXPLAIN (FORMAT JSON) ").push_composed(&p.query());
     Some(Estimate { statement: sql.finish(), above })
 }
 
@@ -45,7 +45,8 @@ pub(super) fn statement(sql: &mut Sql, plan: &Plan, table: &QualifiedTable, shap
     } else {
         "NULL::bigint".into()
     };
-    wrap(sql, &p.query(), &total, body_expr(&plan.media, false), "NULL::text");
+    sql.push("WITH pgrst_source AS (").push_composed(&p.query()).push(") ");
+    MainRow::over_rows(&total, &body_expr(&plan.media, false)).render(sql, Some("SELECT * FROM pgrst_source"));
     Ok(())
 }
 
@@ -84,7 +85,7 @@ pub(super) fn field_expr(sql: &mut Sql, at: At, field: &Field) -> String {
         let key = match &op.key {
             // Untyped, like PostgREST's literal: `jsonb -> unknown` resolves to the text key,
             // and a `->` after `->>` fails as PostgreSQL says (`text -> unknown`).
-            JsonKey::Name(n) => sql.bind(n.clone()),
+            JsonKey::Name(n) => sql.bind(n.clone()).to_string(),
             JsonKey::Index(i) => format!("{}::int", sql.bind(i.to_string())),
         };
         out = format!("{out}{arrow}{key}");
@@ -239,7 +240,7 @@ pub(super) fn parts_in(
                         Some(h) => {
                             let mut expr = format!("pg_catalog.{}({col})", h.function);
                             if let Some(cast) = &h.cast {
-                                expr = format!("CAST({expr} AS {cast})");
+                                expr = cast_to(&expr, cast)?;
                             }
                             cols.push(format!("{expr} AS {}", ident(c)));
                         }
@@ -339,7 +340,7 @@ pub(super) fn select_list(sql: &mut Sql, at: At, items: &[SelectItem], hoisting:
                     }
                 }
                 if let Some(c) = cast {
-                    expr = format!("CAST({expr} AS {c})");
+                    expr = cast_to(&expr, c)?;
                 }
                 if let (Some(agg), true) = (aggregate, hoisting) {
                     let name = as_.clone().unwrap_or_else(|| agg.function().to_string());
@@ -350,7 +351,7 @@ pub(super) fn select_list(sql: &mut Sql, at: At, items: &[SelectItem], hoisting:
                     let f = agg.function();
                     expr = format!("pg_catalog.{f}({expr})");
                     if let Some(c) = aggregate_cast {
-                        expr = format!("CAST({expr} AS {c})");
+                        expr = cast_to(&expr, c)?;
                     }
                     let name = as_.clone().unwrap_or_else(|| f.to_string());
                     out.push(format!("{expr} AS {}", ident(&name)));
@@ -365,13 +366,12 @@ pub(super) fn select_list(sql: &mut Sql, at: At, items: &[SelectItem], hoisting:
             SelectItem::Count { alias: as_, cast } => {
                 let mut expr = "pg_catalog.count(*)".to_string();
                 if let Some(c) = cast {
-                    expr = format!("CAST({expr} AS {c})");
+                    expr = cast_to(&expr, c)?;
                 }
                 out.push(format!("{expr} AS {}", ident(as_.as_deref().unwrap_or("count"))));
             }
-            SelectItem::Embed { .. } => {
-                return Err(Error::NotImplemented("tusk does not support resource embedding yet".into()))
-            }
+            // plan moves embeds out of the select list (into `Shape.embeds`).
+            SelectItem::Embed { .. } => return Err(Error::Internal("an embed left in the select list".into())),
         }
     }
     Ok(out.join(", "))
@@ -491,7 +491,7 @@ pub(super) fn filter_expr(sql: &mut Sql, at: At, f: &Filter) -> String {
         .and_then(|field| at.info.text_parser(&field.name).map(function_name));
     // The parsed elements of a bound array literal.
     let parsed_array =
-        |p: &str, parser: &str| format!("ARRAY(SELECT {parser}(pgrst_v) FROM unnest({p}::text[]) pgrst_v)");
+        |p: &Placeholder, parser: &str| format!("ARRAY(SELECT {parser}(pgrst_v) FROM unnest({p}::text[]) pgrst_v)");
     let expr = match &f.operation {
         Operation::Compare { op, quantifier, value } => {
             let value = match op {
@@ -517,7 +517,7 @@ pub(super) fn filter_expr(sql: &mut Sql, at: At, f: &Filter) -> String {
             }
         }
         Operation::In(values) => {
-            let literal = format!("{{{}}}", values.iter().map(|v| array_element(v)).collect::<Vec<_>>().join(","));
+            let literal = array_literal(values);
             let p = sql.bind(literal);
             match parser {
                 Some(parser) => format!("{col} = ANY({})", parsed_array(&p, &parser)),

@@ -1,14 +1,20 @@
-//! The transaction around the main statement: BEGIN, the settings, the pre-request call.
+//! The session around the main statement: `BEGIN` (its isolation level and access mode), the
+//! transaction-local settings PostgREST sets (`role`, `request.jwt.claims`, `request.headers`…,
+//! all bound), the `db-pre-request` call; and the two statements of connections of their own,
+//! the `db-pre-config` call and `LISTEN`.
 
-use super::sql::{ident, Sql};
-use super::{count_estimate, Statement, Transaction};
+use super::sql::{ident, qualified, Sql};
+use super::{count_estimate, main_statement, Statement, Transaction};
 use crate::api_request::ApiRequest;
 use crate::auth::AuthResult;
 use crate::config::Config;
+use crate::error::Error;
 use crate::plan::{Action, Plan};
 
-/// `BEGIN`, the transaction-local settings PostgREST sets, and the optional pre-request call.
-pub fn transaction(config: &Config, req: &ApiRequest, auth: &AuthResult, plan: &Plan, main: Statement) -> Transaction {
+/// Everything one request runs: `BEGIN`, the settings, the optional pre-request call, the
+/// plan's main statement, and how the transaction ends.
+pub fn transaction(config: &Config, req: &ApiRequest, auth: &AuthResult, plan: &Plan) -> Result<Transaction, Error> {
+    let main = main_statement(plan)?;
     // A called function's own settings named by db-hoisted-tx-settings apply to the whole
     // transaction (its isolation level to BEGIN).
     let hoisted: Vec<(String, String)> = match &plan.action {
@@ -68,14 +74,11 @@ pub fn transaction(config: &Config, req: &ApiRequest, auth: &AuthResult, plan: &
         }
         let n = sql.bind(name);
         let v = sql.bind(value);
-        sql.push(&format!("set_config({n}, {v}, true)"));
+        sql.push("set_config(").placeholder(&n).push(", ").placeholder(&v).push(", true)");
     }
-    let pre_request = config
-        .db_pre_request
-        .as_ref()
-        .map(|(schema, name)| Statement { sql: format!("SELECT {}.{}()", ident(schema), ident(name)), params: vec![] });
+    let pre_request = config.db_pre_request.as_ref().map(|(schema, name)| call_function(schema, name));
     let estimate = count_estimate(plan);
-    Transaction {
+    Ok(Transaction {
         begin,
         settings: sql.finish(),
         pre_request,
@@ -83,5 +86,25 @@ pub fn transaction(config: &Config, req: &ApiRequest, auth: &AuthResult, plan: &
         explain: plan.explain.is_some(),
         estimate,
         prepared: config.db_prepared_statements,
-    }
+        policy: plan.tx,
+    })
+}
+
+/// `SELECT schema.function()`: the `db-pre-request` and `db-pre-config` calls.
+fn call_function(schema: &str, name: &str) -> Statement {
+    let mut sql = Sql::new();
+    sql.push("SELECT ").push_composed(&qualified(schema, name)).push("()");
+    sql.finish()
+}
+
+/// The `db-pre-config` function's call, before the in-database settings are read.
+pub fn pre_config_call((schema, name): &(String, String)) -> Statement {
+    call_function(schema, name)
+}
+
+/// `LISTEN channel` (`db-channel`).
+pub fn listen(channel: &str) -> Statement {
+    let mut sql = Sql::new();
+    sql.push("LISTEN ").ident(channel);
+    sql.finish()
 }
