@@ -1,7 +1,7 @@
 //! Function calls (`/rpc`): the call, its arguments, and the rows it returns.
 
 use super::needs_total;
-use super::read::parts;
+use super::read::{select_query, RowSource};
 use super::result::{body_expr, MainRow};
 use super::sql::{ident, Sql, TypeName};
 use crate::api_request::SelectItem;
@@ -69,9 +69,9 @@ pub(super) fn statement(
     };
     let p = if scalar || matches!(routine.shape, ReturnShape::Void) {
         let plain = Shape { select: vec![SelectItem::Star], embeds: vec![], ..shape.clone() };
-        parts(sql, &mut 0, "pgrst_source pgrst_call", alias, &plain, "", vec![])?
+        select_query(sql, RowSource::new("pgrst_source pgrst_call", alias), &plain)?
     } else {
-        parts(sql, &mut 0, "pgrst_source pgrst_call", alias, shape, "", vec![])?
+        select_query(sql, RowSource::new("pgrst_source pgrst_call", alias), shape)?
     };
     let inner = p.query();
     let where_ = format!("{}{}", p.filtering_joins, p.where_);

@@ -1,6 +1,6 @@
 //! Writes: INSERT, UPDATE and DELETE in a CTE, and what they return.
 
-use super::read::{parts, where_clause};
+use super::read::{select_query, where_clause, RowSource};
 use super::result::{body_expr, MainRow};
 use super::sql::{array_literal, function_name, ident, Sql};
 use crate::api_request::{Resolution, ReturnPref, SelectItem};
@@ -162,7 +162,7 @@ pub(super) fn statement(sql: &mut Sql, plan: &Plan, write: Write) -> Result<(), 
             offset: None,
         }
     };
-    let rep = parts(sql, &mut 0, &format!("pgrst_source {alias}"), &alias, &returning, "", vec![])?;
+    let rep = select_query(sql, RowSource::new(&format!("pgrst_source {alias}"), &alias), &returning)?;
     let location = if plan.return_ == ReturnPref::HeadersOnly && !pk.is_empty() {
         let cols: Vec<String> = pk.iter().map(|c| ident(c)).collect();
         // Only a single created row has a location.

@@ -1,13 +1,13 @@
 //! Reads: SELECT with LATERAL embeds, WHERE, ORDER BY, LIMIT; the count estimate.
 
 use super::result::{body_expr, MainRow};
-use super::sql::{array_literal, cast as cast_to, function_name, ident, Placeholder, Sql};
+use super::sql::{array_literal, cast as cast_to, function_name, ident, qualified, Placeholder, Sql};
 use super::{needs_total, Estimate};
 use crate::api_request::{
     CountPref, Field, Filter, IsValue, JsonKey, LogicTree, Operation, OrderTarget, Quantifier, SelectItem,
 };
 use crate::error::Error;
-use crate::plan::{Action, ColumnInfo, Plan, QualifiedTable, RepOutput, Shape};
+use crate::plan::{Action, ColumnInfo, Embed, Plan, QualifiedTable, RepOutput, Shape};
 
 /// For `count=planned|estimated` on a table read: `EXPLAIN` of the rows counted.
 pub(super) fn count_estimate(plan: &Plan) -> Option<Estimate> {
@@ -22,7 +22,8 @@ pub(super) fn count_estimate(plan: &Plan) -> Option<Estimate> {
     let mut sql = Sql::new();
     let from = format!("{}.{}", ident(&table.schema), ident(&table.name));
     let unpaged = Shape { limit: None, offset: None, ..shape.clone() };
-    let p = parts_in(&mut sql, &mut 0, &from, &ident(&table.name), &unpaged, "", vec![], true).ok()?;
+    let alias = ident(&table.name);
+    let p = level_query(&mut sql, &mut 0, RowSource::new(&from, &alias), &unpaged, true).ok()?;
     sql.push("EXPLAIN (FORMAT JSON) ").push_composed(&p.query());
     Some(Estimate { statement: sql.finish(), above })
 }
@@ -30,7 +31,7 @@ pub(super) fn count_estimate(plan: &Plan) -> Option<Estimate> {
 pub(super) fn statement(sql: &mut Sql, plan: &Plan, table: &QualifiedTable, shape: &Shape) -> Result<(), Error> {
     let from = format!("{}.{}", ident(&table.schema), ident(&table.name));
     let alias = ident(&table.name);
-    let p = parts(sql, &mut 0, &from, &alias, shape, "", vec![])?;
+    let p = select_query(sql, RowSource::new(&from, &alias), shape)?;
     let total = if let (Some(CountPref::Estimated), Some(max)) = (plan.count, plan.max_rows) {
         // count=estimated counts exactly only up to just past db-max-rows; beyond that
         // the planner's estimate is used when larger (see Estimate).
@@ -53,7 +54,7 @@ pub(super) fn statement(sql: &mut Sql, plan: &Plan, table: &QualifiedTable, shap
 /// Where a column reference is rendered: the row alias, and what the plan found out about the
 /// columns of that relation.
 #[derive(Clone, Copy)]
-pub(super) struct At<'a> {
+pub(super) struct Columns<'a> {
     alias: &'a str,
     info: &'a ColumnInfo,
 }
@@ -67,7 +68,7 @@ pub(super) static NO_INFO: ColumnInfo = ColumnInfo {
     output: RepOutput::None,
 };
 
-pub(super) fn field_expr(sql: &mut Sql, at: At, field: &Field) -> String {
+pub(super) fn field_expr(sql: &mut Sql, at: Columns, field: &Field) -> String {
     let alias = at.alias;
     let mut out = match at.info.computed.iter().find(|(n, _, _)| *n == field.name) {
         // A computed column: a function taking the row (typed, for overloads).
@@ -95,7 +96,7 @@ pub(super) fn field_expr(sql: &mut Sql, at: At, field: &Field) -> String {
 
 /// A rendered `SELECT … FROM … JOIN LATERAL … WHERE … GROUP BY … ORDER BY … LIMIT …`, in
 /// pieces so a count can reuse the FROM, joins and WHERE (and their parameters).
-pub(super) struct Parts {
+pub(super) struct SelectQuery {
     pub(super) list: String,
     pub(super) from: String,
     pub(super) joins: String,
@@ -107,7 +108,7 @@ pub(super) struct Parts {
     pub(super) limit: String,
 }
 
-impl Parts {
+impl SelectQuery {
     pub(super) fn query(&self) -> String {
         format!(
             "SELECT {} FROM {}{}{}{}{}{}",
@@ -116,187 +117,82 @@ impl Parts {
     }
 }
 
-/// Renders the rows of `shape` read from `from` (a table, or a CTE, already aliased as
-/// `alias`), with each embed as a `LEFT`/`INNER JOIN LATERAL` subquery: to-one embeds become
-/// `row_to_json(…)`, to-many embeds `json_agg(…)`, so one statement builds the whole nested
-/// body. `conds` link an embedded table to its parent; `n` numbers the aliases.
-pub(super) fn parts(
-    sql: &mut Sql,
-    n: &mut usize,
-    from: &str,
-    alias: &str,
-    shape: &Shape,
-    extra_join: &str,
-    conds: Vec<String>,
-) -> Result<Parts, Error> {
-    parts_in(sql, n, from, alias, shape, extra_join, conds, false)
+/// Where one level's rows come from: `from` (a table, a CTE or a function, already aliased
+/// as `alias`), a join that belongs to it (an embed's junction table) and the conditions
+/// linking it to its parent's row.
+pub(super) struct RowSource<'a> {
+    from: String,
+    alias: &'a str,
+    join: String,
+    link: Vec<String>,
 }
 
-/// [`parts`]; `counting`: only which rows there are matters (the planner's estimate of a
-/// count), so nothing is selected, ordered or grouped, and the embeds that filter
-/// (`!inner`, `embed=not.is.null`, also inside `or=(…)`) are `EXISTS` tests, as in
-/// PostgREST's count query; the other embeds are left out.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn parts_in(
+impl<'a> RowSource<'a> {
+    /// A top-level source: no junction, no parent.
+    pub(super) fn new(from: &str, alias: &'a str) -> RowSource<'a> {
+        RowSource { from: from.to_string(), alias, join: String::new(), link: vec![] }
+    }
+}
+
+/// Renders the rows of `shape` read from `source`, with each embed as a `LEFT`/`INNER JOIN
+/// LATERAL` subquery: to-one embeds become `row_to_json(…)`, to-many embeds `json_agg(…)`,
+/// so one statement builds the whole nested body.
+pub(super) fn select_query(sql: &mut Sql, source: RowSource, shape: &Shape) -> Result<SelectQuery, Error> {
+    level_query(sql, &mut 0, source, shape, false)
+}
+
+/// What a level's embeds add to its query.
+#[derive(Default)]
+struct Level {
+    cols: Vec<String>,
+    joins: String,
+    filtering_joins: String,
+    /// For a GROUP BY: whether this level aggregates, and the non-aggregated expressions.
+    aggregating: bool,
+    group_exprs: Vec<String>,
+    /// alias → (lateral alias, to-one)
+    laterals: Vec<(String, String, bool)>,
+    /// Counting: alias → the embed's rows as an EXISTS test.
+    exists: Vec<(String, String)>,
+    where_conds: Vec<String>,
+}
+
+/// [`select_query`] of one level; `n` numbers the aliases. `counting`: only which rows there
+/// are matters (the planner's estimate of a count), so nothing is selected, ordered or
+/// grouped, and the embeds that filter (`!inner`, `embed=not.is.null`, also inside `or=(…)`)
+/// are `EXISTS` tests, as in PostgREST's count query; the other embeds are left out.
+fn level_query(
     sql: &mut Sql,
     n: &mut usize,
-    from: &str,
-    alias: &str,
+    source: RowSource,
     shape: &Shape,
-    extra_join: &str,
-    conds: Vec<String>,
     counting: bool,
-) -> Result<Parts, Error> {
-    let mut cols: Vec<String> = Vec::new();
+) -> Result<SelectQuery, Error> {
+    let alias = source.alias;
+    let mut level = Level {
+        joins: source.join.clone(),
+        filtering_joins: source.join,
+        aggregating: !shape.hoisting && has_aggregates(&shape.select),
+        where_conds: source.link,
+        ..Level::default()
+    };
     if counting {
-        cols.push("1".into());
+        level.cols.push("1".into());
     } else if !shape.select.is_empty() || shape.embeds.is_empty() {
         // Only embeds selected (`select=clients(*)`): no columns of this table.
-        cols.push(select_list(sql, At { alias, info: &shape.columns }, &shape.select, shape.hoisting)?);
+        level.cols.push(select_list(sql, Columns { alias, info: &shape.columns }, &shape.select, shape.hoisting)?);
     }
-    let mut joins = String::from(extra_join);
-    // For a GROUP BY: whether this level aggregates, and the non-aggregated expressions.
-    let mut aggregating = !shape.hoisting && has_aggregates(&shape.select);
-    let mut group_exprs: Vec<String> = Vec::new();
-    // Embedded values are json, passed through as PostgreSQL aggregated them. A level whose
-    // columns are grouped (here or, when it hands aggregates up, by its parent) needs jsonb:
-    // json has no equality for GROUP BY. (PostgREST converts every embed to jsonb; that
-    // conversion costs a third of the throughput of an embedding read.)
-    let grouped = has_aggregates(&shape.select) || shape.hoisting || shape.embeds.iter().any(|e| !e.hoisted.is_empty());
-    let embed_type = if grouped { "::jsonb" } else { "" };
-    // alias → (lateral alias, to-one)
-    let mut laterals: Vec<(String, String, bool)> = Vec::new();
-    let mut filtering_joins = String::from(extra_join);
-    // Counting: alias → the embed's rows as an EXISTS test.
-    let mut exists: Vec<(String, String)> = Vec::new();
-    let mut where_conds = conds;
     for e in &shape.embeds {
-        let filtered = shape.embed_filters.iter().any(|(a, _)| *a == e.alias)
-            || shape.logic.iter().any(|t| tests_embed(t, &e.alias));
-        if counting && !e.inner && !filtered {
-            continue;
-        }
-        let joins_before = joins.len();
-        *n += 1;
-        let lat = format!("pgrst_{n}");
-        let t_alias = ident(&format!("{}_{n}", e.target.name));
-        let rel = &e.relationship;
-        let (inner_join, link) = match &rel.junction {
-            None => (
-                String::new(),
-                rel.columns
-                    .iter()
-                    .map(|(s, t)| format!("{t_alias}.{} = {alias}.{}", ident(t), ident(s)))
-                    .collect::<Vec<_>>(),
-            ),
-            Some(j) => {
-                let ja = ident(&format!("{}_{n}", j.name));
-                let on: Vec<String> = j
-                    .target_columns
-                    .iter()
-                    .map(|(jc, tc)| format!("{ja}.{} = {t_alias}.{}", ident(jc), ident(tc)))
-                    .collect();
-                (
-                    format!(" JOIN {}.{} AS {ja} ON {}", ident(&j.schema), ident(&j.name), on.join(" AND ")),
-                    j.source_columns
-                        .iter()
-                        .map(|(jc, sc)| format!("{ja}.{} = {alias}.{}", ident(jc), ident(sc)))
-                        .collect(),
-                )
-            }
-        };
-        let target = match &rel.function {
-            // A computed relationship: the function's rows for the parent row.
-            Some((schema, name)) => format!(
-                "{}.{}({alias}::{}.{}) AS {t_alias}",
-                ident(schema),
-                ident(name),
-                ident(&rel.source.0),
-                ident(&rel.source.1)
-            ),
-            None => format!("{}.{} AS {t_alias}", ident(&e.target.schema), ident(&e.target.name)),
-        };
-        let inner = parts_in(sql, n, &target, &t_alias, &e.shape, &inner_join, link, counting)?.query();
-        if counting {
-            let test = format!("EXISTS ({inner})");
-            if e.inner {
-                where_conds.push(test.clone());
-            }
-            exists.push((e.alias.clone(), test));
-            continue;
-        }
-        let kind = if e.inner { "INNER" } else { "LEFT" };
-        let to_one = rel.cardinality.to_one();
-        if to_one {
-            joins.push_str(&format!(" {kind} JOIN LATERAL ({inner}) AS {lat} ON TRUE"));
-            if e.hidden {
-            } else if e.spread {
-                // Hoisted aggregates are applied here (unless this level hands them up too);
-                // the spread's other columns then join the GROUP BY.
-                let aggregate_here = !e.hoisted.is_empty() && !shape.hoisting;
-                for c in &e.spread_columns {
-                    let col = format!("{lat}.{}", ident(c));
-                    match e.hoisted.iter().find(|h| &h.name == c).filter(|_| aggregate_here) {
-                        Some(h) => {
-                            let mut expr = format!("pg_catalog.{}({col})", h.function);
-                            if let Some(cast) = &h.cast {
-                                expr = cast_to(&expr, cast)?;
-                            }
-                            cols.push(format!("{expr} AS {}", ident(c)));
-                        }
-                        None => {
-                            cols.push(format!("{col} AS {}", ident(c)));
-                            group_exprs.push(col);
-                        }
-                    }
-                }
-                aggregating |= aggregate_here;
-            } else {
-                let expr = format!("row_to_json({lat}.*){embed_type}");
-                cols.push(format!("{expr} AS {}", ident(&e.alias)));
-                group_exprs.push(expr);
-            }
-        } else {
-            let on = if e.inner { format!("{lat}.pgrst_agg IS NOT NULL") } else { "TRUE".into() };
-            if e.hidden {
-                joins.push_str(&format!(
-                    " {kind} JOIN LATERAL (SELECT json_agg(1) AS pgrst_agg FROM ({inner}) AS {lat}_t) AS {lat} ON {on}"
-                ));
-            } else if e.spread {
-                // A to-many spread: each of the embed's columns becomes an array of its values.
-                let aggs: Vec<String> = e
-                    .spread_columns
-                    .iter()
-                    .map(|c| format!("json_agg({lat}_t.{c}) AS {c}", c = ident(c)))
-                    .chain(std::iter::once("json_agg(1) AS pgrst_agg".to_string()))
-                    .collect();
-                joins.push_str(&format!(
-                    " {kind} JOIN LATERAL (SELECT {} FROM ({inner}) AS {lat}_t) AS {lat} ON {on}",
-                    aggs.join(", ")
-                ));
-                cols.extend(e.spread_columns.iter().map(|c| format!("coalesce({lat}.{c}, '[]') AS {c}", c = ident(c))));
-            } else {
-                joins.push_str(&format!(
-                    " {kind} JOIN LATERAL (SELECT json_agg({lat}_t) AS pgrst_agg FROM ({inner}) AS {lat}_t) AS {lat} ON {on}"
-                ));
-                let expr = format!("coalesce({lat}.pgrst_agg{embed_type}, '[]')");
-                cols.push(format!("{expr} AS {}", ident(&e.alias)));
-                group_exprs.push(expr);
-            }
-        }
-        if e.inner || filtered {
-            // Joins that can drop parent rows count for the total too; the others do not.
-            filtering_joins.push_str(&joins[joins_before..]);
-        }
-        laterals.push((e.alias.clone(), lat, to_one));
+        embed(sql, n, &mut level, alias, shape, e, counting)?;
     }
-    let at = At { alias, info: &shape.columns };
-    let tests = EmbedTests { laterals: &laterals, exists: &exists };
+    let columns = Columns { alias, info: &shape.columns };
+    let tests = EmbedTests { laterals: &level.laterals, exists: &level.exists };
+    let mut where_conds = std::mem::take(&mut level.where_conds);
     for f in &shape.filters {
-        where_conds.push(filter_expr(sql, at, f));
+        where_conds.push(filter_expr(sql, columns, f));
     }
     for tree in &shape.logic {
-        where_conds.push(logic_expr(sql, at, tree, tests));
+        where_conds.push(logic_expr(sql, columns, tree, tests));
     }
     for (embed, not_null) in &shape.embed_filters {
         if let Some(expr) = tests.test(embed, *not_null) {
@@ -304,17 +200,176 @@ pub(super) fn parts_in(
         }
     }
     let where_ = if where_conds.is_empty() { String::new() } else { format!(" WHERE {}", where_conds.join(" AND ")) };
-    let order = if counting { String::new() } else { order_clause(sql, alias, shape, &laterals)? };
-    Ok(Parts {
-        list: cols.join(", "),
-        from: from.to_string(),
-        joins,
-        filtering_joins,
+    let order = if counting { String::new() } else { order_clause(sql, alias, shape, &level.laterals)? };
+    let group =
+        if level.aggregating && !counting { group_by(alias, &shape.select, &level.group_exprs) } else { String::new() };
+    Ok(SelectQuery {
+        list: level.cols.join(", "),
+        from: source.from,
+        joins: level.joins,
+        filtering_joins: level.filtering_joins,
         where_,
-        group: if aggregating && !counting { group_by(alias, &shape.select, &group_exprs) } else { String::new() },
+        group,
         order,
         limit: limit_clause(sql, shape),
     })
+}
+
+/// Adds embed `e` of the level read as `alias`: its LATERAL join and its columns, or
+/// (counting) its EXISTS test.
+fn embed(
+    sql: &mut Sql,
+    n: &mut usize,
+    level: &mut Level,
+    alias: &str,
+    shape: &Shape,
+    e: &Embed,
+    counting: bool,
+) -> Result<(), Error> {
+    let filtered =
+        shape.embed_filters.iter().any(|(a, _)| *a == e.alias) || shape.logic.iter().any(|t| tests_embed(t, &e.alias));
+    if counting && !e.inner && !filtered {
+        return Ok(());
+    }
+    let joins_before = level.joins.len();
+    *n += 1;
+    let lat = format!("pgrst_{n}");
+    let t_alias = ident(&format!("{}_{n}", e.target.name));
+    let source = embed_source(*n, alias, &t_alias, e);
+    let inner = level_query(sql, n, source, &e.shape, counting)?.query();
+    if counting {
+        let test = format!("EXISTS ({inner})");
+        if e.inner {
+            level.where_conds.push(test.clone());
+        }
+        level.exists.push((e.alias.clone(), test));
+        return Ok(());
+    }
+    let to_one = e.relationship.cardinality.to_one();
+    if to_one {
+        to_one_join(level, shape, e, &inner, &lat)?;
+    } else {
+        to_many_join(level, shape, e, &inner, &lat);
+    }
+    if e.inner || filtered {
+        // Joins that can drop parent rows count for the total too; the others do not.
+        let added = level.joins[joins_before..].to_string();
+        level.filtering_joins.push_str(&added);
+    }
+    level.laterals.push((e.alias.clone(), lat, to_one));
+    Ok(())
+}
+
+/// The rows of embed `e` (aliased `t_alias`) for a row of its parent (aliased `alias`):
+/// through the relationship's columns, its junction table, or its function.
+fn embed_source<'a>(n: usize, alias: &str, t_alias: &'a str, e: &Embed) -> RowSource<'a> {
+    let rel = &e.relationship;
+    let (join, link) = match &rel.junction {
+        None => (
+            String::new(),
+            rel.columns.iter().map(|(s, t)| format!("{t_alias}.{} = {alias}.{}", ident(t), ident(s))).collect(),
+        ),
+        Some(j) => {
+            let ja = ident(&format!("{}_{n}", j.name));
+            let on: Vec<String> = j
+                .target_columns
+                .iter()
+                .map(|(jc, tc)| format!("{ja}.{} = {t_alias}.{}", ident(jc), ident(tc)))
+                .collect();
+            (
+                format!(" JOIN {} AS {ja} ON {}", qualified(&j.schema, &j.name), on.join(" AND ")),
+                j.source_columns.iter().map(|(jc, sc)| format!("{ja}.{} = {alias}.{}", ident(jc), ident(sc))).collect(),
+            )
+        }
+    };
+    let from = match &rel.function {
+        // A computed relationship: the function's rows for the parent row.
+        Some((schema, name)) => {
+            format!("{}({alias}::{}) AS {t_alias}", qualified(schema, name), qualified(&rel.source.0, &rel.source.1))
+        }
+        None => format!("{} AS {t_alias}", qualified(&e.target.schema, &e.target.name)),
+    };
+    RowSource { from, alias: t_alias, join, link }
+}
+
+/// Embedded values are json, passed through as PostgreSQL aggregated them. A level whose
+/// columns are grouped (here or, when it hands aggregates up, by its parent) needs jsonb:
+/// json has no equality for GROUP BY. (PostgREST converts every embed to jsonb; that
+/// conversion costs a third of the throughput of an embedding read.)
+fn embed_type(shape: &Shape) -> &'static str {
+    let grouped = has_aggregates(&shape.select) || shape.hoisting || shape.embeds.iter().any(|e| !e.hoisted.is_empty());
+    if grouped {
+        "::jsonb"
+    } else {
+        ""
+    }
+}
+
+/// A to-one embed: one joined row, as a JSON object, or its columns spread into the parent.
+fn to_one_join(level: &mut Level, shape: &Shape, e: &Embed, inner: &str, lat: &str) -> Result<(), Error> {
+    let kind = if e.inner { "INNER" } else { "LEFT" };
+    level.joins.push_str(&format!(" {kind} JOIN LATERAL ({inner}) AS {lat} ON TRUE"));
+    if e.hidden {
+        return Ok(());
+    }
+    if !e.spread {
+        let expr = format!("row_to_json({lat}.*){}", embed_type(shape));
+        level.cols.push(format!("{expr} AS {}", ident(&e.alias)));
+        level.group_exprs.push(expr);
+        return Ok(());
+    }
+    // Hoisted aggregates are applied here (unless this level hands them up too); the spread's
+    // other columns then join the GROUP BY.
+    let aggregate_here = !e.hoisted.is_empty() && !shape.hoisting;
+    for c in &e.spread_columns {
+        let col = format!("{lat}.{}", ident(c));
+        match e.hoisted.iter().find(|h| &h.name == c).filter(|_| aggregate_here) {
+            Some(h) => {
+                let mut expr = format!("pg_catalog.{}({col})", h.function);
+                if let Some(cast) = &h.cast {
+                    expr = cast_to(&expr, cast)?;
+                }
+                level.cols.push(format!("{expr} AS {}", ident(c)));
+            }
+            None => {
+                level.cols.push(format!("{col} AS {}", ident(c)));
+                level.group_exprs.push(col);
+            }
+        }
+    }
+    level.aggregating |= aggregate_here;
+    Ok(())
+}
+
+/// A to-many embed: its rows aggregated into a JSON array, or each spread column into an
+/// array of its values.
+fn to_many_join(level: &mut Level, shape: &Shape, e: &Embed, inner: &str, lat: &str) {
+    let kind = if e.inner { "INNER" } else { "LEFT" };
+    let on = if e.inner { format!("{lat}.pgrst_agg IS NOT NULL") } else { "TRUE".into() };
+    if e.hidden {
+        level.joins.push_str(&format!(
+            " {kind} JOIN LATERAL (SELECT json_agg(1) AS pgrst_agg FROM ({inner}) AS {lat}_t) AS {lat} ON {on}"
+        ));
+    } else if e.spread {
+        let aggs: Vec<String> = e
+            .spread_columns
+            .iter()
+            .map(|c| format!("json_agg({lat}_t.{c}) AS {c}", c = ident(c)))
+            .chain(std::iter::once("json_agg(1) AS pgrst_agg".to_string()))
+            .collect();
+        level.joins.push_str(&format!(
+            " {kind} JOIN LATERAL (SELECT {} FROM ({inner}) AS {lat}_t) AS {lat} ON {on}",
+            aggs.join(", ")
+        ));
+        level.cols.extend(e.spread_columns.iter().map(|c| format!("coalesce({lat}.{c}, '[]') AS {c}", c = ident(c))));
+    } else {
+        level.joins.push_str(&format!(
+            " {kind} JOIN LATERAL (SELECT json_agg({lat}_t) AS pgrst_agg FROM ({inner}) AS {lat}_t) AS {lat} ON {on}"
+        ));
+        let expr = format!("coalesce({lat}.pgrst_agg{}, '[]')", embed_type(shape));
+        level.cols.push(format!("{expr} AS {}", ident(&e.alias)));
+        level.group_exprs.push(expr);
+    }
 }
 
 pub(super) fn has_aggregates(items: &[SelectItem]) -> bool {
@@ -323,7 +378,7 @@ pub(super) fn has_aggregates(items: &[SelectItem]) -> bool {
 
 /// The select list. `hoisting`: aggregated columns are selected raw under their output name,
 /// for the parent to aggregate (a to-one spread's aggregates).
-pub(super) fn select_list(sql: &mut Sql, at: At, items: &[SelectItem], hoisting: bool) -> Result<String, Error> {
+pub(super) fn select_list(sql: &mut Sql, at: Columns, items: &[SelectItem], hoisting: bool) -> Result<String, Error> {
     if items.is_empty() {
         return Ok(star(at));
     }
@@ -378,7 +433,7 @@ pub(super) fn select_list(sql: &mut Sql, at: At, items: &[SelectItem], hoisting:
 }
 
 /// `*`: every column, each formatted by its domain representation when it has one.
-pub(super) fn star(at: At) -> String {
+pub(super) fn star(at: Columns) -> String {
     let alias = at.alias;
     if at.info.star.is_empty() || at.info.output == RepOutput::None {
         return format!("{alias}.*");
@@ -416,7 +471,7 @@ pub(super) fn group_by(alias: &str, items: &[SelectItem], extra: &[String]) -> S
 }
 
 pub(super) fn where_clause(sql: &mut Sql, alias: &str, shape: &Shape) -> Result<String, Error> {
-    let at = At { alias, info: &shape.columns };
+    let at = Columns { alias, info: &shape.columns };
     let mut conds = Vec::new();
     for f in &shape.filters {
         conds.push(filter_expr(sql, at, f));
@@ -464,7 +519,7 @@ pub(super) fn tests_embed(tree: &LogicTree, alias: &str) -> bool {
 }
 
 /// `or=(…)`/`and=(…)`; `tests`: the embeds of this level, which `embed.is.null` tests.
-pub(super) fn logic_expr(sql: &mut Sql, at: At, tree: &LogicTree, tests: EmbedTests) -> String {
+pub(super) fn logic_expr(sql: &mut Sql, at: Columns, tree: &LogicTree, tests: EmbedTests) -> String {
     match tree {
         LogicTree::Stmt(f) => match embed_test(f).and_then(|e| tests.test(e, f.negated)) {
             Some(expr) => expr,
@@ -482,7 +537,7 @@ pub(super) fn logic_expr(sql: &mut Sql, at: At, tree: &LogicTree, tests: EmbedTe
     }
 }
 
-pub(super) fn filter_expr(sql: &mut Sql, at: At, f: &Filter) -> String {
+pub(super) fn filter_expr(sql: &mut Sql, at: Columns, f: &Filter) -> String {
     use crate::api_request::CmpOp;
     let col = field_expr(sql, at, &f.field);
     // A domain representation parses the query string's values (text) of comparisons.
@@ -570,9 +625,9 @@ pub(super) fn order_clause(
     let mut terms = Vec::new();
     for t in &shape.order {
         let mut term = match &t.target {
-            OrderTarget::Field(f) => field_expr(sql, At { alias, info: &shape.columns }, f),
+            OrderTarget::Field(f) => field_expr(sql, Columns { alias, info: &shape.columns }, f),
             OrderTarget::Related { relation, field } => match laterals.iter().find(|(a, _, _)| a == relation) {
-                Some((_, lat, true)) => field_expr(sql, At { alias: lat, info: &NO_INFO }, field),
+                Some((_, lat, true)) => field_expr(sql, Columns { alias: lat, info: &NO_INFO }, field),
                 Some((_, _, false)) => {
                     return Err(Error::RelatedOrder(
                         relation.clone(),
