@@ -2,12 +2,13 @@
 
 use super::read::{select_query, where_clause, RowSource};
 use super::result::{body_expr, MainRow};
-use super::sql::{array_literal, function_name, ident, Sql};
+use super::sql::{array_literal, function_name, ident, qualified, Sql};
 use crate::api_request::{Resolution, ReturnPref, SelectItem};
 use crate::error::Error;
 use crate::plan::{BodyParse, ColumnInfo, MutateKind, Plan, QualifiedTable, Shape};
 
 /// What the plan writes.
+#[derive(Clone, Copy)]
 pub(super) struct Write<'a> {
     pub table: &'a QualifiedTable,
     pub kind: &'a MutateKind,
@@ -18,132 +19,162 @@ pub(super) struct Write<'a> {
     pub parse: &'a BodyParse,
 }
 
+/// The write in a CTE (`pgrst_source`), then the one row of the response over the rows it
+/// returned.
 pub(super) fn statement(sql: &mut Sql, plan: &Plan, write: Write) -> Result<(), Error> {
-    let Write { table, kind, shape, payload, pk, defaults, parse } = write;
-    let target = format!("{}.{}", ident(&table.schema), ident(&table.name));
-    let alias = ident(&table.name);
-    let mut cte = String::new();
-    match kind {
-        MutateKind::Insert { columns, on_conflict } => {
-            let cols: Vec<String> = columns.iter().map(|c| ident(c)).collect();
-            let no_rows = payload.as_deref().is_some_and(|b| String::from_utf8_lossy(b).trim() == "[]");
-            // An upsert counts the rows it inserts in a transaction-local setting: each
-            // row of the payload adds one, each that updates an existing row instead
-            // takes it back (in DO UPDATE's WHERE). Unlike xmax, this also works on
-            // partitioned tables and views.
-            let counting = on_conflict.is_some() && !no_rows;
-            let counted = if counting { format!(" WHERE {}", count_inserted('+')) } else { String::new() };
-            if no_rows {
-                // `[]`: nothing to insert (and no row to default).
-                cte.push_str(&format!("SELECT {target}.* FROM {target} WHERE false"));
-            } else {
-                let body = payload.as_deref().map(json_array_text).unwrap_or_else(|| "[]".into());
-                let p = sql.bind(body);
-                let into = if cols.is_empty() {
-                    // `{}`: every column gets its default, once per element.
-                    format!("INSERT INTO {target} SELECT")
-                } else {
-                    format!("INSERT INTO {target} ({cols}) SELECT", cols = cols.join(", "))
-                };
-                if cols.is_empty() {
-                    cte.push_str(&format!("{into} FROM json_array_elements({p}::json) pgrst_elem{counted}"));
-                } else if parse.is_active() {
-                    // Some columns' domains parse their JSON values themselves.
-                    let values = if defaults.is_empty() {
-                        columns.iter().map(|c| body_value(sql, c, parse)).collect()
-                    } else {
-                        or_default(sql, defaults, parse)
-                    };
-                    let record = record_source(sql, parse);
-                    cte.push_str(&format!(
-                        "{into} {} FROM jsonb_array_elements({p}::jsonb) pgrst_elem, \
-                         LATERAL jsonb_populate_record(NULL::{target}, {record}) pgrst_body{counted}",
-                        values.join(", ")
-                    ));
-                } else if defaults.is_empty() {
-                    cte.push_str(&format!(
-                        "{into} {cols} FROM json_populate_recordset(NULL::{target}, {p}::json) pgrst_body{counted}",
-                        cols = cols.join(", ")
-                    ));
-                } else {
-                    let values = or_default(sql, defaults, parse);
-                    cte.push_str(&format!(
-                        "{into} {} FROM jsonb_array_elements({p}::jsonb) pgrst_elem, \
-                         LATERAL jsonb_populate_record(NULL::{target}, pgrst_elem) pgrst_body{counted}",
-                        values.join(", ")
-                    ));
-                }
-            }
-            if let (true, Some((conflict_cols, resolution))) = (counting, on_conflict) {
-                let cc: Vec<String> = conflict_cols.iter().map(|c| ident(c)).collect();
-                cte.push_str(&format!(" ON CONFLICT ({}) ", cc.join(", ")));
-                match resolution {
-                    Resolution::IgnoreDuplicates => cte.push_str("DO NOTHING"),
-                    Resolution::MergeDuplicates if cols.is_empty() => cte.push_str("DO NOTHING"),
-                    Resolution::MergeDuplicates => {
-                        let sets: Vec<String> = cols.iter().map(|c| format!("{c} = EXCLUDED.{c}")).collect();
-                        cte.push_str(&format!("DO UPDATE SET {} WHERE {}", sets.join(", "), count_inserted('-')));
-                    }
-                }
-            }
-            if !no_rows {
-                cte.push_str(&returning(&target, plan, shape, pk));
-            }
-        }
-        MutateKind::Update { columns } => {
-            if columns.is_empty() {
-                cte.push_str(&format!("SELECT * FROM {target} WHERE false"));
-            } else {
-                let body = payload.as_deref().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
-                let p = sql.bind(body);
-                if parse.is_active() {
-                    // Some columns' domains parse their JSON values themselves; an
-                    // array body updates with its first element, as below. The row
-                    // comes from a set-returning function so that the parsers run
-                    // only for rows updated (never folded into constants at planning).
-                    let values: Vec<String> = if defaults.is_empty() {
-                        columns.iter().map(|c| body_value(sql, c, parse)).collect()
-                    } else {
-                        or_default(sql, defaults, parse)
-                    };
-                    let sets: Vec<String> =
-                        columns.iter().zip(values).map(|(c, v)| format!("{} = {v}", ident(c))).collect();
-                    let record = record_source(sql, parse);
-                    cte.push_str(&format!(
-                        "UPDATE {target} SET {} FROM (SELECT pgrst_elem FROM jsonb_array_elements(\
-                         CASE WHEN jsonb_typeof({p}::jsonb) = 'array' THEN {p}::jsonb \
-                         ELSE jsonb_build_array({p}::jsonb) END) pgrst_elem LIMIT 1) pgrst_e, \
-                         LATERAL jsonb_populate_record(NULL::{target}, {record}) pgrst_body",
-                        sets.join(", ")
-                    ));
-                } else if defaults.is_empty() {
-                    let sets: Vec<String> =
-                        columns.iter().map(|c| format!("{} = pgrst_body.{}", ident(c), ident(c))).collect();
-                    cte.push_str(&format!(
-                        "UPDATE {target} SET {} FROM (SELECT * FROM json_populate_record(NULL::{target}, \
-                         CASE WHEN json_typeof({p}::json) = 'array' THEN {p}::json->0 ELSE {p}::json END)) pgrst_body",
-                        sets.join(", ")
-                    ));
-                } else {
-                    let values = or_default(sql, defaults, parse);
-                    let sets: Vec<String> =
-                        columns.iter().zip(values).map(|(c, v)| format!("{} = {v}", ident(c))).collect();
-                    cte.push_str(&format!(
-                        "UPDATE {target} SET {} FROM (SELECT {p}::jsonb AS pgrst_elem) pgrst_e, \
-                         LATERAL jsonb_populate_record(NULL::{target}, pgrst_e.pgrst_elem) pgrst_body",
-                        sets.join(", ")
-                    ));
-                }
-                cte.push_str(&where_clause(sql, &alias, shape)?);
-                cte.push_str(&returning(&target, plan, shape, pk));
-            }
-        }
+    let target = qualified(&write.table.schema, &write.table.name);
+    let alias = ident(&write.table.name);
+    let cte = match write.kind {
+        MutateKind::Insert { columns, on_conflict } => insert(sql, plan, &write, &target, columns, on_conflict)?,
+        MutateKind::Update { columns } => update(sql, plan, &write, &target, &alias, columns)?,
         MutateKind::Delete => {
-            cte.push_str(&format!("DELETE FROM {target}"));
-            cte.push_str(&where_clause(sql, &alias, shape)?);
-            cte.push_str(&returning(&target, plan, shape, pk));
+            let where_ = where_clause(sql, &alias, write.shape)?;
+            format!("DELETE FROM {target}{where_}{}", returning(&target, plan, write.shape, write.pk))
+        }
+    };
+    sql.push("WITH pgrst_source AS (").push_composed(&cte).push(") ");
+    main_row(sql, plan, &write, &alias)
+}
+
+/// `INSERT` (or upsert: `ON CONFLICT`) of the payload's rows.
+fn insert(
+    sql: &mut Sql,
+    plan: &Plan,
+    write: &Write,
+    target: &str,
+    columns: &[String],
+    on_conflict: &Option<(Vec<String>, Resolution)>,
+) -> Result<String, Error> {
+    let Write { shape, payload, pk, defaults, parse, .. } = *write;
+    let mut cte = String::new();
+    let cols: Vec<String> = columns.iter().map(|c| ident(c)).collect();
+    let no_rows = payload.as_deref().is_some_and(|b| String::from_utf8_lossy(b).trim() == "[]");
+    // An upsert counts the rows it inserts in a transaction-local setting: each
+    // row of the payload adds one, each that updates an existing row instead
+    // takes it back (in DO UPDATE's WHERE). Unlike xmax, this also works on
+    // partitioned tables and views.
+    let counting = on_conflict.is_some() && !no_rows;
+    let counted = if counting { format!(" WHERE {}", count_inserted('+')) } else { String::new() };
+    if no_rows {
+        // `[]`: nothing to insert (and no row to default).
+        cte.push_str(&format!("SELECT {target}.* FROM {target} WHERE false"));
+    } else {
+        let body = payload.as_deref().map(json_array_text).unwrap_or_else(|| "[]".into());
+        let p = sql.bind(body);
+        let into = if cols.is_empty() {
+            // `{}`: every column gets its default, once per element.
+            format!("INSERT INTO {target} SELECT")
+        } else {
+            format!("INSERT INTO {target} ({cols}) SELECT", cols = cols.join(", "))
+        };
+        if cols.is_empty() {
+            cte.push_str(&format!("{into} FROM json_array_elements({p}::json) pgrst_elem{counted}"));
+        } else if parse.is_active() {
+            // Some columns' domains parse their JSON values themselves.
+            let values = if defaults.is_empty() {
+                columns.iter().map(|c| body_value(sql, c, parse)).collect()
+            } else {
+                or_default(sql, defaults, parse)
+            };
+            let record = record_source(sql, parse);
+            cte.push_str(&format!(
+                "{into} {} FROM jsonb_array_elements({p}::jsonb) pgrst_elem, \
+                 LATERAL jsonb_populate_record(NULL::{target}, {record}) pgrst_body{counted}",
+                values.join(", ")
+            ));
+        } else if defaults.is_empty() {
+            cte.push_str(&format!(
+                "{into} {cols} FROM json_populate_recordset(NULL::{target}, {p}::json) pgrst_body{counted}",
+                cols = cols.join(", ")
+            ));
+        } else {
+            let values = or_default(sql, defaults, parse);
+            cte.push_str(&format!(
+                "{into} {} FROM jsonb_array_elements({p}::jsonb) pgrst_elem, \
+                 LATERAL jsonb_populate_record(NULL::{target}, pgrst_elem) pgrst_body{counted}",
+                values.join(", ")
+            ));
         }
     }
+    if let (true, Some((conflict_cols, resolution))) = (counting, on_conflict) {
+        let cc: Vec<String> = conflict_cols.iter().map(|c| ident(c)).collect();
+        cte.push_str(&format!(" ON CONFLICT ({}) ", cc.join(", ")));
+        match resolution {
+            Resolution::IgnoreDuplicates => cte.push_str("DO NOTHING"),
+            Resolution::MergeDuplicates if cols.is_empty() => cte.push_str("DO NOTHING"),
+            Resolution::MergeDuplicates => {
+                let sets: Vec<String> = cols.iter().map(|c| format!("{c} = EXCLUDED.{c}")).collect();
+                cte.push_str(&format!("DO UPDATE SET {} WHERE {}", sets.join(", "), count_inserted('-')));
+            }
+        }
+    }
+    if !no_rows {
+        cte.push_str(&returning(target, plan, shape, pk));
+    }
+    Ok(cte)
+}
+
+/// `UPDATE` with the payload's (first) row.
+fn update(
+    sql: &mut Sql,
+    plan: &Plan,
+    write: &Write,
+    target: &str,
+    alias: &str,
+    columns: &[String],
+) -> Result<String, Error> {
+    let Write { shape, payload, pk, defaults, parse, .. } = *write;
+    let mut cte = String::new();
+    if columns.is_empty() {
+        cte.push_str(&format!("SELECT * FROM {target} WHERE false"));
+    } else {
+        let body = payload.as_deref().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+        let p = sql.bind(body);
+        if parse.is_active() {
+            // Some columns' domains parse their JSON values themselves; an
+            // array body updates with its first element, as below. The row
+            // comes from a set-returning function so that the parsers run
+            // only for rows updated (never folded into constants at planning).
+            let values: Vec<String> = if defaults.is_empty() {
+                columns.iter().map(|c| body_value(sql, c, parse)).collect()
+            } else {
+                or_default(sql, defaults, parse)
+            };
+            let sets: Vec<String> = columns.iter().zip(values).map(|(c, v)| format!("{} = {v}", ident(c))).collect();
+            let record = record_source(sql, parse);
+            cte.push_str(&format!(
+                "UPDATE {target} SET {} FROM (SELECT pgrst_elem FROM jsonb_array_elements(\
+                 CASE WHEN jsonb_typeof({p}::jsonb) = 'array' THEN {p}::jsonb \
+                 ELSE jsonb_build_array({p}::jsonb) END) pgrst_elem LIMIT 1) pgrst_e, \
+                 LATERAL jsonb_populate_record(NULL::{target}, {record}) pgrst_body",
+                sets.join(", ")
+            ));
+        } else if defaults.is_empty() {
+            let sets: Vec<String> = columns.iter().map(|c| format!("{} = pgrst_body.{}", ident(c), ident(c))).collect();
+            cte.push_str(&format!(
+                "UPDATE {target} SET {} FROM (SELECT * FROM json_populate_record(NULL::{target}, \
+                 CASE WHEN json_typeof({p}::json) = 'array' THEN {p}::json->0 ELSE {p}::json END)) pgrst_body",
+                sets.join(", ")
+            ));
+        } else {
+            let values = or_default(sql, defaults, parse);
+            let sets: Vec<String> = columns.iter().zip(values).map(|(c, v)| format!("{} = {v}", ident(c))).collect();
+            cte.push_str(&format!(
+                "UPDATE {target} SET {} FROM (SELECT {p}::jsonb AS pgrst_elem) pgrst_e, \
+                 LATERAL jsonb_populate_record(NULL::{target}, pgrst_e.pgrst_elem) pgrst_body",
+                sets.join(", ")
+            ));
+        }
+        cte.push_str(&where_clause(sql, alias, shape)?);
+        cte.push_str(&returning(target, plan, shape, pk));
+    }
+    Ok(cte)
+}
+
+/// The response's row over the rows the write returned (`location` before `body`, in
+/// PostgREST's order; `inserted` for upserts).
+fn main_row(sql: &mut Sql, plan: &Plan, write: &Write, alias: &str) -> Result<(), Error> {
+    let Write { kind, shape, pk, .. } = *write;
     // The returned rows are already filtered: only the select list and embeds apply.
     let returning = if plan.return_ == ReturnPref::Representation {
         Shape { filters: vec![], logic: vec![], limit: None, offset: None, ..shape.clone() }
@@ -162,7 +193,7 @@ pub(super) fn statement(sql: &mut Sql, plan: &Plan, write: Write) -> Result<(), 
             offset: None,
         }
     };
-    let rep = select_query(sql, RowSource::new(&format!("pgrst_source {alias}"), &alias), &returning)?;
+    let rep = select_query(sql, RowSource::new(&format!("pgrst_source {alias}"), alias), &returning)?;
     let location = if plan.return_ == ReturnPref::HeadersOnly && !pk.is_empty() {
         let cols: Vec<String> = pk.iter().map(|c| ident(c)).collect();
         // Only a single created row has a location.
@@ -180,8 +211,6 @@ pub(super) fn statement(sql: &mut Sql, plan: &Plan, write: Write) -> Result<(), 
         Some(_) => "(SELECT pg_catalog.count(*) FROM pgrst_source)".to_string(),
         None => "NULL::bigint".to_string(),
     };
-    sql.push("WITH pgrst_source AS (").push_composed(&cte).push(") ");
-    // Read after the outer query consumed every row of pgrst_source, so the upsert
     // has run to completion.
     let inserted = match kind {
         MutateKind::Insert { on_conflict: Some(_), .. } => {
