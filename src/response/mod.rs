@@ -5,6 +5,9 @@
 //! partial ranges, 204/201 choices, and of applying the `response.headers` /
 //! `response.status` settings a function made inside the transaction (PGRST111/112 when they
 //! are malformed). The body is passed through as PostgreSQL built it: no per-row work here.
+//! The OpenAPI document served at `GET /` is in [`openapi`].
+
+pub mod openapi;
 
 use crate::api_request::{ApiRequest, ReturnPref};
 use crate::db::DbResult;

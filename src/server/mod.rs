@@ -1,10 +1,11 @@
 //! The process: binds the listener, owns the shared state (config, pool, schema cache) and hands
-//! each HTTP request to [`crate::app::handle`] through the axum glue below; writes the
-//! per-request log line. Also runs the reloader: the configuration (file, environment and
-//! in-database settings: start-up, `NOTIFY pgrst, 'reload config'`, SIGUSR2) and the schema
-//! cache (start-up, `NOTIFY pgrst, 'reload schema'`, SIGUSR1, lost connections), with backoff
-//! while the database is unreachable; and the admin server (`/live`, `/ready`, `/metrics`,
-//! `/schema_cache`, `/config`).
+//! each HTTP request to [`crate::app::handle`] through the axum glue below: the request becomes a
+//! plain [`RawRequest`], the pipeline's [`Response`] becomes HTTP again, and the per-request log
+//! line is written here. The reloader (configuration and schema cache) is in [`reload`], the
+//! admin server (`/live`, `/ready`, `/metrics`, `/schema_cache`, `/config`) in [`admin`].
+
+mod admin;
+mod reload;
 
 use crate::app::{self, AppState};
 use crate::config::{Config, LogLevel};
@@ -13,11 +14,12 @@ use crate::http::{cors_headers, RawRequest, Response};
 use axum::body::Body;
 use bytes::Bytes;
 use http_body_util::BodyExt;
+use reload::{reloader, restart_listener, signals};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -177,7 +179,7 @@ impl Server {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
         if let Some(admin) = self.admin {
-            tokio::spawn(admin_server(admin, self.ops.clone()));
+            tokio::spawn(admin::admin_server(admin, self.ops.clone()));
         }
         let state = self.state.clone();
         let statics = Arc::new(self.statics);
@@ -206,93 +208,6 @@ impl Server {
         }
         Ok(())
     }
-}
-
-/// The admin server, as PostgREST's: `/live` (the process answers), `/ready` (the schema cache
-/// is loaded and the database answers), both 200 or 503 with an empty body; `/metrics`
-/// (Prometheus text), `/schema_cache` (JSON), `/config` (the effective configuration, secrets
-/// masked).
-async fn admin_server(listener: tokio::net::TcpListener, ops: Arc<Ops>) {
-    let router = axum::Router::new().fallback(move |req: axum::extract::Request| {
-        let ops = ops.clone();
-        async move {
-            let state = &ops.state;
-            let mut response = Response::new(200);
-            let mut body = |content_type: &str, text: String| {
-                response.headers.push(("Content-Type".into(), content_type.into()));
-                response.body = Bytes::from(text);
-            };
-            match req.uri().path() {
-                "/live" => {}
-                "/ready" if state.schema_cache().is_some() && db::ping(&state.db.pool).await => {}
-                "/ready" => response.status = 503,
-                "/metrics" => body("text/plain; version=0.0.4; charset=utf-8", metrics(&ops)),
-                "/schema_cache" => {
-                    let json = ops.schema_cache_json.read().ok().and_then(|j| j.clone());
-                    // Empty until the first load, as PostgREST.
-                    if let Some(json) = json {
-                        body("application/json; charset=utf-8", json.to_string());
-                    }
-                }
-                "/config" => body("text/plain; charset=utf-8", state.config().dump_redacted()),
-                _ => response.status = 404,
-            }
-            to_axum(response, false)
-        }
-    });
-    if let Err(e) = axum::serve(listener, router).await {
-        tracing::error!("admin server stopped: {e}");
-    }
-}
-
-/// `/metrics`: PostgREST's metric names, in Prometheus' text format.
-fn metrics(ops: &Ops) -> String {
-    let state = &ops.state;
-    let pool = state.db.pool.status();
-    let load = |n: &AtomicU64| n.load(Ordering::Relaxed);
-    let mut out = String::new();
-    let mut metric = |name: &str, kind: &str, help: &str, samples: &[(&str, String)]| {
-        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
-        for (labels, value) in samples {
-            out.push_str(&format!("{name}{labels} {value}\n"));
-        }
-    };
-    metric(
-        "pgrst_schema_cache_query_time_seconds",
-        "gauge",
-        "Seconds the last schema cache query took",
-        &[("", format!("{}", load(&ops.schema_cache_query_us) as f64 / 1e6))],
-    );
-    metric(
-        "pgrst_schema_cache_loads_total",
-        "counter",
-        "Schema cache loads, by outcome",
-        &[
-            ("{status=\"SUCCESS\"}", load(&ops.schema_cache_loads_ok).to_string()),
-            ("{status=\"FAIL\"}", load(&ops.schema_cache_loads_failed).to_string()),
-        ],
-    );
-    metric(
-        "pgrst_db_pool_timeouts_total",
-        "counter",
-        "Requests that waited too long for a pool connection",
-        &[("", load(&state.db.pool_timeouts).to_string())],
-    );
-    // Free slots: idle connections plus the ones the pool may still open.
-    let available = pool.max_size.saturating_sub(pool.size) + pool.available;
-    metric("pgrst_db_pool_available", "gauge", "Connections a request can get now", &[("", available.to_string())]);
-    metric("pgrst_db_pool_waiting", "gauge", "Requests waiting for a connection", &[("", pool.waiting.to_string())]);
-    metric("pgrst_db_pool_max", "gauge", "Size limit of the connection pool", &[("", pool.max_size.to_string())]);
-    let jwt = &state.jwt_cache;
-    metric("pgrst_jwt_cache_requests_total", "counter", "JWT cache lookups", &[("", load(&jwt.requests).to_string())]);
-    metric("pgrst_jwt_cache_hits_total", "counter", "JWT cache lookups that hit", &[("", load(&jwt.hits).to_string())]);
-    metric(
-        "pgrst_jwt_cache_evictions_total",
-        "counter",
-        "Tokens evicted from the full JWT cache",
-        &[("", load(&jwt.evictions).to_string())],
-    );
-    out
 }
 
 /// Binds the unix socket at `path` with `mode`, replacing a stale socket file left by an earlier
@@ -443,179 +358,6 @@ fn http_log_time() -> String {
         rem % 3600 / 60,
         rem % 60
     )
-}
-
-/// What the queued reload requests ask for.
-#[derive(Default)]
-struct Pending {
-    config: bool,
-    schema: bool,
-}
-
-impl Pending {
-    fn add(&mut self, msg: &str) {
-        match msg.trim() {
-            "" | "reload schema" => self.schema = true,
-            "reload config" => {
-                tracing::info!("Reloading the configuration");
-                self.config = true;
-            }
-            other => tracing::debug!("ignoring notification {other:?}"),
-        }
-    }
-
-    /// Takes every request queued meanwhile (a burst of them is one reload).
-    fn drain(&mut self, rx: &mut tokio::sync::mpsc::Receiver<String>) {
-        while let Ok(msg) = rx.try_recv() {
-            self.add(&msg);
-        }
-    }
-}
-
-/// Reloads the configuration and the schema cache whenever asked, retrying with backoff while
-/// the database is away. Requests keep being served with the previous ones meanwhile.
-async fn reloader(ops: Arc<Ops>, mut rx: tokio::sync::mpsc::Receiver<String>) {
-    while let Some(msg) = rx.recv().await {
-        let mut pending = Pending::default();
-        pending.add(&msg);
-        pending.drain(&mut rx);
-        let mut backoff = Duration::from_millis(250);
-        while pending.config || pending.schema {
-            let ok = if pending.config {
-                match reload_config(&ops).await {
-                    Ok(schemas_changed) => {
-                        pending.config = false;
-                        pending.schema |= schemas_changed;
-                        true
-                    }
-                    Err(()) => false,
-                }
-            } else if load_schema_cache(&ops).await {
-                pending.schema = false;
-                true
-            } else {
-                false
-            };
-            if !ok {
-                // The database is away: once it is back, read its settings again too (they may
-                // have changed meanwhile), before the schema cache.
-                pending.config |= ops.state.config().db_config;
-                tracing::error!("Retrying in {backoff:?}");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(32));
-                pending.drain(&mut rx);
-            }
-        }
-    }
-}
-
-async fn load_schema_cache(ops: &Ops) -> bool {
-    let state = &ops.state;
-    let config = state.config();
-    let started = Instant::now();
-    match db::load_schema_cache(&state.db.pool, &config.db_schemas, &config.db_extra_search_path).await {
-        Ok((cache, json)) => {
-            let took = started.elapsed();
-            ops.schema_cache_query_us.store(took.as_micros() as u64, Ordering::Relaxed);
-            ops.schema_cache_loads_ok.fetch_add(1, Ordering::Relaxed);
-            tracing::info!("Schema cache queried in {:.1} milliseconds", took.as_secs_f64() * 1000.0);
-            tracing::info!("Schema cache loaded: {}", cache.summary());
-            state.db.clear_statement_caches();
-            if let Ok(mut slot) = state.schema_cache.write() {
-                *slot = Some(Arc::new(cache));
-            }
-            if let Ok(mut slot) = ops.schema_cache_json.write() {
-                *slot = Some(Arc::new(json));
-            }
-            true
-        }
-        Err(e) => {
-            ops.schema_cache_loads_failed.fetch_add(1, Ordering::Relaxed);
-            tracing::error!("Could not load the schema cache ({e})");
-            false
-        }
-    }
-}
-
-/// Reads the file, the environment and (with `db-config`) the in-database settings again and
-/// applies the result. A configuration that does not validate is logged and the current one
-/// kept. `Err` only when the database could not be reached (the caller retries); `Ok(true)`
-/// when `db-schemas` changed, so the schema cache must be reloaded.
-async fn reload_config(ops: &Ops) -> Result<bool, ()> {
-    let old = ops.state.config();
-    let keep = |e: &dyn std::fmt::Display| {
-        tracing::error!("Failed reloading the configuration: {e}; the previous configuration stays in effect");
-        Ok(false)
-    };
-    let fresh = match old.source.read() {
-        Ok(raw) => raw,
-        Err(e) => return keep(&e),
-    };
-    // db-config and db-pre-config themselves come from the file and the environment.
-    let (base, _) = match old.reloaded(fresh.clone(), &[]) {
-        Ok(c) => c,
-        Err(e) => return keep(&e),
-    };
-    let in_db = if base.db_config {
-        match db::load_db_settings(&old.db_uri, base.db_pre_config.as_ref()).await {
-            Ok(settings) => settings,
-            Err(crate::error::Error::DbConnection(e)) => {
-                tracing::error!("Could not read the in-database configuration: {e}");
-                return Err(());
-            }
-            Err(e) => return keep(&format!("reading the in-database configuration: {e}")),
-        }
-    } else {
-        Vec::new()
-    };
-    let (new, ignored) = match old.reloaded(fresh, &in_db) {
-        Ok(c) => c,
-        Err(e) => return keep(&e),
-    };
-    for name in ignored {
-        tracing::warn!("{name} changed; restart tusk to apply it");
-    }
-    let schemas_changed = new.db_schemas != old.db_schemas;
-    let listener_changed = new.db_channel != old.db_channel || new.db_channel_enabled != old.db_channel_enabled;
-    let new = Arc::new(new);
-    ops.state.jwt_cache.reset(new.jwt_cache_max_entries);
-    match ops.state.config.write() {
-        Ok(mut slot) => *slot = new.clone(),
-        Err(poisoned) => *poisoned.into_inner() = new.clone(),
-    }
-    if listener_changed {
-        restart_listener(ops, &new);
-    }
-    tracing::info!("Config reloaded");
-    Ok(schemas_changed)
-}
-
-/// (Re)starts the `LISTEN` task for the configured channel, or stops it when disabled.
-fn restart_listener(ops: &Ops, config: &Config) {
-    let Ok(mut slot) = ops.listener.lock() else {
-        return;
-    };
-    if let Some(old) = slot.take() {
-        old.abort();
-    }
-    if config.db_channel_enabled {
-        *slot = Some(tokio::spawn(db::listen(config.db_uri.clone(), config.db_channel.clone(), ops.reload.clone())));
-    }
-}
-
-/// SIGUSR1 reloads the schema cache; SIGUSR2 asks for a config reload.
-async fn signals(tx: tokio::sync::mpsc::Sender<String>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut usr1), Ok(mut usr2)) = (signal(SignalKind::user_defined1()), signal(SignalKind::user_defined2()))
-    else {
-        return;
-    };
-    loop {
-        tokio::select! {
-            _ = usr1.recv() => { let _ = tx.send("reload schema".into()).await; }
-            _ = usr2.recv() => { let _ = tx.send("reload config".into()).await; }
-        }
-    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -1,0 +1,185 @@
+//! The reloader: in charge of the configuration (file, environment and in-database settings:
+//! start-up, `NOTIFY pgrst, 'reload config'`, SIGUSR2) and the schema cache (start-up,
+//! `NOTIFY pgrst, 'reload schema'`, SIGUSR1, lost connections), with backoff while the database
+//! is unreachable; and of the `LISTEN` task that brings the notifications. A configuration that
+//! does not validate is rejected: logged, and the current one kept.
+
+use super::Ops;
+use crate::config::Config;
+use crate::db;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What the queued reload requests ask for.
+#[derive(Default)]
+struct Pending {
+    config: bool,
+    schema: bool,
+}
+
+impl Pending {
+    fn add(&mut self, msg: &str) {
+        match msg.trim() {
+            "" | "reload schema" => self.schema = true,
+            "reload config" => {
+                tracing::info!("Reloading the configuration");
+                self.config = true;
+            }
+            other => tracing::debug!("ignoring notification {other:?}"),
+        }
+    }
+
+    /// Takes every request queued meanwhile (a burst of them is one reload).
+    fn drain(&mut self, rx: &mut tokio::sync::mpsc::Receiver<String>) {
+        while let Ok(msg) = rx.try_recv() {
+            self.add(&msg);
+        }
+    }
+}
+
+/// Reloads the configuration and the schema cache whenever asked, retrying with backoff while
+/// the database is away. Requests keep being served with the previous ones meanwhile.
+pub(super) async fn reloader(ops: Arc<Ops>, mut rx: tokio::sync::mpsc::Receiver<String>) {
+    while let Some(msg) = rx.recv().await {
+        let mut pending = Pending::default();
+        pending.add(&msg);
+        pending.drain(&mut rx);
+        let mut backoff = Duration::from_millis(250);
+        while pending.config || pending.schema {
+            let ok = if pending.config {
+                match reload_config(&ops).await {
+                    Ok(schemas_changed) => {
+                        pending.config = false;
+                        pending.schema |= schemas_changed;
+                        true
+                    }
+                    Err(()) => false,
+                }
+            } else if load_schema_cache(&ops).await {
+                pending.schema = false;
+                true
+            } else {
+                false
+            };
+            if !ok {
+                // The database is away: once it is back, read its settings again too (they may
+                // have changed meanwhile), before the schema cache.
+                pending.config |= ops.state.config().db_config;
+                tracing::error!("Retrying in {backoff:?}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(32));
+                pending.drain(&mut rx);
+            }
+        }
+    }
+}
+
+async fn load_schema_cache(ops: &Ops) -> bool {
+    let state = &ops.state;
+    let config = state.config();
+    let started = Instant::now();
+    match db::load_schema_cache(&state.db.pool, &config.db_schemas, &config.db_extra_search_path).await {
+        Ok((cache, json)) => {
+            let took = started.elapsed();
+            ops.schema_cache_query_us.store(took.as_micros() as u64, Ordering::Relaxed);
+            ops.schema_cache_loads_ok.fetch_add(1, Ordering::Relaxed);
+            tracing::info!("Schema cache queried in {:.1} milliseconds", took.as_secs_f64() * 1000.0);
+            tracing::info!("Schema cache loaded: {}", cache.summary());
+            state.db.clear_statement_caches();
+            if let Ok(mut slot) = state.schema_cache.write() {
+                *slot = Some(Arc::new(cache));
+            }
+            if let Ok(mut slot) = ops.schema_cache_json.write() {
+                *slot = Some(Arc::new(json));
+            }
+            true
+        }
+        Err(e) => {
+            ops.schema_cache_loads_failed.fetch_add(1, Ordering::Relaxed);
+            tracing::error!("Could not load the schema cache ({e})");
+            false
+        }
+    }
+}
+
+/// Reads the file, the environment and (with `db-config`) the in-database settings again and
+/// applies the result. A configuration that does not validate is logged and the current one
+/// kept. `Err` only when the database could not be reached (the caller retries); `Ok(true)`
+/// when `db-schemas` changed, so the schema cache must be reloaded.
+async fn reload_config(ops: &Ops) -> Result<bool, ()> {
+    let old = ops.state.config();
+    let keep = |e: &dyn std::fmt::Display| {
+        tracing::error!("Failed reloading the configuration: {e}; the previous configuration stays in effect");
+        Ok(false)
+    };
+    let fresh = match old.source.read() {
+        Ok(raw) => raw,
+        Err(e) => return keep(&e),
+    };
+    // db-config and db-pre-config themselves come from the file and the environment.
+    let (base, _) = match old.reloaded(fresh.clone(), &[]) {
+        Ok(c) => c,
+        Err(e) => return keep(&e),
+    };
+    let in_db = if base.db_config {
+        match db::load_db_settings(&old.db_uri, base.db_pre_config.as_ref()).await {
+            Ok(settings) => settings,
+            Err(crate::error::Error::DbConnection(e)) => {
+                tracing::error!("Could not read the in-database configuration: {e}");
+                return Err(());
+            }
+            Err(e) => return keep(&format!("reading the in-database configuration: {e}")),
+        }
+    } else {
+        Vec::new()
+    };
+    let (new, ignored) = match old.reloaded(fresh, &in_db) {
+        Ok(c) => c,
+        Err(e) => return keep(&e),
+    };
+    for name in ignored {
+        tracing::warn!("{name} changed; restart tusk to apply it");
+    }
+    let schemas_changed = new.db_schemas != old.db_schemas;
+    let listener_changed = new.db_channel != old.db_channel || new.db_channel_enabled != old.db_channel_enabled;
+    let new = Arc::new(new);
+    ops.state.jwt_cache.reset(new.jwt_cache_max_entries);
+    match ops.state.config.write() {
+        Ok(mut slot) => *slot = new.clone(),
+        Err(poisoned) => *poisoned.into_inner() = new.clone(),
+    }
+    if listener_changed {
+        restart_listener(ops, &new);
+    }
+    tracing::info!("Config reloaded");
+    Ok(schemas_changed)
+}
+
+/// (Re)starts the `LISTEN` task for the configured channel, or stops it when disabled.
+pub(super) fn restart_listener(ops: &Ops, config: &Config) {
+    let Ok(mut slot) = ops.listener.lock() else {
+        return;
+    };
+    if let Some(old) = slot.take() {
+        old.abort();
+    }
+    if config.db_channel_enabled {
+        *slot = Some(tokio::spawn(db::listen(config.db_uri.clone(), config.db_channel.clone(), ops.reload.clone())));
+    }
+}
+
+/// SIGUSR1 reloads the schema cache; SIGUSR2 asks for a config reload.
+pub(super) async fn signals(tx: tokio::sync::mpsc::Sender<String>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut usr1), Ok(mut usr2)) = (signal(SignalKind::user_defined1()), signal(SignalKind::user_defined2()))
+    else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = usr1.recv() => { let _ = tx.send("reload schema".into()).await; }
+            _ = usr2.recv() => { let _ = tx.send("reload config".into()).await; }
+        }
+    }
+}
