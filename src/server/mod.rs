@@ -12,6 +12,9 @@ use crate::config::{Config, LogLevel};
 use crate::db::{self, Db};
 use crate::http::{cors_headers, RawRequest, Response};
 use axum::body::Body;
+use axum::extract::connect_info::{ConnectInfo, Connected};
+use axum::extract::Request;
+use axum::serve::IncomingStream;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use reload::{reloader, restart_listener, signals};
@@ -62,12 +65,39 @@ struct Ops {
     schema_cache_query_us: AtomicU64,
 }
 
-/// `server-host` special values, as PostgREST reads them.
-fn bind_host(host: &str) -> &str {
-    match host {
+/// The address to bind for `host` and `port`: `server-host`'s special values as PostgREST reads
+/// them, and an IPv6 host in brackets (`[::]:3000`).
+fn bind_addr(host: &str, port: u16) -> String {
+    let host = match host {
         "!4" | "*4" | "*" => "0.0.0.0",
         "!6" | "*6" => "::",
         h => h,
+    };
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+async fn bind_tcp(addr: &str) -> Result<tokio::net::TcpListener, ServerError> {
+    tokio::net::TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr: addr.to_string(), source })
+}
+
+/// Who sent a request, for the log line: the TCP peer, or `None` on the unix socket. One router
+/// serves both listeners through it.
+#[derive(Clone, Copy, Debug)]
+struct Peer(Option<SocketAddr>);
+
+impl Connected<IncomingStream<'_, tokio::net::TcpListener>> for Peer {
+    fn connect_info(stream: IncomingStream<'_, tokio::net::TcpListener>) -> Peer {
+        Peer(Some(*stream.remote_addr()))
+    }
+}
+
+impl Connected<IncomingStream<'_, tokio::net::UnixListener>> for Peer {
+    fn connect_info(_: IncomingStream<'_, tokio::net::UnixListener>) -> Peer {
+        Peer(None)
     }
 }
 
@@ -93,19 +123,9 @@ impl Server {
     pub async fn bind(config: Config) -> Result<Server, ServerError> {
         let pool = db::pool(&config.db_uri, config.db_pool, config.db_pool_acquisition_timeout)
             .map_err(ServerError::Config)?;
-        let host = bind_host(&config.server_host).to_string();
-        let addr = if host.contains(':') {
-            format!("[{host}]:{}", config.server_port)
-        } else {
-            format!("{host}:{}", config.server_port)
-        };
         let listener = match &config.server_unix_socket {
             Some(path) => Listen::Unix(bind_unix(path, config.server_unix_socket_mode)?),
-            None => Listen::Tcp(
-                tokio::net::TcpListener::bind(&addr)
-                    .await
-                    .map_err(|source| ServerError::Bind { addr: addr.clone(), source })?,
-            ),
+            None => Listen::Tcp(bind_tcp(&bind_addr(&config.server_host, config.server_port)).await?),
         };
         let (reload_tx, reload_rx) = tokio::sync::mpsc::channel::<String>(16);
         let config = Arc::new(config);
@@ -146,11 +166,8 @@ impl Server {
         }
         let admin = match config.admin_server_port {
             Some(port) => {
-                let host = bind_host(config.admin_server_host.as_deref().unwrap_or(&config.server_host)).to_string();
-                let addr = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
-                let l = tokio::net::TcpListener::bind(&addr)
-                    .await
-                    .map_err(|source| ServerError::Bind { addr: addr.clone(), source })?;
+                let addr = bind_addr(config.admin_server_host.as_deref().unwrap_or(&config.server_host), port);
+                let l = bind_tcp(&addr).await?;
                 tracing::info!("Admin server listening on {addr}");
                 Some(l)
             }
@@ -183,28 +200,15 @@ impl Server {
         }
         let state = self.state.clone();
         let statics = Arc::new(self.statics);
+        let router = axum::Router::new().fallback(move |ConnectInfo(Peer(peer)): ConnectInfo<Peer>, req: Request| {
+            let state = state.clone();
+            let statics = statics.clone();
+            async move { serve_one(&state, &statics, peer, req).await }
+        });
+        let app = router.into_make_service_with_connect_info::<Peer>();
         match self.listener {
-            Listen::Tcp(listener) => {
-                let router = axum::Router::new().fallback(
-                    move |axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>,
-                          req: axum::extract::Request| {
-                        let state = state.clone();
-                        let statics = statics.clone();
-                        async move { serve_one(&state, &statics, Some(peer), req).await }
-                    },
-                );
-                axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-                    .with_graceful_shutdown(shutdown)
-                    .await?;
-            }
-            Listen::Unix(listener) => {
-                let router = axum::Router::new().fallback(move |req: axum::extract::Request| {
-                    let state = state.clone();
-                    let statics = statics.clone();
-                    async move { serve_one(&state, &statics, None, req).await }
-                });
-                axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
-            }
+            Listen::Tcp(listener) => axum::serve(listener, app).with_graceful_shutdown(shutdown).await?,
+            Listen::Unix(listener) => axum::serve(listener, app).with_graceful_shutdown(shutdown).await?,
         }
         Ok(())
     }
@@ -230,7 +234,7 @@ async fn serve_one(
     state: &AppState,
     statics: &HashMap<String, (String, Bytes)>,
     peer: Option<SocketAddr>,
-    req: axum::extract::Request,
+    req: Request,
 ) -> axum::response::Response {
     let (parts, body) = req.into_parts();
     let body = match body.collect().await {
