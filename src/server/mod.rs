@@ -17,6 +17,7 @@ use axum::extract::Request;
 use axum::serve::IncomingStream;
 use bytes::Bytes;
 use http_body_util::BodyExt;
+pub use reload::Reload;
 use reload::{reloader, restart_listener, signals};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -54,7 +55,7 @@ pub struct Server {
 struct Ops {
     state: Arc<AppState>,
     /// Where reload requests go (the reloader's queue).
-    reload: tokio::sync::mpsc::Sender<String>,
+    reload: tokio::sync::mpsc::Sender<Reload>,
     /// The `LISTEN` task, restarted when `db-channel` or `db-channel-enabled` change.
     listener: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// The catalog query's JSON of the current schema cache (`/schema_cache`).
@@ -127,7 +128,7 @@ impl Server {
             Some(path) => Listen::Unix(bind_unix(path, config.server_unix_socket_mode)?),
             None => Listen::Tcp(bind_tcp(&bind_addr(&config.server_host, config.server_port)).await?),
         };
-        let (reload_tx, reload_rx) = tokio::sync::mpsc::channel::<String>(16);
+        let (reload_tx, reload_rx) = tokio::sync::mpsc::channel::<Reload>(16);
         let config = Arc::new(config);
         let state = Arc::new(AppState {
             config: RwLock::new(config.clone()),
@@ -149,9 +150,9 @@ impl Server {
         tokio::spawn(retire_connections(state.clone()));
         // The in-database settings first (they may change db-schemas), then the schema cache.
         if config.db_config {
-            let _ = reload_tx.try_send("reload config".into());
+            let _ = reload_tx.try_send(Reload::Config);
         }
-        let _ = reload_tx.try_send("reload schema".into());
+        let _ = reload_tx.try_send(Reload::Schema);
         restart_listener(&ops, &config);
         tokio::spawn(signals(reload_tx));
         match &listener {

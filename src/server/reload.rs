@@ -10,6 +10,31 @@ use crate::db;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::mpsc::{Receiver, Sender};
+
+/// A request to the reloader: what to load again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reload {
+    /// The schema cache: `NOTIFY pgrst, 'reload schema'` (or an empty payload), SIGUSR1, a lost
+    /// database connection.
+    Schema,
+    /// The configuration: `NOTIFY pgrst, 'reload config'`, SIGUSR2, start-up with `db-config`.
+    Config,
+}
+
+impl Reload {
+    /// A `NOTIFY` payload as PostgREST reads it; any other payload is ignored (`None`).
+    pub fn from_notification(payload: &str) -> Option<Reload> {
+        match payload.trim() {
+            "" | "reload schema" => Some(Reload::Schema),
+            "reload config" => Some(Reload::Config),
+            other => {
+                tracing::debug!("ignoring notification {other:?}");
+                None
+            }
+        }
+    }
+}
 
 /// What the queued reload requests ask for.
 #[derive(Default)]
@@ -19,31 +44,30 @@ struct Pending {
 }
 
 impl Pending {
-    fn add(&mut self, msg: &str) {
-        match msg.trim() {
-            "" | "reload schema" => self.schema = true,
-            "reload config" => {
+    fn add(&mut self, reload: Reload) {
+        match reload {
+            Reload::Schema => self.schema = true,
+            Reload::Config => {
                 tracing::info!("Reloading the configuration");
                 self.config = true;
             }
-            other => tracing::debug!("ignoring notification {other:?}"),
         }
     }
 
     /// Takes every request queued meanwhile (a burst of them is one reload).
-    fn drain(&mut self, rx: &mut tokio::sync::mpsc::Receiver<String>) {
-        while let Ok(msg) = rx.try_recv() {
-            self.add(&msg);
+    fn drain(&mut self, rx: &mut Receiver<Reload>) {
+        while let Ok(reload) = rx.try_recv() {
+            self.add(reload);
         }
     }
 }
 
 /// Reloads the configuration and the schema cache whenever asked, retrying with backoff while
 /// the database is away. Requests keep being served with the previous ones meanwhile.
-pub(super) async fn reloader(ops: Arc<Ops>, mut rx: tokio::sync::mpsc::Receiver<String>) {
-    while let Some(msg) = rx.recv().await {
+pub(super) async fn reloader(ops: Arc<Ops>, mut rx: Receiver<Reload>) {
+    while let Some(reload) = rx.recv().await {
         let mut pending = Pending::default();
-        pending.add(&msg);
+        pending.add(reload);
         pending.drain(&mut rx);
         let mut backoff = Duration::from_millis(250);
         while pending.config || pending.schema {
@@ -165,12 +189,31 @@ pub(super) fn restart_listener(ops: &Ops, config: &Config) {
         old.abort();
     }
     if config.db_channel_enabled {
-        *slot = Some(tokio::spawn(db::listen(config.db_uri.clone(), config.db_channel.clone(), ops.reload.clone())));
+        *slot = Some(tokio::spawn(listen(config.db_uri.clone(), config.db_channel.clone(), ops.reload.clone())));
+    }
+}
+
+/// [`db::listen`], its notification payloads turned into [`Reload`] requests on the way to the
+/// reloader. Aborting this task stops both, so no payload of an old channel is forwarded.
+async fn listen(uri: String, channel: String, reload: Sender<Reload>) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(16);
+    let forward = async move {
+        while let Some(payload) = rx.recv().await {
+            if let Some(r) = Reload::from_notification(&payload) {
+                if reload.send(r).await.is_err() {
+                    return;
+                }
+            }
+        }
+    };
+    tokio::select! {
+        _ = db::listen(uri, channel, tx) => {}
+        _ = forward => {}
     }
 }
 
 /// SIGUSR1 reloads the schema cache; SIGUSR2 asks for a config reload.
-pub(super) async fn signals(tx: tokio::sync::mpsc::Sender<String>) {
+pub(super) async fn signals(tx: Sender<Reload>) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut usr1), Ok(mut usr2)) = (signal(SignalKind::user_defined1()), signal(SignalKind::user_defined2()))
     else {
@@ -178,8 +221,21 @@ pub(super) async fn signals(tx: tokio::sync::mpsc::Sender<String>) {
     };
     loop {
         tokio::select! {
-            _ = usr1.recv() => { let _ = tx.send("reload schema".into()).await; }
-            _ = usr2.recv() => { let _ = tx.send("reload config".into()).await; }
+            _ = usr1.recv() => { let _ = tx.send(Reload::Schema).await; }
+            _ = usr2.recv() => { let _ = tx.send(Reload::Config).await; }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Reload;
+
+    #[test]
+    fn notification_payloads_as_postgrest_reads_them() {
+        assert_eq!(Reload::from_notification(""), Some(Reload::Schema));
+        assert_eq!(Reload::from_notification(" reload schema\n"), Some(Reload::Schema));
+        assert_eq!(Reload::from_notification("reload config"), Some(Reload::Config));
+        assert_eq!(Reload::from_notification("reload everything"), None);
     }
 }
