@@ -92,14 +92,8 @@ fn main() -> ExitCode {
             if cli.dump_config {
                 // As PostgREST: the in-database settings count too (db-config = false skips them).
                 let config = if config.db_config {
-                    let loaded =
-                        runtime.block_on(tusk::db::load_db_settings(&config.db_uri, config.db_pre_config.as_ref()));
-                    let merged = loaded.map_err(|e| e.to_string()).and_then(|db| {
-                        let fresh = config.source.read().map_err(|e| e.to_string())?;
-                        config.reloaded(fresh, &db).map(|(c, _)| c).map_err(|e| e.to_string())
-                    });
-                    match merged {
-                        Ok(c) => c,
+                    match runtime.block_on(tusk::server::reread_config(&config)) {
+                        Ok((c, _)) => c,
                         Err(e) => {
                             return fail(format!(
                             "cannot read the in-database configuration ({e}); set db-config = false to dump without it"

@@ -5,8 +5,9 @@
 //! does not validate is rejected: logged, and the current one kept.
 
 use super::Ops;
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::db;
+use crate::error::Error;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -127,6 +128,33 @@ async fn load_schema_cache(ops: &Ops) -> bool {
     }
 }
 
+/// Why [`reread_config`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RereadError {
+    /// The file, the environment or the merged settings do not make a valid configuration.
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    /// The in-database settings could not be read (`Error::DbConnection`: the database is away).
+    #[error("{0}")]
+    InDb(Error),
+}
+
+/// Reads the configuration again as PostgREST does: the file and the environment, then, when
+/// they say `db-config`, the in-database settings (calling `db-pre-config` first), which win.
+/// Restart-only settings keep `current`'s values; the names of those that wanted to change are
+/// returned with it. The one loader of the in-database settings: reloads and `--dump-config`.
+pub async fn reread_config(current: &Config) -> Result<(Config, Vec<String>), RereadError> {
+    let fresh = current.source.read()?;
+    // db-config and db-pre-config themselves come from the file and the environment.
+    let (base, _) = current.reloaded(fresh.clone(), &[])?;
+    let in_db = if base.db_config {
+        db::load_db_settings(&current.db_uri, base.db_pre_config.as_ref()).await.map_err(RereadError::InDb)?
+    } else {
+        Vec::new()
+    };
+    Ok(current.reloaded(fresh, &in_db)?)
+}
+
 /// Reads the file, the environment and (with `db-config`) the in-database settings again and
 /// applies the result. A configuration that does not validate is logged and the current one
 /// kept. `Err` only when the database could not be reached (the caller retries); `Ok(true)`
@@ -137,30 +165,14 @@ async fn reload_config(ops: &Ops) -> Result<bool, ()> {
         tracing::error!("Failed reloading the configuration: {e}; the previous configuration stays in effect");
         Ok(false)
     };
-    let fresh = match old.source.read() {
-        Ok(raw) => raw,
-        Err(e) => return keep(&e),
-    };
-    // db-config and db-pre-config themselves come from the file and the environment.
-    let (base, _) = match old.reloaded(fresh.clone(), &[]) {
+    let (new, ignored) = match reread_config(&old).await {
         Ok(c) => c,
-        Err(e) => return keep(&e),
-    };
-    let in_db = if base.db_config {
-        match db::load_db_settings(&old.db_uri, base.db_pre_config.as_ref()).await {
-            Ok(settings) => settings,
-            Err(crate::error::Error::DbConnection(e)) => {
-                tracing::error!("Could not read the in-database configuration: {e}");
-                return Err(());
-            }
-            Err(e) => return keep(&format!("reading the in-database configuration: {e}")),
+        Err(RereadError::InDb(Error::DbConnection(e))) => {
+            tracing::error!("Could not read the in-database configuration: {e}");
+            return Err(());
         }
-    } else {
-        Vec::new()
-    };
-    let (new, ignored) = match old.reloaded(fresh, &in_db) {
-        Ok(c) => c,
-        Err(e) => return keep(&e),
+        Err(RereadError::InDb(e)) => return keep(&format!("reading the in-database configuration: {e}")),
+        Err(RereadError::Config(e)) => return keep(&e),
     };
     for name in ignored {
         tracing::warn!("{name} changed; restart tusk to apply it");
