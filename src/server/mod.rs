@@ -10,6 +10,7 @@ mod reload;
 use crate::app::{self, AppState};
 use crate::config::{Config, LogLevel};
 use crate::db::{self, Db};
+use crate::error::Error;
 use crate::http::{cors_headers, RawRequest, Response};
 use axum::body::Body;
 use axum::extract::connect_info::{ConnectInfo, Connected};
@@ -238,9 +239,11 @@ async fn serve_one(
     req: Request,
 ) -> axum::response::Response {
     let (parts, body) = req.into_parts();
-    let body = match body.collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => Bytes::new(),
+    // A body that cannot be read (a malformed chunk, a connection lost midway) is a 400, not
+    // an empty body the pipeline would take for the request.
+    let (body, unreadable) = match body.collect().await {
+        Ok(b) => (b.to_bytes(), None),
+        Err(e) => (Bytes::new(), Some(Error::InvalidBody(format!("Could not read the request body: {e}")))),
     };
     let raw = RawRequest {
         method: parts.method.as_str().to_string(),
@@ -269,7 +272,13 @@ async fn serve_one(
             r.body = body.clone();
             (r, None)
         } else {
-            let outcome = app::handle(state, raw.clone()).await;
+            let outcome = match unreadable {
+                Some(e) => {
+                    let response = crate::response::error(&e, false, config.client_error_verbosity_minimal);
+                    app::Outcome { response, role: None }
+                }
+                None => app::handle(state, raw.clone()).await,
+            };
             let mut r = outcome.response;
             if origin.is_some() || raw.method == "OPTIONS" {
                 r.headers.extend(cors_headers(allowed, origin.as_deref(), None));
@@ -379,5 +388,41 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A server whose database is unreachable: enough for what happens before the pipeline.
+    async fn server_without_database() -> Server {
+        let env = [
+            ("PGRST_DB_URI", "postgresql://tusk@127.0.0.1:1/none"),
+            ("PGRST_SERVER_HOST", "127.0.0.1"),
+            ("PGRST_SERVER_PORT", "0"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let config = Config::from_sources(None, &env).expect("config");
+        Server::bind(config).await.expect("bind")
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_body_is_a_400_not_an_empty_body() {
+        let server = server_without_database().await;
+        let addr = server.local_addr();
+        tokio::spawn(server.run(std::future::pending()));
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let request = "POST /items HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nnot-a-chunk-size\r\n\r\n";
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let mut answer = String::new();
+        let read = stream.read_to_string(&mut answer);
+        tokio::time::timeout(Duration::from_secs(10), read).await.expect("answered in time").expect("read");
+        assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
+        assert!(answer.contains("\"code\":\"PGRST102\""), "{answer}");
+        assert!(answer.contains("Could not read the request body"), "{answer}");
     }
 }
