@@ -347,9 +347,13 @@ fn log_request(level: LogLevel, req: &RawRequest, peer: Option<SocketAddr>, role
     println!("{line}");
 }
 
-/// `27/Nov/2026:09:17:31 +0000`.
+/// Now, as the log line's timestamp.
 fn http_log_time() -> String {
-    let secs = crate::auth::now();
+    clf_time(crate::auth::now())
+}
+
+/// Seconds since 1970-01-01 UTC in the Common Log Format: `27/Nov/2026:09:17:31 +0000`.
+fn clf_time(secs: i64) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
@@ -424,5 +428,20 @@ mod tests {
         assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
         assert!(answer.contains("\"code\":\"PGRST102\""), "{answer}");
         assert!(answer.contains("Could not read the request body"), "{answer}");
+    }
+
+    #[test]
+    fn log_timestamps_in_common_log_format() {
+        let cases = [
+            (0, "01/Jan/1970:00:00:00 +0000"),
+            (-1, "31/Dec/1969:23:59:59 +0000"),
+            (951_868_799, "29/Feb/2000:23:59:59 +0000"),
+            (1_735_646_405, "31/Dec/2024:12:00:05 +0000"),
+            (1_795_771_051, "27/Nov/2026:09:17:31 +0000"),
+            (4_107_542_400, "01/Mar/2100:00:00:00 +0000"),
+        ];
+        for (secs, text) in cases {
+            assert_eq!(clf_time(secs), text, "{secs}");
+        }
     }
 }
