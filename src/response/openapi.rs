@@ -18,10 +18,6 @@
 //! `application/openapi+json` Content-Type, `openapi-mode=disabled`, `db-root-spec`), and no
 //! OpenAPI 3. Keys of JSON objects come out sorted (serde_json's map), so paths, definitions and
 //! properties are in name order.
-//!
-//! A few catalog facts PostgREST uses are not in the schema cache yet; they are read through the
-//! small accessors in the "Catalog facts" section below, which is the one place to change when
-//! the cache gains them.
 
 use crate::schema_cache::{Cardinality, Column, Param, Routine, SchemaCache, Table};
 use serde_json::{json, Map, Value};
@@ -49,55 +45,6 @@ const MIME_OBJECT: &str = "application/vnd.pgrst.object+json";
 const MIME_CSV: &str = "text/csv";
 const MIME_OPENAPI: &str = "application/openapi+json";
 
-// ---------------------------------------------------------------------------------------------
-// Catalog facts. The schema cache does not hold these yet; each accessor says what it needs.
-// ---------------------------------------------------------------------------------------------
-
-/// COMMENT ON SCHEMA: first line is `info.title`, the rest `info.description`.
-/// Needs `obj_description(n.oid, 'pg_namespace')` per exposed schema.
-fn schema_description<'c>(cache: &'c SchemaCache, schema: &str) -> Option<&'c str> {
-    cache.schema_descriptions.get(schema).map(String::as_str)
-}
-
-/// COMMENT ON COLUMN. Needs `col_description(a.attrelid, a.attnum)` per column.
-fn column_description(col: &Column) -> Option<&str> {
-    col.description.as_deref()
-}
-
-/// The labels of the column's enum type (or of the enum a domain is based on), in sort order.
-/// Needs `pg_enum.enumlabel ORDER BY enumsortorder` per column.
-fn column_enum(col: &Column) -> &[String] {
-    col.enum_values.as_deref().unwrap_or(&[])
-}
-
-/// `information_schema.character_maximum_length`: derived here from the typmod `format_type`
-/// prints for `character(n)`, `character varying(n)`, `bit(n)`, `bit varying(n)`.
-fn column_max_length(col: &Column) -> Option<u64> {
-    let t = col.type_.as_str();
-    let (base, rest) = t.split_once('(')?;
-    let n = rest.strip_suffix(')')?;
-    match base {
-        "character" | "character varying" | "bit" | "bit varying" => n.parse().ok(),
-        _ => None,
-    }
-}
-
-/// Whether PostgREST's `tableInsertable || tableUpdatable || tableDeletable` holds: then the
-/// path has `post`/`patch`/`delete`. Tables are writable, materialized views are not; for views
-/// and foreign tables PostgREST asks `pg_relation_is_updatable` (and INSTEAD OF triggers), which
-/// the cache does not hold, so they are assumed writable.
-fn table_writable(t: &Table) -> bool {
-    t.insertable || t.updatable || t.deletable
-}
-
-/// Partitions are not listed (PostgREST's `accessibleTables` has `NOT c.relispartition`).
-/// Needs `c.relispartition`; until then nothing is treated as a partition.
-fn table_is_partition(t: &Table) -> bool {
-    t.is_partition
-}
-
-// ---------------------------------------------------------------------------------------------
-
 /// The whole Swagger 2.0 document for `opts.schema`.
 pub fn document(cache: &SchemaCache, opts: &OpenApiOptions) -> Value {
     let visible = |kind: &str, name: &str| opts.visible.is_none_or(|f| f(kind, name));
@@ -105,7 +52,7 @@ pub fn document(cache: &SchemaCache, opts: &OpenApiOptions) -> Value {
     let mut tables: Vec<&Table> = cache
         .tables
         .values()
-        .filter(|t| t.schema == opts.schema && !table_is_partition(t) && visible("table", &t.name))
+        .filter(|t| t.schema == opts.schema && !t.is_partition && visible("table", &t.name))
         .collect();
     tables.sort_by(|a, b| a.name.cmp(&b.name));
 
@@ -128,7 +75,7 @@ pub fn document(cache: &SchemaCache, opts: &OpenApiOptions) -> Value {
 
     let definitions: Map<String, Value> = tables.iter().map(|t| (t.name.clone(), table_definition(cache, t))).collect();
 
-    let (title, description) = match schema_description(cache, opts.schema) {
+    let (title, description) = match cache.schema_descriptions.get(opts.schema) {
         Some(d) => {
             let (t, rest) = split_description(d);
             (t.to_string(), rest.to_string())
@@ -246,7 +193,8 @@ fn table_path_item(t: &Table) -> Value {
             }),
         ),
     );
-    if table_writable(t) {
+    // PostgREST's tableInsertable || tableUpdatable || tableDeletable.
+    if t.insertable || t.updatable || t.deletable {
         item.insert(
             "post".into(),
             op(
@@ -325,6 +273,18 @@ fn column_type(t: &str) -> String {
     out
 }
 
+/// `information_schema.character_maximum_length`: derived here from the typmod `format_type`
+/// prints for `character(n)`, `character varying(n)`, `bit(n)`, `bit varying(n)`.
+fn column_max_length(col: &Column) -> Option<u64> {
+    let t = col.type_.as_str();
+    let (base, rest) = t.split_once('(')?;
+    let n = rest.strip_suffix(')')?;
+    match base {
+        "character" | "character varying" | "bit" | "bit varying" => n.parse().ok(),
+        _ => None,
+    }
+}
+
 /// A column default as a JSON value, as PostgREST's `parseDefault`: for string types the
 /// literal without its `::type` cast and quotes; otherwise the expression when it is JSON
 /// (`42`, `false`); nothing when it does not decode (`nextval(...)`).
@@ -400,7 +360,7 @@ fn column_property(cache: &SchemaCache, t: &Table, c: &Column) -> Value {
         notes.push("This is a Primary Key.<pk/>".to_string());
     }
     notes.extend(foreign_key_note(cache, t, &c.name));
-    let comment = column_description(c);
+    let comment = c.description.as_deref();
     let description = if notes.is_empty() {
         comment.map(str::to_string)
     } else {
@@ -412,7 +372,7 @@ fn column_property(cache: &SchemaCache, t: &Table, c: &Column) -> Value {
         "type": swagger_type(&ty),
         "description": description,
         "default": c.default.as_deref().and_then(|d| parse_default(&ty, d)),
-        "enum": column_enum(c),
+        "enum": c.enum_values,
         "maxLength": column_max_length(c),
     });
     if let Some(items) = array_items(&ty) {
@@ -478,7 +438,7 @@ fn parameter_definitions(tables: &[&Table]) -> Value {
                 format!("rowFilter.{}.{}", t.name, c.name),
                 prune(json!({
                     "name": c.name,
-                    "description": column_description(c),
+                    "description": c.description,
                     "required": false,
                     "in": "query",
                     "type": "string",
@@ -495,23 +455,17 @@ fn parameter_definitions(tables: &[&Table]) -> Value {
 /// with the most parameters), skipping trigger functions and functions PostgREST cannot call
 /// (unnamed parameters other than a single json/jsonb/text/xml/bytea one).
 fn pick_overload(overloads: &[Routine]) -> Option<&Routine> {
-    overloads.iter().filter(|r| r.return_type != "trigger" && callable(&r.params)).max_by(|a, b| {
+    overloads.iter().filter(|r| r.return_type != "trigger" && r.callable()).max_by(|a, b| {
         let key = |r: &Routine| (r.params.len(), r.params.iter().map(|p| p.type_.clone()).collect::<Vec<_>>());
         key(a).cmp(&key(b))
     })
 }
 
-fn callable(params: &[Param]) -> bool {
-    let unnamed: Vec<&Param> = params.iter().filter(|p| p.name.is_empty()).collect();
-    match unnamed.as_slice() {
-        [] => true,
-        [p] => matches!(p.type_.as_str(), "bytea" | "json" | "jsonb" | "text" | "xml"),
-        _ => false,
-    }
-}
-
 /// A parameter's type as PostgREST shows it: without the qualification by the function's own
-/// schema (`test.enum_menagerie_type` → `enum_menagerie_type`).
+/// schema (`test.enum_menagerie_type` → `enum_menagerie_type`). The quoted prefix
+/// (`"My Schema".t`) re-implements identifier quoting as `format_type` prints it; kept here
+/// rather than calling `query`'s quoting so that `response` does not depend on `query`, until
+/// the cache holds unqualified type names.
 fn param_type<'r>(r: &Routine, p: &'r Param) -> &'r str {
     let t = p.type_.as_str();
     let quoted = format!("\"{}\".", r.schema.replace('"', "\"\""));
