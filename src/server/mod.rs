@@ -1,8 +1,10 @@
 //! The process: binds the listener, owns the shared state (config, pool, schema cache) and hands
 //! each HTTP request to [`crate::app::handle`] through the axum glue below: the request becomes a
 //! plain [`RawRequest`], the pipeline's [`Response`] becomes HTTP again, and the per-request log
-//! line is written here. The reloader (configuration and schema cache) is in [`reload`], the
-//! admin server (`/live`, `/ready`, `/metrics`, `/schema_cache`, `/config`) in [`admin`].
+//! line is written here. Answers by itself only CORS preflights, `tusk demo`'s static files, and
+//! a request whose body cannot be read (400); everything else goes through the pipeline. The
+//! reloader (configuration and schema cache) is in [`reload`], the admin server (`/live`,
+//! `/ready`, `/metrics`, `/schema_cache`, `/config`) in [`admin`].
 
 mod admin;
 mod reload;
