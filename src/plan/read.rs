@@ -283,12 +283,8 @@ fn build_shape(
             other => shape.select.push(other.clone()),
         }
     }
-    if shape.select.is_empty() && !items.is_empty() && shape.embeds.len() == items.len() && path.is_empty() {
-        // `select=clients(*)` alone still selects no columns of the parent.
-    }
     // Filters at this level; `embed=is.null` / `embed=not.is.null` filter on the embed itself.
-    for (p, f) in q.filters.iter().filter(|(p, _)| at(p)) {
-        let _ = p;
+    for (_, f) in q.filters.iter().filter(|(p, _)| at(p)) {
         let on_embed = f.field.json_path.is_empty()
             && matches!(f.operation, Operation::Is(IsValue::Null))
             && shape.embeds.iter().any(|e| e.alias == f.field.name);
