@@ -120,11 +120,11 @@ pub(super) fn negotiate(
         if for_media == "application/vnd.pgrst.object" {
             for_media = "application/vnd.pgrst.object+json".into();
         }
-        let inner = ApiRequest { accept: vec![for_media.clone()], ..req.clone() };
-        let media = negotiate_media(config, cache, &inner, action).unwrap_or(Media::Json);
+        let media =
+            negotiate_media(config, cache, req, std::slice::from_ref(&for_media), action).unwrap_or(Media::Json);
         return Ok((media, Some(Explain { json, for_media, options })));
     }
-    negotiate_media(config, cache, req, action).map(|m| (m, None))
+    negotiate_media(config, cache, req, &req.accept, action).map(|m| (m, None))
 }
 
 /// Whether the response rows are the relation's rows as they are (no select list, no embeds).
@@ -136,9 +136,17 @@ fn is_xml(action: &Action) -> bool {
     matches!(action, Action::Call { routine, .. } if routine.return_type == "xml")
 }
 
-fn negotiate_media(config: &Config, cache: &SchemaCache, req: &ApiRequest, action: &Action) -> Result<Media, Error> {
+/// The first of the `accept`ed media types (in preference order) `action` can answer with;
+/// `req` names the `Accept` header in the error.
+fn negotiate_media(
+    config: &Config,
+    cache: &SchemaCache,
+    req: &ApiRequest,
+    accept: &[String],
+    action: &Action,
+) -> Result<Media, Error> {
     if matches!(action, Action::Root) {
-        for accepted in &req.accept {
+        for accepted in accept {
             match accepted.as_str() {
                 "*/*" | "application/openapi+json" => return Ok(Media::Raw("application/openapi+json".into())),
                 "application/json" | "application/*" => return Ok(Media::Json),
@@ -180,7 +188,7 @@ fn negotiate_media(config: &Config, cache: &SchemaCache, req: &ApiRequest, actio
         },
         _ => (None, false),
     };
-    for accepted in &req.accept {
+    for accepted in accept {
         let accepted = accepted.as_str();
         if relation.is_some() {
             let wanted = if accepted == "*/*" { "application/json" } else { accepted };
