@@ -143,12 +143,12 @@ pub(super) fn root_shape(
         }
         // The rows both the Range header and limit/offset ask for.
         let start = offset.unwrap_or(0).max(from);
-        let end = match (limit.map(|l| offset.unwrap_or(0) + l - 1), to) {
+        let end = match (limit.map(|l| offset.unwrap_or(0).saturating_add(l).saturating_sub(1)), to) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
         offset = Some(start).filter(|o| *o > 0);
-        limit = end.map(|e| (e - start + 1).max(0));
+        limit = end.map(|e| e.saturating_sub(start).saturating_add(1).max(0));
     }
     if let Some(max) = config.db_max_rows {
         limit = Some(limit.map_or(max, |l| l.min(max)));
