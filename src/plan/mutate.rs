@@ -7,7 +7,7 @@
 //! (PGRST105) or whose values differ from the body's (PGRST115).
 
 use super::{Action, QualifiedTable, Shape};
-use crate::api_request::{ApiRequest, Method, Payload, Resolution};
+use crate::api_request::{ApiRequest, CmpOp, Filter, Method, Operation, Payload, Resolution};
 use crate::error::Error;
 use crate::schema_cache::{RepFunction, Table};
 
@@ -41,6 +41,7 @@ pub enum MutateKind {
     Delete,
 }
 
+/// A mutation of `table`: what it writes, from which body, and what it answers with (`shape`).
 pub(super) fn plan_mutation(
     req: &ApiRequest,
     table: &Table,
@@ -49,121 +50,24 @@ pub(super) fn plan_mutation(
     applied: &mut Vec<String>,
 ) -> Result<Action, Error> {
     let prefs = &req.preferences;
-    let payload = req.payload.as_ref();
-    let check_columns = |cols: &[String]| -> Result<(), Error> {
-        for c in cols {
-            if table.column(c).is_none() {
-                return Err(Error::NoColumn { column: c.clone(), table: table.name.clone() });
-            }
-        }
-        Ok(())
-    };
-    let columns = |payload: Option<&Payload>| -> Result<Vec<String>, Error> {
-        let cols: Vec<String> = match &req.query.columns {
-            Some(c) => c.clone(),
-            None => payload.map(|p| p.keys().to_vec()).unwrap_or_default(),
-        };
-        check_columns(&cols)?;
-        Ok(cols)
-    };
-    let body = |payload: Option<&Payload>| -> Result<Vec<u8>, Error> {
-        let p = payload.ok_or_else(|| Error::InvalidBody("Empty or invalid json".into()))?;
-        if matches!(p, Payload::Raw(_)) {
-            return Err(Error::MediaType(req.content_type.clone()));
-        }
-        Ok(p.json_bytes().to_vec())
-    };
-    let mut put_first = false;
     let kind = match req.method {
         Method::Post => {
-            let on_conflict = match prefs.resolution {
-                Some(res) => {
-                    let cols = req.query.on_conflict.clone().unwrap_or_else(|| table.pk.clone());
-                    if cols.is_empty() {
-                        // Without a key to conflict on there is no upsert: a plain insert,
-                        // and the preference is not reported as applied.
-                        None
-                    } else {
-                        applied.push(
-                            match res {
-                                Resolution::MergeDuplicates => "resolution=merge-duplicates",
-                                Resolution::IgnoreDuplicates => "resolution=ignore-duplicates",
-                            }
-                            .into(),
-                        );
-                        Some((cols, res))
-                    }
-                }
-                None => None,
-            };
+            let on_conflict = on_conflict(req, table, applied);
             if prefs.missing_default {
                 applied.push("missing=default".into());
             }
-            MutateKind::Insert { columns: columns(payload)?, on_conflict }
+            MutateKind::Insert { columns: written_columns(req, table)?, on_conflict }
         }
         Method::Patch => {
             if prefs.missing_default {
                 applied.push("missing=default".into());
             }
-            MutateKind::Update { columns: columns(payload)? }
+            MutateKind::Update { columns: written_columns(req, table)? }
         }
         Method::Put => {
-            let (limit, offset) = req.query.root_limit();
-            if limit.is_some() || offset.is_some() {
-                return Err(Error::PutLimit);
-            }
-            let mut eq_cols: Vec<&str> = shape
-                .filters
-                .iter()
-                .filter(|f| {
-                    !f.negated
-                        && f.field.json_path.is_empty()
-                        && matches!(
-                            f.operation,
-                            crate::api_request::Operation::Compare {
-                                op: crate::api_request::CmpOp::Eq,
-                                quantifier: None,
-                                ..
-                            }
-                        )
-                })
-                .map(|f| f.field.name.as_str())
-                .collect();
-            eq_cols.sort_unstable();
-            let mut pk: Vec<&str> = table.pk.iter().map(String::as_str).collect();
-            pk.sort_unstable();
-            if pk.is_empty() || eq_cols != pk || shape.filters.len() != pk.len() || !shape.logic.is_empty() {
-                return Err(Error::InvalidPutFilters);
-            }
-            // The body is one row (an object, or the first of an array) whose key matches the
-            // URL's; further rows are ignored, as in PostgREST.
-            let row = payload.and_then(|p| serde_json::from_slice::<serde_json::Value>(p.json_bytes()).ok());
-            let row = match row {
-                Some(serde_json::Value::Array(items)) => items.into_iter().next(),
-                Some(v @ serde_json::Value::Object(_)) => Some(v),
-                _ => None,
-            };
-            let matches_url = row.as_ref().and_then(serde_json::Value::as_object).is_some_and(|obj| {
-                shape.filters.iter().all(|f| {
-                    let url = match &f.operation {
-                        crate::api_request::Operation::Compare { value, .. } => value.as_str(),
-                        _ => return false,
-                    };
-                    match obj.get(&f.field.name) {
-                        Some(serde_json::Value::String(s)) => s == url,
-                        Some(v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => {
-                            serde_json::from_str::<serde_json::Value>(url).ok().as_ref() == Some(v)
-                        }
-                        _ => false,
-                    }
-                })
-            });
-            if !matches_url {
-                return Err(Error::PutMismatch);
-            }
-            put_first = true;
+            check_put(req, table, &shape)?;
             MutateKind::Insert {
-                columns: columns(payload)?,
+                columns: written_columns(req, table)?,
                 on_conflict: Some((table.pk.clone(), Resolution::MergeDuplicates)),
             }
         }
@@ -172,8 +76,9 @@ pub(super) fn plan_mutation(
     };
     let payload = match &kind {
         MutateKind::Delete => None,
-        _ if put_first => Some(first_element(&body(payload)?)),
-        _ => Some(body(payload)?),
+        // PUT writes the first row of an array body only.
+        _ if req.method == Method::Put => Some(first_element(&json_body(req)?)),
+        _ => Some(json_body(req)?),
     };
     let written = match &kind {
         MutateKind::Insert { columns, .. } | MutateKind::Update { columns } => columns.as_slice(),
@@ -184,24 +89,126 @@ pub(super) fn plan_mutation(
     } else {
         Vec::new()
     };
+    let parse = body_parse(table, written);
+    Ok(Action::Mutate { table: qualified, kind, shape, payload, pk: table.pk.clone(), defaults, parse })
+}
+
+/// The columns written: `columns=`, else the payload's keys; each must be the table's (PGRST204).
+fn written_columns(req: &ApiRequest, table: &Table) -> Result<Vec<String>, Error> {
+    let cols: Vec<String> = match &req.query.columns {
+        Some(c) => c.clone(),
+        None => req.payload.as_ref().map(|p| p.keys().to_vec()).unwrap_or_default(),
+    };
+    for c in &cols {
+        if table.column(c).is_none() {
+            return Err(Error::NoColumn { column: c.clone(), table: table.name.clone() });
+        }
+    }
+    Ok(cols)
+}
+
+/// The body as JSON text: a body that is missing, or not JSON after conversion, is refused.
+fn json_body(req: &ApiRequest) -> Result<Vec<u8>, Error> {
+    let p = req.payload.as_ref().ok_or_else(|| Error::InvalidBody("Empty or invalid json".into()))?;
+    if matches!(p, Payload::Raw(_)) {
+        return Err(Error::MediaType(req.content_type.clone()));
+    }
+    Ok(p.json_bytes().to_vec())
+}
+
+/// A POST's `ON CONFLICT`, from `Prefer: resolution` and `on_conflict=` (else the primary
+/// key), recording the preference in `applied` when it takes effect.
+fn on_conflict(req: &ApiRequest, table: &Table, applied: &mut Vec<String>) -> Option<(Vec<String>, Resolution)> {
+    let res = req.preferences.resolution?;
+    let cols = req.query.on_conflict.clone().unwrap_or_else(|| table.pk.clone());
+    if cols.is_empty() {
+        // Without a key to conflict on there is no upsert: a plain insert, and the
+        // preference is not reported as applied.
+        return None;
+    }
+    applied.push(
+        match res {
+            Resolution::MergeDuplicates => "resolution=merge-duplicates",
+            Resolution::IgnoreDuplicates => "resolution=ignore-duplicates",
+        }
+        .into(),
+    );
+    Some((cols, res))
+}
+
+/// PUT's rules: no limit/offset (PGRST114), filters that are exactly `pk=eq.value` for every
+/// primary-key column (PGRST105), and a body whose key values are the URL's (PGRST115).
+fn check_put(req: &ApiRequest, table: &Table, shape: &Shape) -> Result<(), Error> {
+    let (limit, offset) = req.query.root_limit();
+    if limit.is_some() || offset.is_some() {
+        return Err(Error::PutLimit);
+    }
+    let mut eq_cols: Vec<&str> = shape
+        .filters
+        .iter()
+        .filter(|f| {
+            !f.negated
+                && f.field.json_path.is_empty()
+                && matches!(f.operation, Operation::Compare { op: CmpOp::Eq, quantifier: None, .. })
+        })
+        .map(|f| f.field.name.as_str())
+        .collect();
+    eq_cols.sort_unstable();
+    let mut pk: Vec<&str> = table.pk.iter().map(String::as_str).collect();
+    pk.sort_unstable();
+    if pk.is_empty() || eq_cols != pk || shape.filters.len() != pk.len() || !shape.logic.is_empty() {
+        return Err(Error::InvalidPutFilters);
+    }
+    if !put_body_matches_url(req.payload.as_ref(), &shape.filters) {
+        return Err(Error::PutMismatch);
+    }
+    Ok(())
+}
+
+/// Whether PUT's body is one row (an object, or the first of an array) whose key matches the
+/// URL's `filters`; further rows are ignored, as in PostgREST.
+fn put_body_matches_url(payload: Option<&Payload>, filters: &[Filter]) -> bool {
+    let row = payload.and_then(|p| serde_json::from_slice::<serde_json::Value>(p.json_bytes()).ok());
+    let row = match row {
+        Some(serde_json::Value::Array(items)) => items.into_iter().next(),
+        Some(v @ serde_json::Value::Object(_)) => Some(v),
+        _ => None,
+    };
+    row.as_ref().and_then(serde_json::Value::as_object).is_some_and(|obj| {
+        filters.iter().all(|f| {
+            let url = match &f.operation {
+                Operation::Compare { value, .. } => value.as_str(),
+                _ => return false,
+            };
+            match obj.get(&f.field.name) {
+                Some(serde_json::Value::String(s)) => s == url,
+                Some(v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => {
+                    serde_json::from_str::<serde_json::Value>(url).ok().as_ref() == Some(v)
+                }
+                _ => false,
+            }
+        })
+    })
+}
+
+/// The written columns whose domain parses JSON, and the body keys the record must skip.
+fn body_parse(table: &Table, written: &[String]) -> BodyParse {
     let functions: Vec<(String, RepFunction)> =
         written.iter().filter_map(|c| Some((c.clone(), table.column(c)?.reps.as_ref()?.from_json.clone()?))).collect();
     // Body keys of columns with a JSON parser are never read by the record's own input
     // functions, written or not.
     let parses_json = table.columns.iter().any(|c| c.reps.as_ref().is_some_and(|r| r.from_json.is_some()));
-    let parse = if !parses_json {
-        BodyParse::default()
-    } else {
-        let skip = table
-            .columns
-            .iter()
-            .map(|c| &c.name)
-            .filter(|c| !written.contains(c) || functions.iter().any(|(f, _)| f == *c))
-            .cloned()
-            .collect();
-        BodyParse { functions, skip }
-    };
-    Ok(Action::Mutate { table: qualified, kind, shape, payload, pk: table.pk.clone(), defaults, parse })
+    if !parses_json {
+        return BodyParse::default();
+    }
+    let skip = table
+        .columns
+        .iter()
+        .map(|c| &c.name)
+        .filter(|c| !written.contains(c) || functions.iter().any(|(f, _)| f == *c))
+        .cloned()
+        .collect();
+    BodyParse { functions, skip }
 }
 
 /// The text of the first element of a JSON array (as sent: numbers keep their digits), or the
