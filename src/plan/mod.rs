@@ -117,12 +117,52 @@ pub fn plan(config: &Config, cache: &SchemaCache, req: &ApiRequest) -> Result<Pl
     }
 
     let return_ = prefs.return_.unwrap_or(ReturnPref::Minimal);
-    let action = match (&req.target, req.method) {
+    let mut action = plan_action(config, cache, req, &mut tx, &mut applied)?;
+    let (media, explain) = if req.target == Target::Root && config.db_root_spec.is_some() {
+        // db-root-spec: the function's JSON answers as the OpenAPI document would.
+        let root = Action::Root;
+        negotiate(config, cache, req, &root)?
+    } else {
+        negotiate(config, cache, req, &action)?
+    };
+    set_rep_output(&mut action, &media);
+    if explain.is_some() {
+        // An explained statement may run (ANALYZE): never keep its effects.
+        tx.rollback = true;
+    }
+    if matches!(media, Media::SingleObject | Media::SingleObjectStripNulls) {
+        tx.require_single = true;
+    }
+    preference_applied(req, &action, tx.max_affected, &mut applied);
+    Ok(Plan {
+        action,
+        media,
+        explain,
+        root_schema: req.schema.clone(),
+        max_rows: config.db_max_rows,
+        tx,
+        count: prefs.count,
+        return_,
+        headers_only: req.method == Method::Head,
+        applied,
+    })
+}
+
+/// What the request's target and method ask for: the root, a table's rows, a mutation, a
+/// function call, or the methods `OPTIONS` allows.
+fn plan_action(
+    config: &Config,
+    cache: &SchemaCache,
+    req: &ApiRequest,
+    tx: &mut TxPlan,
+    applied: &mut Vec<String>,
+) -> Result<Action, Error> {
+    Ok(match (&req.target, req.method) {
         (Target::Root, Method::Get | Method::Head) if config.openapi_mode == "disabled" => {
             return Err(Error::RootDisabled)
         }
         (Target::Root, Method::Get | Method::Head) => match &config.db_root_spec {
-            Some(function) => plan_call(config, req, cache, function, &mut tx)?,
+            Some(function) => plan_call(config, req, cache, function, tx)?,
             None => Action::Root,
         },
         (Target::Root, Method::Options) => Action::Options { allow: "OPTIONS,GET,HEAD".into() },
@@ -131,29 +171,14 @@ pub fn plan(config: &Config, cache: &SchemaCache, req: &ApiRequest) -> Result<Pl
             let table = find_table(cache, &req.schema, name)?;
             let qualified = QualifiedTable { schema: table.schema.clone(), name: table.name.clone() };
             match method {
-                Method::Options => {
-                    let mut allow = vec!["OPTIONS", "GET", "HEAD"];
-                    if table.insertable {
-                        allow.push("POST");
-                    }
-                    if table.insertable && table.updatable && !table.pk.is_empty() {
-                        allow.push("PUT");
-                    }
-                    if table.updatable {
-                        allow.push("PATCH");
-                    }
-                    if table.deletable {
-                        allow.push("DELETE");
-                    }
-                    Action::Options { allow: allow.join(",") }
-                }
+                Method::Options => Action::Options { allow: table_allow(table) },
                 Method::Get | Method::Head => {
                     let shape = root_shape(config, cache, req, Some((&table.schema, &table.name)))?;
                     Action::Read { table: qualified, shape }
                 }
                 Method::Post | Method::Patch | Method::Put | Method::Delete => {
                     let shape = root_shape(config, cache, req, Some((&table.schema, &table.name)))?;
-                    plan_mutation(req, table, qualified, shape, &mut applied)?
+                    plan_mutation(req, table, qualified, shape, applied)?
                 }
             }
         }
@@ -163,26 +188,34 @@ pub fn plan(config: &Config, cache: &SchemaCache, req: &ApiRequest) -> Result<Pl
                 let volatile = cache.routines(&req.schema, name).iter().all(|r| r.volatility == 'v');
                 Action::Options { allow: if volatile { "OPTIONS,POST".into() } else { "OPTIONS,GET,HEAD,POST".into() } }
             } else {
-                plan_call(config, req, cache, name, &mut tx)?
+                plan_call(config, req, cache, name, tx)?
             }
         }
-    };
-    let (media, explain) = if req.target == Target::Root && config.db_root_spec.is_some() {
-        // db-root-spec: the function's JSON answers as the OpenAPI document would.
-        let root = Action::Root;
-        negotiate(config, cache, req, &root)?
-    } else {
-        negotiate(config, cache, req, &action)?
-    };
-    let mut action = action;
-    set_rep_output(&mut action, &media);
-    if explain.is_some() {
-        // An explained statement may run (ANALYZE): never keep its effects.
-        tx.rollback = true;
+    })
+}
+
+/// The `Allow` header of `OPTIONS` on a table: the methods its privileges and keys permit.
+fn table_allow(table: &Table) -> String {
+    let mut allow = vec!["OPTIONS", "GET", "HEAD"];
+    if table.insertable {
+        allow.push("POST");
     }
-    if matches!(media, Media::SingleObject | Media::SingleObjectStripNulls) {
-        tx.require_single = true;
+    if table.insertable && table.updatable && !table.pk.is_empty() {
+        allow.push("PUT");
     }
+    if table.updatable {
+        allow.push("PATCH");
+    }
+    if table.deletable {
+        allow.push("DELETE");
+    }
+    allow.join(",")
+}
+
+/// Adds the remaining preferences honoured to `applied` (which already has those the action
+/// applied), in PostgREST's order.
+fn preference_applied(req: &ApiRequest, action: &Action, max_affected: Option<i64>, applied: &mut Vec<String>) {
+    let prefs = &req.preferences;
     if matches!(action, Action::Mutate { .. }) {
         if let Some(r) = prefs.return_ {
             applied.push(
@@ -205,7 +238,7 @@ pub fn plan(config: &Config, cache: &SchemaCache, req: &ApiRequest) -> Result<Pl
             .into(),
         );
     }
-    if let Some(n) = tx.max_affected {
+    if let Some(n) = max_affected {
         applied.push(format!("max-affected={n}"));
     }
     if prefs.strict {
@@ -220,18 +253,6 @@ pub fn plan(config: &Config, cache: &SchemaCache, req: &ApiRequest) -> Result<Pl
     const ORDER: [&str; 9] =
         ["resolution=", "missing=", "return=", "params=", "count=", "tx=", "handling=", "timezone=", "max-affected="];
     applied.sort_by_key(|a| ORDER.iter().position(|p| a.starts_with(p)).unwrap_or(ORDER.len()));
-    Ok(Plan {
-        action,
-        media,
-        explain,
-        root_schema: req.schema.clone(),
-        max_rows: config.db_max_rows,
-        tx,
-        count: prefs.count,
-        return_,
-        headers_only: req.method == Method::Head,
-        applied,
-    })
 }
 
 /// Domain representations format JSON responses through casts to json and CSV through casts to
