@@ -7,7 +7,7 @@
 //! on a function not returning a set.
 
 use super::read::{column_info, column_info_by, root_shape};
-use super::{Action, TxPlan};
+use super::{Action, Shape, TxPlan};
 use crate::api_request::{ApiRequest, Filter, Method};
 use crate::config::Config;
 use crate::error::Error;
@@ -28,6 +28,8 @@ pub enum CallArgs {
     None,
 }
 
+/// A call of the function `name`: the overload the arguments pick, the arguments, and the
+/// shape of the rows it returns.
 pub(super) fn plan_call(
     config: &Config,
     req: &ApiRequest,
@@ -40,26 +42,10 @@ pub(super) fn plan_call(
     let read_only = matches!(req.method, Method::Get | Method::Head);
     tx.read_only = read_only;
     let param_names: Vec<&str> = candidates.iter().flat_map(|r| r.params.iter().map(|p| p.name.as_str())).collect();
-
-    // GET: a query parameter is an argument unless it is a filter on the result: the first
-    // occurrence of a parameter name is the argument, and a name that is no parameter is an
-    // argument only when its value is not a filter (so an unknown argument is reported).
-    let mut get_args: Vec<(String, String)> = Vec::new();
-    let mut filters: Vec<Filter> = Vec::new();
-    for (k, v) in &req.query.params {
-        let filter = crate::api_request::parse_filter(k, v);
-        let seen = get_args.iter().any(|(a, _)| a == k);
-        let is_param = param_names.contains(&k.as_str());
-        match (read_only, filter) {
-            (true, Ok(f)) if !is_param || seen => filters.push(f),
-            (true, Ok(_)) | (true, Err(_)) if is_param || !seen => get_args.push((k.clone(), v.clone())),
-            (true, Err(e)) | (false, Err(e)) => return Err(e),
-            (_, Ok(f)) => filters.push(f),
-        }
-    }
+    let (get_args, filters) = split_query_params(req, &param_names, read_only)?;
 
     let body_kind = BodyKind::of(req);
-    let (arg_names, body_args): (Vec<String>, Option<serde_json::Map<String, serde_json::Value>>) = if read_only {
+    let (arg_names, body_args) = if read_only {
         let mut names: Vec<String> = Vec::new();
         for (k, _) in &get_args {
             if !names.contains(k) {
@@ -68,26 +54,7 @@ pub(super) fn plan_call(
         }
         (names, None)
     } else {
-        match (&body_kind, &req.payload) {
-            (BodyKind::Json | BodyKind::Converted, Some(p)) if !req.preferences.single_object => {
-                // An array of objects: the first one's arguments, as PostgREST does.
-                let value = serde_json::from_slice::<serde_json::Value>(p.json_bytes()).ok();
-                let obj = match value {
-                    Some(serde_json::Value::Object(m)) => Some(m),
-                    Some(serde_json::Value::Array(mut items)) if !items.is_empty() => match items.swap_remove(0) {
-                        serde_json::Value::Object(m) => Some(m),
-                        _ => None,
-                    },
-                    _ => None,
-                };
-                let mut obj = obj.unwrap_or_default();
-                if let Some(cols) = &req.query.columns {
-                    obj.retain(|k, _| cols.contains(k));
-                }
-                (obj.keys().cloned().collect(), Some(obj))
-            }
-            _ => (vec![], None),
-        }
+        body_arguments(req, &body_kind)
     };
     let routine = choose_routine(req, cache, &candidates, name, &arg_names, &body_kind)?;
     if tx.max_affected.is_some() && !routine.returns_set {
@@ -99,24 +66,10 @@ pub(super) fn plan_call(
         let body = req.payload.as_ref().map(|p| p.json_bytes().to_vec()).unwrap_or_else(|| b"{}".to_vec());
         CallArgs::Single { value: body, type_: routine.params[0].type_.clone() }
     } else {
-        let mut obj = serde_json::Map::new();
-        if read_only {
-            for (k, v) in &get_args {
-                let Some(p) = routine.params.iter().find(|p| &p.name == k) else { continue };
-                let repeated = get_args.iter().filter(|(a, _)| a == k).count() > 1;
-                if p.variadic || (p.type_.ends_with("[]") && repeated) {
-                    // `v=a&v=b` (or any variadic): an array of the values.
-                    let entry = obj.entry(k.clone()).or_insert_with(|| serde_json::Value::Array(vec![]));
-                    if let serde_json::Value::Array(items) = entry {
-                        items.push(serde_json::Value::String(v.clone()));
-                    }
-                } else {
-                    // A single value of an array parameter is an array literal: `{a,b}`.
-                    obj.insert(k.clone(), serde_json::Value::String(v.clone()));
-                }
-            }
-        } else if let Some(map) = body_args {
-            obj = map;
+        let obj = if read_only {
+            query_arguments(routine, &get_args)
+        } else {
+            let mut obj = body_args.unwrap_or_default();
             // A variadic argument given one value is a one-element array.
             for p in routine.params.iter().filter(|p| p.variadic) {
                 if let Some(v) = obj.get_mut(&p.name) {
@@ -125,7 +78,8 @@ pub(super) fn plan_call(
                     }
                 }
             }
-        }
+            obj
+        };
         let params: Vec<(String, String)> = routine
             .params
             .iter()
@@ -138,6 +92,95 @@ pub(super) fn plan_call(
             CallArgs::Named { json: serde_json::Value::Object(obj).to_string(), params }
         }
     };
+    let shape = call_shape(config, cache, req, routine, filters)?;
+    Ok(Action::Call { routine: Box::new(routine.clone()), args, shape })
+}
+
+/// A GET call's arguments from the query string, in order, as `(name, value)`.
+type QueryArgs = Vec<(String, String)>;
+
+/// GET: a query parameter is an argument unless it is a filter on the result: the first
+/// occurrence of a parameter name is the argument, and a name that is no parameter is an
+/// argument only when its value is not a filter (so an unknown argument is reported).
+/// Otherwise every query parameter is a filter.
+fn split_query_params(
+    req: &ApiRequest,
+    param_names: &[&str],
+    read_only: bool,
+) -> Result<(QueryArgs, Vec<Filter>), Error> {
+    let mut get_args: QueryArgs = Vec::new();
+    let mut filters: Vec<Filter> = Vec::new();
+    for (k, v) in &req.query.params {
+        let filter = crate::api_request::parse_filter(k, v);
+        let seen = get_args.iter().any(|(a, _)| a == k);
+        let is_param = param_names.contains(&k.as_str());
+        match (read_only, filter) {
+            (true, Ok(f)) if !is_param || seen => filters.push(f),
+            (true, Ok(_)) | (true, Err(_)) if is_param || !seen => get_args.push((k.clone(), v.clone())),
+            (true, Err(e)) | (false, Err(e)) => return Err(e),
+            (_, Ok(f)) => filters.push(f),
+        }
+    }
+    Ok((get_args, filters))
+}
+
+/// The named arguments of a JSON (or converted) body: its keys (restricted by `columns=`) and
+/// the object. An array of objects gives the first one's, as PostgREST does.
+fn body_arguments(
+    req: &ApiRequest,
+    body_kind: &BodyKind,
+) -> (Vec<String>, Option<serde_json::Map<String, serde_json::Value>>) {
+    match (body_kind, &req.payload) {
+        (BodyKind::Json | BodyKind::Converted, Some(p)) if !req.preferences.single_object => {
+            let value = serde_json::from_slice::<serde_json::Value>(p.json_bytes()).ok();
+            let obj = match value {
+                Some(serde_json::Value::Object(m)) => Some(m),
+                Some(serde_json::Value::Array(mut items)) if !items.is_empty() => match items.swap_remove(0) {
+                    serde_json::Value::Object(m) => Some(m),
+                    _ => None,
+                },
+                _ => None,
+            };
+            let mut obj = obj.unwrap_or_default();
+            if let Some(cols) = &req.query.columns {
+                obj.retain(|k, _| cols.contains(k));
+            }
+            (obj.keys().cloned().collect(), Some(obj))
+        }
+        _ => (vec![], None),
+    }
+}
+
+/// The arguments of a GET call as a JSON object: a repeated array parameter (or any variadic
+/// one) becomes an array of its values.
+fn query_arguments(routine: &Routine, get_args: &[(String, String)]) -> serde_json::Map<String, serde_json::Value> {
+    let mut obj = serde_json::Map::new();
+    for (k, v) in get_args {
+        let Some(p) = routine.params.iter().find(|p| &p.name == k) else { continue };
+        let repeated = get_args.iter().filter(|(a, _)| a == k).count() > 1;
+        if p.variadic || (p.type_.ends_with("[]") && repeated) {
+            // `v=a&v=b` (or any variadic): an array of the values.
+            let entry = obj.entry(k.clone()).or_insert_with(|| serde_json::Value::Array(vec![]));
+            if let serde_json::Value::Array(items) = entry {
+                items.push(serde_json::Value::String(v.clone()));
+            }
+        } else {
+            // A single value of an array parameter is an array literal: `{a,b}`.
+            obj.insert(k.clone(), serde_json::Value::String(v.clone()));
+        }
+    }
+    obj
+}
+
+/// The shape of the rows a function returns, filtered by `filters`; their columns are those
+/// of the relation it returns, or its OUT / TABLE parameters.
+fn call_shape(
+    config: &Config,
+    cache: &SchemaCache,
+    req: &ApiRequest,
+    routine: &Routine,
+    filters: Vec<Filter>,
+) -> Result<Shape, Error> {
     let relation = match &routine.shape {
         ReturnShape::Composite { relation: Some((s, t)) } => Some((s.as_str(), t.as_str())),
         _ => None,
@@ -153,7 +196,7 @@ pub(super) fn plan_call(
         let type_of = |name: &str| routine.out_columns.iter().find(|(n, _)| n == name).map(|(_, t)| t.as_str());
         shape.columns = column_info_by(cache, &shape, type_of, None);
     }
-    Ok(Action::Call { routine: Box::new(routine.clone()), args, shape })
+    Ok(shape)
 }
 
 /// What a function call's body is, by its content type.
