@@ -136,8 +136,63 @@ fn is_xml(action: &Action) -> bool {
     matches!(action, Action::Call { routine, .. } if routine.return_type == "xml")
 }
 
+/// What an action's result is, as far as the media types it can be sent as depend on it.
+struct Produces<'a> {
+    /// A function returning scalars.
+    scalar_routine: bool,
+    /// Only a single value can be sent as a media-type domain or text/plain: not a set of them.
+    single_value: bool,
+    /// The media type a single value's domain is named after.
+    domain_media: Option<String>,
+    /// Binary results (bytea, or a domain over it) are sent as bytes.
+    binary: bool,
+    /// A function returning xml.
+    xml: bool,
+    /// Rows of a relation can be rendered by a media-type handler aggregate.
+    relation: Option<(&'a str, &'a str)>,
+    /// The rows are the relation's rows as they are.
+    whole_rows: bool,
+}
+
+impl<'a> Produces<'a> {
+    fn of(action: &'a Action) -> Produces<'a> {
+        let scalar_routine = match action {
+            Action::Call { routine, .. } => matches!(routine.shape, ReturnShape::Scalar),
+            _ => false,
+        };
+        let single_value = scalar_routine && matches!(action, Action::Call { routine, .. } if !routine.returns_set);
+        let domain_media = match action {
+            Action::Call { routine, .. } if single_value => {
+                routine.return_domain.as_ref().map(|(d, _)| d.clone()).filter(|d| d.contains('/'))
+            }
+            _ => None,
+        };
+        let binary = match action {
+            Action::Call { routine, .. } => {
+                routine.return_type == "bytea"
+                    || routine.return_domain.as_ref().is_some_and(|(_, base)| base == "bytea")
+            }
+            _ => false,
+        };
+        let (relation, whole_rows): (Option<(&str, &str)>, bool) = match action {
+            Action::Read { table, shape } | Action::Mutate { table, shape, .. } => {
+                (Some((&table.schema, &table.name)), selects_whole_rows(shape))
+            }
+            Action::Call { routine, shape, .. } => match &routine.shape {
+                ReturnShape::Composite { relation: Some((s, t)) } => {
+                    (Some((s.as_str(), t.as_str())), selects_whole_rows(shape))
+                }
+                _ => (None, false),
+            },
+            _ => (None, false),
+        };
+        Produces { scalar_routine, single_value, domain_media, binary, xml: is_xml(action), relation, whole_rows }
+    }
+}
+
 /// The first of the `accept`ed media types (in preference order) `action` can answer with;
-/// `req` names the `Accept` header in the error.
+/// `req` names the `Accept` header in the error. For each, in this order: a media-type
+/// handler of the relation, the function's media-type domain, PostgREST's own media types.
 fn negotiate_media(
     config: &Config,
     cache: &SchemaCache,
@@ -146,118 +201,123 @@ fn negotiate_media(
     action: &Action,
 ) -> Result<Media, Error> {
     if matches!(action, Action::Root) {
-        for accepted in accept {
-            match accepted.as_str() {
-                "*/*" | "application/openapi+json" => return Ok(Media::Raw("application/openapi+json".into())),
-                "application/json" | "application/*" => return Ok(Media::Json),
-                _ => {}
-            }
-        }
-        // The OpenAPI document has no other representation.
-        return Err(not_acceptable(req));
+        return root_media(req, accept);
     }
-    let scalar_routine = match action {
-        Action::Call { routine, .. } => matches!(routine.shape, ReturnShape::Scalar),
-        _ => false,
-    };
-    // Only a single value can be sent as a media-type domain or text/plain: not a set of them.
-    let single_value = scalar_routine && matches!(action, Action::Call { routine, .. } if !routine.returns_set);
-    let domain_media = match action {
-        Action::Call { routine, .. } if single_value => {
-            routine.return_domain.as_ref().map(|(d, _)| d.clone()).filter(|d| d.contains('/'))
-        }
-        _ => None,
-    };
-    // Binary results (bytea, or a domain over it) are sent as bytes.
-    let binary = match action {
-        Action::Call { routine, .. } => {
-            routine.return_type == "bytea" || routine.return_domain.as_ref().is_some_and(|(_, base)| base == "bytea")
-        }
-        _ => false,
-    };
-    // Rows of a relation can be rendered by a media-type handler aggregate.
-    let (relation, whole_rows): (Option<(&str, &str)>, bool) = match action {
-        Action::Read { table, shape } | Action::Mutate { table, shape, .. } => {
-            (Some((&table.schema, &table.name)), selects_whole_rows(shape))
-        }
-        Action::Call { routine, shape, .. } => match &routine.shape {
-            ReturnShape::Composite { relation: Some((s, t)) } => {
-                (Some((s.as_str(), t.as_str())), selects_whole_rows(shape))
-            }
-            _ => (None, false),
-        },
-        _ => (None, false),
-    };
+    let produces = Produces::of(action);
     for accepted in accept {
         let accepted = accepted.as_str();
-        if relation.is_some() {
-            let wanted = if accepted == "*/*" { "application/json" } else { accepted };
-            // A handler for this relation's rows needs them whole; one for any rows
-            // (anyelement) does not override PostgREST's own media types.
-            let builtin = matches!(
-                wanted,
-                "application/json"
-                    | "application/vnd.pgrst.object+json"
-                    | "application/vnd.pgrst.object"
-                    | "text/csv"
-                    | "application/geo+json"
-            );
-            let handler =
-                cache.media_handler(wanted, relation).filter(|h| if h.input.is_some() { whole_rows } else { !builtin });
-            if let Some(h) = handler {
-                return Ok(handler_media(h, h.media.clone()));
-            }
-            // A handler for "*/*" on this relation answers any media type PostgREST has no
-            // builtin for (its function can set the Content-Type), and `*/*` itself.
-            let any = cache
-                .media_handler("*/*", relation)
-                .filter(|h| h.input.is_some() && whole_rows && (accepted == "*/*" || !builtin));
-            if let Some(h) = any {
-                return Ok(handler_media(h, "application/octet-stream".into()));
-            }
+        let media = handler_for(cache, accepted, &produces)
+            .or_else(|| domain_media_for(accepted, &produces))
+            .or_else(|| builtin_media(config, accepted, &produces));
+        if let Some(media) = media {
+            return Ok(media);
         }
-        if let Some(d) = &domain_media {
-            // A domain named "*/*" answers any Accept, as application/octet-stream.
-            if d == "*/*" {
-                return Ok(Media::RawBinary("application/octet-stream".into()));
-            }
-            if accepted == d
-                || accepted == "*/*"
-                || (accepted.ends_with("/*") && d.starts_with(accepted.trim_end_matches('*')))
-            {
-                if binary {
-                    return Ok(Media::RawBinary(d.clone()));
-                }
-                // Media types PostgREST knows get a charset; any other is sent as named.
-                let known = matches!(d.as_str(), "text/plain" | "text/xml" | "text/csv" | "application/json");
-                return Ok(Media::Raw(if known { format!("{d}; charset=utf-8") } else { d.clone() }));
-            }
-        }
-        match accepted {
-            "application/octet-stream" if binary && scalar_routine => {
-                return Ok(Media::RawBinary("application/octet-stream".into()))
-            }
-            "*/*" | "application/json" | "application/*" => return Ok(Media::Json),
-            "application/vnd.pgrst.object+json" | "application/vnd.pgrst.object" => return Ok(Media::SingleObject),
-            "application/vnd.pgrst.array+json" | "application/vnd.pgrst.array" => return Ok(Media::Json),
-            "application/geo+json" if !scalar_routine => return Ok(Media::GeoJson),
-            "application/vnd.pgrst.array+json;nulls=stripped" | "application/vnd.pgrst.array;nulls=stripped" => {
-                return Ok(Media::JsonStripNulls)
-            }
-            "application/vnd.pgrst.object+json;nulls=stripped" | "application/vnd.pgrst.object;nulls=stripped" => {
-                return Ok(Media::SingleObjectStripNulls)
-            }
-            "text/csv" if !matches!(action, Action::Call { .. }) || !scalar_routine => return Ok(Media::Csv),
-            m if scalar_routine && config.raw_media_types.iter().any(|r| r == m) => {
-                let charset = if m.starts_with("text/") { "; charset=utf-8" } else { "" };
-                return Ok(Media::Raw(format!("{m}{charset}")));
-            }
-            "text/xml" if scalar_routine && is_xml(action) => return Ok(Media::Raw("text/xml; charset=utf-8".into())),
-            "text/plain" if single_value => return Ok(Media::Raw("text/plain; charset=utf-8".into())),
+    }
+    Err(not_acceptable(req))
+}
+
+/// The OpenAPI document's media type: it has no other representation.
+fn root_media(req: &ApiRequest, accept: &[String]) -> Result<Media, Error> {
+    for accepted in accept {
+        match accepted.as_str() {
+            "*/*" | "application/openapi+json" => return Ok(Media::Raw("application/openapi+json".into())),
+            "application/json" | "application/*" => return Ok(Media::Json),
             _ => {}
         }
     }
     Err(not_acceptable(req))
+}
+
+/// A media-type handler aggregate for the relation's rows answering `accepted`.
+fn handler_for(cache: &SchemaCache, accepted: &str, p: &Produces) -> Option<Media> {
+    let relation = Some(p.relation?);
+    let wanted = if accepted == "*/*" { "application/json" } else { accepted };
+    // A handler for this relation's rows needs them whole; one for any rows
+    // (anyelement) does not override PostgREST's own media types.
+    let builtin = matches!(
+        wanted,
+        "application/json"
+            | "application/vnd.pgrst.object+json"
+            | "application/vnd.pgrst.object"
+            | "text/csv"
+            | "application/geo+json"
+    );
+    let handler =
+        cache.media_handler(wanted, relation).filter(|h| if h.input.is_some() { p.whole_rows } else { !builtin });
+    if let Some(h) = handler {
+        return Some(handler_media(h, h.media.clone()));
+    }
+    // A handler for "*/*" on this relation answers any media type PostgREST has no
+    // builtin for (its function can set the Content-Type), and `*/*` itself.
+    let any = cache
+        .media_handler("*/*", relation)
+        .filter(|h| h.input.is_some() && p.whole_rows && (accepted == "*/*" || !builtin));
+    any.map(|h| handler_media(h, "application/octet-stream".into()))
+}
+
+/// A single value sent as the media type its domain is named after, when `accepted` covers it.
+fn domain_media_for(accepted: &str, p: &Produces) -> Option<Media> {
+    let d = p.domain_media.as_ref()?;
+    // A domain named "*/*" answers any Accept, as application/octet-stream.
+    if d == "*/*" {
+        return Some(Media::RawBinary("application/octet-stream".into()));
+    }
+    let covers = accepted == d
+        || accepted == "*/*"
+        || (accepted.ends_with("/*") && d.starts_with(accepted.trim_end_matches('*')));
+    if !covers {
+        return None;
+    }
+    if p.binary {
+        return Some(Media::RawBinary(d.clone()));
+    }
+    // Media types PostgREST knows get a charset; any other is sent as named.
+    let known = matches!(d.as_str(), "text/plain" | "text/xml" | "text/csv" | "application/json");
+    Some(Media::Raw(if known { format!("{d}; charset=utf-8") } else { d.clone() }))
+}
+
+/// PostgREST's own media types: bytes, its JSON family, GeoJSON, CSV, then raw scalars.
+fn builtin_media(config: &Config, accepted: &str, p: &Produces) -> Option<Media> {
+    if accepted == "application/octet-stream" && p.binary && p.scalar_routine {
+        return Some(Media::RawBinary("application/octet-stream".into()));
+    }
+    json_media(accepted).or_else(|| match accepted {
+        "application/geo+json" if !p.scalar_routine => Some(Media::GeoJson),
+        "text/csv" if !p.scalar_routine => Some(Media::Csv),
+        _ => scalar_media(config, accepted, p),
+    })
+}
+
+/// PostgREST's JSON media types, which every action but the root can answer with.
+fn json_media(accepted: &str) -> Option<Media> {
+    Some(match accepted {
+        "*/*" | "application/json" | "application/*" => Media::Json,
+        "application/vnd.pgrst.array+json" | "application/vnd.pgrst.array" => Media::Json,
+        "application/vnd.pgrst.object+json" | "application/vnd.pgrst.object" => Media::SingleObject,
+        "application/vnd.pgrst.array+json;nulls=stripped" | "application/vnd.pgrst.array;nulls=stripped" => {
+            Media::JsonStripNulls
+        }
+        "application/vnd.pgrst.object+json;nulls=stripped" | "application/vnd.pgrst.object;nulls=stripped" => {
+            Media::SingleObjectStripNulls
+        }
+        _ => return None,
+    })
+}
+
+/// A function's scalar result sent as it is: a `raw-media-types` type, xml, or text.
+fn scalar_media(config: &Config, accepted: &str, p: &Produces) -> Option<Media> {
+    if !p.scalar_routine {
+        return None;
+    }
+    if config.raw_media_types.iter().any(|r| r == accepted) {
+        let charset = if accepted.starts_with("text/") { "; charset=utf-8" } else { "" };
+        return Some(Media::Raw(format!("{accepted}{charset}")));
+    }
+    match accepted {
+        "text/xml" if p.xml => Some(Media::Raw("text/xml; charset=utf-8".into())),
+        "text/plain" if p.single_value => Some(Media::Raw("text/plain; charset=utf-8".into())),
+        _ => None,
+    }
 }
 
 /// PGRST107, naming the request's `Accept` header.
