@@ -17,6 +17,8 @@ mod mutate;
 mod negotiate;
 mod read;
 mod relationship;
+#[cfg(test)]
+mod tests;
 
 pub use call::CallArgs;
 pub use mutate::{BodyParse, MutateKind};
