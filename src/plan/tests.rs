@@ -91,7 +91,7 @@ fn plan(line: &str) -> Result<Plan, Error> {
 fn refusal(line: &str) -> (String, u16) {
     match plan(line) {
         Ok(p) => panic!("{line}: planned {:?}", p.action),
-        Err(e) => (e.code(), e.status(false)),
+        Err(e) => (e.code().to_string(), e.status(false)),
     }
 }
 
