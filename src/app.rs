@@ -3,7 +3,7 @@
 
 use crate::api_request;
 use crate::auth;
-use crate::config::Config;
+use crate::config::{Config, OpenApiMode};
 use crate::db::{self, Db};
 use crate::error::Error;
 use crate::http::{RawRequest, Response};
@@ -101,12 +101,10 @@ async fn run(
         Action::Options { .. } => db::DbResult::default(),
         Action::Root => {
             // follow-privileges: list only what the request's role may use, as PostgreSQL says.
-            let allowed: Option<serde_json::Value> = if config.openapi_mode == "ignore-privileges" {
+            let allowed: Option<serde_json::Value> = if config.openapi_mode == OpenApiMode::IgnorePrivileges {
                 None
             } else {
-                let main = query::main_statement(&plan)?;
-                let tx = query::transaction(config, &api, auth, &plan, main);
-                let result = db::run(&state.db, tx, plan.tx).await?;
+                let result = db::run(&state.db, query::transaction(config, &api, auth, &plan)?).await?;
                 serde_json::from_slice(&result.body).ok()
             };
             let allows = |kind: &str, name: &str| -> bool {
@@ -127,11 +125,7 @@ async fn run(
             };
             db::DbResult { body: openapi::document(cache, &opts).to_string().into(), ..Default::default() }
         }
-        _ => {
-            let main = query::main_statement(&plan)?;
-            let tx = query::transaction(config, &api, auth, &plan, main);
-            db::run(&state.db, tx, plan.tx).await?
-        }
+        _ => db::run(&state.db, query::transaction(config, &api, auth, &plan)?).await?,
     };
     timings.lap("transaction");
     response::build(&api, &plan, result)

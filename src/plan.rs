@@ -322,7 +322,7 @@ pub fn plan(config: &Config, cache: &SchemaCache, req: &ApiRequest) -> Result<Pl
 
     let return_ = prefs.return_.unwrap_or(ReturnPref::Minimal);
     let action = match (&req.target, req.method) {
-        (Target::Root, Method::Get | Method::Head) if config.openapi_mode == "disabled" => {
+        (Target::Root, Method::Get | Method::Head) if config.openapi_mode == crate::config::OpenApiMode::Disabled => {
             return Err(Error::RootDisabled)
         }
         (Target::Root, Method::Get | Method::Head) => match &config.db_root_spec {

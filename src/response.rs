@@ -7,10 +7,10 @@
 //! are malformed). The body is passed through as PostgreSQL built it: no per-row work here.
 
 use crate::api_request::{ApiRequest, ReturnPref};
-use crate::db::DbResult;
 use crate::error::Error;
 use crate::http::Response;
 use crate::plan::{Action, MutateKind, Plan};
+use crate::query::DbResult;
 use crate::schema_cache::ReturnShape;
 use bytes::Bytes;
 

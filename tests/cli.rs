@@ -187,6 +187,14 @@ fn a_negative_pool_size_is_a_one_line_error() {
 }
 
 #[test]
+fn a_bad_openapi_mode_is_a_one_line_error() {
+    assert_one_line_config_error(
+        &[("PGRST_OPENAPI_MODE", "ignore_privileges")],
+        &["openapi-mode", "PGRST_OPENAPI_MODE"],
+    );
+}
+
+#[test]
 fn a_bad_boolean_is_a_one_line_error() {
     assert_one_line_config_error(
         &[("PGRST_DB_PREPARED_STATEMENTS", "maybe")],

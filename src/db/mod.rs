@@ -9,29 +9,18 @@
 //! `db-prepared-statements = false`, sent unnamed so nothing stays prepared). The work runs
 //! in its own task, so a client that disconnects mid-request cannot leave a transaction open.
 
+mod listen;
+
 use crate::error::{Error, PgError};
-use crate::plan::TxPlan;
-use crate::query::{Statement, Transaction};
+pub use crate::query::DbResult;
+use crate::query::{column, Statement, Transaction};
 use crate::schema_cache::{SchemaCache, CATALOG_QUERY};
 use bytes::{Bytes, BytesMut};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+pub use listen::listen;
 use std::time::Duration;
 use tokio_postgres::types::{Format, FromSql, IsNull, ToSql, Type};
 use tokio_postgres::NoTls;
-
-/// What the main statement returned.
-#[derive(Debug, Clone, Default)]
-pub struct DbResult {
-    pub total: Option<i64>,
-    pub page_total: i64,
-    /// The response body exactly as PostgreSQL built it (JSON, text, XML or bytes).
-    pub body: Bytes,
-    pub response_headers: Option<String>,
-    pub response_status: Option<String>,
-    pub location: Option<String>,
-    /// For upserts: how many of the rows were inserted (the others were updated).
-    pub inserted: Option<i64>,
-}
 
 /// A parameter sent as text with the type PostgreSQL inferred: it parses the value itself.
 #[derive(Debug)]
@@ -87,7 +76,7 @@ fn refs<'a>(p: &'a [Text<'a>]) -> Vec<&'a (dyn ToSql + Sync)> {
 }
 
 /// The connection settings of `db-uri` (the local socket when it names no host).
-fn pg_config(uri: &str) -> Result<tokio_postgres::Config, String> {
+pub(super) fn pg_config(uri: &str) -> Result<tokio_postgres::Config, String> {
     let mut pg: tokio_postgres::Config = uri.parse().map_err(|e| format!("invalid db-uri: {e}"))?;
     if pg.get_hosts().is_empty() {
         pg.host_path("/var/run/postgresql");
@@ -271,7 +260,7 @@ impl Db {
 }
 
 /// Runs one request's transaction and returns the main statement's row.
-pub async fn run(db: &std::sync::Arc<Db>, tx: Transaction, policy: TxPlan) -> Result<DbResult, Error> {
+pub async fn run(db: &std::sync::Arc<Db>, tx: Transaction) -> Result<DbResult, Error> {
     let client = db.pool.get().await.map_err(pool_error).inspect_err(|e| {
         if matches!(e, Error::PoolTimeout) {
             db.pool_timeouts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -279,19 +268,13 @@ pub async fn run(db: &std::sync::Arc<Db>, tx: Transaction, policy: TxPlan) -> Re
     })?;
     let db = db.clone();
     // In its own task: the transaction always ends, even if the HTTP client goes away.
-    tokio::spawn(async move { run_on(&db, &client, &tx, policy).await })
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?
+    tokio::spawn(async move { run_on(&db, &client, &tx).await }).await.map_err(|e| Error::Internal(e.to_string()))?
 }
 
-async fn run_on(
-    db: &Db,
-    client: &deadpool_postgres::Client,
-    tx: &Transaction,
-    policy: TxPlan,
-) -> Result<DbResult, Error> {
+async fn run_on(db: &Db, client: &deadpool_postgres::Client, tx: &Transaction) -> Result<DbResult, Error> {
+    let policy = tx.policy;
     if !tx.prepared {
-        return run_unprepared(client, tx, policy).await;
+        return run_unprepared(client, tx).await;
     }
     let id = deadpool_postgres::Object::id(client);
     let known = |s: &Statement| db.is_prepared((id, sql_hash(&s.sql)));
@@ -357,17 +340,13 @@ async fn run_on(
         };
         steps.await
     };
-    finish(client, tx, policy, row).await
+    finish(client, tx, row).await
 }
 
 /// `db-prepared-statements = false`: every statement is sent unnamed (parse, bind and execute
 /// in one go, values still bound), so nothing stays prepared on the connection. Still one
 /// pipelined round trip.
-async fn run_unprepared(
-    client: &deadpool_postgres::Client,
-    tx: &Transaction,
-    policy: TxPlan,
-) -> Result<DbResult, Error> {
+async fn run_unprepared(client: &deadpool_postgres::Client, tx: &Transaction) -> Result<DbResult, Error> {
     let settings_params = params(&tx.settings);
     let pre_params = tx.pre_request.as_ref().map(params).unwrap_or_default();
     let main_params = params(&tx.main);
@@ -383,7 +362,7 @@ async fn run_unprepared(
     let q = client.query_typed(&tx.main.sql, &main_typed);
     let (b, s, p, q) = tokio::join!(begin, set, pre, q);
     let row = first_error(b, s, p).and(q.map_err(|e| map_error(&e)));
-    finish(client, tx, policy, row).await
+    finish(client, tx, row).await
 }
 
 /// Parameters with the type `unknown`: PostgreSQL infers each from where it is used.
@@ -395,9 +374,9 @@ fn typed<'a>(p: &'a [Text<'a>]) -> Vec<(&'a (dyn ToSql + Sync), Type)> {
 async fn finish(
     client: &deadpool_postgres::Client,
     tx: &Transaction,
-    policy: TxPlan,
     row: Result<Vec<tokio_postgres::Row>, Error>,
 ) -> Result<DbResult, Error> {
+    let policy = tx.policy;
     let mut row = row.and_then(|rows| decode(&rows, tx.explain));
     if let (Ok(result), Some(estimate)) = (&mut row, &tx.estimate) {
         match planned_rows(client, &estimate.statement, tx.prepared).await {
@@ -510,13 +489,13 @@ fn decode_row(row: &tokio_postgres::Row) -> Result<DbResult, Error> {
     let internal = |e: tokio_postgres::Error| Error::Internal(e.to_string());
     let get_text = |name: &str| row.try_get::<_, Option<String>>(name).map_err(internal);
     Ok(DbResult {
-        total: row.try_get::<_, Option<i64>>("total_result_set").map_err(internal)?,
-        page_total: row.try_get::<_, i64>("page_total").map_err(internal)?,
-        body: row.try_get::<_, RawBody>("body").map_err(internal)?.0.unwrap_or_default(),
-        response_headers: get_text("response_headers")?,
-        response_status: get_text("response_status")?,
-        location: get_text("location")?,
-        inserted: row.try_get::<_, Option<i64>>("inserted").map_err(internal)?,
+        total: row.try_get::<_, Option<i64>>(column::TOTAL).map_err(internal)?,
+        page_total: row.try_get::<_, i64>(column::PAGE_TOTAL).map_err(internal)?,
+        body: row.try_get::<_, RawBody>(column::BODY).map_err(internal)?.0.unwrap_or_default(),
+        response_headers: get_text(column::RESPONSE_HEADERS)?,
+        response_status: get_text(column::RESPONSE_STATUS)?,
+        location: get_text(column::LOCATION)?,
+        inserted: row.try_get::<_, Option<i64>>(column::INSERTED).map_err(internal)?,
     })
 }
 
@@ -548,23 +527,7 @@ pub async fn load_schema_cache(
 /// sets with `set_config('pgrst.…', …, true)`. `$1`: the `pgrst.*` names to read; `$2`: whether
 /// the pre-config function ran in this transaction. Settings of the database alone
 /// (`ALTER DATABASE … SET`) are not read, as in PostgREST.
-const DB_SETTINGS_QUERY: &str = "
-SELECT DISTINCT ON (name) name, value
-FROM (
-  SELECT CASE WHEN rs.setdatabase = 0 THEN 1 ELSE 2 END AS rank,
-         split_part(setting, '=', 1) AS name,
-         substr(setting, strpos(setting, '=') + 1) AS value
-  FROM pg_catalog.pg_db_role_setting AS rs,
-       LATERAL unnest(rs.setconfig) AS setting
-  WHERE rs.setrole = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user)
-    AND rs.setdatabase IN (0, (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()))
-  UNION ALL
-  SELECT 0, n, pg_catalog.current_setting(n, true)
-  FROM unnest($1::text[]) AS n
-  WHERE $2
-) AS settings
-WHERE name = ANY($1) AND value IS NOT NULL
-ORDER BY name, rank DESC";
+const DB_SETTINGS_QUERY: &str = include_str!("settings.sql");
 
 /// Reads the in-database configuration on a connection of its own (so that no pooled
 /// session's settings, fixed when it connected, are mistaken for current ones), calling the
@@ -577,12 +540,12 @@ pub async fn load_db_settings(
     pg.application_name("tusk config");
     let (client, connection) = pg.connect(NoTls).await.map_err(|e| map_error(&e))?;
     let driver = tokio::spawn(connection);
-    let names: Vec<String> = crate::config::IN_DB_SETTINGS.iter().map(|n| crate::config::in_db_name(n)).collect();
+    let names: Vec<String> = crate::config::in_db_settings().map(crate::config::in_db_name).collect();
     let result = async {
         client.batch_execute("BEGIN").await.map_err(|e| map_error(&e))?;
-        if let Some((schema, function)) = pre_config {
-            let call = format!("SELECT {}.{}()", crate::query::ident(schema), crate::query::ident(function));
-            client.batch_execute(&call).await.map_err(|e| map_error(&e))?;
+        if let Some(function) = pre_config {
+            let call = crate::query::pre_config_call(function);
+            client.batch_execute(&call.sql).await.map_err(|e| map_error(&e))?;
         }
         let rows =
             client.query(DB_SETTINGS_QUERY, &[&names, &pre_config.is_some()]).await.map_err(|e| map_error(&e))?;
@@ -596,70 +559,4 @@ pub async fn load_db_settings(
     drop(client);
     driver.abort();
     result
-}
-
-/// LISTENs on `channel` and sends each notification's payload to `tx`, reconnecting with
-/// backoff when the connection drops. Runs until `tx` is closed.
-pub async fn listen(uri: String, channel: String, tx: tokio::sync::mpsc::Sender<String>) {
-    use futures_util::future::poll_fn;
-    let mut backoff = Duration::from_secs(1);
-    let mut reconnecting = false;
-    loop {
-        if tx.is_closed() {
-            return;
-        }
-        let Ok(mut pg) = pg_config(&uri) else {
-            return;
-        };
-        pg.application_name("tusk listener");
-        match pg.connect(NoTls).await {
-            Ok((client, mut connection)) => {
-                let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
-                let notify = tx.clone();
-                // Aborted when this task is (a config reload moving the channel): no
-                // notification of the old channel may slip through meanwhile.
-                let driver = AbortOnDrop(tokio::spawn(async move {
-                    loop {
-                        match poll_fn(|cx| connection.poll_message(cx)).await {
-                            Some(Ok(tokio_postgres::AsyncMessage::Notification(n))) => {
-                                if notify.send(n.payload().to_string()).await.is_err() {
-                                    break;
-                                }
-                            }
-                            Some(Ok(_)) => {}
-                            Some(Err(_)) | None => break,
-                        }
-                    }
-                    let _ = done_tx.send(());
-                }));
-                let listen = format!("LISTEN {}", crate::query::ident(&channel));
-                if client.batch_execute(&listen).await.is_ok() {
-                    tracing::info!("Listening for notifications on the {channel} channel");
-                    backoff = Duration::from_secs(1);
-                    if reconnecting {
-                        // Notifications may have been missed meanwhile: reload to be safe.
-                        let _ = tx.send("reload schema".into()).await;
-                    }
-                    reconnecting = true;
-                    let _ = done_rx.await;
-                    tracing::error!("The LISTEN connection was lost; reconnecting");
-                }
-                drop(driver);
-            }
-            Err(e) => {
-                tracing::debug!("LISTEN connection failed: {e}");
-            }
-        }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(32));
-    }
-}
-
-/// A task aborted when its handle is dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }

@@ -1,0 +1,697 @@
+//! Configuration: PostgREST's settings, from a PostgREST-format file and `PGRST_*` variables.
+//!
+//! In charge of: turning the raw settings into the typed [`Config`]. Every setting PostgREST
+//! knows is declared once in [`SETTINGS`] (`settings.rs`: name, kind, default, whether it may
+//! come from the database or needs a restart, whether tusk implements it yet, one line of
+//! doc). That table drives parsing, validation, `--example` and `--dump-config` (`dump.rs`).
+//! Loading is two steps: the raw layer ([`ConfigSource`], `file.rs`: file, then environment,
+//! environment wins, old names mapped to current ones) is a map of setting name → text;
+//! [`Config::from_raw`] validates it into the typed [`Config`]. A reload
+//! ([`Config::reloaded`]) reads the same file and environment again and lays the in-database
+//! settings ([`in_db_settings`], read by `db`) over them; settings bound to start-up resources
+//! (`restart_only`) keep their value. Nothing here does I/O beyond reading the config file.
+//!
+//! Rejects: a value of the wrong kind, a value outside its setting's choices or range, a
+//! malformed config file line, each as one [`ConfigError`] naming the setting.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+mod dump;
+mod file;
+mod settings;
+
+pub use dump::example;
+pub use file::ConfigSource;
+pub use settings::{env_name, in_db_name, in_db_settings, setting, Kind, Setting, SETTINGS};
+
+/// A bad or missing setting: always names the setting.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid value for {setting}: {message}")]
+    Invalid { setting: String, message: String },
+    #[error("cannot read config file {path}: {message}")]
+    File { path: String, message: String },
+    #[error("config file {path}, line {line}: {message}")]
+    Syntax { path: String, line: usize, message: String },
+}
+
+fn invalid(setting: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { setting: format!("{setting} ({})", env_name(setting)), message: message.into() }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    Crit,
+    Error,
+    Warn,
+    Info,
+    Debug,
+}
+
+impl LogLevel {
+    /// Its spellings in `log-level`.
+    const NAMES: &'static [(&'static str, LogLevel)] = &[
+        ("crit", LogLevel::Crit),
+        ("error", LogLevel::Error),
+        ("warn", LogLevel::Warn),
+        ("info", LogLevel::Info),
+        ("debug", LogLevel::Debug),
+    ];
+
+    pub fn as_tracing(self) -> tracing::Level {
+        match self {
+            LogLevel::Crit | LogLevel::Error => tracing::Level::ERROR,
+            LogLevel::Warn => tracing::Level::WARN,
+            LogLevel::Info => tracing::Level::INFO,
+            LogLevel::Debug => tracing::Level::DEBUG,
+        }
+    }
+}
+
+/// How a request's transaction ends (`db-tx-end`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxEnd {
+    pub rollback: bool,
+    /// `Prefer: tx=commit|rollback` is honoured.
+    pub allow_override: bool,
+}
+
+impl TxEnd {
+    /// Its spellings in `db-tx-end`.
+    const NAMES: &'static [(&'static str, TxEnd)] = &[
+        ("commit", TxEnd { rollback: false, allow_override: false }),
+        ("commit-allow-override", TxEnd { rollback: false, allow_override: true }),
+        ("rollback", TxEnd { rollback: true, allow_override: false }),
+        ("rollback-allow-override", TxEnd { rollback: true, allow_override: true }),
+    ];
+}
+
+/// What `GET /` answers (`openapi-mode`), PostgREST's three modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenApiMode {
+    /// The OpenAPI document of what the request's role has privileges on.
+    FollowPrivileges,
+    /// The OpenAPI document of everything exposed, whatever the role's privileges.
+    IgnorePrivileges,
+    /// No OpenAPI document: `GET /` is not found.
+    Disabled,
+}
+
+impl OpenApiMode {
+    /// Its spellings in `openapi-mode`.
+    const NAMES: &'static [(&'static str, OpenApiMode)] = &[
+        ("follow-privileges", OpenApiMode::FollowPrivileges),
+        ("ignore-privileges", OpenApiMode::IgnorePrivileges),
+        ("disabled", OpenApiMode::Disabled),
+    ];
+}
+
+/// The validated configuration. Built once at start-up; immutable afterwards.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub db_uri: String,
+    pub db_schemas: Vec<String>,
+    pub db_anon_role: Option<String>,
+    pub db_extra_search_path: Vec<String>,
+    /// Settings of a called function (`ALTER FUNCTION … SET`) applied to its whole transaction.
+    pub db_hoisted_tx_settings: Vec<String>,
+    pub db_max_rows: Option<i64>,
+    pub db_pool: usize,
+    pub db_pool_acquisition_timeout: u64,
+    /// Seconds an idle connection is kept open (`db-pool-max-idletime`).
+    pub db_pool_max_idletime: u64,
+    /// Seconds a connection is used at most before it is replaced (`db-pool-max-lifetime`).
+    pub db_pool_max_lifetime: u64,
+    pub db_pre_request: Option<(String, String)>,
+    pub db_tx_end: TxEnd,
+    pub db_channel: String,
+    pub db_channel_enabled: bool,
+    pub jwt_secret: Option<Vec<u8>>,
+    pub jwt_aud: Option<String>,
+    pub jwt_role_claim_key: Vec<String>,
+    pub log_level: LogLevel,
+    pub raw_media_types: Vec<String>,
+    pub server_host: String,
+    pub server_port: u16,
+    pub server_cors_allowed_origins: Option<Vec<String>>,
+    pub server_trace_header: Option<String>,
+    /// Listen on this unix socket instead of TCP (`server-unix-socket`), with this mode.
+    pub server_unix_socket: Option<String>,
+    pub server_unix_socket_mode: u32,
+    pub openapi_mode: OpenApiMode,
+    pub db_aggregates_enabled: bool,
+    pub server_timing_enabled: bool,
+    pub db_plan_enabled: bool,
+    /// `db-prepared-statements`: false sends every statement unnamed (nothing stays prepared).
+    pub db_prepared_statements: bool,
+    /// A function whose result answers `GET /` instead of the OpenAPI document.
+    pub db_root_spec: Option<String>,
+    /// The admin server (`/live`, `/ready`), off unless a port is set.
+    pub admin_server_port: Option<u16>,
+    pub admin_server_host: Option<String>,
+    pub openapi_security_active: bool,
+    pub openapi_server_proxy_uri: Option<String>,
+    pub client_error_verbosity_minimal: bool,
+    /// `app.settings.*`, set as `app.settings.NAME` on every transaction.
+    pub app_settings: BTreeMap<String, String>,
+    /// Read settings from the database (`db-config`).
+    pub db_config: bool,
+    /// The function run before reading the in-database settings (`db-pre-config`).
+    pub db_pre_config: Option<(String, String)>,
+    /// Capacity of the JWT cache (`jwt-cache-max-entries`); 0 disables it.
+    pub jwt_cache_max_entries: usize,
+    /// The effective raw settings (defaults included), for `--dump-config`.
+    pub raw: BTreeMap<String, String>,
+    /// The file and environment this configuration was read from (for reloads).
+    pub source: ConfigSource,
+}
+
+impl Config {
+    /// Loads the configuration from an optional PostgREST-format file and the environment
+    /// (only `PGRST_*` variables are looked at; they win over the file).
+    pub fn from_sources(file: Option<&Path>, env: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
+        let source = ConfigSource { file: file.map(Path::to_path_buf), env: env.clone() };
+        let mut config = Config::from_raw(source.read()?)?;
+        config.source = source;
+        Ok(config)
+    }
+
+    /// The configuration after a reload: `fresh` is the file + environment read again
+    /// ([`ConfigSource::read`], names canonical), `db` the in-database settings (`pgrst.NAME` →
+    /// value; names of settings not marked `in_db` are ignored), which win over file and
+    /// environment. `restart_only` settings keep their current value; their names are
+    /// returned when the new sources wanted to change them.
+    pub fn reloaded(
+        &self,
+        mut fresh: BTreeMap<String, String>,
+        db: &[(String, String)],
+    ) -> Result<(Config, Vec<String>), ConfigError> {
+        let from_db: Vec<(String, &String)> = db
+            .iter()
+            .filter_map(|(n, v)| n.strip_prefix("pgrst.").map(|n| (n.replace('_', "-"), v)))
+            .filter(|(n, _)| setting(n).is_some_and(|s| s.in_db))
+            .collect();
+        for (name, value) in &from_db {
+            fresh.insert(name.clone(), (*value).clone());
+        }
+        let mut ignored = Vec::new();
+        for setting in SETTINGS.iter().filter(|s| s.restart_only) {
+            let name = setting.name;
+            let fresh_value = fresh.remove(name);
+            let old_value = self.raw.get(name).cloned();
+            let default = setting.default.map(str::to_string);
+            if fresh_value.is_some() && fresh_value != old_value || fresh_value.is_none() && old_value != default {
+                ignored.push(name.to_string());
+            }
+            if let Some(v) = old_value {
+                fresh.insert(name.to_string(), v);
+            }
+        }
+        let mut config = Config::from_raw(fresh).map_err(|e| match e {
+            // Name where the bad value came from: the database, not the environment.
+            ConfigError::Invalid { setting, message } => {
+                let name = setting.split(" (").next().unwrap_or_default().to_string();
+                if from_db.iter().any(|(n, _)| *n == name) {
+                    ConfigError::Invalid { setting: format!("{name} ({} in the database)", in_db_name(&name)), message }
+                } else {
+                    ConfigError::Invalid { setting, message }
+                }
+            }
+            other => other,
+        })?;
+        config.source = self.source.clone();
+        Ok((config, ignored))
+    }
+
+    /// Validates raw settings (names canonical: [`ConfigSource::read`] maps the old ones) into
+    /// a [`Config`].
+    pub fn from_raw(mut raw: BTreeMap<String, String>) -> Result<Config, ConfigError> {
+        complete(&mut raw)?;
+        let r = Raw(&raw);
+        let db_schemas = r.list("db-schemas");
+        let Some(default_schema) = db_schemas.first().cloned() else {
+            return Err(invalid("db-schemas", "at least one schema is required"));
+        };
+        let db_pool = r.int("db-pool")?;
+        if db_pool < 1 {
+            return Err(invalid("db-pool", "must be a positive number"));
+        }
+        let server_port = u16::try_from(r.int("server-port")?)
+            .map_err(|_| invalid("server-port", "must be a port number (0-65535)"))?;
+        let acq = r.int("db-pool-acquisition-timeout")?;
+        if acq < 1 {
+            return Err(invalid("db-pool-acquisition-timeout", "must be a positive number of seconds"));
+        }
+        let db_max_rows = r.int_if_set("db-max-rows")?;
+        if matches!(db_max_rows, Some(n) if n < 0) {
+            return Err(invalid("db-max-rows", "must not be negative"));
+        }
+        let log_level = r.one_of("log-level", LogLevel::NAMES)?;
+        let db_tx_end = r.one_of("db-tx-end", TxEnd::NAMES)?;
+        let verbosity = [("verbose", false), ("minimal", true)];
+        let client_error_verbosity_minimal = r.one_of("client-error-verbosity", &verbosity)?;
+        let jwt_secret =
+            r.get("jwt-secret").map(|secret| jwt_secret(secret, r.flag("jwt-secret-is-base64"))).transpose()?;
+        let jwt_role_claim_key = parse_claim_path(r.value("jwt-role-claim-key")).ok_or_else(|| {
+            invalid("jwt-role-claim-key", "expected a JSPath like .role or .\"https://example.com/claims\".role")
+        })?;
+        let jwt_cache_max_entries = r.int("jwt-cache-max-entries")?.max(0) as usize;
+        let mode_text = r.value("server-unix-socket-mode");
+        let server_unix_socket_mode =
+            u32::from_str_radix(mode_text, 8).ok().filter(|m| (0o600..=0o777).contains(m)).ok_or_else(|| {
+                invalid("server-unix-socket-mode", format!("'{mode_text}' is not an octal mode from 600 to 777"))
+            })?;
+        let admin_server_port = match r.int_if_set("admin-server-port")? {
+            None => None,
+            Some(p) => Some(u16::try_from(p).map_err(|_| invalid("admin-server-port", "must be a port number"))?),
+        };
+        Ok(Config {
+            db_uri: r.value("db-uri").to_string(),
+            db_anon_role: r.text("db-anon-role"),
+            db_extra_search_path: r.list("db-extra-search-path"),
+            db_hoisted_tx_settings: r.list("db-hoisted-tx-settings"),
+            db_max_rows,
+            db_pool: db_pool as usize,
+            db_pool_acquisition_timeout: acq as u64,
+            db_pool_max_idletime: r.int("db-pool-max-idletime")?.max(1) as u64,
+            db_pool_max_lifetime: r.int("db-pool-max-lifetime")?.max(1) as u64,
+            db_pre_request: r.function("db-pre-request", &default_schema),
+            db_tx_end,
+            db_channel: r.value("db-channel").to_string(),
+            db_channel_enabled: r.flag("db-channel-enabled"),
+            jwt_secret,
+            jwt_aud: r.text("jwt-aud"),
+            jwt_role_claim_key,
+            log_level,
+            raw_media_types: r.list("raw-media-types"),
+            server_host: r.value("server-host").to_string(),
+            server_port,
+            server_cors_allowed_origins: r
+                .get("server-cors-allowed-origins")
+                .map(|_| r.list("server-cors-allowed-origins")),
+            server_trace_header: r.get("server-trace-header").map(str::to_lowercase),
+            server_unix_socket: r.text("server-unix-socket"),
+            server_unix_socket_mode,
+            openapi_mode: r.one_of("openapi-mode", OpenApiMode::NAMES)?,
+            db_aggregates_enabled: r.flag("db-aggregates-enabled"),
+            server_timing_enabled: r.flag("server-timing-enabled"),
+            db_plan_enabled: r.flag("db-plan-enabled"),
+            db_prepared_statements: r.flag("db-prepared-statements"),
+            db_root_spec: r.text("db-root-spec"),
+            admin_server_port,
+            admin_server_host: r.text("admin-server-host"),
+            openapi_security_active: r.flag("openapi-security-active"),
+            openapi_server_proxy_uri: r.text("openapi-server-proxy-uri"),
+            client_error_verbosity_minimal,
+            app_settings: r.app_settings(),
+            db_schemas,
+            db_config: r.flag("db-config"),
+            db_pre_config: r.function("db-pre-config", &default_schema),
+            jwt_cache_max_entries,
+            raw,
+            source: ConfigSource::default(),
+        })
+    }
+}
+
+/// Checks each known setting's value against its kind, fills in the defaults of those unset,
+/// and warns about unknown and unimplemented settings.
+fn complete(raw: &mut BTreeMap<String, String>) -> Result<(), ConfigError> {
+    for setting in SETTINGS {
+        match raw.get(setting.name) {
+            Some(v) => {
+                check_kind(setting, v)?;
+                if !setting.implemented && Some(v.as_str()) != setting.default {
+                    tracing::warn!(
+                        "setting {} is accepted but not implemented yet by tusk; it has no effect",
+                        setting.name
+                    );
+                }
+            }
+            None => {
+                if let Some(d) = setting.default {
+                    raw.insert(setting.name.to_string(), d.to_string());
+                }
+            }
+        }
+    }
+    for name in raw.keys() {
+        if !name.starts_with("app.settings.") && setting(name).is_none() {
+            tracing::warn!("unknown setting {name} is ignored");
+        }
+    }
+    Ok(())
+}
+
+/// Typed reads of the raw settings (after [`complete`]): an empty value counts as unset.
+struct Raw<'a>(&'a BTreeMap<String, String>);
+
+impl<'a> Raw<'a> {
+    /// The value, unless unset or empty.
+    fn get(&self, name: &str) -> Option<&'a str> {
+        self.0.get(name).map(String::as_str).filter(|v| !v.is_empty())
+    }
+
+    /// The value, or the setting's default when it is unset or empty.
+    fn value(&self, name: &str) -> &'a str {
+        self.get(name).or_else(|| setting(name).and_then(|s| s.default)).unwrap_or_default()
+    }
+
+    fn text(&self, name: &str) -> Option<String> {
+        self.get(name).map(str::to_string)
+    }
+
+    /// A boolean setting (its kind was checked, so its value parses).
+    fn flag(&self, name: &str) -> bool {
+        parse_bool(self.value(name)).unwrap_or(false)
+    }
+
+    /// A comma-separated list; empty when unset.
+    fn list(&self, name: &str) -> Vec<String> {
+        self.get(name)
+            .map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+            .unwrap_or_default()
+    }
+
+    /// A number setting without a default.
+    fn int_if_set(&self, name: &str) -> Result<Option<i64>, ConfigError> {
+        match self.0.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(v) => v.parse::<i64>().map(Some).map_err(|_| invalid(name, format!("'{v}' is not a number"))),
+        }
+    }
+
+    /// A number setting with a default.
+    fn int(&self, name: &str) -> Result<i64, ConfigError> {
+        match self.int_if_set(name)? {
+            Some(n) => Ok(n),
+            None => Raw::default_of(name).trim().parse().map_err(|_| invalid(name, "the default is not a number")),
+        }
+    }
+
+    fn default_of(name: &str) -> &'static str {
+        setting(name).and_then(|s| s.default).unwrap_or_default()
+    }
+
+    /// One of the values `names` spells (the setting's default when unset or empty).
+    fn one_of<T: Copy>(&self, name: &str, names: &[(&str, T)]) -> Result<T, ConfigError> {
+        let value = self.value(name);
+        match names.iter().find(|(n, _)| *n == value) {
+            Some((_, t)) => Ok(*t),
+            None => {
+                let all: Vec<&str> = names.iter().map(|(n, _)| *n).collect();
+                Err(invalid(name, format!("'{value}' is not one of {}", all.join(", "))))
+            }
+        }
+    }
+
+    /// A function setting (`db-pre-request`, `db-pre-config`): `schema.function`, or a function
+    /// of `default_schema`.
+    fn function(&self, name: &str, default_schema: &str) -> Option<(String, String)> {
+        self.get(name).map(|v| match v.split_once('.') {
+            Some((s, f)) => (s.to_string(), f.to_string()),
+            None => (default_schema.to_string(), v.to_string()),
+        })
+    }
+
+    /// `app.settings.NAME` → value.
+    fn app_settings(&self) -> BTreeMap<String, String> {
+        self.0.iter().filter_map(|(k, v)| k.strip_prefix("app.settings.").map(|n| (n.to_string(), v.clone()))).collect()
+    }
+}
+
+/// The key `jwt-secret` gives: its bytes (base64-decoded with `jwt-secret-is-base64`); a
+/// shared secret must be at least 32 bytes, a JWK (JSON) may be shorter.
+fn jwt_secret(secret: &str, base64: bool) -> Result<Vec<u8>, ConfigError> {
+    let bytes = if base64 {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .decode(secret.trim())
+            .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(secret.trim()))
+            .map_err(|e| invalid("jwt-secret", format!("not valid base64: {e}")))?
+    } else {
+        secret.as_bytes().to_vec()
+    };
+    if bytes.len() < 32 && !secret.trim_start().starts_with('{') {
+        return Err(invalid("jwt-secret", "the JWT secret must be at least 32 characters long"));
+    }
+    Ok(bytes)
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.trim().to_lowercase().as_str() {
+        "true" | "on" | "yes" | "1" => Some(true),
+        "false" | "off" | "no" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+fn check_kind(setting: &Setting, v: &str) -> Result<(), ConfigError> {
+    match setting.kind {
+        Kind::Bool if parse_bool(v).is_none() => {
+            Err(invalid(setting.name, format!("'{v}' is not a boolean (true or false)")))
+        }
+        Kind::Int if !v.trim().is_empty() && v.trim().parse::<i64>().is_err() => {
+            Err(invalid(setting.name, format!("'{v}' is not a number")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Parses PostgREST's role-claim JSPath: `.role`, `.a.b`, `."https://x/claims".role`, `.roles[0]`.
+pub fn parse_claim_path(path: &str) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    let mut chars = path.trim().chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '.' => {
+                if chars.peek() == Some(&'"') {
+                    chars.next();
+                    let mut key = String::new();
+                    loop {
+                        match chars.next()? {
+                            '"' => break,
+                            c => key.push(c),
+                        }
+                    }
+                    out.push(key);
+                } else {
+                    let mut key = String::new();
+                    while let Some(&c) = chars.peek() {
+                        if c == '.' || c == '[' {
+                            break;
+                        }
+                        key.push(c);
+                        chars.next();
+                    }
+                    if key.is_empty() {
+                        return None;
+                    }
+                    out.push(key);
+                }
+            }
+            '[' => {
+                let mut idx = String::new();
+                loop {
+                    match chars.next()? {
+                        ']' => break,
+                        c => idx.push(c),
+                    }
+                }
+                idx.trim().parse::<usize>().ok()?;
+                out.push(format!("[{}]", idx.trim()));
+            }
+            _ => return None,
+        }
+    }
+    if out.is_empty() {
+        None
+    } else {
+        Some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(super) fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn seed_environment() {
+        let c = Config::from_sources(
+            None,
+            &env(&[
+                ("PGRST_RAW_MEDIA_TYPES", "text/html"),
+                ("PGRST_DB_URI", "postgres://postgrest:mysecretpassword@localhost:5432/dbname"),
+                ("PGRST_DB_ANON_ROLE", "web_anon"),
+                ("PGRST_DB_SCHEMAS", "todo"),
+                ("PGRST_JWT_SECRET", "your-256-bit-secret-your-256-bit-secret"),
+                ("PGRST_LOG_LEVEL", "info"),
+                ("HOME", "/root"),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(c.db_schemas, vec!["todo"]);
+        assert_eq!(c.raw_media_types, vec!["text/html"]);
+        assert_eq!(c.db_anon_role.as_deref(), Some("web_anon"));
+        assert_eq!(c.log_level, LogLevel::Info);
+        assert_eq!(c.server_port, 3000);
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        for (var, value, needle) in [
+            ("PGRST_SERVER_PORT", "notaport", "server-port"),
+            ("PGRST_SERVER_PORT", "70000", "server-port"),
+            ("PGRST_DB_POOL", "-1", "db-pool"),
+            ("PGRST_LOG_LEVEL", "loud", "log-level"),
+            ("PGRST_DB_TX_END", "maybe", "db-tx-end"),
+            ("PGRST_JWT_SECRET", "short", "jwt-secret"),
+            ("PGRST_DB_PLAN_ENABLED", "perhaps", "db-plan-enabled"),
+        ] {
+            let err = Config::from_sources(None, &env(&[(var, value)])).expect_err(var);
+            let msg = err.to_string();
+            assert!(msg.contains(needle) && msg.contains(var), "{msg}");
+            assert!(!msg.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn openapi_mode_is_one_of_postgrest_modes() {
+        let mode = |v: &str| Config::from_sources(None, &env(&[("PGRST_OPENAPI_MODE", v)])).map(|c| c.openapi_mode);
+        assert_eq!(mode("follow-privileges").expect("valid"), OpenApiMode::FollowPrivileges);
+        assert_eq!(mode("ignore-privileges").expect("valid"), OpenApiMode::IgnorePrivileges);
+        assert_eq!(mode("disabled").expect("valid"), OpenApiMode::Disabled);
+        assert_eq!(mode("").expect("the default"), OpenApiMode::FollowPrivileges);
+        let c = Config::from_sources(None, &env(&[])).expect("valid");
+        assert_eq!(c.openapi_mode, OpenApiMode::FollowPrivileges);
+        assert!(c.dump().contains("openapi-mode = \"follow-privileges\"\n"));
+        let err = mode("ignore_privileges").expect_err("a typo").to_string();
+        assert_eq!(
+            err,
+            "invalid value for openapi-mode (PGRST_OPENAPI_MODE): 'ignore_privileges' is not one of \
+             follow-privileges, ignore-privileges, disabled"
+        );
+    }
+
+    #[test]
+    fn an_empty_value_is_the_default_of_a_one_value_setting_and_an_empty_list() {
+        let c = Config::from_sources(
+            None,
+            &env(&[
+                ("PGRST_DB_POOL", ""),
+                ("PGRST_LOG_LEVEL", ""),
+                ("PGRST_SERVER_HOST", ""),
+                ("PGRST_JWT_ROLE_CLAIM_KEY", ""),
+                ("PGRST_DB_EXTRA_SEARCH_PATH", ""),
+                ("PGRST_DB_MAX_ROWS", ""),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!((c.db_pool, c.log_level, c.server_host.as_str()), (10, LogLevel::Error, "!4"));
+        assert_eq!(c.jwt_role_claim_key, vec!["role"]);
+        assert!(c.db_extra_search_path.is_empty());
+        assert_eq!(c.db_max_rows, None);
+        let err = Config::from_sources(None, &env(&[("PGRST_DB_SCHEMAS", " , ")])).expect_err("no schema");
+        assert!(err.to_string().contains("at least one schema is required"), "{err}");
+    }
+
+    #[test]
+    fn old_names_give_way_to_current_ones() {
+        let c =
+            Config::from_sources(None, &env(&[("PGRST_DB_SCHEMA", "old"), ("PGRST_MAX_ROWS", "7")])).expect("valid");
+        assert_eq!((c.db_schemas, c.db_max_rows), (vec!["old".to_string()], Some(7)));
+        assert!(!c.raw.contains_key("db-schema") && !c.raw.contains_key("max-rows"));
+        let both = env(&[("PGRST_DB_SCHEMA", "old"), ("PGRST_DB_SCHEMAS", "new")]);
+        assert_eq!(Config::from_sources(None, &both).expect("valid").db_schemas, vec!["new"]);
+    }
+
+    #[test]
+    fn the_settings_table_marks_in_db_and_restart_only_settings() {
+        let in_db: Vec<&str> = in_db_settings().collect();
+        assert!(in_db.contains(&"db-schemas") && in_db.contains(&"jwt-secret") && !in_db.contains(&"db-uri"));
+        let restart: Vec<&str> = SETTINGS.iter().filter(|s| s.restart_only).map(|s| s.name).collect();
+        assert!(restart.contains(&"db-uri") && restart.contains(&"server-port") && !restart.contains(&"db-schemas"));
+        assert!(SETTINGS.iter().all(|s| !(s.in_db && s.restart_only)), "a restart-only setting from the database");
+        assert_eq!(setting("db-pool").and_then(|s| s.default), Some("10"));
+    }
+
+    #[test]
+    fn in_database_settings_win_but_restart_only_ones_keep_their_value() {
+        let c = Config::from_sources(
+            None,
+            &env(&[("PGRST_DB_SCHEMAS", "todo"), ("PGRST_SERVER_PORT", "4000"), ("PGRST_DB_MAX_ROWS", "5")]),
+        )
+        .expect("valid");
+        let fresh = c.source.read().expect("raw");
+        let db = [
+            ("pgrst.db_schemas".to_string(), "api, v2".to_string()),
+            ("pgrst.jwt_secret".to_string(), "a-secret-that-is-long-enough-for-hs256".to_string()),
+            // Not settable from the database: ignored.
+            ("pgrst.db_uri".to_string(), "postgres://elsewhere".to_string()),
+            ("pgrst.server_port".to_string(), "1".to_string()),
+            ("other.setting".to_string(), "x".to_string()),
+        ];
+        let (new, ignored) = c.reloaded(fresh, &db).expect("valid");
+        assert_eq!(new.db_schemas, vec!["api", "v2"]);
+        assert!(new.jwt_secret.is_some());
+        assert_eq!(new.db_max_rows, Some(5));
+        assert_eq!(new.db_uri, "postgresql://");
+        assert_eq!(new.server_port, 4000);
+        assert!(ignored.is_empty(), "{ignored:?}");
+        assert_eq!(new.source.env.get("PGRST_DB_SCHEMAS").map(String::as_str), Some("todo"));
+
+        // A restart-only setting changed in the sources keeps its value and is reported.
+        let mut fresh = c.source.read().expect("raw");
+        fresh.insert("server-port".into(), "5000".into());
+        fresh.insert("db-pool".into(), "3".into());
+        let (new, ignored) = c.reloaded(fresh, &[]).expect("valid");
+        assert_eq!((new.server_port, new.db_pool), (4000, 10));
+        assert_eq!(ignored, vec!["db-pool", "server-port"]);
+        // An old name for an unchanged value is no change.
+        let c = Config::from_sources(None, &env(&[("PGRST_DB_POOL_TIMEOUT", "10")])).expect("valid");
+        let (_, ignored) = c.reloaded(c.source.read().expect("raw"), &[]).expect("valid");
+        assert!(ignored.is_empty(), "{ignored:?}");
+
+        // An invalid in-database value is an error (the caller keeps the old config).
+        let bad = [("pgrst.jwt_secret".to_string(), "short".to_string())];
+        let err = c.reloaded(c.source.read().expect("raw"), &bad).expect_err("too short").to_string();
+        assert!(err.contains("jwt-secret (pgrst.jwt_secret in the database)"), "{err}");
+    }
+
+    #[test]
+    fn db_config_pre_config_and_jwt_cache_settings() {
+        let c = Config::from_sources(None, &env(&[("PGRST_DB_SCHEMAS", "api")])).expect("valid");
+        assert!(c.db_config);
+        assert_eq!(c.db_pre_config, None);
+        assert_eq!(c.jwt_cache_max_entries, 1000);
+        let c = Config::from_sources(
+            None,
+            &env(&[
+                ("PGRST_DB_SCHEMAS", "api"),
+                ("PGRST_DB_CONFIG", "false"),
+                ("PGRST_DB_PRE_CONFIG", "pre_config"),
+                ("PGRST_JWT_CACHE_MAX_ENTRIES", "0"),
+            ]),
+        )
+        .expect("valid");
+        assert!(!c.db_config);
+        assert_eq!(c.db_pre_config, Some(("api".into(), "pre_config".into())));
+        assert_eq!(c.jwt_cache_max_entries, 0);
+        assert_eq!(in_db_name("db-schemas"), "pgrst.db_schemas");
+    }
+
+    #[test]
+    fn claim_paths() {
+        assert_eq!(parse_claim_path(".role"), Some(vec!["role".into()]));
+        assert_eq!(
+            parse_claim_path(".\"https://x.io/c\".roles[0]"),
+            Some(vec!["https://x.io/c".into(), "roles".into(), "[0]".into()])
+        );
+        assert_eq!(parse_claim_path("role"), None);
+    }
+}

@@ -1,0 +1,192 @@
+//! The settings PostgREST knows, each declared once in [`SETTINGS`]: one row per key with its
+//! kind, its default, whether it may come from the database, whether changing it needs a
+//! restart, whether tusk implements it yet, and one line of doc. Also the old names PostgREST
+//! still accepts ([`ALIASES`]) and the names a setting goes by in the environment and in the
+//! database. Data only: parsing and validation are in `config`.
+
+/// What a setting's value must look like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Str,
+    Bool,
+    Int,
+}
+
+/// One PostgREST setting.
+pub struct Setting {
+    pub name: &'static str,
+    pub kind: Kind,
+    /// The value it has when unset (and when set to an empty value, for a setting with one
+    /// value); the only place a default is written.
+    pub default: Option<&'static str>,
+    /// May come from the database (`ALTER ROLE … SET pgrst.NAME` or `db-pre-config`), with `_`
+    /// for `-` in its in-database name (`pgrst.db_schemas`), as PostgREST lists them.
+    pub in_db: bool,
+    /// Bound to resources made once at start-up (sockets, the pool, logging): a config reload
+    /// keeps its old value and logs that a restart is needed. Every other setting is applied to
+    /// the next request.
+    pub restart_only: bool,
+    /// false: accepted (and dumped) but tusk does not act on it yet; a warning is logged when set.
+    pub implemented: bool,
+    pub doc: &'static str,
+}
+
+impl Setting {
+    /// A setting without a default, read from the file and the environment only, applied on
+    /// reload, implemented. The methods below say how a row differs.
+    const fn new(name: &'static str, kind: Kind, doc: &'static str) -> Setting {
+        Setting { name, kind, default: None, in_db: false, restart_only: false, implemented: true, doc }
+    }
+
+    const fn defaults_to(mut self, default: &'static str) -> Setting {
+        self.default = Some(default);
+        self
+    }
+
+    const fn in_db(mut self) -> Setting {
+        self.in_db = true;
+        self
+    }
+
+    const fn restart_only(mut self) -> Setting {
+        self.restart_only = true;
+        self
+    }
+
+    const fn not_implemented(mut self) -> Setting {
+        self.implemented = false;
+        self
+    }
+}
+
+use Kind::{Bool, Int, Str};
+
+/// Every setting PostgREST accepts, in PostgREST's `--dump-config` order.
+pub const SETTINGS: &[Setting] = &[
+    Setting::new("admin-server-host", Str, "Host of the admin server (defaults to server-host)").restart_only(),
+    Setting::new(
+        "admin-server-port",
+        Int,
+        "Port of the admin server (/live, /ready, /metrics, /schema_cache, /config)",
+    )
+    .restart_only(),
+    Setting::new("client-error-verbosity", Str, "verbose or minimal: whether error bodies carry details and hint")
+        .defaults_to("verbose")
+        .in_db(),
+    Setting::new("db-aggregates-enabled", Bool, "Allow aggregate functions in select=").defaults_to("false").in_db(),
+    Setting::new("db-anon-role", Str, "Role used for requests without a JWT; unset means anonymous requests get 401")
+        .in_db(),
+    Setting::new("db-channel", Str, "Channel LISTENed to for 'reload schema' / 'reload config' notifications")
+        .defaults_to("pgrst"),
+    Setting::new("db-channel-enabled", Bool, "Whether to LISTEN on db-channel").defaults_to("true"),
+    Setting::new("db-config", Bool, "Read settings from the database (ALTER ROLE ... SET pgrst.*)").defaults_to("true"),
+    Setting::new("db-extra-search-path", Str, "Schemas added to search_path of every request")
+        .defaults_to("public")
+        .in_db(),
+    Setting::new("db-hoisted-tx-settings", Str, "Function settings applied to the transaction")
+        .defaults_to("statement_timeout,plan_filter.statement_cost_limit,default_transaction_isolation")
+        .in_db(),
+    Setting::new("db-max-rows", Int, "Upper bound on rows returned by a read").in_db(),
+    Setting::new("db-plan-enabled", Bool, "Allow application/vnd.pgrst.plan (EXPLAIN) responses")
+        .defaults_to("false")
+        .in_db(),
+    Setting::new("db-pool", Int, "Number of connections in the pool").defaults_to("10").restart_only(),
+    Setting::new("db-pool-acquisition-timeout", Int, "Seconds to wait for a free connection before answering 504")
+        .defaults_to("10")
+        .restart_only(),
+    Setting::new("db-pool-automatic-recovery", Bool, "Reconnect automatically when the database goes away")
+        .defaults_to("true")
+        .restart_only(),
+    Setting::new("db-pool-max-idletime", Int, "Seconds an idle connection is kept").defaults_to("30").restart_only(),
+    Setting::new("db-pool-max-lifetime", Int, "Seconds a connection is kept at most")
+        .defaults_to("1800")
+        .restart_only(),
+    Setting::new("db-pre-config", Str, "Function run before loading in-database configuration").in_db(),
+    Setting::new("db-pre-request", Str, "Function called at the start of every request's transaction").in_db(),
+    Setting::new(
+        "db-prepared-statements",
+        Bool,
+        "Prepare each request's statements once per connection; false runs them unnamed (for transaction poolers)",
+    )
+    .defaults_to("true")
+    .in_db(),
+    Setting::new("db-root-spec", Str, "Function whose result replaces the OpenAPI root document").in_db(),
+    Setting::new("db-schemas", Str, "Comma-separated schemas exposed through the API; the first is the default")
+        .defaults_to("public")
+        .in_db(),
+    Setting::new("db-tx-end", Str, "commit, commit-allow-override, rollback or rollback-allow-override")
+        .defaults_to("commit")
+        .in_db(),
+    Setting::new("db-uri", Str, "PostgreSQL connection URI of the authenticator role")
+        .defaults_to("postgresql://")
+        .restart_only(),
+    Setting::new("jwt-aud", Str, "Required 'aud' claim of JWTs").in_db(),
+    Setting::new("jwt-cache-max-entries", Int, "Maximum entries of the JWT cache; 0 disables it")
+        .defaults_to("1000")
+        .in_db(),
+    Setting::new("jwt-role-claim-key", Str, "JSPath of the role claim in the JWT").defaults_to(".role").in_db(),
+    Setting::new("jwt-secret", Str, "Secret (or JWK) used to verify JWTs; at least 32 characters").in_db(),
+    Setting::new("jwt-secret-is-base64", Bool, "Whether jwt-secret is base64-encoded").defaults_to("false").in_db(),
+    Setting::new("log-level", Str, "crit, error, warn, info or debug").defaults_to("error").restart_only(),
+    Setting::new("log-query", Bool, "Log the main SQL statement of every request")
+        .defaults_to("false")
+        .not_implemented(),
+    Setting::new("openapi-mode", Str, "follow-privileges, ignore-privileges or disabled")
+        .defaults_to("follow-privileges")
+        .in_db(),
+    Setting::new("openapi-security-active", Bool, "Include security definitions in the OpenAPI output")
+        .defaults_to("false")
+        .in_db(),
+    Setting::new("openapi-server-proxy-uri", Str, "Public URI of the API, used in the OpenAPI output").in_db(),
+    Setting::new(
+        "raw-media-types",
+        Str,
+        "Legacy (PostgREST < 12): media types whose responses are sent as-is (e.g. text/html)",
+    ),
+    Setting::new("server-cors-allowed-origins", Str, "Comma-separated origins allowed by CORS; unset allows any")
+        .in_db(),
+    Setting::new("server-host", Str, "Host to bind: an address, or !4 / !6 / * / *4 / *6")
+        .defaults_to("!4")
+        .restart_only(),
+    Setting::new("server-port", Int, "TCP port to bind").defaults_to("3000").restart_only(),
+    Setting::new("server-timing-enabled", Bool, "Send Server-Timing headers").defaults_to("false").in_db(),
+    Setting::new("server-trace-header", Str, "Request header echoed back for tracing").in_db(),
+    Setting::new("server-unix-socket", Str, "Unix socket to listen on instead of TCP").restart_only(),
+    Setting::new("server-unix-socket-mode", Str, "Mode of the unix socket (octal, 600 to 777)")
+        .defaults_to("660")
+        .restart_only(),
+];
+
+/// The row of a setting, by its canonical name.
+pub fn setting(name: &str) -> Option<&'static Setting> {
+    SETTINGS.iter().find(|s| s.name == name)
+}
+
+/// The names of the settings that may come from the database, in [`SETTINGS`] order.
+pub fn in_db_settings() -> impl Iterator<Item = &'static str> {
+    SETTINGS.iter().filter(|s| s.in_db).map(|s| s.name)
+}
+
+/// Old names PostgREST still accepts, mapped to the current ones.
+pub(super) const ALIASES: &[(&str, &str)] = &[
+    ("db-schema", "db-schemas"),
+    ("max-rows", "db-max-rows"),
+    ("pre-request", "db-pre-request"),
+    ("role-claim-key", "jwt-role-claim-key"),
+    ("secret-is-base64", "jwt-secret-is-base64"),
+    ("server-proxy-uri", "openapi-server-proxy-uri"),
+    ("db-pool-timeout", "db-pool-max-idletime"),
+];
+
+/// The in-database name of a setting: `db-schemas` → `pgrst.db_schemas`.
+pub fn in_db_name(setting: &str) -> String {
+    format!("pgrst.{}", setting.replace('-', "_"))
+}
+
+/// The environment variable of a setting: `db-uri` → `PGRST_DB_URI`.
+pub fn env_name(setting: &str) -> String {
+    if let Some(rest) = setting.strip_prefix("app.settings.") {
+        return format!("PGRST_APP_SETTINGS_{rest}");
+    }
+    format!("PGRST_{}", setting.replace('-', "_").to_uppercase())
+}

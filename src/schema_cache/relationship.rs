@@ -1,0 +1,191 @@
+//! Relationships: what can be embedded in what ([`Relationship`], its [`Cardinality`], the
+//! [`Junction`] of a many-to-many one). Derived from foreign keys (read both ways, and in pairs
+//! through junction tables; foreign keys seen through views come from [`super::view`]) and from
+//! functions taking one relation's row and returning another's (computed relationships).
+
+use super::routine::{ReturnShape, Routine};
+use super::table::{ForeignKey, Table};
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cardinality {
+    ManyToOne,
+    OneToMany,
+    OneToOne,
+    ManyToMany,
+}
+
+impl Cardinality {
+    pub fn name(self) -> &'static str {
+        match self {
+            Cardinality::ManyToOne => "many-to-one",
+            Cardinality::OneToMany => "one-to-many",
+            Cardinality::OneToOne => "one-to-one",
+            Cardinality::ManyToMany => "many-to-many",
+        }
+    }
+    /// Embeds as an object (or null) rather than an array.
+    pub fn to_one(self) -> bool {
+        matches!(self, Cardinality::ManyToOne | Cardinality::OneToOne)
+    }
+}
+
+/// A junction table joining the two ends of a many-to-many relationship.
+#[derive(Debug, Clone)]
+pub struct Junction {
+    pub schema: String,
+    pub name: String,
+    /// The foreign key from the junction to the source, and its (junction col, source col) pairs.
+    pub source_constraint: String,
+    pub source_columns: Vec<(String, String)>,
+    /// The foreign key from the junction to the target, and its (junction col, target col) pairs.
+    pub target_constraint: String,
+    pub target_columns: Vec<(String, String)>,
+}
+
+/// A way to embed `target` in `source`, derived from a foreign key (in either direction) or a
+/// pair of them through a junction table.
+#[derive(Debug, Clone)]
+pub struct Relationship {
+    pub source: (String, String),
+    pub target: (String, String),
+    pub cardinality: Cardinality,
+    /// The foreign key's name (for many-to-many: the junction table's).
+    pub constraint: String,
+    /// (source column, target column) pairs; empty for many-to-many.
+    pub columns: Vec<(String, String)>,
+    pub junction: Option<Junction>,
+    /// A computed relationship: the function (schema, name) taking the source row and
+    /// returning the target's rows (SETOF: to-many) or one row (to-one).
+    pub function: Option<(String, String)>,
+}
+
+impl Relationship {
+    /// The order PostgREST keeps relationships in (and lists them in PGRST201): by target,
+    /// self-relationships after the others, one-to-many, many-to-one, one-to-one, then
+    /// many-to-many, each by constraint (junction) and columns; computed relationships last.
+    pub(super) fn sort_key(&self) -> impl Ord + '_ {
+        let rank = match self.cardinality {
+            Cardinality::OneToMany => 0,
+            Cardinality::ManyToOne => 1,
+            Cardinality::OneToOne => 2,
+            Cardinality::ManyToMany => 3,
+        };
+        let is_self = self.source == self.target;
+        let names: Vec<&str> = match &self.junction {
+            Some(j) => vec![&j.schema, &j.name, &j.source_constraint, &j.target_constraint],
+            None => vec![&self.constraint],
+        };
+        let columns: Vec<(&str, &str)> = match &self.junction {
+            Some(j) => {
+                j.source_columns.iter().chain(&j.target_columns).map(|(a, b)| (b.as_str(), a.as_str())).collect()
+            }
+            None => self.columns.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect(),
+        };
+        (self.function.is_some(), &self.target, is_self, rank, names, columns)
+    }
+}
+
+/// Every relationship the foreign keys give: each key read both ways (many-to-one /
+/// one-to-many, or one-to-one when its columns are unique), and each pair of keys of a
+/// junction table whose key columns are part of the junction's primary key (many-to-many).
+pub(super) fn relationships(
+    tables: &HashMap<(String, String), Table>,
+    fks: &[ForeignKey],
+) -> HashMap<(String, String), Vec<Relationship>> {
+    let mut out: HashMap<(String, String), Vec<Relationship>> = HashMap::new();
+    for fk in fks {
+        let source = (fk.schema.clone(), fk.table.clone());
+        let target = (fk.foreign_schema.clone(), fk.foreign_table.clone());
+        let unique = fk.one_to_one.unwrap_or_else(|| tables.get(&source).is_some_and(|t| t.is_unique(&fk.columns)));
+        let pairs: Vec<(String, String)> = fk.columns.iter().cloned().zip(fk.foreign_columns.iter().cloned()).collect();
+        out.entry(source.clone()).or_default().push(Relationship {
+            source: source.clone(),
+            target: target.clone(),
+            cardinality: if unique { Cardinality::OneToOne } else { Cardinality::ManyToOne },
+            constraint: fk.name.clone(),
+            columns: pairs.clone(),
+            junction: None,
+            function: None,
+        });
+        out.entry(target.clone()).or_default().push(Relationship {
+            source: target,
+            target: source,
+            cardinality: if unique { Cardinality::OneToOne } else { Cardinality::OneToMany },
+            constraint: fk.name.clone(),
+            columns: pairs.into_iter().map(|(a, b)| (b, a)).collect(),
+            junction: None,
+            function: None,
+        });
+    }
+    // Many-to-many through junction tables.
+    // Sorted, so relationships (and PGRST201's list of them) come out in a stable order.
+    let mut junctions: Vec<(&(String, String), &Table)> = tables.iter().collect();
+    junctions.sort_by(|a, b| a.0.cmp(b.0));
+    let mut fks_of: HashMap<(&str, &str), Vec<&ForeignKey>> = HashMap::new();
+    for f in fks {
+        fks_of.entry((f.schema.as_str(), f.table.as_str())).or_default().push(f);
+    }
+    for (jkey, junction) in junctions {
+        let Some(jfks) = fks_of.get(&(jkey.0.as_str(), jkey.1.as_str())) else { continue };
+        for a in jfks {
+            for b in jfks {
+                // Two different keys (a view may repeat one key under several column names).
+                if a.name == b.name {
+                    continue;
+                }
+                let in_pk = |f: &ForeignKey| f.columns.iter().all(|c| junction.pk.contains(c));
+                if !in_pk(a) || !in_pk(b) {
+                    continue;
+                }
+                let source = (a.foreign_schema.clone(), a.foreign_table.clone());
+                let target = (b.foreign_schema.clone(), b.foreign_table.clone());
+                out.entry(source.clone()).or_default().push(Relationship {
+                    source,
+                    target,
+                    cardinality: Cardinality::ManyToMany,
+                    constraint: junction.name.clone(),
+                    columns: vec![],
+                    function: None,
+                    junction: Some(Junction {
+                        schema: junction.schema.clone(),
+                        name: junction.name.clone(),
+                        source_constraint: a.name.clone(),
+                        source_columns: a.columns.iter().cloned().zip(a.foreign_columns.iter().cloned()).collect(),
+                        target_constraint: b.name.clone(),
+                        target_columns: b.columns.iter().cloned().zip(b.foreign_columns.iter().cloned()).collect(),
+                    }),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Functions taking one table's row and returning another table's rows are relationships
+/// too (PostgREST's computed relationships), embedded under the function's name.
+pub(super) fn computed_relationships(
+    tables: &HashMap<(String, String), Table>,
+    routines: &HashMap<(String, String), Vec<Routine>>,
+    out: &mut HashMap<(String, String), Vec<Relationship>>,
+) {
+    for r in routines.values().flatten() {
+        let (ReturnShape::Composite { relation: Some(target) }, [_]) = (&r.shape, r.params.as_slice()) else {
+            continue;
+        };
+        // Only a row type (not a domain over one) makes a computed relationship.
+        if r.return_domain.is_some() {
+            continue;
+        }
+        let Some(source) = r.arg_relation.clone().filter(|s| tables.contains_key(s)) else { continue };
+        out.entry(source.clone()).or_default().push(Relationship {
+            source,
+            target: target.clone(),
+            cardinality: if r.returns_set && r.rows != 1.0 { Cardinality::OneToMany } else { Cardinality::ManyToOne },
+            constraint: r.name.clone(),
+            columns: vec![],
+            junction: None,
+            function: Some((r.schema.clone(), r.name.clone())),
+        });
+    }
+}
