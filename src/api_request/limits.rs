@@ -7,6 +7,7 @@
 //! planner busy for seconds. Past a limit the answer is 400 PGRST100 naming the limit and its
 //! setting. Also refuses NUL characters, which no PostgreSQL text can hold.
 
+use crate::config::setting;
 use crate::error::Error;
 
 /// The limits one request is parsed under. `Default` carries the documented defaults.
@@ -28,8 +29,17 @@ pub struct Limits {
 }
 
 impl Default for Limits {
+    /// The defaults of the `request-max-*` settings, as their rows in `config` declare them.
     fn default() -> Limits {
-        Limits { max_depth: 32, max_embeds: 50, max_select_items: 500, max_filters: 1000 }
+        let default = |name: &str| {
+            setting(name).and_then(|s| s.default).and_then(|d| d.parse().ok()).expect("a request-max-* default")
+        };
+        Limits {
+            max_depth: default("request-max-depth"),
+            max_embeds: default("request-max-embeds"),
+            max_select_items: default("request-max-select-items"),
+            max_filters: default("request-max-filters"),
+        }
     }
 }
 

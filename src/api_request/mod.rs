@@ -103,8 +103,6 @@ pub struct ApiRequest {
 
 /// Parses a request. `config` gives the exposed schemas and the request limits.
 pub fn parse(config: &Config, req: &RawRequest) -> Result<ApiRequest, Error> {
-    // TODO(config): the request-max-* settings, once config/settings.rs exists.
-    let limits = Limits::default();
     let method = Method::ALL
         .into_iter()
         .find(|m| m.as_str() == req.method)
@@ -133,7 +131,7 @@ pub fn parse(config: &Config, req: &RawRequest) -> Result<ApiRequest, Error> {
     };
 
     let is_routine = matches!(target, Target::Routine(_));
-    let query = parse_query(&req.query, is_routine, &limits)?;
+    let query = parse_query(&req.query, is_routine, &config.request_limits)?;
     let preferences = parse_preferences(req.header_all("prefer"));
     let accept = parse_accept(req.header("accept"));
     let content_type = req
