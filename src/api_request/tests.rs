@@ -200,5 +200,5 @@ fn limits_are_the_requests() {
     assert_eq!(code("a=1&b=2&c=3", true), Some("The limit is 2 (request-max-filters)".into()));
     assert_eq!(code("a->b->c->d=1", true), Some("The limit is 2 (request-max-depth)".into()));
     assert!(code("a\u{0}=1", true).is_some());
-    assert_eq!(Limits::default(), Limits { max_depth: 32, max_embeds: 50, max_select_items: 500, max_filters: 1000 });
+    assert_eq!(Limits::default(), Limits { max_depth: 32, max_embeds: 20, max_select_items: 500, max_filters: 1000 });
 }

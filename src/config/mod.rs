@@ -718,7 +718,7 @@ mod tests {
         let db = [("pgrst.request_max_depth".to_string(), "4".to_string())];
         let (c, _) = c.reloaded(c.source.read().expect("raw"), &db).expect("valid");
         assert_eq!(c.request_limits.max_depth, 4);
-        assert!(crate::config::example().contains("\nrequest-max-embeds = 50\n"));
+        assert!(crate::config::example().contains("\nrequest-max-embeds = 20\n"));
     }
 
     #[test]

@@ -153,7 +153,7 @@ pub const SETTINGS: &[Setting] = &[
     .defaults_to("32")
     .in_db(),
     Setting::new("request-max-embeds", Int, "Most embedded resources in one request's select")
-        .defaults_to("50")
+        .defaults_to("20")
         .in_db(),
     Setting::new("request-max-filters", Int, "Most filters, logic tree terms and order terms in one request")
         .defaults_to("1000")
