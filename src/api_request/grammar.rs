@@ -584,11 +584,10 @@ fn logic_item(c: &mut Cursor, depth: usize) -> Result<LogicTree, Error> {
     }
     // field.op.value up to the next top-level ',' or ')'.
     let start = c.pos;
-    let bytes: Vec<(usize, char)> = rest.char_indices().collect();
     let mut depth = 0;
     let mut quoted = false;
     let mut end = rest.len();
-    for (i, ch) in bytes {
+    for (i, ch) in rest.char_indices() {
         match ch {
             '"' => quoted = !quoted,
             '(' | '{' if !quoted => depth += 1,
