@@ -24,7 +24,7 @@ pub struct AppState {
     /// `None` until the first successful load.
     pub schema_cache: RwLock<Option<Arc<SchemaCache>>>,
     /// Asks the reloader to reload the schema cache (after NOTIFY, SIGUSR1 or a lost connection).
-    pub reload: tokio::sync::mpsc::Sender<String>,
+    pub reload: tokio::sync::mpsc::Sender<crate::server::Reload>,
 }
 
 impl AppState {
@@ -75,7 +75,7 @@ pub async fn handle(state: &AppState, req: RawRequest) -> Outcome {
         Err(e) => {
             if matches!(e, Error::DbConnection(_)) {
                 // The connection went away: have the reloader check the database again.
-                let _ = state.reload.try_send("reload schema".into());
+                let _ = state.reload.try_send(crate::server::Reload::Schema);
             }
             // 42501 is 401 for the anonymous role (also when a token names it), else 403.
             let authenticated = config.db_anon_role.as_deref() != Some(auth.role.as_str());

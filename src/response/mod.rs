@@ -5,6 +5,9 @@
 //! partial ranges, 204/201 choices, and of applying the `response.headers` /
 //! `response.status` settings a function made inside the transaction (PGRST111/112 when they
 //! are malformed). The body is passed through as PostgreSQL built it: no per-row work here.
+//! The OpenAPI document served at `GET /` is in [`openapi`].
+
+pub mod openapi;
 
 use crate::api_request::{ApiRequest, ReturnPref};
 use crate::error::Error;
@@ -28,14 +31,7 @@ pub fn build(req: &ApiRequest, plan: &Plan, mut result: DbResult) -> Result<Resp
         Action::Read { shape, .. } | Action::Call { shape, .. } => shape.offset.unwrap_or(0),
         _ => 0,
     };
-    let content_range = |total: Option<i64>| -> String {
-        let total_s = total.map(|t| t.to_string()).unwrap_or_else(|| "*".into());
-        if result.page_total == 0 {
-            format!("*/{total_s}")
-        } else {
-            format!("{}-{}/{}", range_start, range_start + result.page_total - 1, total_s)
-        }
-    };
+    let content_range = |total: Option<i64>| content_range(range_start, result.page_total, total);
     // Only a count preference makes a total (exact, estimated or planned).
     let shown_total = result.total.filter(|_| plan.count.is_some());
     match &plan.action {
@@ -131,6 +127,18 @@ pub fn build(req: &ApiRequest, plan: &Plan, mut result: DbResult) -> Result<Resp
     Ok(resp)
 }
 
+/// `Content-Range`: `first-last/total` of the page, `*/total` for an empty page, `*` for an
+/// unknown total. The offset comes from the request, so the last row's index saturates instead
+/// of overflowing.
+fn content_range(offset: i64, page_total: i64, total: Option<i64>) -> String {
+    let total = total.map(|t| t.to_string()).unwrap_or_else(|| "*".into());
+    if page_total == 0 {
+        format!("*/{total}")
+    } else {
+        format!("{offset}-{}/{total}", offset.saturating_add(page_total - 1))
+    }
+}
+
 /// With a total (a count was asked for), an offset past the last row is 416, with the total in
 /// `Content-Range`; an offset just at the end is an empty page (206), as in PostgREST. Without a
 /// total, any page past the end is simply empty.
@@ -191,4 +199,19 @@ pub fn error(e: &Error, authenticated: bool, minimal: bool) -> Response {
     resp.headers.push(("Proxy-Status".into(), format!("PostgREST; error={}", e.code())));
     resp.body = Bytes::from(e.body(minimal).to_string());
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::content_range;
+
+    #[test]
+    fn content_range_of_a_page() {
+        assert_eq!(content_range(0, 10, Some(100)), "0-9/100");
+        assert_eq!(content_range(5, 1, None), "5-5/*");
+        assert_eq!(content_range(20, 0, Some(20)), "*/20");
+        assert_eq!(content_range(0, 0, None), "*/*");
+        // An offset at the edge of i64 does not overflow.
+        assert_eq!(content_range(i64::MAX, 2, None), format!("{}-{}/*", i64::MAX, i64::MAX));
+    }
 }
