@@ -161,6 +161,8 @@ pub struct Config {
     pub db_pre_config: Option<(String, String)>,
     /// Capacity of the JWT cache (`jwt-cache-max-entries`); 0 disables it.
     pub jwt_cache_max_entries: usize,
+    /// What one request may build (`request-max-depth`, `-embeds`, `-select-items`, `-filters`).
+    pub request_limits: crate::api_request::Limits,
     /// The effective raw settings (defaults included), for `--dump-config`.
     pub raw: BTreeMap<String, String>,
     /// The file and environment this configuration was read from (for reloads).
@@ -257,6 +259,13 @@ impl Config {
             invalid("jwt-role-claim-key", "expected a JSPath like .role or .\"https://example.com/claims\".role")
         })?;
         let jwt_cache_max_entries = r.int("jwt-cache-max-entries")?.max(0) as usize;
+        let limit = |name: &str| usize::try_from(r.int(name)?).map_err(|_| invalid(name, "must not be negative"));
+        let request_limits = crate::api_request::Limits {
+            max_depth: limit("request-max-depth")?,
+            max_embeds: limit("request-max-embeds")?,
+            max_select_items: limit("request-max-select-items")?,
+            max_filters: limit("request-max-filters")?,
+        };
         let mode_text = r.value("server-unix-socket-mode");
         let server_unix_socket_mode =
             u32::from_str_radix(mode_text, 8).ok().filter(|m| (0o600..=0o777).contains(m)).ok_or_else(|| {
@@ -309,6 +318,7 @@ impl Config {
             db_config: r.flag("db-config"),
             db_pre_config: r.function("db-pre-config", &default_schema),
             jwt_cache_max_entries,
+            request_limits,
             raw,
             source: ConfigSource::default(),
         })
@@ -683,6 +693,32 @@ mod tests {
         assert_eq!(c.db_pre_config, Some(("api".into(), "pre_config".into())));
         assert_eq!(c.jwt_cache_max_entries, 0);
         assert_eq!(in_db_name("db-schemas"), "pgrst.db_schemas");
+    }
+
+    #[test]
+    fn request_limits() {
+        let c = Config::from_sources(None, &env(&[])).expect("valid");
+        assert_eq!(c.request_limits, crate::api_request::Limits::default());
+        assert_eq!(c.raw.get("request-max-depth").map(String::as_str), Some("32"));
+        let c = Config::from_sources(
+            None,
+            &env(&[
+                ("PGRST_REQUEST_MAX_DEPTH", "8"),
+                ("PGRST_REQUEST_MAX_EMBEDS", "0"),
+                ("PGRST_REQUEST_MAX_SELECT_ITEMS", "100"),
+                ("PGRST_REQUEST_MAX_FILTERS", "20"),
+            ]),
+        )
+        .expect("valid");
+        let limits = crate::api_request::Limits { max_depth: 8, max_embeds: 0, max_select_items: 100, max_filters: 20 };
+        assert_eq!(c.request_limits, limits);
+        let err = Config::from_sources(None, &env(&[("PGRST_REQUEST_MAX_FILTERS", "-1")])).expect_err("negative");
+        assert!(err.to_string().contains("request-max-filters"), "{err}");
+        // From the database too, like the other request settings.
+        let db = [("pgrst.request_max_depth".to_string(), "4".to_string())];
+        let (c, _) = c.reloaded(c.source.read().expect("raw"), &db).expect("valid");
+        assert_eq!(c.request_limits.max_depth, 4);
+        assert!(crate::config::example().contains("\nrequest-max-embeds = 20\n"));
     }
 
     #[test]

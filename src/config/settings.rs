@@ -61,7 +61,7 @@ impl Setting {
 
 use Kind::{Bool, Int, Str};
 
-/// Every setting PostgREST accepts, in PostgREST's `--dump-config` order.
+/// Every setting PostgREST accepts, in PostgREST's `--dump-config` order, and tusk's own.
 pub const SETTINGS: &[Setting] = &[
     Setting::new("admin-server-host", Str, "Host of the admin server (defaults to server-host)").restart_only(),
     Setting::new(
@@ -143,6 +143,28 @@ pub const SETTINGS: &[Setting] = &[
         Str,
         "Legacy (PostgREST < 12): media types whose responses are sent as-is (e.g. text/html)",
     ),
+    // tusk's own (PostgREST has none): limits on what one request's query string may build,
+    // checked while parsing; past one the answer is 400 PGRST100 naming it.
+    Setting::new(
+        "request-max-depth",
+        Int,
+        "Deepest nesting of a request's logic trees and embeds, and most keys of a JSON path",
+    )
+    .defaults_to("32")
+    .in_db(),
+    Setting::new("request-max-embeds", Int, "Most embedded resources in one request's select")
+        .defaults_to("20")
+        .in_db(),
+    Setting::new("request-max-filters", Int, "Most filters, logic tree terms and order terms in one request")
+        .defaults_to("1000")
+        .in_db(),
+    Setting::new(
+        "request-max-select-items",
+        Int,
+        "Most select items in one request (all levels), and most names in columns or on_conflict",
+    )
+    .defaults_to("500")
+    .in_db(),
     Setting::new("server-cors-allowed-origins", Str, "Comma-separated origins allowed by CORS; unset allows any")
         .in_db(),
     Setting::new("server-host", Str, "Host to bind: an address, or !4 / !6 / * / *4 / *6")
