@@ -24,7 +24,7 @@ pub struct AppState {
     /// `None` until the first successful load.
     pub schema_cache: RwLock<Option<Arc<SchemaCache>>>,
     /// Asks the reloader to reload the schema cache (after NOTIFY, SIGUSR1 or a lost connection).
-    pub reload: tokio::sync::mpsc::Sender<String>,
+    pub reload: tokio::sync::mpsc::Sender<crate::server::Reload>,
 }
 
 impl AppState {
@@ -75,7 +75,7 @@ pub async fn handle(state: &AppState, req: RawRequest) -> Outcome {
         Err(e) => {
             if matches!(e, Error::DbConnection(_)) {
                 // The connection went away: have the reloader check the database again.
-                let _ = state.reload.try_send("reload schema".into());
+                let _ = state.reload.try_send(crate::server::Reload::Schema);
             }
             // 42501 is 401 for the anonymous role (also when a token names it), else 403.
             let authenticated = config.db_anon_role.as_deref() != Some(auth.role.as_str());
@@ -104,9 +104,7 @@ async fn run(
             let allowed: Option<serde_json::Value> = if config.openapi_mode == OpenApiMode::IgnorePrivileges {
                 None
             } else {
-                let main = query::main_statement(&plan)?;
-                let tx = query::transaction(config, &api, auth, &plan, main);
-                let result = db::run(&state.db, tx, plan.tx).await?;
+                let result = db::run(&state.db, query::transaction(config, &api, auth, &plan)?).await?;
                 serde_json::from_slice(&result.body).ok()
             };
             let allows = |kind: &str, name: &str| -> bool {
@@ -127,11 +125,7 @@ async fn run(
             };
             db::DbResult { body: openapi::document(cache, &opts).to_string().into(), ..Default::default() }
         }
-        _ => {
-            let main = query::main_statement(&plan)?;
-            let tx = query::transaction(config, &api, auth, &plan, main);
-            db::run(&state.db, tx, plan.tx).await?
-        }
+        _ => db::run(&state.db, query::transaction(config, &api, auth, &plan)?).await?,
     };
     timings.lap("transaction");
     response::build(&api, &plan, result)

@@ -1,9 +1,9 @@
-//! The HTTP edge: turns a hyper/axum request into a plain [`RawRequest`] and a pipeline
-//! [`Response`] back into HTTP, applies CORS and writes the per-request log line.
+//! The plain HTTP types the pipeline works on: [`RawRequest`] in, [`Response`] out, with no
+//! axum or hyper types; and the CORS headers PostgREST sends ([`cors_headers`]).
 //!
-//! Nothing PostgREST-specific is decided here: the request goes to [`crate::app::handle`],
-//! which runs the pipeline. Keeping axum at this edge means every later stage works on plain
-//! data.
+//! The conversion from and to axum, and the per-request log line, are in [`crate::server`];
+//! what a request means is decided by the pipeline ([`crate::app::handle`]). Keeping axum in
+//! `server` means every stage works on plain data.
 
 use bytes::Bytes;
 

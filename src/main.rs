@@ -90,40 +90,42 @@ fn main() -> ExitCode {
                 Err(e) => return fail(e),
             };
             if cli.dump_config {
-                // As PostgREST: the in-database settings count too (db-config = false skips them).
-                let config = if config.db_config {
-                    let loaded =
-                        runtime.block_on(tusk::db::load_db_settings(&config.db_uri, config.db_pre_config.as_ref()));
-                    let merged = loaded.map_err(|e| e.to_string()).and_then(|db| {
-                        let fresh = config.source.read().map_err(|e| e.to_string())?;
-                        config.reloaded(fresh, &db).map(|(c, _)| c).map_err(|e| e.to_string())
-                    });
-                    match merged {
-                        Ok(c) => c,
-                        Err(e) => {
-                            return fail(format!(
-                            "cannot read the in-database configuration ({e}); set db-config = false to dump without it"
-                        ))
-                        }
-                    }
-                } else {
-                    config
-                };
-                print!("{}", config.dump());
-                return ExitCode::SUCCESS;
+                return dump_config(&runtime, config);
             }
             init_logging(config.log_level);
-            runtime.block_on(async {
-                let server = match tusk::server::Server::bind(config).await {
-                    Ok(s) => s,
-                    Err(e) => return fail(e),
-                };
-                match server.run(tusk::server::shutdown_signal()).await {
-                    Ok(()) => ExitCode::SUCCESS,
-                    Err(e) => fail(e),
-                }
-            })
+            runtime.block_on(serve(config))
         }
+    }
+}
+
+/// `--dump-config`. As PostgREST: the in-database settings count too (db-config = false skips
+/// them).
+fn dump_config(runtime: &tokio::runtime::Runtime, config: Config) -> ExitCode {
+    let config = if config.db_config {
+        match runtime.block_on(tusk::server::reread_config(&config)) {
+            Ok((c, _)) => c,
+            Err(e) => {
+                return fail(format!(
+                    "cannot read the in-database configuration ({e}); set db-config = false to dump without it"
+                ))
+            }
+        }
+    } else {
+        config
+    };
+    print!("{}", config.dump());
+    ExitCode::SUCCESS
+}
+
+/// `tusk [CONFIG]`: serves until Ctrl-C or SIGTERM.
+async fn serve(config: Config) -> ExitCode {
+    let server = match tusk::server::Server::bind(config).await {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    match server.run(tusk::server::shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
     }
 }
 

@@ -1,0 +1,562 @@
+//! The database: the connection pool, running one request's [`Transaction`], loading the
+//! schema cache and listening for reload notifications. The only pipeline stage that does I/O.
+//!
+//! A request's statements travel pipelined on one pooled connection: `BEGIN`, the settings
+//! (`role`, `request.jwt.claims`…), the optional pre-request call and the main statement are
+//! sent together, and when nothing has to be checked before the end, `COMMIT` too. The main
+//! statement is prepared inside the transaction (after the role switch, so it resolves names
+//! with the request role's privileges) and cached per connection (or, with
+//! `db-prepared-statements = false`, sent unnamed so nothing stays prepared). The work runs
+//! in its own task, so a client that disconnects mid-request cannot leave a transaction open.
+
+mod listen;
+
+use crate::error::{Error, PgError};
+pub use crate::query::DbResult;
+use crate::query::{column, Statement, Transaction};
+use crate::schema_cache::{SchemaCache, CATALOG_QUERY};
+use bytes::{Bytes, BytesMut};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+pub use listen::listen;
+use std::time::Duration;
+use tokio_postgres::types::{Format, FromSql, IsNull, ToSql, Type};
+use tokio_postgres::NoTls;
+
+/// A parameter sent as text with the type PostgreSQL inferred: it parses the value itself.
+#[derive(Debug)]
+struct Text<'a>(Option<&'a str>);
+
+impl ToSql for Text<'_> {
+    fn to_sql(&self, _: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self.0 {
+            Some(s) => {
+                out.extend_from_slice(s.as_bytes());
+                Ok(IsNull::No)
+            }
+            None => Ok(IsNull::Yes),
+        }
+    }
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+    fn encode_format(&self, _: &Type) -> Format {
+        Format::Text
+    }
+    tokio_postgres::types::to_sql_checked!();
+}
+
+/// The `body` column, whatever its type (json, jsonb, text, xml, bytea or a domain over one):
+/// its bytes as PostgreSQL sends them in binary format, which for these types is the text
+/// itself (or the bytes of a bytea). jsonb's binary format adds a version byte in front,
+/// which is not part of the document.
+struct RawBody(Option<Bytes>);
+
+impl<'a> FromSql<'a> for RawBody {
+    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        let raw = match raw.split_first() {
+            Some((1, rest)) if *ty == Type::JSONB => rest,
+            _ => raw,
+        };
+        Ok(RawBody(Some(Bytes::copy_from_slice(raw))))
+    }
+    fn from_sql_null(_: &Type) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(RawBody(None))
+    }
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+}
+
+fn params(s: &Statement) -> Vec<Text<'_>> {
+    s.params.iter().map(|p| Text(p.as_deref())).collect()
+}
+
+fn refs<'a>(p: &'a [Text<'a>]) -> Vec<&'a (dyn ToSql + Sync)> {
+    p.iter().map(|t| t as &(dyn ToSql + Sync)).collect()
+}
+
+/// The connection settings of `db-uri` (the local socket when it names no host).
+pub(super) fn pg_config(uri: &str) -> Result<tokio_postgres::Config, String> {
+    let mut pg: tokio_postgres::Config = uri.parse().map_err(|e| format!("invalid db-uri: {e}"))?;
+    if pg.get_hosts().is_empty() {
+        pg.host_path("/var/run/postgresql");
+    }
+    if pg.get_application_name().is_none() {
+        pg.application_name("tusk");
+    }
+    pg.connect_timeout(Duration::from_secs(5));
+    Ok(pg)
+}
+
+/// Builds the pool from the configuration (connections are opened lazily).
+pub fn pool(uri: &str, size: usize, acquisition_timeout: u64) -> Result<Pool, String> {
+    let pg = pg_config(uri)?;
+    let manager = Manager::from_config(pg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    Pool::builder(manager)
+        .max_size(size)
+        .wait_timeout(Some(Duration::from_secs(acquisition_timeout)))
+        .create_timeout(Some(Duration::from_secs(5)))
+        .runtime(Runtime::Tokio1)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// Maps a driver error: a PostgreSQL error keeps its SQLSTATE; anything else is a lost
+/// connection.
+pub fn map_error(e: &tokio_postgres::Error) -> Error {
+    match e.as_db_error() {
+        Some(db) => {
+            let code = db.code().code().to_string();
+            if code == "PGRST" {
+                return custom_error(db.message(), db.detail());
+            }
+            Error::Pg(PgError {
+                code,
+                message: db.message().to_string(),
+                details: db.detail().map(str::to_string),
+                hint: db.hint().map(str::to_string),
+            })
+        }
+        None if is_connection_error(e) => Error::DbConnection(e.to_string()),
+        // Our own mistake (a parameter the statement does not take, a value it cannot read).
+        None => Error::Internal(e.to_string()),
+    }
+}
+
+/// Whether a driver error means the database is out of reach (rather than a bug of ours).
+fn is_connection_error(e: &tokio_postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if s.is::<std::io::Error>() {
+            return true;
+        }
+        source = s.source();
+    }
+    let msg = e.to_string();
+    ["connect", "communicat", "closed", "timeout", "timed out"].iter().any(|w| msg.contains(w))
+}
+
+/// `RAISE SQLSTATE 'PGRST' USING message = '{"code":…}', detail = '{"status":…,"headers":…}'`.
+fn custom_error(message: &str, detail: Option<&str>) -> Error {
+    let msg: serde_json::Value = match serde_json::from_str(message) {
+        Ok(v @ serde_json::Value::Object(_)) if v.get("code").is_some() && v.get("message").is_some() => v,
+        _ => return Error::PgrstRaise(format!("Invalid JSON value for MESSAGE: '{message}'")),
+    };
+    let detail: serde_json::Value = match detail.map(serde_json::from_str::<serde_json::Value>) {
+        Some(Ok(v @ serde_json::Value::Object(_))) if v.get("status").is_some() => v,
+        Some(_) => return Error::PgrstRaise(format!("Invalid JSON value for DETAIL: '{}'", detail.unwrap_or(""))),
+        None => return Error::PgrstRaise("DETAIL is missing in the RAISE statement".into()),
+    };
+    let status = detail.get("status").and_then(serde_json::Value::as_u64).unwrap_or(500) as u16;
+    let headers = detail
+        .get("headers")
+        .and_then(serde_json::Value::as_object)
+        .map(|h| {
+            h.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let body = serde_json::json!({
+        "code": msg.get("code").cloned().unwrap_or(serde_json::Value::Null),
+        "message": msg.get("message").cloned().unwrap_or(serde_json::Value::Null),
+        "details": msg.get("details").cloned().unwrap_or(serde_json::Value::Null),
+        "hint": msg.get("hint").cloned().unwrap_or(serde_json::Value::Null),
+    });
+    Error::Custom { status, body, headers }
+}
+
+fn pool_error(e: deadpool_postgres::PoolError) -> Error {
+    match e {
+        deadpool_postgres::PoolError::Timeout(deadpool_postgres::TimeoutType::Wait) => Error::PoolTimeout,
+        deadpool_postgres::PoolError::Backend(e) => map_error(&e),
+        other => Error::DbConnection(other.to_string()),
+    }
+}
+
+/// At most this many statements stay prepared on one connection: past it, the connection's
+/// statements are all deallocated and prepared again as requests need them. Distinct SQL
+/// texts are few for a given API, but not bounded (LIMIT is written inline, select lists
+/// vary), and each prepared statement holds memory in both tusk and the backend.
+pub const MAX_PREPARED_PER_CONNECTION: usize = 1000;
+
+/// The pool, plus which main statements each connection has prepared: a statement known to
+/// be prepared is sent in the same round trip as `BEGIN` and the settings; a new one must be
+/// prepared inside the transaction first (as the request's role).
+pub struct Db {
+    pub pool: Pool,
+    prepared: std::sync::Mutex<std::collections::HashMap<deadpool_postgres::ObjectId, std::collections::HashSet<u64>>>,
+    /// Requests that found no free connection in time (the admin server's `/metrics`).
+    pub pool_timeouts: std::sync::atomic::AtomicU64,
+}
+
+fn sql_hash(sql: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    sql.hash(&mut h);
+    h.finish()
+}
+
+impl Db {
+    pub fn new(pool: Pool) -> Db {
+        Db { pool, prepared: std::sync::Mutex::new(Default::default()), pool_timeouts: Default::default() }
+    }
+
+    /// Forgets every connection's prepared statements (after a schema reload).
+    pub fn clear_statement_caches(&self) {
+        self.pool.manager().statement_caches.clear();
+        if let Ok(mut p) = self.prepared.lock() {
+            p.clear();
+        }
+    }
+
+    fn is_prepared(&self, (id, hash): (deadpool_postgres::ObjectId, u64)) -> bool {
+        self.prepared.lock().map(|p| p.get(&id).is_some_and(|s| s.contains(&hash))).unwrap_or(false)
+    }
+
+    fn mark_prepared(&self, (id, hash): (deadpool_postgres::ObjectId, u64)) {
+        if let Ok(mut p) = self.prepared.lock() {
+            p.entry(id).or_default().insert(hash);
+        }
+    }
+
+    /// Closes the idle connections that were idle longer than `max_idle` or opened longer
+    /// than `max_age` ago (`db-pool-max-idletime`, `db-pool-max-lifetime`); a busy one is
+    /// checked when it is idle again. Returns how many were closed.
+    pub fn close_old_connections(&self, max_idle: Duration, max_age: Duration) -> usize {
+        let closed = self.pool.retain(|_, m| m.last_used() < max_idle && m.age() < max_age).removed.len();
+        if closed > 0 {
+            // Their entries are of no use any more: start afresh (a connection that still has
+            // a statement prepared finds it again in its own cache).
+            if let Ok(mut p) = self.prepared.lock() {
+                p.clear();
+            }
+        }
+        closed
+    }
+
+    /// Before preparing a new statement on `client`: if it holds the most it may, drops all
+    /// of them (tokio-postgres closes a statement on the server when its last handle goes).
+    fn make_room(&self, client: &deadpool_postgres::Client) {
+        let id = deadpool_postgres::Object::id(client);
+        let full = self
+            .prepared
+            .lock()
+            .map(|mut p| {
+                let full = p.get(&id).is_some_and(|s| s.len() >= MAX_PREPARED_PER_CONNECTION);
+                if full {
+                    p.remove(&id);
+                }
+                full
+            })
+            .unwrap_or(false);
+        if full || client.statement_cache.size() >= MAX_PREPARED_PER_CONNECTION {
+            client.statement_cache.clear();
+        }
+    }
+}
+
+/// Runs one request's transaction and returns the main statement's row.
+pub async fn run(db: &std::sync::Arc<Db>, tx: Transaction) -> Result<DbResult, Error> {
+    let client = db.pool.get().await.map_err(pool_error).inspect_err(|e| {
+        if matches!(e, Error::PoolTimeout) {
+            db.pool_timeouts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    })?;
+    let db = db.clone();
+    // In its own task: the transaction always ends, even if the HTTP client goes away.
+    tokio::spawn(async move { run_on(&db, &client, &tx).await }).await.map_err(|e| Error::Internal(e.to_string()))?
+}
+
+async fn run_on(db: &Db, client: &deadpool_postgres::Client, tx: &Transaction) -> Result<DbResult, Error> {
+    let policy = tx.policy;
+    if !tx.prepared {
+        return run_unprepared(client, tx).await;
+    }
+    let id = deadpool_postgres::Object::id(client);
+    let known = |s: &Statement| db.is_prepared((id, sql_hash(&s.sql)));
+    // The settings only call pg_catalog.set_config: safe to prepare outside the transaction.
+    let settings = client.prepare_cached(&tx.settings.sql).await.map_err(|e| map_error(&e))?;
+    let settings_params = params(&tx.settings);
+    let settings_refs = refs(&settings_params);
+    let pre_params = tx.pre_request.as_ref().map(params).unwrap_or_default();
+    let pre_refs = refs(&pre_params);
+    let main_params = params(&tx.main);
+    let main_refs = refs(&main_params);
+    // Needs a look at the result before deciding how the transaction ends?
+    let check_first = policy.require_single || policy.max_affected.is_some() || tx.estimate.is_some();
+
+    let all_known = known(&tx.main) && tx.pre_request.as_ref().is_none_or(known);
+    let row: Result<Vec<tokio_postgres::Row>, Error> = if all_known {
+        // Everything is prepared on this connection: one pipelined round trip (two with a
+        // post-check). prepare_cached answers from the cache without sending anything.
+        let main = client.prepare_cached(&tx.main.sql).await.map_err(|e| map_error(&e))?;
+        let pre = match &tx.pre_request {
+            Some(p) => Some(client.prepare_cached(&p.sql).await.map_err(|e| map_error(&e))?),
+            None => None,
+        };
+        let begin = client.batch_execute(tx.begin);
+        let set = client.query(&settings, &settings_refs);
+        let pre = async {
+            match &pre {
+                Some(p) => client.query(p, &pre_refs).await.map(|_| ()),
+                None => Ok(()),
+            }
+        };
+        let q = client.query(&main, &main_refs);
+        if check_first {
+            let (b, s, p, q) = tokio::join!(begin, set, pre, q);
+            first_error(b, s, p).and(q.map_err(|e| map_error(&e)))
+        } else {
+            let end = end_transaction(client, policy.rollback);
+            let (b, s, p, q, c) = tokio::join!(begin, set, pre, q, end);
+            let r = first_error(b, s, p).and(q.map_err(|e| map_error(&e)));
+            return match (r, c) {
+                (Ok(rows), Ok(())) => decode(&rows, tx.explain),
+                (Err(e), _) => Err(e),
+                (Ok(_), Err(e)) => Err(e),
+            };
+        }
+    } else {
+        // A statement new to this connection is prepared inside the transaction, after the
+        // role switch and the pre-request function, so names resolve with the request's
+        // privileges; the next request on this connection takes the fast path.
+        db.make_room(client);
+        let (b, s) = tokio::join!(client.batch_execute(tx.begin), client.query(&settings, &settings_refs));
+        let steps = async {
+            b.map_err(|e| map_error(&e))?;
+            s.map_err(|e| map_error(&e))?;
+            if let Some(p) = &tx.pre_request {
+                let st = client.prepare_cached(&p.sql).await.map_err(|e| map_error(&e))?;
+                db.mark_prepared((id, sql_hash(&p.sql)));
+                client.query(&st, &pre_refs).await.map_err(|e| map_error(&e))?;
+            }
+            let st = client.prepare_cached(&tx.main.sql).await.map_err(|e| map_error(&e))?;
+            db.mark_prepared((id, sql_hash(&tx.main.sql)));
+            client.query(&st, &main_refs).await.map_err(|e| map_error(&e))
+        };
+        steps.await
+    };
+    finish(client, tx, row).await
+}
+
+/// `db-prepared-statements = false`: every statement is sent unnamed (parse, bind and execute
+/// in one go, values still bound), so nothing stays prepared on the connection. Still one
+/// pipelined round trip.
+async fn run_unprepared(client: &deadpool_postgres::Client, tx: &Transaction) -> Result<DbResult, Error> {
+    let settings_params = params(&tx.settings);
+    let pre_params = tx.pre_request.as_ref().map(params).unwrap_or_default();
+    let main_params = params(&tx.main);
+    let (settings_typed, main_typed) = (typed(&settings_params), typed(&main_params));
+    let begin = client.batch_execute(tx.begin);
+    let set = client.query_typed(&tx.settings.sql, &settings_typed);
+    let pre = async {
+        match &tx.pre_request {
+            Some(p) => client.query_typed(&p.sql, &typed(&pre_params)).await.map(|_| ()),
+            None => Ok(()),
+        }
+    };
+    let q = client.query_typed(&tx.main.sql, &main_typed);
+    let (b, s, p, q) = tokio::join!(begin, set, pre, q);
+    let row = first_error(b, s, p).and(q.map_err(|e| map_error(&e)));
+    finish(client, tx, row).await
+}
+
+/// Parameters with the type `unknown`: PostgreSQL infers each from where it is used.
+fn typed<'a>(p: &'a [Text<'a>]) -> Vec<(&'a (dyn ToSql + Sync), Type)> {
+    p.iter().map(|t| (t as &(dyn ToSql + Sync), Type::UNKNOWN)).collect()
+}
+
+/// After the main statement: the planned count, the post-checks, and the end of the transaction.
+async fn finish(
+    client: &deadpool_postgres::Client,
+    tx: &Transaction,
+    row: Result<Vec<tokio_postgres::Row>, Error>,
+) -> Result<DbResult, Error> {
+    let policy = tx.policy;
+    let mut row = row.and_then(|rows| decode(&rows, tx.explain));
+    if let (Ok(result), Some(estimate)) = (&mut row, &tx.estimate) {
+        match planned_rows(client, &estimate.statement, tx.prepared).await {
+            Ok(planned) => {
+                let exact = result.total.unwrap_or(0);
+                match estimate.above {
+                    // count=planned: the planner's guess, whatever it is.
+                    None => result.total = Some(planned),
+                    // count=estimated past db-max-rows (or without it): the guess only when it is
+                    // larger than the exact count (a guess below it is known to be wrong).
+                    Some(max) if max.is_none_or(|max| exact > max) => result.total = Some(exact.max(planned)),
+                    Some(_) => {}
+                }
+            }
+            Err(e) => row = Err(e),
+        }
+    }
+    let outcome = row.and_then(|r| {
+        if tx.explain {
+            return Ok(r);
+        }
+        if policy.require_single && r.page_total != 1 {
+            return Err(Error::Singularity(r.page_total));
+        }
+        if let Some(max) = policy.max_affected {
+            if r.page_total > max {
+                return Err(Error::MaxAffected(r.page_total));
+            }
+        }
+        Ok(r)
+    });
+    match outcome {
+        Ok(r) => end_transaction(client, policy.rollback).await.map(|()| r),
+        Err(e) => {
+            // The error is what the client sees; the rollback only has to happen.
+            let _ = client.batch_execute("ROLLBACK").await;
+            Err(e)
+        }
+    }
+}
+
+/// The planner's row estimate of an `EXPLAIN (FORMAT JSON)` statement.
+async fn planned_rows(client: &deadpool_postgres::Client, statement: &Statement, prepared: bool) -> Result<i64, Error> {
+    let p = params(statement);
+    let rows = if prepared {
+        client.query(statement.sql.as_str(), &refs(&p)).await
+    } else {
+        client.query_typed(statement.sql.as_str(), &typed(&p)).await
+    };
+    let rows = rows.map_err(|e| map_error(&e))?;
+    let plan: serde_json::Value = rows
+        .first()
+        .and_then(|r| r.try_get::<_, serde_json::Value>(0).ok())
+        .ok_or_else(|| Error::Internal("EXPLAIN returned no plan".into()))?;
+    plan.pointer("/0/Plan/Plan Rows")
+        .and_then(serde_json::Value::as_f64)
+        .map(|n| n as i64)
+        .ok_or_else(|| Error::Internal("EXPLAIN's plan has no row estimate".into()))
+}
+
+/// Ends a transaction that succeeded. A rollback first checks deferred constraints (as
+/// PostgREST does), so `tx=rollback` still reports what a commit would have refused; the
+/// ROLLBACK is sent whatever that check says.
+async fn end_transaction(client: &deadpool_postgres::Client, rollback: bool) -> Result<(), Error> {
+    if rollback {
+        let check = client.batch_execute("SET CONSTRAINTS ALL IMMEDIATE").await;
+        let end = client.batch_execute("ROLLBACK").await;
+        check.and(end).map_err(|e| map_error(&e))
+    } else {
+        client.batch_execute("COMMIT").await.map_err(|e| map_error(&e))
+    }
+}
+
+fn first_error(
+    b: Result<(), tokio_postgres::Error>,
+    s: Result<Vec<tokio_postgres::Row>, tokio_postgres::Error>,
+    p: Result<(), tokio_postgres::Error>,
+) -> Result<(), Error> {
+    b.map_err(|e| map_error(&e))?;
+    s.map_err(|e| map_error(&e))?;
+    p.map_err(|e| map_error(&e))?;
+    Ok(())
+}
+
+/// The main statement's result: its one row, or for an EXPLAIN the plan (JSON, or text lines).
+fn decode(rows: &[tokio_postgres::Row], explain: bool) -> Result<DbResult, Error> {
+    let internal = |e: tokio_postgres::Error| Error::Internal(e.to_string());
+    if explain {
+        let mut body = String::new();
+        for (i, row) in rows.iter().enumerate() {
+            if let Ok(v) = row.try_get::<_, serde_json::Value>(0) {
+                body.push_str(&v.to_string());
+            } else {
+                if i > 0 {
+                    body.push('\n');
+                }
+                body.push_str(&row.try_get::<_, String>(0).map_err(internal)?);
+            }
+        }
+        return Ok(DbResult { body: Bytes::from(body), page_total: rows.len() as i64, ..Default::default() });
+    }
+    let [row] = rows else {
+        return Err(Error::Internal(format!("the main statement returned {} rows", rows.len())));
+    };
+    decode_row(row)
+}
+
+fn decode_row(row: &tokio_postgres::Row) -> Result<DbResult, Error> {
+    // By name: writes put `location` before `body`, as PostgREST does.
+    let internal = |e: tokio_postgres::Error| Error::Internal(e.to_string());
+    let get_text = |name: &str| row.try_get::<_, Option<String>>(name).map_err(internal);
+    Ok(DbResult {
+        total: row.try_get::<_, Option<i64>>(column::TOTAL).map_err(internal)?,
+        page_total: row.try_get::<_, i64>(column::PAGE_TOTAL).map_err(internal)?,
+        body: row.try_get::<_, RawBody>(column::BODY).map_err(internal)?.0.unwrap_or_default(),
+        response_headers: get_text(column::RESPONSE_HEADERS)?,
+        response_status: get_text(column::RESPONSE_STATUS)?,
+        location: get_text(column::LOCATION)?,
+        inserted: row.try_get::<_, Option<i64>>(column::INSERTED).map_err(internal)?,
+    })
+}
+
+/// Whether the database answers (for the admin server's `/ready`).
+pub async fn ping(pool: &Pool) -> bool {
+    match pool.get().await {
+        Ok(client) => client.simple_query("SELECT 1").await.is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// Loads the schema cache of `schemas` (views of `extra_search_path` count for relationships),
+/// with the JSON the catalog query returned (the admin server's `/schema_cache`).
+pub async fn load_schema_cache(
+    pool: &Pool,
+    schemas: &[String],
+    extra_search_path: &[String],
+) -> Result<(SchemaCache, String), Error> {
+    let client = pool.get().await.map_err(pool_error)?;
+    let row = client.query_one(CATALOG_QUERY, &[&schemas, &extra_search_path]).await.map_err(|e| map_error(&e))?;
+    let text: String = row.try_get(0).map_err(|e| Error::Internal(e.to_string()))?;
+    let cache =
+        SchemaCache::from_json(&text).map_err(|e| Error::Internal(format!("cannot decode the schema cache: {e}")))?;
+    Ok((cache, text))
+}
+
+/// The in-database settings of the authenticator role, most specific first: `ALTER ROLE … IN
+/// DATABASE <this one> SET pgrst.…`, then `ALTER ROLE … SET pgrst.…`, then what `db-pre-config`
+/// sets with `set_config('pgrst.…', …, true)`. `$1`: the `pgrst.*` names to read; `$2`: whether
+/// the pre-config function ran in this transaction. Settings of the database alone
+/// (`ALTER DATABASE … SET`) are not read, as in PostgREST.
+const DB_SETTINGS_QUERY: &str = include_str!("settings.sql");
+
+/// Reads the in-database configuration on a connection of its own (so that no pooled
+/// session's settings, fixed when it connected, are mistaken for current ones), calling the
+/// `db-pre-config` function first when there is one. Returns `pgrst.NAME` → value pairs.
+pub async fn load_db_settings(
+    uri: &str,
+    pre_config: Option<&(String, String)>,
+) -> Result<Vec<(String, String)>, Error> {
+    let mut pg = pg_config(uri).map_err(Error::DbConnection)?;
+    pg.application_name("tusk config");
+    let (client, connection) = pg.connect(NoTls).await.map_err(|e| map_error(&e))?;
+    let driver = tokio::spawn(connection);
+    let names: Vec<String> = crate::config::in_db_settings().map(crate::config::in_db_name).collect();
+    let result = async {
+        client.batch_execute("BEGIN").await.map_err(|e| map_error(&e))?;
+        if let Some(function) = pre_config {
+            let call = crate::query::pre_config_call(function);
+            client.batch_execute(&call.sql).await.map_err(|e| map_error(&e))?;
+        }
+        let rows =
+            client.query(DB_SETTINGS_QUERY, &[&names, &pre_config.is_some()]).await.map_err(|e| map_error(&e))?;
+        let _ = client.batch_execute("ROLLBACK").await;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect::<Result<Vec<(String, String)>, tokio_postgres::Error>>()
+            .map_err(|e| Error::Internal(e.to_string()))
+    }
+    .await;
+    drop(client);
+    driver.abort();
+    result
+}

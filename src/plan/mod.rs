@@ -1,0 +1,288 @@
+//! Planning: an [`ApiRequest`] resolved against the [`SchemaCache`] → a [`Plan`] that says
+//! exactly what to run and how to answer.
+//!
+//! In charge of: finding the table (PGRST205), dispatching on target and method to the parts
+//! below, the `Allow` of `OPTIONS`, deciding how the transaction ends (read-only, rollback, the
+//! post-conditions of `vnd.pgrst.object` and `max-affected`) and the `Preference-Applied` list.
+//! Produces no SQL and does no I/O.
+//!
+//! - [`read`]: the shape of the rows (select, embeds, spreads, filters, order, page);
+//! - [`relationship`]: which relationship an embed names (PGRST200/201);
+//! - [`mutate`]: POST/PATCH/PUT/DELETE (payload columns PGRST204, on_conflict, PUT checks);
+//! - [`call`]: `/rpc` overload resolution, arguments vs. filters (PGRST202/203);
+//! - [`negotiate`]: `Accept` → [`Media`], EXPLAIN (PGRST107).
+
+mod call;
+mod mutate;
+mod negotiate;
+mod read;
+mod relationship;
+#[cfg(test)]
+mod tests;
+
+pub use call::CallArgs;
+pub use mutate::{BodyParse, MutateKind};
+pub use negotiate::{Explain, Media};
+pub use read::{ColumnInfo, Embed, Hoisted, RepOutput, Shape};
+
+use crate::api_request::{ApiRequest, CountPref, Method, ReturnPref, Target};
+use crate::config::Config;
+use crate::error::Error;
+use crate::schema_cache::{Routine, SchemaCache, Table};
+use call::plan_call;
+use mutate::plan_mutation;
+use negotiate::negotiate;
+use read::root_shape;
+
+#[derive(Debug, Clone)]
+pub enum Action {
+    Read {
+        table: QualifiedTable,
+        shape: Shape,
+    },
+    Mutate {
+        table: QualifiedTable,
+        kind: MutateKind,
+        shape: Shape,
+        payload: Option<Vec<u8>>,
+        pk: Vec<String>,
+        /// `Prefer: missing=default`: each written column with its default expression (from the
+        /// catalog); a column missing from a row gets its default instead of NULL.
+        defaults: Vec<(String, Option<String>)>,
+        /// Written columns parsed from JSON by their domain's representation.
+        parse: BodyParse,
+    },
+    Call {
+        routine: Box<Routine>,
+        args: CallArgs,
+        shape: Shape,
+    },
+    /// `OPTIONS` on a table or function: the `Allow` header.
+    Options {
+        allow: String,
+    },
+    /// `GET /`: the API's root description.
+    Root,
+}
+
+#[derive(Debug, Clone)]
+pub struct QualifiedTable {
+    pub schema: String,
+    pub name: String,
+}
+
+/// How the transaction ends, and the checks to make before it does.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TxPlan {
+    pub read_only: bool,
+    pub rollback: bool,
+    /// `vnd.pgrst.object`: roll back (406) unless exactly one row.
+    pub require_single: bool,
+    pub max_affected: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub action: Action,
+    /// The media type of the body (for an explained request: the one explained).
+    pub media: Media,
+    /// `application/vnd.pgrst.plan` (`db-plan-enabled`): answer with the statement's EXPLAIN.
+    pub explain: Option<Explain>,
+    /// The schema a root (OpenAPI) request describes.
+    pub root_schema: String,
+    /// `db-max-rows` (for `count=estimated`).
+    pub max_rows: Option<i64>,
+    pub tx: TxPlan,
+    pub count: Option<CountPref>,
+    pub return_: ReturnPref,
+    pub headers_only: bool,
+    /// Preferences to echo in `Preference-Applied`.
+    pub applied: Vec<String>,
+}
+
+/// Resolves a request against the schema cache.
+pub fn plan(config: &Config, cache: &SchemaCache, req: &ApiRequest) -> Result<Plan, Error> {
+    let prefs = &req.preferences;
+    if prefs.strict && !prefs.invalid.is_empty() {
+        return Err(Error::InvalidPreferences(prefs.invalid.clone()));
+    }
+    let mut tx = TxPlan {
+        read_only: matches!(req.method, Method::Get | Method::Head),
+        rollback: config.db_tx_end.rollback,
+        require_single: false,
+        max_affected: prefs.max_affected.filter(|_| prefs.strict),
+    };
+    let mut applied: Vec<String> = Vec::new();
+    if let (true, Some(commit)) = (config.db_tx_end.allow_override, prefs.tx_commit) {
+        tx.rollback = !commit;
+        applied.push(if commit { "tx=commit" } else { "tx=rollback" }.into());
+    }
+
+    let return_ = prefs.return_.unwrap_or(ReturnPref::Minimal);
+    let mut action = plan_action(config, cache, req, &mut tx, &mut applied)?;
+    let (media, explain) = if req.target == Target::Root && config.db_root_spec.is_some() {
+        // db-root-spec: the function's JSON answers as the OpenAPI document would.
+        let root = Action::Root;
+        negotiate(config, cache, req, &root)?
+    } else {
+        negotiate(config, cache, req, &action)?
+    };
+    set_rep_output(&mut action, &media);
+    if explain.is_some() {
+        // An explained statement may run (ANALYZE): never keep its effects.
+        tx.rollback = true;
+    }
+    if matches!(media, Media::SingleObject | Media::SingleObjectStripNulls) {
+        tx.require_single = true;
+    }
+    preference_applied(req, &action, tx.max_affected, &mut applied);
+    Ok(Plan {
+        action,
+        media,
+        explain,
+        root_schema: req.schema.clone(),
+        max_rows: config.db_max_rows,
+        tx,
+        count: prefs.count,
+        return_,
+        headers_only: req.method == Method::Head,
+        applied,
+    })
+}
+
+/// What the request's target and method ask for: the root, a table's rows, a mutation, a
+/// function call, or the methods `OPTIONS` allows.
+fn plan_action(
+    config: &Config,
+    cache: &SchemaCache,
+    req: &ApiRequest,
+    tx: &mut TxPlan,
+    applied: &mut Vec<String>,
+) -> Result<Action, Error> {
+    Ok(match (&req.target, req.method) {
+        (Target::Root, Method::Get | Method::Head) if config.openapi_mode == crate::config::OpenApiMode::Disabled => {
+            return Err(Error::RootDisabled)
+        }
+        (Target::Root, Method::Get | Method::Head) => match &config.db_root_spec {
+            Some(function) => plan_call(config, req, cache, function, tx)?,
+            None => Action::Root,
+        },
+        (Target::Root, Method::Options) => Action::Options { allow: "OPTIONS,GET,HEAD".into() },
+        (Target::Root, _) => return Err(Error::InvalidPath),
+        (Target::Relation(name), method) => {
+            let table = find_table(cache, &req.schema, name)?;
+            let qualified = QualifiedTable { schema: table.schema.clone(), name: table.name.clone() };
+            match method {
+                Method::Options => Action::Options { allow: table_allow(table) },
+                Method::Get | Method::Head => {
+                    let shape = root_shape(config, cache, req, Some((&table.schema, &table.name)))?;
+                    Action::Read { table: qualified, shape }
+                }
+                Method::Post | Method::Patch | Method::Put | Method::Delete => {
+                    let shape = root_shape(config, cache, req, Some((&table.schema, &table.name)))?;
+                    plan_mutation(req, table, qualified, shape, applied)?
+                }
+            }
+        }
+        (Target::Routine(name), method) => {
+            if method == Method::Options {
+                // Volatile functions can only be POSTed (GET runs read-only).
+                let volatile = cache.routines(&req.schema, name).iter().all(|r| r.volatility == 'v');
+                Action::Options { allow: if volatile { "OPTIONS,POST".into() } else { "OPTIONS,GET,HEAD,POST".into() } }
+            } else {
+                plan_call(config, req, cache, name, tx)?
+            }
+        }
+    })
+}
+
+/// The `Allow` header of `OPTIONS` on a table: the methods its privileges and keys permit.
+fn table_allow(table: &Table) -> String {
+    let mut allow = vec!["OPTIONS", "GET", "HEAD"];
+    if table.insertable {
+        allow.push("POST");
+    }
+    if table.insertable && table.updatable && !table.pk.is_empty() {
+        allow.push("PUT");
+    }
+    if table.updatable {
+        allow.push("PATCH");
+    }
+    if table.deletable {
+        allow.push("DELETE");
+    }
+    allow.join(",")
+}
+
+/// Adds the remaining preferences honoured to `applied` (which already has those the action
+/// applied), in PostgREST's order.
+fn preference_applied(req: &ApiRequest, action: &Action, max_affected: Option<i64>, applied: &mut Vec<String>) {
+    let prefs = &req.preferences;
+    if matches!(action, Action::Mutate { .. }) {
+        if let Some(r) = prefs.return_ {
+            applied.push(
+                match r {
+                    ReturnPref::Minimal => "return=minimal",
+                    ReturnPref::HeadersOnly => "return=headers-only",
+                    ReturnPref::Representation => "return=representation",
+                }
+                .into(),
+            );
+        }
+    }
+    if let Some(c) = prefs.count {
+        applied.push(
+            match c {
+                CountPref::Exact => "count=exact",
+                CountPref::Planned => "count=planned",
+                CountPref::Estimated => "count=estimated",
+            }
+            .into(),
+        );
+    }
+    if let Some(n) = max_affected {
+        applied.push(format!("max-affected={n}"));
+    }
+    if prefs.strict {
+        applied.push("handling=strict".into());
+    } else if prefs.applied.iter().any(|p| p == "handling=lenient") {
+        applied.push("handling=lenient".into());
+    }
+    if let Some(tz) = &prefs.timezone {
+        applied.push(format!("timezone={tz}"));
+    }
+    // PostgREST's order: resolution, missing, return, params, count, tx, handling, timezone, max-affected.
+    const ORDER: [&str; 9] =
+        ["resolution=", "missing=", "return=", "params=", "count=", "tx=", "handling=", "timezone=", "max-affected="];
+    applied.sort_by_key(|a| ORDER.iter().position(|p| a.starts_with(p)).unwrap_or(ORDER.len()));
+}
+
+/// Domain representations format JSON responses through casts to json and CSV through casts to
+/// text; other media (handlers, raw bodies) get the columns as they are.
+fn set_rep_output(action: &mut Action, media: &Media) {
+    fn set(shape: &mut Shape, output: RepOutput) {
+        shape.columns.output = output;
+        for e in &mut shape.embeds {
+            set(&mut e.shape, output);
+        }
+    }
+    let output = match media {
+        Media::Json | Media::JsonStripNulls | Media::SingleObject | Media::SingleObjectStripNulls | Media::GeoJson => {
+            RepOutput::Json
+        }
+        Media::Csv => RepOutput::Text,
+        _ => RepOutput::None,
+    };
+    if let Action::Read { shape, .. } | Action::Mutate { shape, .. } | Action::Call { shape, .. } = action {
+        set(shape, output);
+    }
+}
+
+fn find_table<'a>(cache: &'a SchemaCache, schema: &str, name: &str) -> Result<&'a Table, Error> {
+    cache.table(schema, name).ok_or_else(|| {
+        Error::NoTable(
+            format!("{schema}.{name}"),
+            cache.similar_table(schema, name).map(|t| format!("Perhaps you meant the table '{schema}.{t}'")),
+        )
+    })
+}

@@ -1,0 +1,135 @@
+//! PostgREST's `findRel`: which relationship an embed names.
+//!
+//! In charge of: matching an embed's name (and `!hint`) against the relationships of the
+//! parent: by target table, foreign-key name, column, junction table or computed
+//! relationship. Rejects: no match (PGRST200, with the closest name as a hint) and several
+//! matches (PGRST201, listing them).
+
+use crate::error::Error;
+use crate::schema_cache::{Cardinality, Relationship, SchemaCache};
+
+/// PostgREST's relationship lookup: by target table name (with an optional `!hint` naming
+/// the foreign key, a column or the junction table), by foreign key name, or by a column of a
+/// single-column foreign key.
+pub(super) fn find_relationship(
+    cache: &SchemaCache,
+    schema: &str,
+    source: &str,
+    target: &str,
+    hint: Option<&str>,
+) -> Result<Relationship, Error> {
+    let rels = cache.relationships_from(schema, source);
+    let found: Vec<&Relationship> =
+        rels.iter().filter(|r| r.target.0 == schema).filter(|r| names(cache, r, target, hint)).collect();
+    // A computed relationship overrides foreign-key ones of the same name.
+    let found: Vec<&Relationship> = if found.iter().any(|r| r.function.is_some()) {
+        found.into_iter().filter(|r| r.function.is_some()).collect()
+    } else {
+        found
+    };
+    match found.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(Error::NoRelationship {
+            parent: source.to_string(),
+            child: target.to_string(),
+            schema: schema.to_string(),
+            hint: hint.map(str::to_string),
+            suggestion: suggestion(cache, rels, schema, source, target),
+        }),
+        many => {
+            let options: Vec<String> = many.iter().map(|r| format!("'{}!{}'", target, r.constraint)).collect();
+            Err(Error::AmbiguousRelationship {
+                parent: source.to_string(),
+                child: target.to_string(),
+                details: many.iter().map(|r| describe(r)).collect(),
+                hint: format!(
+                    "Try changing '{target}' to one of the following: {}. Find the desired relationship in the 'details' key.",
+                    options.join(", ")
+                ),
+            })
+        }
+    }
+}
+
+/// PostgREST's findRel rules: whether the embed `target` (with `hint`) names `r`.
+fn names(cache: &SchemaCache, r: &Relationship, target: &str, hint: Option<&str>) -> bool {
+    let constraint_is = |r: &Relationship, name: &str| r.junction.is_none() && r.constraint == name;
+    let single_col = |r: &Relationship, name: &str| r.columns.len() == 1 && r.columns[0].0 == name;
+    let single_ref_col = |r: &Relationship, name: &str| r.columns.len() == 1 && r.columns[0].1 == name;
+    let junction_is = |r: &Relationship, name: &str| r.junction.as_ref().is_some_and(|j| j.name == name);
+    if let Some((_, function)) = &r.function {
+        // A computed relationship is named by its function.
+        return function == target;
+    }
+    let Some(target_table) = cache.table(&r.target.0, &r.target.1) else { return false };
+    let target_is_view = matches!(target_table.kind.as_str(), "v" | "m");
+    let is_self = r.source == r.target && r.junction.is_none() && r.function.is_none();
+    let m2o = r.cardinality == Cardinality::ManyToOne;
+    let o2m = r.cardinality == Cardinality::OneToMany;
+    match (is_self, hint) {
+        // A self-relationship: the table name picks the one-to-many side, the column the
+        // many-to-one side; a hint names the referenced column.
+        (true, None) => (r.target.1 == target && o2m) || (single_col(r, target) && m2o),
+        (true, Some(h)) => r.target.1 == target && o2m && single_ref_col(r, h),
+        (false, None) => {
+            r.target.1 == target
+                || (constraint_is(r, target) && !target_is_view)
+                || (single_col(r, target) && !target_is_view)
+        }
+        (false, Some(h)) => {
+            r.target.1 == target
+                && (constraint_is(r, h) || single_col(r, h) || single_ref_col(r, h) || junction_is(r, h))
+        }
+    }
+}
+
+/// PGRST200's suggestion: the closest other table `source` does have a relationship with;
+/// when it has none, the closest table that has some (with the name it may replace).
+fn suggestion(
+    cache: &SchemaCache,
+    rels: &[Relationship],
+    schema: &str,
+    source: &str,
+    target: &str,
+) -> Option<Box<(String, String)>> {
+    let closest = |names: &mut dyn Iterator<Item = &String>, name: &str, part: usize| {
+        crate::schema_cache::closest_name(names, name, part).map(|n| Box::new((n.clone(), name.to_string())))
+    };
+    if rels.iter().any(|r| r.target.0 == schema) {
+        closest(&mut rels.iter().filter(|r| r.target.0 == schema).map(|r| &r.target.1), target, 2)
+    } else {
+        let mut parents = cache
+            .relationships
+            .iter()
+            .filter(|((s, _), rels)| s == schema && rels.iter().any(|r| r.target.0 == schema))
+            .map(|((_, n), _)| n);
+        closest(&mut parents, source, 4)
+    }
+}
+
+/// One of PGRST201's details: the relationship's cardinality, keys and the embedding.
+fn describe(r: &Relationship) -> serde_json::Value {
+    let relationship = match &r.junction {
+        Some(j) => format!(
+            "{} using {}({}) and {}({})",
+            j.name,
+            j.source_constraint,
+            j.source_columns.iter().map(|c| c.0.as_str()).collect::<Vec<_>>().join(", "),
+            j.target_constraint,
+            j.target_columns.iter().map(|c| c.0.as_str()).collect::<Vec<_>>().join(", ")
+        ),
+        None => format!(
+            "{} using {}({}) and {}({})",
+            r.constraint,
+            r.source.1,
+            r.columns.iter().map(|c| c.0.as_str()).collect::<Vec<_>>().join(", "),
+            r.target.1,
+            r.columns.iter().map(|c| c.1.as_str()).collect::<Vec<_>>().join(", ")
+        ),
+    };
+    serde_json::json!({
+        "cardinality": r.cardinality.name(),
+        "relationship": relationship,
+        "embedding": format!("{} with {}", r.source.1, r.target.1),
+    })
+}

@@ -1,0 +1,113 @@
+//! SQL rendering: a [`Plan`] → a [`Transaction`] of [`Statement`]s (SQL text + bound
+//! parameters). Where request SQL is written: one file per kind of statement (`read`,
+//! `mutate`, `call`, `openapi`), the session around it (`session`), the row it returns
+//! (`result`) and the writer with the only quoting helpers (`sql`).
+//!
+//! Every identifier goes through [`ident`] (double-quoted, quotes doubled); every value from
+//! the request is a bound parameter sent as text of type `unknown`, so PostgreSQL infers its
+//! type from the context (`"done" = $1` makes `$1` a boolean) and parses it, as PostgREST does.
+//! Written inline are only: LIMIT (an integer we parsed ourselves), type names (validated
+//! casts of the request, or names from the schema cache), and catalog facts (column defaults).
+//!
+//! The main statement always returns one row: `total_result_set`, `page_total`, `body` (the
+//! whole response body, built by PostgreSQL), `response_headers`, `response_status`,
+//! `location`, `inserted` (see `result`).
+
+mod call;
+mod mutate;
+mod openapi;
+mod read;
+mod result;
+mod session;
+mod sql;
+
+use crate::api_request::CountPref;
+use crate::error::Error;
+use crate::plan::{Action, Plan, TxPlan};
+use read::count_estimate;
+pub use result::{column, DbResult};
+pub use session::{listen, pre_config_call, transaction};
+pub use sql::ident;
+use sql::Sql;
+
+/// SQL text and its parameters (`None` is SQL NULL). Parameters are sent as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statement {
+    pub sql: String,
+    pub params: Vec<Option<String>>,
+}
+
+/// Everything `db` runs for one request, in order, in one transaction.
+#[derive(Debug, Clone)]
+pub struct Transaction {
+    pub begin: &'static str,
+    pub settings: Statement,
+    pub pre_request: Option<Statement>,
+    pub main: Statement,
+    /// The main statement is an EXPLAIN: its rows are the plan, not the usual one row.
+    pub explain: bool,
+    /// `Prefer: count=planned|estimated`: an EXPLAIN of the read whose row estimate is the total.
+    pub estimate: Option<Estimate>,
+    /// `db-prepared-statements`: when false, nothing is prepared (unnamed statements only).
+    pub prepared: bool,
+    /// How the transaction ends: commit or roll back, and the checks before it.
+    pub policy: TxPlan,
+}
+
+/// The planner's estimate of a read's total.
+#[derive(Debug, Clone)]
+pub struct Estimate {
+    pub statement: Statement,
+    /// `None` for count=planned: the estimate is the total. For count=estimated,
+    /// `Some(db-max-rows)`: the total is the larger of the exact count and the estimate when
+    /// the exact count exceeds db-max-rows, or always without db-max-rows (as in PostgREST).
+    pub above: Option<Option<i64>>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// The main statement
+
+/// Renders the plan's main statement (also part of [`transaction`]).
+pub fn main_statement(plan: &Plan) -> Result<Statement, Error> {
+    let mut statement = statement(plan)?;
+    if let Some(explain) = &plan.explain {
+        let mut opts = vec![if explain.json { "FORMAT JSON" } else { "FORMAT TEXT" }];
+        for o in &explain.options {
+            opts.push(match o.as_str() {
+                "analyze" => "ANALYZE",
+                "verbose" => "VERBOSE",
+                "settings" => "SETTINGS",
+                "buffers" => "BUFFERS",
+                "wal" => "WAL",
+                _ => continue,
+            });
+        }
+        statement.sql = format!("EXPLAIN ({}) {}", opts.join(", "), statement.sql);
+    }
+    Ok(statement)
+}
+
+fn statement(plan: &Plan) -> Result<Statement, Error> {
+    let mut sql = Sql::new();
+    match &plan.action {
+        Action::Read { table, shape } => read::statement(&mut sql, plan, table, shape)?,
+        Action::Mutate { table, kind, shape, payload, pk, defaults, parse } => {
+            mutate::statement(&mut sql, plan, mutate::Write { table, kind, shape, payload, pk, defaults, parse })?
+        }
+        Action::Call { routine, args, shape } => call::statement(&mut sql, plan, routine, args, shape)?,
+        Action::Root => openapi::statement(&mut sql, plan),
+        // Answered without the database (the `Allow` header).
+        Action::Options { .. } => return Err(Error::Internal("OPTIONS runs no statement".into())),
+    }
+    Ok(sql.finish())
+}
+
+/// A read counts all matching rows only when a count was asked for, as PostgREST does: without
+/// one, a page past the end is simply empty.
+fn needs_total(plan: &Plan) -> bool {
+    // A planned count is the planner's estimate, made by a separate EXPLAIN (see Estimate).
+    matches!(plan.count, Some(CountPref::Exact | CountPref::Estimated))
+}
+
+#[cfg(test)]
+mod tests;

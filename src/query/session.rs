@@ -1,0 +1,110 @@
+//! The session around the main statement: `BEGIN` (its isolation level and access mode), the
+//! transaction-local settings PostgREST sets (`role`, `request.jwt.claims`, `request.headers`…,
+//! all bound), the `db-pre-request` call; and the two statements of connections of their own,
+//! the `db-pre-config` call and `LISTEN`.
+
+use super::sql::{ident, qualified, Sql};
+use super::{count_estimate, main_statement, Statement, Transaction};
+use crate::api_request::ApiRequest;
+use crate::auth::AuthResult;
+use crate::config::Config;
+use crate::error::Error;
+use crate::plan::{Action, Plan};
+
+/// Everything one request runs: `BEGIN`, the settings, the optional pre-request call, the
+/// plan's main statement, and how the transaction ends.
+pub fn transaction(config: &Config, req: &ApiRequest, auth: &AuthResult, plan: &Plan) -> Result<Transaction, Error> {
+    let main = main_statement(plan)?;
+    // A called function's own settings named by db-hoisted-tx-settings apply to the whole
+    // transaction (its isolation level to BEGIN).
+    let hoisted: Vec<(String, String)> = match &plan.action {
+        Action::Call { routine, .. } => routine
+            .settings
+            .iter()
+            .filter(|(k, _)| config.db_hoisted_tx_settings.iter().any(|h| h == k))
+            .cloned()
+            .collect(),
+        _ => vec![],
+    };
+    let isolation = hoisted.iter().find(|(k, _)| k == "default_transaction_isolation").map(|(_, v)| v.as_str());
+    let begin = match (isolation.map(str::to_ascii_lowercase).as_deref(), plan.tx.read_only) {
+        (Some("serializable"), true) => "BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY",
+        (Some("serializable"), false) => "BEGIN ISOLATION LEVEL SERIALIZABLE READ WRITE",
+        (Some("repeatable read"), true) => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        (Some("repeatable read"), false) => "BEGIN ISOLATION LEVEL REPEATABLE READ READ WRITE",
+        (_, true) => "BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY",
+        (_, false) => "BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE",
+    };
+    let mut sql = Sql::new();
+    let mut search_path = vec![ident(&req.schema)];
+    search_path.extend(config.db_extra_search_path.iter().map(|s| ident(s)));
+    let headers: serde_json::Map<String, serde_json::Value> =
+        req.headers.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
+    let cookies: serde_json::Map<String, serde_json::Value> =
+        req.cookies.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
+    let method = match req.method {
+        crate::api_request::Method::Get => "GET",
+        crate::api_request::Method::Head => "HEAD",
+        crate::api_request::Method::Post => "POST",
+        crate::api_request::Method::Patch => "PATCH",
+        crate::api_request::Method::Put => "PUT",
+        crate::api_request::Method::Delete => "DELETE",
+        crate::api_request::Method::Options => "OPTIONS",
+    };
+    let mut settings: Vec<(String, String)> = vec![
+        ("search_path".into(), search_path.join(", ")),
+        ("role".into(), auth.role.clone()),
+        ("request.jwt.claims".into(), serde_json::Value::Object(auth.claims.clone()).to_string()),
+        ("request.method".into(), method.into()),
+        ("request.path".into(), req.path.clone()),
+        ("request.headers".into(), serde_json::Value::Object(headers).to_string()),
+        ("request.cookies".into(), serde_json::Value::Object(cookies).to_string()),
+    ];
+    for (k, v) in &config.app_settings {
+        settings.push((format!("app.settings.{k}"), v.clone()));
+    }
+    if let Some(tz) = &req.preferences.timezone {
+        settings.push(("timezone".into(), tz.clone()));
+    }
+    settings.extend(hoisted.into_iter().filter(|(k, _)| k != "default_transaction_isolation"));
+    sql.push("SELECT ");
+    for (i, (name, value)) in settings.into_iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        let n = sql.bind(name);
+        let v = sql.bind(value);
+        sql.push("set_config(").placeholder(&n).push(", ").placeholder(&v).push(", true)");
+    }
+    let pre_request = config.db_pre_request.as_ref().map(|(schema, name)| call_function(schema, name));
+    let estimate = count_estimate(plan);
+    Ok(Transaction {
+        begin,
+        settings: sql.finish(),
+        pre_request,
+        main,
+        explain: plan.explain.is_some(),
+        estimate,
+        prepared: config.db_prepared_statements,
+        policy: plan.tx,
+    })
+}
+
+/// `SELECT schema.function()`: the `db-pre-request` and `db-pre-config` calls.
+fn call_function(schema: &str, name: &str) -> Statement {
+    let mut sql = Sql::new();
+    sql.push("SELECT ").push_composed(&qualified(schema, name)).push("()");
+    sql.finish()
+}
+
+/// The `db-pre-config` function's call, before the in-database settings are read.
+pub fn pre_config_call((schema, name): &(String, String)) -> Statement {
+    call_function(schema, name)
+}
+
+/// `LISTEN channel` (`db-channel`).
+pub fn listen(channel: &str) -> Statement {
+    let mut sql = Sql::new();
+    sql.push("LISTEN ").ident(channel);
+    sql.finish()
+}

@@ -1,0 +1,449 @@
+//! The process: binds the listener, owns the shared state (config, pool, schema cache) and hands
+//! each HTTP request to [`crate::app::handle`] through the axum glue below: the request becomes a
+//! plain [`RawRequest`], the pipeline's [`Response`] becomes HTTP again, and the per-request log
+//! line is written here. Answers by itself only CORS preflights, `tusk demo`'s static files, and
+//! a request whose body cannot be read (400); everything else goes through the pipeline. The
+//! reloader (configuration and schema cache) is in [`reload`], the admin server (`/live`,
+//! `/ready`, `/metrics`, `/schema_cache`, `/config`) in [`admin`].
+
+mod admin;
+mod reload;
+
+use crate::app::{self, AppState};
+use crate::config::{Config, LogLevel};
+use crate::db::{self, Db};
+use crate::error::Error;
+use crate::http::{cors_headers, RawRequest, Response};
+use axum::body::Body;
+use axum::extract::connect_info::{ConnectInfo, Connected};
+use axum::extract::Request;
+use axum::serve::IncomingStream;
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use reload::{reloader, restart_listener, signals};
+pub use reload::{reread_config, Reload, RereadError};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+    #[error("{0}")]
+    Config(String),
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Where the API listens: TCP (`server-host`/`server-port`) or a unix socket
+/// (`server-unix-socket`).
+enum Listen {
+    Tcp(tokio::net::TcpListener),
+    Unix(tokio::net::UnixListener),
+}
+
+pub struct Server {
+    listener: Listen,
+    /// The admin server's listener (`admin-server-port`).
+    admin: Option<tokio::net::TcpListener>,
+    state: Arc<AppState>,
+    ops: Arc<Ops>,
+    statics: HashMap<String, (String, Bytes)>,
+}
+
+/// What the reloader and the admin server share besides the request path's [`AppState`].
+struct Ops {
+    state: Arc<AppState>,
+    /// Where reload requests go (the reloader's queue).
+    reload: tokio::sync::mpsc::Sender<Reload>,
+    /// The `LISTEN` task, restarted when `db-channel` or `db-channel-enabled` change.
+    listener: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The catalog query's JSON of the current schema cache (`/schema_cache`).
+    schema_cache_json: RwLock<Option<Arc<String>>>,
+    schema_cache_loads_ok: AtomicU64,
+    schema_cache_loads_failed: AtomicU64,
+    /// Duration of the last schema cache query, in microseconds.
+    schema_cache_query_us: AtomicU64,
+}
+
+/// The address to bind for `host` and `port`: `server-host`'s special values as PostgREST reads
+/// them, and an IPv6 host in brackets (`[::]:3000`).
+fn bind_addr(host: &str, port: u16) -> String {
+    let host = match host {
+        "!4" | "*4" | "*" => "0.0.0.0",
+        "!6" | "*6" => "::",
+        h => h,
+    };
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+async fn bind_tcp(addr: &str) -> Result<tokio::net::TcpListener, ServerError> {
+    tokio::net::TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr: addr.to_string(), source })
+}
+
+/// Who sent a request, for the log line: the TCP peer, or `None` on the unix socket. One router
+/// serves both listeners through it.
+#[derive(Clone, Copy, Debug)]
+struct Peer(Option<SocketAddr>);
+
+impl Connected<IncomingStream<'_, tokio::net::TcpListener>> for Peer {
+    fn connect_info(stream: IncomingStream<'_, tokio::net::TcpListener>) -> Peer {
+        Peer(Some(*stream.remote_addr()))
+    }
+}
+
+impl Connected<IncomingStream<'_, tokio::net::UnixListener>> for Peer {
+    fn connect_info(_: IncomingStream<'_, tokio::net::UnixListener>) -> Peer {
+        Peer(None)
+    }
+}
+
+/// Closes pooled connections past `db-pool-max-idletime` / `db-pool-max-lifetime`, checking
+/// every second (the settings are re-read each time, so a config reload applies).
+async fn retire_connections(state: Arc<AppState>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let config = state.config();
+        let closed = state.db.close_old_connections(
+            Duration::from_secs(config.db_pool_max_idletime),
+            Duration::from_secs(config.db_pool_max_lifetime),
+        );
+        if closed > 0 {
+            tracing::debug!("closed {closed} idle or old database connection(s)");
+        }
+    }
+}
+
+impl Server {
+    /// Binds the listener, creates the pool and starts loading the schema cache.
+    pub async fn bind(config: Config) -> Result<Server, ServerError> {
+        let pool = db::pool(&config.db_uri, config.db_pool, config.db_pool_acquisition_timeout)
+            .map_err(ServerError::Config)?;
+        let listener = match &config.server_unix_socket {
+            Some(path) => Listen::Unix(bind_unix(path, config.server_unix_socket_mode)?),
+            None => Listen::Tcp(bind_tcp(&bind_addr(&config.server_host, config.server_port)).await?),
+        };
+        let (reload_tx, reload_rx) = tokio::sync::mpsc::channel::<Reload>(16);
+        let config = Arc::new(config);
+        let state = Arc::new(AppState {
+            config: RwLock::new(config.clone()),
+            jwt_cache: crate::auth::JwtCache::new(config.jwt_cache_max_entries),
+            db: Arc::new(Db::new(pool)),
+            schema_cache: RwLock::new(None),
+            reload: reload_tx.clone(),
+        });
+        let ops = Arc::new(Ops {
+            state: state.clone(),
+            reload: reload_tx.clone(),
+            listener: Mutex::new(None),
+            schema_cache_json: RwLock::new(None),
+            schema_cache_loads_ok: AtomicU64::new(0),
+            schema_cache_loads_failed: AtomicU64::new(0),
+            schema_cache_query_us: AtomicU64::new(0),
+        });
+        tokio::spawn(reloader(ops.clone(), reload_rx));
+        tokio::spawn(retire_connections(state.clone()));
+        // The in-database settings first (they may change db-schemas), then the schema cache.
+        if config.db_config {
+            let _ = reload_tx.try_send(Reload::Config);
+        }
+        let _ = reload_tx.try_send(Reload::Schema);
+        restart_listener(&ops, &config);
+        tokio::spawn(signals(reload_tx));
+        match &listener {
+            Listen::Tcp(l) => {
+                if let Ok(a) = l.local_addr() {
+                    tracing::info!("Listening on {a}");
+                }
+            }
+            Listen::Unix(_) => {
+                tracing::info!("Listening on unix socket {}", config.server_unix_socket.as_deref().unwrap_or_default())
+            }
+        }
+        let admin = match config.admin_server_port {
+            Some(port) => {
+                let addr = bind_addr(config.admin_server_host.as_deref().unwrap_or(&config.server_host), port);
+                let l = bind_tcp(&addr).await?;
+                tracing::info!("Admin server listening on {addr}");
+                Some(l)
+            }
+            None => None,
+        };
+        Ok(Server { listener, admin, state, ops, statics: HashMap::new() })
+    }
+
+    /// The TCP address listened on (127.0.0.1:0 for a unix socket).
+    pub fn local_addr(&self) -> SocketAddr {
+        let none = SocketAddr::from(([127, 0, 0, 1], 0));
+        match &self.listener {
+            Listen::Tcp(l) => l.local_addr().unwrap_or(none),
+            Listen::Unix(_) => none,
+        }
+    }
+
+    /// Serves `body` at `path` (used by `tusk demo` for the app's frontend.js).
+    pub fn serve_static(&mut self, path: &str, content_type: &str, body: Bytes) {
+        self.statics.insert(path.to_string(), (content_type.to_string(), body));
+    }
+
+    /// Serves until `shutdown` resolves, then finishes the requests in flight.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        if let Some(admin) = self.admin {
+            tokio::spawn(admin::admin_server(admin, self.ops.clone()));
+        }
+        let state = self.state.clone();
+        let statics = Arc::new(self.statics);
+        let router = axum::Router::new().fallback(move |ConnectInfo(Peer(peer)): ConnectInfo<Peer>, req: Request| {
+            let state = state.clone();
+            let statics = statics.clone();
+            async move { serve_one(&state, &statics, peer, req).await }
+        });
+        let app = router.into_make_service_with_connect_info::<Peer>();
+        match self.listener {
+            Listen::Tcp(listener) => axum::serve(listener, app).with_graceful_shutdown(shutdown).await?,
+            Listen::Unix(listener) => axum::serve(listener, app).with_graceful_shutdown(shutdown).await?,
+        }
+        Ok(())
+    }
+}
+
+/// Binds the unix socket at `path` with `mode`, replacing a stale socket file left by an earlier
+/// run (but no other kind of file).
+fn bind_unix(path: &str, mode: u32) -> Result<tokio::net::UnixListener, ServerError> {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let bind_error = |source| ServerError::Bind { addr: path.to_string(), source };
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(bind_error(std::io::Error::new(std::io::ErrorKind::AlreadyExists, "a file is in the way")));
+        }
+        std::fs::remove_file(path).map_err(bind_error)?;
+    }
+    let listener = tokio::net::UnixListener::bind(path).map_err(bind_error)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(bind_error)?;
+    Ok(listener)
+}
+
+async fn serve_one(
+    state: &AppState,
+    statics: &HashMap<String, (String, Bytes)>,
+    peer: Option<SocketAddr>,
+    req: Request,
+) -> axum::response::Response {
+    let (parts, body) = req.into_parts();
+    // A body that cannot be read (a malformed chunk, a connection lost midway) is a 400, not
+    // an empty body the pipeline would take for the request.
+    let (body, unreadable) = match body.collect().await {
+        Ok(b) => (b.to_bytes(), None),
+        Err(e) => (Bytes::new(), Some(Error::InvalidBody(format!("Could not read the request body: {e}")))),
+    };
+    let raw = RawRequest {
+        method: parts.method.as_str().to_string(),
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().unwrap_or("").to_string(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str().to_lowercase(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect(),
+        body,
+    };
+    let config = state.config();
+    let origin = raw.header("origin").map(str::to_string);
+    let allowed = config.server_cors_allowed_origins.as_deref();
+    let (mut response, role) =
+        if raw.method == "OPTIONS" && origin.is_some() && raw.header("access-control-request-method").is_some() {
+            // A CORS preflight.
+            let mut r = Response::new(200);
+            r.headers = cors_headers(allowed, origin.as_deref(), Some(&raw));
+            (r, None)
+        } else if let Some((ct, body)) = statics.get(&raw.path).filter(|_| raw.method == "GET" || raw.method == "HEAD")
+        {
+            let mut r = Response::new(200);
+            r.headers.push(("Content-Type".into(), ct.clone()));
+            r.body = body.clone();
+            (r, None)
+        } else {
+            let outcome = match unreadable {
+                Some(e) => {
+                    let response = crate::response::error(&e, false, config.client_error_verbosity_minimal);
+                    app::Outcome { response, role: None }
+                }
+                None => app::handle(state, raw.clone()).await,
+            };
+            let mut r = outcome.response;
+            if origin.is_some() || raw.method == "OPTIONS" {
+                r.headers.extend(cors_headers(allowed, origin.as_deref(), None));
+            }
+            (r, outcome.role)
+        };
+    if let Some(name) = &config.server_trace_header {
+        if let Some(v) = raw.header(name) {
+            response.headers.push((name.clone(), v.to_string()));
+        }
+    }
+    log_request(config.log_level, &raw, peer, role.as_deref(), &response);
+    let head = raw.method == "HEAD";
+    if head {
+        response.body = Bytes::new();
+    }
+    to_axum(response, head)
+}
+
+fn to_axum(r: Response, head: bool) -> axum::response::Response {
+    let mut builder = axum::http::Response::builder().status(r.status);
+    for (k, v) in &r.headers {
+        builder = builder.header(k.as_str(), v.as_str());
+    }
+    // HEAD: no body, and like PostgREST no Content-Length (a body of unknown size).
+    let body = if head {
+        Body::from_stream(futures_util::stream::empty::<Result<Bytes, std::io::Error>>())
+    } else {
+        Body::from(r.body)
+    };
+    builder.body(body).unwrap_or_else(|_| {
+        let mut resp = axum::response::Response::new(Body::from(
+            "{\"code\":\"PGRSTX00\",\"message\":\"Invalid response header\",\"details\":null,\"hint\":null}",
+        ));
+        *resp.status_mut() = axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+        resp
+    })
+}
+
+/// One line per request, Apache combined format as PostgREST writes it. `info` logs every
+/// request, `warn` 4xx and 5xx, `error` 5xx only.
+fn log_request(level: LogLevel, req: &RawRequest, peer: Option<SocketAddr>, role: Option<&str>, resp: &Response) {
+    let show = match level {
+        LogLevel::Crit => false,
+        LogLevel::Error => resp.status >= 500,
+        LogLevel::Warn => resp.status >= 400,
+        LogLevel::Info | LogLevel::Debug => true,
+    };
+    if !show {
+        return;
+    }
+    let target = if req.query.is_empty() { req.path.clone() } else { format!("{}?{}", req.path, req.query) };
+    let line = format!(
+        "{} - {} [{}] \"{} {} HTTP/1.1\" {} {} \"{}\" \"{}\"",
+        peer.map_or_else(|| "unix".to_string(), |p| p.ip().to_string()),
+        role.unwrap_or("-"),
+        http_log_time(),
+        req.method,
+        target,
+        resp.status,
+        if resp.body.is_empty() { "-".to_string() } else { resp.body.len().to_string() },
+        req.header("referer").unwrap_or(""),
+        req.header("user-agent").unwrap_or(""),
+    );
+    // Printed directly (like PostgREST), so the level filter above is the only filter.
+    println!("{line}");
+}
+
+/// Now, as the log line's timestamp.
+fn http_log_time() -> String {
+    clf_time(crate::auth::now())
+}
+
+/// Seconds since 1970-01-01 UTC in the Common Log Format: `27/Nov/2026:09:17:31 +0000`.
+fn clf_time(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    format!(
+        "{:02}/{}/{}:{:02}:{:02}:{:02} +0000",
+        d,
+        MONTHS[(m - 1) as usize],
+        y,
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = async {
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A server whose database is unreachable: enough for what happens before the pipeline.
+    async fn server_without_database() -> Server {
+        let env = [
+            ("PGRST_DB_URI", "postgresql://tusk@127.0.0.1:1/none"),
+            ("PGRST_SERVER_HOST", "127.0.0.1"),
+            ("PGRST_SERVER_PORT", "0"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let config = Config::from_sources(None, &env).expect("config");
+        Server::bind(config).await.expect("bind")
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_body_is_a_400_not_an_empty_body() {
+        let server = server_without_database().await;
+        let addr = server.local_addr();
+        tokio::spawn(server.run(std::future::pending()));
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let request = "POST /items HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nnot-a-chunk-size\r\n\r\n";
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let mut answer = String::new();
+        let read = stream.read_to_string(&mut answer);
+        tokio::time::timeout(Duration::from_secs(10), read).await.expect("answered in time").expect("read");
+        assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
+        assert!(answer.contains("\"code\":\"PGRST102\""), "{answer}");
+        assert!(answer.contains("Could not read the request body"), "{answer}");
+    }
+
+    #[test]
+    fn log_timestamps_in_common_log_format() {
+        let cases = [
+            (0, "01/Jan/1970:00:00:00 +0000"),
+            (-1, "31/Dec/1969:23:59:59 +0000"),
+            (951_868_799, "29/Feb/2000:23:59:59 +0000"),
+            (1_735_646_405, "31/Dec/2024:12:00:05 +0000"),
+            (1_795_771_051, "27/Nov/2026:09:17:31 +0000"),
+            (4_107_542_400, "01/Mar/2100:00:00:00 +0000"),
+        ];
+        for (secs, text) in cases {
+            assert_eq!(clf_time(secs), text, "{secs}");
+        }
+    }
+}
