@@ -662,3 +662,17 @@ fn invalid_configuration_is_refused_with_one_line_and_exit_1() {
         assert_eq!(o.status.code(), Some(0), "{env:?}: {o:?}");
     }
 }
+
+#[test]
+fn short_flags_as_postgrest() {
+    for flag in ["-v", "--version"] {
+        let o = tusk(&[flag], &[]);
+        assert_eq!(o.status.code(), Some(0), "{flag}: {o:?}");
+        assert_eq!(stdout(&o), format!("tusk {}\n", env!("CARGO_PKG_VERSION")), "{flag}");
+    }
+    let long = tusk(&["--example"], &[]);
+    let short = tusk(&["-e"], &[]);
+    assert_eq!(short.status.code(), Some(0), "{short:?}");
+    assert_eq!(stdout(&short), stdout(&long));
+    assert!(stdout(&short).contains("jwt-role-claim-key = \"$$.role\""), "{}", stdout(&short));
+}
