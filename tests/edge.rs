@@ -109,7 +109,8 @@ async fn a_chunked_body_over_the_limit_is_refused_while_it_is_read() {
     let (db, t) = app(&[("PGRST_SERVER_MAX_BODY_SIZE", "1000")]).await;
     let before = db.tasks();
     let mut s = connect(&t);
-    let head = "POST /tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let head =
+        "POST /tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
     s.write_all(head.as_bytes()).expect("write");
     // Valid JSON of ~1.4 KB in 100-byte chunks; the server stops reading past 1000 bytes.
     let json = format!("[{{\"name\":\"{}\"}}]", "x".repeat(1400));
@@ -258,10 +259,8 @@ async fn the_timeouts_apply_on_the_unix_socket_too() {
     }
     set_env(&mut env, "PGRST_SERVER_UNIX_SOCKET", socket.to_str().expect("utf-8 path"));
     let _t = Tusk::spawn(&env, free_port());
-    let mut s = poll(Duration::from_secs(30), "tusk on the unix socket", || async {
-        UnixStream::connect(&socket).ok()
-    })
-    .await;
+    let mut s =
+        poll(Duration::from_secs(30), "tusk on the unix socket", || async { UnixStream::connect(&socket).ok() }).await;
     s.set_read_timeout(Some(Duration::from_secs(10))).expect("read timeout");
     s.write_all(b"GET /tasks HTTP/1.1\r\nHost: x\r\n").expect("write");
     let start = Instant::now();
@@ -272,6 +271,20 @@ async fn the_timeouts_apply_on_the_unix_socket_too() {
     }
     assert!(start.elapsed() < Duration::from_secs(5), "closed after {:?}", start.elapsed());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn the_timeouts_apply_on_the_admin_port_too() {
+    let admin = free_port();
+    let mut extra = QUICK.to_vec();
+    let port = admin.to_string();
+    extra.push(("PGRST_ADMIN_SERVER_PORT", &port));
+    let (_db, _t) = app(&extra).await;
+    let mut s = TcpStream::connect(("127.0.0.1", admin)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).expect("read timeout");
+    s.write_all(b"GET /live HTTP/1.1\r\nHost: x\r\n").expect("write");
+    let (took, _) = wait_closed(&mut s);
+    assert!(took < Duration::from_secs(5), "closed after {took:?}");
 }
 
 // ---------------------------------------------------------------------------------------------

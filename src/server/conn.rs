@@ -72,6 +72,12 @@ pub(super) struct Timeouts {
     pub idle: Duration,
 }
 
+impl Timeouts {
+    pub fn of(config: &crate::config::Config) -> Timeouts {
+        Timeouts { header: config.server_header_timeout, idle: config.server_idle_timeout }
+    }
+}
+
 /// Accepts connections until `shutdown` resolves, then waits for the open ones to finish
 /// (idle ones are closed at once, busy ones after their response).
 pub(super) async fn serve(

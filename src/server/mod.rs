@@ -191,10 +191,7 @@ impl Server {
             Box::pin(async move { serve_one(&state, &statics, peer, req).await })
         });
         let state = self.state.clone();
-        let timeouts = move || {
-            let config = state.config();
-            conn::Timeouts { header: config.server_header_timeout, idle: config.server_idle_timeout }
-        };
+        let timeouts = move || conn::Timeouts::of(&state.config());
         conn::serve(self.listener, timeouts, handler, shutdown).await;
         Ok(())
     }
