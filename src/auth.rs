@@ -54,6 +54,9 @@ pub fn authenticate_cached(
             let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
             if scheme.eq_ignore_ascii_case("bearer") {
                 Some(rest.trim())
+            } else if value.get(..6).is_some_and(|s| s.eq_ignore_ascii_case("bearer")) {
+                // `Bearer<TAB>token`, `Bearertoken`: meant as a token, so never anonymous.
+                return Err(Error::JwtDecode("Malformed Authorization header: expected 'Bearer <token>'".into(), None));
             } else {
                 None
             }
@@ -361,6 +364,12 @@ mod tests {
             (Some(format!("Bearer {SEED_TOKEN}")), "ok todo_user"),
             (Some(format!("bearer {SEED_TOKEN}")), "ok todo_user"),
             (Some("Bearer ".into()), "PGRST301 Empty JWT is sent in Authorization header"),
+            (
+                Some(format!("Bearer\t{SEED_TOKEN}")),
+                "PGRST301 Malformed Authorization header: expected 'Bearer <token>'",
+            ),
+            (Some(format!("BEARER{SEED_TOKEN}")), "PGRST301 Malformed Authorization header: expected 'Bearer <token>'"),
+            (Some(format!("Basic {SEED_TOKEN}")), "ok web_anon"),
             (Some("Bearer a.b".into()), "PGRST301 Expected 3 parts in JWT; got 2"),
             (Some(format!("Bearer {}x", SEED_TOKEN)), "PGRST301 No suitable key or wrong key type"),
             (Some(format!("Bearer {}", sign(json!({"role": "r", "exp": now - 31})))), "PGRST303 JWT expired"),

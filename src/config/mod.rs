@@ -139,6 +139,12 @@ pub struct Config {
     pub server_host: String,
     pub server_port: u16,
     pub server_cors_allowed_origins: Option<Vec<String>>,
+    /// The HTTP layer's limits (tusk's own settings): the largest request body in bytes, and the
+    /// header, body and idle timeouts.
+    pub server_max_body_size: u64,
+    pub server_header_timeout: std::time::Duration,
+    pub server_body_timeout: std::time::Duration,
+    pub server_idle_timeout: std::time::Duration,
     pub server_trace_header: Option<String>,
     /// Listen on this unix socket instead of TCP (`server-unix-socket`), with this mode.
     pub server_unix_socket: Option<String>,
@@ -301,6 +307,10 @@ impl Config {
         if admin_server_port == Some(server_port) {
             return Err(invalid("admin-server-port", "admin-server-port cannot be the same as server-port"));
         }
+        let server_max_body_size = r.positive("server-max-body-size", "bytes")?;
+        let seconds = |name| r.positive(name, "seconds").map(std::time::Duration::from_secs);
+        let (server_header_timeout, server_body_timeout, server_idle_timeout) =
+            (seconds("server-header-timeout")?, seconds("server-body-timeout")?, seconds("server-idle-timeout")?);
         Ok(Config {
             db_uri: r.value("db-uri").to_string(),
             db_anon_role: r.text("db-anon-role"),
@@ -325,6 +335,10 @@ impl Config {
             server_cors_allowed_origins: r
                 .get("server-cors-allowed-origins")
                 .map(|_| r.list("server-cors-allowed-origins")),
+            server_max_body_size,
+            server_header_timeout,
+            server_body_timeout,
+            server_idle_timeout,
             server_trace_header: r.get("server-trace-header").map(str::to_lowercase),
             server_unix_socket: r.text("server-unix-socket"),
             server_unix_socket_mode,
@@ -428,6 +442,14 @@ impl<'a> Raw<'a> {
             Some(n) => Ok(n),
             None => Raw::default_of(name).trim().parse().map_err(|_| invalid(name, "the default is not a number")),
         }
+    }
+
+    /// A number setting with a default that must be at least 1 (`unit` names it in the error).
+    fn positive(&self, name: &str, unit: &str) -> Result<u64, ConfigError> {
+        u64::try_from(self.int(name)?)
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| invalid(name, format!("must be a positive number of {unit}")))
     }
 
     fn default_of(name: &str) -> &'static str {

@@ -204,6 +204,28 @@ pub const SETTINGS: &[Setting] = &[
     .defaults_to("500")
     .in_db()
     .tusk_only(),
+    // tusk's own limits of the HTTP layer (PostgREST has none): read for each new connection
+    // and request, so a reload applies them.
+    Setting::new("server-max-body-size", Int, "tusk: largest request body accepted, in bytes; larger gets 413")
+        .defaults_to("104857600")
+        .tusk_only(),
+    Setting::new(
+        "server-header-timeout",
+        Int,
+        "tusk: seconds a client has to send a request's headers, counted from its first byte (or from connecting)",
+    )
+    .defaults_to("30")
+    .tusk_only(),
+    Setting::new("server-body-timeout", Int, "tusk: seconds the request body may pause between two parts; then 408")
+        .defaults_to("30")
+        .tusk_only(),
+    Setting::new(
+        "server-idle-timeout",
+        Int,
+        "tusk: seconds a kept-alive connection may wait for its next request, or a response stall, before it is closed",
+    )
+    .defaults_to("30")
+    .tusk_only(),
     Setting::new("server-cors-allowed-origins", Str, "Comma-separated origins allowed by CORS; unset allows any")
         .in_db(),
     Setting::new("server-host", Str, "Host to bind: an address, or !4 / !6 / * / *4 / *6")

@@ -14,9 +14,10 @@ use std::sync::Arc;
 /// (Prometheus text), `/schema_cache` (JSON), `/config` (the effective configuration, secrets
 /// masked).
 pub(super) async fn admin_server(listener: tokio::net::TcpListener, ops: Arc<Ops>) {
-    let router = axum::Router::new().fallback(move |req: axum::extract::Request| {
+    let state = ops.state.clone();
+    let handler: super::conn::Handler = Arc::new(move |_peer, req| {
         let ops = ops.clone();
-        async move {
+        Box::pin(async move {
             let state = &ops.state;
             let mut response = Response::new(200);
             let mut body = |content_type: &str, text: String| {
@@ -40,11 +41,11 @@ pub(super) async fn admin_server(listener: tokio::net::TcpListener, ops: Arc<Ops
                 _ => response.status = 404,
             }
             to_axum(response, false)
-        }
+        })
     });
-    if let Err(e) = axum::serve(listener, router).await {
-        tracing::error!("admin server stopped: {e}");
-    }
+    // The API's accept loop and connection timeouts; it serves until the process ends.
+    let timeouts = move || super::conn::Timeouts::of(&state.config());
+    super::conn::serve(super::conn::Listen::Tcp(listener), timeouts, handler, std::future::pending()).await;
 }
 
 /// `/metrics`: PostgREST's metric names, in Prometheus' text format.
