@@ -139,21 +139,21 @@ pub fn parse(config: &Config, req: &RawRequest) -> Option<api_request::ApiReques
     }
 }
 
-/// The whole request pipeline short of the database: parse → plan → main statement →
-/// transaction (as the anonymous role), with both checks.
+/// The whole request pipeline short of the database: parse → plan → the transaction query
+/// renders (as the anonymous role), with both checks.
 pub fn pipeline(config: &Config, req: &RawRequest) {
     let Some(api) = parse(config, req) else { return };
     let plan = match plan::plan(config, schema_cache(), &api) {
         Ok(plan) => plan,
         Err(e) => return check_error("plan", &e),
     };
-    let main = match query::main_statement(&plan) {
-        Ok(main) => main,
+    let auth = AuthResult { role: "web_anon".into(), claims: Default::default() };
+    let tx = match query::transaction(config, &api, &auth, &plan) {
+        Ok(Some(tx)) => tx,
+        Ok(None) => return,
         Err(e) => return check_error("query", &e),
     };
-    check_sql(&main);
-    let auth = AuthResult { role: "web_anon".into(), claims: Default::default() };
-    let tx = query::transaction(config, &api, &auth, &plan, main);
+    check_sql(&tx.main);
     check_sql(&tx.settings);
     if let Some(pre) = &tx.pre_request {
         check_sql(pre);
