@@ -21,7 +21,8 @@ impl Config {
     /// normalized as PostgREST prints it (booleans `true`/`false`, numbers bare, lists joined
     /// with `,`, socket modes in octal, `jwt-role-claim-key` as a JSONPath with `$` doubled for
     /// the config file), strings quoted with only `"` escaped; with the `app.settings.*`, the
-    /// lines sorted, as PostgREST sorts them. Then tusk's own settings, when set.
+    /// lines sorted, as PostgREST sorts them. Then tusk's own settings, when set to something
+    /// other than their default: a dump of a configuration PostgREST could run is PostgREST's.
     fn dump_with(&self, redact: bool) -> String {
         let raw = &self.raw;
         let value = |name: &str| {
@@ -64,7 +65,7 @@ impl Config {
         }
         lines.sort();
         for s in SETTINGS.iter().filter(|s| s.tusk_only) {
-            if let Some(v) = raw.get(s.name) {
+            if let Some(v) = raw.get(s.name).filter(|v| Some(v.as_str()) != s.default) {
                 lines.push(format!("{} = {}", s.name, q(v)));
             }
         }
