@@ -163,6 +163,9 @@ pub struct Config {
     pub jwt_cache_max_entries: usize,
     /// The effective raw settings (defaults included), for `--dump-config`.
     pub raw: BTreeMap<String, String>,
+    /// Settings of the roles requests run as (`ALTER ROLE … SET`), role → `(name, value)`:
+    /// read from the database with each configuration load, not a setting of its own.
+    pub role_settings: std::sync::Arc<BTreeMap<String, Vec<(String, String)>>>,
     /// The file and environment this configuration was read from (for reloads).
     pub source: ConfigSource,
 }
@@ -310,6 +313,7 @@ impl Config {
             db_pre_config: r.function("db-pre-config", &default_schema),
             jwt_cache_max_entries,
             raw,
+            role_settings: Default::default(),
             source: ConfigSource::default(),
         })
     }

@@ -1,6 +1,6 @@
 //! The session around the main statement: `BEGIN` (its isolation level and access mode), the
 //! transaction-local settings PostgREST sets (`role`, `request.jwt.claims`, `request.headers`…,
-//! all bound), the `db-pre-request` call; and the two statements of connections of their own,
+//! all bound, and the settings of the request's role), the `db-pre-request` call; and the two statements of connections of their own,
 //! the `db-pre-config` call and `LISTEN`.
 
 use super::sql::{ident, qualified, Sql};
@@ -26,7 +26,14 @@ pub fn transaction(config: &Config, req: &ApiRequest, auth: &AuthResult, plan: &
             .collect(),
         _ => vec![],
     };
-    let isolation = hoisted.iter().find(|(k, _)| k == "default_transaction_isolation").map(|(_, v)| v.as_str());
+    // The settings of the role the request runs as (`ALTER ROLE … SET`), as PostgREST applies
+    // them: after the role switch; its isolation level (if any) in BEGIN.
+    let role_settings: &[(String, String)] = config.role_settings.get(&auth.role).map_or(&[], Vec::as_slice);
+    let isolation = hoisted
+        .iter()
+        .chain(role_settings)
+        .find(|(k, _)| k == "default_transaction_isolation")
+        .map(|(_, v)| v.as_str());
     let begin = match (isolation.map(str::to_ascii_lowercase).as_deref(), plan.tx.read_only) {
         (Some("serializable"), true) => "BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY",
         (Some("serializable"), false) => "BEGIN ISOLATION LEVEL SERIALIZABLE READ WRITE",
@@ -54,12 +61,15 @@ pub fn transaction(config: &Config, req: &ApiRequest, auth: &AuthResult, plan: &
     let mut settings: Vec<(String, String)> = vec![
         ("search_path".into(), search_path.join(", ")),
         ("role".into(), auth.role.clone()),
+    ];
+    settings.extend(role_settings.iter().filter(|(k, _)| k != "default_transaction_isolation").cloned());
+    settings.extend([
         ("request.jwt.claims".into(), serde_json::Value::Object(auth.claims.clone()).to_string()),
         ("request.method".into(), method.into()),
         ("request.path".into(), req.path.clone()),
         ("request.headers".into(), serde_json::Value::Object(headers).to_string()),
         ("request.cookies".into(), serde_json::Value::Object(cookies).to_string()),
-    ];
+    ]);
     for (k, v) in &config.app_settings {
         settings.push((format!("app.settings.{k}"), v.clone()));
     }
