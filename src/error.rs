@@ -407,8 +407,11 @@ mod tests {
 
     #[test]
     fn every_503_says_when_to_retry() {
-        let pg = |code: &str| Error::Pg(PgError { code: code.into(), message: String::new(), details: None, hint: None });
-        for e in [Error::DbConnection("refused".into()), Error::SchemaCacheNotLoaded, pg("57P01"), pg("57P03"), pg("08006")] {
+        let pg =
+            |code: &str| Error::Pg(PgError { code: code.into(), message: String::new(), details: None, hint: None });
+        for e in
+            [Error::DbConnection("refused".into()), Error::SchemaCacheNotLoaded, pg("57P01"), pg("57P03"), pg("08006")]
+        {
             assert_eq!(e.status(true), 503, "{e:?}");
             assert_eq!(e.headers(503), vec![("Retry-After".to_string(), "1".to_string())], "{e:?}");
         }

@@ -182,8 +182,13 @@ fn encoding_error(cause: &str) -> Error {
 fn unavailable(code: &tokio_postgres::error::SqlState) -> bool {
     use tokio_postgres::error::SqlState;
     code.code().starts_with("08")
-        || [SqlState::ADMIN_SHUTDOWN, SqlState::CRASH_SHUTDOWN, SqlState::CANNOT_CONNECT_NOW, SqlState::TOO_MANY_CONNECTIONS]
-            .contains(code)
+        || [
+            SqlState::ADMIN_SHUTDOWN,
+            SqlState::CRASH_SHUTDOWN,
+            SqlState::CANNOT_CONNECT_NOW,
+            SqlState::TOO_MANY_CONNECTIONS,
+        ]
+        .contains(code)
 }
 
 /// `RAISE SQLSTATE 'PGRST' USING message = '{"code":…}', detail = '{"status":…,"headers":…}'`.

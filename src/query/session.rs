@@ -58,10 +58,8 @@ pub fn transaction(config: &Config, req: &ApiRequest, auth: &AuthResult, plan: &
         crate::api_request::Method::Delete => "DELETE",
         crate::api_request::Method::Options => "OPTIONS",
     };
-    let mut settings: Vec<(String, String)> = vec![
-        ("search_path".into(), search_path.join(", ")),
-        ("role".into(), auth.role.clone()),
-    ];
+    let mut settings: Vec<(String, String)> =
+        vec![("search_path".into(), search_path.join(", ")), ("role".into(), auth.role.clone())];
     settings.extend(role_settings.iter().filter(|(k, _)| k != "default_transaction_isolation").cloned());
     settings.extend([
         ("request.jwt.claims".into(), serde_json::Value::Object(auth.claims.clone()).to_string()),
