@@ -197,7 +197,7 @@ async fn postgres_restarts_under_load() {
         c.await.expect("client task");
     }
 
-    let seen = seen.lock().expect("lock");
+    let seen = std::mem::take(&mut *seen.lock().expect("lock"));
     let count = |f: &dyn Fn(&Seen) -> bool| seen.iter().filter(|s| f(s)).count();
     eprintln!(
         "{} requests: {} × 200, {} × 503, {} × 504; recovery after each restart (ms): {:?}",
