@@ -116,3 +116,43 @@ pub fn listen(channel: &str) -> Statement {
     sql.push("LISTEN ").ident(channel);
     sql.finish()
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::auth::AuthResult;
+    use crate::config::Config;
+    use crate::http::RawRequest;
+    use crate::schema_cache::SchemaCache;
+    use std::collections::BTreeMap;
+
+    const SCHEMA: &str = r#"{"tables": [{"schema":"todo","name":"tasks","kind":"r","description":null,"pk":["id"],
+        "columns":[{"name":"id","type":"integer","nullable":false,"default":null,"generated":false}]}],
+        "foreign_keys": [], "routines": []}"#;
+
+    #[test]
+    fn the_request_roles_settings_follow_the_role_switch() {
+        let env: BTreeMap<String, String> =
+            [("PGRST_DB_SCHEMAS".to_string(), "todo".to_string())].into_iter().collect();
+        let mut config = Config::from_sources(None, &env).expect("config");
+        let web_anon = vec![
+            ("statement_timeout".to_string(), "3s".to_string()),
+            ("default_transaction_isolation".to_string(), "serializable".to_string()),
+        ];
+        config.role_settings = std::sync::Arc::new([("web_anon".to_string(), web_anon)].into_iter().collect());
+        let cache = SchemaCache::from_json(SCHEMA).expect("schema");
+        let raw = RawRequest { method: "GET".into(), path: "/tasks".into(), ..Default::default() };
+        let api = crate::api_request::parse(&config, &raw).expect("parse");
+        let plan = crate::plan::plan(&config, &cache, &api).expect("plan");
+        let auth = |role: &str| AuthResult { role: role.into(), claims: Default::default() };
+
+        let tx = super::transaction(&config, &api, &auth("web_anon"), &plan).expect("transaction");
+        assert_eq!(tx.begin, "BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY");
+        let params: Vec<Option<&str>> = tx.settings.params.iter().map(|p| p.as_deref()).collect();
+        assert_eq!(params[2..6], [Some("role"), Some("web_anon"), Some("statement_timeout"), Some("3s")]);
+        assert!(!params.contains(&Some("default_transaction_isolation")));
+
+        let tx = super::transaction(&config, &api, &auth("todo_user"), &plan).expect("transaction");
+        assert_eq!(tx.begin, "BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY");
+        assert!(!tx.settings.params.iter().any(|p| p.as_deref() == Some("statement_timeout")));
+    }
+}
