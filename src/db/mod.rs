@@ -7,7 +7,12 @@
 //! statement is prepared inside the transaction (after the role switch, so it resolves names
 //! with the request role's privileges) and cached per connection (or, with
 //! `db-prepared-statements = false`, sent unnamed so nothing stays prepared). The work runs
-//! in its own task, so a client that disconnects mid-request cannot leave a transaction open.
+//! in its own task, so a client that disconnects mid-request cannot leave a transaction open,
+//! and its running statement is cancelled ([`run`]).
+//!
+//! Errors: "the database is not available" (refused, reset, closed, shutting down, starting up,
+//! too many connections) is a 503 with `Retry-After`; a message the driver cannot encode (a NUL
+//! byte) is the request's fault (400), never an outage.
 
 mod listen;
 
