@@ -148,6 +148,10 @@ enum DriverError {
 /// too large to transmit"); any other I/O error, a closed connection or a connect timeout is
 /// a lost connection.
 fn classify(e: &tokio_postgres::Error) -> DriverError {
+    // The driver's own word for it, whatever the cause underneath.
+    if e.to_string().starts_with("error encoding message") {
+        return DriverError::Encoding(e.to_string());
+    }
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
         if let Some(io) = s.downcast_ref::<std::io::Error>() {

@@ -27,7 +27,8 @@ pub(super) async fn admin_server(listener: tokio::net::TcpListener, ops: Arc<Ops
                 "/live" => {}
                 "/ready" if state.schema_cache().is_some() && db::ping(&state.db.pool).await => {}
                 "/ready" => response.status = 503,
-                "/metrics" => body("text/plain; version=0.0.4; charset=utf-8", metrics(&ops)),
+                // As PostgREST: no `version=` parameter.
+                "/metrics" => body("text/plain; charset=utf-8", metrics(&ops)),
                 "/schema_cache" => {
                     let json = ops.schema_cache_json.read().ok().and_then(|j| j.clone());
                     // Empty until the first load, as PostgREST.

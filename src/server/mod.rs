@@ -299,10 +299,17 @@ async fn serve_one(
     to_axum(response, head)
 }
 
+/// The `Server` header of every response (API and admin).
+pub const SERVER_HEADER: &str = concat!("tusk/", env!("CARGO_PKG_VERSION"));
+
 fn to_axum(r: Response, head: bool) -> axum::response::Response {
     let mut builder = axum::http::Response::builder().status(r.status);
     for (k, v) in &r.headers {
         builder = builder.header(k.as_str(), v.as_str());
+    }
+    // PostgREST sends `Server: postgrest/<version>`; tusk names itself the same way.
+    if !r.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("server")) {
+        builder = builder.header("Server", SERVER_HEADER);
     }
     // HEAD: no body, and like PostgREST no Content-Length (a body of unknown size).
     let body = if head {
