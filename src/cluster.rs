@@ -194,6 +194,16 @@ impl TempCluster {
         self.running = false;
     }
 
+    /// Stops the server with `pg_ctl -m MODE` (`smart`, `fast` or `immediate`: the fault
+    /// tests' crash), waiting until it is down. Start it again with [`TempCluster::restart`].
+    pub fn stop_mode(&mut self, mode: &str) -> Result<(), ClusterError> {
+        let mut cmd = self.pg_command("pg_ctl");
+        cmd.arg("-D").arg(&self.data_dir).args(["-m", mode, "-w", "-t", "60", "stop"]);
+        run_checked(&mut cmd, None)?;
+        self.running = false;
+        Ok(())
+    }
+
     /// Starts the server again (after [`TempCluster::stop`], or stops it first), on the same
     /// port and data.
     pub fn restart(&mut self) -> Result<(), ClusterError> {

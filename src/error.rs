@@ -255,15 +255,22 @@ impl Error {
         json!({ "code": info.code, "message": self.to_string(), "details": info.details.to_value(), "hint": hint })
     }
 
-    /// Extra headers: `WWW-Authenticate` on auth failures, headers chosen by a custom error.
+    /// Extra headers: `WWW-Authenticate` on auth failures, `Retry-After` when the database is
+    /// not available (every 503), headers chosen by a custom error.
     pub fn headers(&self, status: u16) -> Vec<(String, String)> {
         match self.info(false).headers {
             Some(headers) => headers.into_owned(),
             None if status == 401 => vec![("WWW-Authenticate".into(), "Bearer".into())],
+            None if status == 503 => vec![("Retry-After".into(), RETRY_AFTER_SECS.to_string())],
             None => vec![],
         }
     }
 }
+
+/// `Retry-After` of a 503: the reloader retries the database at least this often, and a
+/// request takes a new connection at once, so service is back about this soon after the
+/// database is.
+pub const RETRY_AFTER_SECS: u64 = 1;
 
 /// What the client sees of an [`Error`] besides its message: one row of the table. Text is
 /// borrowed from the error where it can be, so reading the code allocates nothing.
@@ -335,7 +342,9 @@ pub fn pg_status(code: &str, message: &str, authenticated: bool) -> u16 {
         // The role a JWT names does not exist: an authentication failure.
         "22023" if message.starts_with("role") && message.ends_with("does not exist") => 401,
         "53400" => 500,
-        "57P01" => 503,
+        // Shutting down, crashed, starting up: PostgREST maps only 57P01 to 503; all three mean
+        // "come back in a moment", not a server bug.
+        "57P01" | "57P02" | "57P03" => 503,
         "P0001" => 400,
         "42883" => 404,
         "42P01" => 404,
@@ -375,6 +384,10 @@ mod tests {
             ("P0001", true, 400),
             ("42P01", true, 404),
             ("08006", true, 503),
+            ("57P01", true, 503),
+            ("57P02", true, 503),
+            ("57P03", true, 503),
+            ("57014", true, 500),
             ("PT402", true, 402),
             ("22P02", true, 400),
             ("XX000", true, 500),
@@ -401,6 +414,19 @@ mod tests {
         });
         assert_eq!(e.status(false), 401);
         assert_eq!(e.headers(401), vec![("WWW-Authenticate".to_string(), "Bearer".to_string())]);
+    }
+
+    #[test]
+    fn every_503_says_when_to_retry() {
+        let pg =
+            |code: &str| Error::Pg(PgError { code: code.into(), message: String::new(), details: None, hint: None });
+        for e in
+            [Error::DbConnection("refused".into()), Error::SchemaCacheNotLoaded, pg("57P01"), pg("57P03"), pg("08006")]
+        {
+            assert_eq!(e.status(true), 503, "{e:?}");
+            assert_eq!(e.headers(503), vec![("Retry-After".to_string(), "1".to_string())], "{e:?}");
+        }
+        assert!(Error::PoolTimeout.headers(504).is_empty());
     }
 
     #[test]

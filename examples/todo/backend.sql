@@ -113,6 +113,16 @@ $$;
 -- membership that already exists only prints a notice.
 grant web_anon, todo_user to postgrest;
 
+--  A request may not run for ever: every statement of a request is cancelled
+--  past its role's statement_timeout (the API answers 500 with SQLSTATE
+--  57014), so a slow query cannot hold a database connection for minutes.
+--  Visitors get little time, users a bit more. The API server applies these
+--  role settings inside each request's transaction (PostgREST v11.1+, tusk);
+--  after changing them run:  NOTIFY pgrst, 'reload config';
+
+alter role web_anon set statement_timeout = '3s';
+alter role todo_user set statement_timeout = '10s';
+
 
 -- -----------------------------------------------------------------------------
 --  2. Schema and table
@@ -232,9 +242,12 @@ where not exists (select 1 from todo.tasks);
 -- -----------------------------------------------------------------------------
 --
 --  A function in the exposed schema is callable as /rpc/<name>. This one
---  returns a complete HTML document as `text`. Because the server runs with
---  PGRST_RAW_MEDIA_TYPES=text/html, a browser asking for text/html receives
---  the text as-is with Content-Type: text/html, i.e. a web page.
+--  returns a complete HTML document as the domain "text/html" (a `text` named
+--  after its media type): a browser asking for text/html receives the text
+--  as-is with Content-Type: text/html, i.e. a web page (PostgREST v12+). Only
+--  this function is served as HTML; older setups that pass
+--  PGRST_RAW_MEDIA_TYPES=text/html keep working, but that setting serves EVERY
+--  text function as HTML, which is unsafe with one that echoes its input.
 --
 --  The page is a small shell: it styles the body, shows a "Loading…" state,
 --  and loads frontend.js (a single ES module) which renders the actual app
@@ -258,8 +271,20 @@ where not exists (select 1 from todo.tasks);
 --  (including any role added later) can load the page; the explicit grant to
 --  web_anon documents the intent.
 
-create or replace function todo.homepage()
-returns text
+do $$
+begin
+  create domain todo."text/html" as text;
+exception when duplicate_object then
+  raise notice 'domain todo."text/html" already exists, leaving it unchanged';
+end
+$$;
+
+-- Earlier versions of this file returned plain text: a return type cannot be
+-- changed in place (the comment and grant below are set again).
+drop function if exists todo.homepage();
+
+create function todo.homepage()
+returns todo."text/html"
 language sql
 stable
 as $function$
@@ -330,7 +355,7 @@ as $function$
 </div>
 </body>
 </html>
-$html$, '{{FRONTEND_URL}}', src), '{{SCRIPT_ORIGIN}}', script_origin)
+$html$, '{{FRONTEND_URL}}', src), '{{SCRIPT_ORIGIN}}', script_origin)::todo."text/html"
   from escaped;
 $function$;
 

@@ -183,6 +183,9 @@ pub struct Config {
     pub request_limits: crate::api_request::Limits,
     /// The effective raw settings (defaults included), for `--dump-config`.
     pub raw: BTreeMap<String, String>,
+    /// Settings of the roles requests run as (`ALTER ROLE … SET`), role → `(name, value)`:
+    /// read from the database with each configuration load, not a setting of its own.
+    pub role_settings: std::sync::Arc<BTreeMap<String, Vec<(String, String)>>>,
     /// The file and environment this configuration was read from (for reloads).
     pub source: ConfigSource,
 }
@@ -364,6 +367,7 @@ impl Config {
             jwt_cache_max_entries,
             request_limits,
             raw,
+            role_settings: Default::default(),
             source: ConfigSource::default(),
         })
     }

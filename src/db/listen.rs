@@ -5,10 +5,12 @@ use std::time::Duration;
 use tokio_postgres::NoTls;
 
 /// LISTENs on `channel` and sends each notification's payload to `tx`, reconnecting with
-/// backoff when the connection drops. Runs until `tx` is closed.
+/// backoff when the connection drops (at most a second apart, so that the reload sent on
+/// reconnecting follows a restarted database closely). Runs until `tx` is closed.
 pub async fn listen(uri: String, channel: String, tx: tokio::sync::mpsc::Sender<String>) {
     use futures_util::future::poll_fn;
-    let mut backoff = Duration::from_secs(1);
+    const FIRST: Duration = Duration::from_millis(100);
+    let mut backoff = FIRST;
     let mut reconnecting = false;
     loop {
         if tx.is_closed() {
@@ -41,7 +43,7 @@ pub async fn listen(uri: String, channel: String, tx: tokio::sync::mpsc::Sender<
                 let listen = crate::query::listen(&channel);
                 if client.batch_execute(&listen.sql).await.is_ok() {
                     tracing::info!("Listening for notifications on the {channel} channel");
-                    backoff = Duration::from_secs(1);
+                    backoff = FIRST;
                     if reconnecting {
                         // Notifications may have been missed meanwhile: reload to be safe.
                         let _ = tx.send("reload schema".into()).await;
@@ -57,7 +59,7 @@ pub async fn listen(uri: String, channel: String, tx: tokio::sync::mpsc::Sender<
             }
         }
         tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(32));
+        backoff = (backoff * 2).min(Duration::from_secs(1));
     }
 }
 

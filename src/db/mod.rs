@@ -7,7 +7,12 @@
 //! statement is prepared inside the transaction (after the role switch, so it resolves names
 //! with the request role's privileges) and cached per connection (or, with
 //! `db-prepared-statements = false`, sent unnamed so nothing stays prepared). The work runs
-//! in its own task, so a client that disconnects mid-request cannot leave a transaction open.
+//! in its own task, so a client that disconnects mid-request cannot leave a transaction open,
+//! and its running statement is cancelled ([`run`]).
+//!
+//! Errors: "the database is not available" (refused, reset, closed, shutting down, starting up,
+//! too many connections) is a 503 with `Retry-After`; a message the driver cannot encode (a NUL
+//! byte) is the request's fault (400), never an outage.
 
 mod listen;
 
@@ -101,8 +106,9 @@ pub fn pool(uri: &str, size: usize, acquisition_timeout: u64) -> Result<Pool, St
         .map_err(|e| e.to_string())
 }
 
-/// Maps a driver error: a PostgreSQL error keeps its SQLSTATE; anything else is a lost
-/// connection.
+/// Maps a driver error: a PostgreSQL error keeps its SQLSTATE; a message the driver could not
+/// encode (a NUL byte in a value or a name) is the request's fault, never a lost connection;
+/// anything else that broke the conversation is a lost connection.
 pub fn map_error(e: &tokio_postgres::Error) -> Error {
     match e.as_db_error() {
         Some(db) => {
@@ -117,30 +123,81 @@ pub fn map_error(e: &tokio_postgres::Error) -> Error {
                 hint: db.hint().map(str::to_string),
             })
         }
-        None if is_connection_error(e) => Error::DbConnection(e.to_string()),
-        // Our own mistake (a parameter the statement does not take, a value it cannot read).
-        None => Error::Internal(e.to_string()),
+        None => match classify(e) {
+            DriverError::Encoding(msg) => encoding_error(&msg),
+            DriverError::Connection => Error::DbConnection(e.to_string()),
+            // Our own mistake (a parameter the statement does not take, a value it cannot read).
+            DriverError::Other => Error::Internal(e.to_string()),
+        },
     }
 }
 
-/// Whether a driver error means the database is out of reach (rather than a bug of ours).
-fn is_connection_error(e: &tokio_postgres::Error) -> bool {
-    // A message the driver could not encode (a NUL in the SQL text) never left: not a lost connection.
+/// What a driver error that is no PostgreSQL error means.
+#[derive(Debug, PartialEq)]
+enum DriverError {
+    /// The driver refused to encode a message (before sending anything): the connection is
+    /// fine, the request carried something PostgreSQL's protocol cannot (a NUL byte).
+    Encoding(String),
+    /// The database is out of reach: refused, reset, closed, timed out.
+    Connection,
+    Other,
+}
+
+/// Classifies by the I/O error underneath rather than the driver's message: an `InvalidInput`
+/// I/O error is what the driver's encoder returns ("string contains embedded null", "value
+/// too large to transmit"); any other I/O error, a closed connection or a connect timeout is
+/// a lost connection.
+fn classify(e: &tokio_postgres::Error) -> DriverError {
+    // The driver's own word for it, whatever the cause underneath.
     if e.to_string().starts_with("error encoding message") {
-        return false;
-    }
-    if e.is_closed() {
-        return true;
+        return DriverError::Encoding(e.to_string());
     }
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
-        if s.is::<std::io::Error>() {
-            return true;
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return match io.kind() {
+                std::io::ErrorKind::InvalidInput => DriverError::Encoding(io.to_string()),
+                _ => DriverError::Connection,
+            };
         }
         source = s.source();
     }
+    if e.is_closed() {
+        return DriverError::Connection;
+    }
+    // Without an I/O cause, the driver's own kinds: "error connecting to server", "timeout
+    // waiting for server", "error communicating with the server".
     let msg = e.to_string();
-    ["connect", "communicat", "closed", "timeout", "timed out"].iter().any(|w| msg.contains(w))
+    if ["error connecting", "timeout waiting", "error communicating"].iter().any(|w| msg.starts_with(w)) {
+        DriverError::Connection
+    } else {
+        DriverError::Other
+    }
+}
+
+/// The error PostgreSQL itself gives a value with a NUL byte (22021, a 400), for whatever the
+/// driver refused to encode.
+fn encoding_error(cause: &str) -> Error {
+    let message = if cause.contains("null") {
+        "invalid byte sequence for encoding \"UTF8\": 0x00".to_string()
+    } else {
+        format!("the request could not be sent to the database: {cause}")
+    };
+    Error::Pg(PgError { code: "22021".into(), message, details: None, hint: None })
+}
+
+/// SQLSTATEs meaning the database is not available right now (shutting down, starting up,
+/// too many connections, the connection failed): answered 503 with `Retry-After`.
+fn unavailable(code: &tokio_postgres::error::SqlState) -> bool {
+    use tokio_postgres::error::SqlState;
+    code.code().starts_with("08")
+        || [
+            SqlState::ADMIN_SHUTDOWN,
+            SqlState::CRASH_SHUTDOWN,
+            SqlState::CANNOT_CONNECT_NOW,
+            SqlState::TOO_MANY_CONNECTIONS,
+        ]
+        .contains(code)
 }
 
 /// `RAISE SQLSTATE 'PGRST' USING message = '{"code":…}', detail = '{"status":…,"headers":…}'`.
@@ -173,10 +230,21 @@ fn custom_error(message: &str, detail: Option<&str>) -> Error {
     Error::Custom { status, body, headers }
 }
 
+/// A new connection failed: 503 when the database cannot take it now (shutting down, starting
+/// up, too many connections), else what PostgreSQL said (a bad password, no such database).
+fn connect_error(e: &tokio_postgres::Error) -> Error {
+    match e.as_db_error() {
+        Some(db) if unavailable(db.code()) => Error::DbConnection(db.message().to_string()),
+        _ => map_error(e),
+    }
+}
+
+/// A connection could not be had: the pool was full for too long (504), or the database
+/// refused or could not take a new connection (503, whatever PostgreSQL said).
 fn pool_error(e: deadpool_postgres::PoolError) -> Error {
     match e {
         deadpool_postgres::PoolError::Timeout(deadpool_postgres::TimeoutType::Wait) => Error::PoolTimeout,
-        deadpool_postgres::PoolError::Backend(e) => map_error(&e),
+        deadpool_postgres::PoolError::Backend(e) => connect_error(&e),
         other => Error::DbConnection(other.to_string()),
     }
 }
@@ -264,6 +332,12 @@ impl Db {
 }
 
 /// Runs one request's transaction and returns the main statement's row.
+///
+/// The work runs in a task of its own, so the transaction always ends. When this future is
+/// dropped before the task finished (the HTTP client went away), the task is told so: it sends
+/// PostgreSQL a cancel request for the running statement, lets the transaction fail (57014)
+/// and roll back, and only then gives the connection back to the pool, so the cancel cannot
+/// hit another request's statement.
 pub async fn run(db: &std::sync::Arc<Db>, tx: Transaction) -> Result<DbResult, Error> {
     let client = db.pool.get().await.map_err(pool_error).inspect_err(|e| {
         if matches!(e, Error::PoolTimeout) {
@@ -271,8 +345,46 @@ pub async fn run(db: &std::sync::Arc<Db>, tx: Transaction) -> Result<DbResult, E
         }
     })?;
     let db = db.clone();
-    // In its own task: the transaction always ends, even if the HTTP client goes away.
-    tokio::spawn(async move { run_on(&db, &client, &tx).await }).await.map_err(|e| Error::Internal(e.to_string()))?
+    let (abandoned, mut abandoned_rx) = tokio::sync::oneshot::channel::<()>();
+    let guard = CancelOnDrop(Some(abandoned));
+    let task = tokio::spawn(async move {
+        let mut work = Box::pin(run_on(&db, &client, &tx));
+        tokio::select! {
+            r = &mut work => return r,
+            // Err: the guard was disarmed, which happens only once the task is done.
+            Ok(()) = &mut abandoned_rx => {}
+        }
+        let token = client.cancel_token();
+        let (_, r) = tokio::join!(token.cancel_query(NoTls), &mut work);
+        drop(work);
+        // Make sure the connection goes back outside any transaction, whatever the cancel hit;
+        // if even that fails, the connection is closed instead of pooled.
+        if client.batch_execute("ROLLBACK").await.is_err() {
+            drop(deadpool_postgres::Object::take(client));
+        }
+        tracing::debug!("cancelled the statement of a request whose client went away");
+        r
+    });
+    let result = task.await.map_err(|e| Error::Internal(e.to_string()));
+    guard.disarm();
+    result?
+}
+
+/// Tells the request's task, when dropped armed, that nobody waits for its answer any more.
+struct CancelOnDrop(Option<tokio::sync::oneshot::Sender<()>>);
+
+impl CancelOnDrop {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(());
+        }
+    }
 }
 
 async fn run_on(db: &Db, client: &deadpool_postgres::Client, tx: &Transaction) -> Result<DbResult, Error> {
@@ -533,6 +645,24 @@ pub async fn load_schema_cache(
 /// (`ALTER DATABASE … SET`) are not read, as in PostgREST.
 const DB_SETTINGS_QUERY: &str = include_str!("settings.sql");
 
+/// The settings of the roles the authenticator can become: role → `(name, value)` pairs.
+pub type RoleSettings = std::collections::BTreeMap<String, Vec<(String, String)>>;
+
+const ROLE_SETTINGS_QUERY: &str = include_str!("role_settings.sql");
+
+/// Reads the settings of the roles the authenticator can become ([`RoleSettings`]), applied in
+/// each request's transaction after the role switch (read with the configuration).
+pub async fn load_role_settings(pool: &Pool) -> Result<RoleSettings, Error> {
+    let client = pool.get().await.map_err(pool_error)?;
+    let rows = client.query(ROLE_SETTINGS_QUERY, &[]).await.map_err(|e| map_error(&e))?;
+    let mut settings = RoleSettings::new();
+    for row in rows {
+        let get = |i: usize| row.try_get::<_, String>(i).map_err(|e| Error::Internal(e.to_string()));
+        settings.entry(get(0)?).or_default().push((get(1)?, get(2)?));
+    }
+    Ok(settings)
+}
+
 /// Reads the in-database configuration on a connection of its own (so that no pooled
 /// session's settings, fixed when it connected, are mistaken for current ones), calling the
 /// `db-pre-config` function first when there is one. Returns `pgrst.NAME` → value pairs.
@@ -542,7 +672,7 @@ pub async fn load_db_settings(
 ) -> Result<Vec<(String, String)>, Error> {
     let mut pg = pg_config(uri).map_err(Error::DbConnection)?;
     pg.application_name("tusk config");
-    let (client, connection) = pg.connect(NoTls).await.map_err(|e| map_error(&e))?;
+    let (client, connection) = pg.connect(NoTls).await.map_err(|e| connect_error(&e))?;
     let driver = tokio::spawn(connection);
     let names: Vec<String> = crate::config::in_db_settings().map(crate::config::in_db_name).collect();
     let result = async {

@@ -1,6 +1,6 @@
 //! The session around the main statement: `BEGIN` (its isolation level and access mode), the
 //! transaction-local settings PostgREST sets (`role`, `request.jwt.claims`, `request.headers`…,
-//! all bound), the `db-pre-request` call; and the two statements of connections of their own,
+//! all bound, and the settings of the request's role), the `db-pre-request` call; and the two statements of connections of their own,
 //! the `db-pre-config` call and `LISTEN`.
 
 use super::sql::{ident, qualified, Sql};
@@ -35,7 +35,14 @@ pub fn transaction(
             .collect(),
         _ => vec![],
     };
-    let isolation = hoisted.iter().find(|(k, _)| k == "default_transaction_isolation").map(|(_, v)| v.as_str());
+    // The settings of the role the request runs as (`ALTER ROLE … SET`), as PostgREST applies
+    // them: after the role switch; its isolation level (if any) in BEGIN.
+    let role_settings: &[(String, String)] = config.role_settings.get(&auth.role).map_or(&[], Vec::as_slice);
+    let isolation = hoisted
+        .iter()
+        .chain(role_settings)
+        .find(|(k, _)| k == "default_transaction_isolation")
+        .map(|(_, v)| v.as_str());
     let begin = match (isolation.map(str::to_ascii_lowercase).as_deref(), plan.tx.read_only) {
         (Some("serializable"), true) => "BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY",
         (Some("serializable"), false) => "BEGIN ISOLATION LEVEL SERIALIZABLE READ WRITE",
@@ -60,15 +67,16 @@ pub fn transaction(
         crate::api_request::Method::Delete => "DELETE",
         crate::api_request::Method::Options => "OPTIONS",
     };
-    let mut settings: Vec<(String, String)> = vec![
-        ("search_path".into(), search_path.join(", ")),
-        ("role".into(), auth.role.clone()),
+    let mut settings: Vec<(String, String)> =
+        vec![("search_path".into(), search_path.join(", ")), ("role".into(), auth.role.clone())];
+    settings.extend(role_settings.iter().filter(|(k, _)| k != "default_transaction_isolation").cloned());
+    settings.extend([
         ("request.jwt.claims".into(), serde_json::Value::Object(auth.claims.clone()).to_string()),
         ("request.method".into(), method.into()),
         ("request.path".into(), req.path.clone()),
         ("request.headers".into(), serde_json::Value::Object(headers).to_string()),
         ("request.cookies".into(), serde_json::Value::Object(cookies).to_string()),
-    ];
+    ]);
     for (k, v) in &config.app_settings {
         settings.push((format!("app.settings.{k}"), v.clone()));
     }
@@ -127,4 +135,44 @@ pub fn listen(channel: &str) -> Statement {
     let mut sql = Sql::new();
     sql.push("LISTEN ").ident(channel);
     sql.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::auth::AuthResult;
+    use crate::config::Config;
+    use crate::http::RawRequest;
+    use crate::schema_cache::SchemaCache;
+    use std::collections::BTreeMap;
+
+    const SCHEMA: &str = r#"{"tables": [{"schema":"todo","name":"tasks","kind":"r","description":null,"pk":["id"],
+        "columns":[{"name":"id","type":"integer","nullable":false,"default":null,"generated":false}]}],
+        "foreign_keys": [], "routines": []}"#;
+
+    #[test]
+    fn the_request_roles_settings_follow_the_role_switch() {
+        let env: BTreeMap<String, String> =
+            [("PGRST_DB_SCHEMAS".to_string(), "todo".to_string())].into_iter().collect();
+        let mut config = Config::from_sources(None, &env).expect("config");
+        let web_anon = vec![
+            ("statement_timeout".to_string(), "3s".to_string()),
+            ("default_transaction_isolation".to_string(), "serializable".to_string()),
+        ];
+        config.role_settings = std::sync::Arc::new([("web_anon".to_string(), web_anon)].into_iter().collect());
+        let cache = SchemaCache::from_json(SCHEMA).expect("schema");
+        let raw = RawRequest { method: "GET".into(), path: "/tasks".into(), ..Default::default() };
+        let api = crate::api_request::parse(&config, &raw).expect("parse");
+        let plan = crate::plan::plan(&config, &cache, &api).expect("plan");
+        let auth = |role: &str| AuthResult { role: role.into(), claims: Default::default() };
+
+        let tx = super::transaction(&config, &api, &auth("web_anon"), &plan).expect("transaction").expect("a GET runs a transaction");
+        assert_eq!(tx.begin, "BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY");
+        let params: Vec<Option<&str>> = tx.settings.params.iter().map(|p| p.as_deref()).collect();
+        assert_eq!(params[2..6], [Some("role"), Some("web_anon"), Some("statement_timeout"), Some("3s")]);
+        assert!(!params.contains(&Some("default_transaction_isolation")));
+
+        let tx = super::transaction(&config, &api, &auth("todo_user"), &plan).expect("transaction").expect("a GET runs a transaction");
+        assert_eq!(tx.begin, "BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY");
+        assert!(!tx.settings.params.iter().any(|p| p.as_deref() == Some("statement_timeout")));
+    }
 }

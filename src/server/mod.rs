@@ -126,10 +126,9 @@ impl Server {
         });
         tokio::spawn(reloader(ops.clone(), reload_rx));
         tokio::spawn(retire_connections(state.clone()));
-        // The in-database settings first (they may change db-schemas), then the schema cache.
-        if config.db_config {
-            let _ = reload_tx.try_send(Reload::Config);
-        }
+        // The in-database settings and the request roles' settings first (they may change
+        // db-schemas), then the schema cache.
+        let _ = reload_tx.try_send(Reload::Config);
         let _ = reload_tx.try_send(Reload::Schema);
         restart_listener(&ops, &config);
         tokio::spawn(signals(reload_tx));

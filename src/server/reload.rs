@@ -63,6 +63,11 @@ impl Pending {
     }
 }
 
+/// The first wait before trying the database again, and the longest: a database that comes back
+/// is noticed within [`RETRY_MAX`] (one connection attempt a second costs it nothing).
+const RETRY_MIN: Duration = Duration::from_millis(100);
+const RETRY_MAX: Duration = Duration::from_secs(1);
+
 /// Reloads the configuration and the schema cache whenever asked, retrying with backoff while
 /// the database is away. Requests keep being served with the previous ones meanwhile.
 pub(super) async fn reloader(ops: Arc<Ops>, mut rx: Receiver<Reload>) {
@@ -70,7 +75,7 @@ pub(super) async fn reloader(ops: Arc<Ops>, mut rx: Receiver<Reload>) {
         let mut pending = Pending::default();
         pending.add(reload);
         pending.drain(&mut rx);
-        let mut backoff = Duration::from_millis(250);
+        let mut backoff = RETRY_MIN;
         while pending.config || pending.schema {
             let ok = if pending.config {
                 match reload_config(&ops).await {
@@ -88,12 +93,13 @@ pub(super) async fn reloader(ops: Arc<Ops>, mut rx: Receiver<Reload>) {
                 false
             };
             if !ok {
-                // The database is away: once it is back, read its settings again too (they may
-                // have changed meanwhile), before the schema cache.
-                pending.config |= ops.state.config().db_config;
+                // The database is away: once it is back, read its settings (in-db configuration,
+                // role settings) again too, they may have changed meanwhile; before the schema
+                // cache.
+                pending.config = true;
                 tracing::error!("Retrying in {backoff:?}");
                 tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(32));
+                backoff = (backoff * 2).min(RETRY_MAX);
                 pending.drain(&mut rx);
             }
         }
@@ -155,8 +161,8 @@ pub async fn reread_config(current: &Config) -> Result<(Config, Vec<String>), Re
     Ok(current.reloaded(fresh, &in_db)?)
 }
 
-/// Reads the file, the environment and (with `db-config`) the in-database settings again and
-/// applies the result. A configuration that does not validate is logged and the current one
+/// Reads the file, the environment and (with `db-config`) the in-database settings again, and
+/// the settings of the request roles, and applies the result. A configuration that does not validate is logged and the current one
 /// kept. `Err` only when the database could not be reached (the caller retries); `Ok(true)`
 /// when `db-schemas` changed, so the schema cache must be reloaded.
 async fn reload_config(ops: &Ops) -> Result<bool, ()> {
@@ -165,7 +171,7 @@ async fn reload_config(ops: &Ops) -> Result<bool, ()> {
         tracing::error!("Failed reloading the configuration: {e}; the previous configuration stays in effect");
         Ok(false)
     };
-    let (new, ignored) = match reread_config(&old).await {
+    let (mut new, ignored) = match reread_config(&old).await {
         Ok(c) => c,
         Err(RereadError::InDb(Error::DbConnection(e))) => {
             tracing::error!("Could not read the in-database configuration: {e}");
@@ -176,6 +182,17 @@ async fn reload_config(ops: &Ops) -> Result<bool, ()> {
     };
     for name in ignored {
         tracing::warn!("{name} changed; restart tusk to apply it");
+    }
+    match db::load_role_settings(&ops.state.db.pool).await {
+        Ok(settings) => new.role_settings = Arc::new(settings),
+        Err(Error::DbConnection(e)) => {
+            tracing::error!("Could not read the settings of the request roles: {e}");
+            return Err(());
+        }
+        Err(e) => {
+            tracing::error!("Could not read the settings of the request roles ({e}); keeping the previous ones");
+            new.role_settings = old.role_settings.clone();
+        }
     }
     let schemas_changed = new.db_schemas != old.db_schemas;
     let listener_changed = new.db_channel != old.db_channel || new.db_channel_enabled != old.db_channel_enabled;
