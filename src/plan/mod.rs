@@ -198,20 +198,20 @@ fn plan_action(
 
 /// The `Allow` header of `OPTIONS` on a table: the methods its privileges and keys permit.
 fn table_allow(table: &Table) -> String {
-    let mut allow = vec!["OPTIONS", "GET", "HEAD"];
+    let mut allow = vec![Method::Options, Method::Get, Method::Head];
     if table.insertable {
-        allow.push("POST");
+        allow.push(Method::Post);
     }
     if table.insertable && table.updatable && !table.pk.is_empty() {
-        allow.push("PUT");
+        allow.push(Method::Put);
     }
     if table.updatable {
-        allow.push("PATCH");
+        allow.push(Method::Patch);
     }
     if table.deletable {
-        allow.push("DELETE");
+        allow.push(Method::Delete);
     }
-    allow.join(",")
+    allow.into_iter().map(Method::as_str).collect::<Vec<_>>().join(",")
 }
 
 /// Adds the remaining preferences honoured to `applied` (which already has those the action
@@ -220,25 +220,11 @@ fn preference_applied(req: &ApiRequest, action: &Action, max_affected: Option<i6
     let prefs = &req.preferences;
     if matches!(action, Action::Mutate { .. }) {
         if let Some(r) = prefs.return_ {
-            applied.push(
-                match r {
-                    ReturnPref::Minimal => "return=minimal",
-                    ReturnPref::HeadersOnly => "return=headers-only",
-                    ReturnPref::Representation => "return=representation",
-                }
-                .into(),
-            );
+            applied.push(r.as_str().into());
         }
     }
     if let Some(c) = prefs.count {
-        applied.push(
-            match c {
-                CountPref::Exact => "count=exact",
-                CountPref::Planned => "count=planned",
-                CountPref::Estimated => "count=estimated",
-            }
-            .into(),
-        );
+        applied.push(c.as_str().into());
     }
     if let Some(n) = max_affected {
         applied.push(format!("max-affected={n}"));

@@ -126,13 +126,7 @@ fn on_conflict(req: &ApiRequest, table: &Table, applied: &mut Vec<String>) -> Op
         // preference is not reported as applied.
         return None;
     }
-    applied.push(
-        match res {
-            Resolution::MergeDuplicates => "resolution=merge-duplicates",
-            Resolution::IgnoreDuplicates => "resolution=ignore-duplicates",
-        }
-        .into(),
-    );
+    applied.push(res.as_str().into());
     Some((cols, res))
 }
 

@@ -42,20 +42,11 @@ pub fn transaction(config: &Config, req: &ApiRequest, auth: &AuthResult, plan: &
         req.headers.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
     let cookies: serde_json::Map<String, serde_json::Value> =
         req.cookies.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
-    let method = match req.method {
-        crate::api_request::Method::Get => "GET",
-        crate::api_request::Method::Head => "HEAD",
-        crate::api_request::Method::Post => "POST",
-        crate::api_request::Method::Patch => "PATCH",
-        crate::api_request::Method::Put => "PUT",
-        crate::api_request::Method::Delete => "DELETE",
-        crate::api_request::Method::Options => "OPTIONS",
-    };
     let mut settings: Vec<(String, String)> = vec![
         ("search_path".into(), search_path.join(", ")),
         ("role".into(), auth.role.clone()),
         ("request.jwt.claims".into(), serde_json::Value::Object(auth.claims.clone()).to_string()),
-        ("request.method".into(), method.into()),
+        ("request.method".into(), req.method.as_str().into()),
         ("request.path".into(), req.path.clone()),
         ("request.headers".into(), serde_json::Value::Object(headers).to_string()),
         ("request.cookies".into(), serde_json::Value::Object(cookies).to_string()),
