@@ -9,7 +9,9 @@
 
 use super::relationship::find_relationship;
 use super::QualifiedTable;
-use crate::api_request::{ApiRequest, Filter, IsValue, JoinType, LogicTree, Method, Operation, OrderTerm, SelectItem};
+use crate::api_request::{
+    Aggregate, ApiRequest, Filter, IsValue, JoinType, LogicTree, Method, Operation, OrderTerm, SelectItem,
+};
 use crate::config::Config;
 use crate::error::Error;
 use crate::schema_cache::{DataRep, Relationship, RepFunction, SchemaCache, Table};
@@ -88,8 +90,7 @@ impl ColumnInfo {
 #[derive(Debug, Clone)]
 pub struct Hoisted {
     pub name: String,
-    /// `count`, `sum`, `avg`, `min` or `max`.
-    pub function: &'static str,
+    pub aggregate: Aggregate,
     pub cast: Option<String>,
 }
 
@@ -309,16 +310,15 @@ fn hoisted_aggregates(shape: &Shape) -> Vec<Hoisted> {
     for item in &shape.select {
         match item {
             SelectItem::Field { field: _, alias, aggregate: Some(a), aggregate_cast, .. } => {
-                let function = a.function();
                 out.push(Hoisted {
-                    name: alias.clone().unwrap_or_else(|| function.to_string()),
-                    function,
+                    name: alias.clone().unwrap_or_else(|| a.name().to_string()),
+                    aggregate: *a,
                     cast: aggregate_cast.clone(),
                 });
             }
             SelectItem::Count { alias, cast } => out.push(Hoisted {
-                name: alias.clone().unwrap_or_else(|| "count".into()),
-                function: "count",
+                name: alias.clone().unwrap_or_else(|| Aggregate::Count.name().into()),
+                aggregate: Aggregate::Count,
                 cast: cast.clone(),
             }),
             _ => {}
@@ -346,7 +346,7 @@ fn output_columns(cache: &SchemaCache, table: (&str, &str), shape: &Shape) -> Ve
             SelectItem::Star => out.extend(all()),
             SelectItem::Field { field, alias, aggregate, .. } => {
                 out.push(alias.clone().unwrap_or_else(|| match aggregate {
-                    Some(a) => a.function().to_string(),
+                    Some(a) => a.name().to_string(),
                     None => field.output_name(),
                 }))
             }
