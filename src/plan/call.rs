@@ -8,7 +8,7 @@
 
 use super::read::{column_info, column_info_by, root_shape};
 use super::{Action, Shape, TxPlan};
-use crate::api_request::{ApiRequest, Filter, Method};
+use crate::api_request::{ApiRequest, Filter, MediaType, Method};
 use crate::config::Config;
 use crate::error::Error;
 use crate::schema_cache::{ReturnShape, Routine, SchemaCache};
@@ -212,12 +212,12 @@ enum BodyKind {
 
 impl BodyKind {
     fn of(req: &ApiRequest) -> BodyKind {
-        match req.content_type.as_str() {
-            "application/json" => BodyKind::Json,
-            "application/x-www-form-urlencoded" | "text/csv" => BodyKind::Converted,
-            "text/plain" => BodyKind::Text,
-            "text/xml" => BodyKind::Xml,
-            "application/octet-stream" => BodyKind::Bytea,
+        match req.content_type {
+            MediaType::Json => BodyKind::Json,
+            MediaType::UrlEncoded | MediaType::Csv => BodyKind::Converted,
+            MediaType::TextPlain => BodyKind::Text,
+            MediaType::TextXml => BodyKind::Xml,
+            MediaType::OctetStream => BodyKind::Bytea,
             _ => BodyKind::Other,
         }
     }

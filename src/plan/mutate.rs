@@ -111,7 +111,7 @@ fn written_columns(req: &ApiRequest, table: &Table) -> Result<Vec<String>, Error
 fn json_body(req: &ApiRequest) -> Result<Vec<u8>, Error> {
     let p = req.payload.as_ref().ok_or_else(|| Error::InvalidBody("Empty or invalid json".into()))?;
     if matches!(p, Payload::Raw(_)) {
-        return Err(Error::MediaType(req.content_type.clone()));
+        return Err(Error::MediaType(req.content_type.text().into_owned()));
     }
     Ok(p.json_bytes().to_vec())
 }

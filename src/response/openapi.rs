@@ -19,6 +19,7 @@
 //! OpenAPI 3. Keys of JSON objects come out sorted (serde_json's map), so paths, definitions and
 //! properties are in name order.
 
+use crate::api_request::{MediaType, Vnd};
 use crate::schema_cache::{Cardinality, Column, Param, Routine, SchemaCache, Table};
 use serde_json::{json, Map, Value};
 
@@ -39,11 +40,13 @@ pub struct OpenApiOptions<'a> {
 }
 
 const DOCS_URL: &str = "https://postgrest.org/en/stable/references/api.html";
-const MIME_JSON: &str = "application/json";
-const MIME_OBJECT_STRIPPED: &str = "application/vnd.pgrst.object+json;nulls=stripped";
-const MIME_OBJECT: &str = "application/vnd.pgrst.object+json";
-const MIME_CSV: &str = "text/csv";
-const MIME_OPENAPI: &str = "application/openapi+json";
+const MIME_OBJECT: MediaType = MediaType::Object(Vnd { strip_nulls: false, json_suffix: true });
+const MIME_OBJECT_STRIPPED: MediaType = MediaType::Object(Vnd { strip_nulls: true, json_suffix: true });
+
+/// A `consumes`/`produces` list.
+fn mimes(types: &[MediaType]) -> Value {
+    types.iter().map(|m| Value::from(m.text().into_owned())).collect()
+}
 
 /// The whole Swagger 2.0 document for `opts.schema`.
 pub fn document(cache: &SchemaCache, opts: &OpenApiOptions) -> Value {
@@ -84,7 +87,7 @@ pub fn document(cache: &SchemaCache, opts: &OpenApiOptions) -> Value {
     };
 
     let (scheme, host, port, base_path) = endpoint(opts);
-    let mimes = json!([MIME_JSON, MIME_OBJECT_STRIPPED, MIME_OBJECT, MIME_CSV]);
+    let mimes = mimes(&[MediaType::Json, MIME_OBJECT_STRIPPED, MIME_OBJECT, MediaType::Csv]);
 
     let mut doc = json!({
         "swagger": "2.0",
@@ -154,7 +157,7 @@ fn root_path_item() -> Value {
     json!({"get": {
         "tags": ["Introspection"],
         "summary": "OpenAPI description (this document)",
-        "produces": [MIME_OPENAPI, MIME_JSON],
+        "produces": mimes(&[MediaType::OpenApi, MediaType::Json]),
         "responses": {"200": {"description": "OK"}},
     }})
 }
@@ -530,7 +533,7 @@ fn routine_path_item(r: &Routine) -> Value {
             "tags": [format!("(rpc) {}", r.name)],
             "summary": summary,
             "description": description,
-            "produces": [MIME_JSON, MIME_OBJECT_STRIPPED, MIME_OBJECT],
+            "produces": mimes(&[MediaType::Json, MIME_OBJECT_STRIPPED, MIME_OBJECT]),
             "parameters": parameters,
             "responses": {"200": {"description": "OK"}},
         }))
