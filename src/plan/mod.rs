@@ -28,7 +28,7 @@ pub use read::{ColumnInfo, Embed, Hoisted, RepOutput, Shape};
 use crate::api_request::{ApiRequest, CountPref, Method, ReturnPref, Target};
 use crate::config::Config;
 use crate::error::Error;
-use crate::schema_cache::{Routine, SchemaCache, Table};
+use crate::schema_cache::{Routine, SchemaCache, Table, Volatility};
 use call::plan_call;
 use mutate::plan_mutation;
 use negotiate::negotiate;
@@ -187,7 +187,7 @@ fn plan_action(
         (Target::Routine(name), method) => {
             if method == Method::Options {
                 // Volatile functions can only be POSTed (GET runs read-only).
-                let volatile = cache.routines(&req.schema, name).iter().all(|r| r.volatility == 'v');
+                let volatile = cache.routines(&req.schema, name).iter().all(|r| r.volatility == Volatility::Volatile);
                 Action::Options { allow: if volatile { "OPTIONS,POST".into() } else { "OPTIONS,GET,HEAD,POST".into() } }
             } else {
                 plan_call(config, req, cache, name, tx)?

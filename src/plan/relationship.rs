@@ -62,7 +62,7 @@ fn names(cache: &SchemaCache, r: &Relationship, target: &str, hint: Option<&str>
         return function == target;
     }
     let Some(target_table) = cache.table(&r.target.0, &r.target.1) else { return false };
-    let target_is_view = matches!(target_table.kind.as_str(), "v" | "m");
+    let target_is_view = target_table.kind.is_view();
     let is_self = r.source == r.target && r.junction.is_none() && r.function.is_none();
     let m2o = r.cardinality == Cardinality::ManyToOne;
     let o2m = r.cardinality == Cardinality::OneToMany;

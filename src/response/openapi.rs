@@ -20,7 +20,7 @@
 //! properties are in name order.
 
 use crate::api_request::{MediaType, Vnd};
-use crate::schema_cache::{Cardinality, Column, Param, Routine, SchemaCache, Table};
+use crate::schema_cache::{Cardinality, Column, Param, Routine, SchemaCache, Table, Volatility};
 use serde_json::{json, Map, Value};
 
 pub struct OpenApiOptions<'a> {
@@ -332,12 +332,7 @@ fn foreign_key_note(cache: &SchemaCache, t: &Table, col: &str) -> Option<String>
         .filter(|r| r.columns.len() == 1 && r.columns[0].0 == col)
         .filter_map(|r| {
             let target = cache.table(&r.target.0, &r.target.1)?;
-            Some((
-                matches!(target.kind.as_str(), "v" | "m"),
-                target.name.as_str(),
-                r.columns[0].1.as_str(),
-                r.constraint.as_str(),
-            ))
+            Some((target.kind.is_view(), target.name.as_str(), r.columns[0].1.as_str(), r.constraint.as_str()))
         })
         .collect();
     candidates.sort();
@@ -539,7 +534,7 @@ fn routine_path_item(r: &Routine) -> Value {
         }))
     };
     let mut item = Map::new();
-    if r.volatility != 'v' {
+    if r.volatility != Volatility::Volatile {
         let params = r.params.iter().map(|p| routine_get_param(r, p)).collect();
         item.insert("get".into(), op(params));
     }

@@ -17,8 +17,8 @@ pub mod table;
 pub mod view;
 
 pub use relationship::{Cardinality, Junction, Relationship};
-pub use routine::{Param, ReturnShape, Routine};
-pub use table::{Column, DataRep, ForeignKey, MediaHandler, RepFunction, Table};
+pub use routine::{Param, ReturnShape, Routine, Volatility};
+pub use table::{Column, DataRep, ForeignKey, MediaHandler, RelKind, RepFunction, Table};
 pub use view::{view_columns, ViewColumn};
 
 use relationship::{computed_relationships, relationships};

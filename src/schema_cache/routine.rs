@@ -20,7 +20,7 @@ pub(super) struct RawRoutine {
     return_relation: Option<String>,
     return_domain: Option<String>,
     return_domain_base: Option<String>,
-    volatility: String,
+    volatility: Volatility,
     variadic: bool,
     #[serde(default)]
     rows: f64,
@@ -29,6 +29,18 @@ pub(super) struct RawRoutine {
     /// `ALTER FUNCTION … SET name = value`, as `name=value`.
     #[serde(default)]
     settings: Vec<String>,
+}
+
+/// pg_proc.provolatile, decoded from its letter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum Volatility {
+    #[serde(rename = "i")]
+    Immutable,
+    #[serde(rename = "s")]
+    Stable,
+    /// Also any letter PostgreSQL does not use: it may not be run by GET.
+    #[serde(rename = "v", other)]
+    Volatile,
 }
 
 /// A function parameter the caller passes (IN, INOUT or VARIADIC).
@@ -63,8 +75,7 @@ pub struct Routine {
     pub return_type: String,
     /// For a function returning a domain: the domain's name (e.g. `text/html`) and base type.
     pub return_domain: Option<(String, String)>,
-    /// 'i' immutable, 's' stable, 'v' volatile.
-    pub volatility: char,
+    pub volatility: Volatility,
     /// `ROWS n` of a set-returning function (1 makes a computed relationship to-one).
     pub rows: f64,
     pub variadic: bool,
@@ -131,7 +142,7 @@ impl Routine {
             shape,
             return_type: r.return_type,
             return_domain: r.return_domain.zip(r.return_domain_base),
-            volatility: r.volatility.chars().next().unwrap_or('v'),
+            volatility: r.volatility,
             rows: r.rows,
             variadic: r.variadic,
             out_columns,

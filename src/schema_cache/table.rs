@@ -56,12 +56,36 @@ pub struct DataRep {
     pub from_text: Option<RepFunction>,
 }
 
+/// What a relation is (pg_class.relkind, decoded from its letter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum RelKind {
+    #[serde(rename = "r")]
+    Table,
+    #[serde(rename = "v")]
+    View,
+    #[serde(rename = "m")]
+    MaterializedView,
+    #[serde(rename = "f")]
+    Foreign,
+    #[serde(rename = "p")]
+    Partitioned,
+    /// A kind the catalog query does not select today.
+    #[serde(other)]
+    Other,
+}
+
+impl RelKind {
+    /// A view or a materialized view: its keys and relationships come through its definition.
+    pub fn is_view(self) -> bool {
+        matches!(self, RelKind::View | RelKind::MaterializedView)
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct Table {
     pub schema: String,
     pub name: String,
-    /// pg_class.relkind: r table, v view, m materialized view, f foreign, p partitioned.
-    pub kind: String,
+    pub kind: RelKind,
     #[serde(default)]
     pub oid: i64,
     pub description: Option<String>,
