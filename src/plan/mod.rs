@@ -28,7 +28,7 @@ pub use read::{ColumnInfo, Embed, Hoisted, RepOutput, Shape};
 use crate::api_request::{ApiRequest, CountPref, Method, ReturnPref, Target};
 use crate::config::Config;
 use crate::error::Error;
-use crate::schema_cache::{Routine, SchemaCache, Table, Volatility};
+use crate::schema_cache::{QualifiedName, Routine, SchemaCache, Table, Volatility};
 use call::plan_call;
 use mutate::plan_mutation;
 use negotiate::negotiate;
@@ -37,11 +37,11 @@ use read::root_shape;
 #[derive(Debug, Clone)]
 pub enum Action {
     Read {
-        table: QualifiedTable,
+        table: QualifiedName,
         shape: Shape,
     },
     Mutate {
-        table: QualifiedTable,
+        table: QualifiedName,
         kind: MutateKind,
         shape: Shape,
         payload: Option<Vec<u8>>,
@@ -63,12 +63,6 @@ pub enum Action {
     },
     /// `GET /`: the API's root description.
     Root,
-}
-
-#[derive(Debug, Clone)]
-pub struct QualifiedTable {
-    pub schema: String,
-    pub name: String,
 }
 
 /// How the transaction ends, and the checks to make before it does.
@@ -171,7 +165,7 @@ fn plan_action(
         (Target::Root, _) => return Err(Error::InvalidPath),
         (Target::Relation(name), method) => {
             let table = find_table(cache, &req.schema, name)?;
-            let qualified = QualifiedTable { schema: table.schema.clone(), name: table.name.clone() };
+            let qualified = QualifiedName::new(&table.schema, &table.name);
             match method {
                 Method::Options => Action::Options { allow: table_allow(table) },
                 Method::Get | Method::Head => {

@@ -11,7 +11,8 @@ use super::Action;
 use crate::api_request::{ApiRequest, MediaType, PlanFormat, SelectItem, Vnd};
 use crate::config::Config;
 use crate::error::Error;
-use crate::schema_cache::{ReturnShape, SchemaCache};
+use crate::schema_cache::{QualifiedName, ReturnShape, SchemaCache};
+use std::borrow::Cow;
 
 /// The response's media type.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,11 +28,11 @@ pub enum Media {
     /// Rows rendered by a media-type handler aggregate (`function`), cast to `row_type` when
     /// the aggregate takes a relation's rows.
     Handler {
-        function: (String, String),
+        function: QualifiedName,
         media: String,
         /// The handler's result type (the media-type domain's base type).
         base: String,
-        row_type: Option<(String, String)>,
+        row_type: Option<QualifiedName>,
     },
     /// `application/geo+json`: a GeoJSON FeatureCollection (PostGIS's ST_AsGeoJSON).
     GeoJson,
@@ -133,7 +134,7 @@ struct Produces<'a> {
     /// A function returning xml.
     xml: bool,
     /// Rows of a relation can be rendered by a media-type handler aggregate.
-    relation: Option<(&'a str, &'a str)>,
+    relation: Option<Cow<'a, QualifiedName>>,
     /// The rows are the relation's rows as they are.
     whole_rows: bool,
 }
@@ -158,13 +159,13 @@ impl<'a> Produces<'a> {
             }
             _ => false,
         };
-        let (relation, whole_rows): (Option<(&str, &str)>, bool) = match action {
+        let (relation, whole_rows) = match action {
             Action::Read { table, shape } | Action::Mutate { table, shape, .. } => {
-                (Some((&table.schema, &table.name)), selects_whole_rows(shape))
+                (Some(Cow::Borrowed(table)), selects_whole_rows(shape))
             }
             Action::Call { routine, shape, .. } => match &routine.shape {
                 ReturnShape::Composite { relation: Some((s, t)) } => {
-                    (Some((s.as_str(), t.as_str())), selects_whole_rows(shape))
+                    (Some(Cow::Owned(QualifiedName::new(s, t))), selects_whole_rows(shape))
                 }
                 _ => (None, false),
             },
@@ -213,7 +214,7 @@ fn root_media(req: &ApiRequest, accept: &[MediaType]) -> Result<Media, Error> {
 
 /// A media-type handler aggregate for the relation's rows answering `accepted`.
 fn handler_for(cache: &SchemaCache, accepted: &MediaType, p: &Produces) -> Option<Media> {
-    let relation = Some(p.relation?);
+    let relation = Some(p.relation.as_deref()?);
     let any = *accepted == MediaType::Any;
     let wanted = if any { MediaType::Json.text() } else { accepted.text() };
     // A handler for this relation's rows needs them whole; one for any rows
@@ -311,7 +312,7 @@ fn not_acceptable(req: &ApiRequest) -> Error {
 /// Rows rendered by the handler aggregate `h`, sent as `media`.
 fn handler_media(h: &crate::schema_cache::MediaHandler, media: String) -> Media {
     Media::Handler {
-        function: (h.schema.clone(), h.name.clone()),
+        function: QualifiedName::new(&h.schema, &h.name),
         media,
         base: h.base.clone(),
         row_type: h.input.clone(),

@@ -8,12 +8,12 @@
 //! when disabled, filters on paths that are not embedded (PGRST108).
 
 use super::relationship::find_relationship;
-use super::QualifiedTable;
 use crate::api_request::{
     Aggregate, ApiRequest, Filter, IsValue, JoinType, LogicTree, Method, Operation, OrderTerm, SelectItem,
 };
 use crate::config::Config;
 use crate::error::Error;
+use crate::schema_cache::QualifiedName;
 use crate::schema_cache::{DataRep, Relationship, RepFunction, SchemaCache, Table};
 
 /// The rows a read or a mutation's representation selects and how they are filtered.
@@ -111,7 +111,7 @@ pub struct Embed {
     /// For a to-one spread: its aggregates, computed at the parent's level (PostgREST hoists
     /// them there, grouped by the parent's other columns).
     pub hoisted: Vec<Hoisted>,
-    pub target: QualifiedTable,
+    pub target: QualifiedName,
     pub shape: Shape,
 }
 
@@ -277,7 +277,7 @@ fn build_shape(
                     hidden,
                     spread_columns,
                     hoisted,
-                    target: QualifiedTable { schema: target.0, name: target.1 },
+                    target: QualifiedName { schema: target.0, name: target.1 },
                     shape: inner,
                 });
             }

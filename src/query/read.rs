@@ -6,7 +6,8 @@ use super::sql::{array_literal, cast as cast_to, function_name, ident, qualified
 use super::{needs_total, Estimate};
 use crate::api_request::{CountPref, Field, Filter, IsValue, JsonKey, LogicTree, Operation, OrderTarget, SelectItem};
 use crate::error::Error;
-use crate::plan::{Action, ColumnInfo, Embed, Plan, QualifiedTable, RepOutput, Shape};
+use crate::plan::{Action, ColumnInfo, Embed, Plan, RepOutput, Shape};
+use crate::schema_cache::QualifiedName;
 
 /// For `count=planned|estimated` on a table read: `EXPLAIN` of the rows counted.
 pub(super) fn count_estimate(plan: &Plan) -> Option<Estimate> {
@@ -27,7 +28,7 @@ pub(super) fn count_estimate(plan: &Plan) -> Option<Estimate> {
     Some(Estimate { statement: sql.finish(), above })
 }
 
-pub(super) fn statement(sql: &mut Sql, plan: &Plan, table: &QualifiedTable, shape: &Shape) -> Result<(), Error> {
+pub(super) fn statement(sql: &mut Sql, plan: &Plan, table: &QualifiedName, shape: &Shape) -> Result<(), Error> {
     let from = format!("{}.{}", ident(&table.schema), ident(&table.name));
     let alias = ident(&table.name);
     let p = select_query(sql, RowSource::new(&from, &alias), shape)?;

@@ -18,7 +18,7 @@ pub mod view;
 
 pub use relationship::{Cardinality, Junction, Relationship};
 pub use routine::{Param, ReturnShape, Routine, Volatility};
-pub use table::{Column, DataRep, ForeignKey, MediaHandler, RelKind, RepFunction, Table};
+pub use table::{Column, DataRep, ForeignKey, MediaHandler, QualifiedName, RelKind, RepFunction, Table};
 pub use view::{view_columns, ViewColumn};
 
 use relationship::{computed_relationships, relationships};
@@ -103,10 +103,10 @@ impl SchemaCache {
 
     /// The handler rendering `relation`'s rows as `media`: one for that relation, else one for
     /// any rows.
-    pub fn media_handler(&self, media: &str, relation: Option<(&str, &str)>) -> Option<&MediaHandler> {
+    pub fn media_handler(&self, media: &str, relation: Option<&QualifiedName>) -> Option<&MediaHandler> {
         let candidates = || self.media_handlers.iter().filter(move |h| h.media == media);
         candidates()
-            .find(|h| h.input.as_ref().map(|(s, t)| (s.as_str(), t.as_str())) == relation && relation.is_some())
+            .find(|h| h.input.as_ref() == relation && relation.is_some())
             .or_else(|| candidates().find(|h| h.input.is_none()))
     }
 

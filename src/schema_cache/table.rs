@@ -38,8 +38,28 @@ impl Column {
     }
 }
 
-/// A function (schema, name) of a domain representation.
-pub type RepFunction = (String, String);
+/// A function of a domain representation.
+pub type RepFunction = QualifiedName;
+
+/// A relation or function named with its schema. Decoded from the catalog's `[schema, name]`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
+#[serde(from = "(String, String)")]
+pub struct QualifiedName {
+    pub schema: String,
+    pub name: String,
+}
+
+impl QualifiedName {
+    pub fn new(schema: impl Into<String>, name: impl Into<String>) -> QualifiedName {
+        QualifiedName { schema: schema.into(), name: name.into() }
+    }
+}
+
+impl From<(String, String)> for QualifiedName {
+    fn from((schema, name): (String, String)) -> QualifiedName {
+        QualifiedName { schema, name }
+    }
+}
 
 /// PostgREST's domain representations: the functions of the implicit casts a domain has to
 /// `json` (formatting it in JSON responses) and `text` (in CSV), and from `json` (parsing it
@@ -145,7 +165,7 @@ pub struct MediaHandler {
     pub schema: String,
     pub name: String,
     /// The relation whose rows it takes; `None` for `anyelement`.
-    pub input: Option<(String, String)>,
+    pub input: Option<QualifiedName>,
     pub media: String,
     /// The domain's base type (`bytea` results are sent as bytes).
     pub base: String,
