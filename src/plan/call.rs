@@ -182,13 +182,13 @@ fn call_shape(
     filters: Vec<Filter>,
 ) -> Result<Shape, Error> {
     let relation = match &routine.shape {
-        ReturnShape::Composite { relation: Some((s, t)) } => Some((s.as_str(), t.as_str())),
+        ReturnShape::Composite { relation: Some(r) } => Some(r),
         _ => None,
     };
     let mut shape = root_shape(config, cache, req, relation)?;
     shape.filters = filters;
-    if let Some((s, t)) = relation {
-        if let Some(table) = cache.table(s, t) {
+    if let Some(r) = relation {
+        if let Some(table) = cache.table(&r.schema, &r.name) {
             shape.columns = column_info(cache, table, &shape);
         }
     } else if !routine.out_columns.is_empty() {
@@ -355,8 +355,8 @@ fn no_function_hint(
         let mut names: Vec<&str> = cache
             .routines
             .iter()
-            .filter(|((s, _), rs)| *s == req.schema && rs.iter().any(Routine::callable))
-            .map(|((_, n), _)| n.as_str())
+            .filter(|(k, rs)| k.schema == req.schema && rs.iter().any(Routine::callable))
+            .map(|(k, _)| k.name.as_str())
             .collect();
         // A fixed order, so that equally close names always give the same hint.
         names.sort_unstable();

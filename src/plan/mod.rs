@@ -169,11 +169,11 @@ fn plan_action(
             match method {
                 Method::Options => Action::Options { allow: table_allow(table) },
                 Method::Get | Method::Head => {
-                    let shape = root_shape(config, cache, req, Some((&table.schema, &table.name)))?;
+                    let shape = root_shape(config, cache, req, Some(&qualified))?;
                     Action::Read { table: qualified, shape }
                 }
                 Method::Post | Method::Patch | Method::Put | Method::Delete => {
-                    let shape = root_shape(config, cache, req, Some((&table.schema, &table.name)))?;
+                    let shape = root_shape(config, cache, req, Some(&qualified))?;
                     plan_mutation(req, table, qualified, shape, applied)?
                 }
             }

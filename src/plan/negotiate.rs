@@ -12,7 +12,6 @@ use crate::api_request::{ApiRequest, MediaType, PlanFormat, SelectItem, Vnd};
 use crate::config::Config;
 use crate::error::Error;
 use crate::schema_cache::{QualifiedName, ReturnShape, SchemaCache};
-use std::borrow::Cow;
 
 /// The response's media type.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,7 +133,7 @@ struct Produces<'a> {
     /// A function returning xml.
     xml: bool,
     /// Rows of a relation can be rendered by a media-type handler aggregate.
-    relation: Option<Cow<'a, QualifiedName>>,
+    relation: Option<&'a QualifiedName>,
     /// The rows are the relation's rows as they are.
     whole_rows: bool,
 }
@@ -161,12 +160,10 @@ impl<'a> Produces<'a> {
         };
         let (relation, whole_rows) = match action {
             Action::Read { table, shape } | Action::Mutate { table, shape, .. } => {
-                (Some(Cow::Borrowed(table)), selects_whole_rows(shape))
+                (Some(table), selects_whole_rows(shape))
             }
             Action::Call { routine, shape, .. } => match &routine.shape {
-                ReturnShape::Composite { relation: Some((s, t)) } => {
-                    (Some(Cow::Owned(QualifiedName::new(s, t))), selects_whole_rows(shape))
-                }
+                ReturnShape::Composite { relation: Some(r) } => (Some(r), selects_whole_rows(shape)),
                 _ => (None, false),
             },
             _ => (None, false),
@@ -214,7 +211,7 @@ fn root_media(req: &ApiRequest, accept: &[MediaType]) -> Result<Media, Error> {
 
 /// A media-type handler aggregate for the relation's rows answering `accepted`.
 fn handler_for(cache: &SchemaCache, accepted: &MediaType, p: &Produces) -> Option<Media> {
-    let relation = Some(p.relation.as_deref()?);
+    let relation = Some(p.relation?);
     let any = *accepted == MediaType::Any;
     let wanted = if any { MediaType::Json.text() } else { accepted.text() };
     // A handler for this relation's rows needs them whole; one for any rows

@@ -284,8 +284,12 @@ fn embed_source<'a>(n: usize, alias: &str, t_alias: &'a str, e: &Embed) -> RowSo
     };
     let from = match &rel.function {
         // A computed relationship: the function's rows for the parent row.
-        Some((schema, name)) => {
-            format!("{}({alias}::{}) AS {t_alias}", qualified(schema, name), qualified(&rel.source.0, &rel.source.1))
+        Some(f) => {
+            format!(
+                "{}({alias}::{}) AS {t_alias}",
+                qualified(&f.schema, &f.name),
+                qualified(&rel.source.schema, &rel.source.name)
+            )
         }
         None => format!("{} AS {t_alias}", qualified(&e.target.schema, &e.target.name)),
     };

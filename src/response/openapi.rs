@@ -62,7 +62,7 @@ pub fn document(cache: &SchemaCache, opts: &OpenApiOptions) -> Value {
     let mut routines: Vec<&Routine> = cache
         .routines
         .iter()
-        .filter(|((schema, name), _)| schema == opts.schema && visible("function", name))
+        .filter(|(k, _)| k.schema == opts.schema && visible("function", &k.name))
         .filter_map(|(_, overloads)| pick_overload(overloads))
         .collect();
     routines.sort_by(|a, b| a.name.cmp(&b.name));
@@ -331,7 +331,7 @@ fn foreign_key_note(cache: &SchemaCache, t: &Table, col: &str) -> Option<String>
         })
         .filter(|r| r.columns.len() == 1 && r.columns[0].0 == col)
         .filter_map(|r| {
-            let target = cache.table(&r.target.0, &r.target.1)?;
+            let target = cache.table(&r.target.schema, &r.target.name)?;
             Some((target.kind.is_view(), target.name.as_str(), r.columns[0].1.as_str(), r.constraint.as_str()))
         })
         .collect();
@@ -345,8 +345,8 @@ fn holds_foreign_key(cache: &SchemaCache, r: &crate::schema_cache::Relationship)
     let src_cols: Vec<&String> = r.columns.iter().map(|(s, _)| s).collect();
     cache.foreign_keys.iter().any(|fk| {
         fk.name == r.constraint
-            && fk.schema == r.source.0
-            && fk.table == r.source.1
+            && fk.schema == r.source.schema
+            && fk.table == r.source.name
             && fk.columns.iter().collect::<Vec<_>>() == src_cols
     })
 }

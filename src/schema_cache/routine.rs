@@ -2,6 +2,7 @@
 //! computed relationships need ([`Routine`]): the parameters a caller passes ([`Param`]), the
 //! shape of what it returns ([`ReturnShape`]), its volatility and `SET` clauses.
 
+use super::table::QualifiedName;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -25,7 +26,7 @@ pub(super) struct RawRoutine {
     #[serde(default)]
     rows: f64,
     #[serde(default)]
-    arg_relation: Option<(String, String)>,
+    arg_relation: Option<QualifiedName>,
     /// `ALTER FUNCTION … SET name = value`, as `name=value`.
     #[serde(default)]
     settings: Vec<String>,
@@ -58,7 +59,7 @@ pub enum ReturnShape {
     Scalar,
     /// A row type: a table's, a composite type's, or `record` with OUT parameters.
     Composite {
-        relation: Option<(String, String)>,
+        relation: Option<QualifiedName>,
     },
     Void,
 }
@@ -82,7 +83,7 @@ pub struct Routine {
     /// OUT, INOUT and TABLE parameters: (name, type), the columns of the rows it returns.
     pub out_columns: Vec<(String, String)>,
     /// The relation whose row is the only argument, if it is one.
-    pub arg_relation: Option<(String, String)>,
+    pub arg_relation: Option<QualifiedName>,
     /// Its `SET name = value` clauses (`db-hoisted-tx-settings` names those applied to the
     /// whole transaction).
     pub settings: Vec<(String, String)>,
@@ -124,7 +125,9 @@ impl Routine {
         let shape = if r.return_type == "void" {
             ReturnShape::Void
         } else if r.return_typtype == "c" {
-            ReturnShape::Composite { relation: r.return_schema.clone().zip(r.return_relation.clone()) }
+            ReturnShape::Composite {
+                relation: r.return_schema.clone().zip(r.return_relation.clone()).map(QualifiedName::from),
+            }
         } else if has_out {
             // OUT/INOUT/TABLE parameters: a row of them, even a single one.
             ReturnShape::Composite { relation: None }

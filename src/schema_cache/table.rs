@@ -42,7 +42,7 @@ impl Column {
 pub type RepFunction = QualifiedName;
 
 /// A relation or function named with its schema. Decoded from the catalog's `[schema, name]`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
 #[serde(from = "(String, String)")]
 pub struct QualifiedName {
     pub schema: String,
