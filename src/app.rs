@@ -3,13 +3,12 @@
 
 use crate::api_request;
 use crate::auth;
-use crate::config::{Config, OpenApiMode};
+use crate::config::Config;
 use crate::db::{self, Db};
 use crate::error::Error;
 use crate::http::{RawRequest, Response};
-use crate::openapi;
-use crate::plan::{self, Action};
-use crate::query;
+use crate::plan;
+use crate::query::{self, DbResult};
 use crate::response;
 use crate::schema_cache::SchemaCache;
 use std::sync::{Arc, RwLock};
@@ -84,6 +83,9 @@ pub async fn handle(state: &AppState, req: RawRequest) -> Outcome {
     }
 }
 
+/// The pipeline: parse → plan → query → db → response, each stage taking the one before's
+/// output. The cache is the one current when the request arrived: a reload meanwhile does not
+/// change it.
 async fn run(
     state: &AppState,
     config: &Config,
@@ -94,41 +96,14 @@ async fn run(
 ) -> Result<Response, Error> {
     let api = api_request::parse(config, req)?;
     timings.lap("parse");
-    // The cache as it was when the request arrived: a reload meanwhile does not change it.
     let plan = plan::plan(config, cache, &api)?;
     timings.lap("plan");
-    let result = match plan.action {
-        Action::Options { .. } => db::DbResult::default(),
-        Action::Root => {
-            // follow-privileges: list only what the request's role may use, as PostgreSQL says.
-            let allowed: Option<serde_json::Value> = if config.openapi_mode == OpenApiMode::IgnorePrivileges {
-                None
-            } else {
-                let result = db::run(&state.db, query::transaction(config, &api, auth, &plan)?).await?;
-                serde_json::from_slice(&result.body).ok()
-            };
-            let allows = |kind: &str, name: &str| -> bool {
-                let key = if kind == "function" { "functions" } else { "tables" };
-                allowed
-                    .as_ref()
-                    .and_then(|a| a.get(key))
-                    .and_then(|v| v.as_array())
-                    .is_some_and(|names| names.iter().any(|n| n.as_str() == Some(name)))
-            };
-            let opts = openapi::OpenApiOptions {
-                schema: &api.schema,
-                proxy_uri: config.openapi_server_proxy_uri.as_deref(),
-                security_active: config.openapi_security_active,
-                server_host: &config.server_host,
-                server_port: config.server_port,
-                visible: if allowed.is_some() { Some(&allows) } else { None },
-            };
-            db::DbResult { body: openapi::document(cache, &opts).to_string().into(), ..Default::default() }
-        }
-        _ => db::run(&state.db, query::transaction(config, &api, auth, &plan)?).await?,
+    let result = match query::transaction(config, &api, auth, &plan)? {
+        Some(tx) => db::run(&state.db, tx).await?,
+        None => DbResult::default(),
     };
     timings.lap("transaction");
-    response::build(&api, &plan, result)
+    response::build(config, cache, &api, &plan, result)
 }
 
 /// Per-stage durations for `Server-Timing` (`server-timing-enabled`).

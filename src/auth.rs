@@ -8,7 +8,7 @@
 //! never talks to the database: whether the role exists and may be used is PostgreSQL's call
 //! when the transaction switches to it.
 
-use crate::config::Config;
+use crate::config::{ClaimPath, Config, Step};
 use crate::error::Error;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{Map, Value};
@@ -54,6 +54,9 @@ pub fn authenticate_cached(
             let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
             if scheme.eq_ignore_ascii_case("bearer") {
                 Some(rest.trim())
+            } else if value.get(..6).is_some_and(|s| s.eq_ignore_ascii_case("bearer")) {
+                // `Bearer<TAB>token`, `Bearertoken`: meant as a token, so never anonymous.
+                return Err(Error::JwtDecode("Malformed Authorization header: expected 'Bearer <token>'".into(), None));
             } else {
                 None
             }
@@ -296,14 +299,15 @@ fn check_claims(config: &Config, claims: &Map<String, Value>, now: i64) -> Resul
     Ok(())
 }
 
-/// Follows a role-claim path (`["https://x/claims", "roles", "[0]"]`) into the claims.
-fn lookup<'a>(claims: &'a Map<String, Value>, path: &[String]) -> Option<&'a Value> {
-    let (first, rest) = path.split_first()?;
+/// Follows the role-claim path (`$.realm.roles[0]`) into the claims.
+fn lookup<'a>(claims: &'a Map<String, Value>, path: &ClaimPath) -> Option<&'a Value> {
+    let (first, rest) = path.0.split_first()?;
+    let Step::Key(first) = first else { return None };
     let mut current = claims.get(first)?;
     for step in rest {
-        current = match (step.strip_prefix('[').and_then(|s| s.strip_suffix(']')), current) {
-            (Some(idx), Value::Array(items)) => items.get(idx.parse::<usize>().ok()?)?,
-            (None, Value::Object(map)) => map.get(step)?,
+        current = match (step, current) {
+            (Step::Index(i), Value::Array(items)) => items.get(*i)?,
+            (Step::Key(k), Value::Object(map)) => map.get(k)?,
             _ => return None,
         };
     }
@@ -360,6 +364,12 @@ mod tests {
             (Some(format!("Bearer {SEED_TOKEN}")), "ok todo_user"),
             (Some(format!("bearer {SEED_TOKEN}")), "ok todo_user"),
             (Some("Bearer ".into()), "PGRST301 Empty JWT is sent in Authorization header"),
+            (
+                Some(format!("Bearer\t{SEED_TOKEN}")),
+                "PGRST301 Malformed Authorization header: expected 'Bearer <token>'",
+            ),
+            (Some(format!("BEARER{SEED_TOKEN}")), "PGRST301 Malformed Authorization header: expected 'Bearer <token>'"),
+            (Some(format!("Basic {SEED_TOKEN}")), "ok web_anon"),
             (Some("Bearer a.b".into()), "PGRST301 Expected 3 parts in JWT; got 2"),
             (Some(format!("Bearer {}x", SEED_TOKEN)), "PGRST301 No suitable key or wrong key type"),
             (Some(format!("Bearer {}", sign(json!({"role": "r", "exp": now - 31})))), "PGRST303 JWT expired"),
@@ -389,6 +399,14 @@ mod tests {
         let roles = json!({"https://x": {"roles": ["a", "b"]}, "aud": ["x", "api"]});
         assert_eq!(message(authenticate(&c, Some(&tok(roles)), now)), "ok b");
         assert_eq!(message(authenticate(&c, Some(&tok(json!({"aud": "other"}))), now)), "PGRST303 JWT not in audience");
+        // The same path in PostgREST's current JSONPath form.
+        let c = config(&[("PGRST_JWT_AUD", "api"), ("PGRST_JWT_ROLE_CLAIM_KEY", "$['https://x'].roles[1]")]);
+        let roles = json!({"https://x": {"roles": ["a", "b"]}, "aud": "api"});
+        assert_eq!(message(authenticate(&c, Some(&tok(roles)), now)), "ok b");
+        // A key into an array finds no role.
+        let c = config(&[("PGRST_JWT_ROLE_CLAIM_KEY", "$.roles.first")]);
+        let found = message(authenticate(&c, Some(&tok(json!({"roles": ["a"]}))), now));
+        assert_eq!(found, "ok web_anon", "the anonymous role, for want of a role claim");
     }
 
     #[test]

@@ -120,6 +120,13 @@ pub enum Error {
     // ---- PGRSTX00: ours
     #[error("Internal server error: {0}")]
     Internal(String),
+    // ---- TUSKnnn: refusals of tusk's own HTTP layer, which PostgREST does not make
+    #[error("The request body is too large")]
+    /// TUSK413: the body is over `server-max-body-size` (the limit, in bytes).
+    BodyTooLarge(u64),
+    #[error("The request body was not received in time")]
+    /// TUSK408: nothing of the body arrived for `server-body-timeout` (seconds).
+    BodyTimeout(u64),
 }
 
 impl Error {
@@ -216,6 +223,10 @@ impl Error {
                 ..row(*status, "")
             },
             Internal(_) => row(500, "PGRSTX00"),
+            BodyTooLarge(limit) => row(413, "TUSK413").details(format!("The limit is {limit} bytes")),
+            BodyTimeout(secs) => {
+                row(408, "TUSK408").details(format!("No part of the body arrived for {secs} seconds"))
+            }
         }
     }
 

@@ -49,20 +49,35 @@ impl Response {
     }
 }
 
+/// Whether a response needs `X-Content-Type-Options: nosniff`: one with a body of a media type
+/// other than JSON (raw media types, media-type domains, CSV), which a browser must not take for
+/// anything but what it says it is.
+pub fn sniffable(response: &Response) -> bool {
+    let Some(content_type) = response.header("content-type") else {
+        return false;
+    };
+    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let json = essence == "application/json" || essence.ends_with("+json");
+    !json && response.header("x-content-type-options").is_none()
+}
+
 /// CORS headers for a request from `origin`, PostgREST's way: any origin unless
-/// `server-cors-allowed-origins` restricts them.
+/// `server-cors-allowed-origins` restricts them. An origin the list names is reflected, with
+/// credentials allowed on a preflight; `*` in the list allows any other origin as `*`, without
+/// credentials (a browser then sends no cookies or `Authorization` it did not set itself).
 pub fn cors_headers(
     allowed: Option<&[String]>,
     origin: Option<&str>,
     preflight: Option<&RawRequest>,
 ) -> Vec<(String, String)> {
-    let allow_origin = match (allowed, origin) {
-        (None, _) => "*".to_string(),
-        (Some(list), Some(origin)) if list.iter().any(|o| o == origin || o == "*") => origin.to_string(),
+    let (allow_origin, credentials) = match (allowed, origin) {
+        (None, _) => ("*".to_string(), false),
+        (Some(list), Some(origin)) if origin != "*" && list.iter().any(|o| o == origin) => (origin.to_string(), true),
+        (Some(list), _) if list.iter().any(|o| o == "*") => ("*".to_string(), false),
         (Some(_), _) => return vec![],
     };
     let mut headers = vec![("Access-Control-Allow-Origin".to_string(), allow_origin)];
-    if allowed.is_some() && preflight.is_some() {
+    if credentials && preflight.is_some() {
         headers.push(("Access-Control-Allow-Credentials".into(), "true".into()));
     }
     match preflight {
@@ -87,4 +102,48 @@ pub fn cors_headers(
         }
     }
     headers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get(headers: &[(String, String)], name: &str) -> Option<String> {
+        headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn cors_star_allows_any_origin_without_credentials() {
+        let preflight = RawRequest { method: "OPTIONS".into(), ..RawRequest::default() };
+        let star = ["*".to_string()];
+        let h = cors_headers(Some(&star), Some("http://evil.example"), Some(&preflight));
+        assert_eq!(get(&h, "Access-Control-Allow-Origin").as_deref(), Some("*"));
+        assert_eq!(get(&h, "Access-Control-Allow-Credentials"), None);
+        // A listed origin keeps PostgREST's answer: reflected, with credentials.
+        let list = ["http://a.example".to_string(), "*".to_string()];
+        let h = cors_headers(Some(&list), Some("http://a.example"), Some(&preflight));
+        assert_eq!(get(&h, "Access-Control-Allow-Origin").as_deref(), Some("http://a.example"));
+        assert_eq!(get(&h, "Access-Control-Allow-Credentials").as_deref(), Some("true"));
+        let h = cors_headers(Some(&list), Some("http://b.example"), Some(&preflight));
+        assert_eq!(get(&h, "Access-Control-Allow-Credentials"), None);
+        // Unset: any origin as `*`, as PostgREST.
+        let h = cors_headers(None, Some("http://b.example"), Some(&preflight));
+        assert_eq!(get(&h, "Access-Control-Allow-Origin").as_deref(), Some("*"));
+        assert_eq!(get(&h, "Access-Control-Allow-Credentials"), None);
+    }
+
+    #[test]
+    fn nosniff_on_every_media_type_but_json() {
+        let with = |ct: &str| {
+            let mut r = Response::new(200);
+            r.headers.push(("Content-Type".into(), ct.into()));
+            sniffable(&r)
+        };
+        assert!(with("text/html"));
+        assert!(with("text/plain; charset=utf-8"));
+        assert!(with("application/octet-stream"));
+        assert!(!with("application/json; charset=utf-8"));
+        assert!(!with("application/vnd.pgrst.object+json;nulls=stripped; charset=utf-8"));
+        assert!(!sniffable(&Response::new(204)));
+    }
 }

@@ -14,12 +14,15 @@ use tusk::config::Config;
 /// PGRST_DB_SCHEMAS, PGRST_DB_ANON_ROLE, PGRST_JWT_SECRET, ...) and/or a PostgREST-format config
 /// file given as the first argument; the environment wins over the file.
 #[derive(Parser, Debug)]
-#[command(name = "tusk", version, args_conflicts_with_subcommands = true)]
+#[command(name = "tusk", disable_version_flag = true, args_conflicts_with_subcommands = true)]
 struct Cli {
     /// PostgREST-format configuration file
     config: Option<PathBuf>,
+    /// Print the version and exit (as PostgREST: -v, --version)
+    #[arg(short = 'v', long)]
+    version: bool,
     /// Print an annotated example configuration file and exit
-    #[arg(long)]
+    #[arg(short = 'e', long)]
     example: bool,
     /// Print the effective configuration (file + environment + in-database settings + defaults) and exit
     #[arg(long)]
@@ -67,6 +70,10 @@ fn init_logging(level: tusk::config::LogLevel) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.version {
+        println!("tusk {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
     if cli.example {
         print!("{}", tusk::config::example());
         return ExitCode::SUCCESS;

@@ -425,3 +425,254 @@ async fn demo_serves_the_app_and_cleans_up_on_sigint() {
     assert!(std::net::TcpStream::connect(("127.0.0.1", pg_port)).is_err());
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Operating tusk in place of PostgREST (issue 15): what an operator's scripts see
+// ---------------------------------------------------------------------------------------------
+
+/// PostgREST's `--dump-config` of its defaults (with `db-config = false`): every key, unset
+/// ones as `""`, sorted.
+const POSTGREST_DEFAULT_DUMP: &str = r#"admin-server-host = "!4"
+admin-server-port = ""
+admin-server-unix-socket = ""
+admin-server-unix-socket-mode = "660"
+client-error-verbosity = "verbose"
+db-aggregates-enabled = false
+db-anon-role = ""
+db-channel = "pgrst"
+db-channel-enabled = true
+db-config = false
+db-extra-search-path = "public"
+db-hoisted-tx-settings = "statement_timeout,plan_filter.statement_cost_limit,default_transaction_isolation"
+db-max-rows = ""
+db-plan-enabled = false
+db-pool = 10
+db-pool-acquisition-timeout = 10
+db-pool-automatic-recovery = true
+db-pool-max-idletime = 30
+db-pool-max-lifetime = 1800
+db-pre-config = ""
+db-pre-request = ""
+db-prepared-statements = true
+db-root-spec = ""
+db-schemas = "public"
+db-tx-end = "commit"
+db-uri = "postgresql://"
+jwt-aud = ""
+jwt-cache-max-entries = 1000
+jwt-role-claim-key = "$$.role"
+jwt-secret = ""
+jwt-secret-is-base64 = false
+log-level = "error"
+log-query = false
+openapi-mode = "follow-privileges"
+openapi-security-active = false
+openapi-server-proxy-uri = ""
+server-cors-allowed-origins = ""
+server-host = "!4"
+server-port = 3000
+server-reuseport = false
+server-timing-enabled = false
+server-trace-header = ""
+server-unix-socket = ""
+server-unix-socket-mode = "660"
+url-use-legacy-target-names = true
+"#;
+
+#[test]
+fn dump_config_of_the_defaults_is_postgrests_byte_for_byte() {
+    let o = tusk(&["--dump-config"], &[("PGRST_DB_CONFIG", "false")]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert_eq!(stdout(&o), POSTGREST_DEFAULT_DUMP);
+    assert_eq!(stderr(&o), "", "no warning about the defaults");
+}
+
+#[test]
+fn dump_config_normalizes_values_as_postgrest_and_reads_back() {
+    let o = tusk(
+        &["--dump-config"],
+        &[
+            ("PGRST_DB_CONFIG", "off"),
+            ("PGRST_DB_SCHEMAS", "api, v2"),
+            ("PGRST_DB_POOL", "010"),
+            ("PGRST_ADMIN_SERVER_PORT", "3001"),
+            ("PGRST_SERVER_HOST", "127.0.0.1"),
+            ("PGRST_SERVER_UNIX_SOCKET_MODE", "0640"),
+            ("PGRST_ADMIN_SERVER_UNIX_SOCKET", "/tmp/tusk-admin.sock"),
+            ("PGRST_JWT_ROLE_CLAIM_KEY", ".\"https://x.io/claims\".roles[0]"),
+            ("PGRST_SERVER_CORS_ALLOWED_ORIGINS", "https://a.io , https://b.io"),
+            ("PGRST_ROOT_SPEC", "root"),
+            ("PGRST_APP_SETTINGS_greeting", "say \"hi\""),
+            ("PGRST_RAW_MEDIA_TYPES", "text/html"),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let text = stdout(&o);
+    for line in [
+        "db-config = false",
+        "db-schemas = \"api,v2\"",
+        "db-pool = 10",
+        "admin-server-port = 3001",
+        "admin-server-host = \"127.0.0.1\"",
+        "server-unix-socket-mode = \"640\"",
+        "admin-server-unix-socket = \"/tmp/tusk-admin.sock\"",
+        "jwt-role-claim-key = \"$$['https://x.io/claims'].roles[0]\"",
+        "server-cors-allowed-origins = \"https://a.io,https://b.io\"",
+        "db-root-spec = \"root\"",
+        "app.settings.greeting = \"say \\\"hi\\\"\"",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} missing from:\n{text}");
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.last(), Some(&"raw-media-types = \"text/html\""), "tusk's own settings come last:\n{text}");
+    let postgrest_part = &lines[..lines.len() - 1];
+    assert!(postgrest_part.windows(2).all(|w| w[0] <= w[1]), "PostgREST's keys are sorted:\n{text}");
+
+    // The dump is a config file that gives the same dump.
+    let dir = std::env::temp_dir().join(format!("tusk-cli-dump-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("dumped.conf");
+    std::fs::write(&file, &text).expect("writing the dump");
+    let again = tusk(&["--dump-config", &file.to_string_lossy()], &[]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(again.status.code(), Some(0), "{again:?}");
+    assert_eq!(stdout(&again), text);
+}
+
+/// What tusk logs in its first 1.5 s, started with `env` against an unreachable database.
+fn startup_log(env: &[(&str, &str)]) -> String {
+    let mut cmd = tusk_command();
+    cmd.envs([("PGRST_DB_URI", "postgresql://nobody@127.0.0.1:1/nodb"), ("PGRST_LOG_LEVEL", "warn")]);
+    cmd.env("PGRST_SERVER_PORT", free_port().to_string());
+    cmd.envs(env.iter().copied());
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawning tusk");
+    let log = OutputLog::default();
+    log.capture(child.stdout.take().expect("stdout"));
+    log.capture(child.stderr.take().expect("stderr"));
+    std::thread::sleep(Duration::from_millis(1500));
+    let _ = child.kill();
+    let _ = child.wait();
+    std::thread::sleep(Duration::from_millis(50));
+    log.text()
+}
+
+#[test]
+fn the_admin_unix_socket_settings_are_known() {
+    let o = tusk(
+        &["--dump-config"],
+        &[
+            ("PGRST_DB_CONFIG", "false"),
+            ("PGRST_ADMIN_SERVER_UNIX_SOCKET", "/tmp/tusk-admin.sock"),
+            ("PGRST_ADMIN_SERVER_UNIX_SOCKET_MODE", "600"),
+            ("PGRST_LOG_LEVEL", "warn"),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert!(stdout(&o).contains("admin-server-unix-socket-mode = \"600\"\n"), "{o:?}");
+    // The server's start-up log names unknown settings; these are not among them.
+    let log = startup_log(&[
+        ("PGRST_ADMIN_SERVER_UNIX_SOCKET", "/tmp/tusk-admin.sock"),
+        ("PGRST_ADMIN_SERVER_UNIX_SOCKET_MODE", "600"),
+        ("PGRST_ADMIN_SERVER_NO_SUCH_THING", "x"),
+    ]);
+    assert!(log.contains("admin-server-no-such-thing"), "the control is reported:\n{log}");
+    assert!(!log.contains("unknown setting admin-server-unix-socket"), "{log}");
+    assert_one_line_config_error(
+        &[("PGRST_ADMIN_SERVER_UNIX_SOCKET_MODE", "999")],
+        &["admin-server-unix-socket-mode", "PGRST_ADMIN_SERVER_UNIX_SOCKET_MODE"],
+    );
+    assert_one_line_config_error(
+        &[("PGRST_ADMIN_SERVER_UNIX_SOCKET_MODE", "500")],
+        &["admin-server-unix-socket-mode", "PGRST_ADMIN_SERVER_UNIX_SOCKET_MODE"],
+    );
+}
+
+#[test]
+fn jwt_role_claim_key_in_both_of_postgrests_forms() {
+    for (key, dumped) in [
+        ("$.role", "$$.role"),
+        ("$.a.b", "$$.a.b"),
+        ("$.roles[0]", "$$.roles[0]"),
+        ("$[\"my-role\"]", "$$['my-role']"),
+        ("$['https://x.io'].role", "$$['https://x.io'].role"),
+        (".role", "$$.role"),
+        (".roles[1]", "$$.roles[1]"),
+        (".\"my-role\"", "$$['my-role']"),
+    ] {
+        let o = tusk(&["--dump-config"], &[("PGRST_DB_CONFIG", "false"), ("PGRST_JWT_ROLE_CLAIM_KEY", key)]);
+        assert_eq!(o.status.code(), Some(0), "{key}: {o:?}");
+        assert_eq!(config_value(&stdout(&o), "jwt-role-claim-key").as_deref(), Some(dumped), "{key}");
+    }
+    for bad in [".role##", ".my_role;;domain", "role", "$.", "$.role##"] {
+        assert_one_line_config_error(
+            &[("PGRST_JWT_ROLE_CLAIM_KEY", bad)],
+            &["jwt-role-claim-key", "PGRST_JWT_ROLE_CLAIM_KEY"],
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_json_path_role_claim_key_finds_the_role() {
+    let db = TestDb::todo();
+    let mut env = db.seed_env();
+    set_env(&mut env, "PGRST_JWT_ROLE_CLAIM_KEY", "$.app['roles'][1]");
+    let t = Tusk::start(&env).await;
+    let token = jwt(&json!({"app": {"roles": ["nobody", "todo_user"]}}));
+    t.post("/tasks").bearer(&token).json(&json!({"name": "by JSONPath"})).send().await.expect_status(201);
+    assert_eq!(db.tasks().last().map(|t| t.3.clone()).as_deref(), Some("todo_user"));
+}
+
+#[test]
+fn invalid_configuration_is_refused_with_one_line_and_exit_1() {
+    for (env, names) in [
+        (
+            vec![("PGRST_SERVER_PORT", "3456"), ("PGRST_ADMIN_SERVER_PORT", "3456")],
+            &["admin-server-port", "server-port"][..],
+        ),
+        (vec![("PGRST_ADMIN_SERVER_PORT", "3000")], &["admin-server-port"][..]),
+        (vec![("PGRST_DB_SCHEMAS", "api,pg_catalog")], &["pg_catalog"][..]),
+        (vec![("PGRST_DB_SCHEMAS", "information_schema")], &["information_schema"][..]),
+        (vec![("PGRST_OPENAPI_MODE", "follow-")], &["openapi-mode"][..]),
+        (vec![("PGRST_JWT_AUD", "http://bad host")], &["jwt-aud"][..]),
+        (vec![("PGRST_JWT_AUD", "not a uri: really")], &["jwt-aud"][..]),
+        (vec![("PGRST_OPENAPI_SERVER_PROXY_URI", "example.com/api")], &["openapi-server-proxy-uri"][..]),
+        (vec![("PGRST_OPENAPI_SERVER_PROXY_URI", "ftp://example.com")], &["openapi-server-proxy-uri"][..]),
+        (vec![("PGRST_OPENAPI_SERVER_PROXY_URI", "https://example.com?x=1")], &["openapi-server-proxy-uri"][..]),
+    ] {
+        assert_one_line_config_error(&env, names);
+        // --dump-config refuses it too.
+        let mut with_dump = env.clone();
+        with_dump.push(("PGRST_DB_CONFIG", "false"));
+        let o = tusk(&["--dump-config"], &with_dump);
+        assert_eq!(o.status.code(), Some(1), "{env:?}: {o:?}");
+        assert_eq!(stdout(&o), "", "{env:?}");
+    }
+    // What PostgREST accepts stays accepted.
+    for env in [
+        vec![("PGRST_JWT_AUD", "my-audience")],
+        vec![("PGRST_JWT_AUD", "urn:example:audience")],
+        vec![("PGRST_JWT_AUD", "https://api.example.com")],
+        vec![("PGRST_OPENAPI_SERVER_PROXY_URI", "https://example.com:8443/basePath")],
+        vec![("PGRST_SERVER_PORT", "3456"), ("PGRST_ADMIN_SERVER_PORT", "3457")],
+    ] {
+        let mut env = env.clone();
+        env.push(("PGRST_DB_CONFIG", "false"));
+        let o = tusk(&["--dump-config"], &env);
+        assert_eq!(o.status.code(), Some(0), "{env:?}: {o:?}");
+    }
+}
+
+#[test]
+fn short_flags_as_postgrest() {
+    for flag in ["-v", "--version"] {
+        let o = tusk(&[flag], &[]);
+        assert_eq!(o.status.code(), Some(0), "{flag}: {o:?}");
+        assert_eq!(stdout(&o), format!("tusk {}\n", env!("CARGO_PKG_VERSION")), "{flag}");
+    }
+    let long = tusk(&["--example"], &[]);
+    let short = tusk(&["-e"], &[]);
+    assert_eq!(short.status.code(), Some(0), "{short:?}");
+    assert_eq!(stdout(&short), stdout(&long));
+    assert!(stdout(&short).contains("jwt-role-claim-key = \"$$.role\""), "{}", stdout(&short));
+}

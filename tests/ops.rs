@@ -153,11 +153,14 @@ async fn admin_server_serves_metrics_schema_cache_and_config() {
     let mut env = db.seed_env();
     env.push(("PGRST_ADMIN_SERVER_PORT".into(), admin_port.to_string()));
     let t = Tusk::start(&env).await;
+    let r = client().get(t.url("/tasks")).send().await.expect("the API answers");
+    let server = r.headers().get("server").map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    assert_eq!(server, Some(format!("tusk/{}", env!("CARGO_PKG_VERSION"))), "like PostgREST's postgrest/<version>");
     t.get("/tasks").bearer(&role_token("todo_user")).send().await.expect_status(200);
 
     let (status, metrics, ct) = admin_get(admin_port, "/metrics").await;
     assert_eq!(status, 200);
-    assert!(ct.unwrap_or_default().starts_with("text/plain"));
+    assert_eq!(ct.as_deref(), Some("text/plain; charset=utf-8"), "as PostgREST: no version= parameter");
     for needle in [
         "# TYPE pgrst_schema_cache_loads_total counter",
         "pgrst_schema_cache_loads_total{status=\"SUCCESS\"} 1\n",

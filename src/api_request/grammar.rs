@@ -4,21 +4,31 @@
 //! In charge of syntax only, with PostgREST's error texts and columns. Rejects malformed
 //! parameters (PGRST100); never looks at the schema.
 
+use super::limits::{no_nul, Budget, Limits};
 use super::query_params::*;
 use crate::error::Error;
 
-/// Parses the query string (`+` is a space, as in forms).
-pub fn parse_query(query: &str, is_routine: bool) -> Result<QueryParams, Error> {
+/// Parses the query string (`+` is a space, as in forms) under `limits`, counted over the
+/// whole query string.
+pub fn parse_query(query: &str, is_routine: bool, limits: &Limits) -> Result<QueryParams, Error> {
     let mut q = QueryParams::default();
+    let budget = &mut Budget::new(*limits);
     for (key, value) in form_urlencoded::parse(query.as_bytes()) {
         let (key, value) = (key.into_owned(), value.into_owned());
+        // Names reach the SQL text and values are bound as text: neither can hold a NUL.
+        no_nul("query parameter name", &key)?;
+        no_nul(&format!("value of the {key} parameter"), &value)?;
         if let Some((path, op)) = negated_logic(&key) {
-            q.logic.push((path, parse_logic(op == "or", true, &value)?));
+            budget.depth("embed path", path.len())?;
+            q.logic.push((path, parse_logic(op == "or", true, &value, budget)?));
             continue;
         }
         let (path, last) = split_embed_path(&key);
+        if matches!(last.as_str(), "order" | "limit" | "offset" | "or" | "and") {
+            budget.depth("embed path", path.len())?;
+        }
         match last.as_str() {
-            "select" if path.is_empty() => q.select = parse_select(&value)?,
+            "select" if path.is_empty() => q.select = parse_select_in(&value, budget)?,
             "columns" if path.is_empty() => {
                 if value.trim().is_empty() {
                     // PostgREST's column-list parser needs at least one name.
@@ -28,10 +38,16 @@ pub fn parse_query(query: &str, is_routine: bool) -> Result<QueryParams, Error> 
                         "unexpected end of input expecting field name (* or [a..z0..9_$])",
                     ));
                 }
-                q.columns = Some(parse_columns(&value))
+                let columns = parse_columns(&value);
+                budget.columns("columns", columns.len())?;
+                q.columns = Some(columns)
             }
-            "on_conflict" if path.is_empty() => q.on_conflict = Some(parse_columns(&value)),
-            "order" => q.order.push((path, parse_order(&value)?)),
+            "on_conflict" if path.is_empty() => {
+                let columns = parse_columns(&value);
+                budget.columns("on_conflict", columns.len())?;
+                q.on_conflict = Some(columns)
+            }
+            "order" => q.order.push((path, parse_order_in(&value, budget)?)),
             "limit" | "offset" => {
                 let n: i64 = value
                     .trim()
@@ -50,13 +66,18 @@ pub fn parse_query(query: &str, is_routine: bool) -> Result<QueryParams, Error> 
                     q.limits[i].2 = Some(n);
                 }
             }
-            "or" | "and" => q.logic.push((path, parse_logic(last == "or", false, &value)?)),
+            "or" | "and" => q.logic.push((path, parse_logic(last == "or", false, &value, budget)?)),
             _ => {
                 let (path, field_key) = split_filter_key(&key);
+                budget.filter()?;
+                budget.depth("embed path", path.len())?;
                 if !is_routine || !path.is_empty() {
                     // A filter on an embedded resource is never a function argument.
-                    q.filters.push((path, parse_filter(&field_key, &value)?));
+                    q.filters.push((path, parse_filter_in(&field_key, &value, budget)?));
                 } else {
+                    // Maybe an argument, maybe a filter: the plan parses it, under the default
+                    // limits; its JSON path is held to the request's here.
+                    budget.json_path(key.matches("->").count())?;
                     q.params.push((key.clone(), value.clone()));
                 }
                 if !is_routine {
@@ -109,8 +130,10 @@ fn split_filter_key(key: &str) -> (EmbedPath, String) {
 // ---------------------------------------------------------------------------------------------
 // The cursor: a small hand-written parser over chars.
 
-struct Cursor<'a> {
+struct Cursor<'a, 'b> {
     s: &'a str,
+    /// The request's limits and what it has used of them.
+    budget: &'b mut Budget,
     pos: usize,
     /// Added to reported columns (the text PostgREST parses starts earlier than ours).
     column_offset: usize,
@@ -120,9 +143,9 @@ struct Cursor<'a> {
     what: String,
 }
 
-impl<'a> Cursor<'a> {
-    fn new(s: &'a str, what: String) -> Cursor<'a> {
-        Cursor { s, pos: 0, column_offset: 0, single_quotes: false, what }
+impl<'a, 'b> Cursor<'a, 'b> {
+    fn new(s: &'a str, what: String, budget: &'b mut Budget) -> Cursor<'a, 'b> {
+        Cursor { s, budget, pos: 0, column_offset: 0, single_quotes: false, what }
     }
     fn skip_spaces(&mut self) {
         while self.peek().is_some_and(char::is_whitespace) {
@@ -219,6 +242,7 @@ fn json_path(c: &mut Cursor, stop: &[char]) -> Result<Vec<JsonOp>, Error> {
             }
             Err(_) => JsonKey::Name(key),
         };
+        c.budget.json_path(path.len() + 1)?;
         path.push(JsonOp { as_text, key });
     }
     Ok(path)
@@ -247,21 +271,32 @@ fn cast(c: &mut Cursor) -> Result<Option<String>, Error> {
     Ok(Some(ty.to_string()))
 }
 
-/// The `select=` grammar.
+/// The `select=` grammar, under the default [`Limits`].
 pub fn parse_select(s: &str) -> Result<Vec<SelectItem>, Error> {
+    no_nul("select parameter", s)?;
+    parse_select_in(s, &mut Budget::new(Limits::default()))
+}
+
+fn parse_select_in(s: &str, budget: &mut Budget) -> Result<Vec<SelectItem>, Error> {
     if s.trim().is_empty() {
         return Ok(vec![SelectItem::Star]);
     }
-    let mut c = Cursor::new(s, format!("select parameter ({s})"));
+    let mut c = Cursor::new(s, format!("select parameter ({s})"), budget);
     // As in PostgREST, the list ends where the grammar does: what follows a complete list
     // (`select=id,name)`) is ignored.
-    select_list(&mut c)
+    select_list(&mut c, 0)
 }
 
-fn select_list(c: &mut Cursor) -> Result<Vec<SelectItem>, Error> {
+/// The items of a select list `depth` embeds deep (0 for `select=` itself).
+fn select_list(c: &mut Cursor, depth: usize) -> Result<Vec<SelectItem>, Error> {
     let mut items = Vec::new();
     loop {
-        items.push(select_item(c)?);
+        c.budget.select_item()?;
+        let item = select_item(c, depth)?;
+        // `*` again adds nothing but as many columns again (PostgreSQL allows 1,664).
+        if item != SelectItem::Star || !items.contains(&SelectItem::Star) {
+            items.push(item);
+        }
         if !c.eat(",") {
             break;
         }
@@ -269,7 +304,7 @@ fn select_list(c: &mut Cursor) -> Result<Vec<SelectItem>, Error> {
     Ok(items)
 }
 
-fn select_item(c: &mut Cursor) -> Result<SelectItem, Error> {
+fn select_item(c: &mut Cursor, depth: usize) -> Result<SelectItem, Error> {
     if c.eat("*") {
         return Ok(SelectItem::Star);
     }
@@ -302,10 +337,12 @@ fn select_item(c: &mut Cursor) -> Result<SelectItem, Error> {
         if !c.eat("(") {
             return Err(c.error("\"(\""));
         }
+        c.budget.depth("select parameter", depth + 1)?;
+        c.budget.embed()?;
         let select = if c.eat(")") {
             vec![]
         } else {
-            let items = select_list(c)?;
+            let items = select_list(c, depth + 1)?;
             if !c.eat(")") {
                 return Err(c.error("\",\" or \")\""));
             }
@@ -345,15 +382,22 @@ fn select_item(c: &mut Cursor) -> Result<SelectItem, Error> {
     Ok(SelectItem::Field { field: Field { name, json_path }, alias, cast, aggregate, aggregate_cast })
 }
 
-/// A filter value `[not.]op[(any|all)].value` on `key`.
+/// A filter value `[not.]op[(any|all)].value` on `key`, under the default [`Limits`].
 pub fn parse_filter(key: &str, value: &str) -> Result<Filter, Error> {
-    let field = parse_field(key, &format!("filter ({key})"))?;
+    no_nul(&format!("filter ({key})"), key)?;
+    no_nul(&format!("filter ({value})"), value)?;
+    parse_filter_in(key, value, &mut Budget::new(Limits::default()))
+}
+
+/// A filter (already counted by the caller).
+fn parse_filter_in(key: &str, value: &str, budget: &mut Budget) -> Result<Filter, Error> {
+    let field = parse_field(key, &format!("filter ({key})"), budget)?;
     let (negated, operation) = parse_operation(value, &format!("filter ({value})"))?;
     Ok(Filter { field, negated, operation })
 }
 
-fn parse_field(s: &str, what: &str) -> Result<Field, Error> {
-    let mut c = Cursor::new(s, what.to_string());
+fn parse_field(s: &str, what: &str, budget: &mut Budget) -> Result<Field, Error> {
+    let mut c = Cursor::new(s, what.to_string(), budget);
     let name = c.ident(&[]).ok_or_else(|| c.error("field name (* or [a..z0..9_$])"))?;
     let json_path = json_path(&mut c, &[])?;
     if !c.at_end() {
@@ -488,14 +532,15 @@ fn split_list(s: &str) -> Vec<String> {
 }
 
 /// `or=(a.eq.1,and(b.gt.2,c.is.null))`.
-fn parse_logic(or: bool, negated: bool, value: &str) -> Result<LogicTree, Error> {
-    let mut c = Cursor::new(value, format!("logic tree ({value})"));
+fn parse_logic(or: bool, negated: bool, value: &str, budget: &mut Budget) -> Result<LogicTree, Error> {
+    budget.filter()?;
+    let mut c = Cursor::new(value, format!("logic tree ({value})"), budget);
     // PostgREST parses `or(…)`: its columns count from the operator's first letter.
     c.column_offset = if or { 2 } else { 3 } + if negated { 4 } else { 0 };
     if !c.eat("(") {
         return Err(c.error("\"(\""));
     }
-    let children = logic_children(&mut c)?;
+    let children = logic_children(&mut c, 1)?;
     // Like PostgREST, text after the closing parenthesis is ignored.
     if !c.eat(")") {
         return Err(c.error("\",\" or \")\""));
@@ -503,10 +548,12 @@ fn parse_logic(or: bool, negated: bool, value: &str) -> Result<LogicTree, Error>
     Ok(LogicTree::Expr { negated, or, children })
 }
 
-fn logic_children(c: &mut Cursor) -> Result<Vec<LogicTree>, Error> {
+/// The terms of a logic tree's operator `depth` levels deep (1 for the parameter's own).
+fn logic_children(c: &mut Cursor, depth: usize) -> Result<Vec<LogicTree>, Error> {
     let mut children = Vec::new();
     loop {
-        children.push(logic_item(c)?);
+        c.budget.filter()?;
+        children.push(logic_item(c, depth)?);
         if !c.eat(",") {
             break;
         }
@@ -514,7 +561,7 @@ fn logic_children(c: &mut Cursor) -> Result<Vec<LogicTree>, Error> {
     Ok(children)
 }
 
-fn logic_item(c: &mut Cursor) -> Result<LogicTree, Error> {
+fn logic_item(c: &mut Cursor, depth: usize) -> Result<LogicTree, Error> {
     c.skip_spaces();
     let rest = c.rest();
     for (prefix, negated, or) in
@@ -524,7 +571,8 @@ fn logic_item(c: &mut Cursor) -> Result<LogicTree, Error> {
             let trimmed = after.trim_start();
             if trimmed.starts_with('(') {
                 c.pos += prefix.len() + (after.len() - trimmed.len()) + 1;
-                let children = logic_children(c)?;
+                c.budget.depth("logic tree", depth + 1)?;
+                let children = logic_children(c, depth + 1)?;
                 c.skip_spaces();
                 if !c.eat(")") {
                     return Err(c.error("\",\" or \")\""));
@@ -536,11 +584,10 @@ fn logic_item(c: &mut Cursor) -> Result<LogicTree, Error> {
     }
     // field.op.value up to the next top-level ',' or ')'.
     let start = c.pos;
-    let bytes: Vec<(usize, char)> = rest.char_indices().collect();
     let mut depth = 0;
     let mut quoted = false;
     let mut end = rest.len();
-    for (i, ch) in bytes {
+    for (i, ch) in rest.char_indices() {
         match ch {
             '"' => quoted = !quoted,
             '(' | '{' if !quoted => depth += 1,
@@ -570,7 +617,7 @@ fn logic_item(c: &mut Cursor) -> Result<LogicTree, Error> {
     // JSON path fields: `data->>a.eq.1`: the field ends at the first '.' after the path.
     let (key, value) = (&stmt[..dot], &stmt[dot + 1..]);
     let value = unquote_logic_value(value);
-    Ok(LogicTree::Stmt(parse_filter(key, &value)?))
+    Ok(LogicTree::Stmt(parse_filter_in(key, &value, c.budget)?))
 }
 
 /// Inside logic trees a value may be double-quoted: `name.eq."a,b"`.
@@ -585,13 +632,19 @@ fn unquote_logic_value(v: &str) -> String {
     v.to_string()
 }
 
-/// The `order=` grammar: `a.desc.nullslast,b,rel(c).asc`.
+/// The `order=` grammar: `a.desc.nullslast,b,rel(c).asc`, under the default [`Limits`].
 pub fn parse_order(s: &str) -> Result<Vec<OrderTerm>, Error> {
+    no_nul("order", s)?;
+    parse_order_in(s, &mut Budget::new(Limits::default()))
+}
+
+fn parse_order_in(s: &str, budget: &mut Budget) -> Result<Vec<OrderTerm>, Error> {
     let mut terms = Vec::new();
     let what = format!("order ({s})");
-    let mut c = Cursor::new(s, what);
+    let mut c = Cursor::new(s, what, budget);
     c.single_quotes = true;
     loop {
+        c.budget.filter()?;
         let name = c.ident(&[',', '.', '(', ')']).ok_or_else(|| c.error("field name (* or [a..z0..9_$])"))?;
         let target = if c.eat("(") {
             let col = c.ident(&[',', '.', '(', ')']).ok_or_else(|| c.error("field name"))?;

@@ -9,15 +9,18 @@
 //!
 //! This file reads the method, the path (→ [`Target`]), the profile headers (→ schema), `Range`
 //! and cookies, and calls the parts: `grammar` (the query string, into the `query_params`
-//! types), `preferences` (`Prefer`), `media_type` (`Accept`) and `payload` (the body).
+//! types, counted against the request's `limits`), `preferences` (`Prefer`), `media_type`
+//! (`Accept`) and `payload` (the body).
 
 mod grammar;
+mod limits;
 mod media_type;
 mod payload;
 mod preferences;
 mod query_params;
 
 pub use grammar::{parse_filter, parse_order, parse_query, parse_select};
+pub use limits::Limits;
 pub use media_type::{MediaType, PlanFormat, PlanRequest, Vnd};
 pub use payload::Payload;
 pub use preferences::{CountPref, Preferences, Resolution, ReturnPref};
@@ -99,7 +102,7 @@ pub struct ApiRequest {
 // ---------------------------------------------------------------------------------------------
 // Entry point
 
-/// Parses a request. `config` gives the exposed schemas.
+/// Parses a request. `config` gives the exposed schemas and the request limits.
 pub fn parse(config: &Config, req: &RawRequest) -> Result<ApiRequest, Error> {
     let method = Method::ALL
         .into_iter()
@@ -129,7 +132,7 @@ pub fn parse(config: &Config, req: &RawRequest) -> Result<ApiRequest, Error> {
     };
 
     let is_routine = matches!(target, Target::Routine(_));
-    let query = parse_query(&req.query, is_routine)?;
+    let query = parse_query(&req.query, is_routine, &config.request_limits)?;
     let preferences = parse_preferences(req.header_all("prefer"));
     let accept = parse_accept(req.header("accept"));
     let content_type = parse_content_type(req.header("content-type"));

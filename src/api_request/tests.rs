@@ -34,12 +34,100 @@ fn render(result: Result<QueryParams, Error>) -> String {
     }
 }
 
+/// `{N*text}` → `text` N times (for the limits' cases).
+fn expand(line: &str) -> Option<String> {
+    let mut out = String::new();
+    let mut rest = line;
+    let mut expanded = false;
+    while let Some(i) = rest.find('{') {
+        let after = &rest[i + 1..];
+        let digits = after.chars().take_while(char::is_ascii_digit).count();
+        match (digits > 0 && after[digits..].starts_with('*'), after.find('}')) {
+            (true, Some(end)) => {
+                let n: usize = after[..digits].parse().expect("repeat count");
+                out.push_str(&rest[..i]);
+                out.push_str(&after[digits + 1..end].repeat(n));
+                rest = &after[end + 1..];
+                expanded = true;
+            }
+            _ => {
+                out.push_str(&rest[..=i]);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    expanded.then_some(out)
+}
+
+/// What a long request parsed into, in numbers: items and nesting of `select`, filters,
+/// terms and nesting of logic trees, order terms, longest JSON path.
+fn summary(result: Result<QueryParams, Error>) -> String {
+    fn select(items: &[SelectItem], depth: usize, counts: &mut (usize, usize, usize, usize)) {
+        for item in items {
+            counts.0 += 1;
+            match item {
+                SelectItem::Embed { select: inner, .. } => {
+                    counts.1 += 1;
+                    counts.2 = counts.2.max(depth + 1);
+                    select(inner, depth + 1, counts);
+                }
+                SelectItem::Field { field, .. } => counts.3 = counts.3.max(field.json_path.len()),
+                _ => {}
+            }
+        }
+    }
+    fn logic(tree: &LogicTree, depth: usize, counts: &mut (usize, usize, usize)) {
+        counts.0 += 1;
+        match tree {
+            LogicTree::Expr { children, .. } => {
+                counts.1 = counts.1.max(depth);
+                children.iter().for_each(|c| logic(c, depth + 1, counts))
+            }
+            LogicTree::Stmt(f) => counts.2 = counts.2.max(f.field.json_path.len()),
+        }
+    }
+    let q = match result {
+        Ok(q) => q,
+        Err(e) => return format!("  error {}: {}\n", e.status(false), e.body(false)),
+    };
+    let mut s = (0, 0, 0, 0);
+    select(&q.select, 0, &mut s);
+    let mut l = (0, 0, 0);
+    q.logic.iter().for_each(|(_, t)| logic(t, 1, &mut l));
+    let terms: Vec<&OrderTerm> = q.order.iter().flat_map(|(_, o)| o).collect();
+    let json = q.filters.iter().map(|(_, f)| f.field.json_path.len()).chain(terms.iter().map(|t| match &t.target {
+        OrderTarget::Field(f) | OrderTarget::Related { field: f, .. } => f.json_path.len(),
+    }));
+    let paths =
+        q.filters.iter().map(|(p, _)| p).chain(q.logic.iter().map(|(p, _)| p)).chain(q.order.iter().map(|(p, _)| p));
+    format!(
+        "  ok: {} select items, {} embeds, nested {}; {} filters; {} logic terms, nested {}; {} order terms; \
+         JSON paths of up to {} keys; embed paths of up to {}; {} columns, {} on_conflict\n",
+        s.0,
+        s.1,
+        s.2,
+        q.filters.len(),
+        l.0,
+        l.1,
+        terms.len(),
+        json.chain([s.3, l.2]).max().unwrap_or(0),
+        paths.map(Vec::len).max().unwrap_or(0),
+        q.columns.map_or(0, |c| c.len()),
+        q.on_conflict.map_or(0, |c| c.len()),
+    )
+}
+
 #[test]
 fn parse_query_cases() {
     let cases = include_str!("cases.txt");
     let mut out = String::new();
     for line in cases.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
-        out.push_str(&format!("{line}\n{}\n", render(parse_query(line, false))));
+        let parsed = match expand(line) {
+            Some(long) => summary(parse_query(&long, false, &Limits::default())),
+            None => render(parse_query(line, false, &Limits::default())),
+        };
+        out.push_str(&format!("{line}\n{parsed}\n"));
     }
     insta::assert_snapshot!(out);
 }
@@ -132,4 +220,22 @@ fn one_text_form_reads_and_writes() {
     let p = parse_preferences(["return = minimal"].into_iter());
     assert_eq!((p.return_, p.applied), (Some(ReturnPref::Minimal), vec!["return = minimal".to_string()]));
     assert_eq!(Method::ALL.map(Method::as_str), ["GET", "HEAD", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"]);
+}
+
+#[test]
+fn limits_are_the_requests() {
+    let tight = Limits { max_depth: 2, max_embeds: 2, max_select_items: 4, max_filters: 2 };
+    let code = |q: &str, routine: bool| parse_query(q, routine, &tight).err().map(|e| e.body(false)["details"].clone());
+    assert_eq!(code("select=a(b(id))", false), None);
+    assert_eq!(code("select=a(b(c(id)))", false), Some("The limit is 2 (request-max-depth)".into()));
+    assert_eq!(code("select=a(),b(),c()", false), Some("The limit is 2 (request-max-embeds)".into()));
+    assert_eq!(code("select=a,b,c,d,e", false), Some("The limit is 4 (request-max-select-items)".into()));
+    assert_eq!(code("a=eq.1&b=eq.2&order=c", false), Some("The limit is 2 (request-max-filters)".into()));
+    // Function arguments count as filters, and their JSON paths are held to the depth too
+    // (the plan parses them later, under the default limits).
+    assert_eq!(code("a=1&b=2", true), None);
+    assert_eq!(code("a=1&b=2&c=3", true), Some("The limit is 2 (request-max-filters)".into()));
+    assert_eq!(code("a->b->c->d=1", true), Some("The limit is 2 (request-max-depth)".into()));
+    assert!(code("a\u{0}=1", true).is_some());
+    assert_eq!(Limits::default(), Limits { max_depth: 32, max_embeds: 20, max_select_items: 500, max_filters: 1000 });
 }

@@ -2,8 +2,8 @@
 //! (`--dump-config`, and the admin server's `/config` with its secrets masked) and the annotated
 //! sample file (`--example`).
 
-use super::settings::{Kind, SETTINGS};
-use super::Config;
+use super::settings::{setting, Kind, SETTINGS};
+use super::{parse_bool, Config};
 
 impl Config {
     /// The effective configuration in PostgREST's file format (`--dump-config`).
@@ -17,23 +17,64 @@ impl Config {
         self.dump_with(true)
     }
 
+    /// PostgREST's form: every PostgREST setting, set or not (`""` when unset), each value
+    /// normalized as PostgREST prints it (booleans `true`/`false`, numbers bare, lists joined
+    /// with `,`, socket modes in octal, `jwt-role-claim-key` as a JSONPath with `$` doubled for
+    /// the config file), strings quoted with only `"` escaped; with the `app.settings.*`, the
+    /// lines sorted, as PostgREST sorts them. Then tusk's own settings, when set.
     fn dump_with(&self, redact: bool) -> String {
-        let mut out = String::new();
-        for (name, value) in &self.raw {
-            let value = &match name.as_str() {
-                "db-uri" if redact => redact_uri_password(value),
-                "jwt-secret" if redact && !value.is_empty() => "********".to_string(),
-                _ => value.clone(),
+        let raw = &self.raw;
+        let value = |name: &str| {
+            raw.get(name)
+                .map(String::as_str)
+                .filter(|v| !v.is_empty())
+                .or_else(|| setting(name).and_then(|s| s.default))
+        };
+        let mut lines: Vec<String> = Vec::new();
+        for s in SETTINGS.iter().filter(|s| !s.tusk_only) {
+            let name = s.name;
+            let v = value(name);
+            let rendered = match (name, s.kind) {
+                (_, Kind::Bool) => parse_bool(v.unwrap_or_default()).unwrap_or(false).to_string(),
+                (_, Kind::Int) => match v.and_then(|v| v.trim().parse::<i64>().ok()) {
+                    Some(n) => n.to_string(),
+                    None => q(""),
+                },
+                (
+                    "db-schemas" | "db-extra-search-path" | "db-hoisted-tx-settings" | "server-cors-allowed-origins",
+                    _,
+                ) => {
+                    // An empty value is an empty list (the default only when unset).
+                    let v = if raw.get(name).is_some_and(|v| v.is_empty()) { "" } else { v.unwrap_or_default() };
+                    let items: Vec<&str> = if v.is_empty() { vec![] } else { v.split(',').map(str::trim).collect() };
+                    q(&items.join(","))
+                }
+                ("admin-server-host", _) => q(v.or_else(|| value("server-host")).unwrap_or_default()),
+                ("server-unix-socket-mode", _) => q(&format!("{:o}", self.server_unix_socket_mode)),
+                ("admin-server-unix-socket-mode", _) => q(&format!("{:o}", self.admin_server_unix_socket_mode)),
+                ("jwt-role-claim-key", _) => q(&self.jwt_role_claim_key.to_json_path().replace('$', "$$")),
+                ("db-uri", _) if redact => q(&redact_uri_password(v.unwrap_or_default())),
+                ("jwt-secret", _) if redact && v.is_some() => q("********"),
+                _ => q(v.unwrap_or_default()),
             };
-            let kind = SETTINGS.iter().find(|s| s.name == name).map(|s| s.kind);
-            let rendered = match kind {
-                Some(Kind::Bool) | Some(Kind::Int) => value.clone(),
-                _ => quote(value),
-            };
-            out.push_str(&format!("{name} = {rendered}\n"));
+            lines.push(format!("{name} = {rendered}"));
         }
-        out
+        for (name, v) in raw.iter().filter(|(n, _)| n.starts_with("app.settings.")) {
+            lines.push(format!("{name} = {}", q(v)));
+        }
+        lines.sort();
+        for s in SETTINGS.iter().filter(|s| s.tusk_only) {
+            if let Some(v) = raw.get(s.name) {
+                lines.push(format!("{} = {}", s.name, q(v)));
+            }
+        }
+        lines.iter().map(|l| format!("{l}\n")).collect()
     }
+}
+
+/// PostgREST's quoting in `--dump-config`: `"` escaped, nothing else.
+fn q(v: &str) -> String {
+    format!("\"{}\"", v.replace('"', "\\\""))
 }
 
 /// `postgres://user:secret@host/db` → `postgres://user:********@host/db`; also a `password=`
@@ -74,7 +115,8 @@ pub fn example() -> String {
             ("db-uri", _) => quote("postgres://authenticator:mysecretpassword@localhost:5432/postgres"),
             ("db-anon-role", _) => quote("anon"),
             ("jwt-secret", _) => quote("reallyreallyreallyreallyverysafe"),
-            (_, Some(d)) if setting.kind == Kind::Str => quote(d),
+            // `$` is doubled in a config file (`$$.role`).
+            (_, Some(d)) if setting.kind == Kind::Str => quote(&d.replace('$', "$$")),
             (_, Some(d)) => d.to_string(),
             (_, None) => String::from("\"\""),
         };

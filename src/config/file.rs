@@ -58,7 +58,7 @@ fn setting_of_env(var: &str) -> Option<String> {
 
 /// Parses PostgREST's config file format: `name = value` lines, `#` comments, values quoted
 /// (`"..."` with `\"` and `\\` escapes) or bare (numbers, booleans). `$(VAR)` inside a quoted
-/// value is replaced by the environment variable VAR, as PostgREST does.
+/// value is replaced by the environment variable VAR and `$$` by `$`, as PostgREST does.
 fn parse_file(
     path: &str,
     text: &str,
@@ -110,21 +110,23 @@ fn parse_file(
     Ok(())
 }
 
+/// Data.Configurator's interpolation in a quoted value: `$(VAR)` is the environment variable
+/// VAR (empty when unset), `$$` is a `$`.
 fn interpolate(v: &str, env: &BTreeMap<String, String>) -> String {
     let mut out = String::new();
     let mut rest = v;
-    while let Some(start) = rest.find("$(") {
+    while let Some(start) = rest.find('$') {
         out.push_str(&rest[..start]);
-        match rest[start + 2..].find(')') {
-            Some(end) => {
-                let var = &rest[start + 2..start + 2 + end];
-                out.push_str(env.get(var).map(String::as_str).unwrap_or(""));
-                rest = &rest[start + 2 + end + 1..];
-            }
-            None => {
-                out.push_str(&rest[start..]);
-                rest = "";
-            }
+        let after = &rest[start + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push('$');
+            rest = tail;
+        } else if let Some((var, tail)) = after.strip_prefix('(').and_then(|a| a.split_once(')')) {
+            out.push_str(env.get(var).map(String::as_str).unwrap_or(""));
+            rest = tail;
+        } else {
+            out.push('$');
+            rest = after;
         }
     }
     out.push_str(rest);
@@ -155,7 +157,7 @@ mod tests {
         assert_eq!(c.app_settings.get("jwt_secret").map(String::as_str), Some("s\"q"));
         let dumped = c.dump();
         assert!(dumped.contains("server-port = 5000\n"), "{dumped}");
-        assert!(dumped.contains("db-schemas = \"api, v2\"\n"), "{dumped}");
+        assert!(dumped.contains("db-schemas = \"api,v2\"\n"), "{dumped}");
         std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -17,10 +17,13 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+mod claim_path;
 mod dump;
 mod file;
 mod settings;
+mod uri;
 
+pub use claim_path::{ClaimPath, ClaimPathError, Step};
 pub use dump::example;
 pub use file::ConfigSource;
 pub use settings::{env_name, in_db_name, in_db_settings, setting, Kind, Setting, SETTINGS};
@@ -129,16 +132,27 @@ pub struct Config {
     pub db_channel_enabled: bool,
     pub jwt_secret: Option<Vec<u8>>,
     pub jwt_aud: Option<String>,
-    pub jwt_role_claim_key: Vec<String>,
+    /// Where the role is in the claims (`jwt-role-claim-key`).
+    pub jwt_role_claim_key: ClaimPath,
     pub log_level: LogLevel,
     pub raw_media_types: Vec<String>,
     pub server_host: String,
     pub server_port: u16,
     pub server_cors_allowed_origins: Option<Vec<String>>,
+    /// The HTTP layer's limits (tusk's own settings): the largest request body in bytes, and the
+    /// header, body and idle timeouts.
+    pub server_max_body_size: u64,
+    pub server_header_timeout: std::time::Duration,
+    pub server_body_timeout: std::time::Duration,
+    pub server_idle_timeout: std::time::Duration,
     pub server_trace_header: Option<String>,
     /// Listen on this unix socket instead of TCP (`server-unix-socket`), with this mode.
     pub server_unix_socket: Option<String>,
     pub server_unix_socket_mode: u32,
+    /// `server-reuseport` (accepted; not acted on yet).
+    pub server_reuseport: bool,
+    /// `url-use-legacy-target-names` (accepted; not acted on yet).
+    pub url_use_legacy_target_names: bool,
     pub openapi_mode: OpenApiMode,
     pub db_aggregates_enabled: bool,
     pub server_timing_enabled: bool,
@@ -150,6 +164,10 @@ pub struct Config {
     /// The admin server (`/live`, `/ready`), off unless a port is set.
     pub admin_server_port: Option<u16>,
     pub admin_server_host: Option<String>,
+    /// The admin server's unix socket (`admin-server-unix-socket`), with this mode; it takes
+    /// precedence over `admin-server-port`.
+    pub admin_server_unix_socket: Option<String>,
+    pub admin_server_unix_socket_mode: u32,
     pub openapi_security_active: bool,
     pub openapi_server_proxy_uri: Option<String>,
     pub client_error_verbosity_minimal: bool,
@@ -161,6 +179,8 @@ pub struct Config {
     pub db_pre_config: Option<(String, String)>,
     /// Capacity of the JWT cache (`jwt-cache-max-entries`); 0 disables it.
     pub jwt_cache_max_entries: usize,
+    /// What one request may build (`request-max-depth`, `-embeds`, `-select-items`, `-filters`).
+    pub request_limits: crate::api_request::Limits,
     /// The effective raw settings (defaults included), for `--dump-config`.
     pub raw: BTreeMap<String, String>,
     /// The file and environment this configuration was read from (for reloads).
@@ -233,6 +253,10 @@ impl Config {
         let Some(default_schema) = db_schemas.first().cloned() else {
             return Err(invalid("db-schemas", "at least one schema is required"));
         };
+        // PostgREST refuses to expose the catalogs.
+        if let Some(s) = db_schemas.iter().find(|s| matches!(s.as_str(), "pg_catalog" | "information_schema")) {
+            return Err(invalid("db-schemas", format!("db-schemas does not allow schema: '{s}'")));
+        }
         let db_pool = r.int("db-pool")?;
         if db_pool < 1 {
             return Err(invalid("db-pool", "must be a positive number"));
@@ -253,19 +277,40 @@ impl Config {
         let client_error_verbosity_minimal = r.one_of("client-error-verbosity", &verbosity)?;
         let jwt_secret =
             r.get("jwt-secret").map(|secret| jwt_secret(secret, r.flag("jwt-secret-is-base64"))).transpose()?;
-        let jwt_role_claim_key = parse_claim_path(r.value("jwt-role-claim-key")).ok_or_else(|| {
-            invalid("jwt-role-claim-key", "expected a JSPath like .role or .\"https://example.com/claims\".role")
-        })?;
+        let jwt_role_claim_key = ClaimPath::parse(r.value("jwt-role-claim-key"))
+            .map_err(|e| invalid("jwt-role-claim-key", format!("'{}' is {e}", r.value("jwt-role-claim-key"))))?;
+        let jwt_aud = r.text("jwt-aud");
+        if let Some(aud) = jwt_aud.as_deref().filter(|a| !uri::is_string_or_uri(a)) {
+            return Err(invalid("jwt-aud", format!("'{aud}': jwt-aud should be a string or a valid URI")));
+        }
+        let openapi_server_proxy_uri = r.text("openapi-server-proxy-uri");
+        if let Some(proxy) = openapi_server_proxy_uri.as_deref().filter(|p| !uri::is_proxy_uri(p)) {
+            return Err(invalid(
+                "openapi-server-proxy-uri",
+                format!("'{proxy}': malformed proxy uri, a correct example: https://example.com:8443/basePath"),
+            ));
+        }
         let jwt_cache_max_entries = r.int("jwt-cache-max-entries")?.max(0) as usize;
-        let mode_text = r.value("server-unix-socket-mode");
-        let server_unix_socket_mode =
-            u32::from_str_radix(mode_text, 8).ok().filter(|m| (0o600..=0o777).contains(m)).ok_or_else(|| {
-                invalid("server-unix-socket-mode", format!("'{mode_text}' is not an octal mode from 600 to 777"))
-            })?;
+        let limit = |name: &str| usize::try_from(r.int(name)?).map_err(|_| invalid(name, "must not be negative"));
+        let request_limits = crate::api_request::Limits {
+            max_depth: limit("request-max-depth")?,
+            max_embeds: limit("request-max-embeds")?,
+            max_select_items: limit("request-max-select-items")?,
+            max_filters: limit("request-max-filters")?,
+        };
+        let server_unix_socket_mode = r.socket_mode("server-unix-socket-mode")?;
+        let admin_server_unix_socket_mode = r.socket_mode("admin-server-unix-socket-mode")?;
         let admin_server_port = match r.int_if_set("admin-server-port")? {
             None => None,
             Some(p) => Some(u16::try_from(p).map_err(|_| invalid("admin-server-port", "must be a port number"))?),
         };
+        if admin_server_port == Some(server_port) {
+            return Err(invalid("admin-server-port", "admin-server-port cannot be the same as server-port"));
+        }
+        let server_max_body_size = r.positive("server-max-body-size", "bytes")?;
+        let seconds = |name| r.positive(name, "seconds").map(std::time::Duration::from_secs);
+        let (server_header_timeout, server_body_timeout, server_idle_timeout) =
+            (seconds("server-header-timeout")?, seconds("server-body-timeout")?, seconds("server-idle-timeout")?);
         Ok(Config {
             db_uri: r.value("db-uri").to_string(),
             db_anon_role: r.text("db-anon-role"),
@@ -281,7 +326,7 @@ impl Config {
             db_channel: r.value("db-channel").to_string(),
             db_channel_enabled: r.flag("db-channel-enabled"),
             jwt_secret,
-            jwt_aud: r.text("jwt-aud"),
+            jwt_aud,
             jwt_role_claim_key,
             log_level,
             raw_media_types: r.list("raw-media-types"),
@@ -290,9 +335,15 @@ impl Config {
             server_cors_allowed_origins: r
                 .get("server-cors-allowed-origins")
                 .map(|_| r.list("server-cors-allowed-origins")),
+            server_max_body_size,
+            server_header_timeout,
+            server_body_timeout,
+            server_idle_timeout,
             server_trace_header: r.get("server-trace-header").map(str::to_lowercase),
             server_unix_socket: r.text("server-unix-socket"),
             server_unix_socket_mode,
+            server_reuseport: r.flag("server-reuseport"),
+            url_use_legacy_target_names: r.flag("url-use-legacy-target-names"),
             openapi_mode: r.one_of("openapi-mode", OpenApiMode::NAMES)?,
             db_aggregates_enabled: r.flag("db-aggregates-enabled"),
             server_timing_enabled: r.flag("server-timing-enabled"),
@@ -301,14 +352,17 @@ impl Config {
             db_root_spec: r.text("db-root-spec"),
             admin_server_port,
             admin_server_host: r.text("admin-server-host"),
+            admin_server_unix_socket: r.text("admin-server-unix-socket"),
+            admin_server_unix_socket_mode,
             openapi_security_active: r.flag("openapi-security-active"),
-            openapi_server_proxy_uri: r.text("openapi-server-proxy-uri"),
+            openapi_server_proxy_uri,
             client_error_verbosity_minimal,
             app_settings: r.app_settings(),
             db_schemas,
             db_config: r.flag("db-config"),
             db_pre_config: r.function("db-pre-config", &default_schema),
             jwt_cache_max_entries,
+            request_limits,
             raw,
             source: ConfigSource::default(),
         })
@@ -390,6 +444,14 @@ impl<'a> Raw<'a> {
         }
     }
 
+    /// A number setting with a default that must be at least 1 (`unit` names it in the error).
+    fn positive(&self, name: &str, unit: &str) -> Result<u64, ConfigError> {
+        u64::try_from(self.int(name)?)
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| invalid(name, format!("must be a positive number of {unit}")))
+    }
+
     fn default_of(name: &str) -> &'static str {
         setting(name).and_then(|s| s.default).unwrap_or_default()
     }
@@ -413,6 +475,15 @@ impl<'a> Raw<'a> {
             Some((s, f)) => (s.to_string(), f.to_string()),
             None => (default_schema.to_string(), v.to_string()),
         })
+    }
+
+    /// A unix socket mode: octal, from 600 to 777.
+    fn socket_mode(&self, name: &str) -> Result<u32, ConfigError> {
+        let text = self.value(name);
+        u32::from_str_radix(text.trim(), 8)
+            .ok()
+            .filter(|m| (0o600..=0o777).contains(m))
+            .ok_or_else(|| invalid(name, format!("'{text}' is not an octal mode from 600 to 777")))
     }
 
     /// `app.settings.NAME` → value.
@@ -456,59 +527,6 @@ fn check_kind(setting: &Setting, v: &str) -> Result<(), ConfigError> {
             Err(invalid(setting.name, format!("'{v}' is not a number")))
         }
         _ => Ok(()),
-    }
-}
-
-/// Parses PostgREST's role-claim JSPath: `.role`, `.a.b`, `."https://x/claims".role`, `.roles[0]`.
-pub fn parse_claim_path(path: &str) -> Option<Vec<String>> {
-    let mut out = Vec::new();
-    let mut chars = path.trim().chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '.' => {
-                if chars.peek() == Some(&'"') {
-                    chars.next();
-                    let mut key = String::new();
-                    loop {
-                        match chars.next()? {
-                            '"' => break,
-                            c => key.push(c),
-                        }
-                    }
-                    out.push(key);
-                } else {
-                    let mut key = String::new();
-                    while let Some(&c) = chars.peek() {
-                        if c == '.' || c == '[' {
-                            break;
-                        }
-                        key.push(c);
-                        chars.next();
-                    }
-                    if key.is_empty() {
-                        return None;
-                    }
-                    out.push(key);
-                }
-            }
-            '[' => {
-                let mut idx = String::new();
-                loop {
-                    match chars.next()? {
-                        ']' => break,
-                        c => idx.push(c),
-                    }
-                }
-                idx.trim().parse::<usize>().ok()?;
-                out.push(format!("[{}]", idx.trim()));
-            }
-            _ => return None,
-        }
-    }
-    if out.is_empty() {
-        None
-    } else {
-        Some(out)
     }
 }
 
@@ -593,7 +611,7 @@ mod tests {
         )
         .expect("valid");
         assert_eq!((c.db_pool, c.log_level, c.server_host.as_str()), (10, LogLevel::Error, "!4"));
-        assert_eq!(c.jwt_role_claim_key, vec!["role"]);
+        assert_eq!(c.jwt_role_claim_key, ClaimPath::role());
         assert!(c.db_extra_search_path.is_empty());
         assert_eq!(c.db_max_rows, None);
         let err = Config::from_sources(None, &env(&[("PGRST_DB_SCHEMAS", " , ")])).expect_err("no schema");
@@ -686,12 +704,28 @@ mod tests {
     }
 
     #[test]
-    fn claim_paths() {
-        assert_eq!(parse_claim_path(".role"), Some(vec!["role".into()]));
-        assert_eq!(
-            parse_claim_path(".\"https://x.io/c\".roles[0]"),
-            Some(vec!["https://x.io/c".into(), "roles".into(), "[0]".into()])
-        );
-        assert_eq!(parse_claim_path("role"), None);
+    fn request_limits() {
+        let c = Config::from_sources(None, &env(&[])).expect("valid");
+        assert_eq!(c.request_limits, crate::api_request::Limits::default());
+        assert_eq!(c.raw.get("request-max-depth").map(String::as_str), Some("32"));
+        let c = Config::from_sources(
+            None,
+            &env(&[
+                ("PGRST_REQUEST_MAX_DEPTH", "8"),
+                ("PGRST_REQUEST_MAX_EMBEDS", "0"),
+                ("PGRST_REQUEST_MAX_SELECT_ITEMS", "100"),
+                ("PGRST_REQUEST_MAX_FILTERS", "20"),
+            ]),
+        )
+        .expect("valid");
+        let limits = crate::api_request::Limits { max_depth: 8, max_embeds: 0, max_select_items: 100, max_filters: 20 };
+        assert_eq!(c.request_limits, limits);
+        let err = Config::from_sources(None, &env(&[("PGRST_REQUEST_MAX_FILTERS", "-1")])).expect_err("negative");
+        assert!(err.to_string().contains("request-max-filters"), "{err}");
+        // From the database too, like the other request settings.
+        let db = [("pgrst.request_max_depth".to_string(), "4".to_string())];
+        let (c, _) = c.reloaded(c.source.read().expect("raw"), &db).expect("valid");
+        assert_eq!(c.request_limits.max_depth, 4);
+        assert!(crate::config::example().contains("\nrequest-max-embeds = 20\n"));
     }
 }

@@ -28,6 +28,9 @@ pub struct Setting {
     pub restart_only: bool,
     /// false: accepted (and dumped) but tusk does not act on it yet; a warning is logged when set.
     pub implemented: bool,
+    /// A setting of tusk's own, unknown to PostgREST: `--dump-config` prints it after
+    /// PostgREST's keys, and only when it is set.
+    pub tusk_only: bool,
     pub doc: &'static str,
 }
 
@@ -35,7 +38,16 @@ impl Setting {
     /// A setting without a default, read from the file and the environment only, applied on
     /// reload, implemented. The methods below say how a row differs.
     const fn new(name: &'static str, kind: Kind, doc: &'static str) -> Setting {
-        Setting { name, kind, default: None, in_db: false, restart_only: false, implemented: true, doc }
+        Setting {
+            name,
+            kind,
+            default: None,
+            in_db: false,
+            restart_only: false,
+            implemented: true,
+            tusk_only: false,
+            doc,
+        }
     }
 
     const fn defaults_to(mut self, default: &'static str) -> Setting {
@@ -57,11 +69,16 @@ impl Setting {
         self.implemented = false;
         self
     }
+
+    const fn tusk_only(mut self) -> Setting {
+        self.tusk_only = true;
+        self
+    }
 }
 
 use Kind::{Bool, Int, Str};
 
-/// Every setting PostgREST accepts, in PostgREST's `--dump-config` order.
+/// Every setting PostgREST accepts (and tusk's own, marked `tusk_only`), by name.
 pub const SETTINGS: &[Setting] = &[
     Setting::new("admin-server-host", Str, "Host of the admin server (defaults to server-host)").restart_only(),
     Setting::new(
@@ -70,6 +87,17 @@ pub const SETTINGS: &[Setting] = &[
         "Port of the admin server (/live, /ready, /metrics, /schema_cache, /config)",
     )
     .restart_only(),
+    Setting::new(
+        "admin-server-unix-socket",
+        Str,
+        "Unix socket of the admin server; takes precedence over admin-server-port",
+    )
+    .restart_only()
+    .not_implemented(),
+    Setting::new("admin-server-unix-socket-mode", Str, "Mode of the admin server's unix socket (octal, 600 to 777)")
+        .defaults_to("660")
+        .restart_only()
+        .not_implemented(),
     Setting::new("client-error-verbosity", Str, "verbose or minimal: whether error bodies carry details and hint")
         .defaults_to("verbose")
         .in_db(),
@@ -124,7 +152,13 @@ pub const SETTINGS: &[Setting] = &[
     Setting::new("jwt-cache-max-entries", Int, "Maximum entries of the JWT cache; 0 disables it")
         .defaults_to("1000")
         .in_db(),
-    Setting::new("jwt-role-claim-key", Str, "JSPath of the role claim in the JWT").defaults_to(".role").in_db(),
+    Setting::new(
+        "jwt-role-claim-key",
+        Str,
+        "JSONPath of the role claim in the JWT ($.role, $.realm.roles[0]; also .role)",
+    )
+    .defaults_to("$.role")
+    .in_db(),
     Setting::new("jwt-secret", Str, "Secret (or JWK) used to verify JWTs; at least 32 characters").in_db(),
     Setting::new("jwt-secret-is-base64", Bool, "Whether jwt-secret is base64-encoded").defaults_to("false").in_db(),
     Setting::new("log-level", Str, "crit, error, warn, info or debug").defaults_to("error").restart_only(),
@@ -142,19 +176,79 @@ pub const SETTINGS: &[Setting] = &[
         "raw-media-types",
         Str,
         "Legacy (PostgREST < 12): media types whose responses are sent as-is (e.g. text/html)",
-    ),
+    )
+    .tusk_only(),
+    // tusk's own (PostgREST has none): limits on what one request's query string may build,
+    // checked while parsing; past one the answer is 400 PGRST100 naming it.
+    Setting::new(
+        "request-max-depth",
+        Int,
+        "Deepest nesting of a request's logic trees and embeds, and most keys of a JSON path",
+    )
+    .defaults_to("32")
+    .in_db()
+    .tusk_only(),
+    Setting::new("request-max-embeds", Int, "Most embedded resources in one request's select")
+        .defaults_to("20")
+        .in_db()
+        .tusk_only(),
+    Setting::new("request-max-filters", Int, "Most filters, logic tree terms and order terms in one request")
+        .defaults_to("1000")
+        .in_db()
+        .tusk_only(),
+    Setting::new(
+        "request-max-select-items",
+        Int,
+        "Most select items in one request (all levels), and most names in columns or on_conflict",
+    )
+    .defaults_to("500")
+    .in_db()
+    .tusk_only(),
+    // tusk's own limits of the HTTP layer (PostgREST has none): read for each new connection
+    // and request, so a reload applies them.
+    Setting::new("server-max-body-size", Int, "tusk: largest request body accepted, in bytes; larger gets 413")
+        .defaults_to("104857600")
+        .tusk_only(),
+    Setting::new(
+        "server-header-timeout",
+        Int,
+        "tusk: seconds a client has to send a request's headers, counted from its first byte (or from connecting)",
+    )
+    .defaults_to("30")
+    .tusk_only(),
+    Setting::new("server-body-timeout", Int, "tusk: seconds the request body may pause between two parts; then 408")
+        .defaults_to("30")
+        .tusk_only(),
+    Setting::new(
+        "server-idle-timeout",
+        Int,
+        "tusk: seconds a kept-alive connection may wait for its next request, or a response stall, before it is closed",
+    )
+    .defaults_to("30")
+    .tusk_only(),
     Setting::new("server-cors-allowed-origins", Str, "Comma-separated origins allowed by CORS; unset allows any")
         .in_db(),
     Setting::new("server-host", Str, "Host to bind: an address, or !4 / !6 / * / *4 / *6")
         .defaults_to("!4")
         .restart_only(),
     Setting::new("server-port", Int, "TCP port to bind").defaults_to("3000").restart_only(),
+    Setting::new("server-reuseport", Bool, "Bind the port with SO_REUSEPORT, so that several servers may share it")
+        .defaults_to("false")
+        .restart_only()
+        .not_implemented(),
     Setting::new("server-timing-enabled", Bool, "Send Server-Timing headers").defaults_to("false").in_db(),
     Setting::new("server-trace-header", Str, "Request header echoed back for tracing").in_db(),
     Setting::new("server-unix-socket", Str, "Unix socket to listen on instead of TCP").restart_only(),
     Setting::new("server-unix-socket-mode", Str, "Mode of the unix socket (octal, 600 to 777)")
         .defaults_to("660")
         .restart_only(),
+    Setting::new(
+        "url-use-legacy-target-names",
+        Bool,
+        "Let filters, order and limit on an aliased embed name its table instead of its alias",
+    )
+    .defaults_to("true")
+    .not_implemented(),
 ];
 
 /// The row of a setting, by its canonical name.
@@ -176,6 +270,7 @@ pub(super) const ALIASES: &[(&str, &str)] = &[
     ("secret-is-base64", "jwt-secret-is-base64"),
     ("server-proxy-uri", "openapi-server-proxy-uri"),
     ("db-pool-timeout", "db-pool-max-idletime"),
+    ("root-spec", "db-root-spec"),
 ];
 
 /// The in-database name of a setting: `db-schemas` → `pgrst.db_schemas`.

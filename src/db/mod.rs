@@ -125,6 +125,10 @@ pub fn map_error(e: &tokio_postgres::Error) -> Error {
 
 /// Whether a driver error means the database is out of reach (rather than a bug of ours).
 fn is_connection_error(e: &tokio_postgres::Error) -> bool {
+    // A message the driver could not encode (a NUL in the SQL text) never left: not a lost connection.
+    if e.to_string().starts_with("error encoding message") {
+        return false;
+    }
     if e.is_closed() {
         return true;
     }

@@ -7,13 +7,22 @@ use super::sql::{ident, qualified, Sql};
 use super::{count_estimate, main_statement, Statement, Transaction};
 use crate::api_request::ApiRequest;
 use crate::auth::AuthResult;
-use crate::config::Config;
+use crate::config::{Config, OpenApiMode};
 use crate::error::Error;
 use crate::plan::{Action, Plan};
 
 /// Everything one request runs: `BEGIN`, the settings, the optional pre-request call, the
-/// plan's main statement, and how the transaction ends.
-pub fn transaction(config: &Config, req: &ApiRequest, auth: &AuthResult, plan: &Plan) -> Result<Transaction, Error> {
+/// plan's main statement, and how the transaction ends; `None` when the request asks the
+/// database nothing (see [`asks_database`]).
+pub fn transaction(
+    config: &Config,
+    req: &ApiRequest,
+    auth: &AuthResult,
+    plan: &Plan,
+) -> Result<Option<Transaction>, Error> {
+    if !asks_database(config, plan) {
+        return Ok(None);
+    }
     let main = main_statement(plan)?;
     // A called function's own settings named by db-hoisted-tx-settings apply to the whole
     // transaction (its isolation level to BEGIN).
@@ -69,7 +78,7 @@ pub fn transaction(config: &Config, req: &ApiRequest, auth: &AuthResult, plan: &
     }
     let pre_request = config.db_pre_request.as_ref().map(|(schema, name)| call_function(schema, name));
     let estimate = count_estimate(plan);
-    Ok(Transaction {
+    Ok(Some(Transaction {
         begin,
         settings: sql.finish(),
         pre_request,
@@ -78,7 +87,18 @@ pub fn transaction(config: &Config, req: &ApiRequest, auth: &AuthResult, plan: &
         estimate,
         prepared: config.db_prepared_statements,
         policy: plan.tx,
-    })
+    }))
+}
+
+/// Whether a request asks the database anything. `OPTIONS` is answered from the plan alone
+/// (the `Allow` header), and so is `GET /` with `openapi-mode = ignore-privileges`: its
+/// document comes from the schema cache, with no question of what the role may use.
+fn asks_database(config: &Config, plan: &Plan) -> bool {
+    match plan.action {
+        Action::Options { .. } => false,
+        Action::Root => config.openapi_mode != OpenApiMode::IgnorePrivileges,
+        _ => true,
+    }
 }
 
 /// `SELECT schema.function()`: the `db-pre-request` and `db-pre-config` calls.

@@ -10,15 +10,23 @@
 pub mod openapi;
 
 use crate::api_request::{ApiRequest, ReturnPref};
+use crate::config::Config;
 use crate::error::Error;
 use crate::http::Response;
 use crate::plan::{Action, MutateKind, Plan};
 use crate::query::DbResult;
-use crate::schema_cache::ReturnShape;
+use crate::schema_cache::{ReturnShape, SchemaCache};
 use bytes::Bytes;
 
-/// Builds the response of a successful request.
-pub fn build(req: &ApiRequest, plan: &Plan, mut result: DbResult) -> Result<Response, Error> {
+/// Builds the response of a successful request. `GET /` is a response format like any other:
+/// the OpenAPI document, from the schema cache and what the database said the role may use.
+pub fn build(
+    config: &Config,
+    cache: &SchemaCache,
+    req: &ApiRequest,
+    plan: &Plan,
+    mut result: DbResult,
+) -> Result<Response, Error> {
     if let Some(explain) = &plan.explain {
         let mut resp = Response::new(200);
         resp.headers.push(("Content-Type".into(), explain.content_type()));
@@ -95,7 +103,7 @@ pub fn build(req: &ApiRequest, plan: &Plan, mut result: DbResult) -> Result<Resp
             resp.headers.push(("Allow".into(), allow.clone()));
             body = None;
         }
-        Action::Root => {}
+        Action::Root => body = body.map(|privileges| openapi::body(config, cache, &req.schema, &privileges)),
     }
     if body.is_some() {
         resp.headers.push(("Content-Type".into(), plan.media.content_type()));

@@ -12,15 +12,19 @@
 //! Like the Haskell `swagger2` encoder, absent and empty fields (null, `[]`, `{}`) are left out of
 //! every object, except `items` (a `json[]` column has `"items": {}`).
 //!
-//! What it does not do: no I/O and no privilege checks of its own (the caller passes
-//! [`OpenApiOptions::visible`], computed from the role's privileges, or `None` for
-//! `openapi-mode=ignore-privileges`), no HTTP concerns (content negotiation, the
+//! [`body`] is the response format of `GET /`: with `openapi-mode=follow-privileges` it lists
+//! only what the database said the request's role may use (the query is `query`'s), with
+//! `ignore-privileges` everything.
+//!
+//! What it does not do: no I/O and no privilege checks of its own, no HTTP concerns (content negotiation, the
 //! `application/openapi+json` Content-Type, `openapi-mode=disabled`, `db-root-spec`), and no
 //! OpenAPI 3. Keys of JSON objects come out sorted (serde_json's map), so paths, definitions and
 //! properties are in name order.
 
 use crate::api_request::{MediaType, Vnd};
+use crate::config::{Config, OpenApiMode};
 use crate::schema_cache::{Cardinality, Column, Param, Routine, SchemaCache, Table, Volatility};
+use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
 pub struct OpenApiOptions<'a> {
@@ -46,6 +50,34 @@ const MIME_OBJECT_STRIPPED: MediaType = MediaType::Object(Vnd { strip_nulls: tru
 /// A `consumes`/`produces` list.
 fn mimes(types: &[MediaType]) -> Value {
     types.iter().map(|m| Value::from(m.text().into_owned())).collect()
+}
+
+/// The body of `GET /`: the document of the request's `schema`. With
+/// `openapi-mode = follow-privileges`, `privileges` is what the database answered for the
+/// request's role (`{"tables": [names], "functions": [names]}`), and only those are listed;
+/// with `ignore-privileges` everything in the schema is.
+pub fn body(config: &Config, cache: &SchemaCache, schema: &str, privileges: &[u8]) -> Bytes {
+    let allowed: Option<Value> = match config.openapi_mode {
+        OpenApiMode::IgnorePrivileges => None,
+        _ => Some(serde_json::from_slice(privileges).unwrap_or(Value::Null)),
+    };
+    let allows = |kind: &str, name: &str| -> bool {
+        let key = if kind == "function" { "functions" } else { "tables" };
+        allowed
+            .as_ref()
+            .and_then(|a| a.get(key))
+            .and_then(Value::as_array)
+            .is_some_and(|names| names.iter().any(|n| n.as_str() == Some(name)))
+    };
+    let opts = OpenApiOptions {
+        schema,
+        proxy_uri: config.openapi_server_proxy_uri.as_deref(),
+        security_active: config.openapi_security_active,
+        server_host: &config.server_host,
+        server_port: config.server_port,
+        visible: if allowed.is_some() { Some(&allows) } else { None },
+    };
+    Bytes::from(document(cache, &opts).to_string())
 }
 
 /// The whole Swagger 2.0 document for `opts.schema`.

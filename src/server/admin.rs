@@ -14,9 +14,10 @@ use std::sync::Arc;
 /// (Prometheus text), `/schema_cache` (JSON), `/config` (the effective configuration, secrets
 /// masked).
 pub(super) async fn admin_server(listener: tokio::net::TcpListener, ops: Arc<Ops>) {
-    let router = axum::Router::new().fallback(move |req: axum::extract::Request| {
+    let state = ops.state.clone();
+    let handler: super::conn::Handler = Arc::new(move |_peer, req| {
         let ops = ops.clone();
-        async move {
+        Box::pin(async move {
             let state = &ops.state;
             let mut response = Response::new(200);
             let mut body = |content_type: &str, text: String| {
@@ -27,7 +28,8 @@ pub(super) async fn admin_server(listener: tokio::net::TcpListener, ops: Arc<Ops
                 "/live" => {}
                 "/ready" if state.schema_cache().is_some() && db::ping(&state.db.pool).await => {}
                 "/ready" => response.status = 503,
-                "/metrics" => body("text/plain; version=0.0.4; charset=utf-8", metrics(&ops)),
+                // As PostgREST: no `version=` parameter.
+                "/metrics" => body("text/plain; charset=utf-8", metrics(&ops)),
                 "/schema_cache" => {
                     let json = ops.schema_cache_json.read().ok().and_then(|j| j.clone());
                     // Empty until the first load, as PostgREST.
@@ -39,11 +41,11 @@ pub(super) async fn admin_server(listener: tokio::net::TcpListener, ops: Arc<Ops
                 _ => response.status = 404,
             }
             to_axum(response, false)
-        }
+        })
     });
-    if let Err(e) = axum::serve(listener, router).await {
-        tracing::error!("admin server stopped: {e}");
-    }
+    // The API's accept loop and connection timeouts; it serves until the process ends.
+    let timeouts = move || super::conn::Timeouts::of(&state.config());
+    super::conn::serve(super::conn::Listen::Tcp(listener), timeouts, handler, std::future::pending()).await;
 }
 
 /// `/metrics`: PostgREST's metric names, in Prometheus' text format.

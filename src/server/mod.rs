@@ -1,12 +1,14 @@
 //! The process: binds the listener, owns the shared state (config, pool, schema cache) and hands
-//! each HTTP request to [`crate::app::handle`] through the axum glue below: the request becomes a
+//! each HTTP request to [`crate::app::handle`] through the glue below: the request becomes a
 //! plain [`RawRequest`], the pipeline's [`Response`] becomes HTTP again, and the per-request log
 //! line is written here. Answers by itself only CORS preflights, `tusk demo`'s static files, and
-//! a request whose body cannot be read (400); everything else goes through the pipeline. The
-//! reloader (configuration and schema cache) is in [`reload`], the admin server (`/live`,
-//! `/ready`, `/metrics`, `/schema_cache`, `/config`) in [`admin`].
+//! a request whose body cannot be read (400), is too large (413) or too slow (408); everything
+//! else goes through the pipeline. Connections, their timeouts and the body limit are in
+//! [`conn`]; the reloader (configuration and schema cache) in [`reload`], the admin server
+//! (`/live`, `/ready`, `/metrics`, `/schema_cache`, `/config`) in [`admin`].
 
 mod admin;
+mod conn;
 mod reload;
 
 use crate::app::{self, AppState};
@@ -15,11 +17,8 @@ use crate::db::{self, Db};
 use crate::error::Error;
 use crate::http::{cors_headers, RawRequest, Response};
 use axum::body::Body;
-use axum::extract::connect_info::{ConnectInfo, Connected};
-use axum::extract::Request;
-use axum::serve::IncomingStream;
 use bytes::Bytes;
-use http_body_util::BodyExt;
+use conn::Listen;
 use reload::{reloader, restart_listener, signals};
 pub use reload::{reread_config, Reload, RereadError};
 use std::collections::HashMap;
@@ -36,13 +35,6 @@ pub enum ServerError {
     Config(String),
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
-}
-
-/// Where the API listens: TCP (`server-host`/`server-port`) or a unix socket
-/// (`server-unix-socket`).
-enum Listen {
-    Tcp(tokio::net::TcpListener),
-    Unix(tokio::net::UnixListener),
 }
 
 pub struct Server {
@@ -86,23 +78,6 @@ fn bind_addr(host: &str, port: u16) -> String {
 
 async fn bind_tcp(addr: &str) -> Result<tokio::net::TcpListener, ServerError> {
     tokio::net::TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr: addr.to_string(), source })
-}
-
-/// Who sent a request, for the log line: the TCP peer, or `None` on the unix socket. One router
-/// serves both listeners through it.
-#[derive(Clone, Copy, Debug)]
-struct Peer(Option<SocketAddr>);
-
-impl Connected<IncomingStream<'_, tokio::net::TcpListener>> for Peer {
-    fn connect_info(stream: IncomingStream<'_, tokio::net::TcpListener>) -> Peer {
-        Peer(Some(*stream.remote_addr()))
-    }
-}
-
-impl Connected<IncomingStream<'_, tokio::net::UnixListener>> for Peer {
-    fn connect_info(_: IncomingStream<'_, tokio::net::UnixListener>) -> Peer {
-        Peer(None)
-    }
 }
 
 /// Closes pooled connections past `db-pool-max-idletime` / `db-pool-max-lifetime`, checking
@@ -158,6 +133,13 @@ impl Server {
         let _ = reload_tx.try_send(Reload::Schema);
         restart_listener(&ops, &config);
         tokio::spawn(signals(reload_tx));
+        if config.raw_media_types.iter().any(|m| m.eq_ignore_ascii_case("text/html")) {
+            tracing::warn!(
+                "raw-media-types includes text/html: every exposed function returning text is served as HTML, \
+                 a reflected-XSS risk with a function that echoes its input. Prefer a \"text/html\" domain \
+                 as the return type of the one function that serves HTML (PostgREST 12's way)"
+            );
+        }
         match &listener {
             Listen::Tcp(l) => {
                 if let Ok(a) = l.local_addr() {
@@ -204,16 +186,13 @@ impl Server {
         }
         let state = self.state.clone();
         let statics = Arc::new(self.statics);
-        let router = axum::Router::new().fallback(move |ConnectInfo(Peer(peer)): ConnectInfo<Peer>, req: Request| {
-            let state = state.clone();
-            let statics = statics.clone();
-            async move { serve_one(&state, &statics, peer, req).await }
+        let handler: conn::Handler = Arc::new(move |peer, req| {
+            let (state, statics) = (state.clone(), statics.clone());
+            Box::pin(async move { serve_one(&state, &statics, peer, req).await })
         });
-        let app = router.into_make_service_with_connect_info::<Peer>();
-        match self.listener {
-            Listen::Tcp(listener) => axum::serve(listener, app).with_graceful_shutdown(shutdown).await?,
-            Listen::Unix(listener) => axum::serve(listener, app).with_graceful_shutdown(shutdown).await?,
-        }
+        let state = self.state.clone();
+        let timeouts = move || conn::Timeouts::of(&state.config());
+        conn::serve(self.listener, timeouts, handler, shutdown).await;
         Ok(())
     }
 }
@@ -238,15 +217,18 @@ async fn serve_one(
     state: &AppState,
     statics: &HashMap<String, (String, Bytes)>,
     peer: Option<SocketAddr>,
-    req: Request,
+    req: hyper::Request<hyper::body::Incoming>,
 ) -> axum::response::Response {
+    let config = state.config();
     let (parts, body) = req.into_parts();
-    // A body that cannot be read (a malformed chunk, a connection lost midway) is a 400, not
-    // an empty body the pipeline would take for the request.
-    let (body, unreadable) = match body.collect().await {
-        Ok(b) => (b.to_bytes(), None),
-        Err(e) => (Bytes::new(), Some(Error::InvalidBody(format!("Could not read the request body: {e}")))),
-    };
+    // A body that cannot be read (a malformed chunk, a connection lost midway), too large or too
+    // slow is refused (400, 413, 408), not an empty body the pipeline would take for the request.
+    let content_length = parts.headers.get("content-length").and_then(|v| v.to_str().ok());
+    let (body, unreadable): (Bytes, Option<Error>) =
+        match conn::read_body(body, content_length, config.server_max_body_size, config.server_body_timeout).await {
+            Ok(b) => (b, None),
+            Err(e) => (Bytes::new(), Some(e)),
+        };
     let raw = RawRequest {
         method: parts.method.as_str().to_string(),
         path: parts.uri.path().to_string(),
@@ -258,7 +240,6 @@ async fn serve_one(
             .collect(),
         body,
     };
-    let config = state.config();
     let origin = raw.header("origin").map(str::to_string);
     let allowed = config.server_cors_allowed_origins.as_deref();
     let (mut response, role) =
@@ -276,7 +257,10 @@ async fn serve_one(
         } else {
             let outcome = match unreadable {
                 Some(e) => {
-                    let response = crate::response::error(&e, false, config.client_error_verbosity_minimal);
+                    let mut response = crate::response::error(&e, false, config.client_error_verbosity_minimal);
+                    // What is left of the body is not read: the connection cannot carry another
+                    // request.
+                    response.headers.push(("Connection".into(), "close".into()));
                     app::Outcome { response, role: None }
                 }
                 None => app::handle(state, raw.clone()).await,
@@ -287,6 +271,9 @@ async fn serve_one(
             }
             (r, outcome.role)
         };
+    if crate::http::sniffable(&response) {
+        response.headers.push(("X-Content-Type-Options".into(), "nosniff".into()));
+    }
     if let Some(name) = &config.server_trace_header {
         if let Some(v) = raw.header(name) {
             response.headers.push((name.clone(), v.to_string()));
@@ -300,10 +287,17 @@ async fn serve_one(
     to_axum(response, head)
 }
 
+/// The `Server` header of every response (API and admin).
+pub const SERVER_HEADER: &str = concat!("tusk/", env!("CARGO_PKG_VERSION"));
+
 fn to_axum(r: Response, head: bool) -> axum::response::Response {
     let mut builder = axum::http::Response::builder().status(r.status);
     for (k, v) in &r.headers {
         builder = builder.header(k.as_str(), v.as_str());
+    }
+    // PostgREST sends `Server: postgrest/<version>`; tusk names itself the same way.
+    if !r.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("server")) {
+        builder = builder.header("Server", SERVER_HEADER);
     }
     // HEAD: no body, and like PostgREST no Content-Length (a body of unknown size).
     let body = if head {

@@ -1,0 +1,11 @@
+//! Whole requests in the form of `src/query/cases.txt` (`METHOD /path?query [| Header: value]*
+//! [| body]`) through parse → plan → SQL rendering against the fixed schema cache, so that
+//! overflows and panics of the later stages are found too.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use tusk_fuzz::{config, pipeline, request_from_line, text};
+
+fuzz_target!(|data: &[u8]| {
+    pipeline(config(), &request_from_line(&text(data)));
+});
