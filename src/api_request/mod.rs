@@ -21,6 +21,7 @@ mod query_params;
 
 pub use grammar::{parse_filter, parse_order, parse_query, parse_select};
 pub use limits::Limits;
+pub use media_type::{MediaType, PlanFormat, PlanRequest, Vnd};
 pub use payload::Payload;
 pub use preferences::{CountPref, Preferences, Resolution, ReturnPref};
 pub use query_params::*;
@@ -28,7 +29,7 @@ pub use query_params::*;
 use crate::config::Config;
 use crate::error::Error;
 use crate::http::RawRequest;
-use media_type::parse_accept;
+use media_type::{parse_accept, parse_content_type};
 use payload::parse_payload;
 use preferences::parse_preferences;
 
@@ -85,8 +86,8 @@ pub struct ApiRequest {
     pub query: QueryParams,
     pub preferences: Preferences,
     /// Accepted media types, most preferred first.
-    pub accept: Vec<String>,
-    pub content_type: String,
+    pub accept: Vec<MediaType>,
+    pub content_type: MediaType,
     pub payload: Option<Payload>,
     /// `Range: a-b` request header (row offsets, inclusive).
     pub range: Option<(i64, Option<i64>)>,
@@ -134,11 +135,7 @@ pub fn parse(config: &Config, req: &RawRequest) -> Result<ApiRequest, Error> {
     let query = parse_query(&req.query, is_routine, &config.request_limits)?;
     let preferences = parse_preferences(req.header_all("prefer"));
     let accept = parse_accept(req.header("accept"));
-    let content_type = req
-        .header("content-type")
-        .map(|c| c.split(';').next().unwrap_or("").trim().to_lowercase())
-        .filter(|c| !c.is_empty())
-        .unwrap_or_else(|| "application/json".to_string());
+    let content_type = parse_content_type(req.header("content-type"));
     let has_body = matches!(method, Method::Post | Method::Patch | Method::Put);
     let payload = if has_body {
         if req.body.iter().all(u8::is_ascii_whitespace) && !is_routine {

@@ -5,6 +5,7 @@
 //! In charge of the body's syntax and its keys. Rejects invalid JSON, JSON arrays whose objects
 //! have different keys (without `columns=`), and CSV rows of the wrong length (PGRST102).
 
+use super::MediaType;
 use crate::error::Error;
 use bytes::Bytes;
 use serde_json::Value;
@@ -39,15 +40,15 @@ impl Payload {
     }
 }
 
-pub(super) fn parse_payload(content_type: &str, body: &Bytes, columns_given: bool) -> Result<Payload, Error> {
+pub(super) fn parse_payload(content_type: &MediaType, body: &Bytes, columns_given: bool) -> Result<Payload, Error> {
     let invalid = || Error::InvalidBody("Empty or invalid json".into());
     match content_type {
-        "application/json" | "application/vnd.pgrst.object+json" | "application/vnd.pgrst.object" => {
+        MediaType::Json | MediaType::Object(_) => {
             let value: Value = serde_json::from_slice(body).map_err(|_| invalid())?;
             let (is_array, keys) = json_keys(&value, columns_given)?;
             Ok(Payload::Json { raw: body.clone(), is_array, keys })
         }
-        "application/x-www-form-urlencoded" => {
+        MediaType::UrlEncoded => {
             // A repeated key (`v=a&v=b`) becomes an array of its values.
             let mut map = serde_json::Map::new();
             for (k, v) in form_urlencoded::parse(body) {
@@ -63,7 +64,7 @@ pub(super) fn parse_payload(content_type: &str, body: &Bytes, columns_given: boo
             let keys = map.keys().cloned().collect();
             Ok(Payload::Converted { raw: Bytes::from(Value::Object(map).to_string()), is_array: false, keys })
         }
-        "text/csv" => {
+        MediaType::Csv => {
             let (value, keys) = csv_to_json(body)?;
             Ok(Payload::Converted { raw: Bytes::from(value.to_string()), is_array: true, keys })
         }

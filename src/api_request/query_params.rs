@@ -1,8 +1,8 @@
 //! The query string's syntax tree: what `select=`, filters, `or=`/`and=`, `order=` and
 //! `limit=`/`offset=` say, as data (PostgREST's `QueryParams` and its `Types`).
 //!
-//! In charge of the types only, and the small facts attached to them (an operator's SQL
-//! spelling, a field's output name). Parsing them is `grammar`'s job; deciding whether the
+//! In charge of the types only, and the small facts attached to them (a field's output name).
+//! They name operations; their SQL spelling is `query`'s (`query/operators.rs`). Parsing them is `grammar`'s job; deciding whether the
 //! names exist is the plan's.
 
 /// A path into embedded resources: empty for the top level, `["clients","projects"]` for
@@ -75,8 +75,9 @@ pub enum Aggregate {
 }
 
 impl Aggregate {
-    /// The SQL function, which is also the output key when no alias is given.
-    pub fn function(self) -> &'static str {
+    /// The name written in `select` (`amount.sum()`), which is also the output key when no
+    /// alias is given. Its SQL function is `query`'s business.
+    pub fn name(self) -> &'static str {
         match self {
             Aggregate::Count => "count",
             Aggregate::Sum => "sum",
@@ -174,32 +175,6 @@ impl CmpOp {
         })
     }
 
-    /// The SQL operator.
-    pub fn sql(self) -> &'static str {
-        use CmpOp::*;
-        match self {
-            Eq => "=",
-            Neq => "<>",
-            Gt => ">",
-            Gte => ">=",
-            Lt => "<",
-            Lte => "<=",
-            Like => "LIKE",
-            Ilike => "ILIKE",
-            Match => "~",
-            Imatch => "~*",
-            IsDistinct => "IS DISTINCT FROM",
-            Cs => "@>",
-            Cd => "<@",
-            Ov => "&&",
-            Sl => "<<",
-            Sr => ">>",
-            Nxr => "&<",
-            Nxl => "&>",
-            Adj => "-|-",
-        }
-    }
-
     pub fn supports_quantifier(self) -> bool {
         use CmpOp::*;
         matches!(self, Eq | Neq | Gt | Gte | Lt | Lte | Like | Ilike | Match | Imatch)
@@ -221,17 +196,6 @@ pub enum FtsOp {
     Plfts,
     Phfts,
     Wfts,
-}
-
-impl FtsOp {
-    pub fn function(self) -> &'static str {
-        match self {
-            FtsOp::Fts => "to_tsquery",
-            FtsOp::Plfts => "plainto_tsquery",
-            FtsOp::Phfts => "phraseto_tsquery",
-            FtsOp::Wfts => "websearch_to_tsquery",
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

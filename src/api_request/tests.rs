@@ -144,12 +144,49 @@ fn preferences() {
 
 #[test]
 fn accept_ordering() {
+    let texts = |accept: Option<&str>| parse_accept(accept).iter().map(|m| m.text().into_owned()).collect::<Vec<_>>();
     assert_eq!(
-        parse_accept(Some("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")),
+        texts(Some("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")),
         vec!["text/html", "application/xhtml+xml", "application/xml", "*/*"]
     );
-    assert_eq!(parse_accept(None), vec!["*/*"]);
-    assert_eq!(parse_accept(Some("text/csv;q=0.5, application/json")), vec!["application/json", "text/csv"]);
+    assert_eq!(parse_accept(None), vec![MediaType::Any]);
+    assert_eq!(parse_accept(Some("text/csv;q=0.5, application/json")), vec![MediaType::Json, MediaType::Csv]);
+}
+
+#[test]
+fn media_types_keep_their_text() {
+    let accept = "application/vnd.pgrst.object;nulls=stripped, application/vnd.pgrst.array+json, \
+                  application/json;nulls=stripped, Text/HTML, application/vnd.pgrst.plan+text";
+    let parsed = parse_accept(Some(accept));
+    assert_eq!(parsed[0], MediaType::Object(Vnd { strip_nulls: true, json_suffix: false }));
+    assert_eq!(parsed[1], MediaType::Array(Vnd { strip_nulls: false, json_suffix: true }));
+    // Only PostgREST's vendor types take `nulls=stripped`; on any other the type is unknown.
+    assert_eq!(parsed[2], MediaType::Other("application/json;nulls=stripped".into()));
+    assert_eq!(parsed[3], MediaType::Other("text/html".into()));
+    let texts: Vec<_> = parsed.iter().map(|m| m.text().into_owned()).collect();
+    assert_eq!(
+        texts,
+        vec![
+            "application/vnd.pgrst.object;nulls=stripped",
+            "application/vnd.pgrst.array+json",
+            "application/json;nulls=stripped",
+            "text/html",
+            "application/vnd.pgrst.plan+text",
+        ]
+    );
+    let plan = parse_accept(Some(
+        r#"application/vnd.pgrst.plan+json; for="application/vnd.pgrst.object"; options=analyze|verbose"#,
+    ));
+    assert_eq!(
+        plan,
+        vec![MediaType::Plan(PlanRequest {
+            format: PlanFormat::Json,
+            for_media: Some("application/vnd.pgrst.object+json".into()),
+            options: Some(vec!["analyze".into(), "verbose".into()]),
+        })]
+    );
+    assert_eq!(media_type::parse_content_type(Some("Text/CSV; charset=utf-8")), MediaType::Csv);
+    assert_eq!(media_type::parse_content_type(Some(" ")), MediaType::Json);
 }
 
 #[test]

@@ -8,7 +8,7 @@
 
 use super::read::{column_info, column_info_by, root_shape};
 use super::{Action, Shape, TxPlan};
-use crate::api_request::{ApiRequest, Filter, Method};
+use crate::api_request::{ApiRequest, Filter, MediaType, Method};
 use crate::config::Config;
 use crate::error::Error;
 use crate::schema_cache::{ReturnShape, Routine, SchemaCache};
@@ -182,13 +182,13 @@ fn call_shape(
     filters: Vec<Filter>,
 ) -> Result<Shape, Error> {
     let relation = match &routine.shape {
-        ReturnShape::Composite { relation: Some((s, t)) } => Some((s.as_str(), t.as_str())),
+        ReturnShape::Composite { relation: Some(r) } => Some(r),
         _ => None,
     };
     let mut shape = root_shape(config, cache, req, relation)?;
     shape.filters = filters;
-    if let Some((s, t)) = relation {
-        if let Some(table) = cache.table(s, t) {
+    if let Some(r) = relation {
+        if let Some(table) = cache.table(&r.schema, &r.name) {
             shape.columns = column_info(cache, table, &shape);
         }
     } else if !routine.out_columns.is_empty() {
@@ -212,12 +212,12 @@ enum BodyKind {
 
 impl BodyKind {
     fn of(req: &ApiRequest) -> BodyKind {
-        match req.content_type.as_str() {
-            "application/json" => BodyKind::Json,
-            "application/x-www-form-urlencoded" | "text/csv" => BodyKind::Converted,
-            "text/plain" => BodyKind::Text,
-            "text/xml" => BodyKind::Xml,
-            "application/octet-stream" => BodyKind::Bytea,
+        match req.content_type {
+            MediaType::Json => BodyKind::Json,
+            MediaType::UrlEncoded | MediaType::Csv => BodyKind::Converted,
+            MediaType::TextPlain => BodyKind::Text,
+            MediaType::TextXml => BodyKind::Xml,
+            MediaType::OctetStream => BodyKind::Bytea,
             _ => BodyKind::Other,
         }
     }
@@ -355,8 +355,8 @@ fn no_function_hint(
         let mut names: Vec<&str> = cache
             .routines
             .iter()
-            .filter(|((s, _), rs)| *s == req.schema && rs.iter().any(Routine::callable))
-            .map(|((_, n), _)| n.as_str())
+            .filter(|(k, rs)| k.schema == req.schema && rs.iter().any(Routine::callable))
+            .map(|(k, _)| k.name.as_str())
             .collect();
         // A fixed order, so that equally close names always give the same hint.
         names.sort_unstable();

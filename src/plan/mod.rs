@@ -28,7 +28,7 @@ pub use read::{ColumnInfo, Embed, Hoisted, RepOutput, Shape};
 use crate::api_request::{ApiRequest, CountPref, Method, ReturnPref, Target};
 use crate::config::Config;
 use crate::error::Error;
-use crate::schema_cache::{Routine, SchemaCache, Table};
+use crate::schema_cache::{QualifiedName, Routine, SchemaCache, Table, Volatility};
 use call::plan_call;
 use mutate::plan_mutation;
 use negotiate::negotiate;
@@ -37,11 +37,11 @@ use read::root_shape;
 #[derive(Debug, Clone)]
 pub enum Action {
     Read {
-        table: QualifiedTable,
+        table: QualifiedName,
         shape: Shape,
     },
     Mutate {
-        table: QualifiedTable,
+        table: QualifiedName,
         kind: MutateKind,
         shape: Shape,
         payload: Option<Vec<u8>>,
@@ -63,12 +63,6 @@ pub enum Action {
     },
     /// `GET /`: the API's root description.
     Root,
-}
-
-#[derive(Debug, Clone)]
-pub struct QualifiedTable {
-    pub schema: String,
-    pub name: String,
 }
 
 /// How the transaction ends, and the checks to make before it does.
@@ -171,15 +165,15 @@ fn plan_action(
         (Target::Root, _) => return Err(Error::InvalidPath),
         (Target::Relation(name), method) => {
             let table = find_table(cache, &req.schema, name)?;
-            let qualified = QualifiedTable { schema: table.schema.clone(), name: table.name.clone() };
+            let qualified = QualifiedName::new(&table.schema, &table.name);
             match method {
                 Method::Options => Action::Options { allow: table_allow(table) },
                 Method::Get | Method::Head => {
-                    let shape = root_shape(config, cache, req, Some((&table.schema, &table.name)))?;
+                    let shape = root_shape(config, cache, req, Some(&qualified))?;
                     Action::Read { table: qualified, shape }
                 }
                 Method::Post | Method::Patch | Method::Put | Method::Delete => {
-                    let shape = root_shape(config, cache, req, Some((&table.schema, &table.name)))?;
+                    let shape = root_shape(config, cache, req, Some(&qualified))?;
                     plan_mutation(req, table, qualified, shape, applied)?
                 }
             }
@@ -187,7 +181,7 @@ fn plan_action(
         (Target::Routine(name), method) => {
             if method == Method::Options {
                 // Volatile functions can only be POSTed (GET runs read-only).
-                let volatile = cache.routines(&req.schema, name).iter().all(|r| r.volatility == 'v');
+                let volatile = cache.routines(&req.schema, name).iter().all(|r| r.volatility == Volatility::Volatile);
                 Action::Options { allow: if volatile { "OPTIONS,POST".into() } else { "OPTIONS,GET,HEAD,POST".into() } }
             } else {
                 plan_call(config, req, cache, name, tx)?
@@ -198,20 +192,20 @@ fn plan_action(
 
 /// The `Allow` header of `OPTIONS` on a table: the methods its privileges and keys permit.
 fn table_allow(table: &Table) -> String {
-    let mut allow = vec!["OPTIONS", "GET", "HEAD"];
+    let mut allow = vec![Method::Options, Method::Get, Method::Head];
     if table.insertable {
-        allow.push("POST");
+        allow.push(Method::Post);
     }
     if table.insertable && table.updatable && !table.pk.is_empty() {
-        allow.push("PUT");
+        allow.push(Method::Put);
     }
     if table.updatable {
-        allow.push("PATCH");
+        allow.push(Method::Patch);
     }
     if table.deletable {
-        allow.push("DELETE");
+        allow.push(Method::Delete);
     }
-    allow.join(",")
+    allow.into_iter().map(Method::as_str).collect::<Vec<_>>().join(",")
 }
 
 /// Adds the remaining preferences honoured to `applied` (which already has those the action
@@ -220,25 +214,11 @@ fn preference_applied(req: &ApiRequest, action: &Action, max_affected: Option<i6
     let prefs = &req.preferences;
     if matches!(action, Action::Mutate { .. }) {
         if let Some(r) = prefs.return_ {
-            applied.push(
-                match r {
-                    ReturnPref::Minimal => "return=minimal",
-                    ReturnPref::HeadersOnly => "return=headers-only",
-                    ReturnPref::Representation => "return=representation",
-                }
-                .into(),
-            );
+            applied.push(r.as_str().into());
         }
     }
     if let Some(c) = prefs.count {
-        applied.push(
-            match c {
-                CountPref::Exact => "count=exact",
-                CountPref::Planned => "count=planned",
-                CountPref::Estimated => "count=estimated",
-            }
-            .into(),
-        );
+        applied.push(c.as_str().into());
     }
     if let Some(n) = max_affected {
         applied.push(format!("max-affected={n}"));

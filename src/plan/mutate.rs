@@ -6,10 +6,10 @@
 //! non-JSON body, PUT with limit/offset (PGRST114), PUT filters that are not the primary key
 //! (PGRST105) or whose values differ from the body's (PGRST115).
 
-use super::{Action, QualifiedTable, Shape};
+use super::{Action, Shape};
 use crate::api_request::{ApiRequest, CmpOp, Filter, Method, Operation, Payload, Resolution};
 use crate::error::Error;
-use crate::schema_cache::{RepFunction, Table};
+use crate::schema_cache::{QualifiedName, RepFunction, Table};
 
 /// How a mutation reads its body when some column's domain parses JSON itself (a cast from
 /// json): the written ones take `function(value)`, and the record populated from the body
@@ -45,7 +45,7 @@ pub enum MutateKind {
 pub(super) fn plan_mutation(
     req: &ApiRequest,
     table: &Table,
-    qualified: QualifiedTable,
+    qualified: QualifiedName,
     shape: Shape,
     applied: &mut Vec<String>,
 ) -> Result<Action, Error> {
@@ -111,7 +111,7 @@ fn written_columns(req: &ApiRequest, table: &Table) -> Result<Vec<String>, Error
 fn json_body(req: &ApiRequest) -> Result<Vec<u8>, Error> {
     let p = req.payload.as_ref().ok_or_else(|| Error::InvalidBody("Empty or invalid json".into()))?;
     if matches!(p, Payload::Raw(_)) {
-        return Err(Error::MediaType(req.content_type.clone()));
+        return Err(Error::MediaType(req.content_type.text().into_owned()));
     }
     Ok(p.json_bytes().to_vec())
 }
@@ -126,13 +126,7 @@ fn on_conflict(req: &ApiRequest, table: &Table, applied: &mut Vec<String>) -> Op
         // preference is not reported as applied.
         return None;
     }
-    applied.push(
-        match res {
-            Resolution::MergeDuplicates => "resolution=merge-duplicates",
-            Resolution::IgnoreDuplicates => "resolution=ignore-duplicates",
-        }
-        .into(),
-    );
+    applied.push(res.as_str().into());
     Some((cols, res))
 }
 

@@ -8,10 +8,10 @@
 
 use super::read::Shape;
 use super::Action;
-use crate::api_request::{ApiRequest, SelectItem};
+use crate::api_request::{ApiRequest, MediaType, PlanFormat, SelectItem, Vnd};
 use crate::config::Config;
 use crate::error::Error;
-use crate::schema_cache::{ReturnShape, SchemaCache};
+use crate::schema_cache::{QualifiedName, ReturnShape, SchemaCache};
 
 /// The response's media type.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,11 +27,11 @@ pub enum Media {
     /// Rows rendered by a media-type handler aggregate (`function`), cast to `row_type` when
     /// the aggregate takes a relation's rows.
     Handler {
-        function: (String, String),
+        function: QualifiedName,
         media: String,
         /// The handler's result type (the media-type domain's base type).
         base: String,
-        row_type: Option<(String, String)>,
+        row_type: Option<QualifiedName>,
     },
     /// `application/geo+json`: a GeoJSON FeatureCollection (PostGIS's ST_AsGeoJSON).
     GeoJson,
@@ -50,12 +50,12 @@ impl Media {
             Media::SingleObjectStripNulls => "application/vnd.pgrst.object+json;nulls=stripped; charset=utf-8".into(),
             Media::Csv => "text/csv; charset=utf-8".into(),
             Media::GeoJson => "application/geo+json; charset=utf-8".into(),
-            Media::Raw(m) if m == "application/openapi+json" => format!("{m}; charset=utf-8"),
+            Media::Raw(m) if *m == MediaType::OpenApi.text() => format!("{m}; charset=utf-8"),
             Media::Raw(m) | Media::RawBinary(m) => m.clone(),
             Media::Handler { media, .. } => {
                 let known = matches!(
-                    media.as_str(),
-                    "text/plain" | "text/xml" | "text/csv" | "application/json" | "application/geo+json"
+                    MediaType::parse(media, &[]),
+                    MediaType::TextPlain | MediaType::TextXml | MediaType::Csv | MediaType::Json | MediaType::GeoJson
                 );
                 if known {
                     format!("{media}; charset=utf-8")
@@ -98,31 +98,15 @@ pub(super) fn negotiate(
     action: &Action,
 ) -> Result<(Media, Option<Explain>), Error> {
     for accepted in &req.accept {
-        let Some(rest) = accepted.strip_prefix("application/vnd.pgrst.plan") else { continue };
+        let MediaType::Plan(plan) = accepted else { continue };
         if !config.db_plan_enabled || matches!(action, Action::Root | Action::Options { .. }) {
             continue;
         }
-        let mut parts = rest.split(';');
-        let json = match parts.next().unwrap_or("") {
-            "+json" => true,
-            "" | "+text" => false,
-            _ => continue,
-        };
-        let mut for_media = "application/json".to_string();
-        let mut options = Vec::new();
-        for p in parts {
-            if let Some(f) = p.strip_prefix("for=") {
-                for_media = f.trim_matches('"').to_string();
-            } else if let Some(o) = p.strip_prefix("options=") {
-                options = o.split('|').filter(|o| !o.is_empty()).map(str::to_string).collect();
-            }
-        }
-        if for_media == "application/vnd.pgrst.object" {
-            for_media = "application/vnd.pgrst.object+json".into();
-        }
-        let media =
-            negotiate_media(config, cache, req, std::slice::from_ref(&for_media), action).unwrap_or(Media::Json);
-        return Ok((media, Some(Explain { json, for_media, options })));
+        let for_media = plan.for_media.clone().unwrap_or_else(|| MediaType::Json.text().into_owned());
+        let explained = [MediaType::parse(&for_media, &[])];
+        let media = negotiate_media(config, cache, req, &explained, action).unwrap_or(Media::Json);
+        let options = plan.options.clone().unwrap_or_default();
+        return Ok((media, Some(Explain { json: plan.format == PlanFormat::Json, for_media, options })));
     }
     negotiate_media(config, cache, req, &req.accept, action).map(|m| (m, None))
 }
@@ -149,7 +133,7 @@ struct Produces<'a> {
     /// A function returning xml.
     xml: bool,
     /// Rows of a relation can be rendered by a media-type handler aggregate.
-    relation: Option<(&'a str, &'a str)>,
+    relation: Option<&'a QualifiedName>,
     /// The rows are the relation's rows as they are.
     whole_rows: bool,
 }
@@ -174,14 +158,12 @@ impl<'a> Produces<'a> {
             }
             _ => false,
         };
-        let (relation, whole_rows): (Option<(&str, &str)>, bool) = match action {
+        let (relation, whole_rows) = match action {
             Action::Read { table, shape } | Action::Mutate { table, shape, .. } => {
-                (Some((&table.schema, &table.name)), selects_whole_rows(shape))
+                (Some(table), selects_whole_rows(shape))
             }
             Action::Call { routine, shape, .. } => match &routine.shape {
-                ReturnShape::Composite { relation: Some((s, t)) } => {
-                    (Some((s.as_str(), t.as_str())), selects_whole_rows(shape))
-                }
+                ReturnShape::Composite { relation: Some(r) } => (Some(r), selects_whole_rows(shape)),
                 _ => (None, false),
             },
             _ => (None, false),
@@ -197,7 +179,7 @@ fn negotiate_media(
     config: &Config,
     cache: &SchemaCache,
     req: &ApiRequest,
-    accept: &[String],
+    accept: &[MediaType],
     action: &Action,
 ) -> Result<Media, Error> {
     if matches!(action, Action::Root) {
@@ -205,7 +187,6 @@ fn negotiate_media(
     }
     let produces = Produces::of(action);
     for accepted in accept {
-        let accepted = accepted.as_str();
         let media = handler_for(cache, accepted, &produces)
             .or_else(|| domain_media_for(accepted, &produces))
             .or_else(|| builtin_media(config, accepted, &produces));
@@ -217,11 +198,11 @@ fn negotiate_media(
 }
 
 /// The OpenAPI document's media type: it has no other representation.
-fn root_media(req: &ApiRequest, accept: &[String]) -> Result<Media, Error> {
+fn root_media(req: &ApiRequest, accept: &[MediaType]) -> Result<Media, Error> {
     for accepted in accept {
-        match accepted.as_str() {
-            "*/*" | "application/openapi+json" => return Ok(Media::Raw("application/openapi+json".into())),
-            "application/json" | "application/*" => return Ok(Media::Json),
+        match accepted {
+            MediaType::Any | MediaType::OpenApi => return Ok(Media::Raw(MediaType::OpenApi.text().into_owned())),
+            MediaType::Json | MediaType::AnyApplication => return Ok(Media::Json),
             _ => {}
         }
     }
@@ -229,42 +210,45 @@ fn root_media(req: &ApiRequest, accept: &[String]) -> Result<Media, Error> {
 }
 
 /// A media-type handler aggregate for the relation's rows answering `accepted`.
-fn handler_for(cache: &SchemaCache, accepted: &str, p: &Produces) -> Option<Media> {
+fn handler_for(cache: &SchemaCache, accepted: &MediaType, p: &Produces) -> Option<Media> {
     let relation = Some(p.relation?);
-    let wanted = if accepted == "*/*" { "application/json" } else { accepted };
+    let any = *accepted == MediaType::Any;
+    let wanted = if any { MediaType::Json.text() } else { accepted.text() };
     // A handler for this relation's rows needs them whole; one for any rows
     // (anyelement) does not override PostgREST's own media types.
     let builtin = matches!(
-        wanted,
-        "application/json"
-            | "application/vnd.pgrst.object+json"
-            | "application/vnd.pgrst.object"
-            | "text/csv"
-            | "application/geo+json"
+        accepted,
+        MediaType::Any
+            | MediaType::Json
+            | MediaType::Object(Vnd { strip_nulls: false, .. })
+            | MediaType::Csv
+            | MediaType::GeoJson
     );
     let handler =
-        cache.media_handler(wanted, relation).filter(|h| if h.input.is_some() { p.whole_rows } else { !builtin });
+        cache.media_handler(&wanted, relation).filter(|h| if h.input.is_some() { p.whole_rows } else { !builtin });
     if let Some(h) = handler {
         return Some(handler_media(h, h.media.clone()));
     }
     // A handler for "*/*" on this relation answers any media type PostgREST has no
     // builtin for (its function can set the Content-Type), and `*/*` itself.
-    let any = cache
-        .media_handler("*/*", relation)
-        .filter(|h| h.input.is_some() && p.whole_rows && (accepted == "*/*" || !builtin));
-    any.map(|h| handler_media(h, "application/octet-stream".into()))
+    let any_handler = cache
+        .media_handler(&MediaType::Any.text(), relation)
+        .filter(|h| h.input.is_some() && p.whole_rows && (any || !builtin));
+    any_handler.map(|h| handler_media(h, MediaType::OctetStream.text().into_owned()))
 }
 
 /// A single value sent as the media type its domain is named after, when `accepted` covers it.
-fn domain_media_for(accepted: &str, p: &Produces) -> Option<Media> {
+fn domain_media_for(accepted: &MediaType, p: &Produces) -> Option<Media> {
     let d = p.domain_media.as_ref()?;
+    let d_type = MediaType::parse(d, &[]);
     // A domain named "*/*" answers any Accept, as application/octet-stream.
-    if d == "*/*" {
-        return Some(Media::RawBinary("application/octet-stream".into()));
+    if d_type == MediaType::Any {
+        return Some(Media::RawBinary(MediaType::OctetStream.text().into_owned()));
     }
-    let covers = accepted == d
-        || accepted == "*/*"
-        || (accepted.ends_with("/*") && d.starts_with(accepted.trim_end_matches('*')));
+    let accepted_text = accepted.text();
+    let covers = accepted_text == d.as_str()
+        || *accepted == MediaType::Any
+        || (accepted_text.ends_with("/*") && d.starts_with(accepted_text.trim_end_matches('*')));
     if !covers {
         return None;
     }
@@ -272,50 +256,47 @@ fn domain_media_for(accepted: &str, p: &Produces) -> Option<Media> {
         return Some(Media::RawBinary(d.clone()));
     }
     // Media types PostgREST knows get a charset; any other is sent as named.
-    let known = matches!(d.as_str(), "text/plain" | "text/xml" | "text/csv" | "application/json");
+    let known = matches!(d_type, MediaType::TextPlain | MediaType::TextXml | MediaType::Csv | MediaType::Json);
     Some(Media::Raw(if known { format!("{d}; charset=utf-8") } else { d.clone() }))
 }
 
 /// PostgREST's own media types: bytes, its JSON family, GeoJSON, CSV, then raw scalars.
-fn builtin_media(config: &Config, accepted: &str, p: &Produces) -> Option<Media> {
-    if accepted == "application/octet-stream" && p.binary && p.scalar_routine {
-        return Some(Media::RawBinary("application/octet-stream".into()));
+fn builtin_media(config: &Config, accepted: &MediaType, p: &Produces) -> Option<Media> {
+    if *accepted == MediaType::OctetStream && p.binary && p.scalar_routine {
+        return Some(Media::RawBinary(MediaType::OctetStream.text().into_owned()));
     }
     json_media(accepted).or_else(|| match accepted {
-        "application/geo+json" if !p.scalar_routine => Some(Media::GeoJson),
-        "text/csv" if !p.scalar_routine => Some(Media::Csv),
+        MediaType::GeoJson if !p.scalar_routine => Some(Media::GeoJson),
+        MediaType::Csv if !p.scalar_routine => Some(Media::Csv),
         _ => scalar_media(config, accepted, p),
     })
 }
 
 /// PostgREST's JSON media types, which every action but the root can answer with.
-fn json_media(accepted: &str) -> Option<Media> {
+fn json_media(accepted: &MediaType) -> Option<Media> {
     Some(match accepted {
-        "*/*" | "application/json" | "application/*" => Media::Json,
-        "application/vnd.pgrst.array+json" | "application/vnd.pgrst.array" => Media::Json,
-        "application/vnd.pgrst.object+json" | "application/vnd.pgrst.object" => Media::SingleObject,
-        "application/vnd.pgrst.array+json;nulls=stripped" | "application/vnd.pgrst.array;nulls=stripped" => {
-            Media::JsonStripNulls
-        }
-        "application/vnd.pgrst.object+json;nulls=stripped" | "application/vnd.pgrst.object;nulls=stripped" => {
-            Media::SingleObjectStripNulls
-        }
+        MediaType::Any | MediaType::Json | MediaType::AnyApplication => Media::Json,
+        MediaType::Array(v) if v.strip_nulls => Media::JsonStripNulls,
+        MediaType::Array(_) => Media::Json,
+        MediaType::Object(v) if v.strip_nulls => Media::SingleObjectStripNulls,
+        MediaType::Object(_) => Media::SingleObject,
         _ => return None,
     })
 }
 
 /// A function's scalar result sent as it is: a `raw-media-types` type, xml, or text.
-fn scalar_media(config: &Config, accepted: &str, p: &Produces) -> Option<Media> {
+fn scalar_media(config: &Config, accepted: &MediaType, p: &Produces) -> Option<Media> {
     if !p.scalar_routine {
         return None;
     }
-    if config.raw_media_types.iter().any(|r| r == accepted) {
-        let charset = if accepted.starts_with("text/") { "; charset=utf-8" } else { "" };
-        return Some(Media::Raw(format!("{accepted}{charset}")));
+    let text = accepted.text();
+    if config.raw_media_types.iter().any(|r| *r == text) {
+        let charset = if text.starts_with("text/") { "; charset=utf-8" } else { "" };
+        return Some(Media::Raw(format!("{text}{charset}")));
     }
     match accepted {
-        "text/xml" if p.xml => Some(Media::Raw("text/xml; charset=utf-8".into())),
-        "text/plain" if p.single_value => Some(Media::Raw("text/plain; charset=utf-8".into())),
+        MediaType::TextXml if p.xml => Some(Media::Raw("text/xml; charset=utf-8".into())),
+        MediaType::TextPlain if p.single_value => Some(Media::Raw("text/plain; charset=utf-8".into())),
         _ => None,
     }
 }
@@ -328,7 +309,7 @@ fn not_acceptable(req: &ApiRequest) -> Error {
 /// Rows rendered by the handler aggregate `h`, sent as `media`.
 fn handler_media(h: &crate::schema_cache::MediaHandler, media: String) -> Media {
     Media::Handler {
-        function: (h.schema.clone(), h.name.clone()),
+        function: QualifiedName::new(&h.schema, &h.name),
         media,
         base: h.base.clone(),
         row_type: h.input.clone(),

@@ -8,10 +8,12 @@
 //! when disabled, filters on paths that are not embedded (PGRST108).
 
 use super::relationship::find_relationship;
-use super::QualifiedTable;
-use crate::api_request::{ApiRequest, Filter, IsValue, JoinType, LogicTree, Method, Operation, OrderTerm, SelectItem};
+use crate::api_request::{
+    Aggregate, ApiRequest, Filter, IsValue, JoinType, LogicTree, Method, Operation, OrderTerm, SelectItem,
+};
 use crate::config::Config;
 use crate::error::Error;
+use crate::schema_cache::QualifiedName;
 use crate::schema_cache::{DataRep, Relationship, RepFunction, SchemaCache, Table};
 
 /// The rows a read or a mutation's representation selects and how they are filtered.
@@ -88,8 +90,7 @@ impl ColumnInfo {
 #[derive(Debug, Clone)]
 pub struct Hoisted {
     pub name: String,
-    /// `count`, `sum`, `avg`, `min` or `max`.
-    pub function: &'static str,
+    pub aggregate: Aggregate,
     pub cast: Option<String>,
 }
 
@@ -110,7 +111,7 @@ pub struct Embed {
     /// For a to-one spread: its aggregates, computed at the parent's level (PostgREST hoists
     /// them there, grouped by the parent's other columns).
     pub hoisted: Vec<Hoisted>,
-    pub target: QualifiedTable,
+    pub target: QualifiedName,
     pub shape: Shape,
 }
 
@@ -121,7 +122,7 @@ pub(super) fn root_shape(
     config: &Config,
     cache: &SchemaCache,
     req: &ApiRequest,
-    table: Option<(&str, &str)>,
+    table: Option<&QualifiedName>,
 ) -> Result<Shape, Error> {
     let q = &req.query;
     let (mut limit, mut offset) = q.root_limit();
@@ -211,7 +212,7 @@ fn build_shape(
     config: &Config,
     cache: &SchemaCache,
     req: &ApiRequest,
-    table: Option<(&str, &str)>,
+    table: Option<&QualifiedName>,
     items: &[SelectItem],
     path: &[String],
 ) -> Result<Shape, Error> {
@@ -242,7 +243,7 @@ fn build_shape(
     for item in items {
         match item {
             SelectItem::Embed { name, alias, hint, join, spread, select } => {
-                let Some((schema, source)) = table else {
+                let Some(QualifiedName { schema, name: source }) = table else {
                     return Err(Error::NoRelationship {
                         parent: String::new(),
                         child: name.clone(),
@@ -255,8 +256,8 @@ fn build_shape(
                 let out_name = alias.clone().unwrap_or_else(|| name.clone());
                 let mut sub_path = path.to_vec();
                 sub_path.push(out_name.clone());
-                let target = (rel.target.0.clone(), rel.target.1.clone());
-                let mut inner = build_shape(config, cache, req, Some((&target.0, &target.1)), select, &sub_path)?;
+                let target = rel.target.clone();
+                let mut inner = build_shape(config, cache, req, Some(&target), select, &sub_path)?;
                 let hoisted = if *spread && rel.cardinality.to_one() { hoisted_aggregates(&inner) } else { vec![] };
                 inner.hoisting = !hoisted.is_empty();
                 if *spread && !rel.cardinality.to_one() && uses_aggregates(select) {
@@ -267,7 +268,7 @@ fn build_shape(
                 // `rel()`, or only embeds that are hidden themselves.
                 let hidden = select.is_empty() || (inner.select.is_empty() && inner.embeds.iter().all(|e| e.hidden));
                 let spread_columns =
-                    if *spread && !hidden { output_columns(cache, (&target.0, &target.1), &inner) } else { Vec::new() };
+                    if *spread && !hidden { output_columns(cache, &target, &inner) } else { Vec::new() };
                 shape.embeds.push(Embed {
                     alias: out_name,
                     relationship: rel,
@@ -276,7 +277,7 @@ fn build_shape(
                     hidden,
                     spread_columns,
                     hoisted,
-                    target: QualifiedTable { schema: target.0, name: target.1 },
+                    target,
                     shape: inner,
                 });
             }
@@ -294,7 +295,7 @@ fn build_shape(
             shape.filters.push(f.clone());
         }
     }
-    if let Some((schema, name)) = table {
+    if let Some(QualifiedName { schema, name }) = table {
         if let Some(t) = cache.table(schema, name) {
             shape.columns = column_info(cache, t, &shape);
         }
@@ -309,16 +310,15 @@ fn hoisted_aggregates(shape: &Shape) -> Vec<Hoisted> {
     for item in &shape.select {
         match item {
             SelectItem::Field { field: _, alias, aggregate: Some(a), aggregate_cast, .. } => {
-                let function = a.function();
                 out.push(Hoisted {
-                    name: alias.clone().unwrap_or_else(|| function.to_string()),
-                    function,
+                    name: alias.clone().unwrap_or_else(|| a.name().to_string()),
+                    aggregate: *a,
                     cast: aggregate_cast.clone(),
                 });
             }
             SelectItem::Count { alias, cast } => out.push(Hoisted {
-                name: alias.clone().unwrap_or_else(|| "count".into()),
-                function: "count",
+                name: alias.clone().unwrap_or_else(|| Aggregate::Count.name().into()),
+                aggregate: Aggregate::Count,
                 cast: cast.clone(),
             }),
             _ => {}
@@ -333,10 +333,13 @@ fn hoisted_aggregates(shape: &Shape) -> Vec<Hoisted> {
 }
 
 /// The keys the rows of `shape` have in the JSON output (for spreading them into a parent).
-fn output_columns(cache: &SchemaCache, table: (&str, &str), shape: &Shape) -> Vec<String> {
+fn output_columns(cache: &SchemaCache, table: &QualifiedName, shape: &Shape) -> Vec<String> {
     let mut out = Vec::new();
     let all = || {
-        cache.table(table.0, table.1).map(|t| t.columns.iter().map(|c| c.name.clone()).collect()).unwrap_or_default()
+        cache
+            .table(&table.schema, &table.name)
+            .map(|t| t.columns.iter().map(|c| c.name.clone()).collect())
+            .unwrap_or_default()
     };
     if shape.select.is_empty() && shape.embeds.is_empty() {
         return all();
@@ -346,7 +349,7 @@ fn output_columns(cache: &SchemaCache, table: (&str, &str), shape: &Shape) -> Ve
             SelectItem::Star => out.extend(all()),
             SelectItem::Field { field, alias, aggregate, .. } => {
                 out.push(alias.clone().unwrap_or_else(|| match aggregate {
-                    Some(a) => a.function().to_string(),
+                    Some(a) => a.name().to_string(),
                     None => field.output_name(),
                 }))
             }
@@ -356,7 +359,7 @@ fn output_columns(cache: &SchemaCache, table: (&str, &str), shape: &Shape) -> Ve
     }
     for e in shape.embeds.iter().filter(|e| !e.hidden) {
         match (e.spread, e.relationship.cardinality.to_one()) {
-            (true, true) => out.extend(output_columns(cache, (&e.target.schema, &e.target.name), &e.shape)),
+            (true, true) => out.extend(output_columns(cache, &e.target, &e.shape)),
             (true, false) => out.extend(e.spread_columns.iter().cloned()),
             (false, _) => out.push(e.alias.clone()),
         }

@@ -20,7 +20,7 @@ pub(super) fn find_relationship(
 ) -> Result<Relationship, Error> {
     let rels = cache.relationships_from(schema, source);
     let found: Vec<&Relationship> =
-        rels.iter().filter(|r| r.target.0 == schema).filter(|r| names(cache, r, target, hint)).collect();
+        rels.iter().filter(|r| r.target.schema == schema).filter(|r| names(cache, r, target, hint)).collect();
     // A computed relationship overrides foreign-key ones of the same name.
     let found: Vec<&Relationship> = if found.iter().any(|r| r.function.is_some()) {
         found.into_iter().filter(|r| r.function.is_some()).collect()
@@ -57,27 +57,27 @@ fn names(cache: &SchemaCache, r: &Relationship, target: &str, hint: Option<&str>
     let single_col = |r: &Relationship, name: &str| r.columns.len() == 1 && r.columns[0].0 == name;
     let single_ref_col = |r: &Relationship, name: &str| r.columns.len() == 1 && r.columns[0].1 == name;
     let junction_is = |r: &Relationship, name: &str| r.junction.as_ref().is_some_and(|j| j.name == name);
-    if let Some((_, function)) = &r.function {
+    if let Some(function) = &r.function {
         // A computed relationship is named by its function.
-        return function == target;
+        return function.name == target;
     }
-    let Some(target_table) = cache.table(&r.target.0, &r.target.1) else { return false };
-    let target_is_view = matches!(target_table.kind.as_str(), "v" | "m");
+    let Some(target_table) = cache.table(&r.target.schema, &r.target.name) else { return false };
+    let target_is_view = target_table.kind.is_view();
     let is_self = r.source == r.target && r.junction.is_none() && r.function.is_none();
     let m2o = r.cardinality == Cardinality::ManyToOne;
     let o2m = r.cardinality == Cardinality::OneToMany;
     match (is_self, hint) {
         // A self-relationship: the table name picks the one-to-many side, the column the
         // many-to-one side; a hint names the referenced column.
-        (true, None) => (r.target.1 == target && o2m) || (single_col(r, target) && m2o),
-        (true, Some(h)) => r.target.1 == target && o2m && single_ref_col(r, h),
+        (true, None) => (r.target.name == target && o2m) || (single_col(r, target) && m2o),
+        (true, Some(h)) => r.target.name == target && o2m && single_ref_col(r, h),
         (false, None) => {
-            r.target.1 == target
+            r.target.name == target
                 || (constraint_is(r, target) && !target_is_view)
                 || (single_col(r, target) && !target_is_view)
         }
         (false, Some(h)) => {
-            r.target.1 == target
+            r.target.name == target
                 && (constraint_is(r, h) || single_col(r, h) || single_ref_col(r, h) || junction_is(r, h))
         }
     }
@@ -95,14 +95,14 @@ fn suggestion(
     let closest = |names: &mut dyn Iterator<Item = &String>, name: &str, part: usize| {
         crate::schema_cache::closest_name(names, name, part).map(|n| Box::new((n.clone(), name.to_string())))
     };
-    if rels.iter().any(|r| r.target.0 == schema) {
-        closest(&mut rels.iter().filter(|r| r.target.0 == schema).map(|r| &r.target.1), target, 2)
+    if rels.iter().any(|r| r.target.schema == schema) {
+        closest(&mut rels.iter().filter(|r| r.target.schema == schema).map(|r| &r.target.name), target, 2)
     } else {
         let mut parents = cache
             .relationships
             .iter()
-            .filter(|((s, _), rels)| s == schema && rels.iter().any(|r| r.target.0 == schema))
-            .map(|((_, n), _)| n);
+            .filter(|(k, rels)| k.schema == schema && rels.iter().any(|r| r.target.schema == schema))
+            .map(|(k, _)| &k.name);
         closest(&mut parents, source, 4)
     }
 }
@@ -121,15 +121,15 @@ fn describe(r: &Relationship) -> serde_json::Value {
         None => format!(
             "{} using {}({}) and {}({})",
             r.constraint,
-            r.source.1,
+            r.source.name,
             r.columns.iter().map(|c| c.0.as_str()).collect::<Vec<_>>().join(", "),
-            r.target.1,
+            r.target.name,
             r.columns.iter().map(|c| c.1.as_str()).collect::<Vec<_>>().join(", ")
         ),
     };
     serde_json::json!({
         "cardinality": r.cardinality.name(),
         "relationship": relationship,
-        "embedding": format!("{} with {}", r.source.1, r.target.1),
+        "embedding": format!("{} with {}", r.source.name, r.target.name),
     })
 }

@@ -1,7 +1,8 @@
 //! SQL rendering: a [`Plan`] → a [`Transaction`] of [`Statement`]s (SQL text + bound
 //! parameters). Where request SQL is written: one file per kind of statement (`read`,
 //! `mutate`, `call`, `openapi`), the session around it (`session`), the row it returns
-//! (`result`) and the writer with the only quoting helpers (`sql`).
+//! (`result`), the writer with the only quoting helpers (`sql`) and the SQL spelling of the
+//! parser's operators and aggregates (`operators`).
 //!
 //! Every identifier goes through [`ident`] (double-quoted, quotes doubled); every value from
 //! the request is a bound parameter sent as text of type `unknown`, so PostgreSQL infers its
@@ -16,6 +17,7 @@
 mod call;
 mod mutate;
 mod openapi;
+mod operators;
 mod read;
 mod result;
 mod session;

@@ -5,12 +5,13 @@ use super::result::{body_expr, MainRow};
 use super::sql::{array_literal, function_name, ident, qualified, Sql};
 use crate::api_request::{Resolution, ReturnPref, SelectItem};
 use crate::error::Error;
-use crate::plan::{BodyParse, ColumnInfo, MutateKind, Plan, QualifiedTable, Shape};
+use crate::plan::{BodyParse, ColumnInfo, MutateKind, Plan, Shape};
+use crate::schema_cache::QualifiedName;
 
 /// What the plan writes.
 #[derive(Clone, Copy)]
 pub(super) struct Write<'a> {
-    pub table: &'a QualifiedTable,
+    pub table: &'a QualifiedName,
     pub kind: &'a MutateKind,
     pub shape: &'a Shape,
     pub payload: &'a Option<Vec<u8>>,

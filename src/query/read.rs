@@ -1,13 +1,13 @@
 //! Reads: SELECT with LATERAL embeds, WHERE, ORDER BY, LIMIT; the count estimate.
 
+use super::operators::{aggregate_function, cmp_operator, fts_function, is_value, quantifier_keyword};
 use super::result::{body_expr, MainRow};
 use super::sql::{array_literal, cast as cast_to, function_name, ident, qualified, Placeholder, Sql};
 use super::{needs_total, Estimate};
-use crate::api_request::{
-    CountPref, Field, Filter, IsValue, JsonKey, LogicTree, Operation, OrderTarget, Quantifier, SelectItem,
-};
+use crate::api_request::{CountPref, Field, Filter, IsValue, JsonKey, LogicTree, Operation, OrderTarget, SelectItem};
 use crate::error::Error;
-use crate::plan::{Action, ColumnInfo, Embed, Plan, QualifiedTable, RepOutput, Shape};
+use crate::plan::{Action, ColumnInfo, Embed, Plan, RepOutput, Shape};
+use crate::schema_cache::QualifiedName;
 
 /// For `count=planned|estimated` on a table read: `EXPLAIN` of the rows counted.
 pub(super) fn count_estimate(plan: &Plan) -> Option<Estimate> {
@@ -28,7 +28,7 @@ pub(super) fn count_estimate(plan: &Plan) -> Option<Estimate> {
     Some(Estimate { statement: sql.finish(), above })
 }
 
-pub(super) fn statement(sql: &mut Sql, plan: &Plan, table: &QualifiedTable, shape: &Shape) -> Result<(), Error> {
+pub(super) fn statement(sql: &mut Sql, plan: &Plan, table: &QualifiedName, shape: &Shape) -> Result<(), Error> {
     let from = format!("{}.{}", ident(&table.schema), ident(&table.name));
     let alias = ident(&table.name);
     let p = select_query(sql, RowSource::new(&from, &alias), shape)?;
@@ -284,8 +284,12 @@ fn embed_source<'a>(n: usize, alias: &str, t_alias: &'a str, e: &Embed) -> RowSo
     };
     let from = match &rel.function {
         // A computed relationship: the function's rows for the parent row.
-        Some((schema, name)) => {
-            format!("{}({alias}::{}) AS {t_alias}", qualified(schema, name), qualified(&rel.source.0, &rel.source.1))
+        Some(f) => {
+            format!(
+                "{}({alias}::{}) AS {t_alias}",
+                qualified(&f.schema, &f.name),
+                qualified(&rel.source.schema, &rel.source.name)
+            )
         }
         None => format!("{} AS {t_alias}", qualified(&e.target.schema, &e.target.name)),
     };
@@ -325,7 +329,7 @@ fn to_one_join(level: &mut Level, shape: &Shape, e: &Embed, inner: &str, lat: &s
         let col = format!("{lat}.{}", ident(c));
         match e.hoisted.iter().find(|h| &h.name == c).filter(|_| aggregate_here) {
             Some(h) => {
-                let mut expr = format!("pg_catalog.{}({col})", h.function);
+                let mut expr = format!("{}({col})", aggregate_function(h.aggregate));
                 if let Some(cast) = &h.cast {
                     expr = cast_to(&expr, cast)?;
                 }
@@ -398,17 +402,16 @@ pub(super) fn select_list(sql: &mut Sql, at: Columns, items: &[SelectItem], hois
                     expr = cast_to(&expr, c)?;
                 }
                 if let (Some(agg), true) = (aggregate, hoisting) {
-                    let name = as_.clone().unwrap_or_else(|| agg.function().to_string());
+                    let name = as_.clone().unwrap_or_else(|| agg.name().to_string());
                     out.push(format!("{expr} AS {}", ident(&name)));
                     continue;
                 }
                 if let Some(agg) = aggregate {
-                    let f = agg.function();
-                    expr = format!("pg_catalog.{f}({expr})");
+                    expr = format!("{}({expr})", aggregate_function(*agg));
                     if let Some(c) = aggregate_cast {
                         expr = cast_to(&expr, c)?;
                     }
-                    let name = as_.clone().unwrap_or_else(|| f.to_string());
+                    let name = as_.clone().unwrap_or_else(|| agg.name().to_string());
                     out.push(format!("{expr} AS {}", ident(&name)));
                     continue;
                 }
@@ -559,14 +562,14 @@ pub(super) fn filter_expr(sql: &mut Sql, at: Columns, f: &Filter) -> String {
             );
             let parser = parser.filter(|_| comparison);
             match (quantifier, parser) {
-                (None, None) => format!("{col} {} {}", op.sql(), sql.bind(value)),
-                (None, Some(parser)) => format!("{col} {} {parser}({}::text)", op.sql(), sql.bind(value)),
+                (None, None) => format!("{col} {} {}", cmp_operator(*op), sql.bind(value)),
+                (None, Some(parser)) => format!("{col} {} {parser}({}::text)", cmp_operator(*op), sql.bind(value)),
                 (Some(q), parser) => {
-                    let q = if *q == Quantifier::Any { "ANY" } else { "ALL" };
+                    let q = quantifier_keyword(*q);
                     let p = sql.bind(value);
                     match parser {
-                        Some(parser) => format!("{col} {} {q}({})", op.sql(), parsed_array(&p, &parser)),
-                        None => format!("{col} {} {q}({p})", op.sql()),
+                        Some(parser) => format!("{col} {} {q}({})", cmp_operator(*op), parsed_array(&p, &parser)),
+                        None => format!("{col} {} {q}({p})", cmp_operator(*op)),
                     }
                 }
             }
@@ -580,14 +583,7 @@ pub(super) fn filter_expr(sql: &mut Sql, at: Columns, f: &Filter) -> String {
             }
         }
         Operation::Is(v) => {
-            let v = match v {
-                IsValue::Null => "NULL",
-                IsValue::NotNull => "NOT NULL",
-                IsValue::True => "TRUE",
-                IsValue::False => "FALSE",
-                IsValue::Unknown => "UNKNOWN",
-            };
-            format!("{col} IS {v}")
+            format!("{col} IS {}", is_value(*v))
         }
         Operation::Fts { op, language, value } => {
             // Text and JSON columns are searched through to_tsvector, in the query's language.
@@ -597,11 +593,11 @@ pub(super) fn filter_expr(sql: &mut Sql, at: Columns, f: &Filter) -> String {
                     let l = sql.bind(lang.clone());
                     let v = sql.bind(value.clone());
                     let col = if wrap { format!("to_tsvector({l}::regconfig, {col})") } else { col };
-                    format!("{col} @@ {}({l}::regconfig, {v})", op.function())
+                    format!("{col} @@ {}({l}::regconfig, {v})", fts_function(*op))
                 }
                 None => {
                     let col = if wrap { format!("to_tsvector({col})") } else { col };
-                    format!("{col} @@ {}({})", op.function(), sql.bind(value.clone()))
+                    format!("{col} @@ {}({})", fts_function(*op), sql.bind(value.clone()))
                 }
             }
         }

@@ -105,12 +105,12 @@ pub(super) fn body_expr(media: &Media, scalar: bool) -> String {
             .into(),
         Media::Raw(_) => "coalesce(string_agg(_postgrest_t.pgrst_scalar::text, ''), '')".into(),
         Media::RawBinary(_) => "coalesce(string_agg(_postgrest_t.pgrst_scalar::bytea, ''::bytea), '')".into(),
-        Media::Handler { function: (schema, name), base, row_type, .. } => {
+        Media::Handler { function, base, row_type, .. } => {
             let row = match row_type {
-                Some((s, t)) => format!("_postgrest_t::{}.{}", ident(s), ident(t)),
+                Some(t) => format!("_postgrest_t::{}.{}", ident(&t.schema), ident(&t.name)),
                 None => "_postgrest_t".into(),
             };
-            let agg = format!("{}.{}({row})", ident(schema), ident(name));
+            let agg = format!("{}.{}({row})", ident(&function.schema), ident(&function.name));
             // These types travel as they are; any other is sent as its text.
             match base.as_str() {
                 "bytea" | "text" | "json" | "jsonb" | "xml" | "character varying" => agg,

@@ -58,21 +58,12 @@ pub fn transaction(
         req.headers.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
     let cookies: serde_json::Map<String, serde_json::Value> =
         req.cookies.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
-    let method = match req.method {
-        crate::api_request::Method::Get => "GET",
-        crate::api_request::Method::Head => "HEAD",
-        crate::api_request::Method::Post => "POST",
-        crate::api_request::Method::Patch => "PATCH",
-        crate::api_request::Method::Put => "PUT",
-        crate::api_request::Method::Delete => "DELETE",
-        crate::api_request::Method::Options => "OPTIONS",
-    };
     let mut settings: Vec<(String, String)> =
         vec![("search_path".into(), search_path.join(", ")), ("role".into(), auth.role.clone())];
     settings.extend(role_settings.iter().filter(|(k, _)| k != "default_transaction_isolation").cloned());
     settings.extend([
         ("request.jwt.claims".into(), serde_json::Value::Object(auth.claims.clone()).to_string()),
-        ("request.method".into(), method.into()),
+        ("request.method".into(), req.method.as_str().into()),
         ("request.path".into(), req.path.clone()),
         ("request.headers".into(), serde_json::Value::Object(headers).to_string()),
         ("request.cookies".into(), serde_json::Value::Object(cookies).to_string()),
@@ -165,13 +156,17 @@ mod tests {
         let plan = crate::plan::plan(&config, &cache, &api).expect("plan");
         let auth = |role: &str| AuthResult { role: role.into(), claims: Default::default() };
 
-        let tx = super::transaction(&config, &api, &auth("web_anon"), &plan).expect("transaction").expect("a GET runs a transaction");
+        let tx = super::transaction(&config, &api, &auth("web_anon"), &plan)
+            .expect("transaction")
+            .expect("a GET runs a transaction");
         assert_eq!(tx.begin, "BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY");
         let params: Vec<Option<&str>> = tx.settings.params.iter().map(|p| p.as_deref()).collect();
         assert_eq!(params[2..6], [Some("role"), Some("web_anon"), Some("statement_timeout"), Some("3s")]);
         assert!(!params.contains(&Some("default_transaction_isolation")));
 
-        let tx = super::transaction(&config, &api, &auth("todo_user"), &plan).expect("transaction").expect("a GET runs a transaction");
+        let tx = super::transaction(&config, &api, &auth("todo_user"), &plan)
+            .expect("transaction")
+            .expect("a GET runs a transaction");
         assert_eq!(tx.begin, "BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY");
         assert!(!tx.settings.params.iter().any(|p| p.as_deref() == Some("statement_timeout")));
     }

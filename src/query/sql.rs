@@ -129,8 +129,8 @@ pub(super) fn qualified(schema: &str, name: &str) -> String {
 }
 
 /// A representation function's qualified, quoted name.
-pub(super) fn function_name((schema, name): &RepFunction) -> String {
-    qualified(schema, name)
+pub(super) fn function_name(f: &RepFunction) -> String {
+    qualified(&f.schema, &f.name)
 }
 
 #[cfg(test)]

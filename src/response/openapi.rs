@@ -21,8 +21,9 @@
 //! OpenAPI 3. Keys of JSON objects come out sorted (serde_json's map), so paths, definitions and
 //! properties are in name order.
 
+use crate::api_request::{MediaType, Vnd};
 use crate::config::{Config, OpenApiMode};
-use crate::schema_cache::{Cardinality, Column, Param, Routine, SchemaCache, Table};
+use crate::schema_cache::{Cardinality, Column, Param, Routine, SchemaCache, Table, Volatility};
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
@@ -43,11 +44,13 @@ pub struct OpenApiOptions<'a> {
 }
 
 const DOCS_URL: &str = "https://postgrest.org/en/stable/references/api.html";
-const MIME_JSON: &str = "application/json";
-const MIME_OBJECT_STRIPPED: &str = "application/vnd.pgrst.object+json;nulls=stripped";
-const MIME_OBJECT: &str = "application/vnd.pgrst.object+json";
-const MIME_CSV: &str = "text/csv";
-const MIME_OPENAPI: &str = "application/openapi+json";
+const MIME_OBJECT: MediaType = MediaType::Object(Vnd { strip_nulls: false, json_suffix: true });
+const MIME_OBJECT_STRIPPED: MediaType = MediaType::Object(Vnd { strip_nulls: true, json_suffix: true });
+
+/// A `consumes`/`produces` list.
+fn mimes(types: &[MediaType]) -> Value {
+    types.iter().map(|m| Value::from(m.text().into_owned())).collect()
+}
 
 /// The body of `GET /`: the document of the request's `schema`. With
 /// `openapi-mode = follow-privileges`, `privileges` is what the database answered for the
@@ -91,7 +94,7 @@ pub fn document(cache: &SchemaCache, opts: &OpenApiOptions) -> Value {
     let mut routines: Vec<&Routine> = cache
         .routines
         .iter()
-        .filter(|((schema, name), _)| schema == opts.schema && visible("function", name))
+        .filter(|(k, _)| k.schema == opts.schema && visible("function", &k.name))
         .filter_map(|(_, overloads)| pick_overload(overloads))
         .collect();
     routines.sort_by(|a, b| a.name.cmp(&b.name));
@@ -116,7 +119,7 @@ pub fn document(cache: &SchemaCache, opts: &OpenApiOptions) -> Value {
     };
 
     let (scheme, host, port, base_path) = endpoint(opts);
-    let mimes = json!([MIME_JSON, MIME_OBJECT_STRIPPED, MIME_OBJECT, MIME_CSV]);
+    let mimes = mimes(&[MediaType::Json, MIME_OBJECT_STRIPPED, MIME_OBJECT, MediaType::Csv]);
 
     let mut doc = json!({
         "swagger": "2.0",
@@ -186,7 +189,7 @@ fn root_path_item() -> Value {
     json!({"get": {
         "tags": ["Introspection"],
         "summary": "OpenAPI description (this document)",
-        "produces": [MIME_OPENAPI, MIME_JSON],
+        "produces": mimes(&[MediaType::OpenApi, MediaType::Json]),
         "responses": {"200": {"description": "OK"}},
     }})
 }
@@ -360,13 +363,8 @@ fn foreign_key_note(cache: &SchemaCache, t: &Table, col: &str) -> Option<String>
         })
         .filter(|r| r.columns.len() == 1 && r.columns[0].0 == col)
         .filter_map(|r| {
-            let target = cache.table(&r.target.0, &r.target.1)?;
-            Some((
-                matches!(target.kind.as_str(), "v" | "m"),
-                target.name.as_str(),
-                r.columns[0].1.as_str(),
-                r.constraint.as_str(),
-            ))
+            let target = cache.table(&r.target.schema, &r.target.name)?;
+            Some((target.kind.is_view(), target.name.as_str(), r.columns[0].1.as_str(), r.constraint.as_str()))
         })
         .collect();
     candidates.sort();
@@ -379,8 +377,8 @@ fn holds_foreign_key(cache: &SchemaCache, r: &crate::schema_cache::Relationship)
     let src_cols: Vec<&String> = r.columns.iter().map(|(s, _)| s).collect();
     cache.foreign_keys.iter().any(|fk| {
         fk.name == r.constraint
-            && fk.schema == r.source.0
-            && fk.table == r.source.1
+            && fk.schema == r.source.schema
+            && fk.table == r.source.name
             && fk.columns.iter().collect::<Vec<_>>() == src_cols
     })
 }
@@ -562,13 +560,13 @@ fn routine_path_item(r: &Routine) -> Value {
             "tags": [format!("(rpc) {}", r.name)],
             "summary": summary,
             "description": description,
-            "produces": [MIME_JSON, MIME_OBJECT_STRIPPED, MIME_OBJECT],
+            "produces": mimes(&[MediaType::Json, MIME_OBJECT_STRIPPED, MIME_OBJECT]),
             "parameters": parameters,
             "responses": {"200": {"description": "OK"}},
         }))
     };
     let mut item = Map::new();
-    if r.volatility != 'v' {
+    if r.volatility != Volatility::Volatile {
         let params = r.params.iter().map(|p| routine_get_param(r, p)).collect();
         item.insert("get".into(), op(params));
     }

@@ -17,8 +17,8 @@ pub mod table;
 pub mod view;
 
 pub use relationship::{Cardinality, Junction, Relationship};
-pub use routine::{Param, ReturnShape, Routine};
-pub use table::{Column, DataRep, ForeignKey, MediaHandler, RepFunction, Table};
+pub use routine::{Param, ReturnShape, Routine, Volatility};
+pub use table::{Column, DataRep, ForeignKey, MediaHandler, QualifiedName, RelKind, RepFunction, Table};
 pub use view::{view_columns, ViewColumn};
 
 use relationship::{computed_relationships, relationships};
@@ -53,11 +53,11 @@ struct RawCache {
 /// Everything the plan stage needs to know about the exposed schemas.
 #[derive(Debug, Default)]
 pub struct SchemaCache {
-    pub tables: HashMap<(String, String), Table>,
+    pub tables: HashMap<QualifiedName, Table>,
     pub foreign_keys: Vec<ForeignKey>,
-    pub routines: HashMap<(String, String), Vec<Routine>>,
+    pub routines: HashMap<QualifiedName, Vec<Routine>>,
     /// Relationships by source table.
-    pub relationships: HashMap<(String, String), Vec<Relationship>>,
+    pub relationships: HashMap<QualifiedName, Vec<Relationship>>,
     /// COMMENT ON SCHEMA of the exposed schemas that have one.
     pub schema_descriptions: HashMap<String, String>,
     pub media_handlers: Vec<MediaHandler>,
@@ -67,11 +67,11 @@ impl SchemaCache {
     /// Decodes the JSON document [`CATALOG_QUERY`] returns.
     pub fn from_json(text: &str) -> Result<SchemaCache, serde_json::Error> {
         let raw: RawCache = serde_json::from_str(text)?;
-        let tables = raw.tables.into_iter().map(|t| ((t.schema.clone(), t.name.clone()), t)).collect();
-        let mut routines: HashMap<(String, String), Vec<Routine>> = HashMap::new();
+        let tables = raw.tables.into_iter().map(|t| (QualifiedName::new(&t.schema, &t.name), t)).collect();
+        let mut routines: HashMap<QualifiedName, Vec<Routine>> = HashMap::new();
         for r in raw.routines {
             let r = Routine::from_raw(r);
-            routines.entry((r.schema.clone(), r.name.clone())).or_default().push(r);
+            routines.entry(QualifiedName::new(&r.schema, &r.name)).or_default().push(r);
         }
         let mut tables = tables;
         let views: HashMap<i64, Vec<ViewColumn>> = raw.views.iter().map(|v| (v.oid, view_columns(&v.def))).collect();
@@ -94,30 +94,30 @@ impl SchemaCache {
     }
 
     pub fn relationships_from(&self, schema: &str, name: &str) -> &[Relationship] {
-        self.relationships.get(&(schema.to_string(), name.to_string())).map(Vec::as_slice).unwrap_or(&[])
+        self.relationships.get(&QualifiedName::new(schema, name)).map(Vec::as_slice).unwrap_or(&[])
     }
 
     pub fn table(&self, schema: &str, name: &str) -> Option<&Table> {
-        self.tables.get(&(schema.to_string(), name.to_string()))
+        self.tables.get(&QualifiedName::new(schema, name))
     }
 
     /// The handler rendering `relation`'s rows as `media`: one for that relation, else one for
     /// any rows.
-    pub fn media_handler(&self, media: &str, relation: Option<(&str, &str)>) -> Option<&MediaHandler> {
+    pub fn media_handler(&self, media: &str, relation: Option<&QualifiedName>) -> Option<&MediaHandler> {
         let candidates = || self.media_handlers.iter().filter(move |h| h.media == media);
         candidates()
-            .find(|h| h.input.as_ref().map(|(s, t)| (s.as_str(), t.as_str())) == relation && relation.is_some())
+            .find(|h| h.input.as_ref() == relation && relation.is_some())
             .or_else(|| candidates().find(|h| h.input.is_none()))
     }
 
     pub fn routines(&self, schema: &str, name: &str) -> &[Routine] {
-        self.routines.get(&(schema.to_string(), name.to_string())).map(Vec::as_slice).unwrap_or(&[])
+        self.routines.get(&QualifiedName::new(schema, name)).map(Vec::as_slice).unwrap_or(&[])
     }
 
     /// A table of `schema` whose name is close to `name` (for PostgREST's "Perhaps you meant").
     pub fn similar_table(&self, schema: &str, name: &str) -> Option<String> {
         // At least 75% alike.
-        closest_name(self.tables.keys().filter(|(s, _)| s == schema).map(|(_, n)| n), name, 4).cloned()
+        closest_name(self.tables.keys().filter(|k| k.schema == schema).map(|k| &k.name), name, 4).cloned()
     }
 
     pub fn summary(&self) -> String {

@@ -4,7 +4,7 @@
 //! functions taking one relation's row and returning another's (computed relationships).
 
 use super::routine::{ReturnShape, Routine};
-use super::table::{ForeignKey, Table};
+use super::table::{ForeignKey, QualifiedName, Table};
 use std::collections::HashMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,17 +47,17 @@ pub struct Junction {
 /// pair of them through a junction table.
 #[derive(Debug, Clone)]
 pub struct Relationship {
-    pub source: (String, String),
-    pub target: (String, String),
+    pub source: QualifiedName,
+    pub target: QualifiedName,
     pub cardinality: Cardinality,
     /// The foreign key's name (for many-to-many: the junction table's).
     pub constraint: String,
     /// (source column, target column) pairs; empty for many-to-many.
     pub columns: Vec<(String, String)>,
     pub junction: Option<Junction>,
-    /// A computed relationship: the function (schema, name) taking the source row and
-    /// returning the target's rows (SETOF: to-many) or one row (to-one).
-    pub function: Option<(String, String)>,
+    /// A computed relationship: the function taking the source row and returning the
+    /// target's rows (SETOF: to-many) or one row (to-one).
+    pub function: Option<QualifiedName>,
 }
 
 impl Relationship {
@@ -90,13 +90,13 @@ impl Relationship {
 /// one-to-many, or one-to-one when its columns are unique), and each pair of keys of a
 /// junction table whose key columns are part of the junction's primary key (many-to-many).
 pub(super) fn relationships(
-    tables: &HashMap<(String, String), Table>,
+    tables: &HashMap<QualifiedName, Table>,
     fks: &[ForeignKey],
-) -> HashMap<(String, String), Vec<Relationship>> {
-    let mut out: HashMap<(String, String), Vec<Relationship>> = HashMap::new();
+) -> HashMap<QualifiedName, Vec<Relationship>> {
+    let mut out: HashMap<QualifiedName, Vec<Relationship>> = HashMap::new();
     for fk in fks {
-        let source = (fk.schema.clone(), fk.table.clone());
-        let target = (fk.foreign_schema.clone(), fk.foreign_table.clone());
+        let source = QualifiedName::new(&fk.schema, &fk.table);
+        let target = QualifiedName::new(&fk.foreign_schema, &fk.foreign_table);
         let unique = fk.one_to_one.unwrap_or_else(|| tables.get(&source).is_some_and(|t| t.is_unique(&fk.columns)));
         let pairs: Vec<(String, String)> = fk.columns.iter().cloned().zip(fk.foreign_columns.iter().cloned()).collect();
         out.entry(source.clone()).or_default().push(Relationship {
@@ -120,14 +120,14 @@ pub(super) fn relationships(
     }
     // Many-to-many through junction tables.
     // Sorted, so relationships (and PGRST201's list of them) come out in a stable order.
-    let mut junctions: Vec<(&(String, String), &Table)> = tables.iter().collect();
+    let mut junctions: Vec<(&QualifiedName, &Table)> = tables.iter().collect();
     junctions.sort_by(|a, b| a.0.cmp(b.0));
     let mut fks_of: HashMap<(&str, &str), Vec<&ForeignKey>> = HashMap::new();
     for f in fks {
         fks_of.entry((f.schema.as_str(), f.table.as_str())).or_default().push(f);
     }
     for (jkey, junction) in junctions {
-        let Some(jfks) = fks_of.get(&(jkey.0.as_str(), jkey.1.as_str())) else { continue };
+        let Some(jfks) = fks_of.get(&(jkey.schema.as_str(), jkey.name.as_str())) else { continue };
         for a in jfks {
             for b in jfks {
                 // Two different keys (a view may repeat one key under several column names).
@@ -138,8 +138,8 @@ pub(super) fn relationships(
                 if !in_pk(a) || !in_pk(b) {
                     continue;
                 }
-                let source = (a.foreign_schema.clone(), a.foreign_table.clone());
-                let target = (b.foreign_schema.clone(), b.foreign_table.clone());
+                let source = QualifiedName::new(&a.foreign_schema, &a.foreign_table);
+                let target = QualifiedName::new(&b.foreign_schema, &b.foreign_table);
                 out.entry(source.clone()).or_default().push(Relationship {
                     source,
                     target,
@@ -165,9 +165,9 @@ pub(super) fn relationships(
 /// Functions taking one table's row and returning another table's rows are relationships
 /// too (PostgREST's computed relationships), embedded under the function's name.
 pub(super) fn computed_relationships(
-    tables: &HashMap<(String, String), Table>,
-    routines: &HashMap<(String, String), Vec<Routine>>,
-    out: &mut HashMap<(String, String), Vec<Relationship>>,
+    tables: &HashMap<QualifiedName, Table>,
+    routines: &HashMap<QualifiedName, Vec<Routine>>,
+    out: &mut HashMap<QualifiedName, Vec<Relationship>>,
 ) {
     for r in routines.values().flatten() {
         let (ReturnShape::Composite { relation: Some(target) }, [_]) = (&r.shape, r.params.as_slice()) else {
@@ -185,7 +185,7 @@ pub(super) fn computed_relationships(
             constraint: r.name.clone(),
             columns: vec![],
             junction: None,
-            function: Some((r.schema.clone(), r.name.clone())),
+            function: Some(QualifiedName::new(&r.schema, &r.name)),
         });
     }
 }

@@ -2,6 +2,7 @@
 //! computed relationships need ([`Routine`]): the parameters a caller passes ([`Param`]), the
 //! shape of what it returns ([`ReturnShape`]), its volatility and `SET` clauses.
 
+use super::table::QualifiedName;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -20,15 +21,27 @@ pub(super) struct RawRoutine {
     return_relation: Option<String>,
     return_domain: Option<String>,
     return_domain_base: Option<String>,
-    volatility: String,
+    volatility: Volatility,
     variadic: bool,
     #[serde(default)]
     rows: f64,
     #[serde(default)]
-    arg_relation: Option<(String, String)>,
+    arg_relation: Option<QualifiedName>,
     /// `ALTER FUNCTION … SET name = value`, as `name=value`.
     #[serde(default)]
     settings: Vec<String>,
+}
+
+/// pg_proc.provolatile, decoded from its letter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum Volatility {
+    #[serde(rename = "i")]
+    Immutable,
+    #[serde(rename = "s")]
+    Stable,
+    /// Also any letter PostgreSQL does not use: it may not be run by GET.
+    #[serde(rename = "v", other)]
+    Volatile,
 }
 
 /// A function parameter the caller passes (IN, INOUT or VARIADIC).
@@ -46,7 +59,7 @@ pub enum ReturnShape {
     Scalar,
     /// A row type: a table's, a composite type's, or `record` with OUT parameters.
     Composite {
-        relation: Option<(String, String)>,
+        relation: Option<QualifiedName>,
     },
     Void,
 }
@@ -63,15 +76,14 @@ pub struct Routine {
     pub return_type: String,
     /// For a function returning a domain: the domain's name (e.g. `text/html`) and base type.
     pub return_domain: Option<(String, String)>,
-    /// 'i' immutable, 's' stable, 'v' volatile.
-    pub volatility: char,
+    pub volatility: Volatility,
     /// `ROWS n` of a set-returning function (1 makes a computed relationship to-one).
     pub rows: f64,
     pub variadic: bool,
     /// OUT, INOUT and TABLE parameters: (name, type), the columns of the rows it returns.
     pub out_columns: Vec<(String, String)>,
     /// The relation whose row is the only argument, if it is one.
-    pub arg_relation: Option<(String, String)>,
+    pub arg_relation: Option<QualifiedName>,
     /// Its `SET name = value` clauses (`db-hoisted-tx-settings` names those applied to the
     /// whole transaction).
     pub settings: Vec<(String, String)>,
@@ -113,7 +125,9 @@ impl Routine {
         let shape = if r.return_type == "void" {
             ReturnShape::Void
         } else if r.return_typtype == "c" {
-            ReturnShape::Composite { relation: r.return_schema.clone().zip(r.return_relation.clone()) }
+            ReturnShape::Composite {
+                relation: r.return_schema.clone().zip(r.return_relation.clone()).map(QualifiedName::from),
+            }
         } else if has_out {
             // OUT/INOUT/TABLE parameters: a row of them, even a single one.
             ReturnShape::Composite { relation: None }
@@ -131,7 +145,7 @@ impl Routine {
             shape,
             return_type: r.return_type,
             return_domain: r.return_domain.zip(r.return_domain_base),
-            volatility: r.volatility.chars().next().unwrap_or('v'),
+            volatility: r.volatility,
             rows: r.rows,
             variadic: r.variadic,
             out_columns,

@@ -38,8 +38,28 @@ impl Column {
     }
 }
 
-/// A function (schema, name) of a domain representation.
-pub type RepFunction = (String, String);
+/// A function of a domain representation.
+pub type RepFunction = QualifiedName;
+
+/// A relation or function named with its schema. Decoded from the catalog's `[schema, name]`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(from = "(String, String)")]
+pub struct QualifiedName {
+    pub schema: String,
+    pub name: String,
+}
+
+impl QualifiedName {
+    pub fn new(schema: impl Into<String>, name: impl Into<String>) -> QualifiedName {
+        QualifiedName { schema: schema.into(), name: name.into() }
+    }
+}
+
+impl From<(String, String)> for QualifiedName {
+    fn from((schema, name): (String, String)) -> QualifiedName {
+        QualifiedName { schema, name }
+    }
+}
 
 /// PostgREST's domain representations: the functions of the implicit casts a domain has to
 /// `json` (formatting it in JSON responses) and `text` (in CSV), and from `json` (parsing it
@@ -56,12 +76,36 @@ pub struct DataRep {
     pub from_text: Option<RepFunction>,
 }
 
+/// What a relation is (pg_class.relkind, decoded from its letter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum RelKind {
+    #[serde(rename = "r")]
+    Table,
+    #[serde(rename = "v")]
+    View,
+    #[serde(rename = "m")]
+    MaterializedView,
+    #[serde(rename = "f")]
+    Foreign,
+    #[serde(rename = "p")]
+    Partitioned,
+    /// A kind the catalog query does not select today.
+    #[serde(other)]
+    Other,
+}
+
+impl RelKind {
+    /// A view or a materialized view: its keys and relationships come through its definition.
+    pub fn is_view(self) -> bool {
+        matches!(self, RelKind::View | RelKind::MaterializedView)
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct Table {
     pub schema: String,
     pub name: String,
-    /// pg_class.relkind: r table, v view, m materialized view, f foreign, p partitioned.
-    pub kind: String,
+    pub kind: RelKind,
     #[serde(default)]
     pub oid: i64,
     pub description: Option<String>,
@@ -121,7 +165,7 @@ pub struct MediaHandler {
     pub schema: String,
     pub name: String,
     /// The relation whose rows it takes; `None` for `anyelement`.
-    pub input: Option<(String, String)>,
+    pub input: Option<QualifiedName>,
     pub media: String,
     /// The domain's base type (`bytea` results are sent as bytes).
     pub base: String,

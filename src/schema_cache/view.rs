@@ -2,7 +2,7 @@
 //! query tree (`pg_rewrite.ev_action`, PostgreSQL's node-tree text), and the foreign and primary
 //! keys that makes a view take part in, as PostgREST sees them.
 
-use super::table::{ForeignKey, Table};
+use super::table::{ForeignKey, QualifiedName, Table};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 
@@ -126,7 +126,7 @@ fn target_entry(entry: &str) -> Option<ViewColumn> {
 type Shown = Vec<(String, i64, i64)>;
 
 /// Per table oid, the views showing any of its columns (in the views' order).
-type Showing<'a> = HashMap<i64, Vec<(&'a (String, String), &'a Shown)>>;
+type Showing<'a> = HashMap<i64, Vec<(&'a QualifiedName, &'a Shown)>>;
 
 /// Foreign keys as seen through views, as PostgREST sees them: every view column that is a
 /// plain reference to a table column (through views of views, also views of the extra search
@@ -134,7 +134,7 @@ type Showing<'a> = HashMap<i64, Vec<(&'a (String, String), &'a Shown)>>;
 /// place, on either side, once for every way the view names the key's columns (it may show a
 /// column several times). A view also gets the primary keys of the tables it shows whole.
 pub(super) fn through_views(
-    tables: &mut HashMap<(String, String), Table>,
+    tables: &mut HashMap<QualifiedName, Table>,
     fks: &[ForeignKey],
     views: &HashMap<i64, Vec<ViewColumn>>,
     pks: &HashMap<i64, Vec<i64>>,
@@ -159,19 +159,19 @@ pub(super) fn through_views(
     }
     let mut out = Vec::new();
     for fk in fks {
-        let source = (fk.schema.clone(), fk.table.clone());
-        let target = (fk.foreign_schema.clone(), fk.foreign_table.clone());
+        let source = QualifiedName::new(&fk.schema, &fk.table);
+        let target = QualifiedName::new(&fk.foreign_schema, &fk.foreign_table);
         let targets = exposing(tables, &showing, target, fk.foreign_table_oid, &fk.foreign_column_nums);
         for (src, src_cols) in exposing(tables, &showing, source, fk.table_oid, &fk.column_nums) {
             for (dst, dst_cols) in &targets {
                 let mut f = fk.clone();
-                f.schema = src.0.clone();
-                f.table = src.1.clone();
+                f.schema = src.schema.clone();
+                f.table = src.name.clone();
                 if !src_cols.is_empty() {
                     f.columns = src_cols.clone();
                 }
-                f.foreign_schema = dst.0.clone();
-                f.foreign_table = dst.1.clone();
+                f.foreign_schema = dst.schema.clone();
+                f.foreign_table = dst.name.clone();
                 if !dst_cols.is_empty() {
                     f.foreign_columns = dst_cols.clone();
                 }
@@ -185,9 +185,9 @@ pub(super) fn through_views(
 /// Each exposed view's columns traced to the table columns they stand for (through views of
 /// views), by the names the view gives them.
 fn shown_columns(
-    tables: &HashMap<(String, String), Table>,
+    tables: &HashMap<QualifiedName, Table>,
     views: &HashMap<i64, Vec<ViewColumn>>,
-) -> BTreeMap<(String, String), Shown> {
+) -> BTreeMap<QualifiedName, Shown> {
     // The column of a relation that is not a known view, a view column stands for.
     let origin = |mut table: i64, mut column: i64| -> Option<(i64, i64)> {
         for _ in 0..64 {
@@ -239,12 +239,12 @@ fn shown_primary_key(cols: &Shown, pks: &HashMap<i64, Vec<i64>>) -> Vec<String> 
 /// Each exposed relation showing columns `nums` of table `oid` (`own` is that table's name),
 /// with the names it gives them (empty: the table itself), once per way of naming them.
 fn exposing(
-    tables: &HashMap<(String, String), Table>,
+    tables: &HashMap<QualifiedName, Table>,
     showing: &Showing,
-    own: (String, String),
+    own: QualifiedName,
     oid: i64,
     nums: &[i64],
-) -> Vec<((String, String), Vec<String>)> {
+) -> Vec<(QualifiedName, Vec<String>)> {
     let mut out = Vec::new();
     if tables.contains_key(&own) {
         out.push((own, vec![]));
