@@ -108,12 +108,12 @@ fn written_columns(req: &ApiRequest, table: &Table) -> Result<Vec<String>, Error
 }
 
 /// The body as JSON text: a body that is missing, or not JSON after conversion, is refused.
-fn json_body(req: &ApiRequest) -> Result<Vec<u8>, Error> {
+fn json_body(req: &ApiRequest) -> Result<bytes::Bytes, Error> {
     let p = req.payload.as_ref().ok_or_else(|| Error::InvalidBody("Empty or invalid json".into()))?;
     if matches!(p, Payload::Raw(_)) {
         return Err(Error::MediaType(req.content_type.clone()));
     }
-    Ok(p.json_bytes().to_vec())
+    Ok(p.json_bytes().clone())
 }
 
 /// A POST's `ON CONFLICT`, from `Prefer: resolution` and `on_conflict=` (else the primary
@@ -211,6 +211,6 @@ fn body_parse(table: &Table, written: &[String]) -> BodyParse {
 
 /// The text of the first element of a JSON array (as sent: numbers keep their digits), or the
 /// body itself when it is not an array.
-fn first_element(body: &[u8]) -> Vec<u8> {
-    crate::api_request::first_row(body).unwrap_or(body).to_vec()
+fn first_element(body: &bytes::Bytes) -> bytes::Bytes {
+    crate::api_request::first_row(body).map_or_else(|| body.clone(), |row| body.slice_ref(row))
 }
