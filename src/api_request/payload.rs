@@ -494,10 +494,7 @@ pub(super) fn csv_to_json(body: &[u8]) -> Result<(Vec<u8>, Vec<String>), Error> 
 
 /// RFC 4180 CSV; an unquoted `NULL` field is SQL NULL. Calls `on_row` with each row (which it
 /// may take the fields of); one row is held at a time.
-fn parse_csv(
-    text: &str,
-    mut on_row: impl FnMut(&mut Vec<Option<String>>) -> Result<(), Error>,
-) -> Result<(), Error> {
+fn parse_csv(text: &str, mut on_row: impl FnMut(&mut Vec<Option<String>>) -> Result<(), Error>) -> Result<(), Error> {
     let mut row = Vec::new();
     let mut field = String::new();
     let mut quoted = false;

@@ -165,7 +165,10 @@ fn paths() {
 fn csv_bodies() {
     let (v, keys) = payload::csv_to_json(b"name,done\n\"a, b\",true\nNULL,\"NULL\"\n").expect("csv");
     assert_eq!(keys, vec!["name", "done"]);
-    assert_eq!(String::from_utf8(v).ok().as_deref(), Some(r#"[{"done":"true","name":"a, b"},{"done":"NULL","name":null}]"#));
+    assert_eq!(
+        String::from_utf8(v).ok().as_deref(),
+        Some(r#"[{"done":"true","name":"a, b"},{"done":"NULL","name":null}]"#)
+    );
     assert!(payload::csv_to_json(b"a,b\n1\n").is_err());
 }
 
@@ -205,11 +208,13 @@ fn limits_are_the_requests() {
 
 #[test]
 fn json_bodies_are_checked_without_a_tree() {
-    let parse = |body: &[u8], columns: bool| {
-        match payload::parse_payload("application/json", &bytes::Bytes::copy_from_slice(body), columns) {
-            Ok(p) => Ok((p.is_array(), p.keys().to_vec())),
-            Err(e) => Err(e.body(false)["message"].as_str().unwrap_or_default().to_string()),
-        }
+    let parse = |body: &[u8], columns: bool| match payload::parse_payload(
+        "application/json",
+        &bytes::Bytes::copy_from_slice(body),
+        columns,
+    ) {
+        Ok(p) => Ok((p.is_array(), p.keys().to_vec())),
+        Err(e) => Err(e.body(false)["message"].as_str().unwrap_or_default().to_string()),
     };
     let keys = |k: &[&str]| k.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     let (invalid, mismatch) = (Err("Empty or invalid json".to_string()), Err("All object keys must match".to_string()));
