@@ -22,7 +22,7 @@ mod query_params;
 pub use grammar::{parse_filter, parse_order, parse_query, parse_select};
 pub use limits::Limits;
 pub use media_type::{MediaType, PlanFormat, PlanRequest, Vnd};
-pub use payload::Payload;
+pub use payload::{first_row, Payload};
 pub use preferences::{CountPref, Preferences, Resolution, ReturnPref};
 pub use query_params::*;
 

@@ -44,7 +44,8 @@ pub enum Action {
         table: QualifiedName,
         kind: MutateKind,
         shape: Shape,
-        payload: Option<Vec<u8>>,
+        /// The body as sent (shared with the request, not copied).
+        payload: Option<bytes::Bytes>,
         pk: Vec<String>,
         /// `Prefer: missing=default`: each written column with its default expression (from the
         /// catalog); a column missing from a row gets its default instead of NULL.

@@ -108,12 +108,12 @@ fn written_columns(req: &ApiRequest, table: &Table) -> Result<Vec<String>, Error
 }
 
 /// The body as JSON text: a body that is missing, or not JSON after conversion, is refused.
-fn json_body(req: &ApiRequest) -> Result<Vec<u8>, Error> {
+fn json_body(req: &ApiRequest) -> Result<bytes::Bytes, Error> {
     let p = req.payload.as_ref().ok_or_else(|| Error::InvalidBody("Empty or invalid json".into()))?;
     if matches!(p, Payload::Raw(_)) {
         return Err(Error::MediaType(req.content_type.text().into_owned()));
     }
-    Ok(p.json_bytes().to_vec())
+    Ok(p.json_bytes().clone())
 }
 
 /// A POST's `ON CONFLICT`, from `Prefer: resolution` and `on_conflict=` (else the primary
@@ -162,12 +162,10 @@ fn check_put(req: &ApiRequest, table: &Table, shape: &Shape) -> Result<(), Error
 /// Whether PUT's body is one row (an object, or the first of an array) whose key matches the
 /// URL's `filters`; further rows are ignored, as in PostgREST.
 fn put_body_matches_url(payload: Option<&Payload>, filters: &[Filter]) -> bool {
-    let row = payload.and_then(|p| serde_json::from_slice::<serde_json::Value>(p.json_bytes()).ok());
-    let row = match row {
-        Some(serde_json::Value::Array(items)) => items.into_iter().next(),
-        Some(v @ serde_json::Value::Object(_)) => Some(v),
-        _ => None,
-    };
+    // Only the first row is parsed, whatever follows it.
+    let row = payload
+        .and_then(|p| crate::api_request::first_row(p.json_bytes()))
+        .and_then(|r| serde_json::from_slice::<serde_json::Value>(r).ok());
     row.as_ref().and_then(serde_json::Value::as_object).is_some_and(|obj| {
         filters.iter().all(|f| {
             let url = match &f.operation {
@@ -207,9 +205,6 @@ fn body_parse(table: &Table, written: &[String]) -> BodyParse {
 
 /// The text of the first element of a JSON array (as sent: numbers keep their digits), or the
 /// body itself when it is not an array.
-fn first_element(body: &[u8]) -> Vec<u8> {
-    match serde_json::from_slice::<Vec<Box<serde_json::value::RawValue>>>(body) {
-        Ok(items) => items.first().map(|r| r.get().as_bytes().to_vec()).unwrap_or_else(|| body.to_vec()),
-        Err(_) => body.to_vec(),
-    }
+fn first_element(body: &bytes::Bytes) -> bytes::Bytes {
+    crate::api_request::first_row(body).map_or_else(|| body.clone(), |row| body.slice_ref(row))
 }

@@ -14,7 +14,7 @@ pub(super) struct Write<'a> {
     pub table: &'a QualifiedName,
     pub kind: &'a MutateKind,
     pub shape: &'a Shape,
-    pub payload: &'a Option<Vec<u8>>,
+    pub payload: &'a Option<bytes::Bytes>,
     pub pk: &'a [String],
     pub defaults: &'a [(String, Option<String>)],
     pub parse: &'a BodyParse,
