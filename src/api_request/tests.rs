@@ -246,7 +246,7 @@ fn limits_are_the_requests() {
 #[test]
 fn json_bodies_are_checked_without_a_tree() {
     let parse = |body: &[u8], columns: bool| match payload::parse_payload(
-        "application/json",
+        &crate::api_request::MediaType::Json,
         &bytes::Bytes::copy_from_slice(body),
         columns,
     ) {

@@ -252,14 +252,7 @@ impl Config {
     pub fn from_raw(mut raw: BTreeMap<String, String>) -> Result<Config, ConfigError> {
         complete(&mut raw)?;
         let r = Raw(&raw);
-        let db_schemas = r.list("db-schemas");
-        let Some(default_schema) = db_schemas.first().cloned() else {
-            return Err(invalid("db-schemas", "at least one schema is required"));
-        };
-        // PostgREST refuses to expose the catalogs.
-        if let Some(s) = db_schemas.iter().find(|s| matches!(s.as_str(), "pg_catalog" | "information_schema")) {
-            return Err(invalid("db-schemas", format!("db-schemas does not allow schema: '{s}'")));
-        }
+        let (db_schemas, default_schema) = schemas(&r)?;
         let db_pool = r.int("db-pool")?;
         if db_pool < 1 {
             return Err(invalid("db-pool", "must be a positive number"));
@@ -282,25 +275,9 @@ impl Config {
             r.get("jwt-secret").map(|secret| jwt_secret(secret, r.flag("jwt-secret-is-base64"))).transpose()?;
         let jwt_role_claim_key = ClaimPath::parse(r.value("jwt-role-claim-key"))
             .map_err(|e| invalid("jwt-role-claim-key", format!("'{}' is {e}", r.value("jwt-role-claim-key"))))?;
-        let jwt_aud = r.text("jwt-aud");
-        if let Some(aud) = jwt_aud.as_deref().filter(|a| !uri::is_string_or_uri(a)) {
-            return Err(invalid("jwt-aud", format!("'{aud}': jwt-aud should be a string or a valid URI")));
-        }
-        let openapi_server_proxy_uri = r.text("openapi-server-proxy-uri");
-        if let Some(proxy) = openapi_server_proxy_uri.as_deref().filter(|p| !uri::is_proxy_uri(p)) {
-            return Err(invalid(
-                "openapi-server-proxy-uri",
-                format!("'{proxy}': malformed proxy uri, a correct example: https://example.com:8443/basePath"),
-            ));
-        }
+        let (jwt_aud, openapi_server_proxy_uri) = uris(&r)?;
         let jwt_cache_max_entries = r.int("jwt-cache-max-entries")?.max(0) as usize;
-        let limit = |name: &str| usize::try_from(r.int(name)?).map_err(|_| invalid(name, "must not be negative"));
-        let request_limits = crate::api_request::Limits {
-            max_depth: limit("request-max-depth")?,
-            max_embeds: limit("request-max-embeds")?,
-            max_select_items: limit("request-max-select-items")?,
-            max_filters: limit("request-max-filters")?,
-        };
+        let request_limits = request_limits(&r)?;
         let server_unix_socket_mode = r.socket_mode("server-unix-socket-mode")?;
         let admin_server_unix_socket_mode = r.socket_mode("admin-server-unix-socket-mode")?;
         let admin_server_port = match r.int_if_set("admin-server-port")? {
@@ -371,6 +348,45 @@ impl Config {
             source: ConfigSource::default(),
         })
     }
+}
+
+/// `db-schemas` and its first, the default schema. PostgREST refuses to expose the catalogs.
+fn schemas(r: &Raw) -> Result<(Vec<String>, String), ConfigError> {
+    let db_schemas = r.list("db-schemas");
+    let Some(default_schema) = db_schemas.first().cloned() else {
+        return Err(invalid("db-schemas", "at least one schema is required"));
+    };
+    if let Some(s) = db_schemas.iter().find(|s| matches!(s.as_str(), "pg_catalog" | "information_schema")) {
+        return Err(invalid("db-schemas", format!("db-schemas does not allow schema: '{s}'")));
+    }
+    Ok((db_schemas, default_schema))
+}
+
+/// `jwt-aud` (a string, or a URI when it looks like one) and `openapi-server-proxy-uri`.
+fn uris(r: &Raw) -> Result<(Option<String>, Option<String>), ConfigError> {
+    let jwt_aud = r.text("jwt-aud");
+    if let Some(aud) = jwt_aud.as_deref().filter(|a| !uri::is_string_or_uri(a)) {
+        return Err(invalid("jwt-aud", format!("'{aud}': jwt-aud should be a string or a valid URI")));
+    }
+    let proxy_uri = r.text("openapi-server-proxy-uri");
+    if let Some(proxy) = proxy_uri.as_deref().filter(|p| !uri::is_proxy_uri(p)) {
+        return Err(invalid(
+            "openapi-server-proxy-uri",
+            format!("'{proxy}': malformed proxy uri, a correct example: https://example.com:8443/basePath"),
+        ));
+    }
+    Ok((jwt_aud, proxy_uri))
+}
+
+/// The request limits (`request-max-*`), none negative.
+fn request_limits(r: &Raw) -> Result<crate::api_request::Limits, ConfigError> {
+    let limit = |name: &str| usize::try_from(r.int(name)?).map_err(|_| invalid(name, "must not be negative"));
+    Ok(crate::api_request::Limits {
+        max_depth: limit("request-max-depth")?,
+        max_embeds: limit("request-max-embeds")?,
+        max_select_items: limit("request-max-select-items")?,
+        max_filters: limit("request-max-filters")?,
+    })
 }
 
 /// Checks each known setting's value against its kind, fills in the defaults of those unset,

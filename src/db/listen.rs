@@ -55,7 +55,7 @@ pub async fn listen(uri: String, channel: String, tx: tokio::sync::mpsc::Sender<
                 drop(driver);
             }
             Err(e) => {
-                tracing::debug!("LISTEN connection failed: {e}");
+                tracing::debug!("Could not connect for LISTEN: {e}");
             }
         }
         tokio::time::sleep(backoff).await;

@@ -546,7 +546,7 @@ async fn planned_rows(client: &deadpool_postgres::Client, statement: &Statement,
     let plan: serde_json::Value = rows
         .first()
         .and_then(|r| r.try_get::<_, serde_json::Value>(0).ok())
-        .ok_or_else(|| Error::Internal("EXPLAIN returned no plan".into()))?;
+        .ok_or_else(|| Error::Internal("The EXPLAIN returned no plan".into()))?;
     plan.pointer("/0/Plan/Plan Rows")
         .and_then(serde_json::Value::as_f64)
         .map(|n| n as i64)

@@ -57,30 +57,13 @@ pub fn build(
             }
         }
         Action::Mutate { table, kind, .. } => {
-            // How many rows were new: an upsert counts them; a plain insert inserted them all.
-            let inserted = result.inserted.unwrap_or(result.page_total);
-            let put = req.method == crate::api_request::Method::Put;
-            let merge = req.preferences.resolution == Some(crate::api_request::Resolution::MergeDuplicates);
-            resp.status = match kind {
-                // PUT: 201 when it created the row, 200 when it replaced it.
-                MutateKind::Insert { .. } if put && inserted > 0 => 201,
-                MutateKind::Insert { .. } if put => 200,
-                // POST: 201, but 200 for a merge that inserted nothing (PostgREST's rule: an
-                // ignore-duplicates upsert is 201 even when every row was a duplicate).
-                MutateKind::Insert { .. } if inserted <= 0 && merge => 200,
-                MutateKind::Insert { .. } => 201,
-                _ => 200,
-            };
-            // PostgREST: an update reports the rows' range, inserts and deletes only the total.
-            let range = match kind {
-                MutateKind::Update { .. } => content_range(result.total),
-                _ => format!("*/{}", result.total.map(|t| t.to_string()).unwrap_or_else(|| "*".into())),
-            };
+            let (status, range) = write_status(req, kind, &result);
+            resp.status = status;
             resp.headers.push(("Content-Range".into(), range));
             if plan.return_ != ReturnPref::Representation {
                 body = None;
                 // Only a POST keeps its status without a body.
-                if !matches!(kind, MutateKind::Insert { .. }) || put {
+                if !matches!(kind, MutateKind::Insert { .. }) || req.method == crate::api_request::Method::Put {
                     resp.status = 204;
                 }
             }
@@ -133,6 +116,30 @@ pub fn build(
         }
     }
     Ok(resp)
+}
+
+/// The status and `Content-Range` of a write, as PostgREST gives them.
+fn write_status(req: &ApiRequest, kind: &MutateKind, result: &DbResult) -> (u16, String) {
+    // How many rows were new: an upsert counts them; a plain insert inserted them all.
+    let inserted = result.inserted.unwrap_or(result.page_total);
+    let put = req.method == crate::api_request::Method::Put;
+    let merge = req.preferences.resolution == Some(crate::api_request::Resolution::MergeDuplicates);
+    let status = match kind {
+        // PUT: 201 when it created the row, 200 when it replaced it.
+        MutateKind::Insert { .. } if put && inserted > 0 => 201,
+        MutateKind::Insert { .. } if put => 200,
+        // POST: 201, but 200 for a merge that inserted nothing (PostgREST's rule: an
+        // ignore-duplicates upsert is 201 even when every row was a duplicate).
+        MutateKind::Insert { .. } if inserted <= 0 && merge => 200,
+        MutateKind::Insert { .. } => 201,
+        _ => 200,
+    };
+    // PostgREST: an update reports the rows' range, inserts and deletes only the total.
+    let range = match kind {
+        MutateKind::Update { .. } => content_range(0, result.page_total, result.total),
+        _ => format!("*/{}", result.total.map(|t| t.to_string()).unwrap_or_else(|| "*".into())),
+    };
+    (status, range)
 }
 
 /// `Content-Range`: `first-last/total` of the page, `*/total` for an empty page, `*` for an
