@@ -3,17 +3,28 @@
 //! PostgREST picks its suggestions with a fuzzy string set (the `fuzzyset` library): candidates
 //! that share character n-grams with the query (trigrams first, bigrams when no trigram
 //! matches) are ranked by the n-gram vectors' cosine similarity, the best 50 re-ranked by
-//! normalized Levenshtein similarity, and the best one scoring at least 0.33 wins. The same
-//! ranking here gives the same hints.
+//! normalized Levenshtein similarity, and the best one scoring at least the threshold wins.
+//! The same ranking here gives the same hints. This is the one matcher of every hint: names of
+//! tables and functions ([`NAME_SCORE`], as PostgREST since 14.6, so a hint cannot be used to
+//! list a schema's relations), an embed's related tables and parameter lists ([`MIN_SCORE`]).
 
 use std::collections::HashMap;
 
-/// The lowest score a suggestion may have.
-const MIN_SCORE: f64 = 0.33;
+/// The lowest score a suggestion may have: fuzzyset's default.
+pub const MIN_SCORE: f64 = 0.33;
 
-/// The candidate closest to `query`, if any is close enough. Candidates compare without case;
-/// of candidates equal but for case, the first one counts.
+/// The lowest score of a suggested table or function name (PostgREST 14.6, its #4675): a typo,
+/// not a name merely alike.
+pub const NAME_SCORE: f64 = 0.75;
+
+/// The candidate closest to `query` scoring at least [`MIN_SCORE`].
 pub fn closest<'a>(candidates: &[&'a str], query: &str) -> Option<&'a str> {
+    closest_scoring(candidates, query, MIN_SCORE)
+}
+
+/// The candidate closest to `query`, if any scores at least `min_score`. Candidates compare
+/// without case; of candidates equal but for case, the first one counts.
+pub fn closest_scoring<'a>(candidates: &[&'a str], query: &str, min_score: f64) -> Option<&'a str> {
     let key = query.to_lowercase();
     let mut seen = std::collections::HashSet::new();
     let entries: Vec<(&'a str, String)> =
@@ -38,7 +49,7 @@ pub fn closest<'a>(candidates: &[&'a str], query: &str) -> Option<&'a str> {
         let mut rescored: Vec<(f64, usize)> =
             scored.into_iter().map(|(_, i)| (levenshtein_similarity(&key, &entries[i].1), i)).collect();
         sort_desc(&mut rescored);
-        if let Some((_, i)) = rescored.into_iter().find(|(s, _)| *s >= MIN_SCORE) {
+        if let Some((_, i)) = rescored.into_iter().find(|(s, _)| *s >= min_score) {
             return Some(entries[i].0);
         }
     }
@@ -113,6 +124,18 @@ mod tests {
         assert_eq!(closest(&overloaded, "(wrong_arg)"), None);
         assert_eq!(closest(&["(data)"], "(A, B, C)"), None);
         assert_eq!(closest(&["()", "()", "()", "()", "(x, y)"], "(a, b)"), Some("(x, y)"));
+    }
+
+    #[test]
+    fn table_and_function_names_need_a_typo_not_a_likeness() {
+        // PostgREST 14.6 (its #4675): names of tables and functions are suggested only at 0.75,
+        // so a hint cannot be used to list a schema's relations.
+        assert_eq!(closest(&["get_messages"], "blurb_message"), Some("get_messages"));
+        assert_eq!(closest_scoring(&["get_messages"], "blurb_message", NAME_SCORE), None);
+        assert_eq!(closest_scoring(&["test", "another"], "testt", NAME_SCORE), Some("test"));
+        assert_eq!(closest_scoring(&["clients", "markers"], "clientsxxxxxxxxxxxxxx", NAME_SCORE), None);
+        assert_eq!(closest_scoring(&["markers", "projects"], "users", NAME_SCORE), None);
+        assert_eq!(closest_scoring(&["tasks"], "taks", NAME_SCORE), Some("tasks"));
     }
 
     #[test]

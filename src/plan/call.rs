@@ -360,7 +360,7 @@ fn no_function_hint(
             .collect();
         // A fixed order, so that equally close names always give the same hint.
         names.sort_unstable();
-        crate::fuzzy::closest(&names, name)?.to_string()
+        crate::fuzzy::closest_scoring(&names, name, crate::fuzzy::NAME_SCORE)?.to_string()
     } else {
         let lists: Vec<String> =
             candidates.iter().map(|r| sorted_list(r.params.iter().map(|p| p.name.as_str()).collect())).collect();

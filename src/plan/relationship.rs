@@ -83,8 +83,10 @@ fn names(cache: &SchemaCache, r: &Relationship, target: &str, hint: Option<&str>
     }
 }
 
-/// PGRST200's suggestion: the closest other table `source` does have a relationship with;
-/// when it has none, the closest table that has some (with the name it may replace).
+/// PGRST200's suggestion, as PostgREST's fuzzy set gives it: when `source` has relationships,
+/// the closest other table it is related to — none when `target` is one of them, only through
+/// another path (fuzzyset answers an exact match alone) —; when it has none, the closest table
+/// that has some, at the score of a table name (so a hint cannot list a schema's tables).
 fn suggestion(
     cache: &SchemaCache,
     rels: &[Relationship],
@@ -92,18 +94,26 @@ fn suggestion(
     source: &str,
     target: &str,
 ) -> Option<Box<(String, String)>> {
-    let closest = |names: &mut dyn Iterator<Item = &String>, name: &str, part: usize| {
-        crate::schema_cache::closest_name(names, name, part).map(|n| Box::new((n.clone(), name.to_string())))
+    let closest = |names: &mut dyn Iterator<Item = &String>, name: &str, min_score: f64| {
+        // A fixed order, so that equally close names always give the same hint.
+        let mut names: Vec<&str> = names.map(String::as_str).collect();
+        names.sort_unstable();
+        names.dedup();
+        if names.contains(&name) {
+            return None;
+        }
+        crate::fuzzy::closest_scoring(&names, name, min_score).map(|n| Box::new((n.to_string(), name.to_string())))
     };
     if rels.iter().any(|r| r.target.schema == schema) {
-        closest(&mut rels.iter().filter(|r| r.target.schema == schema).map(|r| &r.target.name), target, 2)
+        let mut children = rels.iter().filter(|r| r.target.schema == schema).map(|r| &r.target.name);
+        closest(&mut children, target, crate::fuzzy::MIN_SCORE)
     } else {
         let mut parents = cache
             .relationships
             .iter()
             .filter(|(k, rels)| k.schema == schema && rels.iter().any(|r| r.target.schema == schema))
             .map(|(k, _)| &k.name);
-        closest(&mut parents, source, 4)
+        closest(&mut parents, source, crate::fuzzy::NAME_SCORE)
     }
 }
 

@@ -116,8 +116,10 @@ impl SchemaCache {
 
     /// A table of `schema` whose name is close to `name` (for PostgREST's "Perhaps you meant").
     pub fn similar_table(&self, schema: &str, name: &str) -> Option<String> {
-        // At least 75% alike.
-        closest_name(self.tables.keys().filter(|k| k.schema == schema).map(|k| &k.name), name, 4).cloned()
+        let mut names: Vec<&str> = self.tables.keys().filter(|k| k.schema == schema).map(|k| k.name.as_str()).collect();
+        // A fixed order, so that equally close names always give the same hint.
+        names.sort_unstable();
+        crate::fuzzy::closest_scoring(&names, name, crate::fuzzy::NAME_SCORE).map(str::to_string)
     }
 
     pub fn summary(&self) -> String {
@@ -128,32 +130,6 @@ impl SchemaCache {
             self.routines.values().map(Vec::len).sum::<usize>()
         )
     }
-}
-
-/// The name among `names` closest to `name` (by [`distance`]), other than `name` itself, of
-/// which at most 1/`part` differs.
-pub fn closest_name<'a>(names: impl Iterator<Item = &'a String>, name: &str, part: usize) -> Option<&'a String> {
-    names
-        .map(|n| (distance(n, name), n))
-        .filter(|(d, n)| *d > 0 && *d * part <= n.chars().count().max(name.chars().count()))
-        .min()
-        .map(|(_, n)| n)
-}
-
-/// Levenshtein distance.
-pub fn distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != cb);
-            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 #[cfg(test)]
