@@ -132,7 +132,7 @@ fn refusals_carry_postgrest_codes() {
 
 #[test]
 fn unknown_names_get_a_suggestion() {
-    let Err(Error::NoTable(name, hint)) = plan("GET /tsks") else { panic!("expected PGRST205") };
+    let Err(Error::NoTable { name, hint }) = plan("GET /tsks") else { panic!("expected PGRST205") };
     assert_eq!(name, "api.tsks");
     assert_eq!(hint.as_deref(), Some("Perhaps you meant the table 'api.tasks'"));
     let Err(Error::NoFunction { hint, .. }) = plan("GET /rpc/pik?a=1") else { panic!("expected PGRST202") };
