@@ -56,7 +56,10 @@ pub fn authenticate_cached(
                 Some(rest.trim())
             } else if value.get(..6).is_some_and(|s| s.eq_ignore_ascii_case("bearer")) {
                 // `Bearer<TAB>token`, `Bearertoken`: meant as a token, so never anonymous.
-                return Err(Error::JwtDecode("Malformed Authorization header: expected 'Bearer <token>'".into(), None));
+                return Err(Error::JwtDecode {
+                    message: "Malformed Authorization header: expected 'Bearer <token>'".into(),
+                    details: None,
+                });
             } else {
                 None
             }
@@ -74,7 +77,7 @@ pub fn authenticate_cached(
         };
     };
     if token.is_empty() {
-        return Err(Error::JwtDecode("Empty JWT is sent in Authorization header".into(), None));
+        return Err(Error::JwtDecode { message: "Empty JWT is sent in Authorization header".into(), details: None });
     }
     let Some(secret) = &config.jwt_secret else {
         return Err(Error::JwtNoSecret);
@@ -191,24 +194,22 @@ impl JwtCache {
 fn verify(secret: &[u8], token: &str) -> Result<Map<String, Value>, Error> {
     let parts = token.split('.').count();
     if parts != 3 {
-        return Err(Error::JwtDecode(format!("Expected 3 parts in JWT; got {parts}"), None));
+        return Err(Error::JwtDecode { message: format!("Expected 3 parts in JWT; got {parts}"), details: None });
     }
     let header = jsonwebtoken::decode_header(token).map_err(|e| {
         let msg = e.to_string();
         if msg.contains("unknown variant") || msg.to_lowercase().contains("algorithm") {
-            Error::JwtDecode(
-                "Wrong or unsupported encoding algorithm".into(),
-                Some("JWT is unsecured but expected 'alg' was not 'none'".into()),
-            )
+            Error::JwtDecode {
+                message: "Wrong or unsupported encoding algorithm".into(),
+                details: Some("JWT is unsecured but expected 'alg' was not 'none'".into()),
+            }
         } else {
-            Error::JwtDecode("JWT cryptographic operation failed".into(), None)
+            Error::JwtDecode { message: "JWT cryptographic operation failed".into(), details: None }
         }
     })?;
-    let no_key = || {
-        Error::JwtDecode(
-            "No suitable key or wrong key type".into(),
-            Some("None of the keys was able to decode the JWT".into()),
-        )
+    let no_key = || Error::JwtDecode {
+        message: "No suitable key or wrong key type".into(),
+        details: Some("None of the keys was able to decode the JWT".into()),
     };
     let mut validation = Validation::new(header.alg);
     validation.required_spec_claims.clear();
@@ -227,14 +228,14 @@ fn verify(secret: &[u8], token: &str) -> Result<Map<String, Value>, Error> {
             Ok(data) => {
                 return match data.claims {
                     Value::Object(map) => Ok(map),
-                    _ => Err(Error::JwtDecode("JWT cryptographic operation failed".into(), None)),
+                    _ => Err(Error::JwtDecode { message: "JWT cryptographic operation failed".into(), details: None }),
                 }
             }
             Err(e) => {
                 use jsonwebtoken::errors::ErrorKind;
                 last = match e.kind() {
                     ErrorKind::InvalidSignature | ErrorKind::InvalidAlgorithm | ErrorKind::InvalidKeyFormat => no_key(),
-                    _ => Error::JwtDecode("JWT cryptographic operation failed".into(), None),
+                    _ => Error::JwtDecode { message: "JWT cryptographic operation failed".into(), details: None },
                 };
             }
         }

@@ -38,11 +38,12 @@ pub enum Error {
     InvalidBody(String),
     #[error("Requested range not satisfiable")]
     /// PGRST103, with the details and the total row count when known (for `Content-Range`).
-    InvalidRange(Option<String>, Option<i64>),
+    InvalidRange { details: Option<String>, total: Option<i64> },
     #[error("Filters must include all and only primary key columns with 'eq' operators")]
     InvalidPutFilters,
-    #[error("Invalid schema: {0}")]
-    UnacceptableSchema(String, Vec<String>),
+    #[error("Invalid schema: {schema}")]
+    /// PGRST106: `schema` was asked for; the hint lists the `exposed` ones.
+    UnacceptableSchema { schema: String, exposed: Vec<String> },
     #[error("None of these media types are available: {0}")]
     MediaType(String),
     #[error("response.headers guc must be a JSON array composed of objects with a single key and a string value")]
@@ -63,10 +64,11 @@ pub enum Error {
     InvalidPreferences(Vec<String>),
     #[error("Query result exceeds max-affected preference constraint")]
     MaxAffected(i64),
-    #[error("'{0}' is not an embedded resource in this request")]
-    NotEmbedded(String, Option<String>),
-    #[error("A related order on '{0}' is not possible")]
-    RelatedOrder(String, String),
+    #[error("'{name}' is not an embedded resource in this request")]
+    /// PGRST108: `alias` is set when `name` is embedded, but under that alias.
+    NotEmbedded { name: String, alias: Option<String> },
+    #[error("A related order on '{relation}' is not possible")]
+    RelatedOrder { relation: String, details: String },
     #[error("Root endpoint metadata is disabled")]
     RootDisabled,
     #[error("Use of aggregate functions is not allowed")]
@@ -97,14 +99,16 @@ pub enum Error {
     NoFunction { name: String, details: String, hint: Option<String> },
     #[error("Could not find the '{column}' column of '{table}' in the schema cache")]
     NoColumn { column: String, table: String },
-    #[error("Could not find the table '{0}' in the schema cache")]
-    NoTable(String, Option<String>),
+    #[error("Could not find the table '{name}' in the schema cache")]
+    /// PGRST205: `name` is `schema.table`; `hint` suggests a close name.
+    NoTable { name: String, hint: Option<String> },
 
     // ---- PGRST3xx: JWT
     #[error("Server lacks JWT secret")]
     JwtNoSecret,
-    #[error("{0}")]
-    JwtDecode(String, Option<String>),
+    #[error("{message}")]
+    /// PGRST301: `message` also goes into `WWW-Authenticate`.
+    JwtDecode { message: String, details: Option<String> },
     #[error("Anonymous access is disabled")]
     AnonDisabled,
     #[error("{0}")]
@@ -151,19 +155,19 @@ impl Error {
             Parse { details, .. } => row(400, "PGRST100").details(details),
             InvalidRpcMethod(_) => row(405, "PGRST101"),
             InvalidBody(_) => row(400, "PGRST102"),
-            InvalidRange(details, total) => ErrorInfo {
+            InvalidRange { details, total } => ErrorInfo {
                 headers: total.map(|total| vec![("Content-Range".into(), format!("*/{total}"))].into()),
                 ..row(416, "PGRST103").details_opt(details.as_deref())
             },
             InvalidPutFilters => row(405, "PGRST105"),
-            UnacceptableSchema(_, exposed) => {
+            UnacceptableSchema { exposed, .. } => {
                 row(406, "PGRST106").hint(format!("Only the following schemas are exposed: {}", exposed.join(", ")))
             }
             MediaType(_) => row(406, "PGRST107"),
-            NotEmbedded(name, None) => {
+            NotEmbedded { name, alias: None } => {
                 row(400, "PGRST108").hint(format!("Verify that '{name}' is included in the 'select' query parameter."))
             }
-            NotEmbedded(name, Some(alias)) => row(400, "PGRST108")
+            NotEmbedded { name, alias: Some(alias) } => row(400, "PGRST108")
                 .details("Target names are not allowed in filters if they have an alias")
                 .hint(format!("Change '{name}' to '{alias}' in filters, orders or limits.")),
             GucHeaders => row(500, "PGRST111"),
@@ -172,7 +176,7 @@ impl Error {
             PutMismatch => row(400, "PGRST115"),
             Singularity(n) => row(406, "PGRST116").details(format!("The result contains {n} rows")),
             UnsupportedMethod(_) => row(405, "PGRST117"),
-            RelatedOrder(_, details) => row(400, "PGRST118").details(details),
+            RelatedOrder { details, .. } => row(400, "PGRST118").details(details),
             PgrstRaise(d) => row(500, "PGRST121").details(d).hint(if d.contains("DETAIL") {
                 "DETAIL must be a JSON object with obligatory keys: 'status', 'headers' and optional key: 'status_text'."
             } else {
@@ -199,10 +203,10 @@ impl Error {
                 "Try renaming the parameters or the function itself in the database so function overloading can be resolved",
             ),
             NoColumn { .. } => row(400, "PGRST204"),
-            NoTable(_, hint) => row(404, "PGRST205").hint_opt(hint.as_deref()),
+            NoTable { hint, .. } => row(404, "PGRST205").hint_opt(hint.as_deref()),
             JwtNoSecret => row(500, "PGRST300"),
-            JwtDecode(msg, details) => {
-                ErrorInfo { headers: Some(invalid_token(msg)), ..row(401, "PGRST301").details_opt(details.as_deref()) }
+            JwtDecode { message, details } => {
+                ErrorInfo { headers: Some(invalid_token(message)), ..row(401, "PGRST301").details_opt(details.as_deref()) }
             }
             AnonDisabled => row(401, "PGRST302"),
             JwtClaims(msg) => ErrorInfo { headers: Some(invalid_token(msg)), ..row(401, "PGRST303") },
@@ -400,7 +404,7 @@ mod tests {
 
     #[test]
     fn body_shape() {
-        let e = Error::NoTable("test.fake".into(), None);
+        let e = Error::NoTable { name: "test.fake".into(), hint: None };
         assert_eq!(e.status(false), 404);
         assert_eq!(
             e.body(false),
@@ -431,7 +435,7 @@ mod tests {
 
     #[test]
     fn codes_and_headers() {
-        let e = Error::JwtDecode("bad \"token\"".into(), Some("why".into()));
+        let e = Error::JwtDecode { message: "bad \"token\"".into(), details: Some("why".into()) };
         assert_eq!((e.status(false), e.code().as_ref()), (401, "PGRST301"));
         assert_eq!(
             e.headers(401),
@@ -441,8 +445,11 @@ mod tests {
             )]
         );
         assert_eq!(e.body(false)["details"], json!("why"));
-        assert_eq!(Error::InvalidRange(None, Some(7)).headers(416), vec![("Content-Range".into(), "*/7".into())]);
-        assert!(Error::InvalidRange(None, None).headers(416).is_empty());
+        assert_eq!(
+            Error::InvalidRange { details: None, total: Some(7) }.headers(416),
+            vec![("Content-Range".into(), "*/7".into())]
+        );
+        assert!(Error::InvalidRange { details: None, total: None }.headers(416).is_empty());
         let custom = |code: Value| Error::Custom { status: 401, body: json!({ "code": code }), headers: vec![] };
         assert_eq!(custom(json!("X1")).code(), "X1");
         assert_eq!(custom(json!(12)).code(), "12");

@@ -29,6 +29,27 @@ impl RawRequest {
     pub fn header_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.headers.iter().filter(move |(k, _)| k == name).map(|(_, v)| v.as_str())
     }
+
+    /// A request written on one line, as in `src/query/cases.txt` and the plan tests:
+    /// `METHOD /path?query [| Header: value]* [| body]` (a part starting with `{` or `[`, or
+    /// without `: `, is the body). For tests and the fuzz targets; any text gives a request.
+    pub fn from_line(line: &str) -> RawRequest {
+        let mut parts = line.split(" | ");
+        let head = parts.next().unwrap_or_default();
+        let (method, target) = head.split_once(' ').unwrap_or((head, "/"));
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        let mut req =
+            RawRequest { method: method.into(), path: path.into(), query: query.into(), ..Default::default() };
+        for part in parts {
+            match part.split_once(": ") {
+                Some((k, v)) if !part.starts_with('{') && !part.starts_with('[') => {
+                    req.headers.push((k.to_lowercase(), v.to_string()))
+                }
+                _ => req.body = Bytes::from(part.to_string()),
+            }
+        }
+        req
+    }
 }
 
 /// The pipeline's answer.

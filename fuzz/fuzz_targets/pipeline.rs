@@ -4,8 +4,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tusk_fuzz::{config, pipeline, request_from_line, text};
+use tusk::http::RawRequest;
+use tusk_fuzz::{config, pipeline, text};
 
 fuzz_target!(|data: &[u8]| {
-    pipeline(config(), &request_from_line(&text(data)));
+    pipeline(config(), &RawRequest::from_line(&text(data)));
 });

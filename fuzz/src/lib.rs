@@ -71,25 +71,6 @@ pub fn text(data: &[u8]) -> String {
     String::from_utf8_lossy(data).into_owned()
 }
 
-/// A request of the form of `src/query/cases.txt`:
-/// `METHOD /path?query [| Header: value]* [| body]`.
-pub fn request_from_line(line: &str) -> RawRequest {
-    let mut parts = line.split(" | ");
-    let head = parts.next().unwrap_or_default();
-    let (method, target) = head.split_once(' ').unwrap_or((head, "/"));
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let mut req = RawRequest { method: method.into(), path: path.into(), query: query.into(), ..Default::default() };
-    for part in parts {
-        match part.split_once(": ") {
-            Some((k, v)) if !part.starts_with('{') && !part.starts_with('[') => {
-                req.headers.push((k.to_lowercase(), v.to_string()))
-            }
-            _ => req.body = part.to_string().into_bytes().into(),
-        }
-    }
-    req
-}
-
 /// Panics when a request's own content made a stage fail with a 5xx.
 pub fn check_error(stage: &str, e: &Error) {
     let status = e.status(false);

@@ -124,7 +124,7 @@ pub fn parse(config: &Config, req: &RawRequest) -> Result<ApiRequest, Error> {
         Some(p) => {
             let p = p.trim();
             if !config.db_schemas.iter().any(|s| s == p) {
-                return Err(Error::UnacceptableSchema(p.to_string(), config.db_schemas.clone()));
+                return Err(Error::UnacceptableSchema { schema: p.to_string(), exposed: config.db_schemas.clone() });
             }
             (p.to_string(), true)
         }

@@ -260,10 +260,8 @@ fn set_rep_output(action: &mut Action, media: &Media) {
 }
 
 fn find_table<'a>(cache: &'a SchemaCache, schema: &str, name: &str) -> Result<&'a Table, Error> {
-    cache.table(schema, name).ok_or_else(|| {
-        Error::NoTable(
-            format!("{schema}.{name}"),
-            cache.similar_table(schema, name).map(|t| format!("Perhaps you meant the table '{schema}.{t}'")),
-        )
+    cache.table(schema, name).ok_or_else(|| Error::NoTable {
+        name: format!("{schema}.{name}"),
+        hint: cache.similar_table(schema, name).map(|t| format!("Perhaps you meant the table '{schema}.{t}'")),
     })
 }

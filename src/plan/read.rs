@@ -127,7 +127,10 @@ pub(super) fn root_shape(
     let q = &req.query;
     let (mut limit, mut offset) = q.root_limit();
     if limit.is_some_and(|l| l < 0) {
-        return Err(Error::InvalidRange(Some("Limit should be greater than or equal to zero.".into()), None));
+        return Err(Error::InvalidRange {
+            details: Some("Limit should be greater than or equal to zero.".into()),
+            total: None,
+        });
     }
     // A negative offset is ignored, as in PostgREST.
     offset = offset.filter(|o| *o > 0);
@@ -135,12 +138,12 @@ pub(super) fn root_shape(
     let range = req.range.filter(|_| req.method == Method::Get);
     if let Some((from, to)) = range {
         if to.is_some_and(|t| t < from) {
-            return Err(Error::InvalidRange(
-                Some(
+            return Err(Error::InvalidRange {
+                details: Some(
                     "The lower boundary must be lower than or equal to the upper boundary in the Range header.".into(),
                 ),
-                None,
-            ));
+                total: None,
+            });
         }
         // The rows both the Range header and limit/offset ask for.
         let start = offset.unwrap_or(0).max(from);
@@ -203,7 +206,7 @@ fn check_embed_path(shape: &Shape, path: &[String], select: &[SelectItem]) -> Re
         SelectItem::Embed { name, alias: Some(a), .. } if name == first => Some(a.clone()),
         _ => None,
     });
-    Err(Error::NotEmbedded(first.clone(), aliased))
+    Err(Error::NotEmbedded { name: first.clone(), alias: aliased })
 }
 
 /// Splits a select list into plain items and embeds, resolving each embed's relationship and

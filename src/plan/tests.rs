@@ -69,19 +69,7 @@ fn config() -> Config {
 
 /// Plans `line`: `METHOD /path?query`, then ` | Header: value` parts and an optional body.
 fn plan(line: &str) -> Result<Plan, Error> {
-    let mut parts = line.split(" | ");
-    let head = parts.next().unwrap_or_default();
-    let (method, target) = head.split_once(' ').unwrap_or((head, "/"));
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let mut req = RawRequest { method: method.into(), path: path.into(), query: query.into(), ..Default::default() };
-    for part in parts {
-        match part.split_once(": ") {
-            Some((k, v)) if !part.starts_with('{') && !part.starts_with('[') => {
-                req.headers.push((k.to_lowercase(), v.to_string()))
-            }
-            _ => req.body = bytes::Bytes::from(part.to_string()),
-        }
-    }
+    let req = RawRequest::from_line(line);
     let config = config();
     let cache = SchemaCache::from_json(SCHEMA).expect("schema");
     api_request::parse(&config, &req).and_then(|api| super::plan(&config, &cache, &api))
@@ -132,7 +120,7 @@ fn refusals_carry_postgrest_codes() {
 
 #[test]
 fn unknown_names_get_a_suggestion() {
-    let Err(Error::NoTable(name, hint)) = plan("GET /tsks") else { panic!("expected PGRST205") };
+    let Err(Error::NoTable { name, hint }) = plan("GET /tsks") else { panic!("expected PGRST205") };
     assert_eq!(name, "api.tsks");
     assert_eq!(hint.as_deref(), Some("Perhaps you meant the table 'api.tasks'"));
     let Err(Error::NoFunction { hint, .. }) = plan("GET /rpc/pik?a=1") else { panic!("expected PGRST202") };

@@ -625,15 +625,15 @@ pub(super) fn order_clause(
             OrderTarget::Related { relation, field } => match laterals.iter().find(|(a, _, _)| a == relation) {
                 Some((_, lat, true)) => field_expr(sql, Columns { alias: lat, info: &NO_INFO }, field),
                 Some((_, _, false)) => {
-                    return Err(Error::RelatedOrder(
-                        relation.clone(),
-                        format!(
+                    return Err(Error::RelatedOrder {
+                        relation: relation.clone(),
+                        details: format!(
                             "'{}' and '{relation}' do not form a many-to-one or one-to-one relationship",
                             alias.trim_matches('"')
                         ),
-                    ))
+                    })
                 }
-                None => return Err(Error::NotEmbedded(relation.clone(), None)),
+                None => return Err(Error::NotEmbedded { name: relation.clone(), alias: None }),
             },
         };
         match t.descending {

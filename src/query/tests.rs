@@ -56,23 +56,6 @@ const SCHEMA: &str = r#"{
      "return_domain":null,"return_domain_base":null,"volatility":"v","variadic":false}]
 }"#;
 
-fn request(line: &str) -> RawRequest {
-    let mut parts = line.split(" | ");
-    let head = parts.next().unwrap_or_default();
-    let (method, target) = head.split_once(' ').unwrap_or((head, "/"));
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let mut req = RawRequest { method: method.into(), path: path.into(), query: query.into(), ..Default::default() };
-    for part in parts {
-        match part.split_once(": ") {
-            Some((k, v)) if !part.starts_with('{') && !part.starts_with('[') => {
-                req.headers.push((k.to_lowercase(), v.to_string()))
-            }
-            _ => req.body = bytes::Bytes::from(part.to_string()),
-        }
-    }
-    req
-}
-
 #[test]
 fn sql_cases() {
     let env: BTreeMap<String, String> = [
@@ -88,7 +71,7 @@ fn sql_cases() {
     let cache = SchemaCache::from_json(SCHEMA).expect("schema");
     let mut out = String::new();
     for line in include_str!("cases.txt").lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
-        let rendered = api_request::parse(&config, &request(line))
+        let rendered = api_request::parse(&config, &RawRequest::from_line(line))
             .and_then(|api| plan::plan(&config, &cache, &api))
             .and_then(|p| Ok((super::main_statement(&p)?, super::count_estimate(&p))));
         match rendered {

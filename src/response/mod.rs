@@ -159,10 +159,10 @@ fn content_range(offset: i64, page_total: i64, total: Option<i64>) -> String {
 /// total, any page past the end is simply empty.
 fn out_of_range(result: &DbResult, offset: i64) -> Result<(), Error> {
     match result.total {
-        Some(total) if result.page_total == 0 && offset > total => Err(Error::InvalidRange(
-            Some(format!("An offset of {offset} was requested, but there are only {total} rows.")),
-            Some(total),
-        )),
+        Some(total) if result.page_total == 0 && offset > total => Err(Error::InvalidRange {
+            details: Some(format!("An offset of {offset} was requested, but there are only {total} rows.")),
+            total: Some(total),
+        }),
         _ => Ok(()),
     }
 }
