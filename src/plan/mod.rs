@@ -23,7 +23,7 @@ mod tests;
 pub use call::CallArgs;
 pub use mutate::{BodyParse, MutateKind};
 pub use negotiate::{Explain, Media};
-pub use read::{ColumnInfo, Embed, Hoisted, RepOutput, Shape};
+pub use read::{ColumnFacts, ColumnInfo, ComputedColumn, Embed, Hoisted, RepOutput, Shape};
 
 use crate::api_request::{ApiRequest, CountPref, Method, ReturnPref, Target};
 use crate::config::Config;

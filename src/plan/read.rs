@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::schema_cache::QualifiedName;
 use crate::schema_cache::{DataRep, Relationship, RepFunction, SchemaCache, Table};
+use std::collections::BTreeMap;
 
 /// The rows a read or a mutation's representation selects and how they are filtered.
 #[derive(Debug, Clone)]
@@ -35,22 +36,77 @@ pub struct Shape {
     pub offset: Option<i64>,
 }
 
-/// What the plan found out about the columns a request mentions, for rendering them.
+/// What the plan found out about the columns a request mentions, for rendering them: one
+/// [`ColumnFacts`] per column, resolved once here, that `query` asks by name.
 #[derive(Debug, Clone, Default)]
 pub struct ColumnInfo {
-    /// Columns used with JSON operators that are not json/jsonb (arrays, composites).
-    pub json_wrap: Vec<String>,
-    /// Columns full-text searched that are not tsvector (text, json).
-    pub tsvector_wrap: Vec<String>,
-    /// Computed columns: (name, schema of the function and of the table, the table).
-    pub computed: Vec<(String, String, String)>,
-    /// The domain representations of the relation's columns (PostgREST's data
-    /// representations), by column name.
-    pub reps: Vec<(String, DataRep)>,
+    /// By column name: the columns the shape mentions that need more than `alias.name`, and
+    /// every column of the relation with a domain representation.
+    facts: BTreeMap<String, ColumnFacts>,
     /// The relation's columns, when one of them is formatted for output: `*` names them.
     pub star: Vec<String>,
     /// Which representation formats output columns; set once the media type is known.
     pub output: RepOutput,
+}
+
+/// Everything the plan resolved about one column.
+#[derive(Debug, Clone, Default)]
+pub struct ColumnFacts {
+    /// Used with JSON operators but not json/jsonb (arrays, composites): wrapped in `to_jsonb`.
+    pub json_wrap: bool,
+    /// Full-text searched but not tsvector (text, json): wrapped in `to_tsvector`.
+    pub tsvector_wrap: bool,
+    /// Not a column but a function of the row (a computed column).
+    pub computed: Option<ComputedColumn>,
+    /// The column's domain representation (PostgREST's data representations).
+    pub rep: Option<DataRep>,
+}
+
+/// A computed column: a function taking the relation's row, called with the row cast to the
+/// relation's type (for overloads).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComputedColumn {
+    pub function: QualifiedName,
+    pub row_type: QualifiedName,
+}
+
+/// The facts of a column the plan found nothing special about.
+static PLAIN: ColumnFacts = ColumnFacts { json_wrap: false, tsvector_wrap: false, computed: None, rep: None };
+
+impl ColumnInfo {
+    /// Information about no column: every column is plain.
+    pub const fn empty() -> ColumnInfo {
+        ColumnInfo { facts: BTreeMap::new(), star: Vec::new(), output: RepOutput::None }
+    }
+
+    /// What the plan resolved about `column` (plain when nothing).
+    pub fn facts(&self, column: &str) -> &ColumnFacts {
+        self.facts.get(column).unwrap_or(&PLAIN)
+    }
+
+    /// Whether a column the shape mentions is computed (it then needs the whole row).
+    pub fn has_computed(&self) -> bool {
+        self.facts.values().any(|f| f.computed.is_some())
+    }
+
+    /// The function formatting `column` in the response, if its domain has one for the media.
+    pub fn output_function(&self, column: &str) -> Option<&RepFunction> {
+        let rep = self.facts(column).rep.as_ref()?;
+        match self.output {
+            RepOutput::None => None,
+            RepOutput::Json => rep.to_json.as_ref(),
+            RepOutput::Text => rep.to_text.as_ref(),
+        }
+    }
+
+    /// The function parsing a query-string filter value for `column` (a cast from text).
+    pub fn text_parser(&self, column: &str) -> Option<&RepFunction> {
+        self.facts(column).rep.as_ref()?.from_text.as_ref()
+    }
+
+    fn entry(&mut self, column: &str) -> &mut ColumnFacts {
+        self.facts.entry(column.to_string()).or_default()
+    }
 }
 
 /// How selected columns with a domain representation are formatted.
@@ -63,27 +119,6 @@ pub enum RepOutput {
     Json,
     /// Through the domain's cast to text (CSV).
     Text,
-}
-
-impl ColumnInfo {
-    fn rep(&self, column: &str) -> Option<&DataRep> {
-        self.reps.iter().find(|(c, _)| c == column).map(|(_, r)| r)
-    }
-
-    /// The function formatting `column` in the response, if its domain has one for the media.
-    pub fn output_function(&self, column: &str) -> Option<&RepFunction> {
-        let rep = self.rep(column)?;
-        match self.output {
-            RepOutput::None => None,
-            RepOutput::Json => rep.to_json.as_ref(),
-            RepOutput::Text => rep.to_text.as_ref(),
-        }
-    }
-
-    /// The function parsing a query-string filter value for `column` (a cast from text).
-    pub fn text_parser(&self, column: &str) -> Option<&RepFunction> {
-        self.rep(column)?.from_text.as_ref()
-    }
 }
 
 /// An aggregate of a to-one spread, applied by the parent to the spread's column `name`.
@@ -411,30 +446,41 @@ pub(super) fn column_info_by<'t>(
     for (field, fts) in fields {
         match type_of(&field.name) {
             Some(ty) => {
-                if !field.json_path.is_empty() && ty != "json" && ty != "jsonb" && !info.json_wrap.contains(&field.name)
-                {
-                    info.json_wrap.push(field.name.clone());
+                if !field.json_path.is_empty() && ty != "json" && ty != "jsonb" {
+                    info.entry(&field.name).json_wrap = true;
                 }
-                if fts && ty != "tsvector" && !info.tsvector_wrap.contains(&field.name) {
-                    info.tsvector_wrap.push(field.name.clone());
+                if fts && ty != "tsvector" {
+                    info.entry(&field.name).tsvector_wrap = true;
                 }
             }
             None => {
                 let Some(table) = table else { continue };
+                if info.facts(&field.name).computed.is_some() {
+                    continue;
+                }
                 let takes_row = cache.routines(&table.schema, &field.name).iter().any(|r| {
                     r.params.len() == 1
                         && (r.params[0].type_ == table.name
                             || r.params[0].type_ == format!("{}.{}", table.schema, table.name))
                 });
-                if takes_row && !info.computed.iter().any(|(n, _, _)| *n == field.name) {
-                    info.computed.push((field.name.clone(), table.schema.clone(), table.name.clone()));
+                if takes_row {
+                    info.entry(&field.name).computed = Some(ComputedColumn {
+                        function: QualifiedName::new(&table.schema, &field.name),
+                        row_type: QualifiedName::new(&table.schema, &table.name),
+                    });
                 }
             }
         }
     }
     if let Some(table) = table {
-        info.reps = table.columns.iter().filter_map(|c| Some((c.name.clone(), c.reps.clone()?))).collect();
-        if info.reps.iter().any(|(_, r)| r.to_json.is_some() || r.to_text.is_some()) {
+        let mut formats = false;
+        for c in &table.columns {
+            if let Some(rep) = &c.reps {
+                formats |= rep.to_json.is_some() || rep.to_text.is_some();
+                info.entry(&c.name).rep = Some(rep.clone());
+            }
+        }
+        if formats {
             info.star = table.columns.iter().map(|c| c.name.clone()).collect();
         }
     }

@@ -273,7 +273,7 @@ pub(super) fn returning(target: &str, plan: &Plan, shape: &Shape, pk: &[String])
     match plan.return_ {
         // Computed columns take the whole row.
         ReturnPref::Representation
-            if !shape.columns.computed.is_empty() || shape.embeds.iter().any(|e| e.relationship.function.is_some()) =>
+            if shape.columns.has_computed() || shape.embeds.iter().any(|e| e.relationship.function.is_some()) =>
         {
             format!(" RETURNING {target}.*")
         }

@@ -6,7 +6,7 @@ use super::sql::{array_literal, cast as cast_to, function_name, ident, qualified
 use super::{needs_total, Estimate};
 use crate::api_request::{CountPref, Field, Filter, IsValue, JsonKey, LogicTree, Operation, OrderTarget, SelectItem};
 use crate::error::Error;
-use crate::plan::{Action, ColumnInfo, Embed, Plan, RepOutput, Shape};
+use crate::plan::{Action, ColumnInfo, ComputedColumn, Embed, Plan, RepOutput, Shape};
 use crate::schema_cache::QualifiedName;
 
 /// For `count=planned|estimated` on a table read: `EXPLAIN` of the rows counted.
@@ -59,25 +59,19 @@ pub(super) struct Columns<'a> {
     info: &'a ColumnInfo,
 }
 
-pub(super) static NO_INFO: ColumnInfo = ColumnInfo {
-    json_wrap: Vec::new(),
-    tsvector_wrap: Vec::new(),
-    computed: Vec::new(),
-    reps: Vec::new(),
-    star: Vec::new(),
-    output: RepOutput::None,
-};
+pub(super) static NO_INFO: ColumnInfo = ColumnInfo::empty();
 
 pub(super) fn field_expr(sql: &mut Sql, at: Columns, field: &Field) -> String {
     let alias = at.alias;
-    let mut out = match at.info.computed.iter().find(|(n, _, _)| *n == field.name) {
+    let facts = at.info.facts(&field.name);
+    let mut out = match &facts.computed {
         // A computed column: a function taking the row (typed, for overloads).
-        Some((name, schema, table)) => {
-            format!("{s}.{}({alias}::{s}.{})", ident(name), ident(table), s = ident(schema))
+        Some(ComputedColumn { function: f, row_type: t }) => {
+            format!("{}({alias}::{})", qualified(&f.schema, &f.name), qualified(&t.schema, &t.name))
         }
         None => format!("{alias}.{}", ident(&field.name)),
     };
-    if !field.json_path.is_empty() && at.info.json_wrap.contains(&field.name) {
+    if !field.json_path.is_empty() && facts.json_wrap {
         // JSON operators on arrays and composites work on their JSON form.
         out = format!("to_jsonb({out})");
     }
@@ -587,7 +581,7 @@ pub(super) fn filter_expr(sql: &mut Sql, at: Columns, f: &Filter) -> String {
         }
         Operation::Fts { op, language, value } => {
             // Text and JSON columns are searched through to_tsvector, in the query's language.
-            let wrap = at.info.tsvector_wrap.contains(&f.field.name);
+            let wrap = at.info.facts(&f.field.name).tsvector_wrap;
             match language {
                 Some(lang) => {
                     let l = sql.bind(lang.clone());
