@@ -50,7 +50,7 @@ const LIBPQ_ENV: &[&str] = &[
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
     /// No usable PostgreSQL installation was found.
-    #[error("could not find the PostgreSQL server binaries (initdb, pg_ctl, psql): {0}")]
+    #[error("PostgreSQL is not installed: install it with `apt-get install postgresql` (version 15 or newer). No initdb, pg_ctl, postgres and psql in {0}")]
     NoBinaries(String),
     /// A file-system or process-spawning operation failed.
     #[error("{what}: {source}")]
@@ -390,7 +390,7 @@ fn find_bindir() -> Result<PathBuf, ClusterError> {
         }
     }
     tried.push("$PATH".into());
-    Err(ClusterError::NoBinaries(format!("looked in {} (is PostgreSQL installed?)", tried.join(", "))))
+    Err(ClusterError::NoBinaries(tried.join(", ")))
 }
 
 /// Whether the effective user is root, read from `/proc/self/status` (falling back to `id -u`).

@@ -126,31 +126,3 @@ async fn bytes_are_sent_as_they_are() {
     assert_eq!(r.header("content-length").as_deref(), Some("6"));
     assert!(r.text.starts_with("PNG\0\u{1}"), "{:?}", r.text);
 }
-
-#[tokio::test]
-async fn geojson_with_postgis() {
-    let (db, t) = media_app().await;
-    let created = cluster().psql_db(
-        &db.name,
-        "create extension if not exists postgis;
-         create table todo.places (id int primary key, name text, geom geometry(Point, 4326));
-         insert into todo.places values (1, 'home', 'SRID=4326;POINT(1 2)');
-         grant select on todo.places to web_anon;
-         notify pgrst, 'reload schema';",
-    );
-    if let Err(e) = created {
-        // .ci/run installs postgresql-15-postgis-3; a machine without it skips this one.
-        eprintln!("skipped: PostGIS is not installed ({e})");
-        return;
-    }
-    let r = poll(std::time::Duration::from_secs(10), "the new table", || async {
-        let r = t.get("/places").header("Accept", "application/geo+json").send().await;
-        (r.status == 200).then_some(r)
-    })
-    .await;
-    assert_eq!(r.media_type().as_deref(), Some("application/geo+json"));
-    let doc = r.json();
-    assert_eq!(doc["type"], "FeatureCollection");
-    assert_eq!(doc["features"][0]["geometry"], serde_json::json!({"type": "Point", "coordinates": [1, 2]}));
-    assert_eq!(doc["features"][0]["properties"], serde_json::json!({"id": 1, "name": "home"}));
-}
