@@ -56,8 +56,13 @@ pub async fn handle(state: &AppState, req: RawRequest) -> Outcome {
     let Some(cache) = state.schema_cache() else {
         return Outcome { response: response::error(&Error::SchemaCacheNotLoaded, false, minimal), role: None };
     };
-    let auth = match auth::authenticate_cached(config, Some(&state.jwt_cache), req.header("authorization"), auth::now())
-    {
+    let credential = auth::Credential::of(config, &req);
+    let authenticated = auth::authenticate_cached(config, Some(&state.jwt_cache), credential, auth::now());
+    let checked = match credential {
+        auth::Credential::Cookie(_) => authenticated.and_then(|a| auth::refuse_cross_site(config, &req).map(|()| a)),
+        _ => authenticated,
+    };
+    let auth = match checked {
         Ok(a) => a,
         Err(e) => return Outcome { response: response::error(&e, false, minimal), role: None },
     };

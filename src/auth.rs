@@ -1,4 +1,4 @@
-//! Authentication: the `Authorization` header → [`AuthResult`] (the role to switch to and the
+//! Authentication: the `Authorization` header (or the `jwt-cookie` cookie) → [`AuthResult`] (the role to switch to and the
 //! JWT claims), as PostgREST does it.
 //!
 //! No token means the anonymous role (`db-anon-role`); without one, 401 PGRST302. A token is
@@ -10,6 +10,7 @@
 
 use crate::config::{ClaimPath, Config, Step};
 use crate::error::Error;
+use crate::http::RawRequest;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{Map, Value};
 
@@ -33,9 +34,86 @@ pub enum AuthError {
     Sign(String),
 }
 
+/// What a request presents to authenticate with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential<'a> {
+    /// Nothing: the anonymous role.
+    None,
+    /// The `Authorization` header's value.
+    Header(&'a str),
+    /// The value of the `jwt-cookie` cookie (only when there is no `Authorization` header).
+    Cookie(&'a str),
+}
+
+impl<'a> Credential<'a> {
+    /// The request's `Authorization` header, or else its `jwt-cookie` cookie when that setting
+    /// names one. A header always wins, so API clients are never affected by a stale cookie.
+    pub fn of(config: &Config, req: &'a RawRequest) -> Credential<'a> {
+        if let Some(value) = req.header("authorization") {
+            return Credential::Header(value);
+        }
+        let cookie = config.jwt_cookie.as_deref().and_then(|name| cookie(req.header_all("cookie"), name));
+        match cookie {
+            // `name=` is what a browser keeps for a moment after a logout: no token.
+            Some(value) if !value.is_empty() => Credential::Cookie(value),
+            _ => Credential::None,
+        }
+    }
+}
+
+/// The value of the cookie `name` in `Cookie` headers (`a=1; b="2"`, RFC 6265 §4.2), without
+/// the double quotes a value may carry. The first one wins, as browsers send the most specific
+/// path first.
+pub fn cookie<'a>(headers: impl Iterator<Item = &'a str>, name: &str) -> Option<&'a str> {
+    headers.flat_map(|h| h.split(';')).find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k.trim() == name).then(|| {
+            let v = v.trim();
+            v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(v)
+        })
+    })
+}
+
+/// Refuses a request authenticated by the `jwt-cookie` cookie that changes something (any method
+/// but GET, HEAD and OPTIONS; GET on /rpc runs read-only) and comes from another site: a browser
+/// sends the cookie along with a cross-site form or fetch, so without this check any page could
+/// act as the signed-in user. SameSite=Strict on the cookie is the first line; this is the
+/// second, for browsers or set-ups where SameSite does not hold.
+///
+/// Allowed: an `Origin` equal to the request's own (scheme-less `Host` match), or listed in
+/// `server-cors-allowed-origins`; without `Origin`, a `Sec-Fetch-Site` of `same-origin` or `none`
+/// (typed by the user). A request with neither header is not from a browser (browsers send
+/// `Origin` with every such request), so it cannot be a forged cross-site one.
+pub fn refuse_cross_site(config: &Config, req: &RawRequest) -> Result<(), Error> {
+    if matches!(req.method.as_str(), "GET" | "HEAD" | "OPTIONS") {
+        return Ok(());
+    }
+    let refused = |from: &str| Err(Error::CrossSite { origin: from.to_string() });
+    match req.header("origin") {
+        Some(origin) => {
+            let host = req.header("host").unwrap_or("");
+            let origin_host = origin.split_once("://").map_or("", |(_, rest)| rest);
+            let listed = config
+                .server_cors_allowed_origins
+                .as_ref()
+                .is_some_and(|list| list.iter().any(|o| o != "*" && o.eq_ignore_ascii_case(origin)));
+            if (!host.is_empty() && origin_host.eq_ignore_ascii_case(host)) || listed {
+                Ok(())
+            } else {
+                refused(origin)
+            }
+        }
+        None => match req.header("sec-fetch-site") {
+            None | Some("same-origin") | Some("none") => Ok(()),
+            Some(site) => refused(site),
+        },
+    }
+}
+
 /// Verifies the request's `Authorization` header value (if any).
 pub fn authenticate(config: &Config, authorization: Option<&str>, now: i64) -> Result<AuthResult, Error> {
-    authenticate_cached(config, None, authorization, now)
+    let credential = authorization.map_or(Credential::None, Credential::Header);
+    authenticate_cached(config, None, credential, now)
 }
 
 /// [`authenticate`], taking a token's verified claims from `cache` when it has them. Only the
@@ -44,12 +122,13 @@ pub fn authenticate(config: &Config, authorization: Option<&str>, now: i64) -> R
 pub fn authenticate_cached(
     config: &Config,
     cache: Option<&JwtCache>,
-    authorization: Option<&str>,
+    credential: Credential<'_>,
     now: i64,
 ) -> Result<AuthResult, Error> {
-    let token = match authorization {
-        None => None,
-        Some(value) => {
+    let token = match credential {
+        Credential::None => None,
+        Credential::Cookie(token) => Some(token),
+        Credential::Header(value) => {
             let value = value.trim();
             let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
             if scheme.eq_ignore_ascii_case("bearer") {
@@ -410,6 +489,73 @@ mod tests {
         assert_eq!(found, "ok web_anon", "the anonymous role, for want of a role claim");
     }
 
+    fn request(method: &str, headers: &[(&str, &str)]) -> RawRequest {
+        RawRequest {
+            method: method.into(),
+            path: "/tasks".into(),
+            query: String::new(),
+            headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            body: Default::default(),
+        }
+    }
+
+    #[test]
+    fn the_cookie_is_read_only_when_named_and_without_an_authorization_header() {
+        assert_eq!(cookie(["a=1; jwt=tok; b=2"].into_iter(), "jwt"), Some("tok"));
+        assert_eq!(cookie(["a=1", "jwt=\"tok\""].into_iter(), "jwt"), Some("tok"));
+        assert_eq!(cookie(["xjwt=1; jwtx=2"].into_iter(), "jwt"), None);
+        assert_eq!(cookie(["jwt=first; jwt=second"].into_iter(), "jwt"), Some("first"));
+        let with = config(&[("PGRST_JWT_COOKIE", "jwt")]);
+        let without = config(&[]);
+        let cookie_only = request("GET", &[("cookie", "jwt=abc")]);
+        assert_eq!(Credential::of(&with, &cookie_only), Credential::Cookie("abc"));
+        assert_eq!(Credential::of(&without, &cookie_only), Credential::None);
+        let both = request("GET", &[("cookie", "jwt=abc"), ("authorization", "Bearer x")]);
+        assert_eq!(Credential::of(&with, &both), Credential::Header("Bearer x"));
+        assert_eq!(Credential::of(&with, &request("GET", &[("cookie", "jwt=")])), Credential::None);
+        let c = config(&[("PGRST_JWT_COOKIE", "jwt")]);
+        assert_eq!(message(authenticate_cached(&c, None, Credential::Cookie(SEED_TOKEN), 0)), "ok todo_user");
+        let env = BTreeMap::from([("PGRST_JWT_COOKIE".to_string(), "a;b".to_string())]);
+        let refused = Config::from_sources(None, &env).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(refused.contains("'a;b' is not a cookie name"), "{refused}");
+    }
+
+    #[test]
+    fn cookie_writes_from_another_origin_are_refused() {
+        let c = config(&[("PGRST_SERVER_CORS_ALLOWED_ORIGINS", "https://app.example")]);
+        let check = |method: &str, headers: &[(&str, &str)]| match refuse_cross_site(&c, &request(method, headers)) {
+            Ok(()) => "ok".to_string(),
+            Err(e) => format!("{} {}", e.code(), e),
+        };
+        let host = ("host", "tusk.example:3000");
+        assert_eq!(check("POST", &[host, ("origin", "https://tusk.example:3000")]), "ok");
+        assert_eq!(check("PATCH", &[host, ("origin", "http://TUSK.example:3000")]), "ok");
+        assert_eq!(check("DELETE", &[host, ("origin", "https://app.example")]), "ok");
+        assert_eq!(
+            check("POST", &[host, ("origin", "https://evil.example")]),
+            "TUSK403 A cross-site request cannot use the sign-in cookie"
+        );
+        assert_eq!(
+            check("POST", &[host, ("origin", "null")]),
+            "TUSK403 A cross-site request cannot use the sign-in cookie"
+        );
+        assert_eq!(
+            check("POST", &[host, ("origin", "https://tusk.example:3001")]),
+            "TUSK403 A cross-site request cannot use the sign-in cookie"
+        );
+        assert_eq!(
+            check("POST", &[host, ("sec-fetch-site", "cross-site")]),
+            "TUSK403 A cross-site request cannot use the sign-in cookie"
+        );
+        assert_eq!(
+            check("POST", &[host, ("sec-fetch-site", "same-site")]),
+            "TUSK403 A cross-site request cannot use the sign-in cookie"
+        );
+        assert_eq!(check("POST", &[host, ("sec-fetch-site", "same-origin")]), "ok");
+        assert_eq!(check("POST", &[host]), "ok");
+        assert_eq!(check("GET", &[host, ("origin", "https://evil.example")]), "ok");
+    }
+
     #[test]
     fn jwk_sets_choose_the_key_by_kid() {
         use base64::Engine;
@@ -441,7 +587,7 @@ mod tests {
         let now = 1_700_000_000;
         let header = |claims: Value| format!("Bearer {}", sign_token(&c, &claims).expect("sign"));
         let short = header(json!({"role": "r", "exp": now + 10}));
-        let run = |h: &str, at: i64| message(authenticate_cached(&c, Some(&cache), Some(h), at));
+        let run = |h: &str, at: i64| message(authenticate_cached(&c, Some(&cache), Credential::Header(h), at));
         assert_eq!(run(&short, now), "ok r");
         assert_eq!(run(&short, now), "ok r");
         assert_eq!(cache.hits.load(std::sync::atomic::Ordering::Relaxed), 1);

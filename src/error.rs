@@ -131,6 +131,10 @@ pub enum Error {
     #[error("The request body was not received in time")]
     /// TUSK408: nothing of the body arrived for `server-body-timeout` (seconds).
     BodyTimeout(u64),
+    #[error("A cross-site request cannot use the sign-in cookie")]
+    /// TUSK403: a write authenticated by the `jwt-cookie` cookie from another origin (`origin`:
+    /// its Origin, or its Sec-Fetch-Site).
+    CrossSite { origin: String },
 }
 
 impl Error {
@@ -231,6 +235,9 @@ impl Error {
             BodyTimeout(secs) => {
                 row(408, "TUSK408").details(format!("No part of the body arrived for {secs} seconds"))
             }
+            CrossSite { origin } => row(403, "TUSK403")
+                .details(format!("The request came from {origin}, not from this server's own pages"))
+                .hint("Send the token in an Authorization header, or list the origin in server-cors-allowed-origins"),
         }
     }
 

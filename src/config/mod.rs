@@ -179,6 +179,8 @@ pub struct Config {
     pub db_pre_config: Option<(String, String)>,
     /// Capacity of the JWT cache (`jwt-cache-max-entries`); 0 disables it.
     pub jwt_cache_max_entries: usize,
+    /// The cookie a JWT is read from when there is no Authorization header (`jwt-cookie`).
+    pub jwt_cookie: Option<String>,
     /// What one request may build (`request-max-depth`, `-embeds`, `-select-items`, `-filters`).
     pub request_limits: crate::api_request::Limits,
     /// The effective raw settings (defaults included), for `--dump-config`.
@@ -277,16 +279,11 @@ impl Config {
             .map_err(|e| invalid("jwt-role-claim-key", format!("'{}' is {e}", r.value("jwt-role-claim-key"))))?;
         let (jwt_aud, openapi_server_proxy_uri) = uris(&r)?;
         let jwt_cache_max_entries = r.int("jwt-cache-max-entries")?.max(0) as usize;
+        let jwt_cookie = cookie_name(r.text("jwt-cookie"))?;
         let request_limits = request_limits(&r)?;
         let server_unix_socket_mode = r.socket_mode("server-unix-socket-mode")?;
         let admin_server_unix_socket_mode = r.socket_mode("admin-server-unix-socket-mode")?;
-        let admin_server_port = match r.int_if_set("admin-server-port")? {
-            None => None,
-            Some(p) => Some(u16::try_from(p).map_err(|_| invalid("admin-server-port", "must be a port number"))?),
-        };
-        if admin_server_port == Some(server_port) {
-            return Err(invalid("admin-server-port", "admin-server-port cannot be the same as server-port"));
-        }
+        let admin_server_port = admin_port(&r, server_port)?;
         let server_max_body_size = r.positive("server-max-body-size", "bytes")?;
         let seconds = |name| r.positive(name, "seconds").map(std::time::Duration::from_secs);
         let (server_header_timeout, server_body_timeout, server_idle_timeout) =
@@ -342,6 +339,7 @@ impl Config {
             db_config: r.flag("db-config"),
             db_pre_config: r.function("db-pre-config", &default_schema),
             jwt_cache_max_entries,
+            jwt_cookie,
             request_limits,
             raw,
             role_settings: Default::default(),
@@ -547,6 +545,27 @@ fn check_kind(setting: &Setting, v: &str) -> Result<(), ConfigError> {
             Err(invalid(setting.name, format!("'{v}' is not a number")))
         }
         _ => Ok(()),
+    }
+}
+
+/// `admin-server-port`: a port number, and not `server-port`.
+fn admin_port(r: &Raw, server_port: u16) -> Result<Option<u16>, ConfigError> {
+    let port = match r.int_if_set("admin-server-port")? {
+        None => return Ok(None),
+        Some(p) => u16::try_from(p).map_err(|_| invalid("admin-server-port", "must be a port number"))?,
+    };
+    if port == server_port {
+        return Err(invalid("admin-server-port", "admin-server-port cannot be the same as server-port"));
+    }
+    Ok(Some(port))
+}
+
+/// `jwt-cookie`: a cookie name is an HTTP token (RFC 6265 §4.1.1).
+fn cookie_name(name: Option<String>) -> Result<Option<String>, ConfigError> {
+    let token_char = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    match name {
+        Some(n) if !n.chars().all(token_char) => Err(invalid("jwt-cookie", format!("'{n}' is not a cookie name"))),
+        name => Ok(name),
     }
 }
 

@@ -153,6 +153,13 @@ pub const SETTINGS: &[Setting] = &[
         .defaults_to("1000")
         .in_db(),
     Setting::new(
+        "jwt-cookie",
+        Str,
+        "Name of a cookie to read the JWT from when a request has no Authorization header; unset: none",
+    )
+    .in_db()
+    .tusk_only(),
+    Setting::new(
         "jwt-role-claim-key",
         Str,
         "JSONPath of the role claim in the JWT ($.role, $.realm.roles[0]; also .role)",
