@@ -51,6 +51,9 @@
 --
 --  So "logging in" is simply presenting a token for a database role, and
 --  what that person may do is exactly what that role may do in PostgreSQL.
+--  Section 7 lets people sign in with a name and a password instead: a
+--  login function checks the password and hands out such a token, in a
+--  cookie that page scripts cannot read.
 --
 --  Re-runnable: running this file a second time is harmless (roles are only
 --  created if missing, tables only if missing, policies are replaced, sample
@@ -365,7 +368,318 @@ grant execute on function todo.homepage() to web_anon;
 
 
 -- -----------------------------------------------------------------------------
---  7. Done
+--  7. Accounts: sign-in with a name and a password
+-- -----------------------------------------------------------------------------
+--
+--  Nobody has to make a JWT by hand. A person signs in with a name and a
+--  password (POST /rpc/login); the function below checks the password and
+--  answers with a short-lived JWT for the account's database role, signed
+--  right here in SQL, and put in an HttpOnly cookie, so that no script on the
+--  page can ever read it. The API server reads the JWT from that cookie
+--  (tusk: PGRST_JWT_COOKIE=todo_jwt), and it must hand its JWT secret to SQL:
+--
+--    PGRST_APP_SETTINGS_JWT_SECRET=<the same value as PGRST_JWT_SECRET>
+--
+--  (the secret must not be base64-encoded here). The seed's way keeps
+--  working: tokens made with `tusk token` and pasted in, or sent by API
+--  clients in the Authorization header.
+--
+--  Passwords are stored only as bcrypt hashes (pgcrypto), in the schema
+--  todo_private, which is not exposed over HTTP and which no API role may
+--  use: the functions that read it are SECURITY DEFINER (they run with the
+--  rights of whoever runs this file) and each one checks its own input.
+--
+--  An administrator creates an account from psql:
+--
+--    select todo_private.create_account('alice', 'a long password');            -- role todo_user
+--    select todo_private.create_account('bob', 'another password', 'second_user');
+--
+--  Sign-up by the visitors themselves is OFF by default. To switch it on:
+--
+--    update todo_private.settings set value = 'on' where key = 'signup';
+--
+--  Each sign-up creates a database role of its own (u_<name>), with exactly
+--  the grants of "Adding another user" at the end of this file. This needs
+--  the right to create roles: run this file as a superuser or a role with
+--  CREATEROLE.
+
+create schema if not exists todo_private;
+revoke all on schema todo_private from public;
+
+--  pgcrypto gives crypt()/gen_salt() (bcrypt) and hmac() (to sign the JWT).
+--  It is a trusted extension: a database owner may create it. Where it is
+--  already installed (often in public) that copy is used: the functions that
+--  call it look in todo_private, then public.
+create extension if not exists pgcrypto with schema todo_private;
+
+create or replace function todo_private.hash_password(password text) returns text
+language sql volatile
+set search_path = pg_catalog, todo_private, public, pg_temp
+as $$ select crypt(password, gen_salt('bf', 10)) $$;
+
+create table if not exists todo_private.settings (
+  key   text primary key,
+  value text not null
+);
+insert into todo_private.settings (key, value) values
+  ('signup', 'off'),            -- 'on': visitors may create accounts
+  ('session_minutes', '60'),    -- lifetime of a sign-in; the app renews it while in use
+  ('cookie', 'todo_jwt'),       -- must equal the server's jwt-cookie setting
+  ('max_accounts', '1000')      -- sign-up stops past this many accounts
+on conflict (key) do nothing;
+--  A bcrypt hash of nothing in particular, of the same cost as real ones: a
+--  sign-in with an unknown name checks the password against it, so that it
+--  takes as long as one with a known name and a wrong password.
+insert into todo_private.settings (key, value)
+select 'dummy_hash', todo_private.hash_password(gen_random_uuid()::text)
+on conflict (key) do nothing;
+
+create table if not exists todo_private.accounts (
+  name          text primary key check (name ~ '^[a-z][a-z0-9_]{2,31}$'),
+  role          name not null,
+  password_hash text not null,
+  created_at    timestamptz not null default now()
+);
+
+--  Failed sign-ins per name (also for names that do not exist, so that the
+--  answer does not tell them apart). After 5 failures in a row, each further
+--  attempt must wait 1, 2, 4, ... seconds (at most 15 minutes) after the last
+--  failure, and is refused with 429 until then. Rows older than a day go.
+create table if not exists todo_private.login_failures (
+  name         text primary key,
+  failures     int not null,
+  last_failure timestamptz not null
+);
+create index if not exists login_failures_last on todo_private.login_failures (last_failure);
+
+create or replace function todo_private.setting(k text) returns text
+language sql stable
+set search_path = pg_catalog, pg_temp
+as $$ select value from todo_private.settings where key = k $$;
+
+create or replace function todo_private.base64url(data bytea) returns text
+language sql immutable
+set search_path = pg_catalog, pg_temp
+as $$ select translate(rtrim(encode(data, 'base64'), '='), E'+/\n', '-_') $$;
+
+--  A JWT (HS256) with the secret the API server hands in.
+create or replace function todo_private.sign_jwt(payload json) returns text
+language plpgsql stable
+set search_path = pg_catalog, todo_private, public, pg_temp
+as $$
+declare
+  secret text := nullif(current_setting('app.settings.jwt_secret', true), '');
+  signed text;
+begin
+  if secret is null then
+    raise sqlstate 'PT503' using
+      message = 'Sign-in is not set up on this server',
+      detail = 'The API server must hand in its JWT secret as app.settings.jwt_secret',
+      hint = 'Start it with PGRST_APP_SETTINGS_JWT_SECRET set to its jwt-secret';
+  end if;
+  signed := todo_private.base64url(convert_to('{"alg":"HS256","typ":"JWT"}', 'utf8'))
+            || '.' || todo_private.base64url(convert_to(payload::text, 'utf8'));
+  return signed || '.' || todo_private.base64url(hmac(convert_to(signed, 'utf8'), convert_to(secret, 'utf8'), 'sha256'));
+end
+$$;
+
+--  Sets (or, with a null token, clears) the sign-in cookie on the response:
+--  HttpOnly (no script can read it), SameSite=Strict (never sent along with a
+--  request from another site), Secure when the page was loaded over HTTPS.
+create or replace function todo_private.set_session_cookie(token text, max_age int) returns void
+language plpgsql volatile
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  headers json := coalesce(nullif(current_setting('request.headers', true), ''), '{}')::json;
+  https boolean := coalesce(headers->>'origin', '') like 'https://%'
+                   or coalesce(headers->>'x-forwarded-proto', '') = 'https';
+begin
+  perform set_config('response.headers', json_build_array(json_build_object('Set-Cookie',
+    format('%s=%s; Path=/; Max-Age=%s; HttpOnly; SameSite=Strict%s',
+           todo_private.setting('cookie'), coalesce(token, ''), max_age,
+           case when https then '; Secure' else '' end)))::text, true);
+end
+$$;
+
+--  The body of a refused request, in the API's error shape, with its status.
+create or replace function todo_private.refuse(status int, code text, message text, retry_after int default null)
+returns json
+language plpgsql volatile
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  perform set_config('response.status', status::text, true);
+  if retry_after is not null then
+    perform set_config('response.headers',
+      json_build_array(json_build_object('Retry-After', retry_after::text))::text, true);
+  end if;
+  return json_build_object('code', code, 'message', message, 'details', null, 'hint', null);
+end
+$$;
+
+--  Signs the account in: a new JWT in the cookie, and who it is in the body.
+create or replace function todo_private.start_session(acct todo_private.accounts) returns json
+language plpgsql volatile
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  lifetime int := todo_private.setting('session_minutes')::int * 60;
+  now_s bigint := extract(epoch from now())::bigint;
+  exp bigint := now_s + lifetime;
+begin
+  perform todo_private.set_session_cookie(
+    todo_private.sign_jwt(json_build_object('role', acct.role, 'name', acct.name, 'iat', now_s, 'exp', exp)),
+    lifetime);
+  return json_build_object('name', acct.name, 'role', acct.role, 'exp', exp);
+end
+$$;
+
+--  POST /rpc/login {"name": "alice", "password": "..."}
+--  200 {"name", "role", "exp"} and the cookie; 401 for a wrong name or a wrong
+--  password alike (same answer, same time); 429 after repeated failures.
+create or replace function todo.login(name text, password text) returns json
+language plpgsql volatile security definer
+set search_path = pg_catalog, todo_private, public, pg_temp
+as $$
+#variable_conflict use_column
+declare
+  who text := left(coalesce(login.name, ''), 64);
+  acct todo_private.accounts;
+  fail todo_private.login_failures;
+  wait_s int;
+  hashed text;
+begin
+  delete from todo_private.login_failures f where f.last_failure < now() - interval '1 day';
+  select * into fail from todo_private.login_failures f where f.name = who;
+  if fail.failures >= 5 then
+    wait_s := least(power(2, least(fail.failures - 5, 10))::int, 900);
+    if fail.last_failure + make_interval(secs => wait_s) > now() then
+      return todo_private.refuse(429, 'TODO429', 'Too many failed sign-ins: wait a moment and try again',
+        ceil(extract(epoch from fail.last_failure + make_interval(secs => wait_s) - now()))::int);
+    end if;
+  end if;
+  select * into acct from todo_private.accounts a where a.name = who;
+  hashed := crypt(coalesce(password, ''), coalesce(acct.password_hash, todo_private.setting('dummy_hash')));
+  if acct.name is null or hashed is distinct from acct.password_hash then
+    insert into todo_private.login_failures as f (name, failures, last_failure) values (who, 1, now())
+      on conflict (name) do update set failures = f.failures + 1, last_failure = now();
+    return todo_private.refuse(401, 'TODO401', 'Wrong name or password');
+  end if;
+  delete from todo_private.login_failures f where f.name = who;
+  return todo_private.start_session(acct);
+end
+$$;
+
+--  POST /rpc/logout: clears the cookie.
+create or replace function todo.logout() returns json
+language plpgsql volatile
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  perform todo_private.set_session_cookie(null, 0);
+  return json_build_object('name', null);
+end
+$$;
+alter function todo.logout() security definer;
+
+--  POST /rpc/renew_session: a new cookie with a new expiry for the account
+--  signed in (the app calls it while the user is active). 401 without one.
+create or replace function todo.renew_session() returns json
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  claims json := coalesce(nullif(current_setting('request.jwt.claims', true), ''), '{}')::json;
+  acct todo_private.accounts;
+begin
+  select * into acct from todo_private.accounts a
+   where a.name = claims->>'name' and a.role = claims->>'role';
+  if acct.name is null then
+    return todo_private.refuse(401, 'TODO401', 'Not signed in');
+  end if;
+  return todo_private.start_session(acct);
+end
+$$;
+
+--  GET /rpc/session: who is signed in, and until when ({"name": null} for
+--  visitors). The page cannot read the cookie, so it asks.
+create or replace function todo.session() returns json
+language sql stable
+set search_path = pg_catalog, pg_temp
+as $$
+  select json_build_object('name', c->>'name', 'role', c->>'role', 'exp', (c->>'exp')::bigint,
+                           'signup', todo_private.setting('signup') = 'on')
+  from (select coalesce(nullif(current_setting('request.jwt.claims', true), ''), '{}')::json as c) s
+$$;
+alter function todo.session() security definer;
+
+--  For administrators (psql): an account for an existing role.
+create or replace function todo_private.create_account(name text, password text, role name default 'todo_user')
+returns void
+language plpgsql volatile
+set search_path = pg_catalog, pg_temp
+as $$
+#variable_conflict use_column
+begin
+  if length(coalesce(password, '')) < 8 then
+    raise exception 'a password needs at least 8 characters';
+  end if;
+  insert into todo_private.accounts (name, role, password_hash)
+  values (create_account.name, create_account.role, todo_private.hash_password(password));
+end
+$$;
+
+--  POST /rpc/signup {"name": "carol", "password": "..."}: only when switched
+--  on. Creates the role u_<name> with the grants of "Adding another user",
+--  the account, and signs it in.
+create or replace function todo.signup(name text, password text) returns json
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+#variable_conflict use_column
+declare
+  role_name text := 'u_' || coalesce(signup.name, '');
+  acct todo_private.accounts;
+begin
+  if todo_private.setting('signup') is distinct from 'on' then
+    return todo_private.refuse(403, 'TODO403', 'Sign-up is switched off on this server');
+  end if;
+  if coalesce(signup.name, '') !~ '^[a-z][a-z0-9_]{2,31}$' then
+    return todo_private.refuse(400, 'TODO400',
+      'A name is 3 to 32 lowercase letters, digits or _, starting with a letter');
+  end if;
+  if length(coalesce(password, '')) < 8 then
+    return todo_private.refuse(400, 'TODO400', 'A password needs at least 8 characters');
+  end if;
+  if (select count(*) from todo_private.accounts) >= todo_private.setting('max_accounts')::int then
+    return todo_private.refuse(403, 'TODO403', 'This server takes no more accounts');
+  end if;
+  if exists (select 1 from todo_private.accounts a where a.name = signup.name)
+     or exists (select 1 from pg_roles where rolname = role_name) then
+    return todo_private.refuse(409, 'TODO409', 'This name is taken');
+  end if;
+  execute format('create role %I nologin', role_name);
+  execute format('alter role %I set statement_timeout = %L', role_name, '10s');
+  execute format('grant usage on schema todo to %I', role_name);
+  execute format('grant %I to postgrest', role_name);
+  execute format('grant all on todo.tasks to %I', role_name);
+  execute format('grant usage, select on sequence todo.tasks_id_seq to %I', role_name);
+  insert into todo_private.accounts (name, role, password_hash)
+  values (signup.name, role_name, todo_private.hash_password(password))
+  returning * into acct;
+  return todo_private.start_session(acct);
+end
+$$;
+
+--  Every role may call these five (functions are executable by PUBLIC unless
+--  revoked), since visitors sign in and every signed-up role has its own
+--  name; each checks its own input. Nothing else of todo_private is
+--  reachable: its schema is closed to the API roles.
+
+
+-- -----------------------------------------------------------------------------
+--  8. Done
 -- -----------------------------------------------------------------------------
 --
 --  Ask a running API server to reload its schema cache (PostgREST listens on
