@@ -99,6 +99,10 @@ fn everything_from_the_libpq_environment() {
     assert!(o.status.success(), "{err}");
     let schema: Value = serde_json::from_str(&out).expect("--dump-schema prints JSON");
     assert!(schema["tables"].to_string().contains("\"tasks\""), "{out}");
+    // The repro: `--dump-config` reads the in-database settings over that connection.
+    let o = tusk_run(&["--dump-config"], &env("postgres"));
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert!(text(&o).0.contains("db-schemas = \"todo\""), "{:?}", text(&o));
     // PGUSER is who connects: an unknown one is refused by the server, which names it.
     let o = tusk_run(&["--dump-schema"], &env("nobody_here"));
     let (_, err) = text(&o);

@@ -251,6 +251,9 @@ fn host_list(host: Option<&str>, hostaddr: Option<&str>, port: Option<&str>) -> 
                 }
             };
             let hostaddr = addrs.as_ref().and_then(|a| a.get(i)).filter(|a| !a.is_empty()).cloned();
+            if let Some(a) = hostaddr.as_deref().filter(|a| a.parse::<std::net::IpAddr>().is_err()) {
+                return Err(format!("could not parse network address \"{a}\""));
+            }
             let host = if name.is_empty() && hostaddr.is_none() { DEFAULT_SOCKET_DIR.to_string() } else { name };
             Ok(Host { host, hostaddr, port, password: None })
         })
@@ -546,6 +549,7 @@ mod tests {
             "sslmode=sometimes",
             "target_session_attrs=writable",
             "port=70000",
+            "hostaddr=not-an-address",
         ] {
             assert!(resolve_with(bad, &[], &[]).is_err(), "{bad}");
         }
