@@ -13,7 +13,9 @@ use tusk::config::Config;
 ///
 /// Configure it exactly like PostgREST: PGRST_* environment variables (PGRST_DB_URI,
 /// PGRST_DB_SCHEMAS, PGRST_DB_ANON_ROLE, PGRST_JWT_SECRET, ...) and/or a PostgREST-format config
-/// file given as the first argument; the environment wins over the file.
+/// file given as the first argument; the environment wins over the file. As with libpq,
+/// PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGPASSFILE, PGSERVICE, ... fill in what
+/// db-uri leaves out (its default, postgresql://, takes everything from them).
 #[derive(Parser, Debug)]
 #[command(name = "tusk", disable_version_flag = true, args_conflicts_with_subcommands = true)]
 struct Cli {

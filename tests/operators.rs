@@ -115,6 +115,12 @@ fn everything_from_the_libpq_environment() {
     with_uri.push(("PGRST_DB_URI", format!("postgres:///{}?host={}", db.name, socket_dir())));
     let (_, err) = text(&tusk_run(&["--dump-schema"], &with_uri));
     assert!(err.contains("role \"nobody_here\" does not exist"), "{err}");
+    // TLS to the database is not there yet: asked for, it is refused at start-up, saying so.
+    let mut tls = env("postgres");
+    tls.push(("PGSSLMODE", "require".into()));
+    let o = tusk_run(&["--dump-schema"], &tls);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("sslmode=require"), "{:?}", text(&o));
     // The key=value form.
     let kv = format!("host={} port={} user=postgres dbname={}", socket_dir(), cluster().port(), db.name);
     let o = tusk_run(&["--dump-schema"], &[("PGRST_DB_URI", kv), ("PGRST_DB_SCHEMAS", "todo".into())]);
