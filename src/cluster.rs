@@ -79,11 +79,36 @@ pub struct TempCluster {
     as_postgres: bool,
     running: bool,
     watchdog: Option<Child>,
+    /// The superuser's password, when the cluster asks for one (`scram-sha-256`).
+    password: Option<String>,
+}
+
+/// How a new cluster's data directory is made.
+enum Init<'a> {
+    /// `initdb`, with `trust` authentication or a password.
+    Initdb { password: Option<&'a str> },
+    /// `pg_basebackup -R` of a running cluster: a streaming standby of it.
+    StandbyOf(&'a TempCluster),
 }
 
 impl TempCluster {
     /// Creates, initialises and starts a new cluster.
     pub fn start() -> Result<TempCluster, ClusterError> {
+        Self::create(Init::Initdb { password: None })
+    }
+
+    /// A cluster that asks every connection for a password (`scram-sha-256`): the superuser
+    /// `postgres` has `password`.
+    pub fn start_with_password(password: &str) -> Result<TempCluster, ClusterError> {
+        Self::create(Init::Initdb { password: Some(password) })
+    }
+
+    /// A streaming standby of this cluster (`pg_basebackup -R`), started on a port of its own.
+    pub fn start_standby(&self) -> Result<TempCluster, ClusterError> {
+        Self::create(Init::StandbyOf(self))
+    }
+
+    fn create(init: Init<'_>) -> Result<TempCluster, ClusterError> {
         let bindir = find_bindir()?;
         let as_postgres = running_as_root();
         let dir = unique_temp_dir();
@@ -96,6 +121,10 @@ impl TempCluster {
             as_postgres,
             running: false,
             watchdog: None,
+            password: match &init {
+                Init::Initdb { password } => password.map(str::to_string),
+                Init::StandbyOf(primary) => primary.password.clone(),
+            },
         };
         // From here on, `Drop` cleans up whatever was created if a step fails.
         if as_postgres {
@@ -104,13 +133,33 @@ impl TempCluster {
             chown.arg(&owner).arg(&cluster.dir);
             run_checked(&mut chown, None)?;
         }
-        let mut initdb = cluster.pg_command("initdb");
-        initdb
-            .arg("-D")
-            .arg(&cluster.data_dir)
-            .args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-locale"])
-            .arg("--no-sync");
-        run_checked(&mut initdb, None)?;
+        match init {
+            Init::Initdb { password } => {
+                let mut initdb = cluster.pg_command("initdb");
+                initdb.arg("-D").arg(&cluster.data_dir).args(["-U", "postgres", "-E", "UTF8", "--no-locale"]);
+                match password {
+                    None => initdb.args(["-A", "trust"]),
+                    Some(pw) => {
+                        let file = cluster.dir.join("pwfile");
+                        std::fs::write(&file, pw).map_err(io_err("writing the password file"))?;
+                        if cluster.as_postgres {
+                            run_checked(Command::new("chown").arg(PG_SYSTEM_USER).arg(&file), None)?;
+                        }
+                        initdb.args(["-A", "scram-sha-256"]).arg("--pwfile").arg(&file)
+                    }
+                };
+                run_checked(initdb.arg("--no-sync"), None)?;
+            }
+            Init::StandbyOf(primary) => {
+                let mut backup = cluster.pg_command("pg_basebackup");
+                backup.arg("-D").arg(&cluster.data_dir).arg("-h").arg(&primary.dir);
+                backup.args(["-p", &primary.port.to_string(), "-U", "postgres", "-R", "-X", "stream", "--no-sync"]);
+                if let Some(pw) = &primary.password {
+                    backup.env("PGPASSWORD", pw);
+                }
+                run_checked(&mut backup, None)?;
+            }
+        }
         cluster.spawn_watchdog()?;
 
         // The free port we picked may be grabbed by someone else before postgres binds it.
@@ -165,6 +214,9 @@ impl TempCluster {
         let mut cmd = Command::new(self.bindir.join("psql"));
         for var in LIBPQ_ENV {
             cmd.env_remove(var);
+        }
+        if let Some(pw) = &self.password {
+            cmd.env("PGPASSWORD", pw);
         }
         cmd.args(["-v", "ON_ERROR_STOP=1", "-X", "-q", "-At"])
             .arg("-h")

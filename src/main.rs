@@ -1,6 +1,7 @@
 //! The `tusk` command: serve (`tusk [CONFIG]`), `tusk token`, `tusk demo`, `--example`,
-//! `--dump-config`. Argument parsing, logging set-up and exit codes live here; everything else
-//! is in the library.
+//! `--dump-config`, `--dump-schema`, `--ready`. Argument parsing, logging set-up (no colours
+//! unless the log goes to a terminal; the configuration's warnings whatever the log level) and
+//! exit codes live here; everything else is in the library.
 
 use clap::{Args, Parser, Subcommand};
 use std::collections::BTreeMap;
@@ -12,7 +13,9 @@ use tusk::config::Config;
 ///
 /// Configure it exactly like PostgREST: PGRST_* environment variables (PGRST_DB_URI,
 /// PGRST_DB_SCHEMAS, PGRST_DB_ANON_ROLE, PGRST_JWT_SECRET, ...) and/or a PostgREST-format config
-/// file given as the first argument; the environment wins over the file.
+/// file given as the first argument; the environment wins over the file. As with libpq,
+/// PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGPASSFILE, PGSERVICE, ... fill in what
+/// db-uri leaves out (its default, postgresql://, takes everything from them).
 #[derive(Parser, Debug)]
 #[command(name = "tusk", disable_version_flag = true, args_conflicts_with_subcommands = true)]
 struct Cli {
@@ -25,8 +28,14 @@ struct Cli {
     #[arg(short = 'e', long)]
     example: bool,
     /// Print the effective configuration (file + environment + in-database settings + defaults) and exit
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["dump_schema", "ready"])]
     dump_config: bool,
+    /// Print the schema cache as JSON and exit (its structure is not stable)
+    #[arg(long, conflicts_with = "ready")]
+    dump_schema: bool,
+    /// Ask the admin server's /ready of a running tusk: exit 0 when it answers 200, else 1
+    #[arg(long)]
+    ready: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -65,7 +74,20 @@ fn fail(message: impl std::fmt::Display) -> ExitCode {
 }
 
 fn init_logging(level: tusk::config::LogLevel) {
-    let _ = tracing_subscriber::fmt().with_max_level(level.as_tracing()).with_target(false).try_init();
+    use std::io::IsTerminal;
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level.as_tracing())
+        .with_target(false)
+        .with_ansi(std::io::stdout().is_terminal())
+        .try_init();
+}
+
+/// The configuration's warnings (unknown settings, unimplemented ones): on stderr whatever the
+/// log level, since a typo'd setting is worth hearing about even at `log-level = error`.
+fn print_warnings(config: &Config) {
+    for w in &config.warnings {
+        eprintln!("tusk: warning: {w}");
+    }
 }
 
 fn main() -> ExitCode {
@@ -96,8 +118,30 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(e) => return fail(e),
             };
+            print_warnings(&config);
             if cli.dump_config {
                 return dump_config(&runtime, config);
+            }
+            if cli.ready {
+                return match runtime.block_on(tusk::server::check_ready(&config)) {
+                    Ok(url) => {
+                        println!("OK: {url}");
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("ERROR: {e}");
+                        ExitCode::from(1)
+                    }
+                };
+            }
+            if cli.dump_schema {
+                return match runtime.block_on(tusk::server::dump_schema(&config)) {
+                    Ok(json) => {
+                        println!("{json}");
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => fail(e),
+                };
             }
             init_logging(config.log_level);
             runtime.block_on(serve(config))

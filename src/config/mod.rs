@@ -20,6 +20,7 @@ use std::path::Path;
 mod claim_path;
 mod dump;
 mod file;
+pub mod libpq;
 mod settings;
 mod uri;
 
@@ -190,6 +191,9 @@ pub struct Config {
     pub role_settings: std::sync::Arc<BTreeMap<String, Vec<(String, String)>>>,
     /// The file and environment this configuration was read from (for reloads).
     pub source: ConfigSource,
+    /// What the operator should hear about at start-up whatever the log level: unknown
+    /// settings (with the closest known name) and settings tusk does not implement.
+    pub warnings: Vec<String>,
 }
 
 impl Config {
@@ -198,6 +202,7 @@ impl Config {
     pub fn from_sources(file: Option<&Path>, env: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
         let source = ConfigSource { file: file.map(Path::to_path_buf), env: env.clone() };
         let mut config = Config::from_raw(source.read()?)?;
+        config.warnings = config.warnings.iter().map(|w| from_env_warning(w, &source.env)).collect();
         config.source = source;
         Ok(config)
     }
@@ -252,7 +257,7 @@ impl Config {
     /// Validates raw settings (names canonical: [`ConfigSource::read`] maps the old ones) into
     /// a [`Config`].
     pub fn from_raw(mut raw: BTreeMap<String, String>) -> Result<Config, ConfigError> {
-        complete(&mut raw)?;
+        let warnings = complete(&mut raw)?;
         let r = Raw(&raw);
         let (db_schemas, default_schema) = schemas(&r)?;
         let db_pool = r.int("db-pool")?;
@@ -344,6 +349,7 @@ impl Config {
             raw,
             role_settings: Default::default(),
             source: ConfigSource::default(),
+            warnings,
         })
     }
 }
@@ -387,18 +393,19 @@ fn request_limits(r: &Raw) -> Result<crate::api_request::Limits, ConfigError> {
     })
 }
 
-/// Checks each known setting's value against its kind, fills in the defaults of those unset,
-/// and warns about unknown and unimplemented settings.
-fn complete(raw: &mut BTreeMap<String, String>) -> Result<(), ConfigError> {
+/// Checks each known setting's value against its kind and fills in the defaults of those
+/// unset. Returns the warnings: unknown settings (with "did you mean") and unimplemented ones.
+fn complete(raw: &mut BTreeMap<String, String>) -> Result<Vec<String>, ConfigError> {
+    let mut warnings = Vec::new();
     for setting in SETTINGS {
         match raw.get(setting.name) {
             Some(v) => {
                 check_kind(setting, v)?;
                 if !setting.implemented && Some(v.as_str()) != setting.default {
-                    tracing::warn!(
+                    warnings.push(format!(
                         "setting {} is accepted but not implemented yet by tusk; it has no effect",
                         setting.name
-                    );
+                    ));
                 }
             }
             None => {
@@ -408,12 +415,37 @@ fn complete(raw: &mut BTreeMap<String, String>) -> Result<(), ConfigError> {
             }
         }
     }
+    let names: Vec<&str> = SETTINGS.iter().map(|s| s.name).collect();
     for name in raw.keys() {
         if !name.starts_with("app.settings.") && setting(name).is_none() {
-            tracing::warn!("unknown setting {name} is ignored");
+            let hint = match crate::fuzzy::closest(&names, name) {
+                Some(close) => format!("; did you mean {close}?"),
+                None => String::new(),
+            };
+            warnings.push(format!("unknown setting {name} is ignored{hint}"));
         }
     }
-    Ok(())
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
+    Ok(warnings)
+}
+
+/// A warning about setting `db-url` names `PGRST_DB_URL` (and suggests `PGRST_DB_URI`) when
+/// the environment set it.
+fn from_env_warning(warning: &str, env: &BTreeMap<String, String>) -> String {
+    let Some(rest) = warning.strip_prefix("unknown setting ") else { return warning.to_string() };
+    let name = rest.split(' ').next().unwrap_or_default();
+    if !env.contains_key(&env_name(name)) {
+        return warning.to_string();
+    }
+    let hint = rest.split_once("; did you mean ").map(|(_, c)| c.trim_end_matches('?'));
+    match hint {
+        Some(close) => {
+            format!("unknown setting {} ({name}) is ignored; did you mean {}?", env_name(name), env_name(close))
+        }
+        None => format!("unknown setting {} ({name}) is ignored", env_name(name)),
+    }
 }
 
 /// Typed reads of the raw settings (after [`complete`]): an empty value counts as unset.

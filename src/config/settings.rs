@@ -92,12 +92,10 @@ pub const SETTINGS: &[Setting] = &[
         Str,
         "Unix socket of the admin server; takes precedence over admin-server-port",
     )
-    .restart_only()
-    .not_implemented(),
+    .restart_only(),
     Setting::new("admin-server-unix-socket-mode", Str, "Mode of the admin server's unix socket (octal, 600 to 777)")
         .defaults_to("660")
-        .restart_only()
-        .not_implemented(),
+        .restart_only(),
     Setting::new("client-error-verbosity", Str, "verbose or minimal: whether error bodies carry details and hint")
         .defaults_to("verbose")
         .in_db(),

@@ -1,8 +1,7 @@
 //! LISTEN for reload notifications (`db-channel`) on a connection of its own.
 
-use super::pg_config;
+use super::{conn_info, connect};
 use std::time::Duration;
-use tokio_postgres::NoTls;
 
 /// LISTENs on `channel` and sends each notification's payload to `tx`, reconnecting with
 /// backoff when the connection drops (at most a second apart, so that the reload sent on
@@ -16,11 +15,10 @@ pub async fn listen(uri: String, channel: String, tx: tokio::sync::mpsc::Sender<
         if tx.is_closed() {
             return;
         }
-        let Ok(mut pg) = pg_config(&uri) else {
+        let Ok(info) = conn_info(&uri) else {
             return;
         };
-        pg.application_name("tusk listener");
-        match pg.connect(NoTls).await {
+        match connect(&info, "tusk listener").await {
             Ok((client, mut connection)) => {
                 let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
                 let notify = tx.clone();
@@ -55,7 +53,7 @@ pub async fn listen(uri: String, channel: String, tx: tokio::sync::mpsc::Sender<
                 drop(driver);
             }
             Err(e) => {
-                tracing::debug!("Could not connect for LISTEN: {e}");
+                tracing::debug!("Could not connect for LISTEN: {}", e.message);
             }
         }
         tokio::time::sleep(backoff).await;

@@ -14,6 +14,7 @@
 //! too many connections) is a 503 with `Retry-After`; a message the driver cannot encode (a NUL
 //! byte) is the request's fault (400), never an outage.
 
+mod connect;
 mod listen;
 
 use crate::error::{Error, PgError};
@@ -21,6 +22,7 @@ pub use crate::query::DbResult;
 use crate::query::{column, Statement, Transaction};
 use crate::schema_cache::{SchemaCache, CATALOG_QUERY};
 use bytes::{Bytes, BytesMut};
+pub use connect::{conn_info, connect, last_failure};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 pub use listen::listen;
 use std::time::Duration;
@@ -80,27 +82,21 @@ fn refs<'a>(p: &'a [Text<'a>]) -> Vec<&'a (dyn ToSql + Sync)> {
     p.iter().map(|t| t as &(dyn ToSql + Sync)).collect()
 }
 
-/// The connection settings of `db-uri` (the local socket when it names no host).
-pub(super) fn pg_config(uri: &str) -> Result<tokio_postgres::Config, String> {
-    let mut pg: tokio_postgres::Config = uri.parse().map_err(|e| format!("invalid db-uri: {e}"))?;
-    if pg.get_hosts().is_empty() {
-        pg.host_path("/var/run/postgresql");
-    }
-    if pg.get_application_name().is_none() {
-        pg.application_name("tusk");
-    }
-    pg.connect_timeout(Duration::from_secs(5));
-    Ok(pg)
-}
-
-/// Builds the pool from the configuration (connections are opened lazily).
+/// Builds the pool from the configuration (connections are opened lazily, as libpq would:
+/// [`connect`]).
 pub fn pool(uri: &str, size: usize, acquisition_timeout: u64) -> Result<Pool, String> {
-    let pg = pg_config(uri)?;
-    let manager = Manager::from_config(pg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    let info = conn_info(uri)?;
+    // Unused: [`connect::LibpqConnect`] builds each host's own configuration.
+    let pg = tokio_postgres::Config::new();
+    // Each host may take its connect timeout, twice with prefer-standby, plus the start-up.
+    let per_host = info.connect_timeout.unwrap_or(5).saturating_mul(2);
+    let create_timeout = per_host.saturating_mul(info.hosts.len() as u64).saturating_add(5);
+    let connect = connect::LibpqConnect { info };
+    let manager = Manager::from_connect(pg, connect, ManagerConfig { recycling_method: RecyclingMethod::Fast });
     Pool::builder(manager)
         .max_size(size)
         .wait_timeout(Some(Duration::from_secs(acquisition_timeout)))
-        .create_timeout(Some(Duration::from_secs(5)))
+        .create_timeout(Some(Duration::from_secs(create_timeout)))
         .runtime(Runtime::Tokio1)
         .build()
         .map_err(|e| e.to_string())
@@ -186,20 +182,6 @@ fn encoding_error(cause: &str) -> Error {
     Error::Pg(PgError { code: "22021".into(), message, details: None, hint: None })
 }
 
-/// SQLSTATEs meaning the database is not available right now (shutting down, starting up,
-/// too many connections, the connection failed): answered 503 with `Retry-After`.
-fn unavailable(code: &tokio_postgres::error::SqlState) -> bool {
-    use tokio_postgres::error::SqlState;
-    code.code().starts_with("08")
-        || [
-            SqlState::ADMIN_SHUTDOWN,
-            SqlState::CRASH_SHUTDOWN,
-            SqlState::CANNOT_CONNECT_NOW,
-            SqlState::TOO_MANY_CONNECTIONS,
-        ]
-        .contains(code)
-}
-
 /// `RAISE SQLSTATE 'PGRST' USING message = '{"code":…}', detail = '{"status":…,"headers":…}'`.
 fn custom_error(message: &str, detail: Option<&str>) -> Error {
     let msg: serde_json::Value = match serde_json::from_str(message) {
@@ -230,21 +212,16 @@ fn custom_error(message: &str, detail: Option<&str>) -> Error {
     Error::Custom { status, body, headers }
 }
 
-/// A new connection failed: 503 when the database cannot take it now (shutting down, starting
-/// up, too many connections), else what PostgreSQL said (a bad password, no such database).
-fn connect_error(e: &tokio_postgres::Error) -> Error {
-    match e.as_db_error() {
-        Some(db) if unavailable(db.code()) => Error::DbConnection(db.message().to_string()),
-        _ => map_error(e),
-    }
-}
-
 /// A connection could not be had: the pool was full for too long (504), or the database
-/// refused or could not take a new connection (503, whatever PostgreSQL said).
+/// refused or could not take a new connection (503, whatever PostgreSQL said, with the host).
 fn pool_error(e: deadpool_postgres::PoolError) -> Error {
     match e {
         deadpool_postgres::PoolError::Timeout(deadpool_postgres::TimeoutType::Wait) => Error::PoolTimeout,
-        deadpool_postgres::PoolError::Backend(e) => connect_error(&e),
+        // What failed and where (the driver's error does not name the host), as PostgREST:
+        // a connection that cannot be had is PGRST000, whatever PostgreSQL said.
+        deadpool_postgres::PoolError::Backend(e) => {
+            Error::DbConnection(last_failure().unwrap_or_else(|| e.to_string()))
+        }
         other => Error::DbConnection(other.to_string()),
     }
 }
@@ -670,9 +647,8 @@ pub async fn load_db_settings(
     uri: &str,
     pre_config: Option<&(String, String)>,
 ) -> Result<Vec<(String, String)>, Error> {
-    let mut pg = pg_config(uri).map_err(Error::DbConnection)?;
-    pg.application_name("tusk config");
-    let (client, connection) = pg.connect(NoTls).await.map_err(|e| connect_error(&e))?;
+    let info = conn_info(uri).map_err(Error::DbConnection)?;
+    let (client, connection) = connect(&info, "tusk config").await.map_err(|e| Error::DbConnection(e.message))?;
     let driver = tokio::spawn(connection);
     let names: Vec<String> = crate::config::in_db_settings().map(crate::config::in_db_name).collect();
     let result = async {

@@ -1,19 +1,86 @@
-//! The admin server (`admin-server-port`), as PostgREST's: `/live`, `/ready`, `/metrics`,
-//! `/schema_cache` and `/config`. In charge of those five answers and of the Prometheus text;
-//! rejects every other path with 404. Reads the shared state, changes nothing.
+//! The admin server (`admin-server-unix-socket`, else `admin-server-port`), as PostgREST's:
+//! `/live`, `/ready`, `/metrics`, `/schema_cache` and `/config`. In charge of those five
+//! answers, of the Prometheus text, and of the command line's `--ready` (asking a running
+//! tusk's `/ready`) and `--dump-schema`; rejects every other path with 404. Reads the shared
+//! state, changes nothing.
 
-use super::{to_axum, Ops};
+use super::conn::Listen;
+use super::{bind_addr, bind_tcp, bind_unix, to_axum, Ops, ServerError};
+use crate::config::Config;
 use crate::db;
 use crate::http::Response;
 use bytes::Bytes;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// The admin server, as PostgREST's: `/live` (the process answers), `/ready` (the schema cache
-/// is loaded and the database answers), both 200 or 503 with an empty body; `/metrics`
+/// Where the API listens: the admin server connects there to see that it still accepts
+/// connections (PostgREST's `reachMainApp`).
+pub(super) enum MainListener {
+    Tcp(std::net::SocketAddr),
+    Unix(String),
+    Unknown,
+}
+
+impl MainListener {
+    pub(super) fn of(listener: &Listen, unix_socket: Option<&str>) -> MainListener {
+        match (listener, unix_socket) {
+            (Listen::Unix(_), Some(path)) => MainListener::Unix(path.to_string()),
+            (Listen::Tcp(l), _) => match l.local_addr() {
+                // Listening on every address: reach it on the loopback one.
+                Ok(mut a) => {
+                    if a.ip().is_unspecified() {
+                        a.set_ip(match a {
+                            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                        });
+                    }
+                    MainListener::Tcp(a)
+                }
+                Err(_) => MainListener::Unknown,
+            },
+            _ => MainListener::Unknown,
+        }
+    }
+
+    /// Whether the API accepts a connection now (its socket file removed, its accept loop
+    /// gone: no).
+    async fn reachable(&self) -> bool {
+        let connect = async {
+            match self {
+                MainListener::Tcp(a) => tokio::net::TcpStream::connect(a).await.is_ok(),
+                MainListener::Unix(p) => tokio::net::UnixStream::connect(p).await.is_ok(),
+                MainListener::Unknown => true,
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(5), connect).await.unwrap_or(false)
+    }
+}
+
+/// The admin server's listener: its unix socket when `admin-server-unix-socket` is set (it
+/// wins over the port, as in PostgREST), else its port; none when neither is set.
+pub(super) async fn bind(config: &Config) -> Result<Option<Listen>, ServerError> {
+    if let Some(path) = &config.admin_server_unix_socket {
+        let l = bind_unix(path, config.admin_server_unix_socket_mode)?;
+        tracing::info!("Admin server listening on unix socket {path}");
+        return Ok(Some(Listen::Unix(l)));
+    }
+    match config.admin_server_port {
+        Some(port) => {
+            let addr = bind_addr(config.admin_server_host.as_deref().unwrap_or(&config.server_host), port);
+            let l = bind_tcp(&addr).await?;
+            tracing::info!("Admin server listening on {addr}");
+            Ok(Some(Listen::Tcp(l)))
+        }
+        None => Ok(None),
+    }
+}
+
+/// The admin server, as PostgREST's: `/live` (the API accepts connections) 200, else 500;
+/// `/ready` (that, plus the schema cache is loaded and the database answers) 200, 503 when not
+/// ready, 500 when the API does not accept connections; both with an empty body. `/metrics`
 /// (Prometheus text), `/schema_cache` (JSON), `/config` (the effective configuration, secrets
 /// masked).
-pub(super) async fn admin_server(listener: tokio::net::TcpListener, ops: Arc<Ops>) {
+pub(super) async fn admin_server(listener: Listen, ops: Arc<Ops>) {
     let state = ops.state.clone();
     let handler: super::conn::Handler = Arc::new(move |_peer, req| {
         let ops = ops.clone();
@@ -25,6 +92,7 @@ pub(super) async fn admin_server(listener: tokio::net::TcpListener, ops: Arc<Ops
                 response.body = Bytes::from(text);
             };
             match req.uri().path() {
+                "/live" | "/ready" if !ops.main.reachable().await => response.status = 500,
                 "/live" => {}
                 "/ready" if state.schema_cache().is_some() && db::ping(&state.db.pool).await => {}
                 "/ready" => response.status = 503,
@@ -45,7 +113,61 @@ pub(super) async fn admin_server(listener: tokio::net::TcpListener, ops: Arc<Ops
     });
     // The API's accept loop and connection timeouts; it serves until the process ends.
     let timeouts = move || super::conn::Timeouts::of(&state.config());
-    super::conn::serve(super::conn::Listen::Tcp(listener), timeouts, handler, std::future::pending()).await;
+    super::conn::serve(listener, timeouts, handler, std::future::pending()).await;
+}
+
+/// `--ready`: asks the admin server of a tusk running with `config` for `/ready`. `Ok` (the
+/// URL asked) when it answers 200; `Err` says why not.
+pub async fn check_ready(config: &Config) -> Result<String, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const REQUEST: &[u8] = b"GET /ready HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    async fn ask(mut stream: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin) -> std::io::Result<String> {
+        stream.write_all(REQUEST).await?;
+        let mut head = vec![0u8; 64];
+        let n = stream.read(&mut head).await?;
+        let line = String::from_utf8_lossy(&head[..n]).lines().next().unwrap_or_default().to_string();
+        Ok(line)
+    }
+    async fn within(f: impl std::future::Future<Output = std::io::Result<String>>) -> std::io::Result<String> {
+        let timeout = std::time::Duration::from_secs(10);
+        tokio::time::timeout(timeout, f).await.unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
+    }
+    let (url, answer) = if let Some(path) = &config.admin_server_unix_socket {
+        let url = format!("unix:{path}:/ready");
+        (url, within(async { ask(tokio::net::UnixStream::connect(path).await?).await }).await)
+    } else {
+        let Some(port) = config.admin_server_port else {
+            return Err("the admin server is not enabled (set admin-server-port or admin-server-unix-socket)".into());
+        };
+        let host = match config.admin_server_host.as_deref().unwrap_or(&config.server_host) {
+            "*" | "*4" | "!4" | "0.0.0.0" => "127.0.0.1",
+            "*6" | "!6" | "::" => "::1",
+            h => h,
+        };
+        let addr = bind_addr(host, port);
+        let url = format!("http://{addr}/ready");
+        (url, within(async { ask(tokio::net::TcpStream::connect(&addr).await?).await }).await)
+    };
+    match answer {
+        Ok(line) if line.split(' ').nth(1) == Some("200") => Ok(url),
+        Ok(line) => Err(format!("{url}: {}", line.split_once(' ').map_or(line.as_str(), |(_, s)| s))),
+        Err(e) => Err(format!("{url}: {e}")),
+    }
+}
+
+/// `--dump-schema`: the schema cache as JSON (the catalog query's, as `/schema_cache`), read
+/// with the configuration in effect (the in-database settings included, as a start-up would).
+pub async fn dump_schema(config: &Config) -> Result<String, String> {
+    let config = if config.db_config {
+        super::reread_config(config).await.map_err(|e| e.to_string())?.0
+    } else {
+        config.clone()
+    };
+    let pool = db::pool(&config.db_uri, 1, config.db_pool_acquisition_timeout)?;
+    let (_, json) = db::load_schema_cache(&pool, &config.db_schemas, &config.db_extra_search_path)
+        .await
+        .map_err(|e| format!("could not load the schema cache: {e}"))?;
+    Ok(json)
 }
 
 /// `/metrics`: PostgREST's metric names, in Prometheus' text format.

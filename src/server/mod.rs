@@ -16,6 +16,7 @@ use crate::config::{Config, LogLevel};
 use crate::db::{self, Db};
 use crate::error::Error;
 use crate::http::{cors_headers, RawRequest, Response};
+pub use admin::{check_ready, dump_schema};
 use axum::body::Body;
 use bytes::Bytes;
 use conn::Listen;
@@ -39,8 +40,8 @@ pub enum ServerError {
 
 pub struct Server {
     listener: Listen,
-    /// The admin server's listener (`admin-server-port`).
-    admin: Option<tokio::net::TcpListener>,
+    /// The admin server's listener (`admin-server-unix-socket`, else `admin-server-port`).
+    admin: Option<Listen>,
     state: Arc<AppState>,
     ops: Arc<Ops>,
     statics: HashMap<String, (String, Bytes)>,
@@ -59,11 +60,13 @@ struct Ops {
     schema_cache_loads_failed: AtomicU64,
     /// Duration of the last schema cache query, in microseconds.
     schema_cache_query_us: AtomicU64,
+    /// Where the API listens, for the admin server's check that it still accepts connections.
+    main: admin::MainListener,
 }
 
 /// The address to bind for `host` and `port`: `server-host`'s special values as PostgREST reads
 /// them, and an IPv6 host in brackets (`[::]:3000`).
-fn bind_addr(host: &str, port: u16) -> String {
+pub(super) fn bind_addr(host: &str, port: u16) -> String {
     let host = match host {
         "!4" | "*4" | "*" => "0.0.0.0",
         "!6" | "*6" => "::",
@@ -76,7 +79,7 @@ fn bind_addr(host: &str, port: u16) -> String {
     }
 }
 
-async fn bind_tcp(addr: &str) -> Result<tokio::net::TcpListener, ServerError> {
+pub(super) async fn bind_tcp(addr: &str) -> Result<tokio::net::TcpListener, ServerError> {
     tokio::net::TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr: addr.to_string(), source })
 }
 
@@ -123,6 +126,7 @@ impl Server {
             schema_cache_loads_ok: AtomicU64::new(0),
             schema_cache_loads_failed: AtomicU64::new(0),
             schema_cache_query_us: AtomicU64::new(0),
+            main: admin::MainListener::of(&listener, config.server_unix_socket.as_deref()),
         });
         tokio::spawn(reloader(ops.clone(), reload_rx));
         tokio::spawn(retire_connections(state.clone()));
@@ -149,15 +153,7 @@ impl Server {
                 tracing::info!("Listening on unix socket {}", config.server_unix_socket.as_deref().unwrap_or_default())
             }
         }
-        let admin = match config.admin_server_port {
-            Some(port) => {
-                let addr = bind_addr(config.admin_server_host.as_deref().unwrap_or(&config.server_host), port);
-                let l = bind_tcp(&addr).await?;
-                tracing::info!("Admin server listening on {addr}");
-                Some(l)
-            }
-            None => None,
-        };
+        let admin = admin::bind(&config).await?;
         Ok(Server { listener, admin, state, ops, statics: HashMap::new() })
     }
 
@@ -183,6 +179,15 @@ impl Server {
         if let Some(admin) = self.admin {
             tokio::spawn(admin::admin_server(admin, self.ops.clone()));
         }
+        // A clean shutdown first stops the LISTEN connection, so that the database going down
+        // with the same Ctrl-C is no "lost connection".
+        let ops = self.ops.clone();
+        let shutdown = async move {
+            shutdown.await;
+            if let Some(task) = ops.listener.lock().ok().and_then(|mut l| l.take()) {
+                task.abort();
+            }
+        };
         let state = self.state.clone();
         let statics = Arc::new(self.statics);
         let handler: conn::Handler = Arc::new(move |peer, req| {
@@ -198,7 +203,7 @@ impl Server {
 
 /// Binds the unix socket at `path` with `mode`, replacing a stale socket file left by an earlier
 /// run (but no other kind of file).
-fn bind_unix(path: &str, mode: u32) -> Result<tokio::net::UnixListener, ServerError> {
+pub(super) fn bind_unix(path: &str, mode: u32) -> Result<tokio::net::UnixListener, ServerError> {
     use std::os::unix::fs::{FileTypeExt, PermissionsExt};
     let bind_error = |source| ServerError::Bind { addr: path.to_string(), source };
     if let Ok(meta) = std::fs::symlink_metadata(path) {

@@ -77,27 +77,20 @@ pub(super) async fn reloader(ops: Arc<Ops>, mut rx: Receiver<Reload>) {
         pending.drain(&mut rx);
         let mut backoff = RETRY_MIN;
         while pending.config || pending.schema {
-            let ok = if pending.config {
-                match reload_config(&ops).await {
-                    Ok(schemas_changed) => {
-                        pending.config = false;
-                        pending.schema |= schemas_changed;
-                        true
-                    }
-                    Err(()) => false,
-                }
-            } else if load_schema_cache(&ops).await {
-                pending.schema = false;
-                true
+            let outcome = if pending.config {
+                reload_config(&ops).await.map(|schemas_changed| {
+                    pending.config = false;
+                    pending.schema |= schemas_changed;
+                })
             } else {
-                false
+                load_schema_cache(&ops).await.map(|()| pending.schema = false)
             };
-            if !ok {
+            if let Err(why) = outcome {
                 // The database is away: once it is back, read its settings (in-db configuration,
                 // role settings) again too, they may have changed meanwhile; before the schema
-                // cache.
+                // cache. One line per attempt, saying what failed.
                 pending.config = true;
-                tracing::error!("Retrying in {backoff:?}");
+                tracing::error!("{why}; retrying in {backoff:?}");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(RETRY_MAX);
                 pending.drain(&mut rx);
@@ -106,7 +99,7 @@ pub(super) async fn reloader(ops: Arc<Ops>, mut rx: Receiver<Reload>) {
     }
 }
 
-async fn load_schema_cache(ops: &Ops) -> bool {
+async fn load_schema_cache(ops: &Ops) -> Result<(), String> {
     let state = &ops.state;
     let config = state.config();
     let started = Instant::now();
@@ -124,12 +117,11 @@ async fn load_schema_cache(ops: &Ops) -> bool {
             if let Ok(mut slot) = ops.schema_cache_json.write() {
                 *slot = Some(Arc::new(json));
             }
-            true
+            Ok(())
         }
         Err(e) => {
             ops.schema_cache_loads_failed.fetch_add(1, Ordering::Relaxed);
-            tracing::error!("Could not load the schema cache ({e})");
-            false
+            Err(format!("Could not load the schema cache: {e}"))
         }
     }
 }
@@ -163,9 +155,10 @@ pub async fn reread_config(current: &Config) -> Result<(Config, Vec<String>), Re
 
 /// Reads the file, the environment and (with `db-config`) the in-database settings again, and
 /// the settings of the request roles, and applies the result. A configuration that does not validate is logged and the current one
-/// kept. `Err` only when the database could not be reached (the caller retries); `Ok(true)`
+/// kept. `Err` (what failed) only when the database could not be reached (the caller retries
+/// and logs it); `Ok(true)`
 /// when `db-schemas` changed, so the schema cache must be reloaded.
-async fn reload_config(ops: &Ops) -> Result<bool, ()> {
+async fn reload_config(ops: &Ops) -> Result<bool, String> {
     let old = ops.state.config();
     let keep = |e: &dyn std::fmt::Display| {
         tracing::error!("Failed reloading the configuration: {e}; the previous configuration stays in effect");
@@ -174,8 +167,7 @@ async fn reload_config(ops: &Ops) -> Result<bool, ()> {
     let (mut new, ignored) = match reread_config(&old).await {
         Ok(c) => c,
         Err(RereadError::InDb(Error::DbConnection(e))) => {
-            tracing::error!("Could not read the in-database configuration: {e}");
-            return Err(());
+            return Err(format!("Could not read the in-database configuration: {e}"));
         }
         Err(RereadError::InDb(e)) => return keep(&format!("reading the in-database configuration: {e}")),
         Err(RereadError::Config(e)) => return keep(&e),
@@ -185,10 +177,7 @@ async fn reload_config(ops: &Ops) -> Result<bool, ()> {
     }
     match db::load_role_settings(&ops.state.db.pool).await {
         Ok(settings) => new.role_settings = Arc::new(settings),
-        Err(Error::DbConnection(e)) => {
-            tracing::error!("Could not read the settings of the request roles: {e}");
-            return Err(());
-        }
+        Err(Error::DbConnection(e)) => return Err(format!("Could not read the settings of the request roles: {e}")),
         Err(e) => {
             tracing::error!("Could not read the settings of the request roles ({e}); keeping the previous ones");
             new.role_settings = old.role_settings.clone();
