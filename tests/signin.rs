@@ -178,9 +178,8 @@ async fn logout_clears_the_cookie_and_renewal_extends_it() {
 #[tokio::test]
 async fn signup_is_off_by_default_and_makes_a_role_of_its_own_when_on() {
     let (db, t) = app().await;
-    let signup = |name: &str, password: &str| {
-        t.post("/rpc/signup").json(&json!({"name": name, "password": password})).send()
-    };
+    let signup =
+        |name: &str, password: &str| t.post("/rpc/signup").json(&json!({"name": name, "password": password})).send();
     signup("carol", "a fine password").await.expect_error(403, "TODO403");
     assert_eq!(db.psql("select count(*) from pg_roles where rolname = 'u_carol'").trim(), "0");
 
