@@ -14,6 +14,7 @@
 //! Rejects: a value of the wrong kind, a value outside its setting's choices or range, a
 //! malformed config file line, each as one [`ConfigError`] naming the setting.
 
+use crate::schema_cache::QualifiedName;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -126,7 +127,7 @@ pub struct Config {
     pub db_pool_max_idletime: u64,
     /// Seconds a connection is used at most before it is replaced (`db-pool-max-lifetime`).
     pub db_pool_max_lifetime: u64,
-    pub db_pre_request: Option<(String, String)>,
+    pub db_pre_request: Option<QualifiedName>,
     pub db_tx_end: TxEnd,
     pub db_channel: String,
     pub db_channel_enabled: bool,
@@ -176,7 +177,7 @@ pub struct Config {
     /// Read settings from the database (`db-config`).
     pub db_config: bool,
     /// The function run before reading the in-database settings (`db-pre-config`).
-    pub db_pre_config: Option<(String, String)>,
+    pub db_pre_config: Option<QualifiedName>,
     /// Capacity of the JWT cache (`jwt-cache-max-entries`); 0 disables it.
     pub jwt_cache_max_entries: usize,
     /// What one request may build (`request-max-depth`, `-embeds`, `-select-items`, `-filters`).
@@ -490,10 +491,10 @@ impl<'a> Raw<'a> {
 
     /// A function setting (`db-pre-request`, `db-pre-config`): `schema.function`, or a function
     /// of `default_schema`.
-    fn function(&self, name: &str, default_schema: &str) -> Option<(String, String)> {
+    fn function(&self, name: &str, default_schema: &str) -> Option<QualifiedName> {
         self.get(name).map(|v| match v.split_once('.') {
-            Some((s, f)) => (s.to_string(), f.to_string()),
-            None => (default_schema.to_string(), v.to_string()),
+            Some((s, f)) => QualifiedName::new(s, f),
+            None => QualifiedName::new(default_schema, v),
         })
     }
 
@@ -718,7 +719,7 @@ mod tests {
         )
         .expect("valid");
         assert!(!c.db_config);
-        assert_eq!(c.db_pre_config, Some(("api".into(), "pre_config".into())));
+        assert_eq!(c.db_pre_config, Some(QualifiedName::new("api", "pre_config")));
         assert_eq!(c.jwt_cache_max_entries, 0);
         assert_eq!(in_db_name("db-schemas"), "pgrst.db_schemas");
     }
