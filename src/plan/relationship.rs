@@ -102,7 +102,8 @@ fn suggestion(
         if names.contains(&name) {
             return None;
         }
-        crate::fuzzy::closest_scoring(&names, name, min_score).map(|n| Box::new(Suggestion { name: n.to_string(), instead_of: name.to_string() }))
+        crate::fuzzy::closest_scoring(&names, name, min_score)
+            .map(|n| Box::new(Suggestion { name: n.to_string(), instead_of: name.to_string() }))
     };
     if rels.iter().any(|r| r.target.schema == schema) {
         let mut children = rels.iter().filter(|r| r.target.schema == schema).map(|r| &r.target.name);
