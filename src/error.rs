@@ -18,6 +18,14 @@ pub struct PgError {
     pub hint: Option<String>,
 }
 
+/// PGRST200's "Perhaps you meant" hint: a close `name`, and the name of the request it may
+/// replace (`instead_of`: the child, or the parent when that has no relationships at all).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suggestion {
+    pub name: String,
+    pub instead_of: String,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     // ---- PGRST0xx: the database connection
@@ -82,14 +90,13 @@ pub enum Error {
 
     // ---- PGRST2xx: the schema cache
     #[error("Could not find a relationship between '{parent}' and '{child}' in the schema cache")]
-    /// `suggestion`: a close name and the name of the request it may replace (the child, or
-    /// the parent when that has no relationships at all).
+    /// `suggestion`: the "Perhaps you meant" hint (boxed: it is rare, and keeps `Error` small).
     NoRelationship {
         parent: String,
         child: String,
         schema: String,
         hint: Option<String>,
-        suggestion: Option<Box<(String, String)>>,
+        suggestion: Option<Box<Suggestion>>,
     },
     #[error("Could not embed because more than one relationship was found for '{parent}' and '{child}'")]
     AmbiguousRelationship { parent: String, child: String, details: Vec<Value>, hint: String },
@@ -198,7 +205,7 @@ impl Error {
                     "Searched for a foreign key relationship between '{parent}' and '{child}'{} in the schema '{schema}', but no matches were found.",
                     hint.as_ref().map(|h| format!(" using the hint '{h}'")).unwrap_or_default()
                 ))
-                .hint_opt(suggestion.as_ref().map(|b| format!("Perhaps you meant '{}' instead of '{}'.", b.0, b.1))),
+                .hint_opt(suggestion.as_ref().map(|s| format!("Perhaps you meant '{}' instead of '{}'.", s.name, s.instead_of))),
             AmbiguousRelationship { details, hint, .. } => {
                 ErrorInfo { details: Details::Json(details), ..row(300, "PGRST201").hint(hint) }
             }

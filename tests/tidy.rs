@@ -5,6 +5,9 @@
 //!   deadpool.
 //! - SQL text is written only in `query/` (and `.sql` files read with `include_str!`); `db` keeps
 //!   only the transaction mechanics (`BEGIN`, `COMMIT`, `ROLLBACK`).
+//! - `query` renders only resolved fields (`plan::Column`, `plan::Select`, `plan::Condition`,
+//!   `plan::Logic`, `plan::Order`, `plan::WriteColumn`): it never sees the parser's unresolved
+//!   column types or the schema cache, so it cannot look a column up by name.
 //! - A file over 800 lines says at its top why it is one room; a function over 100 lines says
 //!   in the comment above it why it is one piece.
 
@@ -143,6 +146,46 @@ fn sql_is_written_only_in_query() {
         }
     }
     assert!(bad.is_empty(), "SQL text belongs in src/query/ or a .sql file:\n{}", bad.join("\n"));
+}
+
+/// What `query` must not name: the parser's types that carry unresolved columns, and the schema
+/// cache's lookups (the plan resolved every column before `query` sees it).
+const UNRESOLVED: &[&str] =
+    &["SelectItem", "Filter", "LogicTree", "OrderTerm", "OrderTarget", "Field", "SchemaCache", "ColumnInfo"];
+
+/// Whether `line` uses `word` as a whole identifier (not as a variant of the plan's
+/// `Select::Field`).
+fn uses_word(line: &str, word: &str) -> bool {
+    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    line.match_indices(word).any(|(at, _)| {
+        let before = line[..at].chars().next_back();
+        let after = line[at + word.len()..].chars().next();
+        !before.is_some_and(is_ident) && !after.is_some_and(is_ident) && !line[..at].ends_with("Select::")
+    })
+}
+
+#[test]
+fn query_renders_only_resolved_fields() {
+    let mut bad = Vec::new();
+    for (rel, text) in all_sources() {
+        if module_of(&rel) != "query" {
+            continue;
+        }
+        let Some(code) = non_test_code(&rel, &text) else { continue };
+        for (n, line) in code.lines().enumerate() {
+            let trimmed = line.trim_start();
+            if trimmed.starts_with("//") {
+                continue;
+            }
+            for word in UNRESOLVED.iter().filter(|w| uses_word(line, w)) {
+                bad.push(format!("src/{rel}:{}: `{word}` in query: {trimmed}", n + 1));
+            }
+            if line.contains(".facts(") || line.contains(".column(") {
+                bad.push(format!("src/{rel}:{}: a column looked up by name in query: {trimmed}", n + 1));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "query renders the plan's resolved fields only:\n{}", bad.join("\n"));
 }
 
 /// A long file or function is allowed when its comment says why with this phrase.

@@ -14,6 +14,7 @@
 //! Rejects: a value of the wrong kind, a value outside its setting's choices or range, a
 //! malformed config file line, each as one [`ConfigError`] naming the setting.
 
+use crate::schema_cache::QualifiedName;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -127,7 +128,7 @@ pub struct Config {
     pub db_pool_max_idletime: u64,
     /// Seconds a connection is used at most before it is replaced (`db-pool-max-lifetime`).
     pub db_pool_max_lifetime: u64,
-    pub db_pre_request: Option<(String, String)>,
+    pub db_pre_request: Option<QualifiedName>,
     pub db_tx_end: TxEnd,
     pub db_channel: String,
     pub db_channel_enabled: bool,
@@ -177,7 +178,7 @@ pub struct Config {
     /// Read settings from the database (`db-config`).
     pub db_config: bool,
     /// The function run before reading the in-database settings (`db-pre-config`).
-    pub db_pre_config: Option<(String, String)>,
+    pub db_pre_config: Option<QualifiedName>,
     /// Capacity of the JWT cache (`jwt-cache-max-entries`); 0 disables it.
     pub jwt_cache_max_entries: usize,
     /// The cookie a JWT is read from when there is no Authorization header (`jwt-cookie`).
@@ -520,10 +521,10 @@ impl<'a> Raw<'a> {
 
     /// A function setting (`db-pre-request`, `db-pre-config`): `schema.function`, or a function
     /// of `default_schema`.
-    fn function(&self, name: &str, default_schema: &str) -> Option<(String, String)> {
+    fn function(&self, name: &str, default_schema: &str) -> Option<QualifiedName> {
         self.get(name).map(|v| match v.split_once('.') {
-            Some((s, f)) => (s.to_string(), f.to_string()),
-            None => (default_schema.to_string(), v.to_string()),
+            Some((s, f)) => QualifiedName::new(s, f),
+            None => QualifiedName::new(default_schema, v),
         })
     }
 

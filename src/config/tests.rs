@@ -164,7 +164,7 @@ fn db_config_pre_config_and_jwt_cache_settings() {
     )
     .expect("valid");
     assert!(!c.db_config);
-    assert_eq!(c.db_pre_config, Some(("api".into(), "pre_config".into())));
+    assert_eq!(c.db_pre_config, Some(QualifiedName::new("api", "pre_config")));
     assert_eq!(c.jwt_cache_max_entries, 0);
     assert_eq!(in_db_name("db-schemas"), "pgrst.db_schemas");
 }

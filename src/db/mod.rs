@@ -645,7 +645,7 @@ pub async fn load_role_settings(pool: &Pool) -> Result<RoleSettings, Error> {
 /// `db-pre-config` function first when there is one. Returns `pgrst.NAME` → value pairs.
 pub async fn load_db_settings(
     uri: &str,
-    pre_config: Option<&(String, String)>,
+    pre_config: Option<&crate::schema_cache::QualifiedName>,
 ) -> Result<Vec<(String, String)>, Error> {
     let info = conn_info(uri).map_err(Error::DbConnection)?;
     let (client, connection) = connect(&info, "tusk config").await.map_err(|e| Error::DbConnection(e.message))?;

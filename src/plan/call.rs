@@ -6,19 +6,21 @@
 //! function (PGRST202, with a "Perhaps you meant" hint), several (PGRST203), `max-affected`
 //! on a function not returning a set.
 
-use super::read::{column_info, column_info_by, root_shape};
+use super::field::Resolver;
+use super::read::root_shape;
 use super::{Action, Shape, TxPlan};
 use crate::api_request::{ApiRequest, Filter, MediaType, Method};
 use crate::config::Config;
 use crate::error::Error;
-use crate::schema_cache::{ReturnShape, Routine, SchemaCache};
+use crate::schema_cache::{Param, ReturnShape, Routine, SchemaCache};
 
 #[derive(Debug, Clone)]
 pub enum CallArgs {
-    /// Named arguments from a JSON object (body or query string), typed by the signature.
+    /// Named arguments from a JSON object (body or query string): the signature's parameters
+    /// it gives, in the signature's order.
     Named {
         json: String,
-        params: Vec<(String, String)>,
+        params: Vec<Param>,
     },
     /// The whole body as the single unnamed parameter, of this type.
     Single {
@@ -80,12 +82,7 @@ pub(super) fn plan_call(
             }
             obj
         };
-        let params: Vec<(String, String)> = routine
-            .params
-            .iter()
-            .filter(|p| obj.contains_key(&p.name))
-            .map(|p| (p.name.clone(), p.type_.clone()))
-            .collect();
+        let params: Vec<Param> = routine.params.iter().filter(|p| obj.contains_key(&p.name)).cloned().collect();
         if params.is_empty() {
             CallArgs::None
         } else {
@@ -181,21 +178,13 @@ fn call_shape(
     routine: &Routine,
     filters: Vec<Filter>,
 ) -> Result<Shape, Error> {
-    let relation = match &routine.shape {
-        ReturnShape::Composite { relation: Some(r) } => Some(r),
-        _ => None,
-    };
-    let mut shape = root_shape(config, cache, req, relation)?;
-    shape.filters = filters;
-    if let Some(r) = relation {
-        if let Some(table) = cache.table(&r.schema, &r.name) {
-            shape.columns = column_info(cache, table, &shape);
-        }
-    } else if !routine.out_columns.is_empty() {
+    let rows = match &routine.shape {
+        ReturnShape::Composite { relation: Some(r) } => Resolver::relation(cache, Some(r)),
         // OUT / TABLE parameters: their types are known too.
-        let type_of = |name: &str| routine.out_columns.iter().find(|(n, _)| n == name).map(|(_, t)| t.as_str());
-        shape.columns = column_info_by(cache, &shape, type_of, None);
-    }
+        _ => Resolver::out_columns(cache, &routine.out_columns),
+    };
+    let mut shape = root_shape(config, req, rows)?;
+    shape.filters = filters.iter().map(|f| rows.condition(f)).collect();
     Ok(shape)
 }
 

@@ -7,12 +7,15 @@
 //! Produces no SQL and does no I/O.
 //!
 //! - [`read`]: the shape of the rows (select, embeds, spreads, filters, order, page);
+//! - [`field`]: each column named resolved once ([`Column`]), so `query` looks nothing up;
 //! - [`relationship`]: which relationship an embed names (PGRST200/201);
-//! - [`mutate`]: POST/PATCH/PUT/DELETE (payload columns PGRST204, on_conflict, PUT checks);
+//! - [`mutate`]: POST/PATCH/PUT/DELETE (payload columns resolved as [`WriteColumn`]s or
+//!   PGRST204, on_conflict, PUT checks);
 //! - [`call`]: `/rpc` overload resolution, arguments vs. filters (PGRST202/203);
 //! - [`negotiate`]: `Accept` → [`Media`], EXPLAIN (PGRST107).
 
 mod call;
+mod field;
 mod mutate;
 mod negotiate;
 mod read;
@@ -21,15 +24,18 @@ mod relationship;
 mod tests;
 
 pub use call::CallArgs;
+pub use field::{Column, ColumnFacts, ComputedColumn, Condition, Logic, Order, OrderBy, RepOutput, Select};
+pub use mutate::WriteColumn;
 pub use mutate::{BodyParse, MutateKind};
 pub use negotiate::{Explain, Media};
-pub use read::{ColumnFacts, ColumnInfo, ComputedColumn, Embed, Hoisted, RepOutput, Shape};
+pub use read::{Embed, Hoisted, Shape};
 
 use crate::api_request::{ApiRequest, CountPref, Method, ReturnPref, Target};
 use crate::config::Config;
 use crate::error::Error;
 use crate::schema_cache::{QualifiedName, Routine, SchemaCache, Table, Volatility};
 use call::plan_call;
+use field::Resolver;
 use mutate::plan_mutation;
 use negotiate::negotiate;
 use read::root_shape;
@@ -47,9 +53,9 @@ pub enum Action {
         /// The body as sent (shared with the request, not copied).
         payload: Option<bytes::Bytes>,
         pk: Vec<String>,
-        /// `Prefer: missing=default`: each written column with its default expression (from the
-        /// catalog); a column missing from a row gets its default instead of NULL.
-        defaults: Vec<(String, Option<String>)>,
+        /// `Prefer: missing=default`: a written column missing from a row gets its default
+        /// ([`WriteColumn::default`]) instead of NULL.
+        missing_default: bool,
         /// Written columns parsed from JSON by their domain's representation.
         parse: BodyParse,
     },
@@ -170,11 +176,11 @@ fn plan_action(
             match method {
                 Method::Options => Action::Options { allow: table_allow(table) },
                 Method::Get | Method::Head => {
-                    let shape = root_shape(config, cache, req, Some(&qualified))?;
+                    let shape = root_shape(config, req, Resolver::relation(cache, Some(&qualified)))?;
                     Action::Read { table: qualified, shape }
                 }
                 Method::Post | Method::Patch | Method::Put | Method::Delete => {
-                    let shape = root_shape(config, cache, req, Some(&qualified))?;
+                    let shape = root_shape(config, req, Resolver::relation(cache, Some(&qualified)))?;
                     plan_mutation(req, table, qualified, shape, applied)?
                 }
             }
@@ -242,7 +248,7 @@ fn preference_applied(req: &ApiRequest, action: &Action, max_affected: Option<i6
 /// text; other media (handlers, raw bodies) get the columns as they are.
 fn set_rep_output(action: &mut Action, media: &Media) {
     fn set(shape: &mut Shape, output: RepOutput) {
-        shape.columns.output = output;
+        shape.output = output;
         for e in &mut shape.embeds {
             set(&mut e.shape, output);
         }

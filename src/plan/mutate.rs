@@ -6,37 +6,49 @@
 //! non-JSON body, PUT with limit/offset (PGRST114), PUT filters that are not the primary key
 //! (PGRST105) or whose values differ from the body's (PGRST115).
 
+use super::field::Condition;
 use super::{Action, Shape};
-use crate::api_request::{ApiRequest, CmpOp, Filter, Method, Operation, Payload, Resolution};
+use crate::api_request::{ApiRequest, CmpOp, Method, Operation, Payload, Resolution};
 use crate::error::Error;
 use crate::schema_cache::{QualifiedName, RepFunction, Table};
 
 /// How a mutation reads its body when some column's domain parses JSON itself (a cast from
-/// json): the written ones take `function(value)`, and the record populated from the body
-/// leaves out `skip` (those columns and the table's columns not written, so their keys are
-/// ignored rather than parsed).
+/// json): the written ones take `function(value)` ([`WriteColumn::from_json`]), and the record
+/// populated from the body leaves out `skip` (those columns and the table's columns not
+/// written, so their keys are ignored rather than parsed).
 #[derive(Debug, Clone, Default)]
 pub struct BodyParse {
-    pub functions: Vec<(String, RepFunction)>,
     pub skip: Vec<String>,
 }
 
 impl BodyParse {
-    /// Whether the body is read this way (the table has columns parsing JSON).
+    /// Whether the body is read this way (the table has columns parsing JSON: each is skipped,
+    /// written or not).
     pub fn is_active(&self) -> bool {
-        !self.functions.is_empty() || !self.skip.is_empty()
+        !self.skip.is_empty()
     }
+}
+
+/// A column a mutation writes, resolved against the table once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteColumn {
+    pub name: String,
+    /// Its default expression from the catalog: what `missing=default` writes when a row lacks
+    /// the key (NULL when none).
+    pub default: Option<String>,
+    /// Its domain's cast from json, when the domain parses its JSON values itself.
+    pub from_json: Option<RepFunction>,
 }
 
 #[derive(Debug, Clone)]
 pub enum MutateKind {
     Insert {
-        columns: Vec<String>,
+        columns: Vec<WriteColumn>,
         /// `ON CONFLICT (cols) DO UPDATE/NOTHING`.
         on_conflict: Option<(Vec<String>, Resolution)>,
     },
     Update {
-        columns: Vec<String>,
+        columns: Vec<WriteColumn>,
     },
     Delete,
 }
@@ -84,27 +96,28 @@ pub(super) fn plan_mutation(
         MutateKind::Insert { columns, .. } | MutateKind::Update { columns } => columns.as_slice(),
         MutateKind::Delete => &[],
     };
-    let defaults = if prefs.missing_default {
-        written.iter().map(|c| (c.clone(), table.column(c).and_then(|col| col.default.clone()))).collect()
-    } else {
-        Vec::new()
-    };
     let parse = body_parse(table, written);
-    Ok(Action::Mutate { table: qualified, kind, shape, payload, pk: table.pk.clone(), defaults, parse })
+    let missing_default = prefs.missing_default;
+    Ok(Action::Mutate { table: qualified, kind, shape, payload, pk: table.pk.clone(), missing_default, parse })
 }
 
 /// The columns written: `columns=`, else the payload's keys; each must be the table's (PGRST204).
-fn written_columns(req: &ApiRequest, table: &Table) -> Result<Vec<String>, Error> {
-    let cols: Vec<String> = match &req.query.columns {
-        Some(c) => c.clone(),
-        None => req.payload.as_ref().map(|p| p.keys().to_vec()).unwrap_or_default(),
+fn written_columns(req: &ApiRequest, table: &Table) -> Result<Vec<WriteColumn>, Error> {
+    let names: &[String] = match &req.query.columns {
+        Some(c) => c,
+        None => req.payload.as_ref().map(|p| p.keys()).unwrap_or_default(),
     };
-    for c in &cols {
-        if table.column(c).is_none() {
-            return Err(Error::NoColumn { column: c.clone(), table: table.name.clone() });
-        }
-    }
-    Ok(cols)
+    names
+        .iter()
+        .map(|c| match table.column(c) {
+            Some(col) => Ok(WriteColumn {
+                name: c.clone(),
+                default: col.default.clone(),
+                from_json: col.reps.as_ref().and_then(|r| r.from_json.clone()),
+            }),
+            None => Err(Error::NoColumn { column: c.clone(), table: table.name.clone() }),
+        })
+        .collect()
 }
 
 /// The body as JSON text: a body that is missing, or not JSON after conversion, is refused.
@@ -142,10 +155,10 @@ fn check_put(req: &ApiRequest, table: &Table, shape: &Shape) -> Result<(), Error
         .iter()
         .filter(|f| {
             !f.negated
-                && f.field.json_path.is_empty()
+                && f.column.field.json_path.is_empty()
                 && matches!(f.operation, Operation::Compare { op: CmpOp::Eq, quantifier: None, .. })
         })
-        .map(|f| f.field.name.as_str())
+        .map(|f| f.column.field.name.as_str())
         .collect();
     eq_cols.sort_unstable();
     let mut pk: Vec<&str> = table.pk.iter().map(String::as_str).collect();
@@ -161,7 +174,7 @@ fn check_put(req: &ApiRequest, table: &Table, shape: &Shape) -> Result<(), Error
 
 /// Whether PUT's body is one row (an object, or the first of an array) whose key matches the
 /// URL's `filters`; further rows are ignored, as in PostgREST.
-fn put_body_matches_url(payload: Option<&Payload>, filters: &[Filter]) -> bool {
+fn put_body_matches_url(payload: Option<&Payload>, filters: &[Condition]) -> bool {
     // Only the first row is parsed, whatever follows it.
     let row = payload
         .and_then(|p| crate::api_request::first_row(p.json_bytes()))
@@ -172,7 +185,7 @@ fn put_body_matches_url(payload: Option<&Payload>, filters: &[Filter]) -> bool {
                 Operation::Compare { value, .. } => value.as_str(),
                 _ => return false,
             };
-            match obj.get(&f.field.name) {
+            match obj.get(&f.column.field.name) {
                 Some(serde_json::Value::String(s)) => s == url,
                 Some(v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => {
                     serde_json::from_str::<serde_json::Value>(url).ok().as_ref() == Some(v)
@@ -184,9 +197,7 @@ fn put_body_matches_url(payload: Option<&Payload>, filters: &[Filter]) -> bool {
 }
 
 /// The written columns whose domain parses JSON, and the body keys the record must skip.
-fn body_parse(table: &Table, written: &[String]) -> BodyParse {
-    let functions: Vec<(String, RepFunction)> =
-        written.iter().filter_map(|c| Some((c.clone(), table.column(c)?.reps.as_ref()?.from_json.clone()?))).collect();
+fn body_parse(table: &Table, written: &[WriteColumn]) -> BodyParse {
     // Body keys of columns with a JSON parser are never read by the record's own input
     // functions, written or not.
     let parses_json = table.columns.iter().any(|c| c.reps.as_ref().is_some_and(|r| r.from_json.is_some()));
@@ -197,10 +208,10 @@ fn body_parse(table: &Table, written: &[String]) -> BodyParse {
         .columns
         .iter()
         .map(|c| &c.name)
-        .filter(|c| !written.contains(c) || functions.iter().any(|(f, _)| f == *c))
+        .filter(|c| written.iter().all(|w| w.name != **c || w.from_json.is_some()))
         .cloned()
         .collect();
-    BodyParse { functions, skip }
+    BodyParse { skip }
 }
 
 /// The text of the first element of a JSON array (as sent: numbers keep their digits), or the

@@ -6,9 +6,10 @@
 //! `application/vnd.pgrst.plan` (`db-plan-enabled`). Rejects: no acceptable media type
 //! (PGRST107, 406).
 
+use super::field::Select;
 use super::read::Shape;
 use super::Action;
-use crate::api_request::{ApiRequest, MediaType, PlanFormat, SelectItem, Vnd};
+use crate::api_request::{ApiRequest, MediaType, PlanFormat, Vnd};
 use crate::config::Config;
 use crate::error::Error;
 use crate::schema_cache::{QualifiedName, ReturnShape, SchemaCache};
@@ -113,7 +114,7 @@ pub(super) fn negotiate(
 
 /// Whether the response rows are the relation's rows as they are (no select list, no embeds).
 fn selects_whole_rows(shape: &Shape) -> bool {
-    shape.embeds.is_empty() && shape.select.iter().all(|i| *i == SelectItem::Star)
+    shape.embeds.is_empty() && shape.select.iter().all(|i| matches!(i, Select::Star))
 }
 
 fn is_xml(action: &Action) -> bool {

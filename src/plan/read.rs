@@ -3,122 +3,55 @@
 //! In charge of: the select list with its embeds resolved, spreads and the aggregates a to-one
 //! spread hoists to its parent, empty embeds (`rel()`) kept only to filter, filters and
 //! `embed=is.null` tests per embed level, order, the page (limit/offset, `Range`,
-//! `db-max-rows`), and what the renderer must know about the columns mentioned
-//! ([`ColumnInfo`]). Rejects: a negative limit or an inverted `Range` (PGRST103), aggregates
+//! `db-max-rows`), each column mentioned resolved once ([`Column`], by the [`Resolver`] of
+//! its level). Rejects: a negative limit or an inverted `Range` (PGRST103), aggregates
 //! when disabled, filters on paths that are not embedded (PGRST108).
 
+use super::field::{Column, Condition, Logic, Order, OrderBy, RepOutput, Resolver, Select};
 use super::relationship::find_relationship;
-use crate::api_request::{
-    Aggregate, ApiRequest, Filter, IsValue, JoinType, LogicTree, Method, Operation, OrderTerm, SelectItem,
-};
+use crate::api_request::{Aggregate, ApiRequest, IsValue, JoinType, Method, Operation, SelectItem};
 use crate::config::Config;
 use crate::error::Error;
-use crate::schema_cache::QualifiedName;
-use crate::schema_cache::{DataRep, Relationship, RepFunction, SchemaCache, Table};
-use std::collections::BTreeMap;
+use crate::schema_cache::{QualifiedName, Relationship, SchemaCache};
 
-/// The rows a read or a mutation's representation selects and how they are filtered.
-#[derive(Debug, Clone)]
+/// The rows a read or a mutation's representation selects and how they are filtered, every
+/// column in it resolved ([`Column`]).
+#[derive(Debug, Clone, Default)]
 pub struct Shape {
     /// Columns, casts, JSON paths, aggregates: everything but embeds.
-    pub select: Vec<SelectItem>,
+    pub select: Vec<Select>,
     pub embeds: Vec<Embed>,
     /// `embed=is.null` (false) / `embed=not.is.null` (true) filters on embeds, by alias.
     pub embed_filters: Vec<(String, bool)>,
     /// Inside a to-one spread whose aggregates the parent applies: select the aggregated
     /// columns raw, do not group.
     pub hoisting: bool,
-    pub columns: ColumnInfo,
-    pub filters: Vec<Filter>,
-    pub logic: Vec<LogicTree>,
-    pub order: Vec<OrderTerm>,
+    /// The relation's columns, when one of them is formatted for output: `*` names them.
+    pub star: Vec<Column>,
+    /// Which representation formats output columns; set once the media type is known.
+    pub output: RepOutput,
+    pub filters: Vec<Condition>,
+    pub logic: Vec<Logic>,
+    pub order: Vec<Order>,
     pub limit: Option<i64>,
     pub offset: Option<i64>,
 }
 
-/// What the plan found out about the columns a request mentions, for rendering them: one
-/// [`ColumnFacts`] per column, resolved once here, that `query` asks by name.
-#[derive(Debug, Clone, Default)]
-pub struct ColumnInfo {
-    /// By column name: the columns the shape mentions that need more than `alias.name`, and
-    /// every column of the relation with a domain representation.
-    facts: BTreeMap<String, ColumnFacts>,
-    /// The relation's columns, when one of them is formatted for output: `*` names them.
-    pub star: Vec<String>,
-    /// Which representation formats output columns; set once the media type is known.
-    pub output: RepOutput,
-}
-
-/// Everything the plan resolved about one column.
-#[derive(Debug, Clone, Default)]
-pub struct ColumnFacts {
-    /// Used with JSON operators but not json/jsonb (arrays, composites): wrapped in `to_jsonb`.
-    pub json_wrap: bool,
-    /// Full-text searched but not tsvector (text, json): wrapped in `to_tsvector`.
-    pub tsvector_wrap: bool,
-    /// Not a column but a function of the row (a computed column).
-    pub computed: Option<ComputedColumn>,
-    /// The column's domain representation (PostgREST's data representations).
-    pub rep: Option<DataRep>,
-}
-
-/// A computed column: a function taking the relation's row, called with the row cast to the
-/// relation's type (for overloads).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ComputedColumn {
-    pub function: QualifiedName,
-    pub row_type: QualifiedName,
-}
-
-/// The facts of a column the plan found nothing special about.
-static PLAIN: ColumnFacts = ColumnFacts { json_wrap: false, tsvector_wrap: false, computed: None, rep: None };
-
-impl ColumnInfo {
-    /// Information about no column: every column is plain.
-    pub const fn empty() -> ColumnInfo {
-        ColumnInfo { facts: BTreeMap::new(), star: Vec::new(), output: RepOutput::None }
-    }
-
-    /// What the plan resolved about `column` (plain when nothing).
-    pub fn facts(&self, column: &str) -> &ColumnFacts {
-        self.facts.get(column).unwrap_or(&PLAIN)
-    }
-
+impl Shape {
     /// Whether a column the shape mentions is computed (it then needs the whole row).
     pub fn has_computed(&self) -> bool {
-        self.facts.values().any(|f| f.computed.is_some())
+        let selected = self.select.iter().filter_map(|s| match s {
+            Select::Field { column, .. } => Some(column),
+            _ => None,
+        });
+        let ordered = self.order.iter().filter_map(|o| match &o.target {
+            OrderBy::Column(c) => Some(c),
+            OrderBy::Related { .. } => None,
+        });
+        let filtered = self.filters.iter().map(|c| &c.column);
+        let in_logic = self.logic.iter().flat_map(Logic::columns);
+        selected.chain(ordered).chain(filtered).chain(in_logic).any(|c| c.facts.computed.is_some())
     }
-
-    /// The function formatting `column` in the response, if its domain has one for the media.
-    pub fn output_function(&self, column: &str) -> Option<&RepFunction> {
-        let rep = self.facts(column).rep.as_ref()?;
-        match self.output {
-            RepOutput::None => None,
-            RepOutput::Json => rep.to_json.as_ref(),
-            RepOutput::Text => rep.to_text.as_ref(),
-        }
-    }
-
-    /// The function parsing a query-string filter value for `column` (a cast from text).
-    pub fn text_parser(&self, column: &str) -> Option<&RepFunction> {
-        self.facts(column).rep.as_ref()?.from_text.as_ref()
-    }
-
-    fn entry(&mut self, column: &str) -> &mut ColumnFacts {
-        self.facts.entry(column.to_string()).or_default()
-    }
-}
-
-/// How selected columns with a domain representation are formatted.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum RepOutput {
-    /// As they are (media-type handlers, raw bodies).
-    #[default]
-    None,
-    /// Through the domain's cast to json (JSON responses).
-    Json,
-    /// Through the domain's cast to text (CSV).
-    Text,
 }
 
 /// An aggregate of a to-one spread, applied by the parent to the spread's column `name`.
@@ -153,12 +86,7 @@ pub struct Embed {
 /// The top-level shape of a read (or of a mutation's / function's returned rows): the select
 /// list with its embeds resolved, filters, order and the page (limit/offset, `Range`,
 /// `db-max-rows`).
-pub(super) fn root_shape(
-    config: &Config,
-    cache: &SchemaCache,
-    req: &ApiRequest,
-    table: Option<&QualifiedName>,
-) -> Result<Shape, Error> {
+pub(super) fn root_shape(config: &Config, req: &ApiRequest, rows: Resolver) -> Result<Shape, Error> {
     let q = &req.query;
     let (mut limit, mut offset) = q.root_limit();
     if limit.is_some_and(|l| l < 0) {
@@ -195,7 +123,7 @@ pub(super) fn root_shape(
     if !config.db_aggregates_enabled && uses_aggregates(&q.select) {
         return Err(Error::AggregatesDisabled);
     }
-    let mut shape = build_shape(config, cache, req, table, &q.select, &[])?;
+    let mut shape = build_shape(config, req, rows, &q.select, &[])?;
     shape.limit = limit;
     shape.offset = offset;
     // Every embed path mentioned by a filter, order or limit must be an embed of the request.
@@ -245,28 +173,21 @@ fn check_embed_path(shape: &Shape, path: &[String], select: &[SelectItem]) -> Re
 }
 
 /// Splits a select list into plain items and embeds, resolving each embed's relationship and
-/// taking the filters, order and page given for its path.
+/// taking the filters, order and page given for its path; every column is resolved by `rows`.
 fn build_shape(
     config: &Config,
-    cache: &SchemaCache,
     req: &ApiRequest,
-    table: Option<&QualifiedName>,
+    rows: Resolver,
     items: &[SelectItem],
     path: &[String],
 ) -> Result<Shape, Error> {
     let q = &req.query;
     let at = |p: &Vec<String>| p.as_slice() == path;
     let mut shape = Shape {
-        select: Vec::new(),
-        embeds: Vec::new(),
-        embed_filters: Vec::new(),
-        hoisting: false,
-        columns: ColumnInfo::default(),
-        filters: Vec::new(),
-        logic: q.logic.iter().filter(|(p, _)| at(p)).map(|(_, l)| l.clone()).collect(),
-        order: q.order.iter().filter(|(p, _)| at(p)).flat_map(|(_, o)| o.clone()).collect(),
-        limit: None,
-        offset: None,
+        star: rows.star(),
+        logic: q.logic.iter().filter(|(p, _)| at(p)).map(|(_, l)| rows.logic(l)).collect(),
+        order: q.order.iter().filter(|(p, _)| at(p)).flat_map(|(_, o)| o.iter().map(|t| rows.order(t))).collect(),
+        ..Shape::default()
     };
     if !path.is_empty() {
         if let Some((_, l, o)) = q.limits.iter().find(|(p, _, _)| at(p)) {
@@ -279,47 +200,9 @@ fn build_shape(
         }
     }
     for item in items {
-        match item {
-            SelectItem::Embed { name, alias, hint, join, spread, select } => {
-                let Some(QualifiedName { schema, name: source }) = table else {
-                    return Err(Error::NoRelationship {
-                        parent: String::new(),
-                        child: name.clone(),
-                        schema: req.schema.clone(),
-                        hint: hint.clone(),
-                        suggestion: None,
-                    });
-                };
-                let rel = find_relationship(cache, schema, source, name, hint.as_deref())?;
-                let out_name = alias.clone().unwrap_or_else(|| name.clone());
-                let mut sub_path = path.to_vec();
-                sub_path.push(out_name.clone());
-                let target = rel.target.clone();
-                let mut inner = build_shape(config, cache, req, Some(&target), select, &sub_path)?;
-                let hoisted = if *spread && rel.cardinality.to_one() { hoisted_aggregates(&inner) } else { vec![] };
-                inner.hoisting = !hoisted.is_empty();
-                if *spread && !rel.cardinality.to_one() && uses_aggregates(select) {
-                    return Err(Error::NotImplemented(
-                        "Aggregates are not implemented for one-to-many or many-to-many spreads.".into(),
-                    ));
-                }
-                // `rel()`, or only embeds that are hidden themselves.
-                let hidden = select.is_empty() || (inner.select.is_empty() && inner.embeds.iter().all(|e| e.hidden));
-                let spread_columns =
-                    if *spread && !hidden { output_columns(cache, &target, &inner) } else { Vec::new() };
-                shape.embeds.push(Embed {
-                    alias: out_name,
-                    relationship: rel,
-                    inner: *join == Some(JoinType::Inner),
-                    spread: *spread,
-                    hidden,
-                    spread_columns,
-                    hoisted,
-                    target,
-                    shape: inner,
-                });
-            }
-            other => shape.select.push(other.clone()),
+        match rows.select(item) {
+            Some(select) => shape.select.push(select),
+            None => shape.embeds.push(build_embed(config, req, rows, item, path)?),
         }
     }
     // Filters at this level; `embed=is.null` / `embed=not.is.null` filter on the embed itself.
@@ -330,15 +213,61 @@ fn build_shape(
         if on_embed {
             shape.embed_filters.push((f.field.name.clone(), f.negated));
         } else {
-            shape.filters.push(f.clone());
-        }
-    }
-    if let Some(QualifiedName { schema, name }) = table {
-        if let Some(t) = cache.table(schema, name) {
-            shape.columns = column_info(cache, t, &shape);
+            shape.filters.push(rows.condition(f));
         }
     }
     Ok(shape)
+}
+
+/// An embed of the rows `rows` resolves (`item` is a [`SelectItem::Embed`]): its relationship
+/// and its own shape.
+fn build_embed(
+    config: &Config,
+    req: &ApiRequest,
+    rows: Resolver,
+    item: &SelectItem,
+    path: &[String],
+) -> Result<Embed, Error> {
+    let SelectItem::Embed { name, alias, hint, join, spread, select } = item else {
+        return Err(Error::Internal("not an embed".into()));
+    };
+    let Some(QualifiedName { schema, name: source }) = rows.relation else {
+        return Err(Error::NoRelationship {
+            parent: String::new(),
+            child: name.clone(),
+            schema: req.schema.clone(),
+            hint: hint.clone(),
+            suggestion: None,
+        });
+    };
+    let cache = rows.cache();
+    let rel = find_relationship(cache, schema, source, name, hint.as_deref())?;
+    let out_name = alias.clone().unwrap_or_else(|| name.clone());
+    let mut sub_path = path.to_vec();
+    sub_path.push(out_name.clone());
+    let target = rel.target.clone();
+    let mut inner = build_shape(config, req, Resolver::relation(cache, Some(&target)), select, &sub_path)?;
+    let hoisted = if *spread && rel.cardinality.to_one() { hoisted_aggregates(&inner) } else { vec![] };
+    inner.hoisting = !hoisted.is_empty();
+    if *spread && !rel.cardinality.to_one() && uses_aggregates(select) {
+        return Err(Error::NotImplemented(
+            "Aggregates are not implemented for one-to-many or many-to-many spreads.".into(),
+        ));
+    }
+    // `rel()`, or only embeds that are hidden themselves.
+    let hidden = select.is_empty() || (inner.select.is_empty() && inner.embeds.iter().all(|e| e.hidden));
+    let spread_columns = if *spread && !hidden { output_columns(cache, &target, &inner) } else { Vec::new() };
+    Ok(Embed {
+        alias: out_name,
+        relationship: rel,
+        inner: *join == Some(JoinType::Inner),
+        spread: *spread,
+        hidden,
+        spread_columns,
+        hoisted,
+        target,
+        shape: inner,
+    })
 }
 
 /// The aggregates a to-one spread hands up to its parent: its own and those of to-one spreads
@@ -347,14 +276,14 @@ fn hoisted_aggregates(shape: &Shape) -> Vec<Hoisted> {
     let mut out = Vec::new();
     for item in &shape.select {
         match item {
-            SelectItem::Field { field: _, alias, aggregate: Some(a), aggregate_cast, .. } => {
+            Select::Field { alias, aggregate: Some(a), aggregate_cast, .. } => {
                 out.push(Hoisted {
                     name: alias.clone().unwrap_or_else(|| a.name().to_string()),
                     aggregate: *a,
                     cast: aggregate_cast.clone(),
                 });
             }
-            SelectItem::Count { alias, cast } => out.push(Hoisted {
+            Select::Count { alias, cast } => out.push(Hoisted {
                 name: alias.clone().unwrap_or_else(|| Aggregate::Count.name().into()),
                 aggregate: Aggregate::Count,
                 cast: cast.clone(),
@@ -384,15 +313,14 @@ fn output_columns(cache: &SchemaCache, table: &QualifiedName, shape: &Shape) -> 
     }
     for item in &shape.select {
         match item {
-            SelectItem::Star => out.extend(all()),
-            SelectItem::Field { field, alias, aggregate, .. } => {
+            Select::Star => out.extend(all()),
+            Select::Field { column, alias, aggregate, .. } => {
                 out.push(alias.clone().unwrap_or_else(|| match aggregate {
                     Some(a) => a.name().to_string(),
-                    None => field.output_name(),
+                    None => column.field.output_name(),
                 }))
             }
-            SelectItem::Count { alias, .. } => out.push(alias.clone().unwrap_or_else(|| "count".into())),
-            SelectItem::Embed { .. } => {}
+            Select::Count { alias, .. } => out.push(alias.clone().unwrap_or_else(|| "count".into())),
         }
     }
     for e in shape.embeds.iter().filter(|e| !e.hidden) {
@@ -403,86 +331,4 @@ fn output_columns(cache: &SchemaCache, table: &QualifiedName, shape: &Shape) -> 
         }
     }
     out
-}
-
-/// Looks at every column the shape mentions: JSON paths on non-JSON columns, full-text search
-/// on non-tsvector columns, and names that are functions of the row (computed columns).
-pub(super) fn column_info(cache: &SchemaCache, table: &Table, shape: &Shape) -> ColumnInfo {
-    column_info_by(cache, shape, |name| table.column(name).map(|c| c.base_type()), Some(table))
-}
-
-/// [`column_info`] for columns whose types `type_of` knows; `table`, when the rows are a
-/// relation's, for its computed columns.
-pub(super) fn column_info_by<'t>(
-    cache: &SchemaCache,
-    shape: &Shape,
-    type_of: impl Fn(&str) -> Option<&'t str>,
-    table: Option<&Table>,
-) -> ColumnInfo {
-    let mut fields: Vec<(&crate::api_request::Field, bool)> = Vec::new();
-    for item in &shape.select {
-        if let SelectItem::Field { field, .. } = item {
-            fields.push((field, false));
-        }
-    }
-    fn from_tree<'a>(t: &'a LogicTree, out: &mut Vec<(&'a crate::api_request::Field, bool)>) {
-        match t {
-            LogicTree::Stmt(f) => out.push((&f.field, matches!(f.operation, Operation::Fts { .. }))),
-            LogicTree::Expr { children, .. } => children.iter().for_each(|c| from_tree(c, out)),
-        }
-    }
-    for f in &shape.filters {
-        fields.push((&f.field, matches!(f.operation, Operation::Fts { .. })));
-    }
-    for t in &shape.logic {
-        from_tree(t, &mut fields);
-    }
-    for o in &shape.order {
-        if let crate::api_request::OrderTarget::Field(f) = &o.target {
-            fields.push((f, false));
-        }
-    }
-    let mut info = ColumnInfo::default();
-    for (field, fts) in fields {
-        match type_of(&field.name) {
-            Some(ty) => {
-                if !field.json_path.is_empty() && ty != "json" && ty != "jsonb" {
-                    info.entry(&field.name).json_wrap = true;
-                }
-                if fts && ty != "tsvector" {
-                    info.entry(&field.name).tsvector_wrap = true;
-                }
-            }
-            None => {
-                let Some(table) = table else { continue };
-                if info.facts(&field.name).computed.is_some() {
-                    continue;
-                }
-                let takes_row = cache.routines(&table.schema, &field.name).iter().any(|r| {
-                    r.params.len() == 1
-                        && (r.params[0].type_ == table.name
-                            || r.params[0].type_ == format!("{}.{}", table.schema, table.name))
-                });
-                if takes_row {
-                    info.entry(&field.name).computed = Some(ComputedColumn {
-                        function: QualifiedName::new(&table.schema, &field.name),
-                        row_type: QualifiedName::new(&table.schema, &table.name),
-                    });
-                }
-            }
-        }
-    }
-    if let Some(table) = table {
-        let mut formats = false;
-        for c in &table.columns {
-            if let Some(rep) = &c.reps {
-                formats |= rep.to_json.is_some() || rep.to_text.is_some();
-                info.entry(&c.name).rep = Some(rep.clone());
-            }
-        }
-        if formats {
-            info.star = table.columns.iter().map(|c| c.name.clone()).collect();
-        }
-    }
-    info
 }

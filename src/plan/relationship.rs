@@ -5,7 +5,7 @@
 //! relationship. Rejects: no match (PGRST200, with the closest name as a hint) and several
 //! matches (PGRST201, listing them).
 
-use crate::error::Error;
+use crate::error::{Error, Suggestion};
 use crate::schema_cache::{Cardinality, Relationship, SchemaCache};
 
 /// PostgREST's relationship lookup: by target table name (with an optional `!hint` naming
@@ -93,7 +93,7 @@ fn suggestion(
     schema: &str,
     source: &str,
     target: &str,
-) -> Option<Box<(String, String)>> {
+) -> Option<Box<Suggestion>> {
     let closest = |names: &mut dyn Iterator<Item = &String>, name: &str, min_score: f64| {
         // A fixed order, so that equally close names always give the same hint.
         let mut names: Vec<&str> = names.map(String::as_str).collect();
@@ -102,7 +102,8 @@ fn suggestion(
         if names.contains(&name) {
             return None;
         }
-        crate::fuzzy::closest_scoring(&names, name, min_score).map(|n| Box::new((n.to_string(), name.to_string())))
+        crate::fuzzy::closest_scoring(&names, name, min_score)
+            .map(|n| Box::new(Suggestion { name: n.to_string(), instead_of: name.to_string() }))
     };
     if rels.iter().any(|r| r.target.schema == schema) {
         let mut children = rels.iter().filter(|r| r.target.schema == schema).map(|r| &r.target.name);

@@ -158,6 +158,7 @@ fn overloads_are_chosen_by_argument_names() {
     let Action::Call { routine, args, .. } = p.action else { panic!("not a call") };
     assert_eq!(routine.params.len(), 2);
     let CallArgs::Named { params, .. } = args else { panic!("named arguments expected") };
+    let params: Vec<_> = params.into_iter().map(|p| (p.name, p.type_)).collect();
     assert_eq!(params, [("a".to_string(), "integer".to_string()), ("b".to_string(), "integer".to_string())]);
     assert!(p.tx.read_only);
     // A parameter given twice: the second is a filter on the result, not an argument.
@@ -209,7 +210,7 @@ fn mutations_write_the_payload_columns() {
     let Action::Mutate { kind: MutateKind::Insert { columns, on_conflict }, .. } = p.action else {
         panic!("not an insert")
     };
-    assert_eq!(columns, ["id", "title"]);
+    assert_eq!(columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["id", "title"]);
     assert_eq!(on_conflict.map(|(cols, _)| cols), Some(vec!["id".to_string()]));
     // PUT is an upsert of the first row on the primary key.
     let p = plan(r#"PUT /tasks?id=eq.1 | [{"id":1,"title":"a"},{"id":2,"title":"b"}]"#).expect("put");
@@ -220,7 +221,11 @@ fn mutations_write_the_payload_columns() {
     assert_eq!(payload.as_deref(), Some(br#"{"id":1,"title":"a"}"#.as_slice()));
     // missing=default: each written column with its default.
     let p = plan(r#"POST /tasks | Prefer: missing=default | {"id":1,"title":"a"}"#).expect("missing=default");
-    let Action::Mutate { defaults, .. } = p.action else { panic!("not a mutation") };
+    let Action::Mutate { kind: MutateKind::Insert { columns, .. }, missing_default, .. } = p.action else {
+        panic!("not an insert")
+    };
+    assert!(missing_default);
+    let defaults: Vec<_> = columns.into_iter().map(|c| (c.name, c.default)).collect();
     assert_eq!(defaults, [("id".to_string(), None), ("title".to_string(), Some("'untitled'::text".to_string()))]);
 }
 

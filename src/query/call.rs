@@ -4,9 +4,8 @@ use super::needs_total;
 use super::read::{select_query, RowSource};
 use super::result::{body_expr, MainRow};
 use super::sql::{ident, Sql, TypeName};
-use crate::api_request::SelectItem;
 use crate::error::Error;
-use crate::plan::{CallArgs, Media, Plan, Shape};
+use crate::plan::{CallArgs, Media, Plan, Select, Shape};
 use crate::schema_cache::{ReturnShape, Routine};
 
 pub(super) fn statement(
@@ -31,12 +30,13 @@ pub(super) fn statement(
         }
         CallArgs::Named { json, params } => {
             let p = sql.bind(json.clone());
-            let defs: Vec<String> = params.iter().map(|(n, t)| format!("{} {}", ident(n), arg_type(t))).collect();
+            let defs: Vec<String> =
+                params.iter().map(|p| format!("{} {}", ident(&p.name), arg_type(&p.type_))).collect();
             let call_args: Vec<String> = params
                 .iter()
-                .map(|(n, _)| {
-                    let variadic = routine.params.iter().any(|rp| &rp.name == n && rp.variadic);
-                    format!("{}{} := pgrst_args.{}", if variadic { "VARIADIC " } else { "" }, ident(n), ident(n))
+                .map(|p| {
+                    let variadic = if p.variadic { "VARIADIC " } else { "" };
+                    format!("{variadic}{} := pgrst_args.{}", ident(&p.name), ident(&p.name))
                 })
                 .collect();
             (call_args.join(", "), format!(" FROM json_to_record({p}::json) AS pgrst_args({})", defs.join(", ")))
@@ -68,7 +68,7 @@ pub(super) fn statement(
         }
     };
     let p = if scalar || matches!(routine.shape, ReturnShape::Void) {
-        let plain = Shape { select: vec![SelectItem::Star], embeds: vec![], ..shape.clone() };
+        let plain = Shape { select: vec![Select::Star], embeds: vec![], ..shape.clone() };
         select_query(sql, RowSource::new("pgrst_source pgrst_call", alias), &plain)?
     } else {
         select_query(sql, RowSource::new("pgrst_source pgrst_call", alias), shape)?

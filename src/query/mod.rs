@@ -93,8 +93,13 @@ fn statement(plan: &Plan) -> Result<Statement, Error> {
     let mut sql = Sql::new();
     match &plan.action {
         Action::Read { table, shape } => read::statement(&mut sql, plan, table, shape)?,
-        Action::Mutate { table, kind, shape, payload, pk, defaults, parse } => {
-            mutate::statement(&mut sql, plan, mutate::Write { table, kind, shape, payload, pk, defaults, parse })?
+        Action::Mutate { table, kind, shape, payload, pk, missing_default, parse } => {
+            let missing_default = *missing_default;
+            mutate::statement(
+                &mut sql,
+                plan,
+                mutate::Write { table, kind, shape, payload, pk, missing_default, parse },
+            )?
         }
         Action::Call { routine, args, shape } => call::statement(&mut sql, plan, routine, args, shape)?,
         Action::Root => openapi::statement(&mut sql, plan),

@@ -3,9 +3,9 @@
 use super::read::{select_query, where_clause, RowSource};
 use super::result::{body_expr, MainRow};
 use super::sql::{array_literal, function_name, ident, qualified, Sql};
-use crate::api_request::{Resolution, ReturnPref, SelectItem};
+use crate::api_request::{Resolution, ReturnPref};
 use crate::error::Error;
-use crate::plan::{BodyParse, ColumnInfo, MutateKind, Plan, Shape};
+use crate::plan::{BodyParse, MutateKind, Plan, Select, Shape, WriteColumn};
 use crate::schema_cache::QualifiedName;
 
 /// What the plan writes.
@@ -16,7 +16,7 @@ pub(super) struct Write<'a> {
     pub shape: &'a Shape,
     pub payload: &'a Option<bytes::Bytes>,
     pub pk: &'a [String],
-    pub defaults: &'a [(String, Option<String>)],
+    pub missing_default: bool,
     pub parse: &'a BodyParse,
 }
 
@@ -43,12 +43,12 @@ fn insert(
     plan: &Plan,
     write: &Write,
     target: &str,
-    columns: &[String],
+    columns: &[WriteColumn],
     on_conflict: &Option<(Vec<String>, Resolution)>,
 ) -> Result<String, Error> {
-    let Write { shape, payload, pk, defaults, parse, .. } = *write;
+    let Write { shape, payload, pk, missing_default, parse, .. } = *write;
     let mut cte = String::new();
-    let cols: Vec<String> = columns.iter().map(|c| ident(c)).collect();
+    let cols: Vec<String> = columns.iter().map(|c| ident(&c.name)).collect();
     let no_rows = payload.as_deref().is_some_and(|b| String::from_utf8_lossy(b).trim() == "[]");
     // An upsert counts the rows it inserts in a transaction-local setting: each
     // row of the payload adds one, each that updates an existing row instead
@@ -72,10 +72,10 @@ fn insert(
             cte.push_str(&format!("{into} FROM json_array_elements({p}::json) pgrst_elem{counted}"));
         } else if parse.is_active() {
             // Some columns' domains parse their JSON values themselves.
-            let values = if defaults.is_empty() {
-                columns.iter().map(|c| body_value(sql, c, parse)).collect()
+            let values = if missing_default {
+                or_default(sql, columns)
             } else {
-                or_default(sql, defaults, parse)
+                columns.iter().map(|c| body_value(sql, c)).collect()
             };
             let record = record_source(sql, parse);
             cte.push_str(&format!(
@@ -83,13 +83,13 @@ fn insert(
                  LATERAL jsonb_populate_record(NULL::{target}, {record}) pgrst_body{counted}",
                 values.join(", ")
             ));
-        } else if defaults.is_empty() {
+        } else if !missing_default {
             cte.push_str(&format!(
                 "{into} {cols} FROM json_populate_recordset(NULL::{target}, {p}::json) pgrst_body{counted}",
                 cols = cols.join(", ")
             ));
         } else {
-            let values = or_default(sql, defaults, parse);
+            let values = or_default(sql, columns);
             cte.push_str(&format!(
                 "{into} {} FROM jsonb_array_elements({p}::jsonb) pgrst_elem, \
                  LATERAL jsonb_populate_record(NULL::{target}, pgrst_elem) pgrst_body{counted}",
@@ -122,9 +122,9 @@ fn update(
     write: &Write,
     target: &str,
     alias: &str,
-    columns: &[String],
+    columns: &[WriteColumn],
 ) -> Result<String, Error> {
-    let Write { shape, payload, pk, defaults, parse, .. } = *write;
+    let Write { shape, payload, pk, missing_default, parse, .. } = *write;
     let mut cte = String::new();
     if columns.is_empty() {
         cte.push_str(&format!("SELECT * FROM {target} WHERE false"));
@@ -136,12 +136,13 @@ fn update(
             // array body updates with its first element, as below. The row
             // comes from a set-returning function so that the parsers run
             // only for rows updated (never folded into constants at planning).
-            let values: Vec<String> = if defaults.is_empty() {
-                columns.iter().map(|c| body_value(sql, c, parse)).collect()
+            let values: Vec<String> = if missing_default {
+                or_default(sql, columns)
             } else {
-                or_default(sql, defaults, parse)
+                columns.iter().map(|c| body_value(sql, c)).collect()
             };
-            let sets: Vec<String> = columns.iter().zip(values).map(|(c, v)| format!("{} = {v}", ident(c))).collect();
+            let sets: Vec<String> =
+                columns.iter().zip(values).map(|(c, v)| format!("{} = {v}", ident(&c.name))).collect();
             let record = record_source(sql, parse);
             cte.push_str(&format!(
                 "UPDATE {target} SET {} FROM (SELECT pgrst_elem FROM jsonb_array_elements(\
@@ -150,16 +151,18 @@ fn update(
                  LATERAL jsonb_populate_record(NULL::{target}, {record}) pgrst_body",
                 sets.join(", ")
             ));
-        } else if defaults.is_empty() {
-            let sets: Vec<String> = columns.iter().map(|c| format!("{} = pgrst_body.{}", ident(c), ident(c))).collect();
+        } else if !missing_default {
+            let sets: Vec<String> =
+                columns.iter().map(|c| format!("{} = pgrst_body.{}", ident(&c.name), ident(&c.name))).collect();
             cte.push_str(&format!(
                 "UPDATE {target} SET {} FROM (SELECT * FROM json_populate_record(NULL::{target}, \
                  CASE WHEN json_typeof({p}::json) = 'array' THEN {p}::json->0 ELSE {p}::json END)) pgrst_body",
                 sets.join(", ")
             ));
         } else {
-            let values = or_default(sql, defaults, parse);
-            let sets: Vec<String> = columns.iter().zip(values).map(|(c, v)| format!("{} = {v}", ident(c))).collect();
+            let values = or_default(sql, columns);
+            let sets: Vec<String> =
+                columns.iter().zip(values).map(|(c, v)| format!("{} = {v}", ident(&c.name))).collect();
             cte.push_str(&format!(
                 "UPDATE {target} SET {} FROM (SELECT {p}::jsonb AS pgrst_elem) pgrst_e, \
                  LATERAL jsonb_populate_record(NULL::{target}, pgrst_e.pgrst_elem) pgrst_body",
@@ -181,18 +184,7 @@ fn main_row(sql: &mut Sql, plan: &Plan, write: &Write, alias: &str) -> Result<()
         Shape { filters: vec![], logic: vec![], limit: None, offset: None, ..shape.clone() }
     } else {
         // Nothing of the rows is shown: only counted.
-        Shape {
-            select: vec![SelectItem::Star],
-            embeds: vec![],
-            embed_filters: vec![],
-            hoisting: false,
-            columns: ColumnInfo::default(),
-            filters: vec![],
-            logic: vec![],
-            order: vec![],
-            limit: None,
-            offset: None,
-        }
+        Shape { select: vec![Select::Star], ..Shape::default() }
     };
     let rep = select_query(sql, RowSource::new(&format!("pgrst_source {alias}"), alias), &returning)?;
     let location = if plan.return_ == ReturnPref::HeadersOnly && !pk.is_empty() {
@@ -236,13 +228,16 @@ pub(super) fn count_inserted(step: char) -> String {
 
 /// `missing=default`: a column's value from the row when the row has the key, else the
 /// column's default (its catalog expression) or NULL.
-pub(super) fn or_default(sql: &mut Sql, defaults: &[(String, Option<String>)], parse: &BodyParse) -> Vec<String> {
-    defaults
+pub(super) fn or_default(sql: &mut Sql, columns: &[WriteColumn]) -> Vec<String> {
+    columns
         .iter()
-        .map(|(c, default)| {
-            let key = sql.bind(c.clone());
-            let value = body_value(sql, c, parse);
-            format!("CASE WHEN pgrst_elem ? {key}::text THEN {value} ELSE {} END", default.as_deref().unwrap_or("NULL"))
+        .map(|c| {
+            let key = sql.bind(c.name.clone());
+            let value = body_value(sql, c);
+            format!(
+                "CASE WHEN pgrst_elem ? {key}::text THEN {value} ELSE {} END",
+                c.default.as_deref().unwrap_or("NULL")
+            )
         })
         .collect()
 }
@@ -250,13 +245,13 @@ pub(super) fn or_default(sql: &mut Sql, defaults: &[(String, Option<String>)], p
 /// A written column's value from the body row (`pgrst_elem`, jsonb, and the record populated
 /// from it, `pgrst_body`): the record's field, or the domain's JSON parser applied to the
 /// key's JSON value (a missing key or a JSON null is SQL NULL).
-pub(super) fn body_value(sql: &mut Sql, column: &str, parse: &BodyParse) -> String {
-    match parse.functions.iter().find(|(c, _)| c == column) {
-        Some((_, function)) => {
-            let key = sql.bind(column.to_string());
+pub(super) fn body_value(sql: &mut Sql, column: &WriteColumn) -> String {
+    match &column.from_json {
+        Some(function) => {
+            let key = sql.bind(column.name.clone());
             format!("{}(nullif(pgrst_elem->{key}::text, 'null'::jsonb)::json)", function_name(function))
         }
-        None => format!("pgrst_body.{}", ident(column)),
+        None => format!("pgrst_body.{}", ident(&column.name)),
     }
 }
 
@@ -273,7 +268,7 @@ pub(super) fn returning(target: &str, plan: &Plan, shape: &Shape, pk: &[String])
     match plan.return_ {
         // Computed columns take the whole row.
         ReturnPref::Representation
-            if shape.columns.has_computed() || shape.embeds.iter().any(|e| e.relationship.function.is_some()) =>
+            if shape.has_computed() || shape.embeds.iter().any(|e| e.relationship.function.is_some()) =>
         {
             format!(" RETURNING {target}.*")
         }
@@ -281,7 +276,7 @@ pub(super) fn returning(target: &str, plan: &Plan, shape: &Shape, pk: &[String])
             let mut cols: Vec<String> = Vec::new();
             for item in &shape.select {
                 match item {
-                    SelectItem::Field { field, .. } => cols.push(field.name.clone()),
+                    Select::Field { column, .. } => cols.push(column.field.name.clone()),
                     _ => return format!(" RETURNING {target}.*"),
                 }
             }

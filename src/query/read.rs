@@ -1,12 +1,13 @@
-//! Reads: SELECT with LATERAL embeds, WHERE, ORDER BY, LIMIT; the count estimate.
+//! Reads: SELECT with LATERAL embeds, WHERE, ORDER BY, LIMIT; the count estimate. Every
+//! column comes resolved by the plan ([`Column`]): rendered as it is, never looked up by name.
 
 use super::operators::{aggregate_function, cmp_operator, fts_function, is_value, quantifier_keyword};
 use super::result::{body_expr, MainRow};
 use super::sql::{array_literal, cast as cast_to, function_name, ident, qualified, Placeholder, Sql};
 use super::{needs_total, Estimate};
-use crate::api_request::{CountPref, Field, Filter, IsValue, JsonKey, LogicTree, Operation, OrderTarget, SelectItem};
+use crate::api_request::{CountPref, IsValue, JsonKey, Operation};
 use crate::error::Error;
-use crate::plan::{Action, ColumnInfo, ComputedColumn, Embed, Plan, RepOutput, Shape};
+use crate::plan::{Action, Column, ComputedColumn, Condition, Embed, Logic, OrderBy, Plan, RepOutput, Select, Shape};
 use crate::schema_cache::QualifiedName;
 
 /// For `count=planned|estimated` on a table read: `EXPLAIN` of the rows counted.
@@ -51,20 +52,10 @@ pub(super) fn statement(sql: &mut Sql, plan: &Plan, table: &QualifiedName, shape
     Ok(())
 }
 
-/// Where a column reference is rendered: the row alias, and what the plan found out about the
-/// columns of that relation.
-#[derive(Clone, Copy)]
-pub(super) struct Columns<'a> {
-    alias: &'a str,
-    info: &'a ColumnInfo,
-}
-
-pub(super) static NO_INFO: ColumnInfo = ColumnInfo::empty();
-
-pub(super) fn field_expr(sql: &mut Sql, at: Columns, field: &Field) -> String {
-    let alias = at.alias;
-    let facts = at.info.facts(&field.name);
-    let mut out = match &facts.computed {
+/// A resolved column of the row aliased `alias`, as the plan resolved it (no lookup here).
+pub(super) fn field_expr(sql: &mut Sql, alias: &str, column: &Column) -> String {
+    let Column { field, facts } = column;
+    let mut out = match facts.computed.as_deref() {
         // A computed column: a function taking the row (typed, for overloads).
         Some(ComputedColumn { function: f, row_type: t }) => {
             format!("{}({alias}::{})", qualified(&f.schema, &f.name), qualified(&t.schema, &t.name))
@@ -174,19 +165,18 @@ fn level_query(
         level.cols.push("1".into());
     } else if !shape.select.is_empty() || shape.embeds.is_empty() {
         // Only embeds selected (`select=clients(*)`): no columns of this table.
-        level.cols.push(select_list(sql, Columns { alias, info: &shape.columns }, &shape.select, shape.hoisting)?);
+        level.cols.push(select_list(sql, alias, shape)?);
     }
     for e in &shape.embeds {
         embed(sql, n, &mut level, alias, shape, e, counting)?;
     }
-    let columns = Columns { alias, info: &shape.columns };
     let tests = EmbedTests { laterals: &level.laterals, exists: &level.exists };
     let mut where_conds = std::mem::take(&mut level.where_conds);
     for f in &shape.filters {
-        where_conds.push(filter_expr(sql, columns, f));
+        where_conds.push(filter_expr(sql, alias, f));
     }
     for tree in &shape.logic {
-        where_conds.push(logic_expr(sql, columns, tree, tests));
+        where_conds.push(logic_expr(sql, alias, tree, tests));
     }
     for (embed, not_null) in &shape.embed_filters {
         if let Some(expr) = tests.test(embed, *not_null) {
@@ -370,25 +360,28 @@ fn to_many_join(level: &mut Level, shape: &Shape, e: &Embed, inner: &str, lat: &
     }
 }
 
-pub(super) fn has_aggregates(items: &[SelectItem]) -> bool {
-    items.iter().any(|i| matches!(i, SelectItem::Count { .. } | SelectItem::Field { aggregate: Some(_), .. }))
+pub(super) fn has_aggregates(items: &[Select]) -> bool {
+    items.iter().any(|i| matches!(i, Select::Count { .. } | Select::Field { aggregate: Some(_), .. }))
 }
 
-/// The select list. `hoisting`: aggregated columns are selected raw under their output name,
-/// for the parent to aggregate (a to-one spread's aggregates).
-pub(super) fn select_list(sql: &mut Sql, at: Columns, items: &[SelectItem], hoisting: bool) -> Result<String, Error> {
-    if items.is_empty() {
-        return Ok(star(at));
+/// The select list of `shape` read as `alias`. When the shape is hoisting, aggregated columns
+/// are selected raw under their output name, for the parent to aggregate (a to-one spread's
+/// aggregates).
+pub(super) fn select_list(sql: &mut Sql, alias: &str, shape: &Shape) -> Result<String, Error> {
+    let hoisting = shape.hoisting;
+    if shape.select.is_empty() {
+        return Ok(star(alias, shape));
     }
     let mut out = Vec::new();
-    for item in items {
+    for item in &shape.select {
         match item {
-            SelectItem::Star => out.push(star(at)),
-            SelectItem::Field { field, alias: as_, cast, aggregate, aggregate_cast } => {
-                let mut expr = field_expr(sql, at, field);
+            Select::Star => out.push(star(alias, shape)),
+            Select::Field { column, alias: as_, cast, aggregate, aggregate_cast } => {
+                let field = &column.field;
+                let mut expr = field_expr(sql, alias, column);
                 if field.json_path.is_empty() && aggregate.is_none() {
                     // A domain representation formats the value (before any cast of the request).
-                    if let Some(f) = at.info.output_function(&field.name) {
+                    if let Some(f) = column.output_function(shape.output) {
                         expr = format!("{}({expr})", function_name(f));
                     }
                 }
@@ -412,36 +405,32 @@ pub(super) fn select_list(sql: &mut Sql, at: Columns, items: &[SelectItem], hois
                 let name = as_.clone().unwrap_or_else(|| field.output_name());
                 out.push(format!("{expr} AS {}", ident(&name)));
             }
-            SelectItem::Count { alias: as_, cast: _ } if hoisting => {
+            Select::Count { alias: as_, cast: _ } if hoisting => {
                 out.push(format!("1 AS {}", ident(as_.as_deref().unwrap_or("count"))));
             }
-            SelectItem::Count { alias: as_, cast } => {
+            Select::Count { alias: as_, cast } => {
                 let mut expr = "pg_catalog.count(*)".to_string();
                 if let Some(c) = cast {
                     expr = cast_to(&expr, c)?;
                 }
                 out.push(format!("{expr} AS {}", ident(as_.as_deref().unwrap_or("count"))));
             }
-            // plan moves embeds out of the select list (into `Shape.embeds`).
-            SelectItem::Embed { .. } => return Err(Error::Internal("an embed left in the select list".into())),
         }
     }
     Ok(out.join(", "))
 }
 
 /// `*`: every column, each formatted by its domain representation when it has one.
-pub(super) fn star(at: Columns) -> String {
-    let alias = at.alias;
-    if at.info.star.is_empty() || at.info.output == RepOutput::None {
+pub(super) fn star(alias: &str, shape: &Shape) -> String {
+    if shape.star.is_empty() || shape.output == RepOutput::None {
         return format!("{alias}.*");
     }
-    let cols: Vec<String> = at
-        .info
+    let cols: Vec<String> = shape
         .star
         .iter()
-        .map(|c| match at.info.output_function(c) {
-            Some(f) => format!("{}({alias}.{col}) AS {col}", function_name(f), col = ident(c)),
-            None => format!("{alias}.{}", ident(c)),
+        .map(|c| match c.output_function(shape.output) {
+            Some(f) => format!("{}({alias}.{col}) AS {col}", function_name(f), col = ident(&c.field.name)),
+            None => format!("{alias}.{}", ident(&c.field.name)),
         })
         .collect();
     cols.join(", ")
@@ -449,12 +438,12 @@ pub(super) fn star(at: Columns) -> String {
 
 /// With aggregates, the plain columns (and the other columns of spreads and embeds) form
 /// the GROUP BY.
-pub(super) fn group_by(alias: &str, items: &[SelectItem], extra: &[String]) -> String {
+pub(super) fn group_by(alias: &str, items: &[Select], extra: &[String]) -> String {
     let mut cols: Vec<String> = items
         .iter()
         .filter_map(|i| match i {
-            SelectItem::Field { field, aggregate: None, .. } if field.json_path.is_empty() => {
-                Some(format!("{alias}.{}", ident(&field.name)))
+            Select::Field { column, aggregate: None, .. } if column.field.json_path.is_empty() => {
+                Some(format!("{alias}.{}", ident(&column.field.name)))
             }
             _ => None,
         })
@@ -468,13 +457,12 @@ pub(super) fn group_by(alias: &str, items: &[SelectItem], extra: &[String]) -> S
 }
 
 pub(super) fn where_clause(sql: &mut Sql, alias: &str, shape: &Shape) -> Result<String, Error> {
-    let at = Columns { alias, info: &shape.columns };
     let mut conds = Vec::new();
     for f in &shape.filters {
-        conds.push(filter_expr(sql, at, f));
+        conds.push(filter_expr(sql, alias, f));
     }
     for tree in &shape.logic {
-        conds.push(logic_expr(sql, at, tree, EmbedTests::NONE));
+        conds.push(logic_expr(sql, alias, tree, EmbedTests::NONE));
     }
     Ok(if conds.is_empty() { String::new() } else { format!(" WHERE {}", conds.join(" AND ")) })
 }
@@ -502,28 +490,28 @@ impl EmbedTests<'_> {
 }
 
 /// The embed a logic-tree condition tests for rows (`or=(embed.not.is.null,…)`), if any.
-pub(super) fn embed_test(f: &Filter) -> Option<&str> {
-    let is_null = matches!(f.operation, Operation::Is(IsValue::Null)) && f.field.json_path.is_empty();
-    is_null.then_some(f.field.name.as_str())
+pub(super) fn embed_test(f: &Condition) -> Option<&str> {
+    let is_null = matches!(f.operation, Operation::Is(IsValue::Null)) && f.column.field.json_path.is_empty();
+    is_null.then_some(f.column.field.name.as_str())
 }
 
 /// Whether a logic tree tests embed `alias` for rows.
-pub(super) fn tests_embed(tree: &LogicTree, alias: &str) -> bool {
+pub(super) fn tests_embed(tree: &Logic, alias: &str) -> bool {
     match tree {
-        LogicTree::Stmt(f) => embed_test(f) == Some(alias),
-        LogicTree::Expr { children, .. } => children.iter().any(|c| tests_embed(c, alias)),
+        Logic::Stmt(f) => embed_test(f) == Some(alias),
+        Logic::Expr { children, .. } => children.iter().any(|c| tests_embed(c, alias)),
     }
 }
 
 /// `or=(…)`/`and=(…)`; `tests`: the embeds of this level, which `embed.is.null` tests.
-pub(super) fn logic_expr(sql: &mut Sql, at: Columns, tree: &LogicTree, tests: EmbedTests) -> String {
+pub(super) fn logic_expr(sql: &mut Sql, alias: &str, tree: &Logic, tests: EmbedTests) -> String {
     match tree {
-        LogicTree::Stmt(f) => match embed_test(f).and_then(|e| tests.test(e, f.negated)) {
+        Logic::Stmt(f) => match embed_test(f).and_then(|e| tests.test(e, f.negated)) {
             Some(expr) => expr,
-            None => filter_expr(sql, at, f),
+            None => filter_expr(sql, alias, f),
         },
-        LogicTree::Expr { negated, or, children } => {
-            let parts: Vec<String> = children.iter().map(|c| logic_expr(sql, at, c, tests)).collect();
+        Logic::Expr { negated, or, children } => {
+            let parts: Vec<String> = children.iter().map(|c| logic_expr(sql, alias, c, tests)).collect();
             let joined = format!("({})", parts.join(if *or { " OR " } else { " AND " }));
             if *negated {
                 format!("NOT {joined}")
@@ -534,13 +522,13 @@ pub(super) fn logic_expr(sql: &mut Sql, at: Columns, tree: &LogicTree, tests: Em
     }
 }
 
-pub(super) fn filter_expr(sql: &mut Sql, at: Columns, f: &Filter) -> String {
+pub(super) fn filter_expr(sql: &mut Sql, alias: &str, f: &Condition) -> String {
     use crate::api_request::CmpOp;
-    let col = field_expr(sql, at, &f.field);
+    let col = field_expr(sql, alias, &f.column);
     // A domain representation parses the query string's values (text) of comparisons.
-    let parser = Some(&f.field)
-        .filter(|field| field.json_path.is_empty())
-        .and_then(|field| at.info.text_parser(&field.name).map(function_name));
+    let parser = Some(&f.column)
+        .filter(|column| column.field.json_path.is_empty())
+        .and_then(|column| column.text_parser().map(function_name));
     // The parsed elements of a bound array literal.
     let parsed_array =
         |p: &Placeholder, parser: &str| format!("ARRAY(SELECT {parser}(pgrst_v) FROM unnest({p}::text[]) pgrst_v)");
@@ -581,7 +569,7 @@ pub(super) fn filter_expr(sql: &mut Sql, at: Columns, f: &Filter) -> String {
         }
         Operation::Fts { op, language, value } => {
             // Text and JSON columns are searched through to_tsvector, in the query's language.
-            let wrap = at.info.facts(&f.field.name).tsvector_wrap;
+            let wrap = f.column.facts.tsvector_wrap;
             match language {
                 Some(lang) => {
                     let l = sql.bind(lang.clone());
@@ -615,9 +603,9 @@ pub(super) fn order_clause(
     let mut terms = Vec::new();
     for t in &shape.order {
         let mut term = match &t.target {
-            OrderTarget::Field(f) => field_expr(sql, Columns { alias, info: &shape.columns }, f),
-            OrderTarget::Related { relation, field } => match laterals.iter().find(|(a, _, _)| a == relation) {
-                Some((_, lat, true)) => field_expr(sql, Columns { alias: lat, info: &NO_INFO }, field),
+            OrderBy::Column(c) => field_expr(sql, alias, c),
+            OrderBy::Related { relation, column } => match laterals.iter().find(|(a, _, _)| a == relation) {
+                Some((_, lat, true)) => field_expr(sql, lat, column),
                 Some((_, _, false)) => {
                     return Err(Error::RelatedOrder {
                         relation: relation.clone(),

@@ -10,6 +10,7 @@ use crate::auth::AuthResult;
 use crate::config::{Config, OpenApiMode};
 use crate::error::Error;
 use crate::plan::{Action, Plan};
+use crate::schema_cache::QualifiedName;
 
 /// Everything one request runs: `BEGIN`, the settings, the optional pre-request call, the
 /// plan's main statement, and how the transaction ends; `None` when the request asks the
@@ -84,7 +85,7 @@ pub fn transaction(
         let v = sql.bind(value);
         sql.push("set_config(").placeholder(&n).push(", ").placeholder(&v).push(", true)");
     }
-    let pre_request = config.db_pre_request.as_ref().map(|(schema, name)| call_function(schema, name));
+    let pre_request = config.db_pre_request.as_ref().map(|f| call_function(&f.schema, &f.name));
     let estimate = count_estimate(plan);
     Ok(Some(Transaction {
         begin,
@@ -117,8 +118,8 @@ fn call_function(schema: &str, name: &str) -> Statement {
 }
 
 /// The `db-pre-config` function's call, before the in-database settings are read.
-pub fn pre_config_call((schema, name): &(String, String)) -> Statement {
-    call_function(schema, name)
+pub fn pre_config_call(function: &QualifiedName) -> Statement {
+    call_function(&function.schema, &function.name)
 }
 
 /// `LISTEN channel` (`db-channel`).
