@@ -292,6 +292,11 @@ fn build_shape(
                 };
                 let rel = find_relationship(cache, schema, source, name, hint.as_deref())?;
                 let out_name = alias.clone().unwrap_or_else(|| name.clone());
+                // PostgREST names an embed's join after it (42712 for a second one); its JSON
+                // object would have a duplicate key.
+                if shape.embeds.iter().any(|e| e.alias == out_name) {
+                    return Err(Error::DuplicateEmbed(out_name));
+                }
                 let mut sub_path = path.to_vec();
                 sub_path.push(out_name.clone());
                 let target = rel.target.clone();
