@@ -75,6 +75,10 @@ pub enum Error {
     #[error("'{name}' is not an embedded resource in this request")]
     /// PGRST108: `alias` is set when `name` is embedded, but under that alias.
     NotEmbedded { name: String, alias: Option<String> },
+    #[error("table name \"{0}\" specified more than once")]
+    /// 42712 (PostgREST answers PostgreSQL's error of that code): two embeds under one name
+    /// at one level; their JSON object would have a duplicate key.
+    DuplicateEmbed(String),
     #[error("A related order on '{relation}' is not possible")]
     RelatedOrder { relation: String, details: String },
     #[error("Root endpoint metadata is disabled")]
@@ -181,6 +185,9 @@ impl Error {
             NotEmbedded { name, alias: Some(alias) } => row(400, "PGRST108")
                 .details("Target names are not allowed in filters if they have an alias")
                 .hint(format!("Change '{name}' to '{alias}' in filters, orders or limits.")),
+            DuplicateEmbed(name) => row(400, "42712")
+                .details(format!("'{name}' is embedded more than once in the same 'select'"))
+                .hint(format!("Give each embed of '{name}' its own alias, e.g. 'first_{name}:{name}!hint(*)'")),
             GucHeaders => row(500, "PGRST111"),
             GucStatus => row(500, "PGRST112"),
             PutLimit => row(400, "PGRST114"),

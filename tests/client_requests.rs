@@ -224,8 +224,9 @@ async fn missing_default_fills_identity_and_domain_defaults() {
         .send()
         .await;
     r.expect_status(201);
+    // Every row evaluates the identity's default, as in PostgREST: the first (id given) used 1.
     assert_eq!(
         r.json(),
-        json!([{"id": 100, "name": "given", "colour": "red"}, {"id": 1, "name": "defaulted", "colour": "blue"}])
+        json!([{"id": 100, "name": "given", "colour": "red"}, {"id": 2, "name": "defaulted", "colour": "blue"}])
     );
 }

@@ -127,6 +127,28 @@ async fn each_name_of_a_column_a_view_shows_twice_is_a_relationship() {
 }
 
 #[tokio::test]
+async fn two_embeds_under_one_name_are_refused_and_aliases_resolve_it() {
+    let (_db, t) = embed_app("ext").await;
+    // The JSON object would have the key "people" twice: 400 42712, as PostgREST answers.
+    let r = t.get("/messages?select=id,people!author(name),people!sent_by(name)").send().await;
+    let body = r.expect_error(400, "42712");
+    assert_eq!(body["message"], json!("table name \"people\" specified more than once"), "{body}");
+    assert!(body["hint"].as_str().is_some_and(|h| h.contains("alias")), "{body}");
+    // The same with aliases, also for spreads and empty embeds.
+    for select in ["id,a:people!author(name),a:people!sent_by(name)", "id,...people!author(name),...people!sent_by(id)"]
+    {
+        t.get(&format!("/messages?select={select}")).send().await.expect_error(400, "42712");
+    }
+    // Aliased, each under its own key.
+    let r = t.get("/messages?select=id,a:people!author(name),b:people!sent_by(name)&id=eq.2").send().await;
+    r.expect_status(200);
+    assert_eq!(r.json(), json!([{"id": 2, "a": {"name": "bob"}, "b": {"name": "bob"}}]));
+    // A column selected twice stays allowed, as in PostgREST.
+    let r = t.get("/messages?select=id,id&id=eq.2").send().await;
+    r.expect_status(200);
+}
+
+#[tokio::test]
 async fn views_of_the_extra_search_path_are_followed() {
     let (_db, t) = embed_app("ext").await;
     let r = t.get("/people_top?select=name,messages!author(body)&id=eq.1&messages.order=id").send().await;

@@ -325,6 +325,14 @@ async fn server_timing_and_explain_when_enabled() {
         .await;
     r.expect_status(200);
     assert!(r.json()[0]["Plan"]["Total Cost"].is_number(), "{}", r.text);
+    // PostgreSQL's text as it wrote it: its layout and key order ("Node Type" first), not
+    // re-serialised (which sorted the keys and rewrote numbers such as 15.10).
+    assert!(r.text.starts_with("[\n  {\n    \"Plan\": {\n      \"Node Type\""), "{}", r.text);
+    let at = |key: &str| r.text.find(key).unwrap_or(usize::MAX);
+    assert!(at("\"Node Type\"") < at("\"Parallel Aware\""), "{}", r.text);
+    // Costs keep PostgreSQL's two decimals (a trailing zero included).
+    let cost = r.text.split("\"Total Cost\": ").nth(1).and_then(|rest| rest.split(',').next()).unwrap_or_default();
+    assert!(cost.split_once('.').is_some_and(|(_, d)| d.len() == 2), "{cost}: {}", r.text);
 }
 
 #[tokio::test]

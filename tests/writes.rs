@@ -148,7 +148,8 @@ async fn missing_default_uses_identity_and_domain_defaults() {
         Some("resolution=merge-duplicates, missing=default, return=representation")
     );
     assert_eq!(r.json(), json!([{"name": "updated", "extra": "kept"}, {"name": "new", "extra": null}]));
-    assert_eq!(db.query_lines("select id, name from todo.surrogate order by id"), vec!["1|updated", "2|new"]);
+    // Each row evaluates the id's default, as PostgREST does: the first (id 1 given) uses 2.
+    assert_eq!(db.query_lines("select id, name from todo.surrogate order by id"), vec!["1|updated", "3|new"]);
 
     // A case-sensitive table name: its sequence is quoted properly.
     tusk.post("/Surrogate_Case?columns=id,name")
@@ -283,6 +284,112 @@ async fn unknown_functions_get_postgrests_hints() {
         body["details"],
         json!("Searched for the function todo.unnamed_int with parameter x or with a single unnamed json/jsonb parameter, but no matches were found in the schema cache.")
     );
+}
+
+/// Functions with unnamed parameters and overloads that only PostgREST's resolution tells
+/// apart, and a table whose id comes from a sequence.
+const RPC_SQL: &str = r#"
+create function todo.poly_unnamed(text) returns int language sql as 'select 1';
+create function todo.poly_unnamed(bool) returns int language sql as 'select 2';
+create function todo.echo_text(text) returns text language sql as $$ select $1 $$;
+create function todo.echo_json(json) returns json language sql as $$ select $1 $$;
+create function todo.amb() returns text language sql as $$ select 'none' $$;
+create function todo.amb(text default 'x') returns text language sql as $$ select $1 $$;
+create function todo.ord(a text) returns text language sql as $$ select a $$;
+create function todo.ord(a int) returns text language sql as $$ select a::text $$;
+create function todo.tie(a int) returns int language sql as $$ select a $$;
+create function todo.tie(a int, b int default 1) returns int language sql as $$ select a + b $$;
+create table todo.ticks (id serial primary key, name text);
+grant select, insert, update on todo.ticks to web_anon;
+grant usage on all sequences in schema todo to web_anon;
+"#;
+
+async fn rpc_app() -> (TestDb, Tusk) {
+    let db = TestDb::todo();
+    db.psql(WRITES_SQL);
+    db.psql(RPC_SQL);
+    let tusk = Tusk::start(&db.seed_env()).await;
+    (db, tusk)
+}
+
+#[tokio::test]
+async fn a_single_unnamed_parameter_is_matched_by_the_empty_key() {
+    let (_db, tusk) = rpc_app().await;
+    // f(bool) is not callable (an unnamed bool); f(text) is named "" and takes the body.
+    let r = tusk.post("/rpc/poly_unnamed").body("application/json", r#"{"":"test"}"#).send().await;
+    r.expect_status(200);
+    assert_eq!(r.json(), json!(1));
+    // Called positionally with the whole body, as PostgREST does.
+    let r = tusk.post("/rpc/echo_text").body("application/json", r#"{"":"hi"}"#).send().await;
+    r.expect_status(200);
+    assert_eq!(r.json(), json!(r#"{"":"hi"}"#));
+    let r = tusk.post("/rpc/echo_json").body("application/json", r#"{"a":[1,2]}"#).send().await;
+    assert_eq!(r.json(), json!({"a": [1, 2]}));
+    // GET: the arguments as one JSON object.
+    let r = tusk.get("/rpc/echo_text?=hi").send().await;
+    r.expect_status(200);
+    assert_eq!(r.json(), json!(r#"{"":"hi"}"#));
+    // A raw text body still reaches the unnamed text parameter.
+    let r = tusk.post("/rpc/echo_text").body("text/plain", "plain").send().await;
+    assert_eq!(r.text, "\"plain\"");
+}
+
+#[tokio::test]
+async fn several_matching_overloads_are_always_pgrst203_in_postgrests_order() {
+    let (_db, tusk) = rpc_app().await;
+    // f() and f(text default 'x') both match {}: PGRST203, never PostgreSQL's 42725.
+    let body = tusk.post("/rpc/amb").body("application/json", "{}").send().await.expect_error(300, "PGRST203");
+    assert_eq!(
+        body["message"],
+        json!("Could not choose the best candidate function between: todo.amb(), todo.amb( => text)")
+    );
+    // No tie-break on the parameter count: tie(a) and tie(a, b default 1) both take {a}.
+    let body = tusk.get("/rpc/tie?a=1").send().await.expect_error(300, "PGRST203");
+    assert_eq!(
+        body["message"],
+        json!("Could not choose the best candidate function between: todo.tie(a => integer), todo.tie(a => integer, b => integer)")
+    );
+    tusk.get("/rpc/tie?a=1&b=2").send().await.expect_status(200);
+    // Fewer parameters first, then by (name, type): integer before text whatever the catalog says.
+    let body = tusk.get("/rpc/ord?a=1").send().await.expect_error(300, "PGRST203");
+    assert_eq!(
+        body["message"],
+        json!("Could not choose the best candidate function between: todo.ord(a => integer), todo.ord(a => text)")
+    );
+    // A JSON POST without arguments names the json/jsonb alternative too.
+    let body = tusk.post("/rpc/overloaded").body("application/json", "{}").send().await.expect_error(404, "PGRST202");
+    assert_eq!(
+        body["details"],
+        json!("Searched for the function todo.overloaded without parameters or with a single unnamed json/jsonb parameter, but no matches were found in the schema cache.")
+    );
+    let body = tusk.get("/rpc/overloaded").send().await.expect_error(404, "PGRST202");
+    assert_eq!(
+        body["details"],
+        json!("Searched for the function todo.overloaded without parameters, but no matches were found in the schema cache.")
+    );
+}
+
+#[tokio::test]
+async fn missing_default_evaluates_every_default_for_every_row() {
+    let (db, tusk) = rpc_app().await;
+    // As PostgREST: the sequence advances for each row, even one that gives its own id.
+    tusk.post("/ticks?columns=id,name")
+        .prefer("missing=default")
+        .json(&json!([{"id": 100, "name": "a"}, {"name": "b"}, {"id": 200, "name": "c"}]))
+        .send()
+        .await
+        .expect_status(201);
+    assert_eq!(db.query_lines("select id, name from todo.ticks order by name"), vec!["100|a", "2|b", "200|c"]);
+    assert_eq!(db.query_lines("select last_value from todo.ticks_id_seq"), vec!["3"]);
+    // PATCH too: once, though the body gives the id.
+    tusk.patch("/ticks?name=eq.b&columns=id,name")
+        .prefer("missing=default")
+        .json(&json!({"id": 50, "name": "b"}))
+        .send()
+        .await
+        .expect_status(204);
+    assert_eq!(db.query_lines("select last_value from todo.ticks_id_seq"), vec!["4"]);
+    assert_eq!(db.query_lines("select id from todo.ticks where name = 'b'"), vec!["50"]);
 }
 
 #[tokio::test]

@@ -558,16 +558,14 @@ fn first_error(
 fn decode(rows: &[tokio_postgres::Row], explain: bool) -> Result<DbResult, Error> {
     let internal = |e: tokio_postgres::Error| Error::Internal(e.to_string());
     if explain {
-        let mut body = String::new();
+        // PostgreSQL's bytes as they are (FORMAT JSON is one json row, sent unchanged as
+        // PostgREST does; FORMAT TEXT is one row per line).
+        let mut body: Vec<u8> = Vec::new();
         for (i, row) in rows.iter().enumerate() {
-            if let Ok(v) = row.try_get::<_, serde_json::Value>(0) {
-                body.push_str(&v.to_string());
-            } else {
-                if i > 0 {
-                    body.push('\n');
-                }
-                body.push_str(&row.try_get::<_, String>(0).map_err(internal)?);
+            if i > 0 {
+                body.push(b'\n');
             }
+            body.extend_from_slice(&row.try_get::<_, RawBody>(0).map_err(internal)?.0.unwrap_or_default());
         }
         return Ok(DbResult { body: Bytes::from(body), page_total: rows.len() as i64, ..Default::default() });
     }

@@ -63,8 +63,17 @@ pub(super) fn plan_call(
         return Err(Error::MaxAffectedNeedsSet);
     }
 
+    // A single unnamed parameter (named "") is passed positionally, as PostgREST does: it takes
+    // the whole body, or for GET the arguments as one JSON object (`?=v` gives `{"":"v"}`).
     let single_unnamed = routine.params.len() == 1 && routine.params[0].name.is_empty();
-    let args = if !read_only && (single_unnamed || (req.preferences.single_object && routine.params.len() == 1)) {
+    let args = if read_only && single_unnamed {
+        let obj: serde_json::Map<String, serde_json::Value> =
+            get_args.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
+        CallArgs::Single {
+            value: serde_json::Value::Object(obj).to_string().into_bytes(),
+            type_: routine.params[0].type_.clone(),
+        }
+    } else if !read_only && (single_unnamed || (req.preferences.single_object && routine.params.len() == 1)) {
         let body = req.payload.as_ref().map(|p| p.json_bytes().to_vec()).unwrap_or_else(|| b"{}".to_vec());
         CallArgs::Single { value: body, type_: routine.params[0].type_.clone() }
     } else {
@@ -82,7 +91,13 @@ pub(super) fn plan_call(
             }
             obj
         };
-        let params: Vec<Param> = routine.params.iter().filter(|p| obj.contains_key(&p.name)).cloned().collect();
+        let params: Vec<Param> = routine
+            .params
+            .iter()
+            // An unnamed parameter among named ones cannot be passed by name: left out.
+            .filter(|p| !p.name.is_empty() && obj.contains_key(&p.name))
+            .cloned()
+            .collect();
         if params.is_empty() {
             CallArgs::None
         } else {
@@ -233,9 +248,10 @@ impl BodyKind {
     }
 }
 
-/// PostgREST's overload resolution: a function whose named parameters cover the arguments
-/// given (required ones present, no unknown ones), else (for POST) one with a single unnamed
-/// parameter of the body's type. Several left: PGRST203 (300); none: PGRST202 (404).
+/// PostgREST's overload resolution: a function whose parameters cover the arguments given
+/// (required ones present, no unknown ones; an unnamed parameter is named `""`), else (for
+/// POST) one with a single unnamed parameter of the body's type. Several left: PGRST203 (300),
+/// whatever their parameter counts; none: PGRST202 (404).
 fn choose_routine<'a>(
     req: &ApiRequest,
     cache: &SchemaCache,
@@ -247,9 +263,6 @@ fn choose_routine<'a>(
     let post = req.method == Method::Post;
     let unnamed = |r: &Routine| r.params.len() == 1 && r.params[0].name.is_empty();
     let named_match = |r: &Routine| -> bool {
-        if unnamed(r) {
-            return false;
-        }
         if post && req.preferences.single_object && r.params.len() == 1 {
             return true;
         }
@@ -267,17 +280,15 @@ fn choose_routine<'a>(
             .filter(|r| unnamed(r) && body.unnamed_types().contains(&r.params[0].type_.as_str()))
             .collect();
     }
-    if found.len() > 1 {
-        // Prefer the one whose parameters are exactly the arguments given.
-        let exact: Vec<&Routine> = found.iter().copied().filter(|r| r.params.len() == arg_names.len()).collect();
-        if exact.len() == 1 {
-            found = exact;
-        }
-    }
     match found.as_slice() {
         [one] => Ok(one),
         [] => {
             let qualified = format!("{}.{}", req.schema, name);
+            let or_json = if post && matches!(body, BodyKind::Json) {
+                " or with a single unnamed json/jsonb parameter"
+            } else {
+                ""
+            };
             let (shown, details) = if body_is_raw {
                 (
                     qualified.clone(),
@@ -289,7 +300,10 @@ fn choose_routine<'a>(
             } else if arg_names.is_empty() {
                 (
                     format!("{qualified} without parameters"),
-                    format!("Searched for the function {qualified} without parameters, but no matches were found in the schema cache."),
+                    format!(
+                        "Searched for the function {qualified} without parameters{}, but no matches were found in the schema cache.",
+                        or_json
+                    ),
                 )
             } else {
                 // PostgREST names the arguments in sorted order.
@@ -297,11 +311,6 @@ fn choose_routine<'a>(
                 sorted.sort();
                 let list = sorted.join(", ");
                 let noun = if arg_names.len() == 1 { "parameter" } else { "parameters" };
-                let or_json = if post && matches!(body, BodyKind::Json) {
-                    " or with a single unnamed json/jsonb parameter"
-                } else {
-                    ""
-                };
                 (
                     format!("{qualified}({list})"),
                     format!(
@@ -313,6 +322,14 @@ fn choose_routine<'a>(
             Err(Error::NoFunction { name: shown, details, hint })
         }
         many => {
+            // PostgREST's order: fewer parameters first, then by the parameters' (name, type).
+            let mut many = many.to_vec();
+            many.sort_by(|a, b| {
+                let key = |r: &Routine| {
+                    r.params.iter().map(|p| (p.name.clone(), p.type_.clone())).collect::<Vec<(String, String)>>()
+                };
+                a.params.len().cmp(&b.params.len()).then_with(|| key(a).cmp(&key(b)))
+            });
             let list = many
                 .iter()
                 .map(|r| {

@@ -202,7 +202,15 @@ fn build_shape(
     for item in items {
         match rows.select(item) {
             Some(select) => shape.select.push(select),
-            None => shape.embeds.push(build_embed(config, req, rows, item, path)?),
+            None => {
+                let embed = build_embed(config, req, rows, item, path)?;
+                // PostgREST names an embed's join after it (42712 for a second one); its JSON
+                // object would have a duplicate key.
+                if shape.embeds.iter().any(|e| e.alias == embed.alias) {
+                    return Err(Error::DuplicateEmbed(embed.alias));
+                }
+                shape.embeds.push(embed);
+            }
         }
     }
     // Filters at this level; `embed=is.null` / `embed=not.is.null` filter on the embed itself.

@@ -72,15 +72,15 @@ fn insert(
             cte.push_str(&format!("{into} FROM json_array_elements({p}::json) pgrst_elem{counted}"));
         } else if parse.is_active() {
             // Some columns' domains parse their JSON values themselves.
-            let values = if missing_default {
+            let (values, evaluated) = if missing_default {
                 or_default(sql, columns)
             } else {
-                columns.iter().map(|c| body_value(sql, c)).collect()
+                (columns.iter().map(|c| body_value(sql, c)).collect(), String::new())
             };
             let record = record_source(sql, parse);
             cte.push_str(&format!(
                 "{into} {} FROM jsonb_array_elements({p}::jsonb) pgrst_elem, \
-                 LATERAL jsonb_populate_record(NULL::{target}, {record}) pgrst_body{counted}",
+                 LATERAL jsonb_populate_record(NULL::{target}, {record}) pgrst_body{evaluated}{counted}",
                 values.join(", ")
             ));
         } else if !missing_default {
@@ -89,10 +89,10 @@ fn insert(
                 cols = cols.join(", ")
             ));
         } else {
-            let values = or_default(sql, columns);
+            let (values, evaluated) = or_default(sql, columns);
             cte.push_str(&format!(
                 "{into} {} FROM jsonb_array_elements({p}::jsonb) pgrst_elem, \
-                 LATERAL jsonb_populate_record(NULL::{target}, pgrst_elem) pgrst_body{counted}",
+                 LATERAL jsonb_populate_record(NULL::{target}, pgrst_elem) pgrst_body{evaluated}{counted}",
                 values.join(", ")
             ));
         }
@@ -136,10 +136,10 @@ fn update(
             // array body updates with its first element, as below. The row
             // comes from a set-returning function so that the parsers run
             // only for rows updated (never folded into constants at planning).
-            let values: Vec<String> = if missing_default {
+            let (values, evaluated): (Vec<String>, String) = if missing_default {
                 or_default(sql, columns)
             } else {
-                columns.iter().map(|c| body_value(sql, c)).collect()
+                (columns.iter().map(|c| body_value(sql, c)).collect(), String::new())
             };
             let sets: Vec<String> =
                 columns.iter().zip(values).map(|(c, v)| format!("{} = {v}", ident(&c.name))).collect();
@@ -148,7 +148,7 @@ fn update(
                 "UPDATE {target} SET {} FROM (SELECT pgrst_elem FROM jsonb_array_elements(\
                  CASE WHEN jsonb_typeof({p}::jsonb) = 'array' THEN {p}::jsonb \
                  ELSE jsonb_build_array({p}::jsonb) END) pgrst_elem LIMIT 1) pgrst_e, \
-                 LATERAL jsonb_populate_record(NULL::{target}, {record}) pgrst_body",
+                 LATERAL jsonb_populate_record(NULL::{target}, {record}) pgrst_body{evaluated}",
                 sets.join(", ")
             ));
         } else if !missing_default {
@@ -160,12 +160,12 @@ fn update(
                 sets.join(", ")
             ));
         } else {
-            let values = or_default(sql, columns);
+            let (values, evaluated) = or_default(sql, columns);
             let sets: Vec<String> =
                 columns.iter().zip(values).map(|(c, v)| format!("{} = {v}", ident(&c.name))).collect();
             cte.push_str(&format!(
                 "UPDATE {target} SET {} FROM (SELECT {p}::jsonb AS pgrst_elem) pgrst_e, \
-                 LATERAL jsonb_populate_record(NULL::{target}, pgrst_e.pgrst_elem) pgrst_body",
+                 LATERAL jsonb_populate_record(NULL::{target}, pgrst_e.pgrst_elem) pgrst_body{evaluated}",
                 sets.join(", ")
             ));
         }
@@ -227,19 +227,35 @@ pub(super) fn count_inserted(step: char) -> String {
 }
 
 /// `missing=default`: a column's value from the row when the row has the key, else the
-/// column's default (its catalog expression) or NULL.
-pub(super) fn or_default(sql: &mut Sql, columns: &[WriteColumn]) -> Vec<String> {
-    columns
+/// column's default (its catalog expression) or NULL. As in PostgREST, every listed column's
+/// default is evaluated for every row, even one giving the value (a sequence advances once
+/// per row): the defaults are a LATERAL subquery tied to the row (`pgrst_defaults`, returned
+/// second, to follow the FROM list; empty when no column has a default).
+pub(super) fn or_default(sql: &mut Sql, columns: &[WriteColumn]) -> (Vec<String>, String) {
+    let mut evaluated: Vec<String> = Vec::new();
+    let values = columns
         .iter()
         .map(|c| {
             let key = sql.bind(c.name.clone());
             let value = body_value(sql, c);
-            format!(
-                "CASE WHEN pgrst_elem ? {key}::text THEN {value} ELSE {} END",
-                c.default.as_deref().unwrap_or("NULL")
-            )
+            let fallback = match &c.default {
+                Some(d) => {
+                    let name = format!("pgrst_d{}", evaluated.len());
+                    evaluated.push(format!("{d} AS {name}"));
+                    format!("pgrst_defaults.{name}")
+                }
+                None => "NULL".to_string(),
+            };
+            format!("CASE WHEN pgrst_elem ? {key}::text THEN {value} ELSE {fallback} END")
         })
-        .collect()
+        .collect();
+    // Referring to the row keeps the subquery per row (a volatile one is never flattened).
+    let lateral = if evaluated.is_empty() {
+        String::new()
+    } else {
+        format!(", LATERAL (SELECT {} WHERE pgrst_elem IS NOT NULL) pgrst_defaults", evaluated.join(", "))
+    };
+    (values, lateral)
 }
 
 /// A written column's value from the body row (`pgrst_elem`, jsonb, and the record populated
