@@ -95,6 +95,15 @@ pub struct Plan {
     pub applied: Vec<String>,
 }
 
+impl Plan {
+    /// Lets go of the request body once the statement binds it (see `app::run`).
+    pub fn drop_body(&mut self) {
+        if let Action::Mutate { payload, .. } = &mut self.action {
+            *payload = None;
+        }
+    }
+}
+
 /// Resolves a request against the schema cache.
 pub fn plan(config: &Config, cache: &SchemaCache, req: &ApiRequest) -> Result<Plan, Error> {
     let prefs = &req.preferences;
