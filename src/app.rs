@@ -97,6 +97,7 @@ async fn run(
 ) -> Result<Response, Error> {
     let mut api = api_request::parse(config, &req)?;
     drop(req);
+    api.role = auth.role.clone();
     timings.lap("parse");
     let mut plan = plan::plan(config, cache, &api)?;
     timings.lap("plan");

@@ -174,7 +174,7 @@ fn plan_action(
         (Target::Root, Method::Options) => Action::Options { allow: "OPTIONS,GET,HEAD".into() },
         (Target::Root, _) => return Err(Error::InvalidPath),
         (Target::Relation(name), method) => {
-            let table = find_table(cache, &req.schema, name)?;
+            let table = find_table(cache, req, name)?;
             let qualified = QualifiedName::new(&table.schema, &table.name);
             match method {
                 Method::Options => Action::Options { allow: table_allow(table) },
@@ -268,9 +268,10 @@ fn set_rep_output(action: &mut Action, media: &Media) {
     }
 }
 
-fn find_table<'a>(cache: &'a SchemaCache, schema: &str, name: &str) -> Result<&'a Table, Error> {
+fn find_table<'a>(cache: &'a SchemaCache, req: &ApiRequest, name: &str) -> Result<&'a Table, Error> {
+    let schema = &req.schema;
     cache.table(schema, name).ok_or_else(|| Error::NoTable {
         name: format!("{schema}.{name}"),
-        hint: cache.similar_table(schema, name).map(|t| format!("Perhaps you meant the table '{schema}.{t}'")),
+        hint: cache.similar_table(schema, name, &req.role).map(|t| format!("Perhaps you meant the table '{schema}.{t}'")),
     })
 }
