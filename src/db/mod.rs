@@ -539,7 +539,11 @@ async fn run_on(db: &Db, client: &deadpool_postgres::Client, tx: &mut Transactio
 /// `db-prepared-statements = false`: every statement is sent unnamed (parse, bind and execute
 /// in one go, values still bound), so nothing stays prepared on the connection. Still one
 /// pipelined round trip.
-async fn run_unprepared(client: &deadpool_postgres::Client, tx: &Transaction, body: TakenBody) -> Result<DbResult, Error> {
+async fn run_unprepared(
+    client: &deadpool_postgres::Client,
+    tx: &Transaction,
+    body: TakenBody,
+) -> Result<DbResult, Error> {
     let settings_params = params(&tx.settings);
     let pre_params = tx.pre_request.as_ref().map(params).unwrap_or_default();
     let main_params = with_body(&tx.main, body);

@@ -272,6 +272,8 @@ fn find_table<'a>(cache: &'a SchemaCache, req: &ApiRequest, name: &str) -> Resul
     let schema = &req.schema;
     cache.table(schema, name).ok_or_else(|| Error::NoTable {
         name: format!("{schema}.{name}"),
-        hint: cache.similar_table(schema, name, &req.role).map(|t| format!("Perhaps you meant the table '{schema}.{t}'")),
+        hint: cache
+            .similar_table(schema, name, &req.role)
+            .map(|t| format!("Perhaps you meant the table '{schema}.{t}'")),
     })
 }

@@ -48,7 +48,10 @@ pub enum Param {
     /// protocol message, never copied into a `String` first (a bulk insert of 20 MB would
     /// otherwise hold one more copy). `in_array`: sent wrapped in `[` `]` (an object body
     /// written as a one-element array).
-    Body { bytes: bytes::Bytes, in_array: bool },
+    Body {
+        bytes: bytes::Bytes,
+        in_array: bool,
+    },
 }
 
 impl Param {
