@@ -68,7 +68,7 @@ pub async fn handle(state: &AppState, req: RawRequest) -> Outcome {
     };
     timings.lap("jwt");
     let role = Some(auth.role.clone());
-    match run(state, config, &cache, &req, &auth, &mut timings).await {
+    match run(state, config, &cache, req, &auth, &mut timings).await {
         Ok(mut response) => {
             timings.lap("response");
             if let Some(h) = timings.header() {
@@ -90,20 +90,26 @@ pub async fn handle(state: &AppState, req: RawRequest) -> Outcome {
 
 /// The pipeline: parse → plan → query → db → response, each stage taking the one before's
 /// output. The cache is the one current when the request arrived: a reload meanwhile does not
-/// change it.
+/// change it. The body is let go of by every stage once the transaction holds it, so that the
+/// database stage can free it as soon as it is sent.
 async fn run(
     state: &AppState,
     config: &Config,
     cache: &SchemaCache,
-    req: &RawRequest,
+    req: RawRequest,
     auth: &auth::AuthResult,
     timings: &mut Timings,
 ) -> Result<Response, Error> {
-    let api = api_request::parse(config, req)?;
+    let mut api = api_request::parse(config, &req)?;
+    drop(req);
+    api.role = auth.role.clone();
     timings.lap("parse");
-    let plan = plan::plan(config, cache, &api)?;
+    let mut plan = plan::plan(config, cache, &api)?;
     timings.lap("plan");
-    let result = match query::transaction(config, &api, auth, &plan)? {
+    let tx = query::transaction(config, &api, auth, &plan)?;
+    api.payload = None;
+    plan.drop_body();
+    let result = match tx {
         Some(tx) => db::run(&state.db, tx).await?,
         None => DbResult::default(),
     };

@@ -271,8 +271,10 @@ pub(super) async fn read_body(
     if declared.is_some_and(|n| n > limit) {
         return Err(Error::BodyTooLarge(limit));
     }
-    // Reserve what is declared (it is within the limit), at most 1 MB up front.
-    let mut buf = BytesMut::with_capacity(declared.unwrap_or(0).min(1 << 20) as usize);
+    // Reserve what is declared (it is within the limit): growing the buffer by doubling
+    // would hold the old and the new one at once, 1.5x the body. Pages reserved but not
+    // written (a client that declares more than it sends) take no memory.
+    let mut buf = BytesMut::with_capacity(usize::try_from(declared.unwrap_or(0)).unwrap_or(0));
     let mut body = body;
     loop {
         let frame = match tokio::time::timeout(pause, body.frame()).await {

@@ -233,7 +233,7 @@ async fn serve_one(
             Ok(b) => (b, None),
             Err(e) => (Bytes::new(), Some(e)),
         };
-    let raw = RawRequest {
+    let mut raw = RawRequest {
         method: parts.method.as_str().to_string(),
         path: parts.uri.path().to_string(),
         query: parts.uri.query().unwrap_or("").to_string(),
@@ -267,7 +267,8 @@ async fn serve_one(
                     response.headers.push(("Connection".into(), "close".into()));
                     app::Outcome { response, role: None }
                 }
-                None => app::handle(state, raw.clone()).await,
+                // The pipeline gets the only handle on the body, so it can free it early.
+                None => app::handle(state, RawRequest { body: std::mem::take(&mut raw.body), ..raw.clone() }).await,
             };
             let mut r = outcome.response;
             if origin.is_some() || raw.method == "OPTIONS" {
