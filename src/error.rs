@@ -131,6 +131,13 @@ pub enum Error {
     #[error("The request body was not received in time")]
     /// TUSK408: nothing of the body arrived for `server-body-timeout` (seconds).
     BodyTimeout(u64),
+    #[error("Too many requests")]
+    /// TUSK429: over `server-rate-limit`; `retry_after` seconds until the next one is accepted,
+    /// `what` is the key that ran out ("client address" or "role").
+    RateLimited { retry_after: u64, what: &'static str },
+    #[error("File not found")]
+    /// TUSK404: nothing under `server-static-path` at this path (or one it may not serve).
+    StaticNotFound,
 }
 
 impl Error {
@@ -231,6 +238,11 @@ impl Error {
             BodyTimeout(secs) => {
                 row(408, "TUSK408").details(format!("No part of the body arrived for {secs} seconds"))
             }
+            RateLimited { retry_after, what } => ErrorInfo {
+                headers: Some(vec![("Retry-After".into(), retry_after.to_string())].into()),
+                ..row(429, "TUSK429").details(format!("The request rate of this {what} is over server-rate-limit"))
+            },
+            StaticNotFound => row(404, "TUSK404"),
         }
     }
 
