@@ -379,7 +379,7 @@ $js$::text as script) s
   @keyframes spin { to { transform: rotate(360deg); } }
   @media (prefers-reduced-motion: reduce) { .boot .spinner { animation: none; } }
 </style>
-<script type="module" id="frontend-script" src="{{FRONTEND_URL}}"></script>
+<script type="module" src="{{FRONTEND_URL}}" id="frontend-script"></script>
 <script>{{BOOT_SCRIPT}}</script>
 </head>
 <body>
