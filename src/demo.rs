@@ -2,7 +2,8 @@
 //! PostgreSQL's binaries.
 //!
 //! It starts a throwaway cluster ([`TempCluster`]), loads `examples/todo/backend.sql` into it,
-//! points the page at the copy of `examples/todo/frontend.js` that this server serves itself,
+//! writes `examples/todo/static/frontend.js` into the cluster's directory and serves it from
+//! there as `server-static-dir` (at `/static/frontend.js`, where the page loads it by default),
 //! starts the API server with the seed's settings and prints where to go and a ready-made
 //! login token. Ctrl-C (or SIGTERM/SIGHUP) stops the server and the cluster; nothing is left
 //! running or on disk.
@@ -24,9 +25,7 @@ use crate::server::{Server, ServerError};
 /// The example's database script.
 const BACKEND_SQL: &str = include_str!("../examples/todo/backend.sql");
 /// The example's front end, served at [`FRONTEND_PATH`].
-const FRONTEND_JS: &str = include_str!("../examples/todo/frontend.js");
-/// Where the demo serves `frontend.js`.
-const FRONTEND_PATH: &str = "/frontend.js";
+const FRONTEND_JS: &str = include_str!("../examples/todo/static/frontend.js");
 /// The seed's JWT secret, so that the seed's ready-made token works too.
 pub const DEMO_JWT_SECRET: &str = "your-256-bit-secret-your-256-bit-secret";
 /// Lifetime of the printed token.
@@ -75,14 +74,20 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
 fn start_cluster() -> Result<TempCluster, ClusterError> {
     let cluster = TempCluster::start()?;
     cluster.psql(BACKEND_SQL)?;
-    // The page loads frontend.js from this server rather than from the CDN. Database settings
-    // apply to new connections, and the server has not connected yet.
-    cluster.psql(&format!("ALTER DATABASE postgres SET todo.frontend_url = '{FRONTEND_PATH}'"))?;
     Ok(cluster)
 }
 
+/// Writes the app's static files into the cluster's directory (removed with it), for
+/// `server-static-dir`.
+fn write_static_dir(cluster: &TempCluster) -> Result<std::path::PathBuf, std::io::Error> {
+    let dir = cluster.socket_dir().join("static");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("frontend.js"), FRONTEND_JS)?;
+    Ok(dir)
+}
+
 /// The seed's settings, pointing at `cluster`.
-fn demo_env(args: &DemoArgs, cluster: &TempCluster) -> BTreeMap<String, String> {
+fn demo_env(args: &DemoArgs, cluster: &TempCluster, static_dir: &std::path::Path) -> BTreeMap<String, String> {
     [
         ("PGRST_DB_URI", cluster.uri("postgrest", "mysecretpassword", "postgres")),
         ("PGRST_DB_ANON_ROLE", "web_anon".to_string()),
@@ -92,6 +97,7 @@ fn demo_env(args: &DemoArgs, cluster: &TempCluster) -> BTreeMap<String, String> 
         ("PGRST_SERVER_HOST", args.host.clone()),
         ("PGRST_SERVER_PORT", args.port.to_string()),
         ("PGRST_LOG_LEVEL", "info".to_string()),
+        ("PGRST_SERVER_STATIC_DIR", static_dir.display().to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -99,17 +105,13 @@ fn demo_env(args: &DemoArgs, cluster: &TempCluster) -> BTreeMap<String, String> 
 }
 
 async fn serve(args: &DemoArgs, cluster: &TempCluster) -> Result<(), DemoError> {
-    let config = Config::from_sources(None, &demo_env(args, cluster))?;
+    let static_dir = write_static_dir(cluster)?;
+    let config = Config::from_sources(None, &demo_env(args, cluster, &static_dir))?;
     let token = crate::auth::sign_token(
         &config,
         &json!({"role": "todo_user", "exp": crate::auth::now() + TOKEN_LIFETIME_SECS}),
     )?;
-    let mut server = Server::bind(config).await?;
-    server.serve_static(
-        FRONTEND_PATH,
-        "text/javascript; charset=utf-8",
-        bytes::Bytes::from_static(FRONTEND_JS.as_bytes()),
-    );
+    let server = Server::bind(config).await?;
     let local = server.local_addr();
     let port = local.port();
     let host = if args.host.contains(':') { format!("[{}]", args.host) } else { args.host.clone() };

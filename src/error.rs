@@ -146,6 +146,13 @@ pub enum Error {
     /// TUSK403: a write authenticated by the `jwt-cookie` cookie from another origin (`origin`:
     /// its Origin, or its Sec-Fetch-Site).
     CrossSite { origin: String },
+    #[error("Too many requests")]
+    /// TUSK429: over `server-rate-limit`; `retry_after` seconds until the next one is accepted,
+    /// `what` is the key that ran out ("client address" or "role").
+    RateLimited { retry_after: u64, what: &'static str },
+    #[error("File not found")]
+    /// TUSK404: nothing under `server-static-path` at this path (or one it may not serve).
+    StaticNotFound,
 }
 
 impl Error {
@@ -252,6 +259,11 @@ impl Error {
             CrossSite { origin } => row(403, "TUSK403")
                 .details(format!("The request came from {origin}, not from this server's own pages"))
                 .hint("Send the token in an Authorization header, or list the origin in server-cors-allowed-origins"),
+            RateLimited { retry_after, what } => ErrorInfo {
+                headers: Some(vec![("Retry-After".into(), retry_after.to_string())].into()),
+                ..row(429, "TUSK429").details(format!("The request rate of this {what} is over server-rate-limit"))
+            },
+            StaticNotFound => row(404, "TUSK404"),
         }
     }
 

@@ -20,6 +20,7 @@ use std::path::Path;
 
 mod claim_path;
 mod dump;
+mod edge;
 mod file;
 pub mod libpq;
 mod settings;
@@ -27,6 +28,7 @@ mod uri;
 
 pub use claim_path::{ClaimPath, ClaimPathError, Step};
 pub use dump::example;
+pub use edge::{Cidr, Edge};
 pub use file::ConfigSource;
 pub use settings::{env_name, in_db_name, in_db_settings, setting, Kind, Setting, SETTINGS};
 
@@ -148,6 +150,8 @@ pub struct Config {
     pub server_body_timeout: std::time::Duration,
     pub server_idle_timeout: std::time::Duration,
     pub server_trace_header: Option<String>,
+    /// Compression, static files, rate limits and trusted proxies (tusk's own, `edge.rs`).
+    pub server_edge: edge::Edge,
     /// Listen on this unix socket instead of TCP (`server-unix-socket`), with this mode.
     pub server_unix_socket: Option<String>,
     pub server_unix_socket_mode: u32,
@@ -323,6 +327,7 @@ impl Config {
             server_body_timeout,
             server_idle_timeout,
             server_trace_header: r.get("server-trace-header").map(str::to_lowercase),
+            server_edge: edge::read(&r)?,
             server_unix_socket: r.text("server-unix-socket"),
             server_unix_socket_mode,
             server_reuseport: r.flag("server-reuseport"),
