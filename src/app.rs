@@ -1,6 +1,8 @@
 //! The pipeline for one request, in one function: auth → api_request → plan → query → db →
 //! response. Every stage's error becomes PostgREST's JSON error response here, in one place.
 
+mod live;
+
 use crate::api_request;
 use crate::auth;
 use crate::config::Config;
@@ -24,6 +26,8 @@ pub struct AppState {
     pub schema_cache: RwLock<Option<Arc<SchemaCache>>>,
     /// Asks the reloader to reload the schema cache (after NOTIFY, SIGUSR1 or a lost connection).
     pub reload: tokio::sync::mpsc::Sender<crate::server::Reload>,
+    /// The live subscriptions (`Accept: text/event-stream`).
+    pub live: Arc<db::live::Live>,
 }
 
 impl AppState {
@@ -47,7 +51,7 @@ pub struct Outcome {
 }
 
 /// Runs one request through the pipeline. Never fails: errors are responses.
-pub async fn handle(state: &AppState, req: RawRequest) -> Outcome {
+pub async fn handle(state: &Arc<AppState>, req: RawRequest) -> Outcome {
     let config = &*state.config();
     let minimal = config.client_error_verbosity_minimal;
     let mut timings = Timings::new(config.server_timing_enabled);
@@ -92,7 +96,7 @@ pub async fn handle(state: &AppState, req: RawRequest) -> Outcome {
 /// output. The cache is the one current when the request arrived: a reload meanwhile does not
 /// change it.
 async fn run(
-    state: &AppState,
+    state: &Arc<AppState>,
     config: &Config,
     cache: &SchemaCache,
     req: &RawRequest,
@@ -101,14 +105,29 @@ async fn run(
 ) -> Result<Response, Error> {
     let api = api_request::parse(config, req)?;
     timings.lap("parse");
-    let plan = plan::plan(config, cache, &api)?;
+    if let Some(subscription) = plan::live::subscription(config, cache, &api)? {
+        return live::subscribe(state, config, cache, req, auth, subscription).await;
+    }
+    respond(state, config, cache, &api, auth, timings).await
+}
+
+/// The pipeline after parsing: plan → query → db → response.
+async fn respond(
+    state: &AppState,
+    config: &Config,
+    cache: &SchemaCache,
+    api: &api_request::ApiRequest,
+    auth: &auth::AuthResult,
+    timings: &mut Timings,
+) -> Result<Response, Error> {
+    let plan = plan::plan(config, cache, api)?;
     timings.lap("plan");
-    let result = match query::transaction(config, &api, auth, &plan)? {
+    let result = match query::transaction(config, api, auth, &plan)? {
         Some(tx) => db::run(&state.db, tx).await?,
         None => DbResult::default(),
     };
     timings.lap("transaction");
-    response::build(config, cache, &api, &plan, result)
+    response::build(config, cache, api, &plan, result)
 }
 
 /// Per-stage durations for `Server-Timing` (`server-timing-enabled`).

@@ -135,6 +135,9 @@ pub enum Error {
     /// TUSK403: a write authenticated by the `jwt-cookie` cookie from another origin (`origin`:
     /// its Origin, or its Sec-Fetch-Site).
     CrossSite { origin: String },
+    #[error("Too many live subscriptions")]
+    /// TUSK503: `server-max-subscriptions` event streams are open already (the limit).
+    TooManySubscriptions(usize),
 }
 
 impl Error {
@@ -238,6 +241,9 @@ impl Error {
             CrossSite { origin } => row(403, "TUSK403")
                 .details(format!("The request came from {origin}, not from this server's own pages"))
                 .hint("Send the token in an Authorization header, or list the origin in server-cors-allowed-origins"),
+            TooManySubscriptions(max) => row(503, "TUSK503")
+                .details(format!("The limit is {max} subscriptions (server-max-subscriptions)"))
+                .hint("Try again later"),
         }
     }
 

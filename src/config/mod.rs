@@ -146,6 +146,11 @@ pub struct Config {
     pub server_body_timeout: std::time::Duration,
     pub server_idle_timeout: std::time::Duration,
     pub server_trace_header: Option<String>,
+    /// Live updates: the channel change triggers notify (`db-changes-channel`), the most
+    /// subscriptions open at once, and the least time between two re-runs of one group.
+    pub db_changes_channel: String,
+    pub server_max_subscriptions: usize,
+    pub server_subscription_interval: std::time::Duration,
     /// Listen on this unix socket instead of TCP (`server-unix-socket`), with this mode.
     pub server_unix_socket: Option<String>,
     pub server_unix_socket_mode: u32,
@@ -317,6 +322,11 @@ impl Config {
             server_body_timeout,
             server_idle_timeout,
             server_trace_header: r.get("server-trace-header").map(str::to_lowercase),
+            db_changes_channel: r.value("db-changes-channel").to_string(),
+            server_max_subscriptions: r.int("server-max-subscriptions")?.max(0) as usize,
+            server_subscription_interval: std::time::Duration::from_millis(
+                r.int("server-subscription-interval")?.clamp(0, 60_000) as u64,
+            ),
             server_unix_socket: r.text("server-unix-socket"),
             server_unix_socket_mode,
             server_reuseport: r.flag("server-reuseport"),

@@ -15,6 +15,7 @@
 //! byte) is the request's fault (400), never an outage.
 
 mod listen;
+pub mod live;
 
 use crate::error::{Error, PgError};
 pub use crate::query::DbResult;
@@ -22,7 +23,7 @@ use crate::query::{column, Statement, Transaction};
 use crate::schema_cache::{SchemaCache, CATALOG_QUERY};
 use bytes::{Bytes, BytesMut};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-pub use listen::listen;
+pub use listen::{listen, Heard};
 use std::time::Duration;
 use tokio_postgres::types::{Format, FromSql, IsNull, ToSql, Type};
 use tokio_postgres::NoTls;

@@ -10,9 +10,11 @@
 //! - [`relationship`]: which relationship an embed names (PGRST200/201);
 //! - [`mutate`]: POST/PATCH/PUT/DELETE (payload columns PGRST204, on_conflict, PUT checks);
 //! - [`call`]: `/rpc` overload resolution, arguments vs. filters (PGRST202/203);
-//! - [`negotiate`]: `Accept` → [`Media`], EXPLAIN (PGRST107).
+//! - [`negotiate`]: `Accept` → [`Media`], EXPLAIN (PGRST107);
+//! - [`live`]: whether a request is a live subscription (`Accept: text/event-stream`).
 
 mod call;
+pub mod live;
 mod mutate;
 mod negotiate;
 mod read;

@@ -121,10 +121,15 @@ pub fn pre_config_call((schema, name): &(String, String)) -> Statement {
     call_function(schema, name)
 }
 
-/// `LISTEN channel` (`db-channel`).
-pub fn listen(channel: &str) -> Statement {
+/// `LISTEN channel` for each channel (`db-channel`, `db-changes-channel`).
+pub fn listen(channels: &[String]) -> Statement {
     let mut sql = Sql::new();
-    sql.push("LISTEN ").ident(channel);
+    for (i, channel) in channels.iter().enumerate() {
+        if i > 0 {
+            sql.push("; ");
+        }
+        sql.push("LISTEN ").ident(channel);
+    }
     sql.finish()
 }
 

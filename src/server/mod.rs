@@ -114,6 +114,7 @@ impl Server {
             db: Arc::new(Db::new(pool)),
             schema_cache: RwLock::new(None),
             reload: reload_tx.clone(),
+            live: Arc::new(db::live::Live::new(config.db_pool)),
         });
         let ops = Arc::new(Ops {
             state: state.clone(),
@@ -213,7 +214,7 @@ fn bind_unix(path: &str, mode: u32) -> Result<tokio::net::UnixListener, ServerEr
 }
 
 async fn serve_one(
-    state: &AppState,
+    state: &Arc<AppState>,
     statics: &HashMap<String, (String, Bytes)>,
     peer: Option<SocketAddr>,
     req: hyper::Request<hyper::body::Incoming>,
@@ -301,6 +302,12 @@ fn to_axum(r: Response, head: bool) -> axum::response::Response {
     // HEAD: no body, and like PostgREST no Content-Length (a body of unknown size).
     let body = if head {
         Body::from_stream(futures_util::stream::empty::<Result<Bytes, std::io::Error>>())
+    } else if let Some(stream) = r.stream.as_ref().and_then(|s| s.take()) {
+        // A live subscription's events: each chunk is written as it comes, never buffered
+        // or compressed (the response says `Cache-Control: no-cache`, `X-Accel-Buffering: no`).
+        use futures_util::StreamExt;
+        let first = futures_util::stream::iter((!r.body.is_empty()).then_some(r.body));
+        Body::from_stream(first.chain(stream).map(Ok::<Bytes, std::convert::Infallible>))
     } else {
         Body::from(r.body)
     };
