@@ -58,7 +58,9 @@ pub async fn listen(uri: String, channels: Vec<String>, tx: tokio::sync::mpsc::S
                 }));
                 let listen = crate::query::listen(&channels);
                 if client.batch_execute(&listen.sql).await.is_ok() {
-                    tracing::info!("Listening for notifications on the {} channel(s)", channels.join(", "));
+                    for channel in &channels {
+                        tracing::info!("Listening for notifications on the {channel} channel");
+                    }
                     backoff = FIRST;
                     if reconnecting {
                         // Notifications may have been missed meanwhile: reload to be safe.
