@@ -350,3 +350,21 @@ async fn a_reader_that_never_reads_costs_bounded_memory_and_is_dropped() {
     .await;
     drop(stuck);
 }
+
+/// Open streams never finish by themselves: SIGTERM ends them, and tusk exits at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_the_streams_instead_of_waiting_for_them() {
+    let db = TestDb::todo();
+    let mut t = Tusk::start(&db.seed_env()).await;
+    let mut sse = Sse::open(&t, "/tasks", None).await;
+    sse.snapshot(Duration::from_secs(5), "initial").await;
+    let status = std::process::Command::new("kill").args(["-TERM", &t.pid().to_string()]).status().expect("kill");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while t.is_running() {
+        assert!(Instant::now() < deadline, "tusk still runs 5 s after SIGTERM with a stream open");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(sse.next(Duration::from_secs(2)).await.is_none());
+    assert!(sse.ended, "the stream ended");
+}

@@ -85,6 +85,9 @@ pub struct Live {
     pub refreshes: AtomicU64,
     /// Re-runs at once, at most.
     running: Semaphore,
+    /// Set when the server shuts down: every stream ends (so the graceful shutdown, which
+    /// waits for responses to finish, does not wait for ever).
+    closing: watch::Sender<bool>,
 }
 
 impl Live {
@@ -96,7 +99,13 @@ impl Live {
             next_id: AtomicU64::new(1),
             refreshes: AtomicU64::new(0),
             running: Semaphore::new((pool_size / 2).max(1)),
+            closing: watch::channel(false).0,
         }
+    }
+
+    /// Ends every stream (the server is shutting down).
+    pub fn close_all(&self) {
+        self.closing.send_replace(true);
     }
 
     /// Subscribers open now.
@@ -153,8 +162,9 @@ impl Live {
                 }
             }
         };
+        let closing = self.closing.subscribe();
         let member = Member { live: self.clone(), key: s.key, group, rx: Some(rx) };
-        Ok(stream(member, s.heartbeat, s.expires_in))
+        Ok(stream(member, closing, s.heartbeat, s.expires_in))
     }
 
     fn frame(&self, kind: &str, data: &[u8]) -> Bytes {
@@ -235,6 +245,7 @@ impl Drop for Member {
 /// What a subscriber's stream waits on.
 struct State {
     member: Member,
+    closing: watch::Receiver<bool>,
     heartbeat: tokio::time::Interval,
     expires: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
     started: bool,
@@ -243,10 +254,16 @@ struct State {
 
 /// The SSE text of one subscriber: `retry:`, the current snapshot if there is one, then each new
 /// one, `: ping` when quiet, `event: expired` at the token's expiry (then the end).
-fn stream(member: Member, heartbeat: Duration, expires_in: Option<Duration>) -> BoxStream<'static, Bytes> {
+fn stream(
+    member: Member,
+    closing: watch::Receiver<bool>,
+    heartbeat: Duration,
+    expires_in: Option<Duration>,
+) -> BoxStream<'static, Bytes> {
     let start = tokio::time::Instant::now() + heartbeat;
     let state = State {
         member,
+        closing,
         heartbeat: tokio::time::interval_at(start, heartbeat),
         expires: expires_in.map(|d| Box::pin(tokio::time::sleep(d))),
         started: false,
@@ -271,6 +288,9 @@ fn stream(member: Member, heartbeat: Duration, expires_in: Option<Duration>) -> 
                 None => std::future::pending().await,
             }
         };
+        let closing = async {
+            let _ = st.closing.wait_for(|c| *c).await;
+        };
         tokio::select! {
             changed = rx.changed() => {
                 changed.ok()?;
@@ -279,6 +299,7 @@ fn stream(member: Member, heartbeat: Duration, expires_in: Option<Duration>) -> 
                 Some((ev.map(|e| (*e).clone()).unwrap_or_else(|| Bytes::from_static(b": ping\n\n")), st))
             }
             _ = st.heartbeat.tick() => Some((Bytes::from_static(b": ping\n\n"), st)),
+            () = closing => None,
             _ = expired => {
                 st.done = true;
                 Some((Bytes::from_static(b"event: expired\ndata: {}\n\n"), st))

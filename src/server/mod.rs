@@ -192,6 +192,13 @@ impl Server {
         });
         let state = self.state.clone();
         let timeouts = move || conn::Timeouts::of(&state.config());
+        // Live subscriptions never finish by themselves: end them, so the shutdown does not
+        // wait for them.
+        let live = self.state.live.clone();
+        let shutdown = async move {
+            shutdown.await;
+            live.close_all();
+        };
         conn::serve(self.listener, timeouts, handler, shutdown).await;
         Ok(())
     }
