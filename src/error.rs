@@ -153,6 +153,9 @@ pub enum Error {
     #[error("File not found")]
     /// TUSK404: nothing under `server-static-path` at this path (or one it may not serve).
     StaticNotFound,
+    #[error("Too many live subscriptions")]
+    /// TUSK503: `server-max-subscriptions` event streams are open already (the limit).
+    TooManySubscriptions(usize),
 }
 
 impl Error {
@@ -165,7 +168,8 @@ impl Error {
     }
 
     /// The error's row in the table: status, code, details, hint and headers. Adding a variant
-    /// means adding one arm here (and its message in the `#[error]` above). `authenticated`
+    /// means adding one arm here (and its message in the `#[error]` above). It is long because
+    /// it is that table: one arm per variant, in one place. `authenticated`
     /// only matters for the status of 42501: 401 for the anonymous role, else 403.
     pub fn info(&self, authenticated: bool) -> ErrorInfo<'_> {
         use Error::*;
@@ -264,6 +268,9 @@ impl Error {
                 ..row(429, "TUSK429").details(format!("The request rate of this {what} is over server-rate-limit"))
             },
             StaticNotFound => row(404, "TUSK404"),
+            TooManySubscriptions(max) => row(503, "TUSK503")
+                .details(format!("The limit is {max} subscriptions (server-max-subscriptions)"))
+                .hint("Try again later"),
         }
     }
 

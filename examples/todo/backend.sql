@@ -718,7 +718,58 @@ $$;
 
 
 -- -----------------------------------------------------------------------------
---  8. Done
+--  8. Live updates
+-- -----------------------------------------------------------------------------
+--
+--  The app subscribes to its list with the same URL it reads it with, asking
+--  for Server-Sent Events (tusk only; PostgREST answers 406):
+--
+--      GET /tasks?select=*&order=id        Accept: text/event-stream
+--
+--  tusk sends the list as that request would return it, and again whenever it
+--  changes. It learns of changes from these triggers: after each statement
+--  that writes todo.tasks, they NOTIFY the "tusk_changes" channel (tusk's
+--  db-changes-channel setting) with the table's name. A notification is sent
+--  only when the transaction commits, once per table however many rows
+--  changed, and carries no row data: tusk re-runs each subscriber's read AS
+--  THAT SUBSCRIBER (its role, its JWT claims, the policies above), so nobody
+--  learns anything about rows they cannot SELECT.
+--
+--  To make another table live, add the same trigger to it:
+--
+--      create trigger live_changes
+--        after insert or update or delete or truncate on my_schema.my_table
+--        for each statement execute function tusk.notify_change();
+--
+--  The function lives in its own schema, "tusk", which is not exposed by the
+--  API (it is not in db-schemas) and to which no API role needs any grant.
+
+create schema if not exists tusk;
+
+comment on schema tusk is 'Helpers of the tusk API server (not exposed by the API).';
+
+create or replace function tusk.notify_change()
+returns trigger
+language plpgsql
+as $function$
+begin
+  -- The channel is the trigger's argument, else tusk's default db-changes-channel.
+  perform pg_notify(coalesce(tg_argv[0], 'tusk_changes'), tg_table_schema || '.' || tg_table_name);
+  return null;
+end
+$function$;
+
+comment on function tusk.notify_change() is 'Statement-level trigger: NOTIFY tusk_changes (or the channel given as argument) with ''schema.table'', for tusk''s live subscriptions.';
+
+drop trigger if exists live_changes on todo.tasks;
+
+create trigger live_changes
+  after insert or update or delete or truncate on todo.tasks
+  for each statement execute function tusk.notify_change();
+
+
+-- -----------------------------------------------------------------------------
+--  9. Done
 -- -----------------------------------------------------------------------------
 --
 --  Ask a running API server to reload its schema cache (PostgREST listens on

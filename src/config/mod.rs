@@ -152,6 +152,11 @@ pub struct Config {
     pub server_trace_header: Option<String>,
     /// Compression, static files, rate limits and trusted proxies (tusk's own, `edge.rs`).
     pub server_edge: edge::Edge,
+    /// Live updates: the channel change triggers notify (`db-changes-channel`), the most
+    /// subscriptions open at once, and the least time between two re-runs of one group.
+    pub db_changes_channel: String,
+    pub server_max_subscriptions: usize,
+    pub server_subscription_interval: std::time::Duration,
     /// Listen on this unix socket instead of TCP (`server-unix-socket`), with this mode.
     pub server_unix_socket: Option<String>,
     pub server_unix_socket_mode: u32,
@@ -260,7 +265,8 @@ impl Config {
     }
 
     /// Validates raw settings (names canonical: [`ConfigSource::read`] maps the old ones) into
-    /// a [`Config`].
+    /// a [`Config`]. It is long because its struct literal names every `Config` field once;
+    /// the checks of more than a line are helpers.
     pub fn from_raw(mut raw: BTreeMap<String, String>) -> Result<Config, ConfigError> {
         let warnings = complete(&mut raw)?;
         let r = Raw(&raw);
@@ -298,6 +304,7 @@ impl Config {
         let seconds = |name| r.positive(name, "seconds").map(std::time::Duration::from_secs);
         let (server_header_timeout, server_body_timeout, server_idle_timeout) =
             (seconds("server-header-timeout")?, seconds("server-body-timeout")?, seconds("server-idle-timeout")?);
+        let (server_max_subscriptions, server_subscription_interval) = live_limits(&r)?;
         Ok(Config {
             db_uri: r.value("db-uri").to_string(),
             db_anon_role: r.text("db-anon-role"),
@@ -328,6 +335,9 @@ impl Config {
             server_idle_timeout,
             server_trace_header: r.get("server-trace-header").map(str::to_lowercase),
             server_edge: edge::read(&r)?,
+            db_changes_channel: r.value("db-changes-channel").to_string(),
+            server_max_subscriptions,
+            server_subscription_interval,
             server_unix_socket: r.text("server-unix-socket"),
             server_unix_socket_mode,
             server_reuseport: r.flag("server-reuseport"),
@@ -584,6 +594,13 @@ fn check_kind(setting: &Setting, v: &str) -> Result<(), ConfigError> {
         }
         _ => Ok(()),
     }
+}
+
+/// `server-max-subscriptions` and `server-subscription-interval` (milliseconds, at most a minute).
+fn live_limits(r: &Raw) -> Result<(usize, std::time::Duration), ConfigError> {
+    let max = r.int("server-max-subscriptions")?.max(0) as usize;
+    let interval = std::time::Duration::from_millis(r.int("server-subscription-interval")?.clamp(0, 60_000) as u64);
+    Ok((max, interval))
 }
 
 /// `admin-server-port`: a port number, and not `server-port`.

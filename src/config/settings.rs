@@ -263,6 +263,24 @@ pub const SETTINGS: &[Setting] = &[
         "tusk: comma-separated addresses or CIDR ranges of proxies whose X-Forwarded-For is believed",
     )
     .tusk_only(),
+    // Live updates (`Accept: text/event-stream`, docs/live.md): tusk's own.
+    Setting::new(
+        "db-changes-channel",
+        Str,
+        "tusk: channel the change triggers NOTIFY with 'schema.table'; live subscriptions re-run their read on it",
+    )
+    .defaults_to("tusk_changes")
+    .tusk_only(),
+    Setting::new("server-max-subscriptions", Int, "tusk: live subscriptions (event streams) open at once; past it 503")
+        .defaults_to("1000")
+        .tusk_only(),
+    Setting::new(
+        "server-subscription-interval",
+        Int,
+        "tusk: milliseconds between two re-runs of the same subscription group (changes meanwhile are coalesced)",
+    )
+    .defaults_to("50")
+    .tusk_only(),
     Setting::new("server-cors-allowed-origins", Str, "Comma-separated origins allowed by CORS; unset allows any")
         .in_db(),
     Setting::new("server-host", Str, "Host to bind: an address, or !4 / !6 / * / *4 / *6")

@@ -16,6 +16,7 @@
 
 mod connect;
 mod listen;
+pub mod live;
 
 use crate::error::{Error, PgError};
 pub use crate::query::DbResult;
@@ -24,7 +25,7 @@ use crate::schema_cache::{SchemaCache, CATALOG_QUERY};
 use bytes::{Bytes, BytesMut};
 pub use connect::{conn_info, connect, last_failure};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-pub use listen::listen;
+pub use listen::{listen, Heard};
 use std::time::Duration;
 use tokio_postgres::types::{Format, FromSql, IsNull, ToSql, Type};
 use tokio_postgres::NoTls;

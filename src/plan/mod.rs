@@ -12,10 +12,12 @@
 //! - [`mutate`]: POST/PATCH/PUT/DELETE (payload columns resolved as [`WriteColumn`]s or
 //!   PGRST204, on_conflict, PUT checks);
 //! - [`call`]: `/rpc` overload resolution, arguments vs. filters (PGRST202/203);
-//! - [`negotiate`]: `Accept` → [`Media`], EXPLAIN (PGRST107).
+//! - [`negotiate`]: `Accept` → [`Media`], EXPLAIN (PGRST107);
+//! - [`live`]: whether a request is a live subscription (`Accept: text/event-stream`).
 
 mod call;
 mod field;
+pub mod live;
 mod mutate;
 mod negotiate;
 mod read;

@@ -217,5 +217,19 @@ fn metrics(ops: &Ops) -> String {
         "Tokens evicted from the full JWT cache",
         &[("", load(&jwt.evictions).to_string())],
     );
+    let live = &state.live;
+    metric("tusk_live_subscribers", "gauge", "Open live subscriptions", &[("", live.subscribers().to_string())]);
+    metric(
+        "tusk_live_groups",
+        "gauge",
+        "Live subscription groups (one re-run each)",
+        &[("", live.groups().to_string())],
+    );
+    metric(
+        "tusk_live_refreshes_total",
+        "counter",
+        "Re-runs of live subscriptions",
+        &[("", load(&live.refreshes).to_string())],
+    );
     out
 }

@@ -120,6 +120,7 @@ impl Server {
             db: Arc::new(Db::new(pool)),
             schema_cache: RwLock::new(None),
             reload: reload_tx.clone(),
+            live: Arc::new(db::live::Live::new(config.db_pool)),
         });
         let ops = Arc::new(Ops {
             state: state.clone(),
@@ -214,6 +215,13 @@ impl Server {
         });
         let state = self.state.clone();
         let timeouts = move || conn::Timeouts::of(&state.config());
+        // Live subscriptions never finish by themselves: end them, so the shutdown does not
+        // wait for them.
+        let live = self.state.live.clone();
+        let shutdown = async move {
+            shutdown.await;
+            live.close_all();
+        };
         conn::serve(self.listener, timeouts, handler, shutdown).await;
         Ok(())
     }
@@ -240,7 +248,7 @@ pub(super) fn bind_unix(path: &str, mode: u32) -> Result<tokio::net::UnixListene
 struct Peer(Option<SocketAddr>);
 
 async fn serve_one(
-    state: &AppState,
+    state: &Arc<AppState>,
     limiter: &rate_limit::Limiter,
     peer: Option<SocketAddr>,
     req: hyper::Request<hyper::body::Incoming>,
@@ -306,7 +314,7 @@ async fn serve_one(
 /// Everything but a preflight: an unreadable body, the rate limits, the static files, then the
 /// pipeline.
 async fn route(
-    state: &AppState,
+    state: &Arc<AppState>,
     config: &Config,
     limiter: &rate_limit::Limiter,
     peer: Option<SocketAddr>,
@@ -381,6 +389,12 @@ fn to_axum(r: Response, head: bool) -> axum::response::Response {
     // HEAD: no body, and like PostgREST no Content-Length (a body of unknown size).
     let body = if head {
         Body::from_stream(futures_util::stream::empty::<Result<Bytes, std::io::Error>>())
+    } else if let Some(stream) = r.stream.as_ref().and_then(|s| s.take()) {
+        // A live subscription's events: each chunk is written as it comes, never buffered
+        // or compressed (the response says `Cache-Control: no-cache`, `X-Accel-Buffering: no`).
+        use futures_util::StreamExt;
+        let first = futures_util::stream::iter((!r.body.is_empty()).then_some(r.body));
+        Body::from_stream(first.chain(stream).map(Ok::<Bytes, std::convert::Infallible>))
     } else {
         Body::from(r.body)
     };
