@@ -131,6 +131,10 @@ pub enum Error {
     #[error("The request body was not received in time")]
     /// TUSK408: nothing of the body arrived for `server-body-timeout` (seconds).
     BodyTimeout(u64),
+    #[error("{}", match status { 414 => "The request target is too long", 431 => "The request head is too large", 505 => "The HTTP version is not supported", _ => "The request line or a header is malformed" })]
+    /// TUSK400, TUSK414, TUSK431, TUSK505: a request head the HTTP layer cannot take (see
+    /// `server::head`), with what was wrong in `details`.
+    BadHead { status: u16, details: String },
 }
 
 impl Error {
@@ -230,6 +234,15 @@ impl Error {
             BodyTooLarge(limit) => row(413, "TUSK413").details(format!("The limit is {limit} bytes")),
             BodyTimeout(secs) => {
                 row(408, "TUSK408").details(format!("No part of the body arrived for {secs} seconds"))
+            }
+            BadHead { status, details } => {
+                let code = match status {
+                    414 => "TUSK414",
+                    431 => "TUSK431",
+                    505 => "TUSK505",
+                    _ => "TUSK400",
+                };
+                row(*status, code).details(details.as_str())
             }
         }
     }

@@ -145,6 +145,10 @@ pub struct Config {
     pub server_header_timeout: std::time::Duration,
     pub server_body_timeout: std::time::Duration,
     pub server_idle_timeout: std::time::Duration,
+    /// The largest request head, in bytes (`server-max-header-size`).
+    pub server_max_header_size: usize,
+    /// The PEM certificate chain and key (`server-tls-cert`, `server-tls-key`): both or neither.
+    pub server_tls: Option<(String, String)>,
     pub server_trace_header: Option<String>,
     /// Listen on this unix socket instead of TCP (`server-unix-socket`), with this mode.
     pub server_unix_socket: Option<String>,
@@ -291,6 +295,14 @@ impl Config {
         let seconds = |name| r.positive(name, "seconds").map(std::time::Duration::from_secs);
         let (server_header_timeout, server_body_timeout, server_idle_timeout) =
             (seconds("server-header-timeout")?, seconds("server-body-timeout")?, seconds("server-idle-timeout")?);
+        let server_max_header_size = usize::try_from(r.positive("server-max-header-size", "bytes")?)
+            .map_err(|_| invalid("server-max-header-size", "is too large"))?;
+        let server_tls = match (r.text("server-tls-cert"), r.text("server-tls-key")) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            (Some(_), None) => return Err(invalid("server-tls-key", "must be set with server-tls-cert")),
+            (None, Some(_)) => return Err(invalid("server-tls-cert", "must be set with server-tls-key")),
+        };
         Ok(Config {
             db_uri: r.value("db-uri").to_string(),
             db_anon_role: r.text("db-anon-role"),
@@ -319,6 +331,8 @@ impl Config {
             server_header_timeout,
             server_body_timeout,
             server_idle_timeout,
+            server_max_header_size,
+            server_tls,
             server_trace_header: r.get("server-trace-header").map(str::to_lowercase),
             server_unix_socket: r.text("server-unix-socket"),
             server_unix_socket_mode,

@@ -24,6 +24,10 @@ pub(super) async fn admin_server(listener: tokio::net::TcpListener, ops: Arc<Ops
                 response.headers.push(("Content-Type".into(), content_type.into()));
                 response.body = Bytes::from(text);
             };
+            let req = match req {
+                Ok(req) => req,
+                Err(e) => return to_axum(crate::response::error(&e, false, false), false),
+            };
             match req.uri().path() {
                 "/live" => {}
                 "/ready" if state.schema_cache().is_some() && db::ping(&state.db.pool).await => {}
@@ -43,9 +47,10 @@ pub(super) async fn admin_server(listener: tokio::net::TcpListener, ops: Arc<Ops
             to_axum(response, false)
         })
     });
-    // The API's accept loop and connection timeouts; it serves until the process ends.
+    // The API's accept loop and connection timeouts (cleartext: the admin port is for probes on
+    // a private network); it serves until the process ends.
     let timeouts = move || super::conn::Timeouts::of(&state.config());
-    super::conn::serve(super::conn::Listen::Tcp(listener), timeouts, handler, std::future::pending()).await;
+    super::conn::serve(super::conn::Listen::Tcp(listener), timeouts, handler, None, std::future::pending()).await;
 }
 
 /// `/metrics`: PostgREST's metric names, in Prometheus' text format.

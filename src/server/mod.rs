@@ -9,7 +9,9 @@
 
 mod admin;
 mod conn;
+mod head;
 mod reload;
+mod tls;
 
 use crate::app::{self, AppState};
 use crate::config::{Config, LogLevel};
@@ -26,6 +28,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
+pub use tls::self_signed;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -59,6 +62,8 @@ struct Ops {
     schema_cache_loads_failed: AtomicU64,
     /// Duration of the last schema cache query, in microseconds.
     schema_cache_query_us: AtomicU64,
+    /// The served certificate (`server-tls-cert`), read again on each config reload.
+    tls: Option<Arc<tls::Tls>>,
 }
 
 /// The address to bind for `host` and `port`: `server-host`'s special values as PostgREST reads
@@ -106,6 +111,10 @@ impl Server {
             Some(path) => Listen::Unix(bind_unix(path, config.server_unix_socket_mode)?),
             None => Listen::Tcp(bind_tcp(&bind_addr(&config.server_host, config.server_port)).await?),
         };
+        let tls = match &config.server_tls {
+            Some((cert, key)) => Some(Arc::new(tls::Tls::load(cert, key).map_err(ServerError::Config)?)),
+            None => None,
+        };
         let (reload_tx, reload_rx) = tokio::sync::mpsc::channel::<Reload>(16);
         let config = Arc::new(config);
         let state = Arc::new(AppState {
@@ -123,6 +132,7 @@ impl Server {
             schema_cache_loads_ok: AtomicU64::new(0),
             schema_cache_loads_failed: AtomicU64::new(0),
             schema_cache_query_us: AtomicU64::new(0),
+            tls,
         });
         tokio::spawn(reloader(ops.clone(), reload_rx));
         tokio::spawn(retire_connections(state.clone()));
@@ -139,10 +149,11 @@ impl Server {
                  as the return type of the one function that serves HTML (PostgREST 12's way)"
             );
         }
+        let https = if ops.tls.is_some() { " (HTTPS, HTTP/2 and HTTP/1.1)" } else { "" };
         match &listener {
             Listen::Tcp(l) => {
                 if let Ok(a) = l.local_addr() {
-                    tracing::info!("Listening on {a}");
+                    tracing::info!("Listening on {a}{https}");
                 }
             }
             Listen::Unix(_) => {
@@ -191,7 +202,7 @@ impl Server {
         });
         let state = self.state.clone();
         let timeouts = move || conn::Timeouts::of(&state.config());
-        conn::serve(self.listener, timeouts, handler, shutdown).await;
+        conn::serve(self.listener, timeouts, handler, self.ops.tls.clone(), shutdown).await;
         Ok(())
     }
 }
@@ -216,9 +227,13 @@ async fn serve_one(
     state: &AppState,
     statics: &HashMap<String, (String, Bytes)>,
     peer: Option<SocketAddr>,
-    req: hyper::Request<hyper::body::Incoming>,
+    req: Result<hyper::Request<hyper::body::Incoming>, Error>,
 ) -> axum::response::Response {
     let config = state.config();
+    let req = match req {
+        Ok(req) => req,
+        Err(refused) => return refused_head(&config, peer, &refused),
+    };
     let (parts, body) = req.into_parts();
     // A body that cannot be read (a malformed chunk, a connection lost midway), too large or too
     // slow is refused (400, 413, 408), not an empty body the pipeline would take for the request.
@@ -284,6 +299,22 @@ async fn serve_one(
         response.body = Bytes::new();
     }
     to_axum(response, head)
+}
+
+/// The answer to a request head the HTTP layer refused (`head`): its JSON error, and the
+/// connection closes. Logged as a request of method and target `-`.
+fn refused_head(config: &Config, peer: Option<SocketAddr>, e: &Error) -> axum::response::Response {
+    let mut response = crate::response::error(e, false, config.client_error_verbosity_minimal);
+    response.headers.push(("Connection".into(), "close".into()));
+    let raw = RawRequest {
+        method: "-".into(),
+        path: "-".into(),
+        query: String::new(),
+        headers: Vec::new(),
+        body: Bytes::new(),
+    };
+    log_request(config.log_level, &raw, peer, None, &response);
+    to_axum(response, false)
 }
 
 /// The `Server` header of every response (API and admin).
