@@ -345,3 +345,44 @@ async fn an_http2_stream_reset_cancels_its_query_and_the_connection_goes_on() {
     let response = tokio::time::timeout(Duration::from_secs(10), response).await.expect("in time").expect("response");
     assert_eq!(response.status(), 200);
 }
+
+#[tokio::test]
+async fn demo_tls_serves_https_with_a_self_signed_certificate() {
+    use std::io::{BufRead, BufReader};
+    let port = free_port();
+    let mut cmd = tusk_command();
+    cmd.args(["demo", "--tls", "--port", &port.to_string()]);
+    let mut child = cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped()).spawn().expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut cert = None;
+    while cert.is_none() {
+        match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(line) => cert = line.strip_prefix("  cert:   ").and_then(|l| l.split(' ').next()).map(str::to_string),
+            Err(_) => break,
+        }
+    }
+    let result = cert.ok_or("no cert line in the banner").map(|cert| {
+        let url = format!("https://localhost:{port}/tasks");
+        curl(&["--cacert", &cert, "--http2", "-w", "\n%{http_version} %{http_code}", &url])
+    });
+    let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    if let Some(out) = result.expect("demo banner") {
+        let (body, version) = out.rsplit_once('\n').expect("status");
+        assert_eq!(version, "2 200", "{out}");
+        assert_eq!(serde_json::from_str::<Value>(body).ok().and_then(|v| v.as_array().map(Vec::len)), Some(2));
+    }
+}

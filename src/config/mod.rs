@@ -252,7 +252,8 @@ impl Config {
     }
 
     /// Validates raw settings (names canonical: [`ConfigSource::read`] maps the old ones) into
-    /// a [`Config`].
+    /// a [`Config`]. It is long because its struct literal names every `Config` field once;
+    /// the checks of more than a line are helpers.
     pub fn from_raw(mut raw: BTreeMap<String, String>) -> Result<Config, ConfigError> {
         complete(&mut raw)?;
         let r = Raw(&raw);
@@ -295,14 +296,7 @@ impl Config {
         let seconds = |name| r.positive(name, "seconds").map(std::time::Duration::from_secs);
         let (server_header_timeout, server_body_timeout, server_idle_timeout) =
             (seconds("server-header-timeout")?, seconds("server-body-timeout")?, seconds("server-idle-timeout")?);
-        let server_max_header_size = usize::try_from(r.positive("server-max-header-size", "bytes")?)
-            .map_err(|_| invalid("server-max-header-size", "is too large"))?;
-        let server_tls = match (r.text("server-tls-cert"), r.text("server-tls-key")) {
-            (Some(cert), Some(key)) => Some((cert, key)),
-            (None, None) => None,
-            (Some(_), None) => return Err(invalid("server-tls-key", "must be set with server-tls-cert")),
-            (None, Some(_)) => return Err(invalid("server-tls-cert", "must be set with server-tls-key")),
-        };
+        let (server_max_header_size, server_tls) = http_edge(&r)?;
         Ok(Config {
             db_uri: r.value("db-uri").to_string(),
             db_anon_role: r.text("db-anon-role"),
@@ -430,6 +424,20 @@ fn complete(raw: &mut BTreeMap<String, String>) -> Result<(), ConfigError> {
         }
     }
     Ok(())
+}
+
+/// `server-max-header-size`, and the TLS files (`server-tls-cert`, `server-tls-key`: both or
+/// neither).
+fn http_edge(r: &Raw) -> Result<(usize, Option<(String, String)>), ConfigError> {
+    let max_header_size = usize::try_from(r.positive("server-max-header-size", "bytes")?)
+        .map_err(|_| invalid("server-max-header-size", "is too large"))?;
+    let tls = match (r.text("server-tls-cert"), r.text("server-tls-key")) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        (Some(_), None) => return Err(invalid("server-tls-key", "must be set with server-tls-cert")),
+        (None, Some(_)) => return Err(invalid("server-tls-cert", "must be set with server-tls-key")),
+    };
+    Ok((max_header_size, tls))
 }
 
 /// Typed reads of the raw settings (after [`complete`]): an empty value counts as unset.

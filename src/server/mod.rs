@@ -2,7 +2,8 @@
 //! each HTTP request to [`crate::app::handle`] through the glue below: the request becomes a
 //! plain [`RawRequest`], the pipeline's [`Response`] becomes HTTP again, and the per-request log
 //! line is written here. Answers by itself only CORS preflights, `tusk demo`'s static files, and
-//! a request whose body cannot be read (400), is too large (413) or too slow (408); everything
+//! a request whose body cannot be read (400), is too large (413) or too slow (408), and a request
+//! head the HTTP layer refused ([`head`]: 400, 414, 431, 505); everything
 //! else goes through the pipeline. Connections, their timeouts and the body limit are in
 //! [`conn`]; the reloader (configuration and schema cache) in [`reload`], the admin server
 //! (`/live`, `/ready`, `/metrics`, `/schema_cache`, `/config`) in [`admin`].
