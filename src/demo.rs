@@ -42,6 +42,9 @@ pub struct DemoArgs {
     /// Address for the HTTP server.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
+    /// Serve HTTPS (and HTTP/2) with a self-signed certificate made for the occasion.
+    #[arg(long)]
+    pub tls: bool,
 }
 
 /// Why the demo could not run.
@@ -59,6 +62,8 @@ pub enum DemoError {
     Io(#[from] std::io::Error),
     #[error("a background task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    #[error("{0}")]
+    Tls(String),
 }
 
 /// Runs the demo until Ctrl-C / SIGTERM.
@@ -104,9 +109,29 @@ fn demo_env(args: &DemoArgs, cluster: &TempCluster, static_dir: &std::path::Path
     .collect()
 }
 
+/// A self-signed certificate for `host` and localhost, written beside the cluster's files: the
+/// paths of the certificate and key, and the certificate's PEM.
+fn demo_certificate(host: &str, cluster: &TempCluster) -> Result<(String, String, String), DemoError> {
+    let names = ["localhost", "127.0.0.1", "::1", host].iter().map(|n| n.to_string()).collect();
+    let (cert, key) = crate::server::self_signed(names).map_err(DemoError::Tls)?;
+    let (cert_path, key_path) = (cluster.dir().join("demo-cert.pem"), cluster.dir().join("demo-key.pem"));
+    std::fs::write(&cert_path, &cert)?;
+    std::fs::write(&key_path, &key)?;
+    Ok((cert_path.to_string_lossy().into_owned(), key_path.to_string_lossy().into_owned(), cert))
+}
+
 async fn serve(args: &DemoArgs, cluster: &TempCluster) -> Result<(), DemoError> {
     let static_dir = write_static_dir(cluster)?;
-    let config = Config::from_sources(None, &demo_env(args, cluster, &static_dir))?;
+    let mut env = demo_env(args, cluster, &static_dir);
+    let tls = if args.tls {
+        let (cert, key, pem) = demo_certificate(&args.host, cluster)?;
+        env.insert("PGRST_SERVER_TLS_CERT".into(), cert.clone());
+        env.insert("PGRST_SERVER_TLS_KEY".into(), key);
+        Some((cert, pem))
+    } else {
+        None
+    };
+    let config = Config::from_sources(None, &env)?;
     let token = crate::auth::sign_token(
         &config,
         &json!({"role": "todo_user", "exp": crate::auth::now() + TOKEN_LIFETIME_SECS}),
@@ -120,12 +145,16 @@ async fn serve(args: &DemoArgs, cluster: &TempCluster) -> Result<(), DemoError> 
     // the server stops first (Ctrl-C, or an error).
     tokio::select! {
         res = &mut server_task => return Ok(res??),
-        () = wait_until_ready(probe_addr(local)) => {}
+        () = wait_until_ready(probe_addr(local), tls.as_ref().map(|(_, pem)| pem.as_str())) => {}
     }
     {
         let mut out = std::io::stdout().lock();
+        let scheme = if tls.is_some() { "https" } else { "http" };
         writeln!(out, "tusk demo is running. Press Ctrl-C to stop.")?;
-        writeln!(out, "  app:    http://{host}:{port}/rpc/homepage")?;
+        writeln!(out, "  app:    {scheme}://{host}:{port}/rpc/homepage")?;
+        if let Some((cert, _)) = &tls {
+            writeln!(out, "  cert:   {cert} (self-signed: curl --cacert {cert} {scheme}://localhost:{port}/todos)")?;
+        }
         writeln!(out, "  token:  {token}")?;
         writeln!(out, "  secret: {DEMO_JWT_SECRET}")?;
         writeln!(out, "  psql:   psql '{}'", cluster.superuser_uri())?;
@@ -146,11 +175,11 @@ fn probe_addr(local: SocketAddr) -> SocketAddr {
 }
 
 /// Polls `GET /` until the server answers with something other than 503 (schema cache not
-/// loaded yet), for at most [`READY_TIMEOUT`].
-async fn wait_until_ready(addr: SocketAddr) {
+/// loaded yet), for at most [`READY_TIMEOUT`]; over TLS trusting `cert` (PEM) when given.
+async fn wait_until_ready(addr: SocketAddr, cert: Option<&str>) {
     let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
     while tokio::time::Instant::now() < deadline {
-        if let Ok(Ok(Some(status))) = tokio::time::timeout(Duration::from_secs(5), probe_status(addr)).await {
+        if let Ok(Ok(Some(status))) = tokio::time::timeout(Duration::from_secs(5), probe_status(addr, cert)).await {
             if status != 503 {
                 return;
             }
@@ -161,9 +190,40 @@ async fn wait_until_ready(addr: SocketAddr) {
 }
 
 /// The status code of a minimal `GET /` request.
-async fn probe_status(addr: SocketAddr) -> std::io::Result<Option<u16>> {
+async fn probe_status(addr: SocketAddr, cert: Option<&str>) -> std::io::Result<Option<u16>> {
+    let stream = tokio::net::TcpStream::connect(addr).await?;
+    match cert {
+        None => probe_on(stream).await,
+        Some(pem) => probe_on(tls_client(pem)?.connect(localhost(), stream).await?).await,
+    }
+}
+
+fn localhost() -> tokio_rustls::rustls::pki_types::ServerName<'static> {
+    tokio_rustls::rustls::pki_types::ServerName::IpAddress(Ipv4Addr::LOCALHOST.into())
+}
+
+/// A TLS client trusting only the demo's certificate.
+fn tls_client(pem: &str) -> std::io::Result<tokio_rustls::TlsConnector> {
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::{pem::PemObject, CertificateDer};
+    let invalid = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+    let mut roots = rustls::RootCertStore::empty();
+    let cert = CertificateDer::from_pem_slice(pem.as_bytes()).map_err(|e| invalid(e.to_string()))?;
+    roots.add(cert).map_err(|e| invalid(e.to_string()))?;
+    #[allow(deprecated)] // see server::tls: ring's provider
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| invalid(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(std::sync::Arc::new(config)))
+}
+
+async fn probe_on<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    mut stream: S,
+) -> std::io::Result<Option<u16>> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await?;
     stream.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await?;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 256];

@@ -156,6 +156,10 @@ pub enum Error {
     #[error("Too many live subscriptions")]
     /// TUSK503: `server-max-subscriptions` event streams are open already (the limit).
     TooManySubscriptions(usize),
+    #[error("{}", match status { 414 => "The request target is too long", 431 => "The request head is too large", 505 => "The HTTP version is not supported", _ => "The request line or a header is malformed" })]
+    /// TUSK400, TUSK414, TUSK431, TUSK505: a request head the HTTP layer cannot take (see
+    /// `server::head`), with what was wrong in `details`.
+    BadHead { status: u16, details: String },
 }
 
 impl Error {
@@ -271,6 +275,15 @@ impl Error {
             TooManySubscriptions(max) => row(503, "TUSK503")
                 .details(format!("The limit is {max} subscriptions (server-max-subscriptions)"))
                 .hint("Try again later"),
+            BadHead { status, details } => {
+                let code = match status {
+                    414 => "TUSK414",
+                    431 => "TUSK431",
+                    505 => "TUSK505",
+                    _ => "TUSK400",
+                };
+                row(*status, code).details(details.as_str())
+            }
         }
     }
 

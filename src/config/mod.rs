@@ -149,6 +149,10 @@ pub struct Config {
     pub server_header_timeout: std::time::Duration,
     pub server_body_timeout: std::time::Duration,
     pub server_idle_timeout: std::time::Duration,
+    /// The largest request head, in bytes (`server-max-header-size`).
+    pub server_max_header_size: usize,
+    /// The PEM certificate chain and key (`server-tls-cert`, `server-tls-key`): both or neither.
+    pub server_tls: Option<(String, String)>,
     pub server_trace_header: Option<String>,
     /// Compression, static files, rate limits and trusted proxies (tusk's own, `edge.rs`).
     pub server_edge: edge::Edge,
@@ -305,6 +309,7 @@ impl Config {
         let (server_header_timeout, server_body_timeout, server_idle_timeout) =
             (seconds("server-header-timeout")?, seconds("server-body-timeout")?, seconds("server-idle-timeout")?);
         let (server_max_subscriptions, server_subscription_interval) = live_limits(&r)?;
+        let (server_max_header_size, server_tls) = http_edge(&r)?;
         Ok(Config {
             db_uri: r.value("db-uri").to_string(),
             db_anon_role: r.text("db-anon-role"),
@@ -333,6 +338,8 @@ impl Config {
             server_header_timeout,
             server_body_timeout,
             server_idle_timeout,
+            server_max_header_size,
+            server_tls,
             server_trace_header: r.get("server-trace-header").map(str::to_lowercase),
             server_edge: edge::read(&r)?,
             db_changes_channel: r.value("db-changes-channel").to_string(),
@@ -462,6 +469,20 @@ fn from_env_warning(warning: &str, env: &BTreeMap<String, String>) -> String {
         }
         None => format!("unknown setting {} ({name}) is ignored", env_name(name)),
     }
+}
+
+/// `server-max-header-size`, and the TLS files (`server-tls-cert`, `server-tls-key`: both or
+/// neither).
+fn http_edge(r: &Raw) -> Result<(usize, Option<(String, String)>), ConfigError> {
+    let max_header_size = usize::try_from(r.positive("server-max-header-size", "bytes")?)
+        .map_err(|_| invalid("server-max-header-size", "is too large"))?;
+    let tls = match (r.text("server-tls-cert"), r.text("server-tls-key")) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        (Some(_), None) => return Err(invalid("server-tls-key", "must be set with server-tls-cert")),
+        (None, Some(_)) => return Err(invalid("server-tls-cert", "must be set with server-tls-key")),
+    };
+    Ok((max_header_size, tls))
 }
 
 /// Typed reads of the raw settings (after [`complete`]): an empty value counts as unset.

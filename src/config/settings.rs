@@ -281,6 +281,18 @@ pub const SETTINGS: &[Setting] = &[
     )
     .defaults_to("50")
     .tusk_only(),
+    Setting::new(
+        "server-max-header-size",
+        Int,
+        "tusk: largest request head (request line and headers) accepted, in bytes; larger gets 431",
+    )
+    .defaults_to("65536")
+    .tusk_only(),
+    // tusk's own TLS: both PEM paths set make the port speak HTTPS (and HTTP/2 by ALPN); the
+    // files are read again on every config reload, so a renewed certificate needs no restart.
+    Setting::new("server-tls-cert", Str, "tusk: PEM certificate chain; with server-tls-key, the port speaks HTTPS")
+        .tusk_only(),
+    Setting::new("server-tls-key", Str, "tusk: PEM private key of server-tls-cert").tusk_only(),
     Setting::new("server-cors-allowed-origins", Str, "Comma-separated origins allowed by CORS; unset allows any")
         .in_db(),
     Setting::new("server-host", Str, "Host to bind: an address, or !4 / !6 / * / *4 / *6")

@@ -91,6 +91,10 @@ pub(super) async fn admin_server(listener: Listen, ops: Arc<Ops>) {
                 response.headers.push(("Content-Type".into(), content_type.into()));
                 response.body = Bytes::from(text);
             };
+            let req = match req {
+                Ok(req) => req,
+                Err(e) => return to_axum(crate::response::error(&e, false, false), false),
+            };
             match req.uri().path() {
                 "/live" | "/ready" if !ops.main.reachable().await => response.status = 500,
                 "/live" => {}
@@ -111,9 +115,10 @@ pub(super) async fn admin_server(listener: Listen, ops: Arc<Ops>) {
             to_axum(response, false)
         })
     });
-    // The API's accept loop and connection timeouts; it serves until the process ends.
+    // The API's accept loop and connection timeouts (cleartext: the admin port is for probes on
+    // a private network); it serves until the process ends.
     let timeouts = move || super::conn::Timeouts::of(&state.config());
-    super::conn::serve(listener, timeouts, handler, std::future::pending()).await;
+    super::conn::serve(listener, timeouts, handler, None, std::future::pending()).await;
 }
 
 /// `--ready`: asks the admin server of a tusk running with `config` for `/ready`. `Ok` (the

@@ -2,19 +2,22 @@
 //! each HTTP request to [`crate::app::handle`] through the glue below: the request becomes a
 //! plain [`RawRequest`], the pipeline's [`Response`] becomes HTTP again, and the per-request log
 //! line is written here. Answers by itself only CORS preflights, a request whose body cannot be
-//! read (400), is too large (413) or too slow (408), one over the rate limit (429,
-//! [`rate_limit`]) and the static files ([`static_files`]); everything else goes through the
-//! pipeline. Every response passes through the compression layer ([`compress`]). Connections,
-//! their timeouts and the body limit are in [`conn`]; the reloader (configuration and schema
-//! cache) in [`reload`], the admin server (`/live`, `/ready`, `/metrics`, `/schema_cache`,
-//! `/config`) in [`admin`].
+//! read (400), is too large (413) or too slow (408), a request head the HTTP layer refused
+//! ([`head`]: 400, 414, 431, 505), one over the rate limit (429, [`rate_limit`]) and the static
+//! files ([`static_files`]); everything else goes through the pipeline. Every response passes
+//! through the compression layer ([`compress`]). Connections, their timeouts, TLS ([`tls`])
+//! and the body limit are in [`conn`]; the reloader (configuration and schema cache) in
+//! [`reload`], the admin server (`/live`, `/ready`, `/metrics`, `/schema_cache`, `/config`) in
+//! [`admin`].
 
 mod admin;
 mod compress;
 mod conn;
+mod head;
 mod rate_limit;
 mod reload;
 mod static_files;
+mod tls;
 
 use crate::app::{self, AppState};
 use crate::config::{Config, LogLevel};
@@ -31,6 +34,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
+pub use tls::self_signed;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -65,6 +69,8 @@ struct Ops {
     schema_cache_query_us: AtomicU64,
     /// Where the API listens, for the admin server's check that it still accepts connections.
     main: admin::MainListener,
+    /// The served certificate (`server-tls-cert`), read again on each config reload.
+    tls: Option<Arc<tls::Tls>>,
 }
 
 /// The address to bind for `host` and `port`: `server-host`'s special values as PostgREST reads
@@ -112,6 +118,10 @@ impl Server {
             Some(path) => Listen::Unix(bind_unix(path, config.server_unix_socket_mode)?),
             None => Listen::Tcp(bind_tcp(&bind_addr(&config.server_host, config.server_port)).await?),
         };
+        let tls = match &config.server_tls {
+            Some((cert, key)) => Some(Arc::new(tls::Tls::load(cert, key).map_err(ServerError::Config)?)),
+            None => None,
+        };
         let (reload_tx, reload_rx) = tokio::sync::mpsc::channel::<Reload>(16);
         let config = Arc::new(config);
         let state = Arc::new(AppState {
@@ -131,6 +141,7 @@ impl Server {
             schema_cache_loads_failed: AtomicU64::new(0),
             schema_cache_query_us: AtomicU64::new(0),
             main: admin::MainListener::of(&listener, config.server_unix_socket.as_deref()),
+            tls,
         });
         tokio::spawn(reloader(ops.clone(), reload_rx));
         tokio::spawn(retire_connections(state.clone()));
@@ -147,10 +158,11 @@ impl Server {
                  as the return type of the one function that serves HTML (PostgREST 12's way)"
             );
         }
+        let https = if ops.tls.is_some() { " (HTTPS, HTTP/2 and HTTP/1.1)" } else { "" };
         match &listener {
             Listen::Tcp(l) => {
                 if let Ok(a) = l.local_addr() {
-                    tracing::info!("Listening on {a}");
+                    tracing::info!("Listening on {a}{https}");
                 }
             }
             Listen::Unix(_) => {
@@ -199,7 +211,16 @@ impl Server {
                 }
             },
         );
-        let handler: conn::Handler = Arc::new(move |peer, mut req| {
+        let refusing = self.state.clone();
+        let handler: conn::Handler = Arc::new(move |peer, req| {
+            // A head the HTTP layer refused ([`head`]) is answered here, small and uncompressed.
+            let mut req = match req {
+                Ok(req) => req,
+                Err(refused) => {
+                    let response = refused_head(&refusing.config(), peer, &refused);
+                    return Box::pin(async move { response });
+                }
+            };
             req.extensions_mut().insert(Peer(peer));
             let service = service.clone();
             Box::pin(async move {
@@ -222,7 +243,7 @@ impl Server {
             shutdown.await;
             live.close_all();
         };
-        conn::serve(self.listener, timeouts, handler, shutdown).await;
+        conn::serve(self.listener, timeouts, handler, self.ops.tls.clone(), shutdown).await;
         Ok(())
     }
 }
@@ -274,6 +295,13 @@ async fn serve_one(
             .collect(),
         body,
     };
+    // HTTP/2 carries the host as the `:authority` pseudo-header, not as `Host`: the pipeline (the
+    // cookie's same-origin check, `request.headers`) sees it as `host` either way.
+    if raw.header("host").is_none() {
+        if let Some(authority) = parts.uri.authority() {
+            raw.headers.push(("host".into(), authority.as_str().to_string()));
+        }
+    }
     let origin = raw.header("origin").map(str::to_string);
     let allowed = config.server_cors_allowed_origins.as_deref();
     let (mut response, role) =
@@ -372,6 +400,22 @@ fn rate_limited(
         None => format!("role:{}", auth.role),
     };
     check(&key, "role")
+}
+
+/// The answer to a request head the HTTP layer refused (`head`): its JSON error, and the
+/// connection closes. Logged as a request of method and target `-`.
+fn refused_head(config: &Config, peer: Option<SocketAddr>, e: &Error) -> axum::response::Response {
+    let mut response = crate::response::error(e, false, config.client_error_verbosity_minimal);
+    response.headers.push(("Connection".into(), "close".into()));
+    let raw = RawRequest {
+        method: "-".into(),
+        path: "-".into(),
+        query: String::new(),
+        headers: Vec::new(),
+        body: Bytes::new(),
+    };
+    log_request(config.log_level, &raw, peer, None, &response);
+    to_axum(response, false)
 }
 
 /// The `Server` header of every response (API and admin).

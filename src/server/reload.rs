@@ -198,8 +198,23 @@ async fn reload_config(ops: &Ops) -> Result<bool, String> {
     if listener_changed {
         restart_listener(ops, &new);
     }
+    reload_certificate(ops, &new);
     tracing::info!("Config reloaded");
     Ok(schemas_changed)
+}
+
+/// Reads the TLS certificate and key again (a renewal needs no restart); broken files keep the
+/// current certificate. Turning TLS on or off needs a restart.
+fn reload_certificate(ops: &Ops, config: &Config) {
+    match (&ops.tls, &config.server_tls) {
+        (Some(tls), Some((cert, key))) => match tls.reload(cert, key) {
+            Ok(()) => tracing::info!("TLS certificate reloaded from {cert}"),
+            Err(e) => tracing::error!("{e}; the current TLS certificate stays in effect"),
+        },
+        (None, None) => {}
+        (Some(_), None) => tracing::warn!("server-tls-cert was unset; restart tusk to serve without TLS"),
+        (None, Some(_)) => tracing::warn!("server-tls-cert was set; restart tusk to serve HTTPS"),
+    }
 }
 
 /// (Re)starts the `LISTEN` task for the configured channel, or stops it when disabled.
