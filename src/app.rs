@@ -47,7 +47,7 @@ pub struct Outcome {
 }
 
 /// Runs one request through the pipeline. Never fails: errors are responses.
-pub async fn handle(state: &AppState, req: RawRequest) -> Outcome {
+pub async fn handle(state: &AppState, req: &RawRequest) -> Outcome {
     let config = &*state.config();
     let minimal = config.client_error_verbosity_minimal;
     let mut timings = Timings::new(config.server_timing_enabled);
@@ -56,10 +56,10 @@ pub async fn handle(state: &AppState, req: RawRequest) -> Outcome {
     let Some(cache) = state.schema_cache() else {
         return Outcome { response: response::error(&Error::SchemaCacheNotLoaded, false, minimal), role: None };
     };
-    let credential = auth::Credential::of(config, &req);
+    let credential = auth::Credential::of(config, req);
     let authenticated = auth::authenticate_cached(config, Some(&state.jwt_cache), credential, auth::now());
     let checked = match credential {
-        auth::Credential::Cookie(_) => authenticated.and_then(|a| auth::refuse_cross_site(config, &req).map(|()| a)),
+        auth::Credential::Cookie(_) => authenticated.and_then(|a| auth::refuse_cross_site(config, req).map(|()| a)),
         _ => authenticated,
     };
     let auth = match checked {
@@ -68,7 +68,7 @@ pub async fn handle(state: &AppState, req: RawRequest) -> Outcome {
     };
     timings.lap("jwt");
     let role = Some(auth.role.clone());
-    match run(state, config, &cache, &req, &auth, &mut timings).await {
+    match run(state, config, &cache, req, &auth, &mut timings).await {
         Ok(mut response) => {
             timings.lap("response");
             if let Some(h) = timings.header() {

@@ -240,7 +240,8 @@ async fn serve_one(
         headers: parts
             .headers
             .iter()
-            .map(|(k, v)| (k.as_str().to_lowercase(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            // `HeaderName` is lowercase already (the http crate lowers it when parsing).
+            .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
             .collect(),
         body,
     };
@@ -267,7 +268,7 @@ async fn serve_one(
                     response.headers.push(("Connection".into(), "close".into()));
                     app::Outcome { response, role: None }
                 }
-                None => app::handle(state, raw.clone()).await,
+                None => app::handle(state, &raw).await,
             };
             let mut r = outcome.response;
             if origin.is_some() || raw.method == "OPTIONS" {
@@ -330,19 +331,27 @@ fn log_request(level: LogLevel, req: &RawRequest, peer: Option<SocketAddr>, role
     if !show {
         return;
     }
-    let target = if req.query.is_empty() { req.path.clone() } else { format!("{}?{}", req.path, req.query) };
-    let line = format!(
-        "{} - {} [{}] \"{} {} HTTP/1.1\" {} {} \"{}\" \"{}\"",
-        peer.map_or_else(|| "unix".to_string(), |p| p.ip().to_string()),
-        role.unwrap_or("-"),
-        http_log_time(),
-        req.method,
-        target,
-        resp.status,
-        if resp.body.is_empty() { "-".to_string() } else { resp.body.len().to_string() },
-        req.header("referer").unwrap_or(""),
-        req.header("user-agent").unwrap_or(""),
-    );
+    // One buffer, written in place: this runs for every request at `log-level = info`.
+    use std::fmt::Write as _;
+    let mut line = String::with_capacity(160 + req.path.len() + req.query.len());
+    match peer {
+        Some(p) => {
+            let _ = write!(line, "{}", p.ip());
+        }
+        None => line.push_str("unix"),
+    }
+    let _ = write!(line, " - {} [{}] \"{} {}", role.unwrap_or("-"), http_log_time(), req.method, req.path);
+    if !req.query.is_empty() {
+        line.push('?');
+        line.push_str(&req.query);
+    }
+    let _ = write!(line, " HTTP/1.1\" {} ", resp.status);
+    if resp.body.is_empty() {
+        line.push('-');
+    } else {
+        let _ = write!(line, "{}", resp.body.len());
+    }
+    let _ = write!(line, " \"{}\" \"{}\"", req.header("referer").unwrap_or(""), req.header("user-agent").unwrap_or(""));
     // Printed directly (like PostgREST), so the level filter above is the only filter.
     println!("{line}");
 }
