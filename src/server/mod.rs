@@ -296,27 +296,43 @@ async fn serve_one(
 pub const SERVER_HEADER: &str = concat!("tusk/", env!("CARGO_PKG_VERSION"));
 
 fn to_axum(r: Response, head: bool) -> axum::response::Response {
-    let mut builder = axum::http::Response::builder().status(r.status);
-    for (k, v) in &r.headers {
-        builder = builder.header(k.as_str(), v.as_str());
-    }
-    // PostgREST sends `Server: postgrest/<version>`; tusk names itself the same way.
-    if !r.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("server")) {
-        builder = builder.header("Server", SERVER_HEADER);
-    }
     // HEAD: no body, and like PostgREST no Content-Length (a body of unknown size).
     let body = if head {
         Body::from_stream(futures_util::stream::empty::<Result<Bytes, std::io::Error>>())
     } else {
         Body::from(r.body)
     };
-    builder.body(body).unwrap_or_else(|_| {
-        let mut resp = axum::response::Response::new(Body::from(
-            "{\"code\":\"PGRSTX00\",\"message\":\"Invalid response header\",\"details\":null,\"hint\":null}",
-        ));
-        *resp.status_mut() = axum::http::StatusCode::INTERNAL_SERVER_ERROR;
-        resp
-    })
+    // Headers go straight into the response's map (appended, in order, as the builder would):
+    // the builder moves its whole state through every `.header()` call.
+    let mut resp = axum::response::Response::new(body);
+    let Ok(status) = axum::http::StatusCode::from_u16(r.status) else { return invalid_header() };
+    *resp.status_mut() = status;
+    let headers = resp.headers_mut();
+    headers.reserve(r.headers.len() + 1);
+    let mut has_server = false;
+    for (k, v) in &r.headers {
+        let (Ok(name), Ok(value)) =
+            (axum::http::HeaderName::from_bytes(k.as_bytes()), axum::http::HeaderValue::from_str(v))
+        else {
+            return invalid_header();
+        };
+        has_server |= name == axum::http::header::SERVER;
+        headers.append(name, value);
+    }
+    // PostgREST sends `Server: postgrest/<version>`; tusk names itself the same way.
+    if !has_server {
+        headers.append(axum::http::header::SERVER, axum::http::HeaderValue::from_static(SERVER_HEADER));
+    }
+    resp
+}
+
+/// A response whose status or a header cannot be sent: a 500 saying so.
+fn invalid_header() -> axum::response::Response {
+    let mut resp = axum::response::Response::new(Body::from(
+        "{\"code\":\"PGRSTX00\",\"message\":\"Invalid response header\",\"details\":null,\"hint\":null}",
+    ));
+    *resp.status_mut() = axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+    resp
 }
 
 /// One line per request, Apache combined format as PostgREST writes it. `info` logs every
