@@ -51,7 +51,7 @@ pub struct Outcome {
 }
 
 /// Runs one request through the pipeline. Never fails: errors are responses.
-pub async fn handle(state: &Arc<AppState>, req: RawRequest) -> Outcome {
+pub async fn handle(state: &Arc<AppState>, req: &mut RawRequest) -> Outcome {
     let config = &*state.config();
     let minimal = config.client_error_verbosity_minimal;
     let mut timings = Timings::new(config.server_timing_enabled);
@@ -60,10 +60,10 @@ pub async fn handle(state: &Arc<AppState>, req: RawRequest) -> Outcome {
     let Some(cache) = state.schema_cache() else {
         return Outcome { response: response::error(&Error::SchemaCacheNotLoaded, false, minimal), role: None };
     };
-    let credential = auth::Credential::of(config, &req);
+    let credential = auth::Credential::of(config, req);
     let authenticated = auth::authenticate_cached(config, Some(&state.jwt_cache), credential, auth::now());
     let checked = match credential {
-        auth::Credential::Cookie(_) => authenticated.and_then(|a| auth::refuse_cross_site(config, &req).map(|()| a)),
+        auth::Credential::Cookie(_) => authenticated.and_then(|a| auth::refuse_cross_site(config, req).map(|()| a)),
         _ => authenticated,
     };
     let auth = match checked {
@@ -100,17 +100,19 @@ async fn run(
     state: &Arc<AppState>,
     config: &Config,
     cache: &SchemaCache,
-    req: RawRequest,
+    req: &mut RawRequest,
     auth: &auth::AuthResult,
     timings: &mut Timings,
 ) -> Result<Response, Error> {
-    let mut api = api_request::parse(config, &req)?;
+    let mut api = api_request::parse(config, req)?;
+    // The parsed request holds the body now: the raw one lets go of it, so that the database
+    // stage can free it as soon as it is sent.
+    req.body = bytes::Bytes::new();
     api.role = auth.role.clone();
     timings.lap("parse");
     if let Some(subscription) = plan::live::subscription(config, cache, &api)? {
-        return live::subscribe(state, config, cache, &req, auth, subscription).await;
+        return live::subscribe(state, config, cache, req, auth, subscription).await;
     }
-    drop(req);
     respond(state, config, cache, api, auth, timings).await
 }
 

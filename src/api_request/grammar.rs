@@ -17,7 +17,10 @@ pub fn parse_query(query: &str, is_routine: bool, limits: &Limits) -> Result<Que
         let (key, value) = (key.into_owned(), value.into_owned());
         // Names reach the SQL text and values are bound as text: neither can hold a NUL.
         no_nul("query parameter name", &key)?;
-        no_nul(&format!("value of the {key} parameter"), &value)?;
+        if value.contains('\0') {
+            // The name of the error is only written when there is one.
+            no_nul(&format!("value of the {key} parameter"), &value)?;
+        }
         if let Some((path, op)) = negated_logic(&key) {
             budget.depth("embed path", path.len())?;
             q.logic.push((path, parse_logic(op == "or", true, &value, budget)?));

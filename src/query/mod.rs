@@ -144,7 +144,8 @@ pub fn main_statement(plan: &Plan) -> Result<Statement, Error> {
 }
 
 fn statement(plan: &Plan) -> Result<Statement, Error> {
-    let mut sql = Sql::new();
+    // Room for a small request's statement, so it is written without growing.
+    let mut sql = Sql::with_capacity(1024, 8);
     match &plan.action {
         Action::Read { table, shape } => read::statement(&mut sql, plan, table, shape)?,
         Action::Mutate { table, kind, shape, payload, pk, missing_default, parse } => {

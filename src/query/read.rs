@@ -3,7 +3,7 @@
 
 use super::operators::{aggregate_function, cmp_operator, fts_function, is_value, quantifier_keyword};
 use super::result::{body_expr, MainRow};
-use super::sql::{array_literal, cast as cast_to, function_name, ident, qualified, Placeholder, Sql};
+use super::sql::{array_literal, cast as cast_to, function_name, ident, push_ident, qualified, Placeholder, Sql};
 use super::{needs_total, Estimate};
 use crate::api_request::{CountPref, IsValue, JsonKey, Operation};
 use crate::error::Error;
@@ -30,7 +30,7 @@ pub(super) fn count_estimate(plan: &Plan) -> Option<Estimate> {
 }
 
 pub(super) fn statement(sql: &mut Sql, plan: &Plan, table: &QualifiedName, shape: &Shape) -> Result<(), Error> {
-    let from = format!("{}.{}", ident(&table.schema), ident(&table.name));
+    let from = qualified(&table.schema, &table.name);
     let alias = ident(&table.name);
     let p = select_query(sql, RowSource::new(&from, &alias), shape)?;
     let total = if let (Some(CountPref::Estimated), Some(max)) = (plan.count, plan.max_rows) {
@@ -47,7 +47,9 @@ pub(super) fn statement(sql: &mut Sql, plan: &Plan, table: &QualifiedName, shape
     } else {
         "NULL::bigint".into()
     };
-    sql.push("WITH pgrst_source AS (").push_composed(&p.query()).push(") ");
+    sql.push("WITH pgrst_source AS (");
+    p.write_to(sql);
+    sql.push(") ");
     MainRow::over_rows(&total, &body_expr(&plan.media, false)).render(sql, Some("SELECT * FROM pgrst_source"));
     Ok(())
 }
@@ -60,7 +62,13 @@ pub(super) fn field_expr(sql: &mut Sql, alias: &str, column: &Column) -> String 
         Some(ComputedColumn { function: f, row_type: t }) => {
             format!("{}({alias}::{})", qualified(&f.schema, &f.name), qualified(&t.schema, &t.name))
         }
-        None => format!("{alias}.{}", ident(&field.name)),
+        None => {
+            let mut out = String::with_capacity(alias.len() + field.name.len() + 3);
+            out.push_str(alias);
+            out.push('.');
+            push_ident(&mut out, &field.name);
+            out
+        }
     };
     if !field.json_path.is_empty() && facts.json_wrap {
         // JSON operators on arrays and composites work on their JSON form.
@@ -95,10 +103,23 @@ pub(super) struct SelectQuery {
 
 impl SelectQuery {
     pub(super) fn query(&self) -> String {
-        format!(
-            "SELECT {} FROM {}{}{}{}{}{}",
-            self.list, self.from, self.joins, self.where_, self.group, self.order, self.limit
-        )
+        let parts = [&self.list, &self.from, &self.joins, &self.where_, &self.group, &self.order, &self.limit];
+        let mut out = String::with_capacity(13 + parts.iter().map(|p| p.len()).sum::<usize>());
+        out.push_str("SELECT ");
+        out.push_str(&self.list);
+        out.push_str(" FROM ");
+        for p in &parts[1..] {
+            out.push_str(p);
+        }
+        out
+    }
+
+    /// [`SelectQuery::query`], written straight into `sql`.
+    pub(super) fn write_to(&self, sql: &mut Sql) {
+        sql.push("SELECT ").push_composed(&self.list).push(" FROM ");
+        for p in [&self.from, &self.joins, &self.where_, &self.group, &self.order, &self.limit] {
+            sql.push_composed(p);
+        }
     }
 }
 
@@ -183,7 +204,7 @@ fn level_query(
             where_conds.push(expr);
         }
     }
-    let where_ = if where_conds.is_empty() { String::new() } else { format!(" WHERE {}", where_conds.join(" AND ")) };
+    let where_ = where_text(&where_conds);
     let order = if counting { String::new() } else { order_clause(sql, alias, shape, &level.laterals)? };
     let group =
         if level.aggregating && !counting { group_by(alias, &shape.select, &level.group_exprs) } else { String::new() };
@@ -464,7 +485,17 @@ pub(super) fn where_clause(sql: &mut Sql, alias: &str, shape: &Shape) -> Result<
     for tree in &shape.logic {
         conds.push(logic_expr(sql, alias, tree, EmbedTests::NONE));
     }
-    Ok(if conds.is_empty() { String::new() } else { format!(" WHERE {}", conds.join(" AND ")) })
+    Ok(where_text(&conds))
+}
+
+/// ` WHERE a AND b`, or nothing without conditions.
+fn where_text(conds: &[String]) -> String {
+    let mut out = String::new();
+    for (i, c) in conds.iter().enumerate() {
+        out.push_str(if i == 0 { " WHERE " } else { " AND " });
+        out.push_str(c);
+    }
+    out
 }
 
 /// The embeds of a level that `embed=is.null` / `embed=not.is.null` can test for rows: joined

@@ -66,19 +66,25 @@ impl<'a> MainRow<'a> {
     /// Writes `SELECT <the columns>`, then ` FROM (rows) _postgrest_t` when given rows.
     pub(super) fn render(&self, sql: &mut Sql, rows: Option<&str>) {
         use column::*;
-        let mut columns = vec![(self.total, TOTAL), (self.page_total, PAGE_TOTAL)];
-        if self.location_first {
-            columns.push((self.location, LOCATION));
+        let (location_early, location_late) =
+            if self.location_first { (Some(self.location), None) } else { (None, Some(self.location)) };
+        let columns = [
+            Some((self.total, TOTAL)),
+            Some((self.page_total, PAGE_TOTAL)),
+            location_early.map(|l| (l, LOCATION)),
+            Some((self.body, BODY)),
+            Some((self.response_headers, RESPONSE_HEADERS)),
+            Some((self.response_status, RESPONSE_STATUS)),
+            location_late.map(|l| (l, LOCATION)),
+            Some((self.inserted, INSERTED)),
+        ];
+        sql.push("SELECT ");
+        for (i, (expr, name)) in columns.into_iter().flatten().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.push_composed(expr).push(" AS ").push(name);
         }
-        columns.push((self.body, BODY));
-        columns.push((self.response_headers, RESPONSE_HEADERS));
-        columns.push((self.response_status, RESPONSE_STATUS));
-        if !self.location_first {
-            columns.push((self.location, LOCATION));
-        }
-        columns.push((self.inserted, INSERTED));
-        let list: Vec<String> = columns.iter().map(|(expr, name)| format!("{expr} AS {name}")).collect();
-        sql.push("SELECT ").push_composed(&list.join(", "));
         if let Some(rows) = rows {
             sql.push(" FROM (").push_composed(rows).push(") _postgrest_t");
         }

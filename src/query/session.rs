@@ -3,7 +3,7 @@
 //! all bound, and the settings of the request's role), the `db-pre-request` call; and the two statements of connections of their own,
 //! the `db-pre-config` call and `LISTEN`.
 
-use super::sql::{ident, qualified, Sql};
+use super::sql::{push_ident, qualified, Sql};
 use super::{count_estimate, main_statement, Statement, Transaction};
 use crate::api_request::ApiRequest;
 use crate::auth::AuthResult;
@@ -52,44 +52,37 @@ pub fn transaction(
         (_, true) => "BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY",
         (_, false) => "BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE",
     };
-    let mut sql = Sql::new();
-    let mut search_path = vec![ident(&req.schema)];
-    search_path.extend(config.db_extra_search_path.iter().map(|s| ident(s)));
-    let headers: serde_json::Map<String, serde_json::Value> =
-        req.headers.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
-    let cookies: serde_json::Map<String, serde_json::Value> =
-        req.cookies.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
-    let mut settings: Vec<(String, String)> =
-        vec![("search_path".into(), search_path.join(", ")), ("role".into(), auth.role.clone())];
-    settings.extend(role_settings.iter().filter(|(k, _)| k != "default_transaction_isolation").cloned());
-    settings.extend([
-        ("request.jwt.claims".into(), serde_json::Value::Object(auth.claims.clone()).to_string()),
-        ("request.method".into(), req.method.as_str().into()),
-        ("request.path".into(), req.path.clone()),
-        ("request.headers".into(), serde_json::Value::Object(headers).to_string()),
-        ("request.cookies".into(), serde_json::Value::Object(cookies).to_string()),
-    ]);
+    let mut settings = Settings::new();
+    let mut search_path = String::with_capacity(64);
+    push_ident(&mut search_path, &req.schema);
+    for s in &config.db_extra_search_path {
+        search_path.push_str(", ");
+        push_ident(&mut search_path, s);
+    }
+    settings.set("search_path", search_path);
+    settings.set("role", auth.role.as_str());
+    for (k, v) in role_settings.iter().filter(|(k, _)| k != "default_transaction_isolation") {
+        settings.set(k.as_str(), v.as_str());
+    }
+    settings.set("request.jwt.claims", serde_json::to_string(&auth.claims).unwrap_or_else(|_| "{}".into()));
+    settings.set("request.method", req.method.as_str());
+    settings.set("request.path", req.path.as_str());
+    settings.set("request.headers", json_object(&req.headers));
+    settings.set("request.cookies", json_object(&req.cookies));
     for (k, v) in &config.app_settings {
-        settings.push((format!("app.settings.{k}"), v.clone()));
+        settings.set(format!("app.settings.{k}"), v.as_str());
     }
     if let Some(tz) = &req.preferences.timezone {
-        settings.push(("timezone".into(), tz.clone()));
+        settings.set("timezone", tz.as_str());
     }
-    settings.extend(hoisted.into_iter().filter(|(k, _)| k != "default_transaction_isolation"));
-    sql.push("SELECT ");
-    for (i, (name, value)) in settings.into_iter().enumerate() {
-        if i > 0 {
-            sql.push(", ");
-        }
-        let n = sql.bind(name);
-        let v = sql.bind(value);
-        sql.push("set_config(").placeholder(&n).push(", ").placeholder(&v).push(", true)");
+    for (k, v) in hoisted.into_iter().filter(|(k, _)| k != "default_transaction_isolation") {
+        settings.set(k, v);
     }
     let pre_request = config.db_pre_request.as_ref().map(|f| call_function(&f.schema, &f.name));
     let estimate = count_estimate(plan);
     Ok(Some(Transaction {
         begin,
-        settings: sql.finish(),
+        settings: settings.sql.finish(),
         pre_request,
         main,
         explain: plan.explain.is_some(),
@@ -97,6 +90,34 @@ pub fn transaction(
         prepared: config.db_prepared_statements,
         policy: plan.tx,
     }))
+}
+
+/// The settings statement being written: `SELECT set_config($1, $2, true), …`, one call per
+/// setting, names and values bound, written straight into one buffer.
+struct Settings {
+    sql: Sql,
+    first: bool,
+}
+
+impl Settings {
+    fn new() -> Settings {
+        Settings { sql: Sql::with_capacity(512, 24), first: true }
+    }
+
+    fn set(&mut self, name: impl Into<String>, value: impl Into<String>) {
+        self.sql.push(if self.first { "SELECT " } else { ", " });
+        self.first = false;
+        let n = self.sql.bind(name);
+        let v = self.sql.bind(value);
+        self.sql.push("set_config(").placeholder(&n).push(", ").placeholder(&v).push(", true)");
+    }
+}
+
+/// Name/value pairs as a JSON object, as `serde_json::Map` writes it (keys sorted, the last
+/// of a repeated name wins), without copying the pairs.
+fn json_object(pairs: &[(String, String)]) -> String {
+    let map: std::collections::BTreeMap<&str, &str> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    serde_json::to_string(&map).unwrap_or_else(|_| "{}".into())
 }
 
 /// Whether a request asks the database anything. `OPTIONS` is answered from the plan alone

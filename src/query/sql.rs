@@ -19,7 +19,40 @@ use std::fmt;
 
 /// Double-quotes an identifier (inner quotes doubled): the only quoting of names.
 pub fn ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
+    let mut out = String::with_capacity(name.len() + 2);
+    push_ident(&mut out, name);
+    out
+}
+
+/// [`ident`], written at the end of `out` (no allocation of its own).
+pub(super) fn push_ident(out: &mut String, name: &str) {
+    out.push('"');
+    for (i, part) in name.split('"').enumerate() {
+        if i > 0 {
+            out.push_str("\"\"");
+        }
+        out.push_str(part);
+    }
+    out.push('"');
+}
+
+/// Writes `n` in decimal at the end of `out`, without `fmt` (placeholders are written for
+/// every bound value of every request).
+fn push_number(out: &mut String, n: usize) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut rest = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        out.push(char::from(d));
+    }
 }
 
 /// A `$n` placeholder of a bound value.
@@ -72,6 +105,11 @@ impl Sql {
         Sql { text: String::new(), params: Vec::new() }
     }
 
+    /// A statement of about `text` bytes and `params` values.
+    pub(super) fn with_capacity(text: usize, params: usize) -> Sql {
+        Sql { text: String::with_capacity(text), params: Vec::with_capacity(params) }
+    }
+
     /// Fixed SQL text.
     pub(super) fn push(&mut self, s: &'static str) -> &mut Sql {
         self.text.push_str(s);
@@ -80,13 +118,14 @@ impl Sql {
 
     /// A quoted identifier.
     pub(super) fn ident(&mut self, name: &str) -> &mut Sql {
-        self.text.push_str(&ident(name));
+        push_ident(&mut self.text, name);
         self
     }
 
     /// A placeholder bound earlier.
     pub(super) fn placeholder(&mut self, p: &Placeholder) -> &mut Sql {
-        self.text.push_str(&p.to_string());
+        self.text.push('$');
+        push_number(&mut self.text, p.0);
         self
     }
 
@@ -131,7 +170,11 @@ pub(super) fn array_literal<'a>(values: impl IntoIterator<Item = &'a String>) ->
 
 /// A qualified, quoted name: `"schema"."name"`.
 pub(super) fn qualified(schema: &str, name: &str) -> String {
-    format!("{}.{}", ident(schema), ident(name))
+    let mut out = String::with_capacity(schema.len() + name.len() + 5);
+    push_ident(&mut out, schema);
+    out.push('.');
+    push_ident(&mut out, name);
+    out
 }
 
 /// A representation function's qualified, quoted name.

@@ -291,7 +291,8 @@ async fn serve_one(
         headers: parts
             .headers
             .iter()
-            .map(|(k, v)| (k.as_str().to_lowercase(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            // `HeaderName` is lowercase already (the http crate lowers it when parsing).
+            .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
             .collect(),
         body,
     };
@@ -362,8 +363,8 @@ async fn route(
     if let Some(response) = static_files::serve(config, raw).await {
         return app::Outcome { response, role: None };
     }
-    // The pipeline gets the only handle on the body, so it can free it early.
-    app::handle(state, RawRequest { body: std::mem::take(&mut raw.body), ..raw.clone() }).await
+    // The pipeline takes the body out of the request once parsed, so it can free it early.
+    app::handle(state, raw).await
 }
 
 /// TUSK429 when the client's address or its JWT's role (and subject) is over
@@ -422,14 +423,6 @@ fn refused_head(config: &Config, peer: Option<SocketAddr>, e: &Error) -> axum::r
 pub const SERVER_HEADER: &str = concat!("tusk/", env!("CARGO_PKG_VERSION"));
 
 fn to_axum(r: Response, head: bool) -> axum::response::Response {
-    let mut builder = axum::http::Response::builder().status(r.status);
-    for (k, v) in &r.headers {
-        builder = builder.header(k.as_str(), v.as_str());
-    }
-    // PostgREST sends `Server: postgrest/<version>`; tusk names itself the same way.
-    if !r.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("server")) {
-        builder = builder.header("Server", SERVER_HEADER);
-    }
     // HEAD: no body, and like PostgREST no Content-Length (a body of unknown size).
     let body = if head {
         Body::from_stream(futures_util::stream::empty::<Result<Bytes, std::io::Error>>())
@@ -442,13 +435,37 @@ fn to_axum(r: Response, head: bool) -> axum::response::Response {
     } else {
         Body::from(r.body)
     };
-    builder.body(body).unwrap_or_else(|_| {
-        let mut resp = axum::response::Response::new(Body::from(
-            "{\"code\":\"PGRSTX00\",\"message\":\"Invalid response header\",\"details\":null,\"hint\":null}",
-        ));
-        *resp.status_mut() = axum::http::StatusCode::INTERNAL_SERVER_ERROR;
-        resp
-    })
+    // Headers go straight into the response's map (appended, in order, as the builder would):
+    // the builder moves its whole state through every `.header()` call.
+    let mut resp = axum::response::Response::new(body);
+    let Ok(status) = axum::http::StatusCode::from_u16(r.status) else { return invalid_header() };
+    *resp.status_mut() = status;
+    let headers = resp.headers_mut();
+    headers.reserve(r.headers.len() + 1);
+    let mut has_server = false;
+    for (k, v) in &r.headers {
+        let (Ok(name), Ok(value)) =
+            (axum::http::HeaderName::from_bytes(k.as_bytes()), axum::http::HeaderValue::from_str(v))
+        else {
+            return invalid_header();
+        };
+        has_server |= name == axum::http::header::SERVER;
+        headers.append(name, value);
+    }
+    // PostgREST sends `Server: postgrest/<version>`; tusk names itself the same way.
+    if !has_server {
+        headers.append(axum::http::header::SERVER, axum::http::HeaderValue::from_static(SERVER_HEADER));
+    }
+    resp
+}
+
+/// A response whose status or a header cannot be sent: a 500 saying so.
+fn invalid_header() -> axum::response::Response {
+    let mut resp = axum::response::Response::new(Body::from(
+        "{\"code\":\"PGRSTX00\",\"message\":\"Invalid response header\",\"details\":null,\"hint\":null}",
+    ));
+    *resp.status_mut() = axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+    resp
 }
 
 /// One line per request, Apache combined format as PostgREST writes it. `info` logs every
@@ -463,19 +480,27 @@ fn log_request(level: LogLevel, req: &RawRequest, peer: Option<SocketAddr>, role
     if !show {
         return;
     }
-    let target = if req.query.is_empty() { req.path.clone() } else { format!("{}?{}", req.path, req.query) };
-    let line = format!(
-        "{} - {} [{}] \"{} {} HTTP/1.1\" {} {} \"{}\" \"{}\"",
-        peer.map_or_else(|| "unix".to_string(), |p| p.ip().to_string()),
-        role.unwrap_or("-"),
-        http_log_time(),
-        req.method,
-        target,
-        resp.status,
-        if resp.body.is_empty() { "-".to_string() } else { resp.body.len().to_string() },
-        req.header("referer").unwrap_or(""),
-        req.header("user-agent").unwrap_or(""),
-    );
+    // One buffer, written in place: this runs for every request at `log-level = info`.
+    use std::fmt::Write as _;
+    let mut line = String::with_capacity(160 + req.path.len() + req.query.len());
+    match peer {
+        Some(p) => {
+            let _ = write!(line, "{}", p.ip());
+        }
+        None => line.push_str("unix"),
+    }
+    let _ = write!(line, " - {} [{}] \"{} {}", role.unwrap_or("-"), http_log_time(), req.method, req.path);
+    if !req.query.is_empty() {
+        line.push('?');
+        line.push_str(&req.query);
+    }
+    let _ = write!(line, " HTTP/1.1\" {} ", resp.status);
+    if resp.body.is_empty() {
+        line.push('-');
+    } else {
+        let _ = write!(line, "{}", resp.body.len());
+    }
+    let _ = write!(line, " \"{}\" \"{}\"", req.header("referer").unwrap_or(""), req.header("user-agent").unwrap_or(""));
     // Printed directly (like PostgREST), so the level filter above is the only filter.
     println!("{line}");
 }
