@@ -12,6 +12,14 @@ use crate::error::Error;
 use crate::plan::{Action, Plan};
 use crate::schema_cache::QualifiedName;
 
+/// Sent (simple protocol) in the same flight as a write's `COMMIT` when replicas are
+/// configured: the primary's WAL insert position, which covers the commit record.
+pub const WAL_POSITION: &str = "SELECT pg_catalog.pg_current_wal_insert_lsn()::text";
+
+/// The health check of a replica: how far it has replayed the primary's WAL (NULL on a server
+/// that is not in recovery).
+pub const REPLAY_POSITION: &str = "SELECT pg_catalog.pg_last_wal_replay_lsn()::text";
+
 /// Everything one request runs: `BEGIN`, the settings, the optional pre-request call, the
 /// plan's main statement, and how the transaction ends; `None` when the request asks the
 /// database nothing (see [`asks_database`]).

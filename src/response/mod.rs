@@ -107,6 +107,12 @@ pub fn build(
         resp.headers.retain(|(name, _)| !set.iter().any(|(k, _)| name.eq_ignore_ascii_case(k)));
         resp.headers.extend(set);
     }
+    // Read-your-writes (docs/replicas.md): where the primary's WAL stood after this write.
+    if let Some(lsn) = result.lsn.as_deref().filter(|l| crate::plan::parse_lsn(l).is_some()) {
+        resp.headers.push(("X-Tusk-Lsn".into(), lsn.to_string()));
+        let cookie = format!("{}={lsn}; Path=/; HttpOnly; SameSite=Lax", crate::plan::LSN_COOKIE);
+        resp.headers.push(("Set-Cookie".into(), cookie));
+    }
     if let Some(s) = &result.response_status {
         resp.status = s.trim().parse::<u16>().ok().filter(|s| (100..600).contains(s)).ok_or(Error::GucStatus)?;
     }
