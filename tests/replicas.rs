@@ -62,6 +62,7 @@ async fn reads_on_the_replica_writes_on_the_primary_and_the_writer_reads_its_wri
         ("PGRST_DB_ANON_ROLE".into(), "postgres".into()),
         ("PGRST_DB_REPLICA_URIS".into(), standby.superuser_uri()),
         ("PGRST_DB_REPLICA_POOL".into(), "4".into()),
+        ("PGRST_DB_TX_END".into(), "commit-allow-override".into()),
         ("PGRST_ADMIN_SERVER_PORT".into(), admin.to_string()),
         ("PGRST_LOG_LEVEL".into(), "info".into()),
     ];
