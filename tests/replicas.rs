@@ -3,8 +3,8 @@
 //! request runs (the STABLE `in_recovery()` answers `pg_is_in_recovery()` of the server it ran
 //! on), `X-Tusk-Primary`, the `tusk_lsn` cookie and `X-Tusk-Lsn` header under a replica delayed
 //! with `recovery_min_apply_delay` (the writer's read goes to the primary and sees its write;
-//! once the replica has replayed it, back to the replica), `/metrics` per pool, and a stopped
-//! replica costing no 5xx.
+//! once the replica has replayed it, back to the replica), `/metrics` per pool, a read whose
+//! replica backend is killed retried once on the primary, and a stopped replica costing no 5xx.
 
 mod support;
 
@@ -16,6 +16,8 @@ create table items(id serial primary key, name text not null);
 create view where_am_i as select pg_is_in_recovery() as standby;
 create function in_recovery() returns boolean stable language sql as 'select pg_is_in_recovery()';
 create function in_recovery_volatile() returns boolean volatile language sql as 'select pg_is_in_recovery()';
+create function slow_in_recovery() returns boolean stable language plpgsql
+  as $$ begin perform pg_sleep(2); return pg_is_in_recovery(); end $$;
 create function add_item(name text) returns int volatile language sql
   as 'insert into items(name) values (add_item.name) returning id';
 ";
@@ -142,6 +144,21 @@ async fn reads_on_the_replica_writes_on_the_primary_and_the_writer_reads_its_wri
         metrics.lines().find_map(|l| l.strip_prefix(&sample)).and_then(|v| v.parse().ok()).unwrap_or(0)
     };
     assert!(count("replica1") >= 5 && count("primary") >= 8, "{metrics}");
+
+    // The replica's connection killed under a running read: retried once, on the primary
+    // (the only other server), and answered 200.
+    let slow = tokio::spawn({
+        let req = t.get("/rpc/slow_in_recovery");
+        async move { req.send().await }
+    });
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let killed = standby
+        .psql("select count(pg_terminate_backend(pid)) from pg_stat_activity where application_name = 'tusk' and query like '%slow_in_recovery%'")
+        .expect("terminating the read's backend");
+    assert_eq!(killed.trim(), "1", "the read was running on the replica");
+    let r = slow.await.expect("the slow read");
+    assert_eq!((r.status, r.text.as_str()), (200, "false"), "{r:?}\n{}", t.output.text());
+    assert!(t.output.text().contains("replica1 failed, the read is retried elsewhere"), "{}", t.output.text());
 
     // The replica stopped: reads are served by the primary, without a 5xx, also the first
     // ones (whose pooled replica connections are dead).
