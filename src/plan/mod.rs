@@ -119,10 +119,13 @@ pub fn parse_lsn(text: &str) -> Option<u64> {
 
 /// Where a request runs: replicas only serve reads (GET/HEAD of tables and views, calls of
 /// STABLE or IMMUTABLE functions) that neither roll back (`tx=rollback`, EXPLAIN) nor ask
-/// for the primary (`X-Tusk-Primary`). A WAL position the request carries that is not one
+/// for the primary (`X-Tusk-Primary`), and whose transaction is read-only when there is a
+/// `db-pre-request` function. (`query` also keeps serializable transactions on the primary.) A WAL position the request carries that is not one
 /// (or too many) sends it to the primary: read-your-writes is never traded for a 400.
 fn route(config: &Config, req: &ApiRequest, action: &Action, tx: &TxPlan) -> Route {
-    if config.db_replica_uris.is_empty() || tx.rollback {
+    // A read-write transaction could write in the db-pre-request function: the primary.
+    let pre_request_may_write = config.db_pre_request.is_some() && !tx.read_only;
+    if config.db_replica_uris.is_empty() || tx.rollback || pre_request_may_write {
         return Route::Primary;
     }
     let reads = match action {

@@ -331,6 +331,12 @@ fn a_request_that_writes_never_runs_on_a_replica() {
     for (line, want) in cases {
         assert_eq!(route(&config, line), want, "{line}");
     }
+    // With a db-pre-request function (which may write), only read-only transactions go.
+    env.insert("PGRST_DB_PRE_REQUEST".into(), "api.check".into());
+    let with_pre_request = Config::from_sources(None, &env).expect("config");
+    assert_eq!(route(&with_pre_request, "GET /rpc/greet"), replica(None));
+    assert_eq!(route(&with_pre_request, r#"POST /rpc/greet | {"name":"x"}"#), write);
+    env.remove("PGRST_DB_PRE_REQUEST");
     // Without replicas everything runs on the primary and nothing asks for a position.
     env.remove("PGRST_DB_REPLICA_URIS");
     let config = Config::from_sources(None, &env).expect("config");

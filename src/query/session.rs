@@ -103,8 +103,17 @@ pub fn transaction(
         explain: plan.explain.is_some(),
         estimate,
         prepared: config.db_prepared_statements,
-        policy: plan.tx,
+        policy: on_primary_if(plan.tx, begin.starts_with("BEGIN ISOLATION LEVEL SERIALIZABLE")),
     }))
+}
+
+/// A hot standby refuses serializable transactions (0A000): one (hoisted from the function or
+/// the role's settings) runs on the primary whatever the plan's route.
+fn on_primary_if(mut policy: crate::plan::TxPlan, serializable: bool) -> crate::plan::TxPlan {
+    if serializable {
+        policy.route = crate::plan::Route::Primary;
+    }
+    policy
 }
 
 /// Whether a request asks the database anything. `OPTIONS` is answered from the plan alone
@@ -178,5 +187,15 @@ mod tests {
             .expect("a GET runs a transaction");
         assert_eq!(tx.begin, "BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY");
         assert!(!tx.settings.params.iter().any(|p| p.as_deref() == Some("statement_timeout")));
+
+        // Routed to a replica by the plan: a serializable transaction stays on the primary
+        // (a hot standby refuses it), any other goes.
+        let mut plan = plan;
+        let replica = crate::plan::Route::Replica { min_lsn: None };
+        plan.tx.route = replica;
+        let route =
+            |role: &str| super::transaction(&config, &api, &auth(role), &plan).ok().flatten().map(|t| t.policy.route);
+        assert_eq!(route("web_anon"), Some(crate::plan::Route::Primary));
+        assert_eq!(route("todo_user"), Some(replica));
     }
 }
