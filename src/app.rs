@@ -1,6 +1,8 @@
 //! The pipeline for one request, in one function: auth → api_request → plan → query → db →
 //! response. Every stage's error becomes PostgREST's JSON error response here, in one place.
 
+mod live;
+
 use crate::api_request;
 use crate::auth;
 use crate::config::Config;
@@ -24,6 +26,8 @@ pub struct AppState {
     pub schema_cache: RwLock<Option<Arc<SchemaCache>>>,
     /// Asks the reloader to reload the schema cache (after NOTIFY, SIGUSR1 or a lost connection).
     pub reload: tokio::sync::mpsc::Sender<crate::server::Reload>,
+    /// The live subscriptions (`Accept: text/event-stream`).
+    pub live: Arc<db::live::Live>,
 }
 
 impl AppState {
@@ -47,7 +51,7 @@ pub struct Outcome {
 }
 
 /// Runs one request through the pipeline. Never fails: errors are responses.
-pub async fn handle(state: &AppState, req: RawRequest) -> Outcome {
+pub async fn handle(state: &Arc<AppState>, req: RawRequest) -> Outcome {
     let config = &*state.config();
     let minimal = config.client_error_verbosity_minimal;
     let mut timings = Timings::new(config.server_timing_enabled);
@@ -68,7 +72,7 @@ pub async fn handle(state: &AppState, req: RawRequest) -> Outcome {
     };
     timings.lap("jwt");
     let role = Some(auth.role.clone());
-    match run(state, config, &cache, &req, &auth, &mut timings).await {
+    match run(state, config, &cache, req, &auth, &mut timings).await {
         Ok(mut response) => {
             timings.lap("response");
             if let Some(h) = timings.header() {
@@ -90,20 +94,41 @@ pub async fn handle(state: &AppState, req: RawRequest) -> Outcome {
 
 /// The pipeline: parse → plan → query → db → response, each stage taking the one before's
 /// output. The cache is the one current when the request arrived: a reload meanwhile does not
-/// change it.
+/// change it. The body is let go of by every stage once the transaction holds it, so that the
+/// database stage can free it as soon as it is sent.
 async fn run(
-    state: &AppState,
+    state: &Arc<AppState>,
     config: &Config,
     cache: &SchemaCache,
-    req: &RawRequest,
+    req: RawRequest,
     auth: &auth::AuthResult,
     timings: &mut Timings,
 ) -> Result<Response, Error> {
-    let api = api_request::parse(config, req)?;
+    let mut api = api_request::parse(config, &req)?;
+    api.role = auth.role.clone();
     timings.lap("parse");
-    let plan = plan::plan(config, cache, &api)?;
+    if let Some(subscription) = plan::live::subscription(config, cache, &api)? {
+        return live::subscribe(state, config, cache, &req, auth, subscription).await;
+    }
+    drop(req);
+    respond(state, config, cache, api, auth, timings).await
+}
+
+/// The pipeline after parsing: plan → query → db → response.
+async fn respond(
+    state: &AppState,
+    config: &Config,
+    cache: &SchemaCache,
+    mut api: api_request::ApiRequest,
+    auth: &auth::AuthResult,
+    timings: &mut Timings,
+) -> Result<Response, Error> {
+    let mut plan = plan::plan(config, cache, &api)?;
     timings.lap("plan");
-    let result = match query::transaction(config, &api, auth, &plan)? {
+    let tx = query::transaction(config, &api, auth, &plan)?;
+    api.payload = None;
+    plan.drop_body();
+    let result = match tx {
         Some(tx) => db::run(&state.db, tx).await?,
         None => DbResult::default(),
     };

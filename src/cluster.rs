@@ -197,6 +197,11 @@ impl TempCluster {
         format!("postgresql://postgres@127.0.0.1:{}/postgres", self.port)
     }
 
+    /// The cluster's temporary directory (deleted with it).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// A TCP connection URI for `user`/`password` on database `db`.
     pub fn uri(&self, user: &str, password: &str, db: &str) -> String {
         let enc = |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();

@@ -2,7 +2,8 @@
 //! PostgreSQL's binaries.
 //!
 //! It starts a throwaway cluster ([`TempCluster`]), loads `examples/todo/backend.sql` into it,
-//! points the page at the copy of `examples/todo/frontend.js` that this server serves itself,
+//! writes `examples/todo/static/frontend.js` into the cluster's directory and serves it from
+//! there as `server-static-dir` (at `/static/frontend.js`, where the page loads it by default),
 //! starts the API server with the seed's settings and prints where to go and a ready-made
 //! login token. Ctrl-C (or SIGTERM/SIGHUP) stops the server and the cluster; nothing is left
 //! running or on disk.
@@ -24,9 +25,7 @@ use crate::server::{Server, ServerError};
 /// The example's database script.
 const BACKEND_SQL: &str = include_str!("../examples/todo/backend.sql");
 /// The example's front end, served at [`FRONTEND_PATH`].
-const FRONTEND_JS: &str = include_str!("../examples/todo/frontend.js");
-/// Where the demo serves `frontend.js`.
-const FRONTEND_PATH: &str = "/frontend.js";
+const FRONTEND_JS: &str = include_str!("../examples/todo/static/frontend.js");
 /// The seed's JWT secret, so that the seed's ready-made token works too.
 pub const DEMO_JWT_SECRET: &str = "your-256-bit-secret-your-256-bit-secret";
 /// Lifetime of the printed token.
@@ -43,6 +42,9 @@ pub struct DemoArgs {
     /// Address for the HTTP server.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
+    /// Serve HTTPS (and HTTP/2) with a self-signed certificate made for the occasion.
+    #[arg(long)]
+    pub tls: bool,
 }
 
 /// Why the demo could not run.
@@ -60,6 +62,8 @@ pub enum DemoError {
     Io(#[from] std::io::Error),
     #[error("a background task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    #[error("{0}")]
+    Tls(String),
 }
 
 /// Runs the demo until Ctrl-C / SIGTERM.
@@ -75,14 +79,20 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
 fn start_cluster() -> Result<TempCluster, ClusterError> {
     let cluster = TempCluster::start()?;
     cluster.psql(BACKEND_SQL)?;
-    // The page loads frontend.js from this server rather than from the CDN. Database settings
-    // apply to new connections, and the server has not connected yet.
-    cluster.psql(&format!("ALTER DATABASE postgres SET todo.frontend_url = '{FRONTEND_PATH}'"))?;
     Ok(cluster)
 }
 
+/// Writes the app's static files into the cluster's directory (removed with it), for
+/// `server-static-dir`.
+fn write_static_dir(cluster: &TempCluster) -> Result<std::path::PathBuf, std::io::Error> {
+    let dir = cluster.socket_dir().join("static");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("frontend.js"), FRONTEND_JS)?;
+    Ok(dir)
+}
+
 /// The seed's settings, pointing at `cluster`.
-fn demo_env(args: &DemoArgs, cluster: &TempCluster) -> BTreeMap<String, String> {
+fn demo_env(args: &DemoArgs, cluster: &TempCluster, static_dir: &std::path::Path) -> BTreeMap<String, String> {
     [
         ("PGRST_DB_URI", cluster.uri("postgrest", "mysecretpassword", "postgres")),
         ("PGRST_DB_ANON_ROLE", "web_anon".to_string()),
@@ -92,24 +102,41 @@ fn demo_env(args: &DemoArgs, cluster: &TempCluster) -> BTreeMap<String, String> 
         ("PGRST_SERVER_HOST", args.host.clone()),
         ("PGRST_SERVER_PORT", args.port.to_string()),
         ("PGRST_LOG_LEVEL", "info".to_string()),
+        ("PGRST_SERVER_STATIC_DIR", static_dir.display().to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect()
 }
 
+/// A self-signed certificate for `host` and localhost, written beside the cluster's files: the
+/// paths of the certificate and key, and the certificate's PEM.
+fn demo_certificate(host: &str, cluster: &TempCluster) -> Result<(String, String, String), DemoError> {
+    let names = ["localhost", "127.0.0.1", "::1", host].iter().map(|n| n.to_string()).collect();
+    let (cert, key) = crate::server::self_signed(names).map_err(DemoError::Tls)?;
+    let (cert_path, key_path) = (cluster.dir().join("demo-cert.pem"), cluster.dir().join("demo-key.pem"));
+    std::fs::write(&cert_path, &cert)?;
+    std::fs::write(&key_path, &key)?;
+    Ok((cert_path.to_string_lossy().into_owned(), key_path.to_string_lossy().into_owned(), cert))
+}
+
 async fn serve(args: &DemoArgs, cluster: &TempCluster) -> Result<(), DemoError> {
-    let config = Config::from_sources(None, &demo_env(args, cluster))?;
+    let static_dir = write_static_dir(cluster)?;
+    let mut env = demo_env(args, cluster, &static_dir);
+    let tls = if args.tls {
+        let (cert, key, pem) = demo_certificate(&args.host, cluster)?;
+        env.insert("PGRST_SERVER_TLS_CERT".into(), cert.clone());
+        env.insert("PGRST_SERVER_TLS_KEY".into(), key);
+        Some((cert, pem))
+    } else {
+        None
+    };
+    let config = Config::from_sources(None, &env)?;
     let token = crate::auth::sign_token(
         &config,
         &json!({"role": "todo_user", "exp": crate::auth::now() + TOKEN_LIFETIME_SECS}),
     )?;
-    let mut server = Server::bind(config).await?;
-    server.serve_static(
-        FRONTEND_PATH,
-        "text/javascript; charset=utf-8",
-        bytes::Bytes::from_static(FRONTEND_JS.as_bytes()),
-    );
+    let server = Server::bind(config).await?;
     let local = server.local_addr();
     let port = local.port();
     let host = if args.host.contains(':') { format!("[{}]", args.host) } else { args.host.clone() };
@@ -118,12 +145,16 @@ async fn serve(args: &DemoArgs, cluster: &TempCluster) -> Result<(), DemoError> 
     // the server stops first (Ctrl-C, or an error).
     tokio::select! {
         res = &mut server_task => return Ok(res??),
-        () = wait_until_ready(probe_addr(local)) => {}
+        () = wait_until_ready(probe_addr(local), tls.as_ref().map(|(_, pem)| pem.as_str())) => {}
     }
     {
         let mut out = std::io::stdout().lock();
+        let scheme = if tls.is_some() { "https" } else { "http" };
         writeln!(out, "tusk demo is running. Press Ctrl-C to stop.")?;
-        writeln!(out, "  app:    http://{host}:{port}/rpc/homepage")?;
+        writeln!(out, "  app:    {scheme}://{host}:{port}/rpc/homepage")?;
+        if let Some((cert, _)) = &tls {
+            writeln!(out, "  cert:   {cert} (self-signed: curl --cacert {cert} {scheme}://localhost:{port}/todos)")?;
+        }
         writeln!(out, "  token:  {token}")?;
         writeln!(out, "  secret: {DEMO_JWT_SECRET}")?;
         writeln!(out, "  psql:   psql '{}'", cluster.superuser_uri())?;
@@ -144,11 +175,11 @@ fn probe_addr(local: SocketAddr) -> SocketAddr {
 }
 
 /// Polls `GET /` until the server answers with something other than 503 (schema cache not
-/// loaded yet), for at most [`READY_TIMEOUT`].
-async fn wait_until_ready(addr: SocketAddr) {
+/// loaded yet), for at most [`READY_TIMEOUT`]; over TLS trusting `cert` (PEM) when given.
+async fn wait_until_ready(addr: SocketAddr, cert: Option<&str>) {
     let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
     while tokio::time::Instant::now() < deadline {
-        if let Ok(Ok(Some(status))) = tokio::time::timeout(Duration::from_secs(5), probe_status(addr)).await {
+        if let Ok(Ok(Some(status))) = tokio::time::timeout(Duration::from_secs(5), probe_status(addr, cert)).await {
             if status != 503 {
                 return;
             }
@@ -159,9 +190,40 @@ async fn wait_until_ready(addr: SocketAddr) {
 }
 
 /// The status code of a minimal `GET /` request.
-async fn probe_status(addr: SocketAddr) -> std::io::Result<Option<u16>> {
+async fn probe_status(addr: SocketAddr, cert: Option<&str>) -> std::io::Result<Option<u16>> {
+    let stream = tokio::net::TcpStream::connect(addr).await?;
+    match cert {
+        None => probe_on(stream).await,
+        Some(pem) => probe_on(tls_client(pem)?.connect(localhost(), stream).await?).await,
+    }
+}
+
+fn localhost() -> tokio_rustls::rustls::pki_types::ServerName<'static> {
+    tokio_rustls::rustls::pki_types::ServerName::IpAddress(Ipv4Addr::LOCALHOST.into())
+}
+
+/// A TLS client trusting only the demo's certificate.
+fn tls_client(pem: &str) -> std::io::Result<tokio_rustls::TlsConnector> {
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::{pem::PemObject, CertificateDer};
+    let invalid = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+    let mut roots = rustls::RootCertStore::empty();
+    let cert = CertificateDer::from_pem_slice(pem.as_bytes()).map_err(|e| invalid(e.to_string()))?;
+    roots.add(cert).map_err(|e| invalid(e.to_string()))?;
+    #[allow(deprecated)] // see server::tls: ring's provider
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| invalid(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(std::sync::Arc::new(config)))
+}
+
+async fn probe_on<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    mut stream: S,
+) -> std::io::Result<Option<u16>> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await?;
     stream.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await?;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 256];

@@ -146,6 +146,20 @@ pub enum Error {
     /// TUSK403: a write authenticated by the `jwt-cookie` cookie from another origin (`origin`:
     /// its Origin, or its Sec-Fetch-Site).
     CrossSite { origin: String },
+    #[error("Too many requests")]
+    /// TUSK429: over `server-rate-limit`; `retry_after` seconds until the next one is accepted,
+    /// `what` is the key that ran out ("client address" or "role").
+    RateLimited { retry_after: u64, what: &'static str },
+    #[error("File not found")]
+    /// TUSK404: nothing under `server-static-path` at this path (or one it may not serve).
+    StaticNotFound,
+    #[error("Too many live subscriptions")]
+    /// TUSK503: `server-max-subscriptions` event streams are open already (the limit).
+    TooManySubscriptions(usize),
+    #[error("{}", match status { 414 => "The request target is too long", 431 => "The request head is too large", 505 => "The HTTP version is not supported", _ => "The request line or a header is malformed" })]
+    /// TUSK400, TUSK414, TUSK431, TUSK505: a request head the HTTP layer cannot take (see
+    /// `server::head`), with what was wrong in `details`.
+    BadHead { status: u16, details: String },
 }
 
 impl Error {
@@ -158,7 +172,8 @@ impl Error {
     }
 
     /// The error's row in the table: status, code, details, hint and headers. Adding a variant
-    /// means adding one arm here (and its message in the `#[error]` above). `authenticated`
+    /// means adding one arm here (and its message in the `#[error]` above). It is long because
+    /// it is that table: one arm per variant, in one place. `authenticated`
     /// only matters for the status of 42501: 401 for the anonymous role, else 403.
     pub fn info(&self, authenticated: bool) -> ErrorInfo<'_> {
         use Error::*;
@@ -252,6 +267,23 @@ impl Error {
             CrossSite { origin } => row(403, "TUSK403")
                 .details(format!("The request came from {origin}, not from this server's own pages"))
                 .hint("Send the token in an Authorization header, or list the origin in server-cors-allowed-origins"),
+            RateLimited { retry_after, what } => ErrorInfo {
+                headers: Some(vec![("Retry-After".into(), retry_after.to_string())].into()),
+                ..row(429, "TUSK429").details(format!("The request rate of this {what} is over server-rate-limit"))
+            },
+            StaticNotFound => row(404, "TUSK404"),
+            TooManySubscriptions(max) => row(503, "TUSK503")
+                .details(format!("The limit is {max} subscriptions (server-max-subscriptions)"))
+                .hint("Try again later"),
+            BadHead { status, details } => {
+                let code = match status {
+                    414 => "TUSK414",
+                    431 => "TUSK431",
+                    505 => "TUSK505",
+                    _ => "TUSK400",
+                };
+                row(*status, code).details(details.as_str())
+            }
         }
     }
 

@@ -6,6 +6,7 @@
 //! `server` means every stage works on plain data.
 
 use bytes::Bytes;
+use futures_util::stream::BoxStream;
 
 /// A request as the pipeline sees it: no axum or hyper types beyond this module.
 #[derive(Debug, Clone, Default)]
@@ -58,11 +59,36 @@ pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Bytes,
+    /// A body sent as it is produced, after `body` (a live subscription's events); `None` for
+    /// every other response.
+    pub stream: Option<BodyStream>,
+}
+
+/// A streamed body: the chunks in order, the end of the stream ends the response. Taken once
+/// (a clone of the response shares it).
+#[derive(Clone)]
+pub struct BodyStream(std::sync::Arc<std::sync::Mutex<Option<BoxStream<'static, Bytes>>>>);
+
+impl BodyStream {
+    pub fn new(stream: BoxStream<'static, Bytes>) -> BodyStream {
+        BodyStream(std::sync::Arc::new(std::sync::Mutex::new(Some(stream))))
+    }
+
+    /// The stream, the first time it is asked for.
+    pub fn take(&self) -> Option<BoxStream<'static, Bytes>> {
+        self.0.lock().ok().and_then(|mut s| s.take())
+    }
+}
+
+impl std::fmt::Debug for BodyStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BodyStream")
+    }
 }
 
 impl Response {
     pub fn new(status: u16) -> Response {
-        Response { status, headers: Vec::new(), body: Bytes::new() }
+        Response { status, headers: Vec::new(), body: Bytes::new(), stream: None }
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {

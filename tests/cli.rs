@@ -378,17 +378,18 @@ async fn demo_serves_the_app_and_cleans_up_on_sigint() {
     assert_eq!(r.media_type().as_deref(), Some("text/html"), "{r:#?}");
     assert!(r.text.to_lowercase().starts_with("<!doctype html>"), "{r:#?}");
     assert!(
-        r.text.contains("src=\"/frontend.js\""),
-        "the demo page loads /frontend.js from the demo server:\n{}",
+        r.text.contains("src=\"/static/frontend.js\""),
+        "the demo page loads /static/frontend.js from the demo server:\n{}",
         r.text
     );
 
-    let r = get("/frontend.js").send().await;
+    let r = get("/static/frontend.js").send().await;
     r.expect_status(200);
     assert_eq!(r.media_type().as_deref(), Some("text/javascript"), "{r:#?}");
-    let expected_js = std::fs::read_to_string(format!("{}/examples/todo/frontend.js", env!("CARGO_MANIFEST_DIR")))
-        .expect("reading examples/todo/frontend.js");
-    assert!(r.text == expected_js, "/frontend.js is examples/todo/frontend.js");
+    let expected_js =
+        std::fs::read_to_string(format!("{}/examples/todo/static/frontend.js", env!("CARGO_MANIFEST_DIR")))
+            .expect("reading examples/todo/static/frontend.js");
+    assert!(r.text == expected_js, "/static/frontend.js is examples/todo/static/frontend.js");
 
     let r = get("/tasks").send().await;
     r.expect_status(200);

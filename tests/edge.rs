@@ -335,3 +335,114 @@ async fn raw_responses_are_not_sniffed_and_text_html_is_warned_about() {
     let log = t.output.text();
     assert!(log.contains("raw-media-types includes text/html"), "{log}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// curl-style URLs and request heads the HTTP layer refuses (issue 10)
+// ---------------------------------------------------------------------------------------------
+
+/// Sends `request` on a new connection and reads one response.
+fn raw_exchange(t: &Tusk, request: &[u8]) -> String {
+    let mut s = connect(t);
+    s.write_all(request).expect("write");
+    read_response(&mut s)
+}
+
+/// `curl --path-as-is -g URL` as PostgREST's docs write it: status and body.
+fn curl_as_written(url: &str) -> Option<(String, String)> {
+    let out = match std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--path-as-is", "-g", "-w", "\n%{http_code}", url])
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) => {
+            eprintln!("SKIPPED: curl is not available ({e})");
+            return None;
+        }
+    };
+    assert!(out.status.success(), "curl {url}: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, status) = text.rsplit_once('\n').expect("status line");
+    Some((status.to_string(), body.to_string()))
+}
+
+#[tokio::test]
+async fn curl_style_urls_with_raw_quotes_and_arrows_work_as_written() {
+    let db = TestDb::todo();
+    db.psql(
+        "create table todo.people (id int primary key, json_data jsonb);
+         insert into todo.people values (1, '{\"blood_type\": \"A-\"}'), (2, '{\"blood_type\": \"O+\"}');
+         grant select on todo.people to web_anon;",
+    );
+    let t = Tusk::start(&db.seed_env()).await;
+    // PostgREST's docs, as written, against what the same URLs percent-encoded answer.
+    let cases = [
+        ("/people?select=id,json_data->>blood_type&order=id", "/people?select=id,json_data-%3E%3Eblood_type&order=id"),
+        (
+            "/people?select=id&json_data->>blood_type=in.(\"A-\",\"B+\")",
+            "/people?select=id&json_data-%3E%3Eblood_type=in.(%22A-%22,%22B+%22)",
+        ),
+        ("/tasks?select=id&name=like.*<b>*", "/tasks?select=id&name=like.*%3Cb%3E*"),
+        (
+            "/tasks?select=id&name=in.(\"a,b\",\"{x}|^`\\\")",
+            "/tasks?select=id&name=in.(%22a,b%22,%22%7Bx%7D%7C%5E%60%5C%22)",
+        ),
+    ];
+    for (raw, encoded) in cases {
+        let Some((status, body)) = curl_as_written(&t.url(raw)) else { return };
+        let (want_status, want_body) = curl_as_written(&t.url(encoded)).unwrap_or_default();
+        assert_eq!(status, "200", "{raw}: {body}");
+        assert_eq!((status, body), (want_status, want_body), "{raw}");
+    }
+    let (_, body) = curl_as_written(&t.url(cases[0].0)).unwrap_or_default();
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).ok(),
+        Some(json!([{"id": 1, "blood_type": "A-"}, {"id": 2, "blood_type": "O+"}]))
+    );
+    // A raw socket: spaces inside the target too (curl refuses those itself), and UTF-8.
+    let r = raw_exchange(&t, "GET /tasks?select=name&name=eq.finish tutorial 0 HTTP/1.1\r\nHost: x\r\n\r\n".as_bytes());
+    assert!(r.starts_with("HTTP/1.1 200 "), "{r}");
+    assert_eq!(json_body(&r), json!([{"name": "finish tutorial 0"}]));
+    let r = raw_exchange(&t, "GET /tasks?select=id&name=eq.\"José\" HTTP/1.1\r\nHost: x\r\n\r\n".as_bytes());
+    assert!(r.starts_with("HTTP/1.1 200 "), "{r}");
+}
+
+#[tokio::test]
+async fn bodies_pass_untouched_between_pipelined_raw_targets() {
+    let (_db, t) = app(&[]).await;
+    // A body that looks like a request head with raw characters, then a second request.
+    let body = "GET /\"<> HTTP/1.1\r\n\r\n";
+    let request = format!(
+        "POST /rpc/nap HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}\
+         GET /tasks?select=id&name=eq.\"<x>\" HTTP/1.1\r\nHost: x\r\n\r\n",
+        body.len()
+    );
+    let mut s = connect(&t);
+    s.write_all(request.as_bytes()).expect("write");
+    let first = read_response(&mut s);
+    assert!(first.starts_with("HTTP/1.1 4"), "the body is the POST's, not a request: {first}");
+    let second = read_response(&mut s);
+    assert!(second.starts_with("HTTP/1.1 200 "), "{second}");
+    assert_eq!(json_body(&second), json!([]));
+}
+
+#[tokio::test]
+async fn request_heads_the_http_layer_refuses_get_json_errors() {
+    let (_db, t) = app(&[("PGRST_SERVER_MAX_HEADER_SIZE", "8192")]).await;
+    let big = format!("GET /tasks HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "a".repeat(10_000));
+    let cases: [(Vec<u8>, &str, &str); 5] = [
+        (big.into_bytes(), "431", "TUSK431"),
+        (b"GET /tasks HTTP/1.1\r\nBad Header: x\r\n\r\n".to_vec(), "400", "TUSK400"),
+        (b"GET /tasks\x01 HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), "400", "TUSK400"),
+        (b"GET /tasks HTTP/3.0\r\nHost: x\r\n\r\n".to_vec(), "505", "TUSK505"),
+        (b"POST /tasks HTTP/1.1\r\nHost: x\r\nContent-Length: 1x\r\n\r\n".to_vec(), "400", "TUSK400"),
+    ];
+    for (request, status, code) in cases {
+        let r = raw_exchange(&t, &request);
+        assert!(r.starts_with(&format!("HTTP/1.1 {status} ")), "{r}");
+        assert!(r.to_lowercase().contains("connection: close"), "{r}");
+        let body = json_body(&r);
+        assert_eq!(body["code"], code, "{r}");
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{r}");
+    }
+    still_serves(&t).await;
+}

@@ -241,3 +241,41 @@ async fn limits_come_from_the_configuration() {
     assert_eq!(body["details"], "The limit is 4 (request-max-filters)");
     assert_still_serving(&mut tusk, "tight limits").await;
 }
+
+/// "Perhaps you meant" names only what the requesting role may use: a table and a function
+/// only `todo_user` may use are never hinted to the anonymous role, but are to `todo_user`.
+#[tokio::test]
+async fn hints_name_only_what_the_role_may_use() {
+    let db = TestDb::todo();
+    db.psql(
+        "create table todo.hidden_admin (id int);
+         grant all on todo.hidden_admin to todo_user;
+         create function todo.hidden_admin_fn(count_all int) returns int language sql as 'select count_all';
+         revoke execute on function todo.hidden_admin_fn(int) from public;
+         grant execute on function todo.hidden_admin_fn(int) to todo_user;",
+    );
+    let mut tusk = Tusk::start(&db.seed_env()).await;
+    let hint = |r: &Resp| r.json()["hint"].as_str().unwrap_or("").to_string();
+
+    let anon = tusk.get("/hidden_admi").send().await;
+    assert_client_error(&anon, "anonymous, unknown table", Some("PGRST205"));
+    assert!(!hint(&anon).contains("hidden_admin"), "hinted to anon: {anon:#?}");
+    let user = tusk.get("/hidden_admi").bearer(SEED_TOKEN).send().await;
+    assert_client_error(&user, "todo_user, unknown table", Some("PGRST205"));
+    assert!(hint(&user).contains("todo.hidden_admin'"), "not hinted to todo_user: {user:#?}");
+
+    let anon = tusk.post("/rpc/hidden_admin_f").json(&json!({"count_all": 1})).send().await;
+    assert_client_error(&anon, "anonymous, unknown function", Some("PGRST202"));
+    assert!(!hint(&anon).contains("hidden_admin"), "hinted to anon: {anon:#?}");
+    let user = tusk.post("/rpc/hidden_admin_f").bearer(SEED_TOKEN).json(&json!({"count_all": 1})).send().await;
+    assert_client_error(&user, "todo_user, unknown function", Some("PGRST202"));
+    assert!(hint(&user).contains("hidden_admin_fn"), "not hinted to todo_user: {user:#?}");
+
+    // The function exists, with other arguments: its parameter lists are not shown to anon.
+    let anon = tusk.post("/rpc/hidden_admin_fn").json(&json!({"count_al": 1})).send().await;
+    assert_client_error(&anon, "anonymous, wrong arguments", Some("PGRST202"));
+    assert!(!hint(&anon).contains("hidden_admin"), "hinted to anon: {anon:#?}");
+    let user = tusk.post("/rpc/hidden_admin_fn").bearer(SEED_TOKEN).json(&json!({"count_al": 1})).send().await;
+    assert!(hint(&user).contains("hidden_admin_fn(count_all)"), "not hinted to todo_user: {user:#?}");
+    assert_still_serving(&mut tusk, "hints").await;
+}

@@ -7,9 +7,10 @@
 --
 --    * backend.sql (this file) is run once by the self-hoster on their own
 --      PostgreSQL database:  psql "postgres://admin@host/dbname" < backend.sql
---    * frontend.js is a single ES module that the app's developers publish on
---      a CDN. The HTML page served by the database (todo.homepage() below)
---      loads it, and it talks to the REST API.
+--    * frontend.js is a single ES module (static/frontend.js beside this
+--      file). The HTML page served by the database (todo.homepage() below)
+--      loads it, and it talks to the REST API. tusk serves it itself
+--      (server-static-dir); the developers may also publish it on a CDN.
 --
 --  Between the two sits a PostgREST-compatible server (PostgREST itself, or
 --  tusk). It turns the database schema into an HTTP API:
@@ -26,6 +27,10 @@
 --    PGRST_DB_SCHEMAS=todo PGRST_DB_ANON_ROLE=web_anon \
 --    PGRST_JWT_SECRET=your-256-bit-secret-your-256-bit-secret \
 --    PGRST_RAW_MEDIA_TYPES=text/html  postgrest        (or: tusk)
+--
+--  With tusk, add PGRST_SERVER_STATIC_DIR=examples/todo/static so that it
+--  serves frontend.js at /static/frontend.js, where the page loads it from.
+--  (PostgREST serves no files: point todo.frontend_url at a CDN, see 6.)
 --
 --  and open http://localhost:3000/rpc/homepage.
 --
@@ -254,13 +259,17 @@ where not exists (select 1 from todo.tasks);
 --
 --  The page is a small shell: it styles the body, shows a "Loading…" state,
 --  and loads frontend.js (a single ES module) which renders the actual app
---  and calls the REST API on the same origin.
+--  and calls the REST API on the same origin. If the script cannot be loaded
+--  (no network, a wrong URL) or has not started after 20 seconds, a small
+--  inline script (allowed by its hash in the Content-Security-Policy) says
+--  so on the page instead of spinning forever.
 --
 --  WHERE frontend.js COMES FROM is configurable, with the custom setting
---  `todo.frontend_url`. By default it is the developers' CDN. A self-hoster
---  who wants to serve (or pin, or audit) their own copy runs:
+--  `todo.frontend_url`. By default it is /static/frontend.js on this same
+--  server (tusk's server-static-dir; works offline). To load it from a CDN
+--  or another server instead:
 --
---      ALTER DATABASE <dbname> SET todo.frontend_url = 'https://example.org/todo/frontend.js';
+--      ALTER DATABASE <dbname> SET todo.frontend_url = 'https://cdn.jsdelivr.net/gh/tusk-dev/tusk@main/examples/todo/static/frontend.js';
 --
 --  Database-level settings apply to NEW connections, so restart the API
 --  server (or wait for its pool to reconnect) afterwards. To go back to the
@@ -294,8 +303,34 @@ as $function$
   with setting as (
     select coalesce(
              nullif(current_setting('todo.frontend_url', true), ''),
-             'https://cdn.jsdelivr.net/gh/tusk-dev/tusk@main/examples/todo/frontend.js'
+             '/static/frontend.js'
            ) as url
+  ),
+  boot as (
+    -- Runs before the module: tells the user when frontend.js does not load.
+    -- Fixed text, allowed by its SHA-256 in the Content-Security-Policy.
+    select script, encode(sha256(convert_to(script, 'UTF8')), 'base64') as hash
+    from (select $js$
+(function () {
+  var el = document.getElementById('frontend-script');
+  function fail(why) {
+    var boot = document.querySelector('#app .boot');
+    if (!boot) return;
+    boot.setAttribute('data-testid', 'boot-failed');
+    boot.replaceChildren();
+    var h = document.createElement('h1');
+    h.textContent = 'The app could not be loaded';
+    var p = document.createElement('p');
+    p.textContent = why + ' (' + el.src + '). Check the network connection, or the todo.frontend_url setting; the data is also available as JSON at /tasks.';
+    boot.append(h, p);
+  }
+  function later(f) {
+    if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', f); else f();
+  }
+  el.addEventListener('error', function () { later(function () { fail('Its script did not load'); }); });
+  setTimeout(function () { fail('Its script has not started after 20 seconds'); }, 20000);
+})();
+$js$::text as script) s
   ),
   parts as (
     select url,
@@ -310,15 +345,17 @@ as $function$
              '&', '&amp;'), '"', '&quot;'), '''', '&#39;'), '<', '&lt;'), '>', '&gt;') as src,
            replace(replace(replace(replace(replace(replace(
              coalesce(origin, ''),
-             ';', ''), '&', '&amp;'), '"', '&quot;'), '''', '&#39;'), '<', '&lt;'), '>', '&gt;') as script_origin
-    from parts
+             ';', ''), '&', '&amp;'), '"', '&quot;'), '''', '&#39;'), '<', '&lt;'), '>', '&gt;') as script_origin,
+           boot.script as boot_script,
+           boot.hash as boot_hash
+    from parts, boot
   )
-  select replace(replace($html$<!doctype html>
+  select replace(replace(replace(replace($html$<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1, viewport-fit=cover">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'self' {{SCRIPT_ORIGIN}}; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; form-action 'none'">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'self' {{SCRIPT_ORIGIN}} 'sha256-{{BOOT_HASH}}'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; form-action 'none'">
 <meta name="referrer" content="no-referrer">
 <meta name="color-scheme" content="light dark">
 <meta name="theme-color" content="#4f46e5">
@@ -345,7 +382,8 @@ as $function$
   @keyframes spin { to { transform: rotate(360deg); } }
   @media (prefers-reduced-motion: reduce) { .boot .spinner { animation: none; } }
 </style>
-<script type="module" src="{{FRONTEND_URL}}"></script>
+<script type="module" src="{{FRONTEND_URL}}" id="frontend-script"></script>
+<script>{{BOOT_SCRIPT}}</script>
 </head>
 <body>
 <div id="app" data-testid="app-root">
@@ -358,11 +396,12 @@ as $function$
 </div>
 </body>
 </html>
-$html$, '{{FRONTEND_URL}}', src), '{{SCRIPT_ORIGIN}}', script_origin)::todo."text/html"
+$html$, '{{BOOT_SCRIPT}}', boot_script), '{{BOOT_HASH}}', boot_hash),
+     '{{FRONTEND_URL}}', src), '{{SCRIPT_ORIGIN}}', script_origin)::todo."text/html"
   from escaped;
 $function$;
 
-comment on function todo.homepage() is 'The app''s HTML page (GET /rpc/homepage). Loads frontend.js from the URL in the todo.frontend_url setting, or the CDN by default.';
+comment on function todo.homepage() is 'The app''s HTML page (GET /rpc/homepage). Loads frontend.js from the URL in the todo.frontend_url setting, or /static/frontend.js by default.';
 
 grant execute on function todo.homepage() to web_anon;
 
@@ -679,7 +718,58 @@ $$;
 
 
 -- -----------------------------------------------------------------------------
---  8. Done
+--  8. Live updates
+-- -----------------------------------------------------------------------------
+--
+--  The app subscribes to its list with the same URL it reads it with, asking
+--  for Server-Sent Events (tusk only; PostgREST answers 406):
+--
+--      GET /tasks?select=*&order=id        Accept: text/event-stream
+--
+--  tusk sends the list as that request would return it, and again whenever it
+--  changes. It learns of changes from these triggers: after each statement
+--  that writes todo.tasks, they NOTIFY the "tusk_changes" channel (tusk's
+--  db-changes-channel setting) with the table's name. A notification is sent
+--  only when the transaction commits, once per table however many rows
+--  changed, and carries no row data: tusk re-runs each subscriber's read AS
+--  THAT SUBSCRIBER (its role, its JWT claims, the policies above), so nobody
+--  learns anything about rows they cannot SELECT.
+--
+--  To make another table live, add the same trigger to it:
+--
+--      create trigger live_changes
+--        after insert or update or delete or truncate on my_schema.my_table
+--        for each statement execute function tusk.notify_change();
+--
+--  The function lives in its own schema, "tusk", which is not exposed by the
+--  API (it is not in db-schemas) and to which no API role needs any grant.
+
+create schema if not exists tusk;
+
+comment on schema tusk is 'Helpers of the tusk API server (not exposed by the API).';
+
+create or replace function tusk.notify_change()
+returns trigger
+language plpgsql
+as $function$
+begin
+  -- The channel is the trigger's argument, else tusk's default db-changes-channel.
+  perform pg_notify(coalesce(tg_argv[0], 'tusk_changes'), tg_table_schema || '.' || tg_table_name);
+  return null;
+end
+$function$;
+
+comment on function tusk.notify_change() is 'Statement-level trigger: NOTIFY tusk_changes (or the channel given as argument) with ''schema.table'', for tusk''s live subscriptions.';
+
+drop trigger if exists live_changes on todo.tasks;
+
+create trigger live_changes
+  after insert or update or delete or truncate on todo.tasks
+  for each statement execute function tusk.notify_change();
+
+
+-- -----------------------------------------------------------------------------
+--  9. Done
 -- -----------------------------------------------------------------------------
 --
 --  Ask a running API server to reload its schema cache (PostgREST listens on

@@ -97,6 +97,9 @@ pub struct ApiRequest {
     pub canonical_query: String,
     pub headers: Vec<(String, String)>,
     pub cookies: Vec<(String, String)>,
+    /// The role the request runs as, set after authentication (`app`); empty until then.
+    /// "Perhaps you meant" hints name only what it may use.
+    pub role: String,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -174,6 +177,7 @@ pub fn parse(config: &Config, req: &RawRequest) -> Result<ApiRequest, Error> {
         canonical_query: canonical_query(&req.query),
         headers: req.headers.clone(),
         cookies,
+        role: String::new(),
     })
 }
 

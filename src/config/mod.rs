@@ -20,6 +20,7 @@ use std::path::Path;
 
 mod claim_path;
 mod dump;
+mod edge;
 mod file;
 pub mod libpq;
 mod settings;
@@ -27,6 +28,7 @@ mod uri;
 
 pub use claim_path::{ClaimPath, ClaimPathError, Step};
 pub use dump::example;
+pub use edge::{Cidr, Edge};
 pub use file::ConfigSource;
 pub use settings::{env_name, in_db_name, in_db_settings, setting, Kind, Setting, SETTINGS};
 
@@ -153,7 +155,18 @@ pub struct Config {
     pub server_header_timeout: std::time::Duration,
     pub server_body_timeout: std::time::Duration,
     pub server_idle_timeout: std::time::Duration,
+    /// The largest request head, in bytes (`server-max-header-size`).
+    pub server_max_header_size: usize,
+    /// The PEM certificate chain and key (`server-tls-cert`, `server-tls-key`): both or neither.
+    pub server_tls: Option<(String, String)>,
     pub server_trace_header: Option<String>,
+    /// Compression, static files, rate limits and trusted proxies (tusk's own, `edge.rs`).
+    pub server_edge: edge::Edge,
+    /// Live updates: the channel change triggers notify (`db-changes-channel`), the most
+    /// subscriptions open at once, and the least time between two re-runs of one group.
+    pub db_changes_channel: String,
+    pub server_max_subscriptions: usize,
+    pub server_subscription_interval: std::time::Duration,
     /// Listen on this unix socket instead of TCP (`server-unix-socket`), with this mode.
     pub server_unix_socket: Option<String>,
     pub server_unix_socket_mode: u32,
@@ -262,7 +275,8 @@ impl Config {
     }
 
     /// Validates raw settings (names canonical: [`ConfigSource::read`] maps the old ones) into
-    /// a [`Config`].
+    /// a [`Config`]. It is long because its struct literal names every `Config` field once;
+    /// the checks of more than a line are helpers.
     pub fn from_raw(mut raw: BTreeMap<String, String>) -> Result<Config, ConfigError> {
         let warnings = complete(&mut raw)?;
         let r = Raw(&raw);
@@ -300,6 +314,8 @@ impl Config {
         let seconds = |name| r.positive(name, "seconds").map(std::time::Duration::from_secs);
         let (server_header_timeout, server_body_timeout, server_idle_timeout) =
             (seconds("server-header-timeout")?, seconds("server-body-timeout")?, seconds("server-idle-timeout")?);
+        let (server_max_subscriptions, server_subscription_interval) = live_limits(&r)?;
+        let (server_max_header_size, server_tls) = http_edge(&r)?;
         Ok(Config {
             db_uri: r.value("db-uri").to_string(),
             db_anon_role: r.text("db-anon-role"),
@@ -332,7 +348,13 @@ impl Config {
             server_header_timeout,
             server_body_timeout,
             server_idle_timeout,
+            server_max_header_size,
+            server_tls,
             server_trace_header: r.get("server-trace-header").map(str::to_lowercase),
+            server_edge: edge::read(&r)?,
+            db_changes_channel: r.value("db-changes-channel").to_string(),
+            server_max_subscriptions,
+            server_subscription_interval,
             server_unix_socket: r.text("server-unix-socket"),
             server_unix_socket_mode,
             server_reuseport: r.flag("server-reuseport"),
@@ -457,6 +479,20 @@ fn from_env_warning(warning: &str, env: &BTreeMap<String, String>) -> String {
         }
         None => format!("unknown setting {} ({name}) is ignored", env_name(name)),
     }
+}
+
+/// `server-max-header-size`, and the TLS files (`server-tls-cert`, `server-tls-key`: both or
+/// neither).
+fn http_edge(r: &Raw) -> Result<(usize, Option<(String, String)>), ConfigError> {
+    let max_header_size = usize::try_from(r.positive("server-max-header-size", "bytes")?)
+        .map_err(|_| invalid("server-max-header-size", "is too large"))?;
+    let tls = match (r.text("server-tls-cert"), r.text("server-tls-key")) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        (Some(_), None) => return Err(invalid("server-tls-key", "must be set with server-tls-cert")),
+        (None, Some(_)) => return Err(invalid("server-tls-cert", "must be set with server-tls-key")),
+    };
+    Ok((max_header_size, tls))
 }
 
 /// Typed reads of the raw settings (after [`complete`]): an empty value counts as unset.
@@ -589,6 +625,13 @@ fn check_kind(setting: &Setting, v: &str) -> Result<(), ConfigError> {
         }
         _ => Ok(()),
     }
+}
+
+/// `server-max-subscriptions` and `server-subscription-interval` (milliseconds, at most a minute).
+fn live_limits(r: &Raw) -> Result<(usize, std::time::Duration), ConfigError> {
+    let max = r.int("server-max-subscriptions")?.max(0) as usize;
+    let interval = std::time::Duration::from_millis(r.int("server-subscription-interval")?.clamp(0, 60_000) as u64);
+    Ok((max, interval))
 }
 
 /// `admin-server-port`: a port number, and not `server-port`.

@@ -246,6 +246,68 @@ pub const SETTINGS: &[Setting] = &[
     )
     .defaults_to("30")
     .tusk_only(),
+    // tusk's HTTP edge, so that nothing needs to stand in front of it (docs/deploy.md): read
+    // for each request, so a reload applies them.
+    Setting::new(
+        "server-compression",
+        Bool,
+        "tusk: compress responses over 1 KiB (gzip, br, zstd, from Accept-Encoding)",
+    )
+    .defaults_to("true")
+    .tusk_only(),
+    Setting::new("server-static-dir", Str, "tusk: a directory of files served under server-static-path").tusk_only(),
+    Setting::new("server-static-path", Str, "tusk: the URL path under which server-static-dir is served")
+        .defaults_to("/static")
+        .tusk_only(),
+    Setting::new("server-static-cache-control", Str, "tusk: the Cache-Control header of static files")
+        .defaults_to("no-cache")
+        .tusk_only(),
+    Setting::new("server-rate-limit", Int, "tusk: requests per second per client address and per JWT role; 0 is off")
+        .defaults_to("0")
+        .tusk_only(),
+    Setting::new(
+        "server-rate-limit-burst",
+        Int,
+        "tusk: requests a client may make at once; 0 means one second's worth (server-rate-limit)",
+    )
+    .defaults_to("0")
+    .tusk_only(),
+    Setting::new(
+        "server-trusted-proxies",
+        Str,
+        "tusk: comma-separated addresses or CIDR ranges of proxies whose X-Forwarded-For is believed",
+    )
+    .tusk_only(),
+    // Live updates (`Accept: text/event-stream`, docs/live.md): tusk's own.
+    Setting::new(
+        "db-changes-channel",
+        Str,
+        "tusk: channel the change triggers NOTIFY with 'schema.table'; live subscriptions re-run their read on it",
+    )
+    .defaults_to("tusk_changes")
+    .tusk_only(),
+    Setting::new("server-max-subscriptions", Int, "tusk: live subscriptions (event streams) open at once; past it 503")
+        .defaults_to("1000")
+        .tusk_only(),
+    Setting::new(
+        "server-subscription-interval",
+        Int,
+        "tusk: milliseconds between two re-runs of the same subscription group (changes meanwhile are coalesced)",
+    )
+    .defaults_to("50")
+    .tusk_only(),
+    Setting::new(
+        "server-max-header-size",
+        Int,
+        "tusk: largest request head (request line and headers) accepted, in bytes; larger gets 431",
+    )
+    .defaults_to("65536")
+    .tusk_only(),
+    // tusk's own TLS: both PEM paths set make the port speak HTTPS (and HTTP/2 by ALPN); the
+    // files are read again on every config reload, so a renewed certificate needs no restart.
+    Setting::new("server-tls-cert", Str, "tusk: PEM certificate chain; with server-tls-key, the port speaks HTTPS")
+        .tusk_only(),
+    Setting::new("server-tls-key", Str, "tusk: PEM private key of server-tls-cert").tusk_only(),
     Setting::new("server-cors-allowed-origins", Str, "Comma-separated origins allowed by CORS; unset allows any")
         .in_db(),
     Setting::new("server-host", Str, "Host to bind: an address, or !4 / !6 / * / *4 / *6")

@@ -1,12 +1,24 @@
-//! LISTEN for reload notifications (`db-channel`) on a connection of its own.
+//! LISTEN for reload notifications (`db-channel`) and change notifications
+//! (`db-changes-channel`, for live subscriptions) on one connection of its own.
 
 use super::{conn_info, connect};
 use std::time::Duration;
 
-/// LISTENs on `channel` and sends each notification's payload to `tx`, reconnecting with
-/// backoff when the connection drops (at most a second apart, so that the reload sent on
-/// reconnecting follows a restarted database closely). Runs until `tx` is closed.
-pub async fn listen(uri: String, channel: String, tx: tokio::sync::mpsc::Sender<String>) {
+/// What the LISTEN connection heard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Heard {
+    Notification {
+        channel: String,
+        payload: String,
+    },
+    /// The connection came back after being lost: notifications may have been missed.
+    Reconnected,
+}
+
+/// LISTENs on `channels` and sends each notification to `tx`, reconnecting with backoff when
+/// the connection drops (at most a second apart, so that what is done on reconnecting follows
+/// a restarted database closely). Runs until `tx` is closed.
+pub async fn listen(uri: String, channels: Vec<String>, tx: tokio::sync::mpsc::Sender<Heard>) {
     use futures_util::future::poll_fn;
     const FIRST: Duration = Duration::from_millis(100);
     let mut backoff = FIRST;
@@ -28,7 +40,11 @@ pub async fn listen(uri: String, channel: String, tx: tokio::sync::mpsc::Sender<
                     loop {
                         match poll_fn(|cx| connection.poll_message(cx)).await {
                             Some(Ok(tokio_postgres::AsyncMessage::Notification(n))) => {
-                                if notify.send(n.payload().to_string()).await.is_err() {
+                                let heard = Heard::Notification {
+                                    channel: n.channel().to_string(),
+                                    payload: n.payload().to_string(),
+                                };
+                                if notify.send(heard).await.is_err() {
                                     break;
                                 }
                             }
@@ -38,13 +54,15 @@ pub async fn listen(uri: String, channel: String, tx: tokio::sync::mpsc::Sender<
                     }
                     let _ = done_tx.send(());
                 }));
-                let listen = crate::query::listen(&channel);
+                let listen = crate::query::listen(&channels);
                 if client.batch_execute(&listen.sql).await.is_ok() {
-                    tracing::info!("Listening for notifications on the {channel} channel");
+                    for channel in &channels {
+                        tracing::info!("Listening for notifications on the {channel} channel");
+                    }
                     backoff = FIRST;
                     if reconnecting {
                         // Notifications may have been missed meanwhile: reload to be safe.
-                        let _ = tx.send("reload schema".into()).await;
+                        let _ = tx.send(Heard::Reconnected).await;
                     }
                     reconnecting = true;
                     let _ = done_rx.await;

@@ -16,34 +16,57 @@
 
 mod connect;
 mod listen;
+pub mod live;
 mod replica;
 
 use crate::error::{Error, PgError};
 pub use crate::query::DbResult;
-use crate::query::{column, Statement, Transaction};
+use crate::query::{column, Param, Statement, Transaction};
 use crate::schema_cache::{SchemaCache, CATALOG_QUERY};
 use bytes::{Bytes, BytesMut};
 pub use connect::{conn_info, connect, last_failure};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-pub use listen::listen;
+pub use listen::{listen, Heard};
 pub use replica::{watch_replicas, Replica, Replicas};
 use std::time::Duration;
 use tokio_postgres::types::{Format, FromSql, IsNull, ToSql, Type};
 use tokio_postgres::NoTls;
 
 /// A parameter sent as text with the type PostgreSQL inferred: it parses the value itself.
+/// The request body is written from its own bytes, without a copy, and let go of as soon as it
+/// is in the protocol message (see [`take_body`]).
 #[derive(Debug)]
-struct Text<'a>(Option<&'a str>);
+enum Text<'a> {
+    Param(&'a Param),
+    /// The body, taken out of its statement: the `Bind` message is its only other copy, and
+    /// the driver copies that message once more into the connection's write buffer, so the
+    /// body itself is dropped the moment it is written (it is bound once).
+    Body(std::sync::Mutex<Option<(Bytes, bool)>>),
+}
 
 impl ToSql for Text<'_> {
     fn to_sql(&self, _: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
-        match self.0 {
-            Some(s) => {
+        let (bytes, in_array) = match self {
+            Text::Param(Param::Null) => return Ok(IsNull::Yes),
+            Text::Param(Param::Text(s)) => {
                 out.extend_from_slice(s.as_bytes());
-                Ok(IsNull::No)
+                return Ok(IsNull::No);
             }
-            None => Ok(IsNull::Yes),
+            Text::Param(Param::Body { bytes, in_array }) => (bytes.clone(), *in_array),
+            Text::Body(body) => match body.lock().ok().and_then(|mut b| b.take()) {
+                Some(b) => b,
+                None => return Err("the request body was already sent".into()),
+            },
+        };
+        out.reserve(bytes.len().saturating_add(2));
+        if in_array {
+            out.extend_from_slice(b"[");
         }
+        out.extend_from_slice(&bytes);
+        if in_array {
+            out.extend_from_slice(b"]");
+        }
+        Ok(IsNull::No)
     }
     fn accepts(_: &Type) -> bool {
         true
@@ -52,6 +75,32 @@ impl ToSql for Text<'_> {
         Format::Text
     }
     tokio_postgres::types::to_sql_checked!();
+}
+
+/// The request body, taken out of the main statement (an empty body stays behind), so that
+/// its bytes are freed as soon as they are written into the `Bind` message ([`with_body`]).
+type TakenBody = Vec<Option<(Bytes, bool)>>;
+
+fn take_body(s: &mut Statement) -> TakenBody {
+    s.params
+        .iter_mut()
+        .map(|p| match p {
+            Param::Body { bytes, in_array } => Some((std::mem::take(bytes), *in_array)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The statement's parameters, with the body [`take_body`] took out of it.
+fn with_body(s: &Statement, mut taken: TakenBody) -> Vec<Text<'_>> {
+    s.params
+        .iter()
+        .zip(taken.iter_mut())
+        .map(|(p, t)| match t.take() {
+            Some(body) => Text::Body(std::sync::Mutex::new(Some(body))),
+            None => Text::Param(p),
+        })
+        .collect()
 }
 
 /// The `body` column, whatever its type (json, jsonb, text, xml, bytea or a domain over one):
@@ -77,7 +126,7 @@ impl<'a> FromSql<'a> for RawBody {
 }
 
 fn params(s: &Statement) -> Vec<Text<'_>> {
-    s.params.iter().map(|p| Text(p.as_deref())).collect()
+    s.params.iter().map(Text::Param).collect()
 }
 
 fn refs<'a>(p: &'a [Text<'a>]) -> Vec<&'a (dyn ToSql + Sync)> {
@@ -234,6 +283,13 @@ fn pool_error(e: deadpool_postgres::PoolError) -> Error {
 /// vary), and each prepared statement holds memory in both tusk and the backend.
 pub const MAX_PREPARED_PER_CONNECTION: usize = 1000;
 
+/// A request whose bound values, or a response whose body, is larger than this (1 MiB) closes
+/// its connection afterwards (see [`run`]): tokio-postgres keeps a connection's message and
+/// read/write buffers at the largest size they grew to, which after a 20 MB bulk insert is
+/// tens of MB per pooled connection, never given back. A new connection costs a few
+/// milliseconds, little next to handling a megabyte.
+pub const LARGE_MESSAGE: usize = 1 << 20;
+
 /// The pool, plus which main statements each connection has prepared: a statement known to
 /// be prepared is sent in the same round trip as `BEGIN` and the settings; a new one must be
 /// prepared inside the transaction first (as the request's role).
@@ -270,6 +326,13 @@ impl Db {
         }
         for r in &self.replicas.members {
             r.db.clear_statement_caches();
+        }
+    }
+
+    /// Forgets a connection that is being closed.
+    fn forget(&self, id: deadpool_postgres::ObjectId) {
+        if let Ok(mut p) = self.prepared.lock() {
+            p.remove(&id);
         }
     }
 
@@ -327,6 +390,10 @@ impl Db {
 /// PostgreSQL a cancel request for the running statement, lets the transaction fail (57014)
 /// and roll back, and only then gives the connection back to the pool, so the cancel cannot
 /// hit another request's statement.
+///
+/// A connection that carried a large request or response (over [`LARGE_MESSAGE`]) is closed
+/// afterwards instead of going back to the pool: the driver keeps the buffers a connection's
+/// messages grew to for as long as the connection lives.
 pub async fn run(db: &std::sync::Arc<Db>, tx: Transaction) -> Result<DbResult, Error> {
     if db.replicas.members.is_empty() {
         run_here(db, tx).await
@@ -336,7 +403,7 @@ pub async fn run(db: &std::sync::Arc<Db>, tx: Transaction) -> Result<DbResult, E
 }
 
 /// [`run`] on this pool.
-async fn run_here(db: &std::sync::Arc<Db>, tx: Transaction) -> Result<DbResult, Error> {
+async fn run_here(db: &std::sync::Arc<Db>, mut tx: Transaction) -> Result<DbResult, Error> {
     let client = db.pool.get().await.map_err(pool_error).inspect_err(|e| {
         if matches!(e, Error::PoolTimeout) {
             db.pool_timeouts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -346,9 +413,18 @@ async fn run_here(db: &std::sync::Arc<Db>, tx: Transaction) -> Result<DbResult, 
     let (abandoned, mut abandoned_rx) = tokio::sync::oneshot::channel::<()>();
     let guard = CancelOnDrop(Some(abandoned));
     let task = tokio::spawn(async move {
-        let mut work = Box::pin(run_on(&db, &client, &tx));
+        let sent = tx.main.params.iter().map(Param::len).fold(0usize, usize::saturating_add);
+        let mut work = Box::pin(run_on(&db, &client, &mut tx));
         tokio::select! {
-            r = &mut work => return r,
+            r = &mut work => {
+                drop(work);
+                let received = r.as_ref().map(|r| r.body.len()).unwrap_or(0);
+                if sent.max(received) > LARGE_MESSAGE {
+                    db.forget(deadpool_postgres::Object::id(&client));
+                    drop(deadpool_postgres::Object::take(client));
+                }
+                return r;
+            }
             // Err: the guard was disarmed, which happens only once the task is done.
             Ok(()) = &mut abandoned_rx => {}
         }
@@ -385,10 +461,12 @@ impl Drop for CancelOnDrop {
     }
 }
 
-async fn run_on(db: &Db, client: &deadpool_postgres::Client, tx: &Transaction) -> Result<DbResult, Error> {
+async fn run_on(db: &Db, client: &deadpool_postgres::Client, tx: &mut Transaction) -> Result<DbResult, Error> {
     let policy = tx.policy;
+    let body = take_body(&mut tx.main);
+    let tx = &*tx;
     if !tx.prepared {
-        return run_unprepared(client, tx).await;
+        return run_unprepared(client, tx, body).await;
     }
     let id = deadpool_postgres::Object::id(client);
     let known = |s: &Statement| db.is_prepared((id, sql_hash(&s.sql)));
@@ -398,7 +476,7 @@ async fn run_on(db: &Db, client: &deadpool_postgres::Client, tx: &Transaction) -
     let settings_refs = refs(&settings_params);
     let pre_params = tx.pre_request.as_ref().map(params).unwrap_or_default();
     let pre_refs = refs(&pre_params);
-    let main_params = params(&tx.main);
+    let main_params = with_body(&tx.main, body);
     let main_refs = refs(&main_params);
     // Needs a look at the result before deciding how the transaction ends?
     let check_first = policy.require_single || policy.max_affected.is_some() || tx.estimate.is_some();
@@ -461,10 +539,14 @@ async fn run_on(db: &Db, client: &deadpool_postgres::Client, tx: &Transaction) -
 /// `db-prepared-statements = false`: every statement is sent unnamed (parse, bind and execute
 /// in one go, values still bound), so nothing stays prepared on the connection. Still one
 /// pipelined round trip.
-async fn run_unprepared(client: &deadpool_postgres::Client, tx: &Transaction) -> Result<DbResult, Error> {
+async fn run_unprepared(
+    client: &deadpool_postgres::Client,
+    tx: &Transaction,
+    body: TakenBody,
+) -> Result<DbResult, Error> {
     let settings_params = params(&tx.settings);
     let pre_params = tx.pre_request.as_ref().map(params).unwrap_or_default();
-    let main_params = params(&tx.main);
+    let main_params = with_body(&tx.main, body);
     let (settings_typed, main_typed) = (typed(&settings_params), typed(&main_params));
     let begin = client.batch_execute(tx.begin);
     let set = client.query_typed(&tx.settings.sql, &settings_typed);

@@ -361,15 +361,18 @@ fn no_function_hint(
         let mut names: Vec<&str> = cache
             .routines
             .iter()
-            .filter(|(k, rs)| k.schema == req.schema && rs.iter().any(Routine::callable))
+            .filter(|(k, rs)| k.schema == req.schema && rs.iter().any(|r| r.callable() && r.usable_by(&req.role)))
             .map(|(k, _)| k.name.as_str())
             .collect();
         // A fixed order, so that equally close names always give the same hint.
         names.sort_unstable();
         crate::fuzzy::closest_scoring(&names, name, crate::fuzzy::NAME_SCORE)?.to_string()
     } else {
-        let lists: Vec<String> =
-            candidates.iter().map(|r| sorted_list(r.params.iter().map(|p| p.name.as_str()).collect())).collect();
+        let lists: Vec<String> = candidates
+            .iter()
+            .filter(|r| r.usable_by(&req.role))
+            .map(|r| sorted_list(r.params.iter().map(|p| p.name.as_str()).collect()))
+            .collect();
         let lists: Vec<&str> = lists.iter().map(String::as_str).collect();
         let query = sorted_list(arg_names.iter().map(String::as_str).collect());
         format!("{name}{}", crate::fuzzy::closest(&lists, &query)?)

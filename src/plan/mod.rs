@@ -12,10 +12,12 @@
 //! - [`mutate`]: POST/PATCH/PUT/DELETE (payload columns resolved as [`WriteColumn`]s or
 //!   PGRST204, on_conflict, PUT checks);
 //! - [`call`]: `/rpc` overload resolution, arguments vs. filters (PGRST202/203);
-//! - [`negotiate`]: `Accept` → [`Media`], EXPLAIN (PGRST107).
+//! - [`negotiate`]: `Accept` → [`Media`], EXPLAIN (PGRST107);
+//! - [`live`]: whether a request is a live subscription (`Accept: text/event-stream`).
 
 mod call;
 mod field;
+pub mod live;
 mod mutate;
 mod negotiate;
 mod read;
@@ -169,6 +171,15 @@ pub struct Plan {
     pub applied: Vec<String>,
 }
 
+impl Plan {
+    /// Lets go of the request body once the statement binds it (see `app::run`).
+    pub fn drop_body(&mut self) {
+        if let Action::Mutate { payload, .. } = &mut self.action {
+            *payload = None;
+        }
+    }
+}
+
 /// Resolves a request against the schema cache.
 pub fn plan(config: &Config, cache: &SchemaCache, req: &ApiRequest) -> Result<Plan, Error> {
     let prefs = &req.preferences;
@@ -247,7 +258,7 @@ fn plan_action(
         (Target::Root, Method::Options) => Action::Options { allow: "OPTIONS,GET,HEAD".into() },
         (Target::Root, _) => return Err(Error::InvalidPath),
         (Target::Relation(name), method) => {
-            let table = find_table(cache, &req.schema, name)?;
+            let table = find_table(cache, req, name)?;
             let qualified = QualifiedName::new(&table.schema, &table.name);
             match method {
                 Method::Options => Action::Options { allow: table_allow(table) },
@@ -341,9 +352,12 @@ fn set_rep_output(action: &mut Action, media: &Media) {
     }
 }
 
-fn find_table<'a>(cache: &'a SchemaCache, schema: &str, name: &str) -> Result<&'a Table, Error> {
+fn find_table<'a>(cache: &'a SchemaCache, req: &ApiRequest, name: &str) -> Result<&'a Table, Error> {
+    let schema = &req.schema;
     cache.table(schema, name).ok_or_else(|| Error::NoTable {
         name: format!("{schema}.{name}"),
-        hint: cache.similar_table(schema, name).map(|t| format!("Perhaps you meant the table '{schema}.{t}'")),
+        hint: cache
+            .similar_table(schema, name, &req.role)
+            .map(|t| format!("Perhaps you meant the table '{schema}.{t}'")),
     })
 }

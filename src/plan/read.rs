@@ -249,7 +249,7 @@ fn build_embed(
         });
     };
     let cache = rows.cache();
-    let rel = find_relationship(cache, schema, source, name, hint.as_deref())?;
+    let rel = find_relationship(cache, schema, source, name, hint.as_deref(), &req.role)?;
     let out_name = alias.clone().unwrap_or_else(|| name.clone());
     let mut sub_path = path.to_vec();
     sub_path.push(out_name.clone());

@@ -17,6 +17,7 @@ pub(super) fn find_relationship(
     source: &str,
     target: &str,
     hint: Option<&str>,
+    role: &str,
 ) -> Result<Relationship, Error> {
     let rels = cache.relationships_from(schema, source);
     let found: Vec<&Relationship> =
@@ -34,7 +35,7 @@ pub(super) fn find_relationship(
             child: target.to_string(),
             schema: schema.to_string(),
             hint: hint.map(str::to_string),
-            suggestion: suggestion(cache, rels, schema, source, target),
+            suggestion: suggestion(cache, rels, schema, source, target, role),
         }),
         many => {
             let options: Vec<String> = many.iter().map(|r| format!("'{}!{}'", target, r.constraint)).collect();
@@ -86,22 +87,26 @@ fn names(cache: &SchemaCache, r: &Relationship, target: &str, hint: Option<&str>
 /// PGRST200's suggestion, as PostgREST's fuzzy set gives it: when `source` has relationships,
 /// the closest other table it is related to — none when `target` is one of them, only through
 /// another path (fuzzyset answers an exact match alone) —; when it has none, the closest table
-/// that has some, at the score of a table name (so a hint cannot list a schema's tables).
+/// that has some, at the score of a table name (so a hint cannot list a schema's tables). Only
+/// tables `role` may use are named.
 fn suggestion(
     cache: &SchemaCache,
     rels: &[Relationship],
     schema: &str,
     source: &str,
     target: &str,
+    role: &str,
 ) -> Option<Box<Suggestion>> {
+    let usable = |name: &str| cache.table(schema, name).is_none_or(|t| t.usable_by(role));
     let closest = |names: &mut dyn Iterator<Item = &String>, name: &str, min_score: f64| {
         // A fixed order, so that equally close names always give the same hint.
         let mut names: Vec<&str> = names.map(String::as_str).collect();
-        names.sort_unstable();
-        names.dedup();
         if names.contains(&name) {
             return None;
         }
+        names.retain(|n| usable(n));
+        names.sort_unstable();
+        names.dedup();
         crate::fuzzy::closest_scoring(&names, name, min_score)
             .map(|n| Box::new(Suggestion { name: n.to_string(), instead_of: name.to_string() }))
     };

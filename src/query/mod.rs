@@ -32,11 +32,65 @@ pub use session::{listen, pre_config_call, transaction, REPLAY_POSITION, WAL_POS
 pub use sql::ident;
 use sql::Sql;
 
-/// SQL text and its parameters (`None` is SQL NULL). Parameters are sent as text.
+/// SQL text and its parameters. Parameters are sent as text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Statement {
     pub sql: String,
-    pub params: Vec<Option<String>>,
+    pub params: Vec<Param>,
+}
+
+/// One bound value, sent as text of type `unknown` (PostgreSQL parses it).
+#[derive(Clone, PartialEq, Eq)]
+pub enum Param {
+    Null,
+    Text(String),
+    /// The request body, bound as it arrived: its bytes are written straight into the
+    /// protocol message, never copied into a `String` first (a bulk insert of 20 MB would
+    /// otherwise hold one more copy). `in_array`: sent wrapped in `[` `]` (an object body
+    /// written as a one-element array).
+    Body {
+        bytes: bytes::Bytes,
+        in_array: bool,
+    },
+}
+
+impl Param {
+    /// How many bytes the value takes in the protocol message.
+    pub fn len(&self) -> usize {
+        match self {
+            Param::Null => 0,
+            Param::Text(s) => s.len(),
+            Param::Body { bytes, in_array } => bytes.len().saturating_add(if *in_array { 2 } else { 0 }),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The text of a [`Param::Text`] (`None` for NULL and for the body).
+    pub fn as_deref(&self) -> Option<&str> {
+        match self {
+            Param::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// Printed as the `Option<String>` it stands for (`None`, `Some("…")`), as the SQL snapshots
+/// show parameters.
+impl std::fmt::Debug for Param {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Param::Null => f.write_str("None"),
+            Param::Text(s) => f.debug_tuple("Some").field(s).finish(),
+            Param::Body { bytes, in_array } => {
+                let text = String::from_utf8_lossy(bytes);
+                let text = if *in_array { format!("[{text}]") } else { text.into_owned() };
+                f.debug_tuple("Some").field(&text).finish()
+            }
+        }
+    }
 }
 
 /// Everything `db` runs for one request, in order, in one transaction.

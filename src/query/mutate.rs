@@ -60,8 +60,10 @@ fn insert(
         // `[]`: nothing to insert (and no row to default).
         cte.push_str(&format!("SELECT {target}.* FROM {target} WHERE false"));
     } else {
-        let body = payload.as_deref().map(json_array_text).unwrap_or_else(|| "[]".into());
-        let p = sql.bind(body);
+        let p = match payload {
+            Some(body) => sql.bind_body(body.clone(), !is_json_array(body)),
+            None => sql.bind("[]"),
+        };
         let into = if cols.is_empty() {
             // `{}`: every column gets its default, once per element.
             format!("INSERT INTO {target} SELECT")
@@ -129,8 +131,7 @@ fn update(
     if columns.is_empty() {
         cte.push_str(&format!("SELECT * FROM {target} WHERE false"));
     } else {
-        let body = payload.as_deref().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
-        let p = sql.bind(body);
+        let p = sql.bind_body(payload.clone().unwrap_or_default(), false);
         if parse.is_active() {
             // Some columns' domains parse their JSON values themselves; an
             // array body updates with its first element, as below. The row
@@ -321,13 +322,7 @@ pub(super) fn returning(target: &str, plan: &Plan, shape: &Shape, pk: &[String])
     }
 }
 
-/// A JSON body as the text of a JSON array (an object becomes a one-element array).
-pub(super) fn json_array_text(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let trimmed = text.trim_start();
-    if trimmed.starts_with('[') {
-        text.into_owned()
-    } else {
-        format!("[{text}]")
-    }
+/// Whether a JSON body is an array (else it is bound wrapped in `[` `]`, a one-element array).
+pub(super) fn is_json_array(body: &[u8]) -> bool {
+    body.trim_ascii_start().starts_with(b"[")
 }

@@ -139,10 +139,15 @@ pub fn pre_config_call(function: &QualifiedName) -> Statement {
     call_function(&function.schema, &function.name)
 }
 
-/// `LISTEN channel` (`db-channel`).
-pub fn listen(channel: &str) -> Statement {
+/// `LISTEN channel` for each channel (`db-channel`, `db-changes-channel`).
+pub fn listen(channels: &[String]) -> Statement {
     let mut sql = Sql::new();
-    sql.push("LISTEN ").ident(channel);
+    for (i, channel) in channels.iter().enumerate() {
+        if i > 0 {
+            sql.push("; ");
+        }
+        sql.push("LISTEN ").ident(channel);
+    }
     sql.finish()
 }
 

@@ -12,7 +12,7 @@
 //! Rejects: type names with characters outside ASCII letters, digits, `_`, spaces and `[]`
 //! (the grammar refuses them first; this is the second wall).
 
-use super::Statement;
+use super::{Param, Statement};
 use crate::error::Error;
 use crate::schema_cache::RepFunction;
 use std::fmt;
@@ -64,7 +64,7 @@ impl fmt::Display for TypeName {
 /// A statement being written: its text and its bound values.
 pub(super) struct Sql {
     text: String,
-    params: Vec<Option<String>>,
+    params: Vec<Param>,
 }
 
 impl Sql {
@@ -99,7 +99,13 @@ impl Sql {
 
     /// Binds a value; returns its placeholder.
     pub(super) fn bind(&mut self, value: impl Into<String>) -> Placeholder {
-        self.params.push(Some(value.into()));
+        self.params.push(Param::Text(value.into()));
+        Placeholder(self.params.len())
+    }
+
+    /// Binds the request body as it is (no copy); `in_array`: wrapped in `[` `]`.
+    pub(super) fn bind_body(&mut self, bytes: bytes::Bytes, in_array: bool) -> Placeholder {
+        self.params.push(Param::Body { bytes, in_array });
         Placeholder(self.params.len())
     }
 

@@ -26,7 +26,14 @@ SELECT json_build_object(
           SELECT json_agg((SELECT json_agg(a.attname ORDER BY a.attnum) FROM pg_attribute a
                            WHERE a.attrelid = con.conrelid AND a.attnum = ANY (con.conkey)))
           FROM pg_constraint con
-          WHERE con.conrelid = c.oid AND con.contype IN ('p', 'u')), '[]') AS uniques
+          WHERE con.conrelid = c.oid AND con.contype IN ('p', 'u')), '[]') AS uniques,
+        -- The request roles (those the authenticator may become) that may use the relation,
+        -- so that "Perhaps you meant" names only what the requesting role could use.
+        (SELECT coalesce(json_agg(r.rolname), '[]') FROM pg_roles r
+          WHERE r.rolname NOT LIKE 'pg\_%' AND pg_has_role(current_user, r.oid, 'MEMBER')
+            AND has_schema_privilege(r.oid, n.oid, 'USAGE')
+            AND (has_any_column_privilege(r.oid, c.oid, 'SELECT, INSERT, UPDATE')
+                 OR has_table_privilege(r.oid, c.oid, 'DELETE'))) AS usable_by
       FROM pg_class c
       JOIN pg_namespace n ON n.oid = c.relnamespace
       -- Every column of the exposed relations in one pass (not a subquery per relation).
@@ -177,7 +184,12 @@ SELECT json_build_object(
         -- The relation whose row is the only argument (a computed relationship's source).
         (SELECT json_build_array(an.nspname, ac.relname) FROM pg_type at
            JOIN pg_class ac ON ac.oid = at.typrelid JOIN pg_namespace an ON an.oid = ac.relnamespace
-           WHERE p.pronargs = 1 AND at.oid = p.proargtypes[0] AND ac.relkind IN ('r', 'v', 'm', 'f', 'p')) AS arg_relation
+           WHERE p.pronargs = 1 AND at.oid = p.proargtypes[0] AND ac.relkind IN ('r', 'v', 'm', 'f', 'p')) AS arg_relation,
+        -- The request roles that may call it (for "Perhaps you meant", as for relations).
+        (SELECT coalesce(json_agg(r.rolname), '[]') FROM pg_roles r
+          WHERE r.rolname NOT LIKE 'pg\_%' AND pg_has_role(current_user, r.oid, 'MEMBER')
+            AND has_schema_privilege(r.oid, n.oid, 'USAGE')
+            AND has_function_privilege(r.oid, p.oid, 'EXECUTE')) AS usable_by
       FROM pg_proc p
       JOIN pg_namespace n ON n.oid = p.pronamespace
       JOIN pg_type rt ON rt.oid = p.prorettype

@@ -114,9 +114,15 @@ impl SchemaCache {
         self.routines.get(&QualifiedName::new(schema, name)).map(Vec::as_slice).unwrap_or(&[])
     }
 
-    /// A table of `schema` whose name is close to `name` (for PostgREST's "Perhaps you meant").
-    pub fn similar_table(&self, schema: &str, name: &str) -> Option<String> {
-        let mut names: Vec<&str> = self.tables.keys().filter(|k| k.schema == schema).map(|k| k.name.as_str()).collect();
+    /// A table of `schema` whose name is close to `name` (for PostgREST's "Perhaps you meant"),
+    /// among those `role` may use.
+    pub fn similar_table(&self, schema: &str, name: &str, role: &str) -> Option<String> {
+        let mut names: Vec<&str> = self
+            .tables
+            .iter()
+            .filter(|(k, t)| k.schema == schema && t.usable_by(role))
+            .map(|(k, _)| k.name.as_str())
+            .collect();
         // A fixed order, so that equally close names always give the same hint.
         names.sort_unstable();
         crate::fuzzy::closest_scoring(&names, name, crate::fuzzy::NAME_SCORE).map(str::to_string)
@@ -153,6 +159,6 @@ mod tests {
         // A single OUT parameter still makes a row ({"s": …}), as in PostgREST.
         assert_eq!(r.shape, ReturnShape::Composite { relation: None });
         assert_eq!(cache.table("todo", "tasks").map(|t| t.pk.clone()), Some(vec!["id".to_string()]));
-        assert_eq!(cache.similar_table("todo", "taks"), Some("tasks".into()));
+        assert_eq!(cache.similar_table("todo", "taks", "anon"), Some("tasks".into()));
     }
 }

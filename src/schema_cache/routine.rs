@@ -30,6 +30,8 @@ pub(super) struct RawRoutine {
     /// `ALTER FUNCTION … SET name = value`, as `name=value`.
     #[serde(default)]
     settings: Vec<String>,
+    #[serde(default)]
+    usable_by: Option<Vec<String>>,
 }
 
 /// pg_proc.provolatile, decoded from its letter.
@@ -87,9 +89,16 @@ pub struct Routine {
     /// Its `SET name = value` clauses (`db-hoisted-tx-settings` names those applied to the
     /// whole transaction).
     pub settings: Vec<(String, String)>,
+    /// The request roles that may call it: hints name nothing else. `None`: anyone.
+    pub usable_by: Option<Vec<String>>,
 }
 
 impl Routine {
+    /// Whether `role` may call it (for "Perhaps you meant" hints).
+    pub fn usable_by(&self, role: &str) -> bool {
+        self.usable_by.as_ref().is_none_or(|roles| roles.iter().any(|r| r == role))
+    }
+
     /// Whether it can be called through `/rpc` (PostgREST does not know the others): every
     /// parameter named, or a single unnamed one taking the whole body (bytea, json, jsonb,
     /// text or xml). The others still serve as computed columns and relationships.
@@ -155,6 +164,7 @@ impl Routine {
                 .iter()
                 .filter_map(|s| s.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
                 .collect(),
+            usable_by: r.usable_by,
         }
     }
 }

@@ -122,6 +122,17 @@ pub struct Table {
     /// Column sets of the primary key and unique constraints.
     #[serde(default)]
     pub uniques: Vec<Vec<String>>,
+    /// The request roles that may use it (any privilege): hints name nothing else. `None`
+    /// (a cache not read from a catalog): anyone.
+    #[serde(default)]
+    pub usable_by: Option<Vec<String>>,
+}
+
+impl Table {
+    /// Whether `role` may use the relation at all (for "Perhaps you meant" hints).
+    pub fn usable_by(&self, role: &str) -> bool {
+        self.usable_by.as_ref().is_none_or(|roles| roles.iter().any(|r| r == role))
+    }
 }
 
 impl Table {

@@ -91,6 +91,10 @@ pub(super) async fn admin_server(listener: Listen, ops: Arc<Ops>) {
                 response.headers.push(("Content-Type".into(), content_type.into()));
                 response.body = Bytes::from(text);
             };
+            let req = match req {
+                Ok(req) => req,
+                Err(e) => return to_axum(crate::response::error(&e, false, false), false),
+            };
             match req.uri().path() {
                 "/live" | "/ready" if !ops.main.reachable().await => response.status = 500,
                 "/live" => {}
@@ -111,9 +115,10 @@ pub(super) async fn admin_server(listener: Listen, ops: Arc<Ops>) {
             to_axum(response, false)
         })
     });
-    // The API's accept loop and connection timeouts; it serves until the process ends.
+    // The API's accept loop and connection timeouts (cleartext: the admin port is for probes on
+    // a private network); it serves until the process ends.
     let timeouts = move || super::conn::Timeouts::of(&state.config());
-    super::conn::serve(listener, timeouts, handler, std::future::pending()).await;
+    super::conn::serve(listener, timeouts, handler, None, std::future::pending()).await;
 }
 
 /// `--ready`: asks the admin server of a tusk running with `config` for `/ready`. `Ok` (the
@@ -256,6 +261,20 @@ fn metrics(ops: &Ops) -> String {
         "counter",
         "Tokens evicted from the full JWT cache",
         &[("", load(&jwt.evictions).to_string())],
+    );
+    let live = &state.live;
+    metric("tusk_live_subscribers", "gauge", "Open live subscriptions", &[("", live.subscribers().to_string())]);
+    metric(
+        "tusk_live_groups",
+        "gauge",
+        "Live subscription groups (one re-run each)",
+        &[("", live.groups().to_string())],
+    );
+    metric(
+        "tusk_live_refreshes_total",
+        "counter",
+        "Re-runs of live subscriptions",
+        &[("", load(&live.refreshes).to_string())],
     );
     out
 }

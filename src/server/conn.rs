@@ -1,32 +1,45 @@
-//! Connections: the accept loop shared by TCP and the unix socket, HTTP/1 on each connection
-//! (hyper), the connection timeouts, graceful shutdown, and reading a request body within its
-//! limits.
+//! Connections: the accept loop shared by TCP and the unix socket, TLS when configured
+//! ([`super::tls`]), HTTP/1.1 and HTTP/2 on each connection (hyper-util's auto builder: HTTP/2 by
+//! ALPN on TLS, or by its preface on cleartext, "h2c prior knowledge"), the connection
+//! timeouts, graceful shutdown, and reading a request body within its limits.
 //!
 //! In charge of the HTTP layer's limits, so that no client can hold a connection or memory
 //! without sending a request:
 //! - `server-header-timeout`: a request's head must be complete this long after its first byte
-//!   (or after connecting, for the first request);
+//!   (or after connecting, for the first request; the TLS handshake counts as part of it);
 //! - `server-idle-timeout`: a kept-alive connection waiting for its next request, or a response
 //!   the client stopped reading, is closed after this long without progress;
 //! - `server-body-timeout`: a body that pauses this long between two parts is answered 408
 //!   (TUSK408);
 //! - `server-max-body-size`: a body over it is answered 413 (TUSK413): refused from its
 //!   `Content-Length` before reading, or as soon as a chunked body goes past it, never buffered
-//!   beyond it.
+//!   beyond it;
+//! - `server-max-header-size`: an HTTP/1 head over it is 431 (TUSK431, from [`super::head`]);
+//!   HTTP/2's header list is limited to the same size.
+//!
+//! The layers of a connection, from the socket up: the socket, [`Timed`] (the header and idle
+//! timeouts, so they cover the TLS handshake too), TLS, the HTTP/1 head gate
+//! ([`super::head`], not on HTTP/2), hyper. Each request (each HTTP/2 stream) is handled in a
+//! future of its own: when the client goes away or resets the stream, hyper drops it, and the
+//! database work is cancelled (`db::run`).
 //!
 //! The limits are read from the current configuration for each new connection and request, so
-//! a reload applies them. A TLS acceptor slots in at [`Conn::serve`]: it wraps the accepted
-//! stream before it is handed to hyper.
+//! a reload applies them.
 
+use super::head::{Gate, HeadGate, Refusal};
+use super::tls::Tls;
 use crate::error::Error;
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::Watcher;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -55,26 +68,34 @@ impl Listen {
     }
 }
 
-/// What handles one request: the peer and the request in, the response out.
+/// What handles one request: the peer and the request in, the response out. A request head
+/// the HTTP/1 gate refused comes as its error, to be answered with it.
 pub(super) type Handler = Arc<
     dyn Fn(
             Option<SocketAddr>,
-            hyper::Request<Incoming>,
+            Result<hyper::Request<Incoming>, Error>,
         ) -> Pin<Box<dyn Future<Output = axum::response::Response> + Send>>
         + Send
         + Sync,
 >;
 
-/// The timeouts of one connection, taken from the configuration when it is accepted.
+/// The timeouts and head limit of one connection, taken from the configuration when it is
+/// accepted.
 #[derive(Clone, Copy)]
 pub(super) struct Timeouts {
     pub header: Duration,
     pub idle: Duration,
+    /// `server-max-header-size`.
+    pub max_head: usize,
 }
 
 impl Timeouts {
     pub fn of(config: &crate::config::Config) -> Timeouts {
-        Timeouts { header: config.server_header_timeout, idle: config.server_idle_timeout }
+        Timeouts {
+            header: config.server_header_timeout,
+            idle: config.server_idle_timeout,
+            max_head: config.server_max_header_size,
+        }
     }
 }
 
@@ -84,6 +105,7 @@ pub(super) async fn serve(
     listener: Listen,
     timeouts: impl Fn() -> Timeouts,
     handler: Handler,
+    tls: Option<Arc<Tls>>,
     shutdown: impl Future<Output = ()>,
 ) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -102,10 +124,11 @@ pub(super) async fn serve(
                 continue;
             }
         };
+        let tls = tls.as_ref().map(|t| t.acceptor());
         let conn = Conn { peer, timeouts: timeouts(), handler: handler.clone() };
         match stream {
-            Stream::Tcp(s) => conn.serve(s, &graceful),
-            Stream::Unix(s) => conn.serve(s, &graceful),
+            Stream::Tcp(s) => conn.serve(s, tls, graceful.watcher()),
+            Stream::Unix(s) => conn.serve(s, tls, graceful.watcher()),
         }
     }
     drop(listener);
@@ -119,41 +142,106 @@ struct Conn {
     handler: Handler,
 }
 
+/// What a connection speaks, as far as known before hyper reads it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Proto {
+    /// Cleartext: HTTP/1, or HTTP/2 if it opens with HTTP/2's preface.
+    Cleartext,
+    /// TLS, ALPN chose HTTP/1.1 (or nothing).
+    Http1,
+    /// TLS, ALPN chose h2.
+    Http2,
+}
+
 impl Conn {
-    /// Serves HTTP/1 on `io` in a task of its own, watched for graceful shutdown.
-    fn serve<I>(self, io: I, graceful: &hyper_util::server::graceful::GracefulShutdown)
+    /// Serves `io` in a task of its own (after the TLS handshake, with `tls`), watched for
+    /// graceful shutdown.
+    fn serve<I>(self, io: I, tls: Option<tokio_rustls::TlsAcceptor>, watcher: Watcher)
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let activity = Arc::new(Activity::default());
-        let io = hyper_util::rt::TokioIo::new(Timed::new(io, activity.clone(), self.timeouts));
-        let (peer, handler) = (self.peer, self.handler);
-        let service = hyper::service::service_fn(move |req| {
-            let (handler, activity) = (handler.clone(), activity.clone());
-            async move {
-                activity.busy.store(true, Ordering::Release);
-                let response = handler(peer, req).await;
-                activity.busy.store(false, Ordering::Release);
-                activity.answered.fetch_add(1, Ordering::AcqRel);
-                Ok::<_, std::convert::Infallible>(response)
-            }
-        });
-        // No hyper timer: the header and idle timeouts are `Timed`'s, which tells them apart.
-        let conn = hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(io, service);
-        let conn = graceful.watch(conn);
+        let io = Timed::new(io, activity.clone(), self.timeouts);
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!("connection closed: {e}");
+            match tls {
+                None => self.http(io, Proto::Cleartext, activity, watcher).await,
+                Some(acceptor) => match acceptor.accept(io).await {
+                    Ok(tls) => {
+                        let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
+                        self.http(tls, if h2 { Proto::Http2 } else { Proto::Http1 }, activity, watcher).await
+                    }
+                    // Not TLS, a handshake that failed or took too long (the header timeout).
+                    Err(e) => tracing::debug!("TLS handshake failed: {e}"),
+                },
             }
         });
     }
+
+    /// Speaks HTTP on `io` until the connection ends.
+    async fn http<I>(self, io: I, proto: Proto, activity: Arc<Activity>, watcher: Watcher)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let refusal = Refusal::default();
+        let (peer, handler, limits) = (self.peer, self.handler, self.timeouts);
+        let (requests, refused) = (Arc::new(AtomicU64::new(0)), refusal.clone());
+        let service = hyper::service::service_fn(move |req| {
+            let (handler, busy) = (handler.clone(), Busy::start(&activity));
+            // HTTP/1 requests come in order: the gate's stand-in is the one with its number.
+            let n = requests.fetch_add(1, Ordering::AcqRel);
+            let refusal = refused.lock().ok().and_then(|mut r| r.take_if(|(i, _)| *i == n)).map(|(_, e)| e);
+            async move {
+                let response = handler(peer, refusal.map_or(Ok(req), Err)).await;
+                drop(busy);
+                Ok::<_, std::convert::Infallible>(response)
+            }
+        });
+        let mut builder = auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+        // No hyper timer: the header and idle timeouts are `Timed`'s, which tells them apart.
+        builder.http1().keep_alive(true).max_buf_size(limits.max_head.saturating_add(16 * 1024));
+        builder.http2().max_header_list_size(u32::try_from(limits.max_head).unwrap_or(u32::MAX));
+        let result = match proto {
+            Proto::Http2 => {
+                let builder = builder.http2_only();
+                let conn = builder.serve_connection(TokioIo::new(io), service);
+                watcher.watch(conn).await
+            }
+            Proto::Http1 | Proto::Cleartext => {
+                let gate = Gate::new(limits.max_head, proto == Proto::Cleartext, refusal);
+                let builder = if proto == Proto::Http1 { builder.http1_only() } else { builder };
+                let conn = builder.serve_connection(TokioIo::new(HeadGate::new(io, gate)), service);
+                watcher.watch(conn).await
+            }
+        };
+        if let Err(e) = result {
+            tracing::debug!("connection closed: {e}");
+        }
+    }
 }
 
-/// What the request handler tells a connection's [`Timed`] stream: whether a request is being
-/// handled, and how many were answered.
+/// A request being handled, for its connection's [`Activity`]: counted from its start until its
+/// future ends, answered or dropped (the client went away, an HTTP/2 stream was reset).
+struct Busy(Arc<Activity>);
+
+impl Busy {
+    fn start(activity: &Arc<Activity>) -> Busy {
+        activity.busy.fetch_add(1, Ordering::AcqRel);
+        Busy(activity.clone())
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.answered.fetch_add(1, Ordering::AcqRel);
+        self.0.busy.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// What the request handler tells a connection's [`Timed`] stream: how many requests are being
+/// handled (HTTP/2 handles several at once), and how many were answered.
 #[derive(Default)]
 struct Activity {
-    busy: AtomicBool,
+    busy: AtomicUsize,
     answered: AtomicU64,
 }
 
@@ -192,7 +280,7 @@ impl<I> Timed<I> {
 
     /// Follows the handler: busy while it runs, idle once it answered.
     fn follow(&mut self) {
-        if self.activity.busy.load(Ordering::Acquire) {
+        if self.activity.busy.load(Ordering::Acquire) > 0 {
             self.phase = Phase::Busy;
             return;
         }
@@ -271,8 +359,10 @@ pub(super) async fn read_body(
     if declared.is_some_and(|n| n > limit) {
         return Err(Error::BodyTooLarge(limit));
     }
-    // Reserve what is declared (it is within the limit), at most 1 MB up front.
-    let mut buf = BytesMut::with_capacity(declared.unwrap_or(0).min(1 << 20) as usize);
+    // Reserve what is declared (it is within the limit): growing the buffer by doubling
+    // would hold the old and the new one at once, 1.5x the body. Pages reserved but not
+    // written (a client that declares more than it sends) take no memory.
+    let mut buf = BytesMut::with_capacity(usize::try_from(declared.unwrap_or(0)).unwrap_or(0));
     let mut body = body;
     loop {
         let frame = match tokio::time::timeout(pause, body.frame()).await {

@@ -1,15 +1,23 @@
 //! The process: binds the listener, owns the shared state (config, pool, schema cache) and hands
 //! each HTTP request to [`crate::app::handle`] through the glue below: the request becomes a
 //! plain [`RawRequest`], the pipeline's [`Response`] becomes HTTP again, and the per-request log
-//! line is written here. Answers by itself only CORS preflights, `tusk demo`'s static files, and
-//! a request whose body cannot be read (400), is too large (413) or too slow (408); everything
-//! else goes through the pipeline. Connections, their timeouts and the body limit are in
-//! [`conn`]; the reloader (configuration and schema cache) in [`reload`], the admin server
-//! (`/live`, `/ready`, `/metrics`, `/schema_cache`, `/config`) in [`admin`].
+//! line is written here. Answers by itself only CORS preflights, a request whose body cannot be
+//! read (400), is too large (413) or too slow (408), a request head the HTTP layer refused
+//! ([`head`]: 400, 414, 431, 505), one over the rate limit (429, [`rate_limit`]) and the static
+//! files ([`static_files`]); everything else goes through the pipeline. Every response passes
+//! through the compression layer ([`compress`]). Connections, their timeouts, TLS ([`tls`])
+//! and the body limit are in [`conn`]; the reloader (configuration and schema cache) in
+//! [`reload`], the admin server (`/live`, `/ready`, `/metrics`, `/schema_cache`, `/config`) in
+//! [`admin`].
 
 mod admin;
+mod compress;
 mod conn;
+mod head;
+mod rate_limit;
 mod reload;
+mod static_files;
+mod tls;
 
 use crate::app::{self, AppState};
 use crate::config::{Config, LogLevel};
@@ -22,11 +30,11 @@ use bytes::Bytes;
 use conn::Listen;
 use reload::{reloader, restart_listener, signals};
 pub use reload::{reread_config, Reload, RereadError};
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
+pub use tls::self_signed;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -44,7 +52,6 @@ pub struct Server {
     admin: Option<Listen>,
     state: Arc<AppState>,
     ops: Arc<Ops>,
-    statics: HashMap<String, (String, Bytes)>,
 }
 
 /// What the reloader and the admin server share besides the request path's [`AppState`].
@@ -62,6 +69,8 @@ struct Ops {
     schema_cache_query_us: AtomicU64,
     /// Where the API listens, for the admin server's check that it still accepts connections.
     main: admin::MainListener,
+    /// The served certificate (`server-tls-cert`), read again on each config reload.
+    tls: Option<Arc<tls::Tls>>,
 }
 
 /// The address to bind for `host` and `port`: `server-host`'s special values as PostgREST reads
@@ -116,6 +125,10 @@ impl Server {
             Some(path) => Listen::Unix(bind_unix(path, config.server_unix_socket_mode)?),
             None => Listen::Tcp(bind_tcp(&bind_addr(&config.server_host, config.server_port)).await?),
         };
+        let tls = match &config.server_tls {
+            Some((cert, key)) => Some(Arc::new(tls::Tls::load(cert, key).map_err(ServerError::Config)?)),
+            None => None,
+        };
         let (reload_tx, reload_rx) = tokio::sync::mpsc::channel::<Reload>(16);
         let config = Arc::new(config);
         let state = Arc::new(AppState {
@@ -124,6 +137,7 @@ impl Server {
             db: Arc::new(Db::with_replicas(pool, replicas)),
             schema_cache: RwLock::new(None),
             reload: reload_tx.clone(),
+            live: Arc::new(db::live::Live::new(config.db_pool)),
         });
         let ops = Arc::new(Ops {
             state: state.clone(),
@@ -134,6 +148,7 @@ impl Server {
             schema_cache_loads_failed: AtomicU64::new(0),
             schema_cache_query_us: AtomicU64::new(0),
             main: admin::MainListener::of(&listener, config.server_unix_socket.as_deref()),
+            tls,
         });
         tokio::spawn(reloader(ops.clone(), reload_rx));
         tokio::spawn(retire_connections(state.clone()));
@@ -154,10 +169,11 @@ impl Server {
                  as the return type of the one function that serves HTML (PostgREST 12's way)"
             );
         }
+        let https = if ops.tls.is_some() { " (HTTPS, HTTP/2 and HTTP/1.1)" } else { "" };
         match &listener {
             Listen::Tcp(l) => {
                 if let Ok(a) = l.local_addr() {
-                    tracing::info!("Listening on {a}");
+                    tracing::info!("Listening on {a}{https}");
                 }
             }
             Listen::Unix(_) => {
@@ -165,7 +181,7 @@ impl Server {
             }
         }
         let admin = admin::bind(&config).await?;
-        Ok(Server { listener, admin, state, ops, statics: HashMap::new() })
+        Ok(Server { listener, admin, state, ops })
     }
 
     /// The TCP address listened on (127.0.0.1:0 for a unix socket).
@@ -175,11 +191,6 @@ impl Server {
             Listen::Tcp(l) => l.local_addr().unwrap_or(none),
             Listen::Unix(_) => none,
         }
-    }
-
-    /// Serves `body` at `path` (used by `tusk demo` for the app's frontend.js).
-    pub fn serve_static(&mut self, path: &str, content_type: &str, body: Bytes) {
-        self.statics.insert(path.to_string(), (content_type.to_string(), body));
     }
 
     /// Serves until `shutdown` resolves, then finishes the requests in flight.
@@ -200,14 +211,50 @@ impl Server {
             }
         };
         let state = self.state.clone();
-        let statics = Arc::new(self.statics);
+        let limiter = Arc::new(rate_limit::Limiter::default());
+        // The router, wrapped in the compression layer; the peer travels in the request.
+        let service = tower::ServiceBuilder::new().layer(compress::layer()).service_fn(
+            move |req: hyper::Request<hyper::body::Incoming>| {
+                let (state, limiter) = (state.clone(), limiter.clone());
+                async move {
+                    let peer = req.extensions().get::<Peer>().and_then(|p| p.0);
+                    Ok::<_, std::convert::Infallible>(serve_one(&state, &limiter, peer, req).await)
+                }
+            },
+        );
+        let refusing = self.state.clone();
         let handler: conn::Handler = Arc::new(move |peer, req| {
-            let (state, statics) = (state.clone(), statics.clone());
-            Box::pin(async move { serve_one(&state, &statics, peer, req).await })
+            // A head the HTTP layer refused ([`head`]) is answered here, small and uncompressed.
+            let mut req = match req {
+                Ok(req) => req,
+                Err(refused) => {
+                    let response = refused_head(&refusing.config(), peer, &refused);
+                    return Box::pin(async move { response });
+                }
+            };
+            req.extensions_mut().insert(Peer(peer));
+            let service = service.clone();
+            Box::pin(async move {
+                use tower::ServiceExt;
+                match service.oneshot(req).await {
+                    Ok(mut response) => {
+                        compress::restore_row_range(&mut response);
+                        response.map(Body::new)
+                    }
+                    Err(never) => match never {},
+                }
+            })
         });
         let state = self.state.clone();
         let timeouts = move || conn::Timeouts::of(&state.config());
-        conn::serve(self.listener, timeouts, handler, shutdown).await;
+        // Live subscriptions never finish by themselves: end them, so the shutdown does not
+        // wait for them.
+        let live = self.state.live.clone();
+        let shutdown = async move {
+            shutdown.await;
+            live.close_all();
+        };
+        conn::serve(self.listener, timeouts, handler, self.ops.tls.clone(), shutdown).await;
         Ok(())
     }
 }
@@ -228,9 +275,13 @@ pub(super) fn bind_unix(path: &str, mode: u32) -> Result<tokio::net::UnixListene
     Ok(listener)
 }
 
+/// The connection's peer, as a request extension (`None` on the unix socket).
+#[derive(Clone, Copy)]
+struct Peer(Option<SocketAddr>);
+
 async fn serve_one(
-    state: &AppState,
-    statics: &HashMap<String, (String, Bytes)>,
+    state: &Arc<AppState>,
+    limiter: &rate_limit::Limiter,
     peer: Option<SocketAddr>,
     req: hyper::Request<hyper::body::Incoming>,
 ) -> axum::response::Response {
@@ -244,7 +295,7 @@ async fn serve_one(
             Ok(b) => (b, None),
             Err(e) => (Bytes::new(), Some(e)),
         };
-    let raw = RawRequest {
+    let mut raw = RawRequest {
         method: parts.method.as_str().to_string(),
         path: parts.uri.path().to_string(),
         query: parts.uri.query().unwrap_or("").to_string(),
@@ -255,6 +306,13 @@ async fn serve_one(
             .collect(),
         body,
     };
+    // HTTP/2 carries the host as the `:authority` pseudo-header, not as `Host`: the pipeline (the
+    // cookie's same-origin check, `request.headers`) sees it as `host` either way.
+    if raw.header("host").is_none() {
+        if let Some(authority) = parts.uri.authority() {
+            raw.headers.push(("host".into(), authority.as_str().to_string()));
+        }
+    }
     let origin = raw.header("origin").map(str::to_string);
     let allowed = config.server_cors_allowed_origins.as_deref();
     let (mut response, role) =
@@ -263,23 +321,8 @@ async fn serve_one(
             let mut r = Response::new(200);
             r.headers = cors_headers(allowed, origin.as_deref(), Some(&raw));
             (r, None)
-        } else if let Some((ct, body)) = statics.get(&raw.path).filter(|_| raw.method == "GET" || raw.method == "HEAD")
-        {
-            let mut r = Response::new(200);
-            r.headers.push(("Content-Type".into(), ct.clone()));
-            r.body = body.clone();
-            (r, None)
         } else {
-            let outcome = match unreadable {
-                Some(e) => {
-                    let mut response = crate::response::error(&e, false, config.client_error_verbosity_minimal);
-                    // What is left of the body is not read: the connection cannot carry another
-                    // request.
-                    response.headers.push(("Connection".into(), "close".into()));
-                    app::Outcome { response, role: None }
-                }
-                None => app::handle(state, raw.clone()).await,
-            };
+            let outcome = route(state, &config, limiter, peer, &mut raw, unreadable).await;
             let mut r = outcome.response;
             if origin.is_some() || raw.method == "OPTIONS" {
                 r.headers.extend(cors_headers(allowed, origin.as_deref(), None));
@@ -299,7 +342,91 @@ async fn serve_one(
     if head {
         response.body = Bytes::new();
     }
-    to_axum(response, head)
+    let mut response = to_axum(response, head);
+    if head || !config.server_edge.compression {
+        response.extensions_mut().insert(compress::Uncompressed);
+    }
+    compress::hide_row_range(&mut response);
+    response
+}
+
+/// Everything but a preflight: an unreadable body, the rate limits, the static files, then the
+/// pipeline.
+async fn route(
+    state: &Arc<AppState>,
+    config: &Config,
+    limiter: &rate_limit::Limiter,
+    peer: Option<SocketAddr>,
+    raw: &mut RawRequest,
+    unreadable: Option<Error>,
+) -> app::Outcome {
+    let minimal = config.client_error_verbosity_minimal;
+    if let Some(e) = unreadable {
+        let mut response = crate::response::error(&e, false, minimal);
+        // What is left of the body is not read: the connection cannot carry another request.
+        response.headers.push(("Connection".into(), "close".into()));
+        return app::Outcome { response, role: None };
+    }
+    if let Some(e) = rate_limited(state, config, limiter, peer, raw) {
+        return app::Outcome { response: crate::response::error(&e, false, minimal), role: None };
+    }
+    if let Some(response) = static_files::serve(config, raw).await {
+        return app::Outcome { response, role: None };
+    }
+    // The pipeline gets the only handle on the body, so it can free it early.
+    app::handle(state, RawRequest { body: std::mem::take(&mut raw.body), ..raw.clone() }).await
+}
+
+/// TUSK429 when the client's address or its JWT's role (and subject) is over
+/// `server-rate-limit`. A token that does not verify is not counted here: the pipeline refuses it.
+fn rate_limited(
+    state: &AppState,
+    config: &Config,
+    limiter: &rate_limit::Limiter,
+    peer: Option<SocketAddr>,
+    raw: &RawRequest,
+) -> Option<Error> {
+    let edge = &config.server_edge;
+    if edge.rate_limit == 0 {
+        return None;
+    }
+    let now = std::time::Instant::now();
+    let check = |key: &str, what: &'static str| match limiter.check(key, edge.rate_limit, edge.rate_limit_burst, now) {
+        rate_limit::Verdict::Go => None,
+        rate_limit::Verdict::Wait(retry_after) => Some(Error::RateLimited { retry_after, what }),
+    };
+    if let Some(key) = rate_limit::client_key(edge, peer, raw.header("x-forwarded-for")) {
+        if let Some(e) = check(&key, "client address") {
+            return Some(e);
+        }
+    }
+    // The token in the Authorization header, or in the jwt-cookie cookie.
+    let credential = crate::auth::Credential::of(config, raw);
+    if credential == crate::auth::Credential::None {
+        return None;
+    }
+    let auth = crate::auth::authenticate_cached(config, Some(&state.jwt_cache), credential, crate::auth::now()).ok()?;
+    let key = match auth.claims.get("sub").and_then(|s| s.as_str()) {
+        Some(sub) => format!("role:{}:{sub}", auth.role),
+        None => format!("role:{}", auth.role),
+    };
+    check(&key, "role")
+}
+
+/// The answer to a request head the HTTP layer refused (`head`): its JSON error, and the
+/// connection closes. Logged as a request of method and target `-`.
+fn refused_head(config: &Config, peer: Option<SocketAddr>, e: &Error) -> axum::response::Response {
+    let mut response = crate::response::error(e, false, config.client_error_verbosity_minimal);
+    response.headers.push(("Connection".into(), "close".into()));
+    let raw = RawRequest {
+        method: "-".into(),
+        path: "-".into(),
+        query: String::new(),
+        headers: Vec::new(),
+        body: Bytes::new(),
+    };
+    log_request(config.log_level, &raw, peer, None, &response);
+    to_axum(response, false)
 }
 
 /// The `Server` header of every response (API and admin).
@@ -317,6 +444,12 @@ fn to_axum(r: Response, head: bool) -> axum::response::Response {
     // HEAD: no body, and like PostgREST no Content-Length (a body of unknown size).
     let body = if head {
         Body::from_stream(futures_util::stream::empty::<Result<Bytes, std::io::Error>>())
+    } else if let Some(stream) = r.stream.as_ref().and_then(|s| s.take()) {
+        // A live subscription's events: each chunk is written as it comes, never buffered
+        // or compressed (the response says `Cache-Control: no-cache`, `X-Accel-Buffering: no`).
+        use futures_util::StreamExt;
+        let first = futures_util::stream::iter((!r.body.is_empty()).then_some(r.body));
+        Body::from_stream(first.chain(stream).map(Ok::<Bytes, std::convert::Infallible>))
     } else {
         Body::from(r.body)
     };

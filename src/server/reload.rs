@@ -117,6 +117,8 @@ async fn load_schema_cache(ops: &Ops) -> Result<(), String> {
             if let Ok(mut slot) = ops.schema_cache_json.write() {
                 *slot = Some(Arc::new(json));
             }
+            // A schema change may change what a subscription reads.
+            state.live.refresh_all();
             Ok(())
         }
         Err(e) => {
@@ -184,7 +186,9 @@ async fn reload_config(ops: &Ops) -> Result<bool, String> {
         }
     }
     let schemas_changed = new.db_schemas != old.db_schemas;
-    let listener_changed = new.db_channel != old.db_channel || new.db_channel_enabled != old.db_channel_enabled;
+    let listener_changed = new.db_channel != old.db_channel
+        || new.db_channel_enabled != old.db_channel_enabled
+        || new.db_changes_channel != old.db_changes_channel;
     let new = Arc::new(new);
     ops.state.jwt_cache.reset(new.jwt_cache_max_entries);
     match ops.state.config.write() {
@@ -194,8 +198,23 @@ async fn reload_config(ops: &Ops) -> Result<bool, String> {
     if listener_changed {
         restart_listener(ops, &new);
     }
+    reload_certificate(ops, &new);
     tracing::info!("Config reloaded");
     Ok(schemas_changed)
+}
+
+/// Reads the TLS certificate and key again (a renewal needs no restart); broken files keep the
+/// current certificate. Turning TLS on or off needs a restart.
+fn reload_certificate(ops: &Ops, config: &Config) {
+    match (&ops.tls, &config.server_tls) {
+        (Some(tls), Some((cert, key))) => match tls.reload(cert, key) {
+            Ok(()) => tracing::info!("TLS certificate reloaded from {cert}"),
+            Err(e) => tracing::error!("{e}; the current TLS certificate stays in effect"),
+        },
+        (None, None) => {}
+        (Some(_), None) => tracing::warn!("server-tls-cert was unset; restart tusk to serve without TLS"),
+        (None, Some(_)) => tracing::warn!("server-tls-cert was set; restart tusk to serve HTTPS"),
+    }
 }
 
 /// (Re)starts the `LISTEN` task for the configured channel, or stops it when disabled.
@@ -206,17 +225,52 @@ pub(super) fn restart_listener(ops: &Ops, config: &Config) {
     if let Some(old) = slot.take() {
         old.abort();
     }
-    if config.db_channel_enabled {
-        *slot = Some(tokio::spawn(listen(config.db_uri.clone(), config.db_channel.clone(), ops.reload.clone())));
+    // The changes channel (live subscriptions) is listened to even without db-channel.
+    let reload_channel = config.db_channel_enabled.then(|| config.db_channel.clone());
+    let changes_channel = Some(config.db_changes_channel.clone()).filter(|c| !c.is_empty());
+    if reload_channel.is_some() || changes_channel.is_some() {
+        let channels = Channels { reload: reload_channel, changes: changes_channel };
+        let live = ops.state.live.clone();
+        *slot = Some(tokio::spawn(listen(config.db_uri.clone(), channels, ops.reload.clone(), live)));
     }
 }
 
-/// [`db::listen`], its notification payloads turned into [`Reload`] requests on the way to the
-/// reloader. Aborting this task stops both, so no payload of an old channel is forwarded.
-async fn listen(uri: String, channel: String, reload: Sender<Reload>) {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(16);
+/// The channels the LISTEN connection listens on.
+struct Channels {
+    /// `db-channel`, when enabled.
+    reload: Option<String>,
+    /// `db-changes-channel`, unless empty.
+    changes: Option<String>,
+}
+
+/// [`db::listen`], its notifications turned into [`Reload`] requests on the way to the
+/// reloader, and change notifications handed to the live subscriptions. Aborting this task
+/// stops both, so no payload of an old channel is forwarded.
+async fn listen(uri: String, channels: Channels, reload: Sender<Reload>, live: Arc<db::live::Live>) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<db::Heard>(64);
+    let names = channels.reload.iter().chain(channels.changes.iter()).cloned().collect();
     let forward = async move {
-        while let Some(payload) = rx.recv().await {
+        while let Some(heard) = rx.recv().await {
+            let payload = match heard {
+                db::Heard::Notification { channel, payload } => {
+                    if channels.changes.as_ref() == Some(&channel) {
+                        live.changed(&payload);
+                    }
+                    if channels.reload.as_ref() != Some(&channel) {
+                        continue;
+                    }
+                    payload
+                }
+                // Notifications may have been missed meanwhile: every subscription re-runs,
+                // and the schema cache is reloaded to be safe.
+                db::Heard::Reconnected => {
+                    live.refresh_all();
+                    if channels.reload.is_none() {
+                        continue;
+                    }
+                    "reload schema".to_string()
+                }
+            };
             if let Some(r) = Reload::from_notification(&payload) {
                 if reload.send(r).await.is_err() {
                     return;
@@ -225,7 +279,7 @@ async fn listen(uri: String, channel: String, reload: Sender<Reload>) {
         }
     };
     tokio::select! {
-        _ = db::listen(uri, channel, tx) => {}
+        _ = db::listen(uri, names, tx) => {}
         _ = forward => {}
     }
 }

@@ -319,7 +319,7 @@ describe('todo example app in a real browser', { timeout: 600_000 }, () => {
     if (problems.length) throw problems[0];
   });
 
-  it('serves the homepage as HTML that loads frontend.js from the demo server', async () => {
+  it('serves the homepage as HTML that loads frontend.js from tusk itself, with no network', async () => {
     const scripts = [];
     page.on('response', (r) => { if (r.request().resourceType() === 'script') scripts.push(r); });
     const res = await page.goto(app, { waitUntil: 'load' });
@@ -332,6 +332,7 @@ describe('todo example app in a real browser', { timeout: 600_000 }, () => {
     assert.ok(src, 'homepage has a module script');
     const scriptUrl = new URL(src.replace(/&amp;/g, '&'), app);
     assert.equal(scriptUrl.origin, origin, `frontend.js should come from the demo server itself, got ${scriptUrl}`);
+    assert.equal(scriptUrl.pathname, '/static/frontend.js', 'the page loads frontend.js from server-static-dir by default');
     await page.getByTestId('task-list').waitFor({ timeout: UI_TIMEOUT_MS }).catch((e) => {
       throw new Error(`app did not render (${e.message}). external requests: ${external.join(', ')}; page errors: ${pageErrors.join('; ')}`);
     });
@@ -339,7 +340,29 @@ describe('todo example app in a real browser', { timeout: 600_000 }, () => {
     assert.ok(js, `frontend.js was fetched from ${scriptUrl.href}`);
     assert.equal(js.status(), 200);
     assert.match(js.headers()['content-type'] || '', /javascript/, 'frontend.js content-type');
+    assert.ok(js.headers().etag, 'frontend.js has an ETag (static files)');
+    // Everything the page needed came from tusk: any other host is blocked in this browser.
+    assert.deepEqual(external, [], `requests that tried to leave 127.0.0.1: ${external.join(', ')}`);
     appLoaded = true;
+  });
+
+  it('says so when frontend.js cannot be loaded, instead of spinning', async () => {
+    const other = await context.newPage();
+    try {
+      // As if offline or the URL were wrong: the script request fails.
+      await other.route('**/static/frontend.js', (route) => route.abort('internetdisconnected'));
+      await other.goto(app, { waitUntil: 'load' });
+      const failed = other.getByTestId('boot-failed');
+      await failed.waitFor({ timeout: UI_TIMEOUT_MS });
+      const text = await failed.innerText();
+      assert.match(text, /could not be loaded/i, text);
+      assert.match(text, /did not load/i, text);
+      assert.match(text, /\/static\/frontend\.js/, `the message names the script's URL: ${text}`);
+      assert.equal(await other.getByText('Loading the app…').count(), 0, 'no more "Loading the app…"');
+      await other.screenshot({ path: path.join(OUT, 'script-failed.png'), fullPage: true });
+    } finally {
+      await other.close();
+    }
   });
 
   it('shows the sample tasks to anonymous visitors, read-only', async () => {
@@ -575,7 +598,9 @@ describe('todo example app in a real browser', { timeout: 600_000 }, () => {
     const forged = signJwt({ role: 'todo_user', exp: now() + 600 }, 'not-the-secret-not-the-secret-not-the-secret');
     await login(forged);
     await page.getByTestId('session-message').getByText(/expired or was rejected/i).waitFor({ timeout: UI_TIMEOUT_MS });
-    assert.match(await page.getByTestId('session-message').innerText(), /PGRST|JW|signature|invalid/i, 'server reason shown');
+    const said = await page.getByTestId('session-message').innerText();
+    assert.match(said, /PGRST|JW|signature|invalid/i, 'server reason shown');
+    assert.match(said, /not signed for this server/i, `the reason in words, not only PGRST301's: ${said}`);
     await page.getByTestId('login-form').waitFor({ state: 'visible' });
     assert.equal(await page.evaluate(() => localStorage.getItem('tusk-todo.jwt')), null);
   });

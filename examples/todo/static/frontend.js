@@ -147,9 +147,19 @@ function scheduleExpiry() {
 // HTTP
 // ---------------------------------------------------------------------------
 
+// The server's messages that a person cannot act on, in words they can. A token signed with
+// another secret is answered "No suitable key or wrong key type" (PGRST301).
+function friendlyMessage(body) {
+  if (body && body.code === 'PGRST301' && /no suitable key|signature/i.test(String(body.message))) {
+    return 'This token was not signed for this server: its signature does not match the server\'s JWT secret. '
+      + 'Ask whoever runs this server for a token it issued.';
+  }
+  return body && body.message;
+}
+
 class ApiError extends Error {
   constructor(status, body, fallback) {
-    super((body && body.message) || fallback || `HTTP ${status}`);
+    super(friendlyMessage(body) || fallback || `HTTP ${status}`);
     this.status = status;
     this.code = body && body.code != null ? String(body.code) : '';
     this.details = body && body.details != null ? String(body.details) : '';
