@@ -75,6 +75,9 @@ fn read_request(req: &RawRequest) -> RawRequest {
     let mut headers: Vec<(String, String)> =
         req.headers.iter().filter(|(k, _)| READ_HEADERS.contains(&k.as_str())).cloned().collect();
     headers.push(("accept".into(), "application/json".into()));
+    // The change was notified by the primary; a replica may not have replayed it yet, and the
+    // event would miss it (with `db-replica-uris`): re-runs read on the primary.
+    headers.push((crate::plan::PRIMARY_HEADER.to_string(), "1".into()));
     RawRequest {
         method: "GET".into(),
         path: req.path.clone(),

@@ -131,6 +131,12 @@ pub struct Config {
     /// Seconds a connection is used at most before it is replaced (`db-pool-max-lifetime`).
     pub db_pool_max_lifetime: u64,
     pub db_pre_request: Option<QualifiedName>,
+    /// `db-replica-uris`: one connection string per streaming replica (reads go there).
+    pub db_replica_uris: Vec<String>,
+    /// `db-replica-pool`: connections in each replica's pool.
+    pub db_replica_pool: usize,
+    /// `db-replica-max-lag`: bytes of WAL a replica may be behind and stay in rotation (0: any).
+    pub db_replica_max_lag: u64,
     pub db_tx_end: TxEnd,
     pub db_channel: String,
     pub db_channel_enabled: bool,
@@ -321,6 +327,10 @@ impl Config {
             db_pool_max_idletime: r.int("db-pool-max-idletime")?.max(1) as u64,
             db_pool_max_lifetime: r.int("db-pool-max-lifetime")?.max(1) as u64,
             db_pre_request: r.function("db-pre-request", &default_schema),
+            db_replica_uris: replica_uris(r.value("db-replica-uris"))?,
+            db_replica_pool: usize::try_from(r.positive("db-replica-pool", "connections")?).unwrap_or(usize::MAX),
+            db_replica_max_lag: u64::try_from(r.int("db-replica-max-lag")?)
+                .map_err(|_| invalid("db-replica-max-lag", "must not be negative"))?,
             db_tx_end,
             db_channel: r.value("db-channel").to_string(),
             db_channel_enabled: r.flag("db-channel-enabled"),
@@ -647,3 +657,34 @@ fn cookie_name(name: Option<String>) -> Result<Option<String>, ConfigError> {
 
 #[cfg(test)]
 mod tests;
+
+/// At most this many replicas in `db-replica-uris`.
+pub const MAX_REPLICAS: usize = 16;
+
+/// `db-replica-uris` split into connection strings. A comma separates two of them only where
+/// a new one starts (`postgres://`, `postgresql://` or `keyword=`), so the host lists of a URI
+/// (`postgres://h1,h2/db`) and of `host=h1,h2` stay whole.
+pub fn replica_uris(value: &str) -> Result<Vec<String>, ConfigError> {
+    let starts_one = |piece: &str| {
+        let p = piece.trim_start();
+        let word = p.find('=').map(|i| &p[..i]);
+        p.starts_with("postgres://")
+            || p.starts_with("postgresql://")
+            || word.is_some_and(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+    };
+    let mut uris: Vec<String> = Vec::new();
+    for piece in value.split(',') {
+        match uris.last_mut() {
+            Some(last) if !starts_one(piece) => {
+                last.push(',');
+                last.push_str(piece);
+            }
+            _ => uris.push(piece.to_string()),
+        }
+    }
+    let uris: Vec<String> = uris.into_iter().map(|u| u.trim().to_string()).filter(|u| !u.is_empty()).collect();
+    if uris.len() > MAX_REPLICAS {
+        return Err(invalid("db-replica-uris", format!("at most {MAX_REPLICAS} replicas")));
+    }
+    Ok(uris)
+}

@@ -127,6 +127,21 @@ pub const SETTINGS: &[Setting] = &[
     Setting::new("db-pool-max-lifetime", Int, "Seconds a connection is kept at most")
         .defaults_to("1800")
         .restart_only(),
+    Setting::new("db-replica-uris", Str, "Comma-separated connection strings of streaming replicas that serve reads")
+        .restart_only()
+        .tusk_only(),
+    Setting::new("db-replica-pool", Int, "Number of connections in each replica's pool")
+        .defaults_to("10")
+        .restart_only()
+        .tusk_only(),
+    Setting::new(
+        "db-replica-max-lag",
+        Int,
+        "Bytes of WAL a replica may be behind the primary and still serve reads (0: no limit)",
+    )
+    .defaults_to("16777216")
+    .restart_only()
+    .tusk_only(),
     Setting::new("db-pre-config", Str, "Function run before loading in-database configuration").in_db(),
     Setting::new("db-pre-request", Str, "Function called at the start of every request's transaction").in_db(),
     Setting::new(

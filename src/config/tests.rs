@@ -194,3 +194,14 @@ fn request_limits() {
     assert_eq!(c.request_limits.max_depth, 4);
     assert!(crate::config::example().contains("\nrequest-max-embeds = 20\n"));
 }
+
+#[test]
+fn replica_uris_split_where_a_connection_string_starts() {
+    use crate::config::replica_uris;
+    assert!(replica_uris("").expect("empty").is_empty());
+    assert_eq!(
+        replica_uris("postgres://a,b/db, postgresql://c/db,host=d,e port=5433, dbname=x").expect("valid"),
+        vec!["postgres://a,b/db", "postgresql://c/db", "host=d,e port=5433", "dbname=x"]
+    );
+    assert!(replica_uris(&vec!["host=h"; 17].join(",")).is_err());
+}

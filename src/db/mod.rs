@@ -17,6 +17,7 @@
 mod connect;
 mod listen;
 pub mod live;
+mod replica;
 
 use crate::error::{Error, PgError};
 pub use crate::query::DbResult;
@@ -26,6 +27,7 @@ use bytes::{Bytes, BytesMut};
 pub use connect::{conn_info, connect, last_failure};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 pub use listen::{listen, Heard};
+pub use replica::{watch_replicas, Replica, Replicas};
 use std::time::Duration;
 use tokio_postgres::types::{Format, FromSql, IsNull, ToSql, Type};
 use tokio_postgres::NoTls;
@@ -296,6 +298,8 @@ pub struct Db {
     prepared: std::sync::Mutex<std::collections::HashMap<deadpool_postgres::ObjectId, std::collections::HashSet<u64>>>,
     /// Requests that found no free connection in time (the admin server's `/metrics`).
     pub pool_timeouts: std::sync::atomic::AtomicU64,
+    /// `db-replica-uris`: the replicas' pools and health (none by default).
+    pub replicas: Replicas,
 }
 
 fn sql_hash(sql: &str) -> u64 {
@@ -307,7 +311,11 @@ fn sql_hash(sql: &str) -> u64 {
 
 impl Db {
     pub fn new(pool: Pool) -> Db {
-        Db { pool, prepared: std::sync::Mutex::new(Default::default()), pool_timeouts: Default::default() }
+        Db::with_replicas(pool, Replicas::default())
+    }
+
+    pub fn with_replicas(pool: Pool, replicas: Replicas) -> Db {
+        Db { pool, prepared: std::sync::Mutex::new(Default::default()), pool_timeouts: Default::default(), replicas }
     }
 
     /// Forgets every connection's prepared statements (after a schema reload).
@@ -315,6 +323,9 @@ impl Db {
         self.pool.manager().statement_caches.clear();
         if let Ok(mut p) = self.prepared.lock() {
             p.clear();
+        }
+        for r in &self.replicas.members {
+            r.db.clear_statement_caches();
         }
     }
 
@@ -347,7 +358,8 @@ impl Db {
                 p.clear();
             }
         }
-        closed
+        let replicas: usize = self.replicas.members.iter().map(|r| r.db.close_old_connections(max_idle, max_age)).sum();
+        closed + replicas
     }
 
     /// Before preparing a new statement on `client`: if it holds the most it may, drops all
@@ -382,7 +394,16 @@ impl Db {
 /// A connection that carried a large request or response (over [`LARGE_MESSAGE`]) is closed
 /// afterwards instead of going back to the pool: the driver keeps the buffers a connection's
 /// messages grew to for as long as the connection lives.
-pub async fn run(db: &std::sync::Arc<Db>, mut tx: Transaction) -> Result<DbResult, Error> {
+pub async fn run(db: &std::sync::Arc<Db>, tx: Transaction) -> Result<DbResult, Error> {
+    if db.replicas.members.is_empty() {
+        run_here(db, tx).await
+    } else {
+        replica::run(db, tx).await
+    }
+}
+
+/// [`run`] on this pool.
+async fn run_here(db: &std::sync::Arc<Db>, mut tx: Transaction) -> Result<DbResult, Error> {
     let client = db.pool.get().await.map_err(pool_error).inspect_err(|e| {
         if matches!(e, Error::PoolTimeout) {
             db.pool_timeouts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -483,10 +504,11 @@ async fn run_on(db: &Db, client: &deadpool_postgres::Client, tx: &mut Transactio
             first_error(b, s, p).and(q.map_err(|e| map_error(&e)))
         } else {
             let end = end_transaction(client, policy.rollback);
-            let (b, s, p, q, c) = tokio::join!(begin, set, pre, q, end);
+            let lsn = wal_position(client, policy.report_lsn);
+            let (b, s, p, q, c, lsn) = tokio::join!(begin, set, pre, q, end, lsn);
             let r = first_error(b, s, p).and(q.map_err(|e| map_error(&e)));
             return match (r, c) {
-                (Ok(rows), Ok(())) => decode(&rows, tx.explain),
+                (Ok(rows), Ok(())) => decode(&rows, tx.explain).map(|r| DbResult { lsn, ..r }),
                 (Err(e), _) => Err(e),
                 (Ok(_), Err(e)) => Err(e),
             };
@@ -584,7 +606,13 @@ async fn finish(
         Ok(r)
     });
     match outcome {
-        Ok(r) => end_transaction(client, policy.rollback).await.map(|()| r),
+        Ok(r) => {
+            let (end, lsn) = tokio::join!(
+                end_transaction(client, policy.rollback),
+                wal_position(client, policy.report_lsn && !policy.rollback)
+            );
+            end.map(|()| DbResult { lsn, ..r })
+        }
         Err(e) => {
             // The error is what the client sees; the rollback only has to happen.
             let _ = client.batch_execute("ROLLBACK").await;
@@ -610,6 +638,21 @@ async fn planned_rows(client: &deadpool_postgres::Client, statement: &Statement,
         .and_then(serde_json::Value::as_f64)
         .map(|n| n as i64)
         .ok_or_else(|| Error::Internal("EXPLAIN's plan has no row estimate".into()))
+}
+
+/// The primary's WAL position after a write (`policy.report_lsn`): sent right behind the
+/// `COMMIT` in the same flight, so it costs no round trip of its own. Should it fail after the
+/// commit succeeded (the connection lost in between), the response carries no position and
+/// the client's next read may reach a replica that has not caught up yet (docs/replicas.md).
+async fn wal_position(client: &deadpool_postgres::Client, wanted: bool) -> Option<String> {
+    if !wanted {
+        return None;
+    }
+    let messages = client.simple_query(crate::query::WAL_POSITION).await.ok()?;
+    messages.iter().find_map(|m| match m {
+        tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
+        _ => None,
+    })
 }
 
 /// Ends a transaction that succeeded. A rollback first checks deferred constraints (as
@@ -669,6 +712,7 @@ fn decode_row(row: &tokio_postgres::Row) -> Result<DbResult, Error> {
         response_status: get_text(column::RESPONSE_STATUS)?,
         location: get_text(column::LOCATION)?,
         inserted: row.try_get::<_, Option<i64>>(column::INSERTED).map_err(internal)?,
+        lsn: None,
     })
 }
 

@@ -82,6 +82,74 @@ pub struct TxPlan {
     /// `vnd.pgrst.object`: roll back (406) unless exactly one row.
     pub require_single: bool,
     pub max_affected: Option<i64>,
+    /// Where the transaction may run: the primary, or a replica ([`Route`]).
+    pub route: Route,
+    /// After a write on the primary with replicas configured: read the primary's WAL position
+    /// after the commit (same flight), handed to the client for read-your-writes.
+    pub report_lsn: bool,
+}
+
+/// Where a transaction runs (`db-replica-uris`). Decided here from what the request does;
+/// `db` only picks which replica. A request that may write is always `Primary`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Route {
+    #[default]
+    Primary,
+    /// A replica that has replayed the WAL at least up to `min_lsn` (the client's last
+    /// write, from `X-Tusk-Lsn` or the `tusk_lsn` cookie), else the primary.
+    Replica { min_lsn: Option<u64> },
+}
+
+/// The request header that sends a request to the primary whatever it does.
+pub const PRIMARY_HEADER: &str = "x-tusk-primary";
+/// The request (and response) header carrying a WAL position for read-your-writes.
+pub const LSN_HEADER: &str = "x-tusk-lsn";
+/// The cookie carrying the same position.
+pub const LSN_COOKIE: &str = "tusk_lsn";
+
+/// A WAL position as PostgreSQL writes it (`16/B374D848`: two hex numbers of at most 8
+/// digits) → its 64-bit value; `None` for anything else.
+pub fn parse_lsn(text: &str) -> Option<u64> {
+    let (hi, lo) = text.trim().split_once('/')?;
+    let part = |p: &str| {
+        (!p.is_empty() && p.len() <= 8 && p.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| u64::from_str_radix(p, 16).ok())
+            .flatten()
+    };
+    Some((part(hi)? << 32) | part(lo)?)
+}
+
+/// Where a request runs: replicas only serve reads (GET/HEAD of tables and views, calls of
+/// STABLE or IMMUTABLE functions) that neither roll back (`tx=rollback`, EXPLAIN) nor ask
+/// for the primary (`X-Tusk-Primary`), and whose transaction is read-only when there is a
+/// `db-pre-request` function. (`query` also keeps serializable transactions on the primary.) A WAL position the request carries that is not one
+/// (or too many) sends it to the primary: read-your-writes is never traded for a 400.
+fn route(config: &Config, req: &ApiRequest, action: &Action, tx: &TxPlan) -> Route {
+    // A read-write transaction could write in the db-pre-request function: the primary.
+    let pre_request_may_write = config.db_pre_request.is_some() && !tx.read_only;
+    if config.db_replica_uris.is_empty() || tx.rollback || pre_request_may_write {
+        return Route::Primary;
+    }
+    let reads = match action {
+        Action::Read { .. } => tx.read_only,
+        Action::Call { routine, .. } => routine.volatility != Volatility::Volatile,
+        _ => false,
+    };
+    let header =
+        |name: &'static str| req.headers.iter().filter(move |(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v);
+    let primary = header(PRIMARY_HEADER).any(|v| !matches!(v.trim(), "" | "0" | "false"));
+    if !reads || primary {
+        return Route::Primary;
+    }
+    let cookies = req.cookies.iter().filter(|(k, _)| k == LSN_COOKIE).map(|(_, v)| v);
+    let mut min_lsn: Option<u64> = None;
+    for (n, value) in header(LSN_HEADER).chain(cookies).enumerate() {
+        match parse_lsn(value) {
+            Some(lsn) if n < 8 => min_lsn = Some(min_lsn.map_or(lsn, |m| m.max(lsn))),
+            _ => return Route::Primary,
+        }
+    }
+    Route::Replica { min_lsn }
 }
 
 #[derive(Debug, Clone)]
@@ -123,6 +191,8 @@ pub fn plan(config: &Config, cache: &SchemaCache, req: &ApiRequest) -> Result<Pl
         rollback: config.db_tx_end.rollback,
         require_single: false,
         max_affected: prefs.max_affected.filter(|_| prefs.strict),
+        route: Route::Primary,
+        report_lsn: false,
     };
     let mut applied: Vec<String> = Vec::new();
     if let (true, Some(commit)) = (config.db_tx_end.allow_override, prefs.tx_commit) {
@@ -148,6 +218,12 @@ pub fn plan(config: &Config, cache: &SchemaCache, req: &ApiRequest) -> Result<Pl
         tx.require_single = true;
     }
     preference_applied(req, &action, tx.max_affected, &mut applied);
+    tx.route = route(config, req, &action, &tx);
+    tx.report_lsn = !config.db_replica_uris.is_empty()
+        && tx.route == Route::Primary
+        && !tx.read_only
+        && !tx.rollback
+        && matches!(action, Action::Mutate { .. } | Action::Call { .. });
     Ok(Plan {
         action,
         media,

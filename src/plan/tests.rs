@@ -276,3 +276,82 @@ fn page_of_limit_offset_and_range() {
         assert_eq!((shape.limit, shape.offset), (limit, offset), "{line}");
     }
 }
+
+/// `db-replica-uris` set: the route of each kind of request. The invariant: a request that may
+/// write (any write method, a VOLATILE function, `tx=rollback`, EXPLAIN) is never routed to a
+/// replica, and only writes ask for the WAL position afterwards.
+#[test]
+fn a_request_that_writes_never_runs_on_a_replica() {
+    use super::Route;
+    let mut env: BTreeMap<String, String> = [
+        ("PGRST_DB_SCHEMAS", "api"),
+        ("PGRST_DB_ANON_ROLE", "web_anon"),
+        ("PGRST_DB_PLAN_ENABLED", "true"),
+        ("PGRST_DB_TX_END", "commit-allow-override"),
+        ("PGRST_DB_REPLICA_URIS", "host=r1,host=r2"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let cache = SchemaCache::from_json(SCHEMA).expect("schema");
+    let route = |config: &Config, line: &str| {
+        let api = api_request::parse(config, &RawRequest::from_line(line)).expect("parses");
+        let plan = super::plan(config, &cache, &api).expect("plans");
+        (plan.tx.route, plan.tx.report_lsn)
+    };
+    let config = Config::from_sources(None, &env).expect("config");
+    let replica = |min_lsn| (Route::Replica { min_lsn }, false);
+    let primary = (Route::Primary, false);
+    let write = (Route::Primary, true);
+    let cases = [
+        ("GET /tasks", replica(None)),
+        ("HEAD /tasks", replica(None)),
+        ("GET /rpc/greet", replica(None)),
+        ("GET /rpc/pick?a=1&b=2", replica(None)),
+        (r#"POST /rpc/greet | {"name":"x"}"#, replica(None)),
+        ("GET /tasks | X-Tusk-Lsn: 16/B374D848", replica(Some(0x16_B374_D848))),
+        ("GET /tasks | Cookie: tusk_lsn=0/10", replica(Some(0x10))),
+        ("GET /tasks | Cookie: tusk_lsn=0/10 | X-Tusk-Lsn: 0/20", replica(Some(0x20))),
+        // Asked for the primary, or a position that is none: the primary.
+        ("GET /tasks | X-Tusk-Primary: 1", primary),
+        ("GET /tasks | X-Tusk-Primary: 0", replica(None)),
+        ("GET /tasks | X-Tusk-Lsn: nope", primary),
+        ("GET /tasks | X-Tusk-Lsn: 123456789/0", primary),
+        // May write: the primary.
+        ("GET /rpc/bump", primary),
+        ("POST /rpc/bump", write),
+        ("GET /tasks | Prefer: tx=rollback", primary),
+        ("GET /tasks | Accept: application/vnd.pgrst.plan", primary),
+        (r#"POST /tasks | {"id":1}"#, write),
+        (r#"POST /tasks | Prefer: tx=rollback | {"id":1}"#, primary),
+        (r#"PATCH /tasks?id=eq.1 | {"title":"x"}"#, write),
+        (r#"PUT /tasks?id=eq.1 | {"id":1}"#, write),
+        ("DELETE /tasks?id=eq.1", write),
+    ];
+    for (line, want) in cases {
+        assert_eq!(route(&config, line), want, "{line}");
+    }
+    // With a db-pre-request function (which may write), only read-only transactions go.
+    env.insert("PGRST_DB_PRE_REQUEST".into(), "api.check".into());
+    let with_pre_request = Config::from_sources(None, &env).expect("config");
+    assert_eq!(route(&with_pre_request, "GET /rpc/greet"), replica(None));
+    assert_eq!(route(&with_pre_request, r#"POST /rpc/greet | {"name":"x"}"#), write);
+    env.remove("PGRST_DB_PRE_REQUEST");
+    // Without replicas everything runs on the primary and nothing asks for a position.
+    env.remove("PGRST_DB_REPLICA_URIS");
+    let config = Config::from_sources(None, &env).expect("config");
+    for (line, _) in cases {
+        assert_eq!(route(&config, line), primary, "{line}");
+    }
+}
+
+#[test]
+fn wal_positions_parse_as_postgresql_writes_them() {
+    use super::parse_lsn;
+    assert_eq!(parse_lsn("0/0"), Some(0));
+    assert_eq!(parse_lsn("FFFFFFFF/FFFFFFFF"), Some(u64::MAX));
+    assert_eq!(parse_lsn("16/b374d848"), Some(0x16_B374_D848));
+    for bad in ["", "/", "0/", "/0", "1", "0/0/0", "g/0", "100000000/0", "-1/0", "+1/0", "0x1/0"] {
+        assert_eq!(parse_lsn(bad), None, "{bad}");
+    }
+}

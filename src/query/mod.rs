@@ -28,7 +28,7 @@ use crate::error::Error;
 use crate::plan::{Action, Plan, TxPlan};
 use read::count_estimate;
 pub use result::{column, DbResult};
-pub use session::{listen, pre_config_call, transaction};
+pub use session::{listen, pre_config_call, transaction, REPLAY_POSITION, WAL_POSITION};
 pub use sql::ident;
 use sql::Sql;
 

@@ -21,6 +21,9 @@ pub struct DbResult {
     pub location: Option<String>,
     /// For upserts: how many of the rows were inserted (the others were updated).
     pub inserted: Option<i64>,
+    /// After a write with replicas configured: the primary's WAL position once it committed
+    /// (`X-Tusk-Lsn`, the `tusk_lsn` cookie).
+    pub lsn: Option<String>,
 }
 
 /// The main row's column names, as `db` decodes them (by name: their order is cosmetic).

@@ -12,6 +12,14 @@ use crate::error::Error;
 use crate::plan::{Action, Plan};
 use crate::schema_cache::QualifiedName;
 
+/// Sent (simple protocol) in the same flight as a write's `COMMIT` when replicas are
+/// configured: the primary's WAL insert position, which covers the commit record.
+pub const WAL_POSITION: &str = "SELECT pg_catalog.pg_current_wal_insert_lsn()::text";
+
+/// The health check of a replica: how far it has replayed the primary's WAL (NULL on a server
+/// that is not in recovery).
+pub const REPLAY_POSITION: &str = "SELECT pg_catalog.pg_last_wal_replay_lsn()::text";
+
 /// Everything one request runs: `BEGIN`, the settings, the optional pre-request call, the
 /// plan's main statement, and how the transaction ends; `None` when the request asks the
 /// database nothing (see [`asks_database`]).
@@ -88,7 +96,7 @@ pub fn transaction(
         explain: plan.explain.is_some(),
         estimate,
         prepared: config.db_prepared_statements,
-        policy: plan.tx,
+        policy: on_primary_if(plan.tx, begin.starts_with("BEGIN ISOLATION LEVEL SERIALIZABLE")),
     }))
 }
 
@@ -118,6 +126,15 @@ impl Settings {
 fn json_object(pairs: &[(String, String)]) -> String {
     let map: std::collections::BTreeMap<&str, &str> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     serde_json::to_string(&map).unwrap_or_else(|_| "{}".into())
+}
+
+/// A hot standby refuses serializable transactions (0A000): one (hoisted from the function or
+/// the role's settings) runs on the primary whatever the plan's route.
+fn on_primary_if(mut policy: crate::plan::TxPlan, serializable: bool) -> crate::plan::TxPlan {
+    if serializable {
+        policy.route = crate::plan::Route::Primary;
+    }
+    policy
 }
 
 /// Whether a request asks the database anything. `OPTIONS` is answered from the plan alone
@@ -196,5 +213,15 @@ mod tests {
             .expect("a GET runs a transaction");
         assert_eq!(tx.begin, "BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY");
         assert!(!tx.settings.params.iter().any(|p| p.as_deref() == Some("statement_timeout")));
+
+        // Routed to a replica by the plan: a serializable transaction stays on the primary
+        // (a hot standby refuses it), any other goes.
+        let mut plan = plan;
+        let replica = crate::plan::Route::Replica { min_lsn: None };
+        plan.tx.route = replica;
+        let route =
+            |role: &str| super::transaction(&config, &api, &auth(role), &plan).ok().flatten().map(|t| t.policy.route);
+        assert_eq!(route("web_anon"), Some(crate::plan::Route::Primary));
+        assert_eq!(route("todo_user"), Some(replica));
     }
 }

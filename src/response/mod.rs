@@ -18,6 +18,16 @@ use crate::query::DbResult;
 use crate::schema_cache::{ReturnShape, SchemaCache};
 use bytes::Bytes;
 
+/// Read-your-writes (docs/replicas.md): where the primary's WAL stood after this write, as
+/// `X-Tusk-Lsn` and the `tusk_lsn` cookie.
+fn wal_position(headers: &mut Vec<(String, String)>, lsn: Option<&str>) {
+    if let Some(lsn) = lsn.filter(|l| crate::plan::parse_lsn(l).is_some()) {
+        headers.push(("X-Tusk-Lsn".into(), lsn.to_string()));
+        let cookie = format!("{}={lsn}; Path=/; HttpOnly; SameSite=Lax", crate::plan::LSN_COOKIE);
+        headers.push(("Set-Cookie".into(), cookie));
+    }
+}
+
 /// Builds the response of a successful request. `GET /` is a response format like any other:
 /// the OpenAPI document, from the schema cache and what the database said the role may use.
 pub fn build(
@@ -107,6 +117,7 @@ pub fn build(
         resp.headers.retain(|(name, _)| !set.iter().any(|(k, _)| name.eq_ignore_ascii_case(k)));
         resp.headers.extend(set);
     }
+    wal_position(&mut resp.headers, result.lsn.as_deref());
     if let Some(s) = &result.response_status {
         resp.status = s.trim().parse::<u16>().ok().filter(|s| (100..600).contains(s)).ok_or(Error::GucStatus)?;
     }

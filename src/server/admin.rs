@@ -175,6 +175,43 @@ pub async fn dump_schema(config: &Config) -> Result<String, String> {
     Ok(json)
 }
 
+/// `/metrics` with `db-replica-uris`: per pool (`primary`, `replica1`…), its requests, health,
+/// lag behind the primary (bytes of WAL) and connections in use.
+fn replica_metrics(db: &db::Db, metric: &mut impl FnMut(&str, &str, &str, &[(&str, String)])) {
+    let replicas = &db.replicas;
+    let in_use = |pool: &deadpool_postgres::Pool| {
+        let s = pool.status();
+        s.size.saturating_sub(s.available).to_string()
+    };
+    let labels: Vec<String> = std::iter::once("primary".to_string())
+        .chain(replicas.members.iter().map(|r| r.name.clone()))
+        .map(|name| format!("{{pool=\"{name}\"}}"))
+        .collect();
+    let samples = |primary: String, each: &dyn Fn(&db::Replica) -> String| -> Vec<(&str, String)> {
+        let values = std::iter::once(primary).chain(replicas.members.iter().map(each));
+        labels.iter().map(String::as_str).zip(values).collect()
+    };
+    let primary_requests = replicas.primary_requests.load(Ordering::Relaxed).to_string();
+    let requests = samples(primary_requests, &|r| r.requests.load(Ordering::Relaxed).to_string());
+    metric("tusk_db_pool_requests_total", "counter", "Requests each pool ran", &requests);
+    let healthy = samples("1".into(), &|r| u8::from(replicas.in_rotation(r)).to_string());
+    metric(
+        "tusk_db_pool_healthy",
+        "gauge",
+        "1 when the pool serves requests (a replica: up and within db-replica-max-lag)",
+        &healthy,
+    );
+    let lag = samples("0".into(), &|r| r.lag.load(Ordering::Relaxed).to_string());
+    metric(
+        "tusk_db_pool_lag_bytes",
+        "gauge",
+        "Bytes of WAL the pool's server was behind the primary at the last check",
+        &lag,
+    );
+    let used = samples(in_use(&db.pool), &|r| in_use(&r.db.pool));
+    metric("tusk_db_pool_in_use", "gauge", "Connections of the pool running a request", &used);
+}
+
 /// `/metrics`: PostgREST's metric names, in Prometheus' text format.
 fn metrics(ops: &Ops) -> String {
     let state = &ops.state;
@@ -213,6 +250,9 @@ fn metrics(ops: &Ops) -> String {
     metric("pgrst_db_pool_available", "gauge", "Connections a request can get now", &[("", available.to_string())]);
     metric("pgrst_db_pool_waiting", "gauge", "Requests waiting for a connection", &[("", pool.waiting.to_string())]);
     metric("pgrst_db_pool_max", "gauge", "Size limit of the connection pool", &[("", pool.max_size.to_string())]);
+    if !state.db.replicas.members.is_empty() {
+        replica_metrics(&state.db, &mut metric);
+    }
     let jwt = &state.jwt_cache;
     metric("pgrst_jwt_cache_requests_total", "counter", "JWT cache lookups", &[("", load(&jwt.requests).to_string())]);
     metric("pgrst_jwt_cache_hits_total", "counter", "JWT cache lookups that hit", &[("", load(&jwt.hits).to_string())]);

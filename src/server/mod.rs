@@ -114,6 +114,13 @@ impl Server {
     pub async fn bind(config: Config) -> Result<Server, ServerError> {
         let pool = db::pool(&config.db_uri, config.db_pool, config.db_pool_acquisition_timeout)
             .map_err(ServerError::Config)?;
+        let replicas = db::Replicas::new(
+            &config.db_replica_uris,
+            config.db_replica_pool,
+            config.db_pool_acquisition_timeout,
+            config.db_replica_max_lag,
+        )
+        .map_err(ServerError::Config)?;
         let listener = match &config.server_unix_socket {
             Some(path) => Listen::Unix(bind_unix(path, config.server_unix_socket_mode)?),
             None => Listen::Tcp(bind_tcp(&bind_addr(&config.server_host, config.server_port)).await?),
@@ -127,7 +134,7 @@ impl Server {
         let state = Arc::new(AppState {
             config: RwLock::new(config.clone()),
             jwt_cache: crate::auth::JwtCache::new(config.jwt_cache_max_entries),
-            db: Arc::new(Db::new(pool)),
+            db: Arc::new(Db::with_replicas(pool, replicas)),
             schema_cache: RwLock::new(None),
             reload: reload_tx.clone(),
             live: Arc::new(db::live::Live::new(config.db_pool)),
@@ -145,6 +152,10 @@ impl Server {
         });
         tokio::spawn(reloader(ops.clone(), reload_rx));
         tokio::spawn(retire_connections(state.clone()));
+        if !state.db.replicas.members.is_empty() {
+            let primary = db::conn_info(&config.db_uri).map_err(ServerError::Config)?;
+            tokio::spawn(db::watch_replicas(state.db.clone(), primary));
+        }
         // The in-database settings and the request roles' settings first (they may change
         // db-schemas), then the schema cache.
         let _ = reload_tx.try_send(Reload::Config);
