@@ -30,6 +30,7 @@ use super::head::{Gate, HeadGate, Refusal};
 use super::tls::Tls;
 use crate::error::Error;
 use bytes::{Bytes, BytesMut};
+use futures_util::task::AtomicWaker;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -233,16 +234,23 @@ impl Busy {
 impl Drop for Busy {
     fn drop(&mut self) {
         self.0.answered.fetch_add(1, Ordering::AcqRel);
-        self.0.busy.fetch_sub(1, Ordering::AcqRel);
+        if self.0.busy.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // The last one: the connection's idle timeout must start even if nothing is written
+            // (an HTTP/2 stream reset by the client).
+            self.0.idle.wake();
+        }
     }
 }
 
 /// What the request handler tells a connection's [`Timed`] stream: how many requests are being
-/// handled (HTTP/2 handles several at once), and how many were answered.
+/// handled (HTTP/2 handles several at once), and how many were answered; and whom to wake
+/// when the last one ends.
 #[derive(Default)]
 struct Activity {
     busy: AtomicUsize,
     answered: AtomicU64,
+    /// The connection's task, registered by [`Timed`] while busy.
+    idle: AtomicWaker,
 }
 
 /// Where a connection stands, for its timeouts.
@@ -257,6 +265,12 @@ enum Phase {
 }
 
 /// A stream that fails with `TimedOut` when its phase's deadline passes without progress.
+///
+/// Every poll outside the busy phase polls the deadline too, whatever the I/O returned, so the
+/// deadline always holds the task's waker: hyper may not read again after writing a response
+/// (when its last read was blocked), so a deadline re-armed by a write and not polled then
+/// would never wake the connection, and an idle one would stay open until the client left.
+/// While busy, the end of the last request wakes the task instead ([`Activity::idle`]).
 struct Timed<I> {
     io: I,
     activity: Arc<Activity>,
@@ -291,9 +305,23 @@ impl<I> Timed<I> {
         }
     }
 
+    /// Registers the task to be woken by the deadline (outside the busy phase) or by the end
+    /// of the last request (while busy); whether the deadline has passed.
+    fn watch(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.phase == Phase::Busy {
+            self.activity.idle.register(cx.waker());
+            // The last request may have ended before the registration.
+            if self.activity.busy.load(Ordering::Acquire) == 0 {
+                cx.waker().wake_by_ref();
+            }
+            return false;
+        }
+        self.deadline.as_mut().poll(cx).is_ready()
+    }
+
     /// `Pending`, or the timeout's error when the deadline has passed (and was not paused).
     fn pending_or_timeout<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
-        if self.phase != Phase::Busy && self.deadline.as_mut().poll(cx).is_ready() {
+        if self.watch(cx) {
             let what = if self.phase == Phase::Head { "request headers" } else { "idle connection" };
             return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, format!("{what} timed out"))));
         }
@@ -312,6 +340,7 @@ impl<I: AsyncRead + Unpin> AsyncRead for Timed<I> {
                     // The next request's first byte: its head must follow in time.
                     this.restart(Phase::Head, this.timeouts.header);
                 }
+                this.watch(cx);
                 Poll::Ready(Ok(()))
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
@@ -330,6 +359,7 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Timed<I> {
                     // A response making progress.
                     this.restart(Phase::Idle, this.timeouts.idle);
                 }
+                this.watch(cx);
                 Poll::Ready(Ok(n))
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
@@ -380,4 +410,76 @@ pub(super) async fn read_body(
         }
     }
     Ok(buf.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+    use std::task::{Wake, Waker};
+    use tokio::io::AsyncWriteExt;
+
+    /// A waker that records being woken.
+    #[derive(Default)]
+    struct Flag(AtomicBool);
+
+    impl Wake for Flag {
+        fn wake(self: Arc<Self>) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    const SHORT: Timeouts =
+        Timeouts { header: Duration::from_millis(50), idle: Duration::from_millis(50), max_head: 1024 };
+
+    /// The connection task's waker must be woken when the idle deadline passes, however the
+    /// request went: here the way a loaded machine takes it, where the head is already there at
+    /// the first read (so the deadline is never polled in the head phase), the last read before
+    /// the answer is made while the request is busy, and hyper, having seen that read blocked,
+    /// does not read again after writing the response.
+    #[tokio::test]
+    async fn the_idle_deadline_wakes_the_connection_after_an_answer() {
+        let (mut client, server) = tokio::io::duplex(4096);
+        let activity = Arc::new(Activity::default());
+        let mut timed = Timed::new(server, activity.clone(), SHORT);
+        let flag = Arc::new(Flag::default());
+        let waker = Waker::from(flag.clone());
+        let mut cx = Context::from_waker(&waker);
+        client.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").await.expect("write");
+        let mut space = [0u8; 256];
+        let mut buf = ReadBuf::new(&mut space);
+        assert!(matches!(Pin::new(&mut timed).poll_read(&mut cx, &mut buf), Poll::Ready(Ok(()))));
+        let busy = Busy::start(&activity);
+        let mut buf = ReadBuf::new(&mut space);
+        assert!(Pin::new(&mut timed).poll_read(&mut cx, &mut buf).is_pending());
+        drop(busy);
+        assert!(matches!(Pin::new(&mut timed).poll_write(&mut cx, b"HTTP/1.1 200 OK\r\n\r\n"), Poll::Ready(Ok(_))));
+        flag.0.store(false, Ordering::SeqCst);
+        tokio::time::sleep(SHORT.idle * 4).await;
+        assert!(flag.0.load(Ordering::SeqCst), "the idle deadline passed without waking the connection");
+        let mut buf = ReadBuf::new(&mut space);
+        match Pin::new(&mut timed).poll_read(&mut cx, &mut buf) {
+            Poll::Ready(Err(e)) => assert_eq!(e.kind(), io::ErrorKind::TimedOut),
+            other => panic!("expected the idle timeout, got {other:?}"),
+        }
+    }
+
+    /// A request that ends without a write (an HTTP/2 stream reset by the client) still lets the
+    /// idle timeout run: the end of the last busy request wakes the connection.
+    #[tokio::test]
+    async fn the_end_of_the_last_request_wakes_the_connection() {
+        let (_client, server) = tokio::io::duplex(4096);
+        let activity = Arc::new(Activity::default());
+        let mut timed = Timed::new(server, activity.clone(), SHORT);
+        let flag = Arc::new(Flag::default());
+        let waker = Waker::from(flag.clone());
+        let mut cx = Context::from_waker(&waker);
+        let busy = Busy::start(&activity);
+        let mut space = [0u8; 256];
+        let mut buf = ReadBuf::new(&mut space);
+        assert!(Pin::new(&mut timed).poll_read(&mut cx, &mut buf).is_pending());
+        flag.0.store(false, Ordering::SeqCst);
+        drop(busy);
+        assert!(flag.0.load(Ordering::SeqCst), "the request's end did not wake the connection");
+    }
 }
