@@ -28,6 +28,7 @@ const LIBPQ_VARS: &[&str] = &[
     "PGOPTIONS",
     "PGAPPNAME",
     "PGSSLMODE",
+    "PGSSLROOTCERT",
     "PGCONNECT_TIMEOUT",
     "PGTARGETSESSIONATTRS",
     "PGSYSCONFDIR",
@@ -115,12 +116,17 @@ fn everything_from_the_libpq_environment() {
     with_uri.push(("PGRST_DB_URI", format!("postgres:///{}?host={}", db.name, socket_dir())));
     let (_, err) = text(&tusk_run(&["--dump-schema"], &with_uri));
     assert!(err.contains("role \"nobody_here\" does not exist"), "{err}");
-    // TLS to the database is not there yet: asked for, it is refused at start-up, saying so.
+    // PGSSLMODE=require over a unix socket: libpq uses no TLS there, and connects.
     let mut tls = env("postgres");
     tls.push(("PGSSLMODE", "require".into()));
     let o = tusk_run(&["--dump-schema"], &tls);
+    assert!(o.status.success(), "{:?}", text(&o));
+    // A mode libpq does not know is refused at start-up, saying so.
+    let mut tls = env("postgres");
+    tls.push(("PGSSLMODE", "sometimes".into()));
+    let o = tusk_run(&["--dump-schema"], &tls);
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o).1.contains("sslmode=require"), "{:?}", text(&o));
+    assert!(text(&o).1.contains("invalid sslmode value"), "{:?}", text(&o));
     // The key=value form.
     let kv = format!("host={} port={} user=postgres dbname={}", socket_dir(), cluster().port(), db.name);
     let o = tusk_run(&["--dump-schema"], &[("PGRST_DB_URI", kv), ("PGRST_DB_SCHEMAS", "todo".into())]);
@@ -444,4 +450,122 @@ async fn a_clean_shutdown_logs_no_lost_connection() {
     let log = t.output.text();
     assert!(!log.contains("LISTEN connection was lost"), "{log}");
     assert!(!log.contains("Connection error"), "{log}");
+}
+
+/// A cluster with `ssl = on`, its certificate (for localhost and 127.0.0.1) signed by a test CA
+/// whose file is returned, with a second CA's file that signed nothing.
+fn tls_cluster() -> &'static (TempCluster, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    static C: OnceLock<(TempCluster, String, String)> = OnceLock::new();
+    C.get_or_init(|| {
+        let c = TempCluster::start().expect("starting a cluster");
+        let ca = |name: &str| {
+            let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params.distinguished_name.push(DnType::CommonName, name);
+            CertifiedIssuer::self_signed(params, KeyPair::generate().expect("key")).expect("ca")
+        };
+        let (right, wrong) = (ca("tusk test CA"), ca("another CA"));
+        let mut params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).expect("p");
+        params.distinguished_name.push(DnType::CommonName, "localhost");
+        let key = KeyPair::generate().expect("key");
+        let cert = params.signed_by(&key, &right).expect("sign");
+        let dir = c.dir();
+        let (cert_file, key_file) = (dir.join("server.crt"), dir.join("server.key"));
+        std::fs::write(&cert_file, cert.pem()).expect("write cert");
+        write_private(&key_file, &key.serialize_pem(), 0o600);
+        // The server runs as the postgres user when the tests run as root.
+        let _ = Command::new("chown").arg("postgres").arg(&cert_file).arg(&key_file).status();
+        let pki = scratch_dir("pki");
+        let (right_file, wrong_file) = (pki.join("right.pem"), pki.join("wrong.pem"));
+        std::fs::write(&right_file, right.pem()).expect("write ca");
+        std::fs::write(&wrong_file, wrong.pem()).expect("write ca");
+        c.psql(&format!("ALTER SYSTEM SET ssl_cert_file = '{}'", cert_file.display())).expect("cert");
+        c.psql(&format!("ALTER SYSTEM SET ssl_key_file = '{}'", key_file.display())).expect("key");
+        c.psql("ALTER SYSTEM SET ssl = on").expect("ssl");
+        c.psql("SELECT pg_reload_conf()").expect("reload");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while c.psql("SHOW ssl").expect("show").trim() != "on" && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(c.psql("SHOW ssl").expect("show").trim(), "on", "the server's TLS did not come on");
+        (c, right_file.display().to_string(), wrong_file.display().to_string())
+    })
+}
+
+/// Whether the connection of `app` to the TLS cluster uses TLS, by `pg_stat_ssl`.
+fn uses_tls(app: &str) -> String {
+    let sql = format!(
+        "SELECT string_agg(DISTINCT s.ssl::text, ',') FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+         WHERE a.application_name = '{app}'"
+    );
+    tls_cluster().0.psql(&sql).expect("pg_stat_ssl").trim().to_string()
+}
+
+#[tokio::test]
+async fn tls_to_the_database_as_sslmode_says() {
+    let (c, right, wrong) = tls_cluster();
+    let p = c.port();
+    let serve = |app: &str, params: String| {
+        vec![
+            (
+                "PGRST_DB_URI".to_string(),
+                format!("postgresql://postgres@127.0.0.1:{p}/postgres?application_name={app}&{params}"),
+            ),
+            ("PGRST_DB_SCHEMAS".into(), "public".into()),
+            ("PGRST_DB_ANON_ROLE".into(), "postgres".into()),
+        ]
+    };
+    // require: TLS without a check of the certificate; verify-full with the right CA and host;
+    // prefer (libpq's default) takes TLS when offered; disable does without.
+    for (app, params, wanted) in [
+        ("tls_require", "sslmode=require".to_string(), "true"),
+        ("tls_full", format!("sslmode=verify-full&sslrootcert={right}"), "true"),
+        ("tls_ca", format!("sslmode=verify-ca&sslrootcert={right}"), "true"),
+        ("tls_prefer", String::new(), "true"),
+        ("tls_disable", "sslmode=disable".to_string(), "false"),
+    ] {
+        let t = Tusk::start(&serve(app, params.clone())).await;
+        let r = t.get("/").send().await;
+        assert_eq!(r.status, 200, "{params}: {}\n{}", r.text, t.output.text());
+        assert_eq!(uses_tls(app), wanted, "{params}");
+    }
+    // Refused, saying TLS: a CA that did not sign the server's certificate (verify-full,
+    // verify-ca, and require with a root file), a host name the certificate does not name.
+    let refuse = |params: String| {
+        let uri = format!("postgresql://postgres@localhost:{p}/postgres?{params}");
+        let o = tusk_run(&["--dump-schema"], &[("PGRST_DB_URI", uri)]);
+        assert_eq!(o.status.code(), Some(1), "{params}: {:?}", text(&o));
+        let err = text(&o).1;
+        assert!(err.contains("TLS") && err.contains(&format!("port {p} failed")), "{params}: {err}");
+        err
+    };
+    let err = refuse(format!("sslmode=verify-full&sslrootcert={wrong}"));
+    assert!(err.contains("UnknownIssuer"), "{err}");
+    refuse(format!("sslmode=verify-ca&sslrootcert={wrong}"));
+    refuse(format!("sslmode=require&sslrootcert={wrong}"));
+    let err = refuse(format!("sslmode=verify-full&sslrootcert={right}&host=wrong.example&hostaddr=127.0.0.1"));
+    assert!(err.contains("certificate not valid for name \"wrong.example\""), "{err}");
+    // verify-ca does not look at the name.
+    let uri = format!("postgresql://postgres@/postgres?host=wrong.example&hostaddr=127.0.0.1&port={p}&sslmode=verify-ca&sslrootcert={right}");
+    let o = tusk_run(&["--dump-schema"], &[("PGRST_DB_URI", uri), ("PGRST_DB_SCHEMAS", "public".into())]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    // verify-full without a root file (HOME has none) is refused at start-up, naming the file;
+    // PGSSLMODE and PGSSLROOTCERT count; sslrootcert=system is refused, saying why.
+    let uri = format!("postgresql://postgres@localhost:{p}/postgres");
+    let o = tusk_run(&["--dump-schema"], &[("PGRST_DB_URI", uri.clone()), ("PGSSLMODE", "verify-full".into())]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains(".postgresql/root.crt"), "{:?}", text(&o));
+    let env = [
+        ("PGRST_DB_URI", uri.clone()),
+        ("PGSSLMODE", "verify-full".into()),
+        ("PGSSLROOTCERT", right.clone()),
+        ("PGRST_DB_SCHEMAS", "public".into()),
+    ];
+    let o = tusk_run(&["--dump-schema"], &env);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let env = [("PGRST_DB_URI", format!("{uri}?sslmode=verify-full&sslrootcert=system"))];
+    let o = tusk_run(&["--dump-schema"], &env);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("sslrootcert=system is not supported"), "{:?}", text(&o));
 }

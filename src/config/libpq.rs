@@ -11,8 +11,9 @@
 //! In charge of turning those sources into [`ConnInfo`]: one [`Host`] per host of the list,
 //! each with its port and password. Rejects what libpq rejects: an unknown keyword or URI
 //! parameter, an unknown service, a port list that does not match the host list, a
-//! malformed value of `target_session_attrs`, `sslmode` or `connect_timeout`. Reads only
-//! the service and password files (through the `read` function it is given).
+//! malformed value of `target_session_attrs`, `sslmode` or `connect_timeout`, and
+//! `sslrootcert=system`. Picks the root certificate file of the `sslmode` (`sslrootcert`, else
+//! `~/.postgresql/root.crt`). Reads only the service and password files (through the `read` function it is given).
 
 use std::collections::BTreeMap;
 
@@ -138,6 +139,10 @@ pub struct ConnInfo {
     /// `connect_timeout` in seconds; `None`: wait as long as the system does (libpq's 0).
     pub connect_timeout: Option<u64>,
     pub sslmode: String,
+    /// The root certificates to check the server's chain against, or `None`: no check
+    /// (`allow`, `prefer`, and `require` without a root file). With `verify-full` the host
+    /// name is checked too.
+    pub sslrootcert: Option<String>,
     pub channel_binding: Option<String>,
     pub target_session_attrs: SessionAttrs,
     /// `load_balance_hosts=random`: try the hosts in random order.
@@ -198,6 +203,7 @@ pub fn resolve(conninfo: &str, env: &Env<'_>) -> Result<ConnInfo, String> {
     if !["disable", "allow", "prefer", "require", "verify-ca", "verify-full"].contains(&sslmode.as_str()) {
         return Err(format!("invalid sslmode value: \"{sslmode}\""));
     }
+    let sslrootcert = root_cert(&sslmode, get("sslrootcert"), env)?;
     let tsa = get("target_session_attrs").unwrap_or_else(|| "any".into());
     let Some(&(_, target_session_attrs)) = SessionAttrs::NAMES.iter().find(|(n, _)| *n == tsa) else {
         return Err(format!("invalid target_session_attrs value: \"{tsa}\""));
@@ -215,10 +221,38 @@ pub fn resolve(conninfo: &str, env: &Env<'_>) -> Result<ConnInfo, String> {
         application_name: get("application_name").or_else(|| get("fallback_application_name")),
         connect_timeout,
         sslmode,
+        sslrootcert,
         channel_binding: get("channel_binding"),
         target_session_attrs,
         load_balance,
     })
+}
+
+/// The root certificate file the server's chain is checked against, as libpq picks it:
+/// `sslrootcert`, else `~/.postgresql/root.crt`; `verify-ca` and `verify-full` need one,
+/// `require` checks the chain when one is given or the default file exists (as `verify-ca`),
+/// `disable`, `allow` and `prefer` never check.
+fn root_cert(sslmode: &str, given: Option<String>, env: &Env<'_>) -> Result<Option<String>, String> {
+    if !matches!(sslmode, "require" | "verify-ca" | "verify-full") {
+        return Ok(None);
+    }
+    if given.as_deref() == Some("system") {
+        return Err("sslrootcert=system is not supported by tusk (it has no store of system roots); \
+                    give the file of the root certificates instead"
+            .into());
+    }
+    if given.is_some() {
+        return Ok(given);
+    }
+    let default = env.home.as_ref().map(|h| format!("{}/.postgresql/root.crt", h.trim_end_matches('/')));
+    match default {
+        Some(path) if sslmode != "require" || (env.read)(&path).is_some() => Ok(Some(path)),
+        None if sslmode != "require" => Err("could not get home directory to locate root certificate file; \
+                                             give sslrootcert or change sslmode to disable server certificate \
+                                             verification"
+            .into()),
+        _ => Ok(None),
+    }
 }
 
 /// `host`, `hostaddr` and `port` as lists: as many ports as hosts, or one for all.
@@ -579,5 +613,27 @@ mod tests {
         let c = resolve_with("service=svc port=8", &[("PGSERVICEFILE", "/f")], &[("/f", file)]).expect("resolves");
         assert_eq!(c.hosts[0].port, 8);
         assert!(resolve_with("service=none", &[], &[("/home/u/.pg_service.conf", file)]).is_err());
+    }
+
+    #[test]
+    fn the_root_certificate_file_of_each_sslmode() {
+        let root = |conninfo: &str, vars: &[(&str, &str)], files: &[(&str, &str)]| {
+            resolve_with(conninfo, vars, files).map(|i| i.sslrootcert)
+        };
+        let default = "/home/u/.postgresql/root.crt";
+        for mode in ["disable", "allow", "prefer"] {
+            assert_eq!(root(&format!("sslmode={mode} sslrootcert=/ca.pem"), &[], &[]), Ok(None));
+        }
+        // require checks the chain only with a root file: given, or the default one if it exists.
+        assert_eq!(root("sslmode=require", &[], &[]), Ok(None));
+        assert_eq!(root("sslmode=require", &[], &[(default, "x")]), Ok(Some(default.into())));
+        assert_eq!(root("sslmode=require sslrootcert=/ca.pem", &[], &[]), Ok(Some("/ca.pem".into())));
+        // verify-* always, the default file when none is given (whether it exists is for later).
+        assert_eq!(root("sslmode=verify-ca", &[], &[]), Ok(Some(default.into())));
+        assert_eq!(
+            root("", &[("PGSSLMODE", "verify-full"), ("PGSSLROOTCERT", "/env.pem")], &[]),
+            Ok(Some("/env.pem".into()))
+        );
+        assert!(root("sslmode=verify-full sslrootcert=system", &[], &[]).is_err_and(|e| e.contains("system")));
     }
 }

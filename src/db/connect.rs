@@ -6,6 +6,11 @@
 //! (and its own line of the password file), and the server's state is read with
 //! `session_state.sql`.
 //!
+//! TLS as libpq's `sslmode` (rustls, ring): `disable` never, `allow` and `prefer` when the
+//! server offers it (no check of its certificate), `require` always (its chain checked when
+//! there is a root file, as `verify-ca`), `verify-ca` with the chain checked against
+//! `sslrootcert`, `verify-full` with the host name too. Unix sockets never use TLS.
+//!
 //! A failure says what it is and where, in libpq's words: `connection to server at "h", port
 //! 5432 failed: Connection refused`, `could not translate host name "h" to address`,
 //! `password authentication failed for user "u"`, `database "d" does not exist`, `no password
@@ -13,12 +18,15 @@
 //! each logs nothing when the connection ends (a shutdown closes them all).
 
 use crate::config::libpq::{self, ConnInfo, Host, SessionAttrs};
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
-use tokio_postgres::tls::NoTlsStream;
-use tokio_postgres::{Client, NoTls, Socket};
+use tokio_postgres::tls::MakeTlsConnect;
+use tokio_postgres::{Client, Socket};
+use tokio_postgres_rustls::MakeRustlsConnect;
+use tokio_rustls::rustls;
 
-pub type PgConnection = tokio_postgres::Connection<Socket, NoTlsStream>;
+pub type PgConnection = tokio_postgres::Connection<Socket, <MakeRustlsConnect as MakeTlsConnect<Socket>>::Stream>;
 
 /// Whether a server is read-only and whether it is a standby (in recovery).
 const SESSION_STATE_QUERY: &str = include_str!("session_state.sql");
@@ -79,13 +87,98 @@ pub fn conn_info(uri: &str) -> Result<ConnInfo, String> {
     let read_private = |p: &str| read_file(p, true);
     let env = libpq::Env { vars: &vars, os_user, home, read: &read, read_private: &read_private };
     let info = libpq::resolve(uri, &env).map_err(|e| format!("invalid db-uri: {e}"))?;
-    if matches!(info.sslmode.as_str(), "require" | "verify-ca" | "verify-full") {
-        return Err(format!(
-            "sslmode={}: tusk's database connections do not support TLS yet; use sslmode=disable or prefer",
-            info.sslmode
-        ));
-    }
+    // The root file is read again for each connection (it may be replaced), but a bad one
+    // stops the start.
+    tls(&info).map_err(|e| format!("invalid db-uri: {e}"))?;
     Ok(info)
+}
+
+/// The TLS client of `info`'s `sslmode`: the root certificates of `sslrootcert`, if any.
+fn tls(info: &ConnInfo) -> Result<MakeRustlsConnect, String> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    #[allow(deprecated)] // see server::tls: ring's provider
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let webpki = match &info.sslrootcert {
+        None => None,
+        Some(path) => {
+            let pem =
+                std::fs::read(path).map_err(|e| format!("could not read root certificate file \"{path}\": {e}"))?;
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_slice_iter(&pem) {
+                let cert = cert.map_err(|e| format!("could not load root certificate file \"{path}\": {e}"))?;
+                roots.add(cert).map_err(|e| format!("could not load root certificate file \"{path}\": {e}"))?;
+            }
+            if roots.is_empty() {
+                return Err(format!("root certificate file \"{path}\" holds no certificate"));
+            }
+            let verifier =
+                rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                    .build()
+                    .map_err(|e| format!("root certificate file \"{path}\": {e}"))?;
+            Some(verifier)
+        }
+    };
+    let verifier = Verifier { webpki, check_name: info.sslmode == "verify-full", provider: provider.clone() };
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    Ok(MakeRustlsConnect::new(config))
+}
+
+/// libpq's checks of the server's certificate: none, the chain (`verify-ca`, `require` with a
+/// root file), or the chain and the host name (`verify-full`). The handshake's signatures are
+/// always checked.
+#[derive(Debug)]
+struct Verifier {
+    webpki: Option<Arc<rustls::client::WebPkiServerVerifier>>,
+    check_name: bool,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for Verifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls::pki_types::CertificateDer<'_>,
+        intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        server_name: &rustls::pki_types::ServerName<'_>,
+        ocsp: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        use rustls::{CertificateError, Error};
+        let Some(webpki) = &self.webpki else { return Ok(rustls::client::danger::ServerCertVerified::assertion()) };
+        match webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
+            // The chain was good (it is checked first); verify-ca does not look at the name.
+            Err(Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) if !self.check_name => Ok(rustls::client::danger::ServerCertVerified::assertion()),
+            r => r,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
 }
 
 /// The driver's configuration for one host of the list.
@@ -109,10 +202,12 @@ fn host_config(info: &ConnInfo, host: &Host, app: &str) -> tokio_postgres::Confi
     }
     pg.application_name(info.application_name.as_deref().unwrap_or(app));
     pg.connect_timeout(info.connect_timeout.map_or(DEFAULT_CONNECT_TIMEOUT, Duration::from_secs));
-    pg.ssl_mode(if info.sslmode == "disable" {
-        tokio_postgres::config::SslMode::Disable
-    } else {
-        tokio_postgres::config::SslMode::Prefer
+    // libpq uses no TLS on a unix socket; `allow` is taken as `prefer` (TLS first).
+    pg.ssl_mode(match info.sslmode.as_str() {
+        _ if host.is_socket() => tokio_postgres::config::SslMode::Disable,
+        "disable" => tokio_postgres::config::SslMode::Disable,
+        "allow" | "prefer" => tokio_postgres::config::SslMode::Prefer,
+        _ => tokio_postgres::config::SslMode::Require,
     });
     match info.channel_binding.as_deref() {
         Some("disable") => pg.channel_binding(tokio_postgres::config::ChannelBinding::Disable),
@@ -143,6 +238,7 @@ pub fn describe(host: &Host, e: &tokio_postgres::Error) -> String {
     match cause {
         // The driver's "invalid configuration: password missing": the server asked for one.
         Some(c) if c.contains("password missing") => format!("{at}: no password supplied"),
+        Some(c) if text.contains("TLS") => format!("{at}: TLS: {c}"),
         Some(c) if c.contains("failed to lookup address") || c.contains("Name or service not known") => {
             format!("could not translate host name \"{}\" to address: {c}", host.host)
         }
@@ -164,12 +260,16 @@ pub async fn connect(info: &ConnInfo, app: &str) -> Result<(Client, PgConnection
         SessionAttrs::PreferStandby => &[SessionAttrs::Standby, SessionAttrs::Any],
         attrs => &[attrs][..],
     };
+    let tls = tls(info).map_err(|message| ConnectError {
+        message: format!("TLS: {message}"),
+        source: tokio_postgres::Error::__private_api_timeout(),
+    })?;
     let mut last: Option<ConnectError> = None;
     let mut unsuitable: Option<(&Host, String)> = None;
     for &wanted in rounds {
         for host in &hosts {
             let pg = host_config(info, host, app);
-            let (client, mut connection) = match pg.connect(NoTls).await {
+            let (client, mut connection) = match pg.connect(tls.clone()).await {
                 Ok(c) => c,
                 Err(e) => {
                     last = Some(ConnectError { message: describe(host, &e), source: e });
@@ -253,7 +353,8 @@ async fn unsuitable_error(info: &ConnInfo, host: &Host, app: &str) -> tokio_post
     for attrs in [TargetSessionAttrs::ReadWrite, TargetSessionAttrs::ReadOnly] {
         let mut pg = host_config(info, host, app);
         pg.target_session_attrs(attrs);
-        if let Err(e) = pg.connect(NoTls).await {
+        let Ok(tls) = tls(info) else { break };
+        if let Err(e) = pg.connect(tls).await {
             return e;
         }
     }
