@@ -208,3 +208,39 @@ async fn admin_server_reports_live_and_ready() {
     drop(t);
     drop(pg);
 }
+
+/// A log pipe whose reader went away (`tusk | head`, a crashed log shipper) costs the log lines,
+/// never the server: writing the request line to a closed stdout must not panic a worker.
+#[tokio::test]
+async fn a_closed_stdout_does_not_take_the_server_down() {
+    let db = TestDb::todo();
+    let port = free_port();
+    let mut cmd = tusk_command();
+    cmd.env("PGRST_SERVER_HOST", "127.0.0.1").env("PGRST_SERVER_PORT", port.to_string()).env("PGRST_LOG_LEVEL", "info");
+    for (k, v) in db.seed_env() {
+        cmd.env(k, v);
+    }
+    cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().expect("spawning tusk");
+    // Close the read end at once: every later write to stdout gets EPIPE.
+    drop(child.stdout.take());
+    let url = format!("http://127.0.0.1:{port}/tasks");
+    let client = client();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut answered = 0;
+    while answered < 20 && std::time::Instant::now() < deadline {
+        assert!(matches!(child.try_wait(), Ok(None)), "tusk exited after a write to a closed stdout");
+        if let Ok(r) = client.get(&url).timeout(Duration::from_secs(5)).send().await {
+            if r.status() == 200 {
+                answered += 1;
+                continue;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let running = matches!(child.try_wait(), Ok(None));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(running, "tusk exited after a write to a closed stdout");
+    assert_eq!(answered, 20, "tusk stopped answering after its stdout closed");
+}

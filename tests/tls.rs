@@ -280,13 +280,25 @@ async fn a_handshake_that_never_completes_is_dropped_after_the_header_timeout() 
 #[tokio::test]
 async fn cleartext_http2_with_prior_knowledge() {
     let db = TestDb::todo();
-    let t = Tusk::start(&db.seed_env()).await;
+    let mut env = db.seed_env();
+    env.push(("PGRST_LOG_LEVEL".into(), "info".into()));
+    let t = Tusk::start(&env).await;
     let url = t.url("/tasks?select=id");
     if let Some(out) = curl(&["--http2-prior-knowledge", "-w", "%{http_version} %{http_code}", "-o", "/dev/null", &url])
     {
         assert_eq!(out, "2 200");
         let out = curl(&["--http1.1", "-w", "%{http_version} %{http_code}", "-o", "/dev/null", &url]);
         assert_eq!(out.as_deref(), Some("1.1 200"));
+        // The request log names the protocol each request came over.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let logged = |log: &str| {
+            log.contains("\"GET /tasks?select=id HTTP/2.0\" 200")
+                && log.contains("\"GET /tasks?select=id HTTP/1.1\" 200")
+        };
+        while !logged(&t.output.text()) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(logged(&t.output.text()), "{}", t.output.text());
     }
 }
 

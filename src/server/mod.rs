@@ -338,7 +338,7 @@ async fn serve_one(
             response.headers.push((name.clone(), v.to_string()));
         }
     }
-    log_request(config.log_level, &raw, peer, role.as_deref(), &response);
+    log_request(config.log_level, &raw, parts.version, peer, role.as_deref(), &response);
     let head = raw.method == "HEAD";
     if head {
         response.body = Bytes::new();
@@ -426,7 +426,7 @@ fn refused_head(config: &Config, peer: Option<SocketAddr>, e: &Error) -> axum::r
         headers: Vec::new(),
         body: Bytes::new(),
     };
-    log_request(config.log_level, &raw, peer, None, &response);
+    log_request(config.log_level, &raw, hyper::Version::HTTP_11, peer, None, &response);
     to_axum(response, false)
 }
 
@@ -481,7 +481,14 @@ fn invalid_header() -> axum::response::Response {
 
 /// One line per request, Apache combined format as PostgREST writes it. `info` logs every
 /// request, `warn` 4xx and 5xx, `error` 5xx only.
-fn log_request(level: LogLevel, req: &RawRequest, peer: Option<SocketAddr>, role: Option<&str>, resp: &Response) {
+fn log_request(
+    level: LogLevel,
+    req: &RawRequest,
+    version: hyper::Version,
+    peer: Option<SocketAddr>,
+    role: Option<&str>,
+    resp: &Response,
+) {
     let show = match level {
         LogLevel::Crit => false,
         LogLevel::Error => resp.status >= 500,
@@ -505,15 +512,23 @@ fn log_request(level: LogLevel, req: &RawRequest, peer: Option<SocketAddr>, role
         line.push('?');
         line.push_str(&req.query);
     }
-    let _ = write!(line, " HTTP/1.1\" {} ", resp.status);
+    let version = match version {
+        hyper::Version::HTTP_2 => "HTTP/2.0",
+        hyper::Version::HTTP_10 => "HTTP/1.0",
+        _ => "HTTP/1.1",
+    };
+    let _ = write!(line, " {version}\" {} ", resp.status);
     if resp.body.is_empty() {
         line.push('-');
     } else {
         let _ = write!(line, "{}", resp.body.len());
     }
     let _ = write!(line, " \"{}\" \"{}\"", req.header("referer").unwrap_or(""), req.header("user-agent").unwrap_or(""));
-    // Printed directly (like PostgREST), so the level filter above is the only filter.
-    println!("{line}");
+    // Printed directly (like PostgREST), so the level filter above is the only filter. A closed
+    // or full stdout (a log pipe whose reader went away) loses the line, never the server:
+    // `println!` would panic on EPIPE.
+    line.push('\n');
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), line.as_bytes());
 }
 
 /// Now, as the log line's timestamp.
