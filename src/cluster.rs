@@ -29,8 +29,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// The system user that runs PostgreSQL when we are root.
 const PG_SYSTEM_USER: &str = "postgres";
 
-/// libpq environment variables that would redirect our `psql` calls elsewhere.
-const LIBPQ_ENV: &[&str] = &[
+/// libpq environment variables that would redirect a `psql` (or a `tusk` under test) elsewhere:
+/// every command this module runs, and the tests' own, remove them.
+pub const LIBPQ_ENV: &[&str] = &[
     "PGHOST",
     "PGHOSTADDR",
     "PGPORT",
@@ -41,8 +42,12 @@ const LIBPQ_ENV: &[&str] = &[
     "PGSERVICE",
     "PGSERVICEFILE",
     "PGOPTIONS",
+    "PGAPPNAME",
     "PGSSLMODE",
+    "PGSSLROOTCERT",
     "PGCONNECT_TIMEOUT",
+    "PGTARGETSESSIONATTRS",
+    "PGSYSCONFDIR",
     "PGDATA",
 ];
 

@@ -14,30 +14,10 @@ use std::time::{Duration, Instant};
 
 use support::*;
 
-/// The libpq variables a test's command must not inherit.
-const LIBPQ_VARS: &[&str] = &[
-    "PGHOST",
-    "PGHOSTADDR",
-    "PGPORT",
-    "PGUSER",
-    "PGDATABASE",
-    "PGPASSWORD",
-    "PGPASSFILE",
-    "PGSERVICE",
-    "PGSERVICEFILE",
-    "PGOPTIONS",
-    "PGAPPNAME",
-    "PGSSLMODE",
-    "PGSSLROOTCERT",
-    "PGCONNECT_TIMEOUT",
-    "PGTARGETSESSIONATTRS",
-    "PGSYSCONFDIR",
-];
-
 /// `tusk ARGS` with exactly `env` (besides PATH and HOME=`home`), run to completion.
 fn tusk_run(args: &[&str], env: &[(&str, String)]) -> Output {
     let mut cmd = tusk_command();
-    for v in LIBPQ_VARS {
+    for v in tusk::cluster::LIBPQ_ENV {
         cmd.env_remove(v);
     }
     let home = scratch_dir("home");
