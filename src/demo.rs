@@ -4,8 +4,9 @@
 //! It starts a throwaway cluster ([`TempCluster`]), loads `examples/todo/backend.sql` into it,
 //! writes `examples/todo/static/frontend.js` into the cluster's directory and serves it from
 //! there as `server-static-dir` (at `/static/frontend.js`, where the page loads it by default),
-//! starts the API server with the seed's settings and prints where to go and a ready-made
-//! login token. Ctrl-C (or SIGTERM/SIGHUP) stops the server and the cluster; nothing is left
+//! starts the API server with the seed's settings plus sign-in (the `todo_jwt` cookie and the
+//! secret handed to SQL), and prints where to go, a demo account's name and password and a
+//! ready-made login token. Ctrl-C (or SIGTERM/SIGHUP) stops the server and the cluster; nothing is left
 //! running or on disk.
 //!
 //! Both example files are embedded in the binary, so `tusk demo` works from any directory.
@@ -28,6 +29,10 @@ const BACKEND_SQL: &str = include_str!("../examples/todo/backend.sql");
 const FRONTEND_JS: &str = include_str!("../examples/todo/static/frontend.js");
 /// The seed's JWT secret, so that the seed's ready-made token works too.
 pub const DEMO_JWT_SECRET: &str = "your-256-bit-secret-your-256-bit-secret";
+/// The name of the demo account (its role is `todo_user`, like the printed token's).
+const DEMO_ACCOUNT: &str = "demo";
+/// The sign-in cookie (`jwt-cookie`), as `todo_private.settings` names it.
+const DEMO_COOKIE: &str = "todo_jwt";
 /// Lifetime of the printed token.
 const TOKEN_LIFETIME_SECS: i64 = 24 * 60 * 60;
 /// How long to wait for the server to answer before printing the banner anyway.
@@ -68,18 +73,23 @@ pub enum DemoError {
 
 /// Runs the demo until Ctrl-C / SIGTERM.
 pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
-    let cluster = tokio::task::spawn_blocking(start_cluster).await??;
-    let result = serve(&args, &cluster).await;
+    let (cluster, password) = tokio::task::spawn_blocking(start_cluster).await??;
+    let result = serve(&args, &cluster, &password).await;
     // Stopping the cluster blocks (pg_ctl stop); keep it off the async workers.
     tokio::task::spawn_blocking(move || drop(cluster)).await?;
     result
 }
 
-/// Starts the cluster and loads the example into its `postgres` database.
-fn start_cluster() -> Result<TempCluster, ClusterError> {
+/// Starts the cluster, loads the example into its `postgres` database and creates the demo
+/// account with a random password (PostgreSQL's `gen_random_bytes`), which it returns.
+fn start_cluster() -> Result<(TempCluster, String), ClusterError> {
     let cluster = TempCluster::start()?;
     cluster.psql(BACKEND_SQL)?;
-    Ok(cluster)
+    let password = cluster.psql(&format!(
+        "select p from (select encode(todo_private.gen_random_bytes(8), 'hex') as p) s, \
+         lateral todo_private.create_account('{DEMO_ACCOUNT}', p)"
+    ))?;
+    Ok((cluster, password.trim().to_string()))
 }
 
 /// Writes the app's static files into the cluster's directory (removed with it), for
@@ -98,6 +108,9 @@ fn demo_env(args: &DemoArgs, cluster: &TempCluster, static_dir: &std::path::Path
         ("PGRST_DB_ANON_ROLE", "web_anon".to_string()),
         ("PGRST_DB_SCHEMAS", "todo".to_string()),
         ("PGRST_JWT_SECRET", DEMO_JWT_SECRET.to_string()),
+        // Sign-in (backend.sql §7): the token in an HttpOnly cookie, signed in SQL.
+        ("PGRST_JWT_COOKIE", DEMO_COOKIE.to_string()),
+        ("PGRST_APP_SETTINGS_JWT_SECRET", DEMO_JWT_SECRET.to_string()),
         ("PGRST_RAW_MEDIA_TYPES", "text/html".to_string()),
         ("PGRST_SERVER_HOST", args.host.clone()),
         ("PGRST_SERVER_PORT", args.port.to_string()),
@@ -120,7 +133,7 @@ fn demo_certificate(host: &str, cluster: &TempCluster) -> Result<(String, String
     Ok((cert_path.to_string_lossy().into_owned(), key_path.to_string_lossy().into_owned(), cert))
 }
 
-async fn serve(args: &DemoArgs, cluster: &TempCluster) -> Result<(), DemoError> {
+async fn serve(args: &DemoArgs, cluster: &TempCluster, password: &str) -> Result<(), DemoError> {
     let static_dir = write_static_dir(cluster)?;
     let mut env = demo_env(args, cluster, &static_dir);
     let tls = if args.tls {
@@ -158,6 +171,7 @@ async fn serve(args: &DemoArgs, cluster: &TempCluster) -> Result<(), DemoError> 
         writeln!(out, "  token:  {token}")?;
         writeln!(out, "  secret: {DEMO_JWT_SECRET}")?;
         writeln!(out, "  psql:   psql '{}'", cluster.superuser_uri())?;
+        writeln!(out, "  user:   {DEMO_ACCOUNT} (password: {password})")?;
         out.flush()?;
     }
     server_task.await??;

@@ -335,11 +335,11 @@ async fn demo_serves_the_app_and_cleans_up_on_sigint() {
     });
     let mut lines = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(120);
-    while lines.len() < 5 {
+    while lines.len() < 6 {
         let left = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
             Ok(line) => {
-                // Tolerate log lines before the banner; after it, the five lines are exact.
+                // Tolerate log lines before the banner; after it, the six lines are exact.
                 if lines.is_empty() && !line.starts_with("tusk demo is running") {
                     continue;
                 }
@@ -358,6 +358,12 @@ async fn demo_serves_the_app_and_cleans_up_on_sigint() {
         .unwrap_or_else(|| panic!("psql line: {:?}", lines[4]))
         .to_string();
     assert!(psql_uri.starts_with("postgresql://postgres@127.0.0.1:"), "{psql_uri}");
+    let password = lines[5]
+        .strip_prefix("  user:   demo (password: ")
+        .and_then(|s| s.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("user line: {:?}", lines[5]))
+        .to_string();
+    assert!(password.len() >= 12, "{password}");
     let pg_port: u16 = psql_uri
         .rsplit_once(':')
         .and_then(|(_, rest)| rest.split('/').next())
@@ -401,6 +407,18 @@ async fn demo_serves_the_app_and_cleans_up_on_sigint() {
         .send()
         .await;
     r.expect_status(201);
+
+    // The printed account signs in, and its cookie signs requests in.
+    let r = Req::new(http.post(format!("{base}/rpc/login")), "/rpc/login")
+        .json(&json!({"name": "demo", "password": password}))
+        .send()
+        .await;
+    r.expect_status(200);
+    let cookie = r.header("set-cookie").unwrap_or_default();
+    assert!(cookie.starts_with("todo_jwt=ey") && cookie.contains("HttpOnly"), "{r:#?}");
+    let session = get("/rpc/session").header("Cookie", cookie.split(';').next().unwrap_or_default()).send().await;
+    assert_eq!(session.json()["name"], json!("demo"), "{session:#?}");
+    assert_eq!(session.json()["role"], json!("todo_user"), "{session:#?}");
 
     // The cluster's postgres is running now.
     let needle = format!("-p {pg_port} ");

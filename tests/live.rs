@@ -232,6 +232,58 @@ async fn row_level_security_holds_for_every_event() {
     assert!(anon.next(Duration::from_millis(100)).await.is_none());
 }
 
+/// docs/live.md: there is no replay, and none is needed: a client that reconnects with
+/// `Last-Event-ID` (as `EventSource` does by itself) after changes were made while it was away
+/// gets, as its first event, a fresh snapshot that has them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnect_with_last_event_id_gets_the_changes_made_while_away() {
+    let db = TestDb::todo();
+    let t = Tusk::start(&db.seed_env()).await;
+    let path = "/tasks?select=id,name,done&order=id";
+    let mut sse = Sse::open(&t, path, None).await;
+    let before = sse.next(Duration::from_secs(5)).await.expect("the initial snapshot");
+    assert_eq!(before.kind, "snapshot", "{before:?}");
+    let last_id = before.id.expect("events carry an id");
+    drop(sse); // the connection drops
+
+    // Meanwhile: an insert, an update, and an insert deleted again.
+    let add = |name: &'static str| {
+        t.post("/tasks").bearer(SEED_TOKEN).prefer("return=representation").json(&json!({"name": name})).send()
+    };
+    let kept = add("made while away").await;
+    kept.expect_status(201);
+    let kept_id = kept.json()[0]["id"].as_i64().expect("id");
+    t.patch(&format!("/tasks?id=eq.{kept_id}"))
+        .bearer(SEED_TOKEN)
+        .json(&json!({"done": true}))
+        .send()
+        .await
+        .expect_status(204);
+    let gone = add("added and deleted while away").await;
+    let gone_id = gone.json()[0]["id"].as_i64().expect("id");
+    t.delete(&format!("/tasks?id=eq.{gone_id}")).bearer(SEED_TOKEN).send().await.expect_status(204);
+
+    let resp = tokio::time::timeout(
+        Duration::from_secs(10),
+        client()
+            .get(t.url(path))
+            .header("Accept", "text/event-stream")
+            .header("Last-Event-ID", last_id.to_string())
+            .send(),
+    )
+    .await
+    .expect("answered in time")
+    .expect("request");
+    assert_eq!(resp.status().as_u16(), 200);
+    let mut sse = Sse { resp, buf: String::new(), ended: false };
+    let after = sse.snapshot(Duration::from_secs(5), "the snapshot after reconnecting").await;
+    assert_eq!(after, t.get(path).send().await.json(), "the whole state as it is now");
+    let row = after.as_array().and_then(|rows| rows.iter().find(|r| r["id"] == json!(kept_id))).cloned();
+    assert_eq!(row, Some(json!({"id": kept_id, "name": "made while away", "done": true})), "{after}");
+    assert!(!names(&after).contains(&"added and deleted while away".to_string()), "{after}");
+    assert_ne!(after, before.json());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stream_ends_when_the_token_expires() {
     let db = TestDb::todo();

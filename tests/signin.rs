@@ -81,6 +81,8 @@ async fn a_password_signs_in_with_an_httponly_cookie_that_tusk_reads() {
     assert_eq!(session["signup"], json!(false));
     let anonymous = t.get("/rpc/session").send().await.json();
     assert_eq!(anonymous["name"], json!(null));
+    assert_eq!(anonymous["signed_in"], json!(false), "{anonymous}");
+    assert_eq!(session["signed_in"], json!(true), "{session}");
 
     // Over https (as the page's Origin says), the cookie is Secure.
     let r = t

@@ -563,7 +563,8 @@ language plpgsql volatile
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-  lifetime int := todo_private.setting('session_minutes')::int * 60;
+  -- A number of minutes; fractions allowed (tests use '0.1': 6 seconds).
+  lifetime int := greatest(round(todo_private.setting('session_minutes')::numeric * 60), 1)::int;
   now_s bigint := extract(epoch from now())::bigint;
   exp bigint := now_s + lifetime;
 begin
@@ -641,15 +642,46 @@ begin
 end
 $$;
 
+--  POST /rpc/use_token with "Authorization: Bearer <JWT>": the seed's manual
+--  way (a token made with `tusk token`, pasted into the app) moved into the
+--  cookie, so that the page need not keep it where its scripts can read it.
+--  The server has checked the token before this runs; this only copies it
+--  into the cookie, for as long as it is valid. 401 without a token.
+create or replace function todo.use_token() returns json
+language plpgsql volatile
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  claims json := coalesce(nullif(current_setting('request.jwt.claims', true), ''), '{}')::json;
+  headers json := coalesce(nullif(current_setting('request.headers', true), ''), '{}')::json;
+  token text := substring(coalesce(headers->>'authorization', '') from '^\s*[Bb][Ee][Aa][Rr][Ee][Rr]\s+(\S+)\s*$');
+  exp bigint := case when json_typeof(claims->'exp') = 'number' then (claims->>'exp')::numeric::bigint end;
+begin
+  if token is null or coalesce(claims->>'role', '') = '' then
+    return todo_private.refuse(401, 'TODO401', 'Send the token as "Authorization: Bearer <token>"');
+  end if;
+  -- Without "exp" the token never expires: the cookie lasts as long as browsers let it (400 days).
+  perform todo_private.set_session_cookie(token,
+    least(greatest(coalesce(exp - extract(epoch from now())::bigint, 34560000), 0), 34560000)::int);
+  return json_build_object('name', claims->>'name', 'role', claims->>'role', 'exp', exp);
+end
+$$;
+alter function todo.use_token() security definer;
+
 --  GET /rpc/session: who is signed in, and until when ({"name": null} for
---  visitors). The page cannot read the cookie, so it asks.
+--  visitors). The page cannot read the cookie, so it asks. "signed_in": the
+--  request carried a token (the cookie, or a header): a visitor's claims
+--  name the anonymous role too.
 create or replace function todo.session() returns json
 language sql stable
 set search_path = pg_catalog, pg_temp
 as $$
   select json_build_object('name', c->>'name', 'role', c->>'role', 'exp', (c->>'exp')::bigint,
-                           'signup', todo_private.setting('signup') = 'on')
-  from (select coalesce(nullif(current_setting('request.jwt.claims', true), ''), '{}')::json as c) s
+                           'signup', todo_private.setting('signup') = 'on',
+                           'signed_in', coalesce(h->>'authorization', k->>todo_private.setting('cookie'), '') <> '')
+  from (select coalesce(nullif(current_setting('request.jwt.claims', true), ''), '{}')::json as c,
+               coalesce(nullif(current_setting('request.headers', true), ''), '{}')::json as h,
+               coalesce(nullif(current_setting('request.cookies', true), ''), '{}')::json as k) s
 $$;
 alter function todo.session() security definer;
 
@@ -711,7 +743,7 @@ begin
 end
 $$;
 
---  Every role may call these five (functions are executable by PUBLIC unless
+--  Every role may call these six (functions are executable by PUBLIC unless
 --  revoked), since visitors sign in and every signed-up role has its own
 --  name; each checks its own input. Nothing else of todo_private is
 --  reachable: its schema is closed to the API roles.

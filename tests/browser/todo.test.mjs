@@ -109,7 +109,7 @@ async function eventually(what, fn, timeout = UI_TIMEOUT_MS) {
 let demo;            // child process
 let demoLog = '';
 let demoExit = null;
-let app, token, secret, psqlUri, origin;
+let app, token, secret, psqlUri, origin, demoUser, demoPassword;
 let PSQL;
 let context, page, userDataDir;
 const external = [];      // requests that tried to leave 127.0.0.1
@@ -174,6 +174,8 @@ async function startDemo() {
     token: /^\s*token:\s+(\S+)\s*$/m,
     secret: /^\s*secret:\s+(\S+)\s*$/m,
     psql: /^\s*psql:\s+psql\s+'([^']+)'\s*$/m,
+    user: /^\s*user:\s+(\S+) \(password: \S+\)\s*$/m,
+    password: /^\s*user:\s+\S+ \(password: (\S+)\)\s*$/m,
   };
   const found = await eventually('`tusk demo` to print its app/token/secret/psql lines', () => {
     if (demoExit) {
@@ -185,6 +187,8 @@ async function startDemo() {
     throw new Error(`${e.message}\n--- tusk demo output so far ---\n${demoLog}`);
   });
   ({ app, token, secret } = found);
+  demoUser = found.user;
+  demoPassword = found.password;
   psqlUri = found.psql;
   origin = new URL(app).origin;
   assert.equal(new URL(app).hostname, '127.0.0.1', `app URL should be on 127.0.0.1, got ${app}`);
@@ -253,6 +257,62 @@ async function dismissErrors() {
   }
 }
 
+
+// People with browsers of their own: contexts of a second Chromium, each with its own cookies.
+let browser2;
+const personContexts = [];
+async function personPage(viewport = { width: 1100, height: 800 }) {
+  if (!browser2) browser2 = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  const ctx = await browser2.newContext({ viewport, serviceWorkers: 'block', hasTouch: viewport.width < 500 });
+  personContexts.push(ctx);
+  await ctx.route('**/*', (route) => {
+    let host = '';
+    try { host = new URL(route.request().url()).hostname; } catch { /* weird url */ }
+    if (host === '127.0.0.1') return route.continue();
+    external.push(route.request().url());
+    return route.abort('blockedbyclient');
+  });
+  const p = await ctx.newPage();
+  p.setDefaultTimeout(UI_TIMEOUT_MS);
+  p.listReads = 0;
+  p.streams = 0;
+  p.on('pageerror', (e) => pageErrors.push(String(e && e.stack || e)));
+  p.on('request', (r) => {
+    const u = new URL(r.url());
+    if (u.pathname !== '/tasks' || r.method() !== 'GET') return;
+    if (r.resourceType() === 'eventsource') p.streams += 1;
+    else p.listReads += 1;
+  });
+  await p.goto(app, { waitUntil: 'load' });
+  await p.getByTestId('task-list').waitFor();
+  return p;
+}
+
+async function signIn(p, name, password) {
+  await p.getByTestId('signin-name').fill(name);
+  await p.getByTestId('signin-password').fill(password);
+  await p.getByTestId('signin-button').click();
+}
+
+async function addOn(p, name) {
+  await p.getByTestId('new-task-input').fill(name);
+  await p.getByTestId('add-button').click();
+}
+
+const taskByNameOn = (p, name) =>
+  p.getByTestId('task').filter({ has: p.getByTestId('task-name').getByText(name, { exact: true }) });
+
+// Does `action` in `writer`; once the write is answered, `seen()` must show up in `reader`
+// within a second. The milliseconds it took.
+async function liveWithin(writer, action, reader, seen) {
+  const written = writer.waitForResponse((r) => new URL(r.url()).pathname === '/tasks' && r.request().method() !== 'GET');
+  await action();
+  assert.ok((await written).ok(), 'the write succeeded');
+  const t = Date.now();
+  await seen().first().waitFor({ timeout: 1000 });
+  return Date.now() - t;
+}
+
 // ---------------------------------------------------------------------------
 // the scenario
 // ---------------------------------------------------------------------------
@@ -311,6 +371,8 @@ describe('todo example app in a real browser', { timeout: 600_000 }, () => {
   after(async () => {
     const problems = [];
     try { if (context) await context.close(); } catch (e) { problems.push(e); }
+    for (const ctx of personContexts) { try { await ctx.close(); } catch (e) { problems.push(e); } }
+    try { if (browser2) await browser2.close(); } catch (e) { problems.push(e); }
     try { await stopDemo(); } catch (e) { problems.push(e); }
     if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
     writeFileSync(path.join(OUT, 'demo.log'), demoLog);
@@ -399,7 +461,12 @@ describe('todo example app in a real browser', { timeout: 600_000 }, () => {
     assert.equal(await page.getByTestId('whoami').innerText(), 'todo_user');
     await page.getByTestId('add-form').waitFor({ state: 'visible' });
     assert.equal(await page.getByTestId('login-form').isVisible(), false);
-    assert.equal(await page.evaluate(() => localStorage.getItem('tusk-todo.jwt')), token, 'token kept in localStorage');
+    // Issue 11: the pasted token is moved into the HttpOnly cookie; no page script can read it.
+    assert.equal(await page.evaluate(() => localStorage.getItem('tusk-todo.jwt')), null, 'token not in localStorage');
+    assert.equal(await page.evaluate((t) => document.cookie.includes(t), token), false, 'token not in document.cookie');
+    const jar = (await context.cookies(origin)).find((c) => c.name === 'todo_jwt');
+    assert.equal(jar?.value, token, 'the token is in the todo_jwt cookie');
+    assert.equal(jar.httpOnly, true, 'HttpOnly');
     await eventually('tasks listed after login', async () => (await tasks().count()) === 2);
     assert.ok((await uiTasks()).every((t) => t.controls === 0), 'sample tasks (owned by the admin) have no controls');
     await assertNoErrorBanner('after login');
@@ -505,7 +572,8 @@ describe('todo example app in a real browser', { timeout: 600_000 }, () => {
     await page.getByTestId('add-button').click();
     await taskByName(name).waitFor({ timeout: UI_TIMEOUT_MS });
     const id = Number(await taskByName(name).getAttribute('data-id'));
-    psql(`update todo.tasks set owner = 'second_user' where id = ${id}`);
+    // Triggers off for this change, so that the live list does not show it before the click.
+    psql(`set session_replication_role = replica; update todo.tasks set owner = 'second_user' where id = ${id}`);
 
     await taskRow(id).getByTestId('task-delete').click();
     await taskRow(id).getByTestId('task-confirm-delete').click();
@@ -613,6 +681,197 @@ describe('todo example app in a real browser', { timeout: 600_000 }, () => {
     await page.getByTestId('session-message').getByText(/expired or was rejected/i).waitFor({ timeout: 10_000 });
     await page.getByTestId('login-form').waitFor({ state: 'visible' });
     assert.equal(await page.getByTestId('add-form').isVisible(), false);
+  });
+
+  // -------------------------------------------------------------------------
+  // Issue 11: people signing in with a password, in browsers of their own
+  // (separate cookie jars), and the live list.
+  // -------------------------------------------------------------------------
+
+  let alice, bob;           // the demo account, and a person who signs up
+  const carol = { name: `carol_${randomBytes(2).toString('hex')}`, password: 'carol has a long password' };
+
+  it('signs in with a name and a password; the token stays in an HttpOnly cookie no script can read', async () => {
+    requireApp();
+    assert.ok(demoUser && demoPassword, `the demo banner names an account:\n${demoLog}`);
+    alice = await personPage();
+    assert.ok(await alice.getByTestId('signin-form').isVisible(), 'guests see the sign-in form');
+    assert.equal(await alice.getByTestId('signup-toggle').isVisible(), false, 'no sign-up while it is switched off');
+    const answered = alice.waitForResponse((r) => r.url().endsWith('/rpc/login'));
+    await signIn(alice, demoUser, demoPassword);
+    const login = await answered;
+    assert.equal(login.status(), 200);
+    assert.ok(!(await login.text()).includes('eyJ'), 'the login answer carries no token');
+    await alice.getByTestId('logout-button').waitFor();
+    assert.equal(await alice.getByTestId('whoami').innerText(), demoUser);
+    assert.match(await alice.getByTestId('token-expiry').innerText(), /session ends in (59|60) minutes|in 1 hour/i);
+    assert.ok(await alice.getByTestId('add-form').isVisible());
+    // Nothing a page script can reach holds the token.
+    const seen = await alice.evaluate(() => ({
+      cookie: document.cookie,
+      storage: JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }),
+    }));
+    assert.ok(!seen.cookie.includes('todo_jwt') && !seen.cookie.includes('eyJ'), `document.cookie: ${seen.cookie}`);
+    assert.ok(!seen.storage.includes('eyJ'), `web storage: ${seen.storage}`);
+    const jar = (await alice.context().cookies(origin)).find((c) => c.name === 'todo_jwt');
+    assert.ok(jar && jar.value.startsWith('eyJ'), 'the browser holds the token in the todo_jwt cookie');
+    assert.equal(jar.httpOnly, true, 'HttpOnly');
+    assert.equal(jar.sameSite, 'Strict', 'SameSite=Strict');
+    await alice.screenshot({ path: path.join(OUT, 'signed-in.png'), fullPage: true });
+  });
+
+  it('says "wrong name or password" for a wrong password and for an unknown name alike', async () => {
+    requireApp();
+    bob = await personPage();
+    const messages = [];
+    for (const [name, password] of [[demoUser, 'not the password'], ['nobody_here', 'not the password']]) {
+      const answered = bob.waitForResponse((r) => r.url().endsWith('/rpc/login'));
+      await signIn(bob, name, password);
+      assert.equal((await answered).status(), 401);
+      const error = bob.getByTestId('signin-error');
+      await error.waitFor({ state: 'visible' });
+      messages.push(await error.innerText());
+      assert.equal(await bob.getByTestId('logout-button').count(), 0, 'not signed in');
+      if (messages.length === 1) await bob.screenshot({ path: path.join(OUT, 'wrong-password.png'), fullPage: true });
+    }
+    assert.match(messages[0], /wrong name or password/i);
+    assert.equal(messages[1], messages[0], 'the same answer for an unknown name');
+    assert.equal((await bob.context().cookies(origin)).filter((c) => c.name === 'todo_jwt').length, 0, 'no cookie');
+  });
+
+  it('offers sign-up only when the administrator switched it on, and signs the new person in', async () => {
+    requireApp();
+    psql("update todo_private.settings set value = 'on' where key = 'signup'");
+    await bob.reload();
+    await bob.getByTestId('signup-toggle').waitFor({ state: 'visible' });
+    await bob.getByTestId('signup-toggle').click();
+    await eventually('the form in sign-up mode', async () =>
+      (await bob.getByTestId('signin-form').getAttribute('data-mode')) === 'signup');
+    await bob.getByTestId('signin-name').fill(carol.name);
+    await bob.getByTestId('signin-password').fill(carol.password);
+    await bob.screenshot({ path: path.join(OUT, 'signup.png'), fullPage: true });
+    await bob.getByTestId('signin-button').click();
+    await bob.getByTestId('logout-button').waitFor();
+    assert.equal(await bob.getByTestId('whoami').innerText(), carol.name);
+    assert.equal(psql(`select role from todo_private.accounts where name = '${carol.name}'`), `u_${carol.name}`);
+    assert.ok(!(await bob.evaluate(() => document.cookie)).includes('eyJ'));
+    psql("update todo_private.settings set value = 'off' where key = 'signup'");
+  });
+
+  let aliceTask, carolTask;
+  it('two browsers see each other\'s changes live within a second, without polling', async () => {
+    requireApp();
+    for (const p of [alice, bob]) {
+      await eventually('the list is live', async () => (await p.getByTestId('live-status').getAttribute('data-state')) === 'live');
+    }
+    const took = [];
+    aliceTask = `from alice ${randomBytes(2).toString('hex')}`;
+    took.push(await liveWithin(alice, () => addOn(alice, aliceTask), bob,
+      () => taskByNameOn(bob, aliceTask)));
+    carolTask = `from carol ${randomBytes(2).toString('hex')}`;
+    took.push(await liveWithin(bob, () => addOn(bob, carolTask), alice,
+      () => taskByNameOn(alice, carolTask)));
+    const carolId = await taskByNameOn(alice, carolTask).getAttribute('data-id');
+    took.push(await liveWithin(bob, () => taskByNameOn(bob, carolTask).getByTestId('task-done').check(), alice,
+      () => alice.locator(`[data-testid="task"][data-id="${carolId}"][data-done="true"]`)));
+    const aliceId = await taskByNameOn(bob, aliceTask).getAttribute('data-id');
+    took.push(await liveWithin(alice, async () => {
+      await taskByNameOn(alice, aliceTask).getByTestId('task-rename').click();
+      await alice.getByTestId('task-edit-input').fill(`${aliceTask} (renamed)`);
+      await alice.getByTestId('task-save').click();
+    }, bob, () => bob.locator(`[data-testid="task"][data-id="${aliceId}"]`).getByText(`${aliceTask} (renamed)`)));
+    aliceTask = `${aliceTask} (renamed)`;
+    console.log(`change to other browser: ${took.join(', ')} ms`);
+    // No polling: neither page read the list with a plain GET; all came over the event stream.
+    assert.deepEqual([alice.listReads, bob.listReads], [0, 0], 'GET /tasks fetches (polling)');
+    assert.ok(alice.streams >= 1 && bob.streams >= 1, 'each page subscribed with EventSource');
+    await alice.screenshot({ path: path.join(OUT, 'live-alice.png'), fullPage: true });
+    await bob.screenshot({ path: path.join(OUT, 'live-bob.png'), fullPage: true });
+  });
+
+  it('another user\'s rows stay unchangeable, in the UI and through the API with the cookie', async () => {
+    requireApp();
+    const carolRow = taskByNameOn(alice, carolTask);
+    const id = Number(await carolRow.getAttribute('data-id'));
+    assert.equal(await carolRow.locator('[data-testid="task-rename"],[data-testid="task-delete"],[data-testid="task-done"]').count(), 0,
+      'no controls on another user\'s task');
+    const before = dbTask(id);
+    const tries = await alice.evaluate(async (id) => {
+      const out = [];
+      for (const [method, body] of [['PATCH', { name: 'hacked' }], ['PATCH', { done: false }], ['DELETE', undefined]]) {
+        const res = await fetch(`/tasks?id=eq.${id}`, {
+          method,
+          headers: { 'Content-Type': 'application/json', Prefer: 'return=representation' },
+          body: body && JSON.stringify(body),
+        });
+        out.push(`${method} ${res.status} ${await res.text()}`);
+      }
+      return out;
+    }, id);
+    for (const t of tries) assert.match(t, /^(PATCH|DELETE) 200 \[\]$/, t);
+    assert.equal(dbTask(id), before, 'unchanged');
+  });
+
+  it('renews the session while the user is active; past its end asks to sign in again, keeping the typed text', async () => {
+    requireApp();
+    psql("update todo_private.settings set value = '0.1' where key = 'session_minutes'"); // 6 seconds
+    await alice.getByTestId('logout-button').click();
+    await alice.getByTestId('signin-form').waitFor({ state: 'visible' });
+    await signIn(alice, demoUser, demoPassword);
+    await alice.getByTestId('logout-button').waitFor();
+    assert.match(await alice.getByTestId('token-expiry').innerText(), /session ends in \d+ seconds?/i);
+    let renewals = 0;
+    alice.on('response', (r) => { if (r.url().endsWith('/rpc/renew_session') && r.status() === 200) renewals += 1; });
+    // Active for 14 s (more than two sessions' worth): a key press every second.
+    const input = alice.getByTestId('new-task-input');
+    await input.focus();
+    for (let i = 0; i < 14; i++) {
+      await alice.keyboard.press('Shift');
+      await alice.waitForTimeout(1000);
+    }
+    assert.ok(renewals >= 2, `renewed while active (${renewals} times)`);
+    assert.ok(await alice.getByTestId('logout-button').isVisible(), 'still signed in after 14 s of a 6 s session');
+    // Then the user types and walks away.
+    const draft = 'half-typed task, do not lose me';
+    await input.fill(draft);
+    await alice.getByTestId('session-message').getByText(/sign in again/i).waitFor({ timeout: 20_000 });
+    psql("update todo_private.settings set value = '60' where key = 'session_minutes'");
+    assert.equal(await input.inputValue(), draft, 'the typed text is kept');
+    assert.ok(await input.isVisible(), 'the composer stays on screen');
+    assert.equal(await alice.getByTestId('add-button').isDisabled(), true, 'but cannot send until signed in');
+    assert.equal(await alice.getByTestId('signin-name').inputValue(), demoUser, 'the name is filled in');
+    await alice.screenshot({ path: path.join(OUT, 'session-ended.png'), fullPage: true });
+    await alice.getByTestId('signin-password').fill(demoPassword);
+    await alice.getByTestId('signin-button').click();
+    await alice.getByTestId('logout-button').waitFor();
+    assert.equal(await input.inputValue(), draft, 'still there after signing in again');
+    await alice.getByTestId('add-button').click();
+    await taskByNameOn(alice, draft).waitFor();
+    assert.equal(psql(`select owner from todo.tasks where name = '${draft.replace(/'/g, "''")}'`), 'todo_user');
+    assert.equal(await input.inputValue(), '', 'sent and cleared');
+  });
+
+  it('is usable on a phone (390×844): sign in, add, sign out', async () => {
+    requireApp();
+    const phone = await personPage({ width: 390, height: 844 });
+    const overflow = () => phone.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    assert.ok(await overflow() <= 0, `no horizontal scrolling for guests (${await overflow()}px)`);
+    for (const id of ['signin-name', 'signin-password', 'signin-button']) {
+      const box = await phone.getByTestId(id).boundingBox();
+      assert.ok(box && box.height >= 40 && box.x >= 0 && box.x + box.width <= 390, `${id} fits and is tappable: ${JSON.stringify(box)}`);
+    }
+    await phone.screenshot({ path: path.join(OUT, 'phone-signin.png'), fullPage: true });
+    await signIn(phone, carol.name, carol.password);
+    await phone.getByTestId('logout-button').waitFor();
+    await addOn(phone, 'added on a phone');
+    await taskByNameOn(phone, 'added on a phone').waitFor();
+    assert.ok(await overflow() <= 0, `no horizontal scrolling signed in (${await overflow()}px)`);
+    const logout = await phone.getByTestId('logout-button').boundingBox();
+    assert.ok(logout.x + logout.width <= 390 && logout.height >= 40, `sign-out button fits: ${JSON.stringify(logout)}`);
+    await phone.screenshot({ path: path.join(OUT, 'phone-signed-in.png'), fullPage: true });
+    await phone.getByTestId('logout-button').click();
+    await phone.getByTestId('signin-form').waitFor({ state: 'visible' });
+    assert.equal((await phone.context().cookies(origin)).filter((c) => c.name === 'todo_jwt' && c.value).length, 0, 'cookie cleared');
   });
 
   it('made no request outside 127.0.0.1 and had no page errors', () => {

@@ -15,15 +15,29 @@
 // change: for somebody else's task the server answers 200 with [] (no row
 // matched), which this UI reports as "you can't change this task".
 //
-// "Logging in" means pasting a JWT whose payload names a database role,
-// e.g. {"role": "todo_user", "exp": 1735689600}. It is kept in localStorage
-// and sent as "Authorization: Bearer <token>". Without a token, requests run
-// as the anonymous role, which can only read.
+// Signing in (backend.sql, section 7): a name and a password go to
+// POST /rpc/login (or /rpc/signup, when the server allows sign-up), which
+// answers who you are and sets the JWT in an HttpOnly cookie. Page scripts,
+// this one included, never see the token: the browser sends the cookie with
+// every same-origin request, and tusk reads the JWT from it (jwt-cookie).
+// GET /rpc/session says who is signed in and until when; while the user is
+// active, POST /rpc/renew_session extends the session before it ends; past
+// its end the app asks to sign in again and keeps what was being typed.
+// The seed's manual way still works: a pasted JWT (e.g. from `tusk token`)
+// goes once to POST /rpc/use_token, which moves it into the same cookie.
+//
+// The list is live (backend.sql, section 8): an EventSource on the same URL
+// the list is read with (Accept: text/event-stream) receives the whole list
+// as a "snapshot" event whenever it changes, as this user may see it. No
+// polling.
 
-const STORAGE_KEY = 'tusk-todo.jwt';
+const LEGACY_STORAGE_KEY = 'tusk-todo.jwt'; // where the seed's app kept the token
+const LIST_PATH = 'tasks?select=id,name,done,owner&order=id';
 const MAX_ERRORS = 5;
 const SESSION_ENDED_TEXT =
   'Your session token has expired or was rejected — you are now viewing as a guest.';
+const REAUTH_TEXT = 'Your session has ended. Sign in again to continue — what you typed is kept.';
+const LIVE_RETRY_MS = 5000;
 
 // ---------------------------------------------------------------------------
 // API location: the page is served at <base>/rpc/homepage, so the API root is
@@ -45,8 +59,15 @@ const API = apiBase();
 // ---------------------------------------------------------------------------
 
 const state = {
-  token: null,          // the raw JWT, or null for guests
-  claims: null,         // its decoded payload
+  // Who is signed in: {name, role, exp, kind: 'password' | 'token', startedAt}, or null
+  // for guests. Never the token itself: that lives in the HttpOnly cookie only.
+  session: null,
+  reauth: null,         // {name, role} of a password session that ended: sign in again
+  signupAllowed: false, // the server's todo_private.settings 'signup'
+  signinMode: 'signin', // or 'signup'
+  signinError: null,
+  signingIn: false,
+  live: 'connecting',   // 'connecting' | 'live' | 'offline'
   tasks: [],
   loaded: false,
   loading: false,
@@ -62,12 +83,18 @@ const state = {
 
 let errorSeq = 0;
 let expiryTimer = null;
+let renewTimer = null;
 let clockTimer = null;
+let renewDue = false;
+let renewing = false;
+let lastActivity = 0;   // Date.now() of the user's last key press, tap or click
 
-const role = () => (state.claims ? state.claims.role : null);
+const role = () => (state.session ? state.session.role : null);
+const tabs = typeof BroadcastChannel === 'function' ? new BroadcastChannel('tusk-todo.session') : null;
 
 // ---------------------------------------------------------------------------
-// JWT handling (client side only decodes; the server verifies the signature)
+// Pasted JWTs (client side only decodes, to explain mistakes; the server
+// verifies the signature)
 // ---------------------------------------------------------------------------
 
 function base64UrlDecode(part) {
@@ -101,46 +128,128 @@ function decodeJwt(token) {
   return payload;
 }
 
-const isExpired = (claims) =>
-  !!claims && typeof claims.exp === 'number' && claims.exp * 1000 <= Date.now();
+const isExpired = (s) => !!s && typeof s.exp === 'number' && s.exp * 1000 <= Date.now();
 
-function startSession(token, claims) {
-  state.token = token;
-  state.claims = claims;
-  state.notice = null;
-  try { localStorage.setItem(STORAGE_KEY, token); } catch { /* private mode: session-only */ }
+// ---------------------------------------------------------------------------
+// The session (what the server said about the cookie), expiry and renewal
+// ---------------------------------------------------------------------------
+
+// `info` is what /rpc/login, /rpc/signup, /rpc/renew_session, /rpc/use_token or
+// /rpc/session answered: {name, role, exp}.
+function setSession(info, kind) {
+  state.session = {
+    name: info.name || null,
+    role: info.role,
+    exp: typeof info.exp === 'number' ? info.exp : null,
+    kind,
+    startedAt: Date.now(),
+  };
+  state.reauth = null;
+  renewDue = false;
   scheduleExpiry();
 }
 
 function clearSession() {
-  state.token = null;
-  state.claims = null;
+  state.session = null;
   state.editingId = null;
   state.confirmDeleteId = null;
-  try { localStorage.removeItem(STORAGE_KEY); } catch { /* ignore */ }
-  clearTimeout(expiryTimer);
-  clearInterval(clockTimer);
+  clearTimers();
 }
 
-// The token expired (client-side clock) or the server rejected it (HTTP 401).
+function clearTimers() {
+  clearTimeout(expiryTimer);
+  clearTimeout(renewTimer);
+  clearInterval(clockTimer);
+  renewDue = false;
+}
+
+// A pasted token expired (client-side clock) or the server rejected it (HTTP 401).
 function endSession(detail) {
   clearSession();
   state.notice = { kind: 'warning', text: SESSION_ENDED_TEXT, detail: detail || '' };
   render();
-  loadTasks();
+  connectLive();
+}
+
+// The session ended on its own. A password session asks to sign in again and
+// keeps the page as it is (the new task's text, a rename in progress); a
+// pasted token returns to the guest view as in the seed.
+function sessionLost(detail) {
+  const s = state.session;
+  if (!s) return;
+  if (s.kind !== 'password') { endSession(detail); return; }
+  state.session = null;
+  state.confirmDeleteId = null;
+  clearTimers();
+  state.reauth = { name: s.name, role: s.role };
+  state.signinMode = 'signin';
+  state.signinError = null;
+  state.notice = { kind: 'warning', text: REAUTH_TEXT, detail: detail || '' };
+  ui.signinName.value = s.name || '';
+  render();
+  connectLive();
+  if (!ui.newInput.value && document.activeElement !== ui.newInput) ui.signinPassword.focus();
 }
 
 function scheduleExpiry() {
-  clearTimeout(expiryTimer);
-  clearInterval(clockTimer);
-  if (!state.claims || typeof state.claims.exp !== 'number') return;
-  const ms = state.claims.exp * 1000 - Date.now();
+  clearTimers();
+  const s = state.session;
+  if (!s || typeof s.exp !== 'number') return;
+  const ms = s.exp * 1000 - Date.now();
   // setTimeout overflows above ~24.8 days; re-check later in that case.
   expiryTimer = setTimeout(() => {
-    if (isExpired(state.claims)) endSession('The token\'s expiry time ("exp") has passed.');
+    if (state.session !== s) return;
+    if (isExpired(s)) sessionLost(s.kind === 'password' ? 'Your session ran out while you were away.' : 'The token\'s expiry time ("exp") has passed.');
     else scheduleExpiry();
   }, Math.max(0, Math.min(ms + 250, 2 ** 31 - 1)));
-  clockTimer = setInterval(updateExpiryLabel, 15000);
+  clockTimer = setInterval(updateExpiryLabel, ms < 120000 ? 1000 : 15000);
+  if (s.kind === 'password') {
+    // Renew when a third of the session (at most 5 minutes) is left, if the
+    // user did anything since it started; otherwise as soon as they do.
+    const lifetime = Math.max(0, s.exp * 1000 - s.startedAt);
+    const at = s.exp * 1000 - Math.min(300000, lifetime / 3);
+    renewTimer = setTimeout(() => {
+      if (state.session !== s) return;
+      if (lastActivity > s.startedAt) renew(); else renewDue = true;
+    }, Math.max(0, Math.min(at - Date.now(), 2 ** 31 - 1)));
+  }
+}
+
+function noteActivity() {
+  lastActivity = Date.now();
+  if (renewDue && state.session && !isExpired(state.session)) renew();
+}
+
+async function renew() {
+  if (renewing || !state.session) return;
+  renewing = true;
+  renewDue = false;
+  try {
+    const info = await api('POST', 'rpc/renew_session', { body: {} });
+    if (info && typeof info.role === 'string') {
+      setSession(info, 'password');
+      renderSession();
+      connectLive(); // the stream is signed in with the token it started with
+      tabs && tabs.postMessage('session');
+    }
+  } catch (e) {
+    // Not fatal: the expiry timer asks to sign in again if it never succeeds.
+    if (!(e instanceof SessionEnded)) console.warn('[todo] could not renew the session:', e.message);
+  } finally {
+    renewing = false;
+  }
+}
+
+// Asks the server who the cookie says we are (the page cannot read it).
+async function fetchSession() {
+  const info = await api('GET', 'rpc/session', { anonymous: true });
+  state.signupAllowed = !!(info && info.signup);
+  if (info && info.signed_in && typeof info.role === 'string' && info.role) {
+    const kind = info.name ? 'password' : 'token';
+    if (!state.session || state.session.role !== info.role || state.session.exp !== info.exp) setSession(info, kind);
+  } else if (state.session) {
+    clearSession();
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -170,17 +279,19 @@ class ApiError extends Error {
 // Thrown after the session was ended because of a 401; already shown to the user.
 class SessionEnded extends Error {}
 
-async function api(method, path, { body, prefer } = {}) {
-  // Don't even send a token we know is expired.
-  if (state.token && isExpired(state.claims)) {
-    endSession('The token\'s expiry time ("exp") has passed.');
+// `bearer`: a pasted token, sent once in the Authorization header (to /rpc/use_token).
+// Otherwise the browser sends the sign-in cookie, if any; a 401 then means the
+// session ended. `anonymous`: a 401 is just an error (/rpc/session).
+async function api(method, path, { body, prefer, bearer, anonymous } = {}) {
+  const s = state.session;
+  if (!bearer && !anonymous && s && isExpired(s)) {
+    sessionLost(s.kind === 'password' ? '' : 'The token\'s expiry time ("exp") has passed.');
     throw new SessionEnded();
   }
   const headers = { Accept: 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (prefer) headers.Prefer = prefer;
-  const sentToken = state.token;
-  if (sentToken) headers.Authorization = `Bearer ${sentToken}`;
+  if (bearer) headers.Authorization = `Bearer ${bearer}`;
 
   let res;
   try {
@@ -205,14 +316,80 @@ async function api(method, path, { body, prefer } = {}) {
     const err = new ApiError(res.status, data && typeof data === 'object' ? data : null,
       text && !data ? `HTTP ${res.status}: ${text.slice(0, 300)}` : `HTTP ${res.status} ${res.statusText}`);
     const challenged = res.headers.get('WWW-Authenticate');
-    if (sentToken && (res.status === 401 || challenged) && state.token === sentToken) {
+    if (!bearer && !anonymous && s && (res.status === 401 || challenged) && state.session === s) {
       const why = [err.message, err.code && `(${err.code})`].filter(Boolean).join(' ');
-      endSession(`The server said: ${why}`);
+      sessionLost(`The server said: ${why}`);
       throw new SessionEnded();
     }
     throw err;
   }
   return data;
+}
+
+// ---------------------------------------------------------------------------
+// The live list: an EventSource on the list's URL (the cookie goes with it)
+// ---------------------------------------------------------------------------
+
+let source = null;
+let liveRetry = null;
+
+function connectLive() {
+  if (source) source.close();
+  source = null;
+  clearTimeout(liveRetry);
+  if (typeof EventSource !== 'function') { loadTasks(); return; }
+  state.live = 'connecting';
+  renderLive();
+  const es = new EventSource(API + LIST_PATH, { withCredentials: true });
+  source = es;
+  es.addEventListener('open', () => {
+    if (source !== es) return;
+    state.live = 'live';
+    renderLive();
+  });
+  es.addEventListener('snapshot', (ev) => {
+    if (source !== es) return;
+    let rows;
+    try { rows = JSON.parse(ev.data); } catch { return; }
+    if (!Array.isArray(rows)) return;
+    loadSeq++; // a fetch still in flight is older than this
+    state.tasks = rows;
+    state.loaded = true;
+    state.loading = false;
+    state.live = 'live';
+    renderLive();
+    renderList();
+  });
+  es.addEventListener('expired', () => {
+    if (source !== es) return;
+    es.close();
+    source = null;
+    const s = state.session;
+    // Renewed meanwhile (in this tab or another): the cookie is fresh, subscribe again.
+    if (s && typeof s.exp === 'number' && s.exp * 1000 > Date.now() + 1000) connectLive();
+    else if (s) sessionLost(s.kind === 'password' ? '' : 'The token\'s expiry time ("exp") has passed.');
+    else connectLive();
+  });
+  es.addEventListener('error', (ev) => {
+    if (source !== es) return;
+    if (typeof ev.data === 'string' && ev.data) {
+      // The server's "event: error": the read fails now; the stream stays open.
+      let body = null;
+      try { body = JSON.parse(ev.data); } catch { /* not JSON */ }
+      reportError('The live list could not be updated', new ApiError(0, body, ev.data.slice(0, 300)));
+      return;
+    }
+    if (es.readyState === EventSource.CLOSED) {
+      // Refused (e.g. 503: too many subscribers): read once, try again later.
+      state.live = 'offline';
+      renderLive();
+      loadTasks();
+      liveRetry = setTimeout(() => { if (source === es) connectLive(); }, LIVE_RETRY_MS);
+    } else {
+      state.live = 'connecting'; // EventSource reconnects by itself and gets a fresh snapshot
+      renderLive();
+    }
+  });
 }
 
 // ---------------------------------------------------------------------------
@@ -238,24 +415,17 @@ function reportError(title, e) {
 
 let loadSeq = 0;
 
-async function loadTasks({ verifying = false } = {}) {
+// A plain read of the list (the refresh button, and when the live stream is refused).
+async function loadTasks() {
   const seq = ++loadSeq;
   state.loading = true;
   renderList();
   try {
-    const rows = await api('GET', 'tasks?select=id,name,done,owner&order=id');
-    if (seq !== loadSeq) return; // a newer load started meanwhile; its result wins
+    const rows = await api('GET', LIST_PATH);
+    if (seq !== loadSeq) return; // a newer load or snapshot came meanwhile; it wins
     state.tasks = Array.isArray(rows) ? rows : [];
     state.loaded = true;
   } catch (e) {
-    if (verifying && e instanceof ApiError && e.status >= 400 && e.status < 500) {
-      // The token is well-formed but the server won't work with it.
-      clearSession();
-      reportError('The server did not accept this token', e);
-      render();
-      loadTasks();
-      return;
-    }
     reportError('Could not load tasks', e);
   } finally {
     if (seq === loadSeq) {
@@ -354,6 +524,49 @@ async function deleteTask(task) {
   }
 }
 
+// Signed in (or out): show it, subscribe again with the new cookie, tell other tabs.
+function sessionChanged() {
+  render();
+  connectLive();
+  tabs && tabs.postMessage('session');
+}
+
+async function signIn(mode) {
+  const name = ui.signinName.value.trim().toLowerCase();
+  const password = ui.signinPassword.value;
+  if (!name || !password) {
+    state.signinError = 'Enter your name and your password.';
+    renderSignin();
+    (name ? ui.signinPassword : ui.signinName).focus();
+    return;
+  }
+  state.signingIn = true;
+  state.signinError = null;
+  renderSignin();
+  try {
+    const info = await api('POST', mode === 'signup' ? 'rpc/signup' : 'rpc/login',
+      { body: { name, password }, anonymous: true });
+    const wasReauth = !!state.reauth;
+    setSession(info, 'password');
+    ui.signinPassword.value = '';
+    state.notice = null;
+    state.signinMode = 'signin';
+    sessionChanged();
+    announce(mode === 'signup' ? `Welcome, ${info.name}. Your account is ready.` : `Signed in as ${info.name}.`);
+    if (!wasReauth || !state.editingId) {
+      ui.newInput.focus();
+      ui.newInput.setSelectionRange(ui.newInput.value.length, ui.newInput.value.length);
+    }
+  } catch (e) {
+    state.signinError = e.message;
+    ui.signinPassword.select();
+  } finally {
+    state.signingIn = false;
+    renderSignin();
+  }
+}
+
+// The seed's manual way: a pasted JWT, moved into the HttpOnly cookie by /rpc/use_token.
 async function login(raw) {
   const token = raw.trim().replace(/^Bearer\s+/i, '');
   if (!token) {
@@ -367,33 +580,54 @@ async function login(raw) {
     reportError('Cannot log in', e);
     return;
   }
+  ui.loginInput.value = '';
   if (isExpired(claims)) {
     clearSession();
-    ui.loginInput.value = '';
     state.notice = {
       kind: 'warning',
       text: SESSION_ENDED_TEXT,
       detail: `This token expired ${formatWhen(claims.exp)}. Ask for a new one.`,
     };
     render();
-    loadTasks();
     return;
   }
-  startSession(token, claims);
-  ui.loginInput.value = '';
-  render();
-  await loadTasks({ verifying: true });
-  if (state.token === token) {
-    announce(`Logged in as ${claims.role}.`);
-    ui.newInput.focus();
+  let info;
+  try {
+    info = await api('POST', 'rpc/use_token', { body: {}, bearer: token });
+  } catch (e) {
+    if (e instanceof ApiError && (e.status === 401 || e.status === 403)) {
+      const why = [e.message, e.code && `(${e.code})`].filter(Boolean).join(' ');
+      clearSession();
+      endSession(`The server said: ${why}`);
+    } else {
+      reportError('Cannot log in', e);
+    }
+    return;
   }
+  setSession({ role: info.role, exp: info.exp, name: null }, 'token');
+  state.notice = null;
+  sessionChanged();
+  announce(`Logged in as ${info.role}.`);
+  ui.newInput.focus();
 }
 
-function logout() {
+async function logout() {
+  const kind = state.session && state.session.kind;
+  try {
+    await api('POST', 'rpc/logout', { body: {}, anonymous: true });
+  } catch (e) {
+    reportError('Could not sign out', e);
+    return;
+  }
   clearSession();
-  state.notice = { kind: 'info', text: 'You have logged out. You are viewing as a guest.', detail: '' };
-  render();
-  loadTasks();
+  state.reauth = null;
+  state.notice = {
+    kind: 'info',
+    text: kind === 'password' ? 'You have signed out. You are viewing as a guest.'
+      : 'You have logged out. You are viewing as a guest.',
+    detail: '',
+  };
+  sessionChanged();
 }
 
 // ---------------------------------------------------------------------------
@@ -463,6 +697,9 @@ function relativeTime(exp) {
 const absoluteTime = (exp) =>
   new Date(exp * 1000).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 
+const timeOfDay = (exp) =>
+  new Date(exp * 1000).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
+
 function formatWhen(exp) {
   return `${relativeTime(exp)} (${absoluteTime(exp)})`;
 }
@@ -484,26 +721,63 @@ function buildShell(root) {
   ui.notice = h('div', { class: 'notice-slot' });
   ui.errors = h('div', { class: 'errors', testid: 'error-banner', role: 'alert', 'aria-live': 'assertive', hidden: true });
 
+  // Sign in with a name and a password (or create an account, when allowed).
+  ui.signinTitle = h('h2', { id: 'login-title' }, 'You are browsing as a guest');
+  ui.signinHint = h('p', { class: 'muted', testid: 'guest-hint' },
+    'Everyone can read the list. Sign in to add and manage your own tasks.');
+  ui.signinName = h('input', {
+    id: 'signin-name', name: 'username', type: 'text', testid: 'signin-name',
+    autocomplete: 'username', autocapitalize: 'none', spellcheck: 'false', maxlength: '64',
+  });
+  ui.signinPassword = h('input', {
+    id: 'signin-password', name: 'password', type: 'password', testid: 'signin-password',
+    autocomplete: 'current-password', maxlength: '200',
+  });
+  ui.signinError = h('p', { class: 'form-error', testid: 'signin-error', role: 'alert', hidden: true });
+  ui.signinButton = h('button', { type: 'submit', class: 'btn primary', testid: 'signin-button' });
+  ui.signupToggle = h('button', {
+    type: 'button', class: 'btn link', testid: 'signup-toggle',
+    onclick: () => {
+      state.signinMode = state.signinMode === 'signup' ? 'signin' : 'signup';
+      state.signinError = null;
+      renderSignin();
+      ui.signinName.focus();
+    },
+  });
+  ui.signupHint = h('p', { class: 'help', testid: 'signup-hint' },
+    'A name is 3 to 32 lowercase letters, digits or _; a password at least 8 characters.');
+  ui.signinForm = h('form', {
+    class: 'signin', testid: 'signin-form', 'aria-labelledby': 'login-title',
+    onsubmit: (ev) => { ev.preventDefault(); if (!state.signingIn) signIn(state.signinMode); },
+  },
+  h('div', { class: 'fields' },
+    h('div', { class: 'field' }, h('label', { for: 'signin-name', class: 'label' }, 'Name'), ui.signinName),
+    h('div', { class: 'field' }, h('label', { for: 'signin-password', class: 'label' }, 'Password'), ui.signinPassword)),
+  ui.signupHint,
+  ui.signinError,
+  h('div', { class: 'signin-actions' }, ui.signinButton, ui.signupToggle));
+
+  // The seed's manual way: paste a token.
   ui.loginInput = h('input', {
     id: 'token-input', name: 'token', type: 'password', testid: 'login-input',
     autocomplete: 'off', spellcheck: 'false', autocapitalize: 'off',
     placeholder: 'eyJhbGciOiJIUzI1NiIs…', 'aria-describedby': 'token-help',
   });
-  ui.loginButton = h('button', { type: 'submit', class: 'btn primary', testid: 'login-button' },
-    icon('key'), h('span', {}, 'Log in'));
-  ui.loginForm = h('form', {
-    class: 'card login', testid: 'login-form', 'aria-labelledby': 'login-title',
+  ui.loginButton = h('button', { type: 'submit', class: 'btn ghost', testid: 'login-button' },
+    icon('key'), h('span', {}, 'Use token'));
+  ui.tokenForm = h('form', {
+    class: 'token-login', testid: 'token-form',
     onsubmit: (ev) => { ev.preventDefault(); login(ui.loginInput.value); },
   },
-  h('div', { class: 'card-head' },
-    h('h2', { id: 'login-title' }, 'You are browsing as a guest'),
-    h('p', { class: 'muted', testid: 'guest-hint' },
-      'Everyone can read the list. Log in with your access token to add and manage your own tasks.')),
-  h('label', { for: 'token-input', class: 'label' }, 'Access token (JWT)'),
+  h('label', { for: 'token-input', class: 'label' }, 'Or use an access token (JWT)'),
   h('div', { class: 'row' }, ui.loginInput, ui.loginButton),
   h('p', { id: 'token-help', class: 'help' },
-    'Your administrator creates tokens signed with the server\'s secret. The token\'s ',
-    h('code', {}, 'role'), ' claim is your user name. It stays in this browser until you log out.'));
+    'Your administrator can make one with ', h('code', {}, 'tusk token'), '. Its ',
+    h('code', {}, 'role'), ' claim is your user name. It is kept in a cookie that scripts cannot read, until it expires or you log out.'));
+
+  ui.loginForm = h('section', { class: 'card login', testid: 'login-form', 'aria-labelledby': 'login-title' },
+    h('div', { class: 'card-head' }, ui.signinTitle, ui.signinHint),
+    ui.signinForm, ui.tokenForm);
 
   ui.newInput = h('input', {
     id: 'new-task', name: 'name', type: 'text', testid: 'new-task-input',
@@ -528,6 +802,7 @@ function buildShell(root) {
   h('div', { class: 'row' }, ui.newInput, ui.addButton));
 
   ui.count = h('p', { class: 'muted count', testid: 'task-count' });
+  ui.liveStatus = h('span', { class: 'live-status', testid: 'live-status', role: 'status' });
   ui.refresh = h('button', {
     type: 'button', class: 'btn ghost icon-only', testid: 'refresh-button',
     'aria-label': 'Refresh the list', title: 'Refresh', onclick: () => loadTasks(),
@@ -536,7 +811,7 @@ function buildShell(root) {
   ui.listCard = h('section', { class: 'card list', 'aria-labelledby': 'tasks-title' },
     h('div', { class: 'list-head' },
       h('div', {}, h('h2', { id: 'tasks-title' }, 'Tasks'), ui.count),
-      ui.refresh),
+      h('div', { class: 'list-tools' }, ui.liveStatus, ui.refresh)),
     ui.list);
 
   ui.live = h('div', { class: 'sr-only', 'aria-live': 'polite', testid: 'live-region' });
@@ -555,38 +830,81 @@ function buildShell(root) {
 
 function render() {
   renderSession();
+  renderSignin();
+  renderLive();
   renderNotice();
   renderErrors();
   renderComposer();
   renderList();
 }
 
+function expiryText(sess) {
+  if (typeof sess.exp !== 'number') return 'Token does not expire';
+  return sess.kind === 'password'
+    ? `Session ends ${relativeTime(sess.exp)} (${timeOfDay(sess.exp)})`
+    : `Expires ${relativeTime(sess.exp)}`;
+}
+
 function renderSession() {
-  const r = role();
-  ui.loginForm.hidden = !!r;
-  if (!r) {
+  const sess = state.session;
+  ui.loginForm.hidden = !!sess;
+  if (!sess) {
     ui.session.replaceChildren(h('span', { class: 'chip guest', testid: 'whoami' },
       h('span', { class: 'avatar neutral', 'aria-hidden': 'true' }, icon('user')), 'Guest'));
     return;
   }
-  const exp = typeof state.claims.exp === 'number'
-    ? h('span', { class: 'expiry', testid: 'token-expiry', title: `Token expires ${absoluteTime(state.claims.exp)}` },
-      `Expires ${relativeTime(state.claims.exp)}`)
-    : h('span', { class: 'expiry', testid: 'token-expiry' }, 'Token does not expire');
+  const password = sess.kind === 'password';
+  const shown = sess.name || sess.role;
+  const exp = h('span', {
+    class: 'expiry', testid: 'token-expiry',
+    title: typeof sess.exp === 'number' ? `${password ? 'Session ends' : 'Token expires'} ${absoluteTime(sess.exp)}` : null,
+  }, expiryText(sess));
   ui.session.replaceChildren(
-    h('div', { class: 'chip user' }, avatar(r),
+    h('div', { class: 'chip user', title: password ? `Database role: ${sess.role}` : null }, avatar(shown),
       h('div', { class: 'who' },
-        h('span', {}, 'Logged in as ', h('strong', { testid: 'whoami' }, r)), exp)),
+        h('span', { class: 'who-line' }, password ? 'Signed in as ' : 'Logged in as ', h('strong', { testid: 'whoami' }, shown)), exp)),
     h('button', { type: 'button', class: 'btn ghost', testid: 'logout-button', onclick: logout },
-      icon('logout'), h('span', {}, 'Log out')));
+      icon('logout'), h('span', {}, password ? 'Sign out' : 'Log out')));
 }
 
 // Only touch the label, so keyboard focus on the log-out button is kept.
 function updateExpiryLabel() {
   const label = ui.session.querySelector('[data-testid="token-expiry"]');
-  if (label && state.claims && typeof state.claims.exp === 'number') {
-    label.textContent = `Expires ${relativeTime(state.claims.exp)}`;
+  if (label && state.session) label.textContent = expiryText(state.session);
+}
+
+function renderSignin() {
+  const signup = state.signinMode === 'signup' && state.signupAllowed;
+  if (state.reauth) {
+    ui.signinTitle.textContent = 'Sign in again';
+    ui.signinHint.textContent = `Your session as ${state.reauth.name} has ended. Sign in to carry on where you were.`;
+  } else {
+    ui.signinTitle.textContent = signup ? 'Create an account' : 'You are browsing as a guest';
+    ui.signinHint.textContent = signup
+      ? 'Choose a name and a password. Your tasks are yours: others can read them, only you can change them.'
+      : 'Everyone can read the list. Sign in to add and manage your own tasks.';
   }
+  ui.signinPassword.autocomplete = signup ? 'new-password' : 'current-password';
+  ui.signinPassword.minLength = signup ? 8 : 0;
+  ui.signinForm.dataset.mode = signup ? 'signup' : 'signin';
+  ui.signupHint.hidden = !signup;
+  ui.signinButton.replaceChildren(icon(signup ? 'plus' : 'key'),
+    h('span', {}, signup ? 'Create account' : (state.signingIn ? 'Signing in…' : 'Sign in')));
+  ui.signinButton.disabled = state.signingIn;
+  ui.signupToggle.hidden = !state.signupAllowed || !!state.reauth;
+  ui.signupToggle.textContent = signup ? 'I have an account: sign in' : 'New here? Create an account';
+  ui.signinError.hidden = !state.signinError;
+  ui.signinError.textContent = state.signinError || '';
+  ui.tokenForm.hidden = !!state.reauth;
+}
+
+function renderLive() {
+  const text = { live: 'Live', connecting: 'Connecting…', offline: 'Not live' }[state.live];
+  ui.liveStatus.textContent = text;
+  ui.liveStatus.dataset.state = state.live;
+  ui.liveStatus.title = state.live === 'live'
+    ? 'Changes made by anyone show up here at once'
+    : 'Changes by others show up when the connection is back';
 }
 
 function renderNotice() {
@@ -622,9 +940,10 @@ function renderErrors() {
 }
 
 function renderComposer() {
-  ui.composer.hidden = !role();
+  // Kept on screen while signing in again, so that what was typed stays.
+  ui.composer.hidden = !role() && !state.reauth;
   ui.newInput.disabled = state.adding;
-  ui.addButton.disabled = state.adding;
+  ui.addButton.disabled = state.adding || !role();
   ui.composer.setAttribute('aria-busy', String(state.adding));
 }
 
@@ -643,6 +962,18 @@ function renderList() {
     ui.list.replaceChildren(h('li', { class: 'empty', testid: 'empty' },
       me ? 'Nothing to do yet. Add your first task above.' : 'No tasks yet.'));
     return;
+  }
+  // A snapshot may re-render the list at any time: keep keyboard focus (and the
+  // caret of the rename box) where it was.
+  const active = document.activeElement;
+  let keep = null;
+  if (active && ui.list.contains(active) && active.dataset.testid) {
+    const li = active.closest('[data-testid="task"]');
+    keep = li && {
+      id: li.dataset.id, testid: active.dataset.testid,
+      start: typeof active.selectionStart === 'number' ? active.selectionStart : null,
+      end: typeof active.selectionEnd === 'number' ? active.selectionEnd : null,
+    };
   }
   let focusTarget = null;
   ui.list.replaceChildren(...tasks.map((task) => {
@@ -747,6 +1078,14 @@ function renderList() {
     state.focusEdit = false;
     focusTarget.focus();
     focusTarget.select();
+  } else if (keep) {
+    const again = ui.list.querySelector(`[data-testid="task"][data-id="${CSS.escape(keep.id)}"] [data-testid="${CSS.escape(keep.testid)}"]`);
+    if (again) {
+      again.focus();
+      if (keep.start !== null && typeof again.setSelectionRange === 'function') {
+        try { again.setSelectionRange(keep.start, keep.end); } catch { /* not a text field */ }
+      }
+    }
   }
 }
 
@@ -754,7 +1093,7 @@ function renderList() {
 // Styles (injected so design updates ship with frontend.js alone)
 // ---------------------------------------------------------------------------
 
-const CSS = `
+const STYLES = `
 :root {
   --bg: #f4f5fb; --surface: #ffffff; --fg: #1b1d2a; --muted: #6b7085; --line: #e3e5ef;
   --accent: #4f46e5; --accent-fg: #ffffff; --accent-soft: #eef0ff;
@@ -873,7 +1212,25 @@ input:focus-visible { outline: none; border-color: var(--accent); box-shadow: 0 
 .notice .btn, .error .btn { background: transparent; border-color: transparent; color: inherit; }
 code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .9em; }
 .footer { margin-top: 1.5rem; text-align: center; color: var(--muted); font-size: .8rem; }
+.signin .fields { display: grid; grid-template-columns: 1fr 1fr; gap: .75rem; }
+.signin .field { min-width: 0; }
+.signin-actions { display: flex; align-items: center; gap: .75rem; flex-wrap: wrap; margin-top: .85rem; }
+.form-error { margin: .75rem 0 0; padding: .6rem .8rem; border-radius: 10px; background: var(--danger-soft); color: var(--danger); font-weight: 600; font-size: .92rem; }
+.btn.link { min-height: 2.5rem; padding: .35rem .25rem; color: var(--accent); font-weight: 600; text-decoration: underline; text-underline-offset: 3px; }
+.token-login { margin-top: 1.25rem; padding-top: 1rem; border-top: 1px solid var(--line); }
+.token-login .label { font-weight: 500; color: var(--muted); }
+.list-tools { display: flex; align-items: center; gap: .5rem; }
+.live-status { display: inline-flex; align-items: center; gap: .35rem; font-size: .8rem; font-weight: 600; color: var(--muted); }
+.live-status::before { content: ""; width: .55rem; height: .55rem; border-radius: 50%; background: var(--muted); }
+.live-status[data-state=live] { color: var(--ok); }
+.live-status[data-state=live]::before { background: var(--ok); box-shadow: 0 0 0 3px color-mix(in srgb, var(--ok) 20%, transparent); }
+.live-status[data-state=offline] { color: var(--warn); }
+.live-status[data-state=offline]::before { background: var(--warn); }
+.who-line { overflow: hidden; text-overflow: ellipsis; }
 @media (max-width: 30rem) {
+  .signin .fields { grid-template-columns: 1fr; }
+  .signin-actions .btn.primary { width: 100%; }
+  .signin-actions { justify-content: center; }
   .shell { padding-left: .75rem; padding-right: .75rem; }
   .card { padding: 1rem; }
   .list { padding: 0; }
@@ -899,45 +1256,52 @@ function boot() {
   const root = document.getElementById('app') || document.body.appendChild(h('div', { id: 'app' }));
   const style = document.createElement('style');
   style.dataset.todo = '';
-  style.textContent = CSS;
+  style.textContent = STYLES;
   document.head.append(style);
   buildShell(root);
 
-  let saved = null;
-  try { saved = localStorage.getItem(STORAGE_KEY); } catch { /* ignore */ }
-  if (saved) {
-    try {
-      const claims = decodeJwt(saved);
-      if (isExpired(claims)) {
-        clearSession();
-        state.notice = { kind: 'warning', text: SESSION_ENDED_TEXT, detail: `Your token expired ${formatWhen(claims.exp)}.` };
-      } else {
-        startSession(saved, claims);
-      }
-    } catch {
-      clearSession();
-    }
+  // The user is active: renew the session before it ends (see scheduleExpiry).
+  for (const type of ['pointerdown', 'keydown', 'input', 'wheel', 'touchstart']) {
+    window.addEventListener(type, noteActivity, { capture: true, passive: true });
   }
-
-  // Keep several tabs in sync: logging out in one logs out everywhere.
-  window.addEventListener('storage', (ev) => {
-    if (ev.key !== STORAGE_KEY || ev.newValue === state.token) return;
-    if (!ev.newValue) { clearSession(); render(); loadTasks(); return; }
-    try {
-      const claims = decodeJwt(ev.newValue);
-      if (!isExpired(claims)) { startSession(ev.newValue, claims); render(); loadTasks(); }
-    } catch { /* ignore foreign values */ }
-  });
-  // Refresh when coming back to the tab (others may have changed tasks).
+  // Other tabs of this app signed in, out, or renewed: ask the server again.
+  if (tabs) {
+    tabs.onmessage = async () => {
+      try { await fetchSession(); } catch { return; }
+      if (!state.session && !state.reauth) state.notice = null;
+      render();
+      connectLive();
+    };
+  }
+  // Back to the tab after a sleep: timers may have been held back.
   document.addEventListener('visibilitychange', () => {
-    if (document.visibilityState === 'visible' && state.loaded && !state.loading && state.editingId === null) {
-      if (state.token && isExpired(state.claims)) endSession('The token\'s expiry time ("exp") has passed.');
-      else loadTasks();
-    }
+    if (document.visibilityState !== 'visible') return;
+    const s = state.session;
+    if (s && isExpired(s)) sessionLost(s.kind === 'password' ? '' : 'The token\'s expiry time ("exp") has passed.');
   });
 
   render();
-  loadTasks({ verifying: !!state.token });
+  start();
+}
+
+async function start() {
+  // The seed's app kept a pasted token in localStorage: move it into the cookie.
+  let saved = null;
+  try {
+    saved = localStorage.getItem(LEGACY_STORAGE_KEY);
+    localStorage.removeItem(LEGACY_STORAGE_KEY);
+  } catch { /* storage disabled */ }
+  try {
+    await fetchSession();
+  } catch (e) {
+    reportError('Could not ask the server who you are', e);
+  }
+  render();
+  if (saved && !state.session) {
+    await login(saved);
+    return;
+  }
+  connectLive();
 }
 
 boot();
