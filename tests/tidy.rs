@@ -10,6 +10,8 @@
 //!   column types or the schema cache, so it cannot look a column up by name.
 //! - A file over 800 lines says at its top why it is one room; a function over 100 lines says
 //!   in the comment above it why it is one piece.
+//! - The vendored h2 (`vendor/h2`, see its TUSK-PATCH.md) percent-encodes in `:path` the same
+//!   bytes as the HTTP/1 head gate (`src/server/head.rs`) does in a request target.
 
 use std::path::{Path, PathBuf};
 
@@ -246,4 +248,24 @@ fn long_functions_say_why() {
         "functions over {MAX_FN_LINES} lines without a comment saying why (\"{WHY_LONG} …\"):\n{}",
         bad.join("\n")
     );
+}
+
+/// The rule of `raw_ok` in `text` (the byte range and the `!matches!(b, …)` list of bytes
+/// encoded besides), whitespace removed.
+fn encoded_bytes(text: &str) -> Option<String> {
+    let start = text.find("fn raw_ok(b: u8) -> bool {")?;
+    let body = &text[start..];
+    let rule = &body[body.find("(0x21..0x7f)")?..];
+    let list = rule.find("!matches!(b,")?;
+    let end = list + rule[list..].find(')')?;
+    Some(rule[..=end].split_whitespace().collect())
+}
+
+#[test]
+fn http2_paths_are_encoded_as_http1_targets() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let read = |rel: &str| std::fs::read_to_string(root.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    let head = encoded_bytes(&read("src/server/head.rs")).expect("raw_ok in src/server/head.rs");
+    let h2 = encoded_bytes(&read("vendor/h2/src/server.rs")).expect("raw_ok in vendor/h2/src/server.rs");
+    assert_eq!(h2, head, "vendor/h2's tusk patch and src/server/head.rs encode different bytes");
 }

@@ -1,119 +1,21 @@
-//! TLS and HTTP/2 (issue 10): a test CA and server certificates made here (rcgen), served by
+//! TLS and HTTP/2 (issue 10): a test CA and server certificates made here (support/pki.rs), served by
 //! tusk from `server-tls-cert`/`server-tls-key`, checked with real clients trusting only that CA:
 //! curl (HTTP/2 and HTTP/1.1 by ALPN), Python's ssl + http.client, rustls; the certificate
 //! swapped by SIGUSR2 (served certificate compared before and after), a broken one kept out,
-//! start-up refusals, the handshake under the header timeout, h2c, and an HTTP/2 stream reset
-//! cancelling its query like a disconnect.
+//! start-up refusals, the handshake under the header timeout, h2c, an HTTP/2 stream reset
+//! cancelling its query like a disconnect, and curl-style URLs (raw `"`, `<`, `>`) over HTTP/2
+//! (the patched `vendor/h2`) with malformed `:path`s still refused. Chromium trusting the test
+//! CA is in `tests/optional.rs` (it skips without Chromium).
 
 mod support;
 
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
-use std::path::PathBuf;
+use rcgen::KeyPair;
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::pki::Pki;
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_rustls::rustls;
-use tokio_rustls::rustls::pki_types::{pem::PemObject, CertificateDer, ServerName};
-
-/// A test CA in a directory of its own, deleted on drop.
-struct Pki {
-    dir: PathBuf,
-    ca: CertifiedIssuer<'static, KeyPair>,
-}
-
-impl Pki {
-    fn new(name: &str) -> Pki {
-        let dir = std::env::temp_dir().join(format!("tusk-tls-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        // Names of their own: a leaf whose subject is its issuer's looks self-signed to OpenSSL.
-        params.distinguished_name.push(DnType::CommonName, "tusk test CA");
-        let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().expect("key")).expect("ca");
-        std::fs::write(dir.join("ca.pem"), ca.pem()).expect("write ca");
-        Pki { dir, ca }
-    }
-
-    fn ca_path(&self) -> String {
-        self.path("ca.pem")
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.dir.join(name).to_string_lossy().into_owned()
-    }
-
-    /// A certificate for localhost and 127.0.0.1 with this serial number, signed by the CA,
-    /// written to `cert.pem` and `key.pem`; its DER.
-    fn issue(&self, serial: u64) -> Vec<u8> {
-        let mut params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).expect("p");
-        params.serial_number = Some(serial.into());
-        params.distinguished_name.push(DnType::CommonName, "localhost");
-        let key = KeyPair::generate().expect("key");
-        let cert = params.signed_by(&key, &self.ca).expect("sign");
-        std::fs::write(self.dir.join("cert.pem"), cert.pem()).expect("write cert");
-        std::fs::write(self.dir.join("key.pem"), key.serialize_pem()).expect("write key");
-        cert.der().to_vec()
-    }
-
-    fn env(&self, db: &TestDb) -> Vec<(String, String)> {
-        let mut env = db.seed_env();
-        set_env(&mut env, "PGRST_SERVER_TLS_CERT", &self.path("cert.pem"));
-        set_env(&mut env, "PGRST_SERVER_TLS_KEY", &self.path("key.pem"));
-        env
-    }
-
-    /// A rustls client trusting only the CA, offering `alpn`.
-    fn client(&self, alpn: &[&[u8]]) -> tokio_rustls::TlsConnector {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(CertificateDer::from_pem_file(self.ca_path()).expect("ca pem")).expect("root");
-        #[allow(deprecated)]
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("versions")
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-        tokio_rustls::TlsConnector::from(Arc::new(config))
-    }
-
-    /// `GET path` over TLS (HTTP/1.1): the status line and the served certificate's DER.
-    async fn get(&self, port: u16, path: &str) -> Result<(String, Vec<u8>), String> {
-        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.map_err(|e| e.to_string())?;
-        let name = ServerName::try_from("localhost").map_err(|e| e.to_string())?;
-        let mut tls = self.client(&[b"http/1.1"]).connect(name, tcp).await.map_err(|e| e.to_string())?;
-        let served = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| c.to_vec());
-        let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-        tls.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
-        let mut answer = Vec::new();
-        // A peer that closes without close_notify is fine here.
-        let _ = tls.read_to_end(&mut answer).await;
-        let text = String::from_utf8_lossy(&answer);
-        Ok((text.lines().next().unwrap_or_default().to_string(), served.unwrap_or_default()))
-    }
-
-    /// Spawns tusk with TLS and waits until it answers over HTTPS.
-    async fn start(&self, env: &[(String, String)]) -> Tusk {
-        let mut t = Tusk::spawn(env, free_port());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            assert!(t.is_running(), "tusk exited: {}", t.output.text());
-            match self.get(t.port, "/").await {
-                Ok((status, _)) if status.starts_with("HTTP/1.1 ") && !status.contains(" 503") => return t,
-                _ if Instant::now() > deadline => panic!("not ready over HTTPS: {}", t.output.text()),
-                _ => tokio::time::sleep(Duration::from_millis(50)).await,
-            }
-        }
-    }
-}
-
-impl Drop for Pki {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+use tokio_rustls::rustls::pki_types::ServerName;
 
 /// `curl` with `args`: stdout, or `None` (and "SKIPPED") when curl is not installed.
 fn curl(args: &[&str]) -> Option<String> {
@@ -300,6 +202,190 @@ async fn cleartext_http2_with_prior_knowledge() {
         }
         assert!(logged(&t.output.text()), "{}", t.output.text());
     }
+}
+
+/// `curl --path-as-is -g` with `args` and `url` as written: HTTP version, status and body.
+fn curl_as_written(args: &[&str], url: &str) -> Option<(String, String, String)> {
+    let mut all = vec!["--path-as-is", "-g", "-w", "\n%{http_version} %{http_code}"];
+    all.extend_from_slice(args);
+    all.push(url);
+    let out = curl(&all)?;
+    let (body, status) = out.rsplit_once('\n').expect("status line");
+    let (version, code) = status.split_once(' ').expect("version and code");
+    Some((version.to_string(), code.to_string(), body.to_string()))
+}
+
+/// PostgREST's documented URLs with raw `"`, `<`, `>` (and `{`, `|`, `^`, `` ` ``, `\`), each
+/// with the same URL percent-encoded.
+const DOC_URLS: [(&str, &str); 4] = [
+    ("/people?select=id,json_data->>blood_type&order=id", "/people?select=id,json_data-%3E%3Eblood_type&order=id"),
+    (
+        "/people?select=id&json_data->>blood_type=in.(\"A-\",\"B+\")",
+        "/people?select=id&json_data-%3E%3Eblood_type=in.(%22A-%22,%22B+%22)",
+    ),
+    ("/tasks?select=id&name=like.*<b>*", "/tasks?select=id&name=like.*%3Cb%3E*"),
+    (
+        "/tasks?select=id&name=in.(\"a,b\",\"{x}|^`\\\")",
+        "/tasks?select=id&name=in.(%22a,b%22,%22%7Bx%7D%7C%5E%60%5C%22)",
+    ),
+];
+
+fn people(db: &TestDb) {
+    db.psql(
+        "create table todo.people (id int primary key, json_data jsonb);
+         insert into todo.people values (1, '{\"blood_type\": \"A-\"}'), (2, '{\"blood_type\": \"O+\"}');
+         grant select on todo.people to web_anon;",
+    );
+}
+
+/// Each of [`DOC_URLS`] as written, with curl and `args` against `base`: HTTP/2, 200, and the
+/// body of the same URL percent-encoded.
+fn doc_urls_answer_over_http2(args: &[&str], base: &str) {
+    for (raw, encoded) in DOC_URLS {
+        let Some((version, status, body)) = curl_as_written(args, &format!("{base}{raw}")) else { return };
+        assert_eq!((version.as_str(), status.as_str()), ("2", "200"), "{raw}: {body}");
+        let want = curl_as_written(args, &format!("{base}{encoded}")).unwrap_or_default();
+        assert_eq!((version, status, body), want, "{raw}");
+    }
+    let (_, _, body) = curl_as_written(args, &format!("{base}{}", DOC_URLS[0].0)).unwrap_or_default();
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).ok(),
+        Some(serde_json::json!([{"id": 1, "blood_type": "A-"}, {"id": 2, "blood_type": "O+"}]))
+    );
+    let (_, _, body) = curl_as_written(args, &format!("{base}{}", DOC_URLS[1].0)).unwrap_or_default();
+    assert_eq!(serde_json::from_str::<Value>(&body).ok(), Some(serde_json::json!([{"id": 1}])));
+}
+
+#[tokio::test]
+async fn curl_style_urls_work_as_written_over_http2_with_tls() {
+    let pki = Pki::new("curlurls");
+    pki.issue(1);
+    let db = TestDb::todo();
+    people(&db);
+    let t = pki.start(&pki.env(&db)).await;
+    let ca = pki.ca_path();
+    doc_urls_answer_over_http2(&["--cacert", &ca, "--http2"], &format!("https://localhost:{}", t.port));
+}
+
+#[tokio::test]
+async fn curl_style_urls_work_as_written_over_cleartext_http2() {
+    let db = TestDb::todo();
+    people(&db);
+    let t = Tusk::start(&db.seed_env()).await;
+    doc_urls_answer_over_http2(&["--http2-prior-knowledge"], &t.url(""));
+}
+
+/// A raw HTTP/2 client (h2c, prior knowledge) whose `:path` is sent as given, byte for byte:
+/// the `h2` client, as every other, refuses to send what these tests need.
+struct RawH2 {
+    s: std::net::TcpStream,
+}
+
+impl RawH2 {
+    fn connect(port: u16) -> RawH2 {
+        use std::io::Write;
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").expect("preface");
+        let mut h = RawH2 { s };
+        h.frame(4, 0, 0, &[]);
+        h
+    }
+
+    fn frame(&mut self, kind: u8, flags: u8, stream: u32, payload: &[u8]) {
+        use std::io::Write;
+        let len = u32::try_from(payload.len()).expect("len").to_be_bytes();
+        let mut f = vec![len[1], len[2], len[3], kind, flags];
+        f.extend_from_slice(&stream.to_be_bytes());
+        f.extend_from_slice(payload);
+        self.s.write_all(&f).expect("write frame");
+    }
+
+    /// `GET path` on `stream`: the header block is HPACK literals without Huffman coding.
+    fn get(&mut self, stream: u32, path: &[u8]) {
+        let mut block = Vec::new();
+        for (name, value) in
+            [(&b":method"[..], &b"GET"[..]), (b":scheme", b"http"), (b":authority", b"localhost"), (b":path", path)]
+        {
+            assert!(name.len() < 127 && value.len() < 127);
+            block.push(0);
+            block.push(name.len() as u8);
+            block.extend_from_slice(name);
+            block.push(value.len() as u8);
+            block.extend_from_slice(value);
+        }
+        // END_STREAM | END_HEADERS
+        self.frame(1, 0x5, stream, &block);
+    }
+
+    /// Reads frames until `stream` ends: `Err(code)` for a RST_STREAM, else its DATA.
+    fn answer(&mut self, stream: u32) -> Result<Vec<u8>, u32> {
+        use std::io::Read;
+        let mut data = Vec::new();
+        loop {
+            let mut head = [0u8; 9];
+            self.s.read_exact(&mut head).expect("frame head");
+            let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+            let (kind, flags) = (head[3], head[4]);
+            let id = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+            let mut payload = vec![0u8; len];
+            self.s.read_exact(&mut payload).expect("frame payload");
+            match kind {
+                // SETTINGS (not an ACK): acknowledged.
+                4 if flags & 1 == 0 => self.frame(4, 1, 0, &[]),
+                // GOAWAY: the connection is over.
+                7 => panic!("GOAWAY while waiting for stream {stream}: {payload:?}"),
+                3 if id == stream => return Err(u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]])),
+                0 if id == stream => {
+                    data.extend_from_slice(&payload);
+                    if flags & 1 == 1 {
+                        return Ok(data);
+                    }
+                }
+                1 if id == stream && flags & 1 == 1 => return Ok(data),
+                _ => {}
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn http2_paths_are_encoded_as_http1_targets_and_malformed_ones_still_refused() {
+    let db = TestDb::todo();
+    let t = Tusk::start(&db.seed_env()).await;
+    let mut h2 = RawH2::connect(t.port);
+    let mut stream = 1;
+    let mut next = || {
+        let id = stream;
+        stream += 2;
+        id
+    };
+    // Raw `"` and spaces (curl will not send those, other clients do), and UTF-8.
+    for (path, rows) in [
+        ("/tasks?select=name&name=in.(\"finish tutorial 0\")", serde_json::json!([{"name": "finish tutorial 0"}])),
+        ("/tasks?select=name&name=eq.pat self on back", serde_json::json!([{"name": "pat self on back"}])),
+        ("/tasks?select=id&name=eq.\"<José>\"#x", serde_json::json!([])),
+    ] {
+        let id = next();
+        h2.get(id, path.as_bytes());
+        let body = h2.answer(id).unwrap_or_else(|code| panic!("{path}: reset with {code}"));
+        assert_eq!(
+            serde_json::from_slice::<Value>(&body).ok(),
+            Some(rows),
+            "{path}: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    // Still refused, as HTTP/2 says (a stream error PROTOCOL_ERROR), on a connection that goes on:
+    // a control character, no leading slash, an empty path.
+    for path in [&b"/tasks?select=id&name=eq.\x01"[..], b"/tasks\x7f", b"/tasks?\"\r\n", b"\"/tasks", b"tasks", b""] {
+        let id = next();
+        h2.get(id, path);
+        assert_eq!(h2.answer(id), Err(1), "{}", String::from_utf8_lossy(path));
+    }
+    let id = next();
+    h2.get(id, b"/tasks?select=id&name=eq.\"<x>\"");
+    assert_eq!(h2.answer(id).map(|b| String::from_utf8_lossy(&b).into_owned()), Ok("[]".to_string()));
 }
 
 /// How many statements of this database's requests run `pg_sleep` right now.

@@ -3,6 +3,8 @@
 //! and JWT minting.
 #![allow(dead_code)]
 
+pub mod pki;
+
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::net::TcpListener;
