@@ -437,7 +437,7 @@ create table todo.big (
   n      int primary key,
   name   text,
   note   text,
-  staged boolean default to_regclass('pg_temp.pgrst_body') is not null
+  staged boolean default (to_regclass('pg_temp.pgrst_body') is not null)
 );
 create table todo.big_bound (like todo.big including defaults);
 grant select, insert, update, delete on todo.big, todo.big_bound to web_anon;
