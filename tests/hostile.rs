@@ -279,3 +279,25 @@ async fn hints_name_only_what_the_role_may_use() {
     assert!(hint(&user).contains("hidden_admin_fn(count_all)"), "not hinted to todo_user: {user:#?}");
     assert_still_serving(&mut tusk, "hints").await;
 }
+
+/// A body over 1 MiB is streamed into a transaction-local table before the role switch
+/// (`query::STAGE_BODY_OVER`): refused, it must leave neither rows nor that table behind.
+#[tokio::test]
+async fn a_refused_large_body_leaves_nothing_behind() {
+    let mut app = hostile_app().await;
+    let mut rows: Vec<Value> = (0..60_000).map(|i| json!({"name": format!("task {i}"), "done": false})).collect();
+    let body = Value::Array(rows.clone()).to_string();
+    assert!(body.len() > 1 << 20, "the body is over 1 MiB");
+    // Anonymous: web_anon may not insert.
+    let r = app.tusk.post("/tasks").body("application/json", &body).send().await;
+    assert_client_error(&r, "a large anonymous insert", Some("42501"));
+    assert_still_serving(&mut app.tusk, "a large anonymous insert").await;
+    // Allowed, but its last row is wrong.
+    rows.push(json!({"name": "last", "done": "not a boolean"}));
+    let body = Value::Array(rows).to_string();
+    let r = app.tusk.post("/tasks").bearer(SEED_TOKEN).body("application/json", &body).send().await;
+    assert_client_error(&r, "a large insert with a bad row", Some("22P02"));
+    assert_still_serving(&mut app.tusk, "a large insert with a bad row").await;
+    assert_eq!(app.db.psql("select count(*) from pg_class where relname = 'pgrst_body'").trim(), "0");
+    app.assert_unchanged();
+}

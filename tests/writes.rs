@@ -428,3 +428,176 @@ async fn estimated_counts_never_go_below_the_exact_count() {
     r.expect_status(206);
     assert_eq!(r.header("content-range").as_deref(), Some("0-0/2"));
 }
+
+/// Tables for bodies over `query::STAGE_BODY_OVER` (1 MiB), which are streamed to PostgreSQL
+/// with `COPY` into a transaction-local table instead of bound: `staged` records, as the row
+/// is inserted, whether that table existed.
+const BIG_SQL: &str = r#"
+create table todo.big (
+  n      int primary key,
+  name   text,
+  note   text,
+  staged boolean default (to_regclass('pg_temp.pgrst_body') is not null)
+);
+create table todo.big_bound (like todo.big including defaults);
+grant select, insert, update, delete on todo.big, todo.big_bound to web_anon;
+"#;
+
+async fn big_app() -> (TestDb, Tusk) {
+    let db = TestDb::todo();
+    db.psql(WRITES_SQL);
+    db.psql(BIG_SQL);
+    let tusk = Tusk::start(&db.seed_env()).await;
+    (db, tusk)
+}
+
+/// `rows` objects with text that JSON and CSV must escape (quotes, backslashes, newlines,
+/// tabs, non-ASCII), about 100 bytes each.
+fn big_rows(rows: usize) -> Vec<Value> {
+    (0..rows)
+        .map(|n| {
+            json!({
+                "n": n,
+                "name": format!("name {n}: \"quoted\", back\\slash, été, 😀, \t tab"),
+                "note": if n % 7 == 0 { Value::Null } else { json!(format!("line one\nline two {}", "x".repeat(n % 40))) },
+            })
+        })
+        .collect()
+}
+
+fn csv_field(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => format!("\"{}\"", s.replace('"', "\"\"")),
+        other => other.to_string(),
+    }
+}
+
+fn big_csv(rows: &[Value]) -> String {
+    let mut out = String::from("n,name,note\n");
+    for r in rows {
+        out.push_str(&format!("{},{},{}\n", csv_field(&r["n"]), csv_field(&r["name"]), csv_field(&r["note"])));
+    }
+    out
+}
+
+/// Rows in one table and not the other, both ways (0: both hold the same rows).
+fn difference(db: &TestDb, a: &str, b: &str) -> String {
+    db.psql(&format!(
+        "select count(*) from ((select n, name, note from todo.{a} except all select n, name, note from todo.{b}) \
+         union all (select n, name, note from todo.{b} except all select n, name, note from todo.{a})) d"
+    ))
+    .trim()
+    .to_string()
+}
+
+/// `count(*) filter (where staged)|count(*)` of a table.
+fn staged_count(db: &TestDb, table: &str) -> String {
+    db.psql(&format!("select count(*) filter (where staged), count(*) from todo.{table}")).trim().to_string()
+}
+
+/// Stores `rows` once as one large body into `big` and once in bodies under 1 MiB (bound) into
+/// `big_bound`, with `query` (`?columns=…` or empty) and `content_type`.
+async fn store_large_and_bound(tusk: &Tusk, rows: &[Value], query: &str, content_type: &str) {
+    let body = |rows: &[Value]| match content_type {
+        "text/csv" => big_csv(rows),
+        _ => Value::Array(rows.to_vec()).to_string(),
+    };
+    let large = body(rows);
+    assert!(large.len() > 2 << 20, "the large body is over 2 MiB ({} bytes)", large.len());
+    tusk.post(&format!("/big{query}")).body(content_type, &large).send().await.expect_status(201);
+    for chunk in rows.chunks(2000) {
+        let small = body(chunk);
+        assert!(small.len() < 1 << 20);
+        tusk.post(&format!("/big_bound{query}")).body(content_type, &small).send().await.expect_status(201);
+    }
+}
+
+#[tokio::test]
+async fn large_bodies_are_streamed_and_stored_as_bound_ones() {
+    let (db, tusk) = big_app().await;
+    let rows = big_rows(30_000);
+    let n = rows.len();
+    let reset = || db.psql("truncate todo.big, todo.big_bound");
+
+    // A JSON array.
+    store_large_and_bound(&tusk, &rows, "", "application/json").await;
+    assert_eq!(difference(&db, "big", "big_bound"), "0");
+    assert_eq!(staged_count(&db, "big"), format!("{n}|{n}"), "the large body was staged");
+    assert_eq!(staged_count(&db, "big_bound"), format!("0|{n}"), "the small bodies were bound");
+    reset();
+
+    // CSV.
+    store_large_and_bound(&tusk, &rows, "", "text/csv").await;
+    assert_eq!(difference(&db, "big", "big_bound"), "0");
+    assert_eq!(staged_count(&db, "big"), format!("{n}|{n}"));
+    reset();
+
+    // `columns=`: the other keys are ignored.
+    store_large_and_bound(&tusk, &rows, "?columns=n,name", "application/json").await;
+    assert_eq!(difference(&db, "big", "big_bound"), "0");
+    assert_eq!(db.psql("select count(*) from todo.big where note is not null").trim(), "0");
+    assert_eq!(staged_count(&db, "big"), format!("{n}|{n}"));
+    reset();
+
+    // return=representation: the stored rows come back.
+    let r = tusk
+        .post("/big?select=n,name,note,staged")
+        .prefer("return=representation")
+        .body("application/json", &Value::Array(rows.clone()).to_string())
+        .send()
+        .await;
+    r.expect_status(201);
+    let back = r.json();
+    let back = back.as_array().expect("an array");
+    assert_eq!(back.len(), n);
+    for (sent, got) in rows.iter().zip(back) {
+        assert_eq!((&sent["n"], &sent["name"], &sent["note"]), (&got["n"], &got["name"], &got["note"]));
+        assert_eq!(got["staged"], json!(true));
+    }
+    reset();
+
+    // One large object (sent to PostgreSQL as a one-element array), then a large PATCH.
+    let long = "é\"\\\n".repeat(400_000);
+    let r = tusk
+        .post("/big")
+        .prefer("return=representation")
+        .body("application/json", &json!({"n": 1, "name": long}).to_string())
+        .send()
+        .await;
+    r.expect_status(201);
+    assert_eq!(r.json()[0]["name"], json!(long));
+    assert_eq!(r.json()[0]["staged"], json!(true));
+    let note = "ü\t".repeat(600_000);
+    let r = tusk
+        .patch("/big?n=eq.1")
+        .prefer("return=representation")
+        .body("application/json", &json!({"note": note}).to_string())
+        .send()
+        .await;
+    r.expect_status(200);
+    assert_eq!(r.json()[0]["note"], json!(note));
+    assert_eq!(r.json()[0]["name"], json!(long));
+    // No staging table is left behind in any session.
+    assert_eq!(db.psql("select count(*) from pg_class where relname = 'pgrst_body'").trim(), "0");
+}
+
+#[tokio::test]
+async fn large_bodies_are_bound_when_the_authenticator_may_not_create_temporary_tables() {
+    let (db, tusk) = big_app().await;
+    let rows = big_rows(25_000);
+    let n = rows.len();
+    let body = Value::Array(rows.clone()).to_string();
+    assert!(body.len() > 2 << 20);
+
+    // Nobody may: the body is bound (the transaction that tried is rolled back first).
+    db.psql(&format!("revoke temporary on database {} from public", db.name));
+    tusk.post("/big").body("application/json", &body).send().await.expect_status(201);
+    assert_eq!(staged_count(&db, "big"), format!("0|{n}"));
+    db.psql("truncate todo.big");
+
+    // Only the authenticator may: the request's role (web_anon) still reads the staged body.
+    db.psql(&format!("grant temporary on database {} to postgrest", db.name));
+    tusk.post("/big").body("application/json", &body).send().await.expect_status(201);
+    assert_eq!(staged_count(&db, "big"), format!("{n}|{n}"));
+}

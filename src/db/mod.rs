@@ -463,10 +463,24 @@ impl Drop for CancelOnDrop {
 
 async fn run_on(db: &Db, client: &deadpool_postgres::Client, tx: &mut Transaction) -> Result<DbResult, Error> {
     let policy = tx.policy;
+    if let Some(staged) = tx.staged.take() {
+        match stage(client, tx.begin, &staged).await {
+            Ok(()) => return run_unprepared(client, tx, &staged.main, params(&staged.main), true).await,
+            // No table (no TEMP privilege, a read-only session): bound as any body, below.
+            Err(Staging::Refused(e)) => {
+                tracing::debug!("a large body is bound: it could not be staged ({e})");
+                client.batch_execute("ROLLBACK").await.map_err(|e| map_error(&e))?;
+            }
+            Err(Staging::Failed(e)) => {
+                let _ = client.batch_execute("ROLLBACK").await;
+                return Err(map_error(&e));
+            }
+        }
+    }
     let body = take_body(&mut tx.main);
     let tx = &*tx;
     if !tx.prepared {
-        return run_unprepared(client, tx, body).await;
+        return run_unprepared(client, tx, &tx.main, with_body(&tx.main, body), false).await;
     }
     let id = deadpool_postgres::Object::id(client);
     let known = |s: &Statement| db.is_prepared((id, sql_hash(&s.sql)));
@@ -538,17 +552,24 @@ async fn run_on(db: &Db, client: &deadpool_postgres::Client, tx: &mut Transactio
 
 /// `db-prepared-statements = false`: every statement is sent unnamed (parse, bind and execute
 /// in one go, values still bound), so nothing stays prepared on the connection. Still one
-/// pipelined round trip.
-async fn run_unprepared(
+/// pipelined round trip. Also the way of a main statement that reads a staged body
+/// (`begun`: the transaction is open already), which is not worth preparing.
+async fn run_unprepared<'a>(
     client: &deadpool_postgres::Client,
     tx: &Transaction,
-    body: TakenBody,
+    main: &Statement,
+    main_params: Vec<Text<'a>>,
+    begun: bool,
 ) -> Result<DbResult, Error> {
     let settings_params = params(&tx.settings);
     let pre_params = tx.pre_request.as_ref().map(params).unwrap_or_default();
-    let main_params = with_body(&tx.main, body);
     let (settings_typed, main_typed) = (typed(&settings_params), typed(&main_params));
-    let begin = client.batch_execute(tx.begin);
+    let begin = async {
+        match begun {
+            true => Ok(()),
+            false => client.batch_execute(tx.begin).await,
+        }
+    };
     let set = client.query_typed(&tx.settings.sql, &settings_typed);
     let pre = async {
         match &tx.pre_request {
@@ -556,10 +577,70 @@ async fn run_unprepared(
             None => Ok(()),
         }
     };
-    let q = client.query_typed(&tx.main.sql, &main_typed);
+    let q = client.query_typed(&main.sql, &main_typed);
     let (b, s, p, q) = tokio::join!(begin, set, pre, q);
     let row = first_error(b, s, p).and(q.map_err(|e| map_error(&e)));
     finish(client, tx, row).await
+}
+
+/// Why a large body was not staged: the table could not be made (bind the body instead), or
+/// the transaction failed (an outage, a cancel: the request fails).
+enum Staging {
+    Refused(tokio_postgres::Error),
+    Failed(tokio_postgres::Error),
+}
+
+/// How much of a staged body one `CopyData` message carries: the driver's write buffer holds
+/// about one piece at a time, never the body.
+const STAGE_PIECE: usize = 64 * 1024;
+
+/// Opens the transaction with a large body in its table ([`crate::query::STAGE_TABLE`]):
+/// `BEGIN` and the table in one round trip, then the body streamed with `COPY` in binary
+/// format (one row, one text field), in [`STAGE_PIECE`]s sliced from the body without a copy.
+async fn stage(
+    client: &deadpool_postgres::Client,
+    begin: &str,
+    staged: &crate::query::StagedBody,
+) -> Result<(), Staging> {
+    use futures_util::SinkExt;
+    let (b, t) = tokio::join!(client.batch_execute(begin), client.batch_execute(crate::query::STAGE_TABLE));
+    b.map_err(Staging::Failed)?;
+    // A refusal has an SQLSTATE (42501 without TEMP, 25006 read-only); a cancel (57014) or a
+    // lost connection is the request's end.
+    t.map_err(|e| match e.code() {
+        Some(c) if *c != tokio_postgres::error::SqlState::QUERY_CANCELED => Staging::Refused(e),
+        _ => Staging::Failed(e),
+    })?;
+    let body = &staged.bytes;
+    let brackets = if staged.in_array { 2 } else { 0 };
+    // A text value is at most 1 GB in PostgreSQL; a longer body fails there, as when bound.
+    let len = i32::try_from(body.len().saturating_add(brackets)).unwrap_or(i32::MAX);
+    let mut head = BytesMut::with_capacity(32);
+    head.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
+    head.extend_from_slice(&0i32.to_be_bytes()); // flags
+    head.extend_from_slice(&0i32.to_be_bytes()); // header extension length
+    head.extend_from_slice(&1i16.to_be_bytes()); // fields in the row
+    head.extend_from_slice(&len.to_be_bytes());
+    if staged.in_array {
+        head.extend_from_slice(b"[");
+    }
+    let mut tail = BytesMut::with_capacity(8);
+    if staged.in_array {
+        tail.extend_from_slice(b"]");
+    }
+    tail.extend_from_slice(&(-1i16).to_be_bytes()); // the end of the rows
+    let sink = client.copy_in::<_, Bytes>(crate::query::STAGE_COPY).await.map_err(Staging::Failed)?;
+    let mut sink = std::pin::pin!(sink);
+    sink.send(head.freeze()).await.map_err(Staging::Failed)?;
+    let mut at = 0;
+    while at < body.len() {
+        let end = at.saturating_add(STAGE_PIECE).min(body.len());
+        sink.send(body.slice(at..end)).await.map_err(Staging::Failed)?;
+        at = end;
+    }
+    sink.send(tail.freeze()).await.map_err(Staging::Failed)?;
+    sink.as_mut().finish().await.map_err(Staging::Failed)?;
+    Ok(())
 }
 
 /// Parameters with the type `unknown`: PostgreSQL infers each from where it is used.

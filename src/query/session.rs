@@ -4,7 +4,7 @@
 //! the `db-pre-config` call and `LISTEN`.
 
 use super::sql::{push_ident, qualified, Sql};
-use super::{count_estimate, main_statement, Statement, Transaction};
+use super::{count_estimate, main_statement, staged_body, Statement, Transaction};
 use crate::api_request::ApiRequest;
 use crate::auth::AuthResult;
 use crate::config::{Config, OpenApiMode};
@@ -33,6 +33,7 @@ pub fn transaction(
         return Ok(None);
     }
     let main = main_statement(plan)?;
+    let staged = staged_body(plan, &main)?;
     // A called function's own settings named by db-hoisted-tx-settings apply to the whole
     // transaction (its isolation level to BEGIN).
     let hoisted: Vec<(String, String)> = match &plan.action {
@@ -93,6 +94,7 @@ pub fn transaction(
         settings: settings.sql.finish(),
         pre_request,
         main,
+        staged,
         explain: plan.explain.is_some(),
         estimate,
         prepared: config.db_prepared_statements,

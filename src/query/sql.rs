@@ -55,13 +55,20 @@ fn push_number(out: &mut String, n: usize) {
     }
 }
 
-/// A `$n` placeholder of a bound value.
+/// A `$n` placeholder of a bound value, or the read of a request body staged in its table
+/// ([`super::STAGED_BODY`]) instead of bound.
 #[derive(Debug, Clone)]
-pub(super) struct Placeholder(usize);
+pub(super) enum Placeholder {
+    Param(usize),
+    StagedBody,
+}
 
 impl fmt::Display for Placeholder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "${}", self.0)
+        match self {
+            Placeholder::Param(n) => write!(f, "${n}"),
+            Placeholder::StagedBody => f.write_str(super::STAGED_BODY),
+        }
     }
 }
 
@@ -98,16 +105,26 @@ impl fmt::Display for TypeName {
 pub(super) struct Sql {
     text: String,
     params: Vec<Param>,
+    /// `Some` when the body is to be staged in its table rather than bound (see
+    /// [`Sql::staging_body`]); then the body [`Sql::bind_body`] was given.
+    staged: Option<Option<(bytes::Bytes, bool)>>,
 }
 
 impl Sql {
     pub(super) fn new() -> Sql {
-        Sql { text: String::new(), params: Vec::new() }
+        Sql { text: String::new(), params: Vec::new(), staged: None }
     }
 
     /// A statement of about `text` bytes and `params` values.
     pub(super) fn with_capacity(text: usize, params: usize) -> Sql {
-        Sql { text: String::with_capacity(text), params: Vec::with_capacity(params) }
+        Sql { text: String::with_capacity(text), params: Vec::with_capacity(params), staged: None }
+    }
+
+    /// A statement that reads the request body from its table ([`super::STAGED_BODY`])
+    /// instead of binding it.
+    pub(super) fn staging_body(mut self) -> Sql {
+        self.staged = Some(None);
+        self
     }
 
     /// Fixed SQL text.
@@ -124,8 +141,13 @@ impl Sql {
 
     /// A placeholder bound earlier.
     pub(super) fn placeholder(&mut self, p: &Placeholder) -> &mut Sql {
-        self.text.push('$');
-        push_number(&mut self.text, p.0);
+        match p {
+            Placeholder::Param(n) => {
+                self.text.push('$');
+                push_number(&mut self.text, *n);
+            }
+            Placeholder::StagedBody => self.text.push_str(super::STAGED_BODY),
+        }
         self
     }
 
@@ -139,17 +161,27 @@ impl Sql {
     /// Binds a value; returns its placeholder.
     pub(super) fn bind(&mut self, value: impl Into<String>) -> Placeholder {
         self.params.push(Param::Text(value.into()));
-        Placeholder(self.params.len())
+        Placeholder::Param(self.params.len())
     }
 
-    /// Binds the request body as it is (no copy); `in_array`: wrapped in `[` `]`.
+    /// Binds the request body as it is (no copy); `in_array`: wrapped in `[` `]`. When
+    /// [`Sql::staging_body`], the body is kept aside and read from its table instead.
     pub(super) fn bind_body(&mut self, bytes: bytes::Bytes, in_array: bool) -> Placeholder {
+        if let Some(staged) = &mut self.staged {
+            *staged = Some((bytes, in_array));
+            return Placeholder::StagedBody;
+        }
         self.params.push(Param::Body { bytes, in_array });
-        Placeholder(self.params.len())
+        Placeholder::Param(self.params.len())
     }
 
     pub(super) fn finish(self) -> Statement {
         Statement { sql: self.text, params: self.params }
+    }
+
+    /// [`Sql::finish`], with the body kept aside by a [`Sql::staging_body`] statement.
+    pub(super) fn finish_staged(self) -> (Statement, Option<(bytes::Bytes, bool)>) {
+        (Statement { sql: self.text, params: self.params }, self.staged.flatten())
     }
 }
 
