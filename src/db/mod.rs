@@ -15,17 +15,21 @@
 //! byte) is the request's fault (400), never an outage.
 
 mod connect;
+mod driver_error;
 mod listen;
 pub mod live;
 mod replica;
+mod stage;
 
-use crate::error::{Error, PgError};
+use crate::error::Error;
 pub use crate::query::DbResult;
 use crate::query::{column, Param, Statement, Transaction};
 use crate::schema_cache::{SchemaCache, CATALOG_QUERY};
 use bytes::{Bytes, BytesMut};
 pub use connect::{conn_info, connect, last_failure};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+pub use driver_error::map_error;
+use driver_error::pool_error;
 pub use listen::{listen, Heard};
 pub use replica::{watch_replicas, Replica, Replicas};
 use std::time::Duration;
@@ -151,130 +155,6 @@ pub fn pool(uri: &str, size: usize, acquisition_timeout: u64) -> Result<Pool, St
         .runtime(Runtime::Tokio1)
         .build()
         .map_err(|e| e.to_string())
-}
-
-/// Maps a driver error: a PostgreSQL error keeps its SQLSTATE; a message the driver could not
-/// encode (a NUL byte in a value or a name) is the request's fault, never a lost connection;
-/// anything else that broke the conversation is a lost connection.
-pub fn map_error(e: &tokio_postgres::Error) -> Error {
-    match e.as_db_error() {
-        Some(db) => {
-            let code = db.code().code().to_string();
-            if code == "PGRST" {
-                return custom_error(db.message(), db.detail());
-            }
-            Error::Pg(PgError {
-                code,
-                message: db.message().to_string(),
-                details: db.detail().map(str::to_string),
-                hint: db.hint().map(str::to_string),
-            })
-        }
-        None => match classify(e) {
-            DriverError::Encoding(msg) => encoding_error(&msg),
-            DriverError::Connection => Error::DbConnection(e.to_string()),
-            // Our own mistake (a parameter the statement does not take, a value it cannot read).
-            DriverError::Other => Error::Internal(e.to_string()),
-        },
-    }
-}
-
-/// What a driver error that is no PostgreSQL error means.
-#[derive(Debug, PartialEq)]
-enum DriverError {
-    /// The driver refused to encode a message (before sending anything): the connection is
-    /// fine, the request carried something PostgreSQL's protocol cannot (a NUL byte).
-    Encoding(String),
-    /// The database is out of reach: refused, reset, closed, timed out.
-    Connection,
-    Other,
-}
-
-/// Classifies by the I/O error underneath rather than the driver's message: an `InvalidInput`
-/// I/O error is what the driver's encoder returns ("string contains embedded null", "value
-/// too large to transmit"); any other I/O error, a closed connection or a connect timeout is
-/// a lost connection.
-fn classify(e: &tokio_postgres::Error) -> DriverError {
-    // The driver's own word for it, whatever the cause underneath.
-    if e.to_string().starts_with("error encoding message") {
-        return DriverError::Encoding(e.to_string());
-    }
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            return match io.kind() {
-                std::io::ErrorKind::InvalidInput => DriverError::Encoding(io.to_string()),
-                _ => DriverError::Connection,
-            };
-        }
-        source = s.source();
-    }
-    if e.is_closed() {
-        return DriverError::Connection;
-    }
-    // Without an I/O cause, the driver's own kinds: "error connecting to server", "timeout
-    // waiting for server", "error communicating with the server".
-    let msg = e.to_string();
-    if ["error connecting", "timeout waiting", "error communicating"].iter().any(|w| msg.starts_with(w)) {
-        DriverError::Connection
-    } else {
-        DriverError::Other
-    }
-}
-
-/// The error PostgreSQL itself gives a value with a NUL byte (22021, a 400), for whatever the
-/// driver refused to encode.
-fn encoding_error(cause: &str) -> Error {
-    let message = if cause.contains("null") {
-        "invalid byte sequence for encoding \"UTF8\": 0x00".to_string()
-    } else {
-        format!("the request could not be sent to the database: {cause}")
-    };
-    Error::Pg(PgError { code: "22021".into(), message, details: None, hint: None })
-}
-
-/// `RAISE SQLSTATE 'PGRST' USING message = '{"code":…}', detail = '{"status":…,"headers":…}'`.
-fn custom_error(message: &str, detail: Option<&str>) -> Error {
-    let msg: serde_json::Value = match serde_json::from_str(message) {
-        Ok(v @ serde_json::Value::Object(_)) if v.get("code").is_some() && v.get("message").is_some() => v,
-        _ => return Error::PgrstRaise(format!("Invalid JSON value for MESSAGE: '{message}'")),
-    };
-    let detail: serde_json::Value = match detail.map(serde_json::from_str::<serde_json::Value>) {
-        Some(Ok(v @ serde_json::Value::Object(_))) if v.get("status").is_some() => v,
-        Some(_) => return Error::PgrstRaise(format!("Invalid JSON value for DETAIL: '{}'", detail.unwrap_or(""))),
-        None => return Error::PgrstRaise("DETAIL is missing in the RAISE statement".into()),
-    };
-    let status = detail.get("status").and_then(serde_json::Value::as_u64).unwrap_or(500) as u16;
-    let headers = detail
-        .get("headers")
-        .and_then(serde_json::Value::as_object)
-        .map(|h| {
-            h.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
-                .collect()
-        })
-        .unwrap_or_default();
-    let body = serde_json::json!({
-        "code": msg.get("code").cloned().unwrap_or(serde_json::Value::Null),
-        "message": msg.get("message").cloned().unwrap_or(serde_json::Value::Null),
-        "details": msg.get("details").cloned().unwrap_or(serde_json::Value::Null),
-        "hint": msg.get("hint").cloned().unwrap_or(serde_json::Value::Null),
-    });
-    Error::Custom { status, body, headers }
-}
-
-/// A connection could not be had: the pool was full for too long (504), or the database
-/// refused or could not take a new connection (503, whatever PostgreSQL said, with the host).
-fn pool_error(e: deadpool_postgres::PoolError) -> Error {
-    match e {
-        deadpool_postgres::PoolError::Timeout(deadpool_postgres::TimeoutType::Wait) => Error::PoolTimeout,
-        // What failed and where (the driver's error does not name the host), as PostgREST:
-        // a connection that cannot be had is PGRST000, whatever PostgreSQL said.
-        deadpool_postgres::PoolError::Backend(e) => {
-            Error::DbConnection(last_failure().unwrap_or_else(|| e.to_string()))
-        }
-        other => Error::DbConnection(other.to_string()),
-    }
 }
 
 /// At most this many statements stay prepared on one connection: past it, the connection's
@@ -464,14 +344,14 @@ impl Drop for CancelOnDrop {
 async fn run_on(db: &Db, client: &deadpool_postgres::Client, tx: &mut Transaction) -> Result<DbResult, Error> {
     let policy = tx.policy;
     if let Some(staged) = tx.staged.take() {
-        match stage(client, tx.begin, &staged).await {
+        match stage::stage(client, tx.begin, &staged).await {
             Ok(()) => return run_unprepared(client, tx, &staged.main, params(&staged.main), true).await,
             // No table (no TEMP privilege, a read-only session): bound as any body, below.
-            Err(Staging::Refused(e)) => {
+            Err(stage::Staging::Refused(e)) => {
                 tracing::debug!("a large body is bound: it could not be staged ({e})");
                 client.batch_execute("ROLLBACK").await.map_err(|e| map_error(&e))?;
             }
-            Err(Staging::Failed(e)) => {
+            Err(stage::Staging::Failed(e)) => {
                 let _ = client.batch_execute("ROLLBACK").await;
                 return Err(map_error(&e));
             }
@@ -581,66 +461,6 @@ async fn run_unprepared<'a>(
     let (b, s, p, q) = tokio::join!(begin, set, pre, q);
     let row = first_error(b, s, p).and(q.map_err(|e| map_error(&e)));
     finish(client, tx, row).await
-}
-
-/// Why a large body was not staged: the table could not be made (bind the body instead), or
-/// the transaction failed (an outage, a cancel: the request fails).
-enum Staging {
-    Refused(tokio_postgres::Error),
-    Failed(tokio_postgres::Error),
-}
-
-/// How much of a staged body one `CopyData` message carries: the driver's write buffer holds
-/// about one piece at a time, never the body.
-const STAGE_PIECE: usize = 64 * 1024;
-
-/// Opens the transaction with a large body in its table ([`crate::query::STAGE_TABLE`]):
-/// `BEGIN` and the table in one round trip, then the body streamed with `COPY` in binary
-/// format (one row, one text field), in [`STAGE_PIECE`]s sliced from the body without a copy.
-async fn stage(
-    client: &deadpool_postgres::Client,
-    begin: &str,
-    staged: &crate::query::StagedBody,
-) -> Result<(), Staging> {
-    use futures_util::SinkExt;
-    let (b, t) = tokio::join!(client.batch_execute(begin), client.batch_execute(crate::query::STAGE_TABLE));
-    b.map_err(Staging::Failed)?;
-    // A refusal has an SQLSTATE (42501 without TEMP, 25006 read-only); a cancel (57014) or a
-    // lost connection is the request's end.
-    t.map_err(|e| match e.code() {
-        Some(c) if *c != tokio_postgres::error::SqlState::QUERY_CANCELED => Staging::Refused(e),
-        _ => Staging::Failed(e),
-    })?;
-    let body = &staged.bytes;
-    let brackets = if staged.in_array { 2 } else { 0 };
-    // A text value is at most 1 GB in PostgreSQL; a longer body fails there, as when bound.
-    let len = i32::try_from(body.len().saturating_add(brackets)).unwrap_or(i32::MAX);
-    let mut head = BytesMut::with_capacity(32);
-    head.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
-    head.extend_from_slice(&0i32.to_be_bytes()); // flags
-    head.extend_from_slice(&0i32.to_be_bytes()); // header extension length
-    head.extend_from_slice(&1i16.to_be_bytes()); // fields in the row
-    head.extend_from_slice(&len.to_be_bytes());
-    if staged.in_array {
-        head.extend_from_slice(b"[");
-    }
-    let mut tail = BytesMut::with_capacity(8);
-    if staged.in_array {
-        tail.extend_from_slice(b"]");
-    }
-    tail.extend_from_slice(&(-1i16).to_be_bytes()); // the end of the rows
-    let sink = client.copy_in::<_, Bytes>(crate::query::STAGE_COPY).await.map_err(Staging::Failed)?;
-    let mut sink = std::pin::pin!(sink);
-    sink.send(head.freeze()).await.map_err(Staging::Failed)?;
-    let mut at = 0;
-    while at < body.len() {
-        let end = at.saturating_add(STAGE_PIECE).min(body.len());
-        sink.send(body.slice(at..end)).await.map_err(Staging::Failed)?;
-        at = end;
-    }
-    sink.send(tail.freeze()).await.map_err(Staging::Failed)?;
-    sink.as_mut().finish().await.map_err(Staging::Failed)?;
-    Ok(())
 }
 
 /// Parameters with the type `unknown`: PostgreSQL infers each from where it is used.
