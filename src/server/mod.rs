@@ -119,6 +119,7 @@ impl Server {
             config.db_replica_pool,
             config.db_pool_acquisition_timeout,
             config.db_replica_max_lag,
+            config.db_replica_wait,
         )
         .map_err(ServerError::Config)?;
         let listener = match &config.server_unix_socket {
