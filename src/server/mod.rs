@@ -327,7 +327,11 @@ async fn serve_one(
             let outcome = route(state, &config, limiter, peer, &mut raw, unreadable).await;
             let mut r = outcome.response;
             if origin.is_some() || raw.method == "OPTIONS" {
-                r.headers.extend(cors_headers(allowed, origin.as_deref(), None));
+                let mut cors = cors_headers(allowed, origin.as_deref(), None);
+                if !config.db_replica_uris.is_empty() {
+                    crate::http::expose_lsn(&mut cors);
+                }
+                r.headers.extend(cors);
             }
             (r, outcome.role)
         };
