@@ -151,12 +151,38 @@ pub fn cors_headers(
     headers
 }
 
+/// With `db-replica-uris`: `X-Tusk-Lsn` added to `Access-Control-Expose-Headers`, so that a
+/// script on another origin can read the position of its last write and echo it (a preflight
+/// already allows any header the browser asks for). Without replicas the list stays
+/// PostgREST's.
+pub fn expose_lsn(headers: &mut [(String, String)]) {
+    for (name, value) in headers.iter_mut() {
+        if name == "Access-Control-Expose-Headers" {
+            value.push_str(", X-Tusk-Lsn");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn get(headers: &[(String, String)], name: &str) -> Option<String> {
         headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn with_replicas_cors_exposes_the_wal_position() {
+        let mut h = cors_headers(None, Some("http://a.example"), None);
+        expose_lsn(&mut h);
+        let expose = get(&h, "Access-Control-Expose-Headers").unwrap_or_default();
+        assert!(expose.starts_with("Content-Encoding, ") && expose.ends_with(", Range-Unit, X-Tusk-Lsn"), "{expose}");
+        // A preflight allows it as any header the browser asks for.
+        let headers = vec![("access-control-request-headers".to_string(), "x-tusk-lsn".to_string())];
+        let preflight = RawRequest { method: "OPTIONS".into(), headers, ..RawRequest::default() };
+        let allow =
+            get(&cors_headers(None, Some("http://a.example"), Some(&preflight)), "Access-Control-Allow-Headers");
+        assert!(allow.unwrap_or_default().contains("x-tusk-lsn"));
     }
 
     #[test]

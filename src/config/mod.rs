@@ -137,6 +137,9 @@ pub struct Config {
     pub db_replica_pool: usize,
     /// `db-replica-max-lag`: bytes of WAL a replica may be behind and stay in rotation (0: any).
     pub db_replica_max_lag: u64,
+    /// `db-replica-wait`: how long a read whose client's last write no replica has replayed
+    /// yet waits for one before going to the primary (at most [`MAX_REPLICA_WAIT_MS`]).
+    pub db_replica_wait: std::time::Duration,
     pub db_tx_end: TxEnd,
     pub db_channel: String,
     pub db_channel_enabled: bool,
@@ -331,6 +334,7 @@ impl Config {
             db_replica_pool: usize::try_from(r.positive("db-replica-pool", "connections")?).unwrap_or(usize::MAX),
             db_replica_max_lag: u64::try_from(r.int("db-replica-max-lag")?)
                 .map_err(|_| invalid("db-replica-max-lag", "must not be negative"))?,
+            db_replica_wait: replica_wait(r.int("db-replica-wait")?)?,
             db_tx_end,
             db_channel: r.value("db-channel").to_string(),
             db_channel_enabled: r.flag("db-channel-enabled"),
@@ -657,6 +661,18 @@ fn cookie_name(name: Option<String>) -> Result<Option<String>, ConfigError> {
 
 #[cfg(test)]
 mod tests;
+
+/// The longest `db-replica-wait`, in milliseconds: a read waits at most this long for a replica.
+pub const MAX_REPLICA_WAIT_MS: i64 = 60_000;
+
+/// `db-replica-wait`, checked: 0 to [`MAX_REPLICA_WAIT_MS`] milliseconds.
+fn replica_wait(ms: i64) -> Result<std::time::Duration, ConfigError> {
+    u64::try_from(ms)
+        .ok()
+        .filter(|_| ms <= MAX_REPLICA_WAIT_MS)
+        .map(std::time::Duration::from_millis)
+        .ok_or_else(|| invalid("db-replica-wait", format!("must be 0 to {MAX_REPLICA_WAIT_MS} milliseconds")))
+}
 
 /// At most this many replicas in `db-replica-uris`.
 pub const MAX_REPLICAS: usize = 16;

@@ -142,6 +142,14 @@ pub const SETTINGS: &[Setting] = &[
     .defaults_to("16777216")
     .restart_only()
     .tusk_only(),
+    Setting::new(
+        "db-replica-wait",
+        Int,
+        "Milliseconds a read carrying its writer's WAL position waits for a replica to replay it before going to the primary (0: no wait)",
+    )
+    .defaults_to("0")
+    .restart_only()
+    .tusk_only(),
     Setting::new("db-pre-config", Str, "Function run before loading in-database configuration").in_db(),
     Setting::new("db-pre-request", Str, "Function called at the start of every request's transaction").in_db(),
     Setting::new(

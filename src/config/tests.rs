@@ -205,3 +205,15 @@ fn replica_uris_split_where_a_connection_string_starts() {
     );
     assert!(replica_uris(&vec!["host=h"; 17].join(",")).is_err());
 }
+
+#[test]
+fn replica_wait_is_milliseconds_within_a_bound() {
+    let wait = |v: &str| Config::from_sources(None, &env(&[("PGRST_DB_REPLICA_WAIT", v)])).map(|c| c.db_replica_wait);
+    assert_eq!(wait("").expect("the default"), std::time::Duration::ZERO);
+    assert_eq!(wait("250").expect("valid"), std::time::Duration::from_millis(250));
+    assert_eq!(wait("60000").expect("the bound"), std::time::Duration::from_secs(60));
+    for bad in ["-1", "60001", "soon"] {
+        let err = wait(bad).expect_err(bad).to_string();
+        assert!(err.contains("db-replica-wait"), "{err}");
+    }
+}

@@ -3,7 +3,10 @@
 //! ([`crate::plan::Route`]); here only which one, round robin among those in rotation:
 //! healthy (the last health check answered), within `db-replica-max-lag` bytes of the
 //! primary, and, when the request carries the WAL position of its client's last write, past
-//! it. When none is, the primary serves the read.
+//! it. When none is, the primary serves the read; with `db-replica-wait`, a read whose
+//! client's last write no replica has replayed yet first waits up to that long for one to
+//! replay it (the health check then runs every [`HURRY_EVERY`] instead of every
+//! [`CHECK_EVERY`], and wakes the waiters after each round).
 //!
 //! The health check ([`watch_replicas`]) runs every [`CHECK_EVERY`] on connections of its own
 //! (never a request's pool slot): the primary's WAL insert position, each replica's replay
@@ -26,6 +29,9 @@ use std::time::Duration;
 /// How often the health check asks each replica how far it has replayed.
 pub const CHECK_EVERY: Duration = Duration::from_millis(200);
 
+/// How often the health check runs while reads wait for a replica (`db-replica-wait`).
+pub const HURRY_EVERY: Duration = Duration::from_millis(10);
+
 /// How long one check may take before the replica counts as down.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -40,6 +46,17 @@ pub struct Replicas {
     pub primary_lsn: AtomicU64,
     /// `db-replica-max-lag`, in bytes (0: no limit).
     pub max_lag: u64,
+    /// `db-replica-wait` (zero: a read the replicas are not ready for goes to the primary).
+    pub wait: Duration,
+    /// The primary answered the last health check.
+    pub primary_healthy: AtomicBool,
+    /// Woken after each round of the health check (the waiting reads look again).
+    replayed: tokio::sync::Notify,
+    /// Asks the health check for a round now (a read is waiting).
+    hurry: tokio::sync::Notify,
+    /// Rounds of the health check started, and the number of the last one finished.
+    rounds_started: AtomicU64,
+    rounds_done: AtomicU64,
 }
 
 /// One replica: its pool and what the health check last saw.
@@ -60,7 +77,13 @@ pub struct Replica {
 
 impl Replicas {
     /// One pool per connection string, `size` connections each.
-    pub fn new(uris: &[String], size: usize, acquisition_timeout: u64, max_lag: u64) -> Result<Replicas, String> {
+    pub fn new(
+        uris: &[String],
+        size: usize,
+        acquisition_timeout: u64,
+        max_lag: u64,
+        wait: Duration,
+    ) -> Result<Replicas, String> {
         let mut members = Vec::new();
         for (i, uri) in uris.iter().enumerate() {
             let name = format!("replica{}", i + 1);
@@ -77,7 +100,7 @@ impl Replicas {
                 requests: AtomicU64::new(0),
             });
         }
-        Ok(Replicas { members, max_lag, ..Default::default() })
+        Ok(Replicas { members, max_lag, wait, ..Default::default() })
     }
 
     /// Whether `replica` may serve a read now.
@@ -94,6 +117,37 @@ impl Replicas {
             Some(i) != skip && self.in_rotation(r) && min_lsn.is_none_or(|m| r.replay_lsn.load(Relaxed) >= m)
         })
     }
+
+    /// [`Replicas::pick`], or, when no replica has replayed `min_lsn` yet but one is in
+    /// rotation, the first to replay it within `db-replica-wait` (`None`: the primary).
+    async fn pick_or_wait(&self, min_lsn: Option<u64>) -> Option<usize> {
+        let picked = self.pick(min_lsn, None);
+        if picked.is_some() || min_lsn.is_none() || self.wait.is_zero() {
+            return picked;
+        }
+        let deadline = tokio::time::Instant::now() + self.wait;
+        let arrived = self.rounds_started.load(Relaxed);
+        loop {
+            if !self.members.iter().any(|r| self.in_rotation(r)) {
+                return None;
+            }
+            // A round that started after this read arrived saw the primary past any write
+            // its client made: a position beyond that is no write's, and waiting is pointless.
+            let fresh = self.rounds_done.load(Relaxed) > arrived && self.primary_healthy.load(Relaxed);
+            if fresh && min_lsn.is_some_and(|m| m > self.primary_lsn.load(Relaxed)) {
+                return None;
+            }
+            let replayed = self.replayed.notified();
+            tokio::pin!(replayed);
+            // Registered before looking, so a round finishing in between is not missed.
+            replayed.as_mut().enable();
+            self.hurry.notify_one();
+            if let Some(i) = self.pick(min_lsn, None) {
+                return Some(i);
+            }
+            tokio::time::timeout_at(deadline, replayed).await.ok()?;
+        }
+    }
 }
 
 /// Runs `tx` where its route says: a replica in rotation (one retry elsewhere when its
@@ -104,7 +158,7 @@ pub(super) async fn run(db: &Arc<Db>, tx: Transaction) -> Result<DbResult, Error
         replicas.primary_requests.fetch_add(1, Relaxed);
         return run_here(db, tx).await;
     };
-    let Some(first) = replicas.pick(min_lsn, None) else {
+    let Some(first) = replicas.pick_or_wait(min_lsn).await else {
         replicas.primary_requests.fetch_add(1, Relaxed);
         return run_here(db, tx).await;
     };
@@ -178,8 +232,9 @@ impl Probe {
     }
 }
 
-/// The health check: every [`CHECK_EVERY`], the primary's WAL position, then each replica's
-/// replay position, its lag and whether it answered. Runs for the life of the process.
+/// The health check: every [`CHECK_EVERY`] (every [`HURRY_EVERY`] while reads wait), the
+/// primary's WAL position, then each replica's replay position, its lag and whether it
+/// answered; then it wakes the waiting reads. Runs for the life of the process.
 pub async fn watch_replicas(db: Arc<Db>, primary: crate::config::libpq::ConnInfo) {
     let replicas = &db.replicas;
     let mut primary = Probe { info: primary, client: None };
@@ -188,12 +243,17 @@ pub async fn watch_replicas(db: Arc<Db>, primary: crate::config::libpq::ConnInfo
     let mut tick = tokio::time::interval(CHECK_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
-        if let Ok(Some(lsn)) = primary.value(WAL_POSITION).await {
-            if let Some(lsn) = parse_lsn(&lsn) {
-                replicas.primary_lsn.store(lsn, Relaxed);
-            }
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = replicas.hurry.notified() => {}
         }
+        let round = tokio::time::Instant::now();
+        let number = replicas.rounds_started.fetch_add(1, Relaxed).wrapping_add(1);
+        let lsn = primary.value(WAL_POSITION).await.ok().flatten().and_then(|lsn| parse_lsn(&lsn));
+        if let Some(lsn) = lsn {
+            replicas.primary_lsn.store(lsn, Relaxed);
+        }
+        replicas.primary_healthy.store(lsn.is_some(), Relaxed);
         let primary_lsn = replicas.primary_lsn.load(Relaxed);
         for (replica, probe) in replicas.members.iter().zip(probes.iter_mut()) {
             let was = replica.healthy.load(Relaxed);
@@ -221,5 +281,8 @@ pub async fn watch_replicas(db: Arc<Db>, primary: crate::config::libpq::ConnInfo
                 }
             }
         }
+        replicas.rounds_done.store(number, Relaxed);
+        replicas.replayed.notify_waiters();
+        tokio::time::sleep_until(round + HURRY_EVERY).await;
     }
 }

@@ -194,11 +194,12 @@ fn replica_metrics(db: &db::Db, metric: &mut impl FnMut(&str, &str, &str, &[(&st
     let primary_requests = replicas.primary_requests.load(Ordering::Relaxed).to_string();
     let requests = samples(primary_requests, &|r| r.requests.load(Ordering::Relaxed).to_string());
     metric("tusk_db_pool_requests_total", "counter", "Requests each pool ran", &requests);
-    let healthy = samples("1".into(), &|r| u8::from(replicas.in_rotation(r)).to_string());
+    let primary_healthy = u8::from(replicas.primary_healthy.load(Ordering::Relaxed)).to_string();
+    let healthy = samples(primary_healthy, &|r| u8::from(replicas.in_rotation(r)).to_string());
     metric(
         "tusk_db_pool_healthy",
         "gauge",
-        "1 when the pool serves requests (a replica: up and within db-replica-max-lag)",
+        "1 when the pool's server answered the last health check (a replica: in recovery and within db-replica-max-lag)",
         &healthy,
     );
     let lag = samples("0".into(), &|r| r.lag.load(Ordering::Relaxed).to_string());

@@ -119,6 +119,7 @@ impl Server {
             config.db_replica_pool,
             config.db_pool_acquisition_timeout,
             config.db_replica_max_lag,
+            config.db_replica_wait,
         )
         .map_err(ServerError::Config)?;
         let listener = match &config.server_unix_socket {
@@ -326,7 +327,11 @@ async fn serve_one(
             let outcome = route(state, &config, limiter, peer, &mut raw, unreadable).await;
             let mut r = outcome.response;
             if origin.is_some() || raw.method == "OPTIONS" {
-                r.headers.extend(cors_headers(allowed, origin.as_deref(), None));
+                let mut cors = cors_headers(allowed, origin.as_deref(), None);
+                if !config.db_replica_uris.is_empty() {
+                    crate::http::expose_lsn(&mut cors);
+                }
+                r.headers.extend(cors);
             }
             (r, outcome.role)
         };
