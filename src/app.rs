@@ -50,9 +50,10 @@ pub struct Outcome {
     pub role: Option<String>,
 }
 
-/// Runs one request through the pipeline. Never fails: errors are responses.
-pub async fn handle(state: &Arc<AppState>, req: &mut RawRequest) -> Outcome {
-    let config = &*state.config();
+/// Runs one request through the pipeline with `config`, the configuration current when the
+/// request arrived (the caller read it once for the whole request). Never fails: errors are
+/// responses.
+pub async fn handle(state: &Arc<AppState>, config: &Config, req: &mut RawRequest) -> Outcome {
     let minimal = config.client_error_verbosity_minimal;
     let mut timings = Timings::new(config.server_timing_enabled);
     // Until the schema cache is loaded every request is a 503 (also the ones auth would

@@ -185,9 +185,15 @@ pub fn authenticate_cached(
 /// The JWT cache (`jwt-cache-max-entries`): token → its verified claims, at most `capacity`
 /// entries, the oldest evicted first. Failed verifications are never cached. Emptied (and
 /// resized) when the configuration is reloaded, since the secret may have changed.
+///
+/// A hit, the common case, takes the lock shared: requests on many cores look tokens up at
+/// the same time without waiting for each other; only a miss that verified a token and a reset
+/// take it exclusively. Whether the cache is on at all is read without any lock.
 #[derive(Default)]
 pub struct JwtCache {
-    inner: std::sync::Mutex<CacheInner>,
+    inner: std::sync::RwLock<CacheInner>,
+    /// `inner.capacity`, readable without the lock ([`JwtCache::enabled`], every request).
+    capacity: std::sync::atomic::AtomicUsize,
     /// Lookups, hits and evictions since start (the admin server's `/metrics`).
     pub requests: std::sync::atomic::AtomicU64,
     pub hits: std::sync::atomic::AtomicU64,
@@ -211,17 +217,18 @@ impl JwtCache {
 
     /// Empties the cache and sets its capacity (0 disables it).
     pub fn reset(&self, capacity: usize) {
-        if let Ok(mut inner) = self.inner.lock() {
+        if let Ok(mut inner) = self.inner.write() {
             *inner = CacheInner { capacity, ..Default::default() };
+            self.capacity.store(capacity, std::sync::atomic::Ordering::Relaxed);
         }
     }
 
     pub fn enabled(&self) -> bool {
-        self.inner.lock().map(|i| i.capacity > 0).unwrap_or(false)
+        self.capacity.load(std::sync::atomic::Ordering::Relaxed) > 0
     }
 
     pub fn len(&self) -> usize {
-        self.inner.lock().map(|i| i.entries.len()).unwrap_or(0)
+        self.inner.read().map(|i| i.entries.len()).unwrap_or(0)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -229,7 +236,7 @@ impl JwtCache {
     }
 
     fn remove(&self, token: &str) {
-        if let Ok(mut inner) = self.inner.lock() {
+        if let Ok(mut inner) = self.inner.write() {
             inner.entries.remove(token);
         }
     }
@@ -242,14 +249,14 @@ impl JwtCache {
     ) -> Result<Map<String, Value>, Error> {
         use std::sync::atomic::Ordering::Relaxed;
         self.requests.fetch_add(1, Relaxed);
-        let cached = self.inner.lock().ok().and_then(|i| i.entries.get(token).cloned());
+        let cached = self.inner.read().ok().and_then(|i| i.entries.get(token).cloned());
         if let Some(claims) = cached {
             self.hits.fetch_add(1, Relaxed);
             return Ok((*claims).clone());
         }
         // Verified outside the lock: other requests are not held up by this one.
         let claims = verify()?;
-        if let Ok(mut inner) = self.inner.lock() {
+        if let Ok(mut inner) = self.inner.write() {
             if inner.capacity > 0 && !inner.entries.contains_key(token) {
                 while inner.entries.len() >= inner.capacity {
                     let Some(oldest) = inner.order.pop_front() else { break };

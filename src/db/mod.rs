@@ -173,13 +173,46 @@ pub const LARGE_MESSAGE: usize = 1 << 20;
 /// The pool, plus which main statements each connection has prepared: a statement known to
 /// be prepared is sent in the same round trip as `BEGIN` and the settings; a new one must be
 /// prepared inside the transaction first (as the request's role).
+///
+/// That bookkeeping is looked up by every request: it is split into [`PREPARED_SHARDS`] locks
+/// by connection, so that requests on different connections (on different cores) do not wait
+/// for one lock. A connection serves one request at a time, so its own shard is hardly ever
+/// contended.
 pub struct Db {
     pub pool: Pool,
-    prepared: std::sync::Mutex<std::collections::HashMap<deadpool_postgres::ObjectId, std::collections::HashSet<u64>>>,
+    prepared: [std::sync::Mutex<PreparedSets>; PREPARED_SHARDS],
     /// Requests that found no free connection in time (the admin server's `/metrics`).
     pub pool_timeouts: std::sync::atomic::AtomicU64,
     /// `db-replica-uris`: the replicas' pools and health (none by default).
     pub replicas: Replicas,
+}
+
+/// How many locks the prepared-statement bookkeeping is split into (see [`Db`]).
+const PREPARED_SHARDS: usize = 16;
+
+/// Each connection's prepared main statements, by the hash of their SQL.
+type PreparedSets = std::collections::HashMap<deadpool_postgres::ObjectId, std::collections::HashSet<u64>>;
+
+/// The shard of a connection: its id (opaque, but hashable) folded to a number.
+fn shard_of(id: deadpool_postgres::ObjectId) -> usize {
+    use std::hash::{Hash, Hasher};
+    struct Fold(u64);
+    impl Hasher for Fold {
+        fn finish(&self) -> u64 {
+            self.0
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            for b in bytes {
+                self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+            }
+        }
+        fn write_usize(&mut self, n: usize) {
+            self.0 ^= n as u64;
+        }
+    }
+    let mut h = Fold(0);
+    id.hash(&mut h);
+    (h.finish() % PREPARED_SHARDS as u64) as usize
 }
 
 fn sql_hash(sql: &str) -> u64 {
@@ -195,33 +228,41 @@ impl Db {
     }
 
     pub fn with_replicas(pool: Pool, replicas: Replicas) -> Db {
-        Db { pool, prepared: std::sync::Mutex::new(Default::default()), pool_timeouts: Default::default(), replicas }
+        let prepared = std::array::from_fn(|_| std::sync::Mutex::default());
+        Db { pool, prepared, pool_timeouts: Default::default(), replicas }
     }
 
     /// Forgets every connection's prepared statements (after a schema reload).
     pub fn clear_statement_caches(&self) {
         self.pool.manager().statement_caches.clear();
-        if let Ok(mut p) = self.prepared.lock() {
-            p.clear();
-        }
+        self.forget_all();
         for r in &self.replicas.members {
             r.db.clear_statement_caches();
         }
     }
 
+    /// Forgets every connection's prepared statements (not the statements themselves).
+    fn forget_all(&self) {
+        for shard in &self.prepared {
+            if let Ok(mut p) = shard.lock() {
+                p.clear();
+            }
+        }
+    }
+
     /// Forgets a connection that is being closed.
     fn forget(&self, id: deadpool_postgres::ObjectId) {
-        if let Ok(mut p) = self.prepared.lock() {
+        if let Ok(mut p) = self.prepared[shard_of(id)].lock() {
             p.remove(&id);
         }
     }
 
     fn is_prepared(&self, (id, hash): (deadpool_postgres::ObjectId, u64)) -> bool {
-        self.prepared.lock().map(|p| p.get(&id).is_some_and(|s| s.contains(&hash))).unwrap_or(false)
+        self.prepared[shard_of(id)].lock().map(|p| p.get(&id).is_some_and(|s| s.contains(&hash))).unwrap_or(false)
     }
 
     fn mark_prepared(&self, (id, hash): (deadpool_postgres::ObjectId, u64)) {
-        if let Ok(mut p) = self.prepared.lock() {
+        if let Ok(mut p) = self.prepared[shard_of(id)].lock() {
             p.entry(id).or_default().insert(hash);
         }
     }
@@ -234,9 +275,7 @@ impl Db {
         if closed > 0 {
             // Their entries are of no use any more: start afresh (a connection that still has
             // a statement prepared finds it again in its own cache).
-            if let Ok(mut p) = self.prepared.lock() {
-                p.clear();
-            }
+            self.forget_all();
         }
         let replicas: usize = self.replicas.members.iter().map(|r| r.db.close_old_connections(max_idle, max_age)).sum();
         closed + replicas
@@ -246,8 +285,7 @@ impl Db {
     /// of them (tokio-postgres closes a statement on the server when its last handle goes).
     fn make_room(&self, client: &deadpool_postgres::Client) {
         let id = deadpool_postgres::Object::id(client);
-        let full = self
-            .prepared
+        let full = self.prepared[shard_of(id)]
             .lock()
             .map(|mut p| {
                 let full = p.get(&id).is_some_and(|s| s.len() >= MAX_PREPARED_PER_CONNECTION);

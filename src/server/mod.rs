@@ -380,7 +380,7 @@ async fn route(
         return app::Outcome { response, role: None };
     }
     // The pipeline takes the body out of the request once parsed, so it can free it early.
-    app::handle(state, raw).await
+    app::handle(state, config, raw).await
 }
 
 /// TUSK429 when the client's address or its JWT's role (and subject) is over
@@ -512,7 +512,14 @@ fn log_request(
         }
         None => line.push_str("unix"),
     }
-    let _ = write!(line, " - {} [{}] \"{} {}", role.unwrap_or("-"), http_log_time(), req.method, req.path);
+    line.push_str(" - ");
+    line.push_str(role.unwrap_or("-"));
+    line.push_str(" [");
+    push_log_time(&mut line);
+    line.push_str("] \"");
+    line.push_str(&req.method);
+    line.push(' ');
+    line.push_str(&req.path);
     if !req.query.is_empty() {
         line.push('?');
         line.push_str(&req.query);
@@ -536,9 +543,20 @@ fn log_request(
     let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), line.as_bytes());
 }
 
-/// Now, as the log line's timestamp.
-fn http_log_time() -> String {
-    clf_time(crate::auth::now())
+/// Now, as the log line's timestamp, appended to `line`. The text changes once a second: each
+/// worker thread keeps the last one it wrote instead of formatting a date for every request.
+fn push_log_time(line: &mut String) {
+    thread_local! {
+        static LAST: std::cell::RefCell<(i64, String)> = const { std::cell::RefCell::new((i64::MIN, String::new())) };
+    }
+    let now = crate::auth::now();
+    LAST.with_borrow_mut(|(secs, text)| {
+        if *secs != now {
+            *text = clf_time(now);
+            *secs = now;
+        }
+        line.push_str(text);
+    });
 }
 
 /// Seconds since 1970-01-01 UTC in the Common Log Format: `27/Nov/2026:09:17:31 +0000`.
