@@ -9,6 +9,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use tusk::config::Config;
 
+/// jemalloc, configured at build time (`.cargo/config.toml`) to hand freed memory back to the
+/// system within a second: with glibc's malloc, a 20 MB body that was refused stayed in the
+/// process's RSS (glibc raises its mmap threshold after freeing a large block, so the next
+/// one comes from a heap that is not trimmed). docs/limits.md has the figures.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// A PostgREST-compatible HTTP API server for PostgreSQL.
 ///
 /// Configure it exactly like PostgREST: PGRST_* environment variables (PGRST_DB_URI,
