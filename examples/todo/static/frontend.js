@@ -1242,7 +1242,8 @@ code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; fo
   .session { width: 100%; flex-wrap: nowrap; justify-content: space-between; }
   .session .chip.user { flex: 1; min-width: 0; }
   .session .who { min-width: 0; }
-  .session .who > * { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+  .session .who-line { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+  .session .expiry { white-space: normal; }
   .session .btn { padding-left: .75rem; padding-right: .75rem; }
 }
 @media (prefers-reduced-motion: reduce) { * { transition: none !important; animation: none !important; } }
