@@ -150,13 +150,21 @@ function check() {
   const tasks = doc ? [...doc.querySelectorAll('[data-testid="task"]')].map((li) => li.textContent.trim()) : [];
   if (tasks.length === 0) return setTimeout(check, 50);
   const perf = frame.contentWindow.performance;
-  const protocol = (part) => (perf.getEntriesByType('resource').find((e) => e.name.includes(part)) || {}).nextHopProtocol;
-  document.getElementById('result').textContent = JSON.stringify({
-    probe: performance.getEntriesByType('navigation')[0].nextHopProtocol,
-    page: perf.getEntriesByType('navigation')[0].nextHopProtocol,
-    script: protocol('/static/frontend.js'),
-    tasks_api: protocol('/tasks'),
-    tasks,
+  const protocol = (entries, part) => (entries.getEntriesByType('resource').find((e) => e.name.includes(part)) || {}).nextHopProtocol;
+  const page = perf.getEntriesByType('navigation')[0].nextHopProtocol;
+  const script = protocol(perf, '/static/frontend.js');
+  // The app keeps its list live over an EventSource, a request that never ends: with it open,
+  // headless Chromium's virtual time never runs out and --dump-dom never comes. Closing the
+  // app ends it; an API read from this page then shows the API's protocol.
+  frame.remove();
+  fetch('/tasks?select=id').then((r) => r.text()).then(() => {
+    document.getElementById('result').textContent = JSON.stringify({
+      probe: performance.getEntriesByType('navigation')[0].nextHopProtocol,
+      page,
+      script,
+      tasks_api: protocol(performance, '/tasks'),
+      tasks,
+    });
   });
 }
 check();
