@@ -216,19 +216,7 @@ async fn the_primary_down_writes_get_503_and_reads_go_on_on_the_replica() {
 
 #[tokio::test]
 async fn reads_on_the_replica_writes_on_the_primary_and_the_writer_reads_its_writes() {
-    let (primary, mut standby) = tokio::task::spawn_blocking(|| {
-        let primary = TempCluster::start().expect("a primary");
-        primary.psql(SCHEMA).expect("the schema");
-        let standby = primary.start_standby().expect("a streaming standby");
-        (primary, standby)
-    })
-    .await
-    .expect("clusters");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while standby.psql("select public.in_recovery()").is_err() {
-        assert!(Instant::now() < deadline, "the standby never caught up");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (primary, mut standby) = primary_and_standby().await;
     let admin = free_port();
     let env: Vec<(String, String)> = vec![
         ("PGRST_DB_URI".into(), primary.superuser_uri()),
