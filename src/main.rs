@@ -13,6 +13,7 @@ use tusk::config::Config;
 /// system within a second: with glibc's malloc, a 20 MB body that was refused stayed in the
 /// process's RSS (glibc raises its mmap threshold after freeing a large block, so the next
 /// one comes from a heap that is not trimmed). docs/limits.md has the figures.
+#[cfg(feature = "jemalloc")]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
