@@ -14,7 +14,7 @@ use std::time::Instant;
 use tokio_postgres::types::ToSql;
 
 /// The catalog as one JSON document (`{"schemas": [...], "tables": [...], ...}`), kept
-/// zstd-compressed: about a tenth of its size.
+/// zstd-compressed: a tenth of its size or less (the generated 10,000-table schema: 26 MB to 0.4 MB).
 #[derive(Debug)]
 pub struct CatalogJson {
     zstd: Vec<u8>,
@@ -28,7 +28,7 @@ impl CatalogJson {
     }
 }
 
-/// zstd's fastest usual level: the document compresses ~10× at a few hundred MB/s.
+/// zstd's fastest usual level: the document compresses ten times or more, at a few hundred MB/s.
 const LEVEL: i32 = 1;
 
 /// Packs the rows into a [`CatalogJson`] on a thread of its own, while the loader decodes them.
