@@ -14,6 +14,7 @@
 //! too many connections) is a 503 with `Retry-After`; a message the driver cannot encode (a NUL
 //! byte) is the request's fault (400), never an outage.
 
+mod catalog;
 mod connect;
 mod driver_error;
 mod listen;
@@ -24,8 +25,8 @@ mod stage;
 use crate::error::Error;
 pub use crate::query::DbResult;
 use crate::query::{column, Param, Statement, Transaction};
-use crate::schema_cache::{SchemaCache, CATALOG_QUERY};
 use bytes::{Bytes, BytesMut};
+pub use catalog::{load_schema_cache, CatalogJson, Packer};
 pub use connect::{conn_info, connect, last_failure};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 pub use driver_error::map_error;
@@ -661,21 +662,6 @@ pub async fn ping(pool: &Pool) -> bool {
         Ok(client) => client.simple_query("SELECT 1").await.is_ok(),
         Err(_) => false,
     }
-}
-
-/// Loads the schema cache of `schemas` (views of `extra_search_path` count for relationships),
-/// with the JSON the catalog query returned (the admin server's `/schema_cache`).
-pub async fn load_schema_cache(
-    pool: &Pool,
-    schemas: &[String],
-    extra_search_path: &[String],
-) -> Result<(SchemaCache, String), Error> {
-    let client = pool.get().await.map_err(pool_error)?;
-    let row = client.query_one(CATALOG_QUERY, &[&schemas, &extra_search_path]).await.map_err(|e| map_error(&e))?;
-    let text: String = row.try_get(0).map_err(|e| Error::Internal(e.to_string()))?;
-    let cache =
-        SchemaCache::from_json(&text).map_err(|e| Error::Internal(format!("cannot decode the schema cache: {e}")))?;
-    Ok((cache, text))
 }
 
 /// The in-database settings of the authenticator role, most specific first: `ALTER ROLE … IN

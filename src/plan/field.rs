@@ -172,7 +172,7 @@ impl<'a> Resolver<'a> {
             }
             None => facts.computed = self.computed(&field.name).map(Box::new),
         }
-        facts.rep = self.table.and_then(|t| t.column(&field.name)).and_then(|c| c.reps.clone()).map(Box::new);
+        facts.rep = self.table.and_then(|t| t.column(&field.name)).and_then(|c| c.reps.clone());
         Column { field: field.clone(), facts }
     }
 
@@ -244,7 +244,7 @@ impl<'a> Resolver<'a> {
             .iter()
             .map(|c| Column {
                 field: plain(&c.name),
-                facts: ColumnFacts { rep: c.reps.clone().map(Box::new), ..ColumnFacts::default() },
+                facts: ColumnFacts { rep: c.reps.clone(), ..ColumnFacts::default() },
             })
             .collect()
     }

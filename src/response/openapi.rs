@@ -311,7 +311,7 @@ fn column_type(t: &str) -> String {
 /// `information_schema.character_maximum_length`: derived here from the typmod `format_type`
 /// prints for `character(n)`, `character varying(n)`, `bit(n)`, `bit varying(n)`.
 fn column_max_length(col: &Column) -> Option<u64> {
-    let t = col.type_.as_str();
+    let t: &str = &col.type_;
     let (base, rest) = t.split_once('(')?;
     let n = rest.strip_suffix(')')?;
     match base {

@@ -1,15 +1,17 @@
 //! The schema cache: what the exposed schemas contain (tables, views, columns, keys, foreign
 //! keys, functions), loaded once at start-up and on reload, never per request.
 //!
-//! In charge of: [`CATALOG_QUERY`] (`catalog.sql`), one SQL statement that builds the whole
-//! description as one JSON document inside PostgreSQL; [`SchemaCache::from_json`], which decodes
-//! it; and the lookups the plan stage resolves names with. `db` runs the query; this module does
+//! In charge of: [`CATALOG_QUERY`] (`catalog.sql`), one SQL statement that returns the whole
+//! description as rows of JSON, one per object, tagged with their section; [`CacheBuilder`],
+//! which decodes them as they stream in (and [`SchemaCache::from_json`], the same from one
+//! document holding every section); and the lookups the plan stage resolves names with. `db` runs the query; this module does
 //! no I/O. The parts live beside it: [`table`] (relations and their columns), [`routine`]
 //! (functions), [`relationship`] (what can be embedded in what) and [`view`] (view columns
 //! traced to the table columns they show).
 
 use serde::Deserialize;
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 pub mod relationship;
 pub mod routine;
@@ -25,8 +27,8 @@ use relationship::{computed_relationships, relationships};
 use routine::RawRoutine;
 use view::{through_views, RawKey, RawView};
 
-/// `$1`: the exposed schemas, `$2`: the extra search path (text[]). Returns one row with one json
-/// column.
+/// `$1`: the exposed schemas, `$2`: the extra search path (text[]). Returns rows of (section,
+/// JSON text of one object): the sections are the fields of [`SECTIONS`], in any order.
 pub const CATALOG_QUERY: &str = include_str!("catalog.sql");
 
 #[derive(Debug, Deserialize)]
@@ -35,7 +37,12 @@ struct SchemaInfo {
     description: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// The sections of the catalog, as [`CATALOG_QUERY`] tags its rows and as the document of
+/// [`SchemaCache::from_json`] names its fields.
+pub const SECTIONS: [&str; 7] =
+    ["schemas", "tables", "views", "primary_keys", "foreign_keys", "media_handlers", "routines"];
+
+#[derive(Debug, Default, Deserialize)]
 struct RawCache {
     #[serde(default)]
     schemas: Vec<SchemaInfo>,
@@ -48,6 +55,98 @@ struct RawCache {
     views: Vec<RawView>,
     #[serde(default)]
     primary_keys: Vec<RawKey>,
+}
+
+/// How long each phase of a load took, in order (logged at debug level by whoever loads the
+/// cache: operators see where a slow load goes).
+#[derive(Debug, Default)]
+pub struct LoadPhases(pub Vec<(&'static str, Duration)>);
+
+impl std::fmt::Display for LoadPhases {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (name, took)) in self.0.iter().enumerate() {
+            let sep = if i == 0 { "" } else { ", " };
+            write!(f, "{sep}{name} {:.1} ms", took.as_secs_f64() * 1000.0)?;
+        }
+        Ok(())
+    }
+}
+
+/// Builds a [`SchemaCache`] from the rows of [`CATALOG_QUERY`], decoding each as it comes.
+#[derive(Debug, Default)]
+pub struct CacheBuilder {
+    raw: RawCache,
+    phases: LoadPhases,
+}
+
+impl CacheBuilder {
+    /// Decodes one row: the JSON text of one object of `section`.
+    pub fn add(&mut self, section: &str, json: &str) -> Result<(), serde_json::Error> {
+        let raw = &mut self.raw;
+        match section {
+            "schemas" => raw.schemas.push(serde_json::from_str(json)?),
+            "tables" => raw.tables.push(serde_json::from_str(json)?),
+            "views" => raw.views.push(serde_json::from_str(json)?),
+            "primary_keys" => raw.primary_keys.push(serde_json::from_str(json)?),
+            "foreign_keys" => raw.foreign_keys.push(serde_json::from_str(json)?),
+            "media_handlers" => raw.media_handlers.push(serde_json::from_str(json)?),
+            "routines" => raw.routines.push(serde_json::from_str(json)?),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Notes how long the rows took to come (the first phase of [`LoadPhases`]).
+    pub fn rows_took(&mut self, took: Duration) {
+        self.phases.0.push(("rows (query and decode)", took));
+    }
+
+    /// The cache, with how long each phase of its making took.
+    pub fn finish(self) -> (SchemaCache, LoadPhases) {
+        let CacheBuilder { raw, mut phases } = self;
+        let mut clock = Instant::now();
+        let mut lap = |phases: &mut LoadPhases, name: &'static str| {
+            let now = Instant::now();
+            phases.0.push((name, now - clock));
+            clock = now;
+        };
+        // Rows come in any order: foreign keys and media handlers in the order PostgreSQL
+        // sorts their names (byte order: `name` is in the C collation), as they were listed.
+        let mut foreign_keys = raw.foreign_keys;
+        foreign_keys.sort_by(|a, b| (&a.schema, &a.table, &a.name).cmp(&(&b.schema, &b.table, &b.name)));
+        let mut media_handlers = raw.media_handlers;
+        media_handlers.sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
+        let mut tables: HashMap<QualifiedName, Table> = raw
+            .tables
+            .into_iter()
+            .map(|mut t| {
+                // The catalog lists them in any order (a stable sort: decoded documents
+                // without `num` keep theirs).
+                t.columns.sort_by_key(|c| c.num);
+                (QualifiedName::new(&t.schema, &t.name), t)
+            })
+            .collect();
+        let mut routines: HashMap<QualifiedName, Vec<Routine>> = HashMap::new();
+        for r in raw.routines {
+            let r = Routine::from_raw(r);
+            routines.entry(QualifiedName::new(&r.schema, &r.name)).or_default().push(r);
+        }
+        lap(&mut phases, "maps");
+        let views: HashMap<i64, Vec<ViewColumn>> = raw.views.iter().map(|v| (v.oid, view_columns(&v.def))).collect();
+        lap(&mut phases, "view definitions");
+        let pks: HashMap<i64, Vec<i64>> = raw.primary_keys.into_iter().map(|k| (k.oid, k.nums)).collect();
+        let fks = through_views(&mut tables, &foreign_keys, &views, &pks);
+        lap(&mut phases, "keys through views");
+        let mut relationships = relationships(&tables, &fks);
+        computed_relationships(&tables, &routines, &mut relationships);
+        for rels in relationships.values_mut() {
+            rels.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        }
+        lap(&mut phases, "relationships");
+        let schema_descriptions = raw.schemas.into_iter().filter_map(|s| s.description.map(|d| (s.name, d))).collect();
+        let cache = SchemaCache { tables, foreign_keys, routines, relationships, schema_descriptions, media_handlers };
+        (cache, phases)
+    }
 }
 
 /// Everything the plan stage needs to know about the exposed schemas.
@@ -64,33 +163,11 @@ pub struct SchemaCache {
 }
 
 impl SchemaCache {
-    /// Decodes the JSON document [`CATALOG_QUERY`] returns.
+    /// Decodes a document holding every section of the catalog as an array (the rows of
+    /// [`CATALOG_QUERY`] gathered by section: what the admin server's `/schema_cache` shows).
     pub fn from_json(text: &str) -> Result<SchemaCache, serde_json::Error> {
         let raw: RawCache = serde_json::from_str(text)?;
-        let tables = raw.tables.into_iter().map(|t| (QualifiedName::new(&t.schema, &t.name), t)).collect();
-        let mut routines: HashMap<QualifiedName, Vec<Routine>> = HashMap::new();
-        for r in raw.routines {
-            let r = Routine::from_raw(r);
-            routines.entry(QualifiedName::new(&r.schema, &r.name)).or_default().push(r);
-        }
-        let mut tables = tables;
-        let views: HashMap<i64, Vec<ViewColumn>> = raw.views.iter().map(|v| (v.oid, view_columns(&v.def))).collect();
-        let pks: HashMap<i64, Vec<i64>> = raw.primary_keys.into_iter().map(|k| (k.oid, k.nums)).collect();
-        let fks = through_views(&mut tables, &raw.foreign_keys, &views, &pks);
-        let mut relationships = relationships(&tables, &fks);
-        computed_relationships(&tables, &routines, &mut relationships);
-        for rels in relationships.values_mut() {
-            rels.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-        }
-        let schema_descriptions = raw.schemas.into_iter().filter_map(|s| s.description.map(|d| (s.name, d))).collect();
-        Ok(SchemaCache {
-            tables,
-            foreign_keys: raw.foreign_keys,
-            routines,
-            relationships,
-            schema_descriptions,
-            media_handlers: raw.media_handlers,
-        })
+        Ok(CacheBuilder { raw, phases: LoadPhases::default() }.finish().0)
     }
 
     pub fn relationships_from(&self, schema: &str, name: &str) -> &[Relationship] {

@@ -54,7 +54,8 @@ pub struct Relationship {
     pub constraint: String,
     /// (source column, target column) pairs; empty for many-to-many.
     pub columns: Vec<(String, String)>,
-    pub junction: Option<Junction>,
+    /// Boxed: only many-to-many relationships have one.
+    pub junction: Option<Box<Junction>>,
     /// A computed relationship: the function taking the source row and returning the
     /// target's rows (SETOF: to-many) or one row (to-one).
     pub function: Option<QualifiedName>,
@@ -147,14 +148,14 @@ pub(super) fn relationships(
                     constraint: junction.name.clone(),
                     columns: vec![],
                     function: None,
-                    junction: Some(Junction {
+                    junction: Some(Box::new(Junction {
                         schema: junction.schema.clone(),
                         name: junction.name.clone(),
                         source_constraint: a.name.clone(),
                         source_columns: a.columns.iter().cloned().zip(a.foreign_columns.iter().cloned()).collect(),
                         target_constraint: b.name.clone(),
                         target_columns: b.columns.iter().cloned().zip(b.foreign_columns.iter().cloned()).collect(),
-                    }),
+                    })),
                 });
             }
         }

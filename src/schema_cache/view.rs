@@ -273,7 +273,7 @@ fn exposing(
 #[cfg(test)]
 mod tests {
     use super::{view_columns, ViewColumn};
-    use crate::schema_cache::{Cardinality, SchemaCache};
+    use crate::schema_cache::{CacheBuilder, Cardinality, SchemaCache, SECTIONS};
 
     #[test]
     fn traces_view_columns_to_base_columns() {
@@ -314,6 +314,20 @@ mod tests {
             "routines": []
         });
         let cache = SchemaCache::from_json(&json.to_string()).expect("decode");
+        // The same, row by row as the catalog query streams them, in another order.
+        let mut builder = CacheBuilder::default();
+        for section in SECTIONS.iter().rev() {
+            for row in json[*section].as_array().into_iter().flatten().rev() {
+                builder.add(section, &row.to_string()).expect("row");
+            }
+        }
+        let (streamed, _) = builder.finish();
+        let rels = |c: &SchemaCache, name: &str| -> Vec<String> {
+            c.relationships_from("api", name).iter().map(|r| format!("{:?} {:?}", r.cardinality, r.columns)).collect()
+        };
+        for name in ["v1", "v2"] {
+            assert_eq!(rels(&streamed, name), rels(&cache, name));
+        }
         // v1 shows t1's whole primary key.
         assert_eq!(cache.table("api", "v1").map(|t| t.pk.clone()), Some(vec!["id".to_string()]));
         let rels: Vec<(Cardinality, Vec<(String, String)>)> =

@@ -105,8 +105,13 @@ pub(super) async fn admin_server(listener: Listen, ops: Arc<Ops>) {
                 "/schema_cache" => {
                     let json = ops.schema_cache_json.read().ok().and_then(|j| j.clone());
                     // Empty until the first load, as PostgREST.
-                    if let Some(json) = json {
-                        body("application/json; charset=utf-8", json.to_string());
+                    match json.map(|json| json.text()) {
+                        Some(Ok(text)) => body("application/json; charset=utf-8", text),
+                        Some(Err(why)) => {
+                            tracing::error!("cannot unpack the schema cache's JSON: {why}");
+                            response.status = 500;
+                        }
+                        None => {}
                     }
                 }
                 "/config" => body("text/plain; charset=utf-8", state.config().dump_redacted()),
@@ -169,10 +174,12 @@ pub async fn dump_schema(config: &Config) -> Result<String, String> {
         config.clone()
     };
     let pool = db::pool(&config.db_uri, 1, config.db_pool_acquisition_timeout)?;
-    let (_, json) = db::load_schema_cache(&pool, &config.db_schemas, &config.db_extra_search_path)
+    let (_, packer) = db::load_schema_cache(&pool, &config.db_schemas, &config.db_extra_search_path)
         .await
         .map_err(|e| format!("could not load the schema cache: {e}"))?;
-    Ok(json)
+    tokio::task::spawn_blocking(move || packer.finish()?.text())
+        .await
+        .map_err(|e| format!("could not load the schema cache: {e}"))?
 }
 
 /// `/metrics` with `db-replica-uris`: per pool (`primary`, `replica1`…), its requests, health,

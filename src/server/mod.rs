@@ -62,7 +62,7 @@ struct Ops {
     /// The `LISTEN` task, restarted when `db-channel` or `db-channel-enabled` change.
     listener: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// The catalog query's JSON of the current schema cache (`/schema_cache`).
-    schema_cache_json: RwLock<Option<Arc<String>>>,
+    schema_cache_json: RwLock<Option<Arc<db::CatalogJson>>>,
     schema_cache_loads_ok: AtomicU64,
     schema_cache_loads_failed: AtomicU64,
     /// Duration of the last schema cache query, in microseconds.

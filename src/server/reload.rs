@@ -104,7 +104,7 @@ async fn load_schema_cache(ops: &Ops) -> Result<(), String> {
     let config = state.config();
     let started = Instant::now();
     match db::load_schema_cache(&state.db.pool, &config.db_schemas, &config.db_extra_search_path).await {
-        Ok((cache, json)) => {
+        Ok((cache, packer)) => {
             let took = started.elapsed();
             ops.schema_cache_query_us.store(took.as_micros() as u64, Ordering::Relaxed);
             ops.schema_cache_loads_ok.fetch_add(1, Ordering::Relaxed);
@@ -114,11 +114,19 @@ async fn load_schema_cache(ops: &Ops) -> Result<(), String> {
             if let Ok(mut slot) = state.schema_cache.write() {
                 *slot = Some(Arc::new(cache));
             }
-            if let Ok(mut slot) = ops.schema_cache_json.write() {
-                *slot = Some(Arc::new(json));
-            }
             // A schema change may change what a subscription reads.
             state.live.refresh_all();
+            // The document of /schema_cache, once its packer is done (it was packing while
+            // the rows were decoded; the new cache is already in use).
+            match tokio::task::spawn_blocking(move || packer.finish()).await {
+                Ok(Ok(json)) => {
+                    if let Ok(mut slot) = ops.schema_cache_json.write() {
+                        *slot = Some(Arc::new(json));
+                    }
+                }
+                Ok(Err(why)) => tracing::error!("{why}"),
+                Err(why) => tracing::error!("the schema cache's packer failed: {why}"),
+            }
             Ok(())
         }
         Err(e) => {
