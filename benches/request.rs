@@ -83,7 +83,8 @@ fn request(method: &str, target: &str, headers: &[(&str, &str)], body: &str) -> 
             .iter()
             .chain(headers)
             .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
+            .collect::<Vec<_>>()
+            .into(),
         body: Bytes::from(body.to_string()),
     }
 }

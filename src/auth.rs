@@ -13,6 +13,7 @@ use crate::error::Error;
 use crate::http::RawRequest;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 /// Clock skew PostgREST allows on `exp`, `nbf` and `iat`, in seconds.
 const CLOCK_SKEW: i64 = 30;
@@ -21,8 +22,9 @@ const CLOCK_SKEW: i64 = 30;
 pub struct AuthResult {
     /// The role the request runs as.
     pub role: String,
-    /// The verified claims (`{"role": anon}` for anonymous requests).
-    pub claims: Map<String, Value>,
+    /// The verified claims (`{"role": anon}` for anonymous requests), shared with the JWT
+    /// cache: a cache hit copies nothing.
+    pub claims: Arc<Map<String, Value>>,
 }
 
 /// Errors of `tusk token`.
@@ -150,7 +152,7 @@ pub fn authenticate_cached(
                 // PostgREST shows anonymous requests the claims {"role": <anon role>}.
                 let mut claims = Map::new();
                 claims.insert("role".into(), Value::String(role.clone()));
-                Ok(AuthResult { role: role.clone(), claims })
+                Ok(AuthResult { role: role.clone(), claims: Arc::new(claims) })
             }
             None => Err(Error::AnonDisabled),
         };
@@ -163,7 +165,7 @@ pub fn authenticate_cached(
     };
     let claims = match cache {
         Some(cache) if cache.enabled() => cache.get_or_verify(token, || verify(secret, token))?,
-        _ => verify(secret, token)?,
+        _ => Arc::new(verify(secret, token)?),
     };
     if let Err(e) = check_claims(config, &claims, now) {
         if let Some(cache) = cache {
@@ -246,16 +248,16 @@ impl JwtCache {
         &self,
         token: &str,
         verify: impl FnOnce() -> Result<Map<String, Value>, Error>,
-    ) -> Result<Map<String, Value>, Error> {
+    ) -> Result<Arc<Map<String, Value>>, Error> {
         use std::sync::atomic::Ordering::Relaxed;
         self.requests.fetch_add(1, Relaxed);
         let cached = self.inner.read().ok().and_then(|i| i.entries.get(token).cloned());
         if let Some(claims) = cached {
             self.hits.fetch_add(1, Relaxed);
-            return Ok((*claims).clone());
+            return Ok(claims);
         }
         // Verified outside the lock: other requests are not held up by this one.
-        let claims = verify()?;
+        let claims = Arc::new(verify()?);
         if let Ok(mut inner) = self.inner.write() {
             if inner.capacity > 0 && !inner.entries.contains_key(token) {
                 while inner.entries.len() >= inner.capacity {
@@ -264,7 +266,7 @@ impl JwtCache {
                         self.evictions.fetch_add(1, Relaxed);
                     }
                 }
-                inner.entries.insert(token.to_string(), std::sync::Arc::new(claims.clone()));
+                inner.entries.insert(token.to_string(), claims.clone());
                 inner.order.push_back(token.to_string());
                 // Keep the order queue from growing with tokens removed meanwhile.
                 if inner.order.len() > 2 * inner.capacity.max(16) {
@@ -501,7 +503,7 @@ mod tests {
             method: method.into(),
             path: "/tasks".into(),
             query: String::new(),
-            headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>().into(),
             body: Default::default(),
         }
     }

@@ -16,10 +16,14 @@ pub struct RawRequest {
     pub path: String,
     /// The raw query string without `?`.
     pub query: String,
-    /// Header names lower-cased, in arrival order.
-    pub headers: Vec<(String, String)>,
+    /// Header names lower-cased, in arrival order; shared with the parsed request
+    /// (`ApiRequest::headers`), not copied.
+    pub headers: Headers,
     pub body: Bytes,
 }
+
+/// A request's headers: names lower-cased, in arrival order.
+pub type Headers = std::sync::Arc<Vec<(String, String)>>;
 
 impl RawRequest {
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -44,7 +48,7 @@ impl RawRequest {
         for part in parts {
             match part.split_once(": ") {
                 Some((k, v)) if !part.starts_with('{') && !part.starts_with('[') => {
-                    req.headers.push((k.to_lowercase(), v.to_string()))
+                    std::sync::Arc::make_mut(&mut req.headers).push((k.to_lowercase(), v.to_string()))
                 }
                 _ => req.body = Bytes::from(part.to_string()),
             }
@@ -179,7 +183,7 @@ mod tests {
         assert!(expose.starts_with("Content-Encoding, ") && expose.ends_with(", Range-Unit, X-Tusk-Lsn"), "{expose}");
         // A preflight allows it as any header the browser asks for.
         let headers = vec![("access-control-request-headers".to_string(), "x-tusk-lsn".to_string())];
-        let preflight = RawRequest { method: "OPTIONS".into(), headers, ..RawRequest::default() };
+        let preflight = RawRequest { method: "OPTIONS".into(), headers: headers.into(), ..RawRequest::default() };
         let allow =
             get(&cors_headers(None, Some("http://a.example"), Some(&preflight)), "Access-Control-Allow-Headers");
         assert!(allow.unwrap_or_default().contains("x-tusk-lsn"));

@@ -38,7 +38,7 @@ fuzz_target!(|data: &[u8]| {
         method: method.into(),
         path: path.into(),
         query: if method == "PATCH" && query.is_empty() { "id=eq.1".into() } else { query.into() },
-        headers,
+        headers: headers.into(),
         body: body.to_vec().into(),
     };
     pipeline(config(), &req);

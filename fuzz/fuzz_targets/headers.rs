@@ -30,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
             method: method.into(),
             path: path.into(),
             query: "select=id,name".into(),
-            headers: headers.clone(),
+            headers: headers.clone().into(),
             body: body.as_bytes().to_vec().into(),
         };
         pipeline(config, &req);

@@ -95,7 +95,7 @@ pub struct ApiRequest {
     pub path: String,
     /// The query string with its parameters sorted by name (for `Content-Location`).
     pub canonical_query: String,
-    pub headers: Vec<(String, String)>,
+    pub headers: crate::http::Headers,
     pub cookies: Vec<(String, String)>,
     /// The role the request runs as, set after authentication (`app`); empty until then.
     /// "Perhaps you meant" hints name only what it may use.

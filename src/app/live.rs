@@ -39,7 +39,8 @@ pub(super) async fn subscribe(
     let read = read_request(req);
     // The first read, as a GET: its error is the response's (no stream starts).
     let first = read_once(state, config, cache, &read, auth).await?.body;
-    let key = serde_json::json!([auth.role, auth.claims, read.path, read.query, read.headers]).to_string();
+    let key = serde_json::json!([auth.role, auth.claims.as_ref(), read.path, read.query, read.headers.as_slice()])
+        .to_string();
     let expires_in = auth
         .claims
         .get("exp")
@@ -82,7 +83,7 @@ fn read_request(req: &RawRequest) -> RawRequest {
         method: "GET".into(),
         path: req.path.clone(),
         query: req.query.clone(),
-        headers,
+        headers: headers.into(),
         ..RawRequest::default()
     }
 }

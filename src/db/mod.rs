@@ -57,6 +57,10 @@ impl ToSql for Text<'_> {
                 out.extend_from_slice(s.as_bytes());
                 return Ok(IsNull::No);
             }
+            Text::Param(Param::Static(s)) => {
+                out.extend_from_slice(s.as_bytes());
+                return Ok(IsNull::No);
+            }
             Text::Param(Param::Body { bytes, in_array }) => (bytes.clone(), *in_array),
             Text::Body(body) => match body.lock().ok().and_then(|mut b| b.take()) {
                 Some(b) => b,

@@ -40,10 +40,12 @@ pub struct Statement {
 }
 
 /// One bound value, sent as text of type `unknown` (PostgreSQL parses it).
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub enum Param {
     Null,
     Text(String),
+    /// Fixed text (a setting's name, the method): bound without an allocation.
+    Static(&'static str),
     /// The request body, bound as it arrived: its bytes are written straight into the
     /// protocol message, never copied into a `String` first (a bulk insert of 20 MB would
     /// otherwise hold one more copy). `in_array`: sent wrapped in `[` `]` (an object body
@@ -60,6 +62,7 @@ impl Param {
         match self {
             Param::Null => 0,
             Param::Text(s) => s.len(),
+            Param::Static(s) => s.len(),
             Param::Body { bytes, in_array } => bytes.len().saturating_add(if *in_array { 2 } else { 0 }),
         }
     }
@@ -72,10 +75,24 @@ impl Param {
     pub fn as_deref(&self) -> Option<&str> {
         match self {
             Param::Text(s) => Some(s),
+            Param::Static(s) => Some(s),
             _ => None,
         }
     }
 }
+
+/// Equal when they bind the same value (fixed text equals the same owned text).
+impl PartialEq for Param {
+    fn eq(&self, other: &Param) -> bool {
+        match (self, other) {
+            (Param::Null, Param::Null) => true,
+            (Param::Body { bytes: a, in_array: x }, Param::Body { bytes: b, in_array: y }) => a == b && x == y,
+            _ => self.as_deref().is_some() && self.as_deref() == other.as_deref(),
+        }
+    }
+}
+
+impl Eq for Param {}
 
 /// Printed as the `Option<String>` it stands for (`None`, `Some("…")`), as the SQL snapshots
 /// show parameters.
@@ -84,6 +101,7 @@ impl std::fmt::Debug for Param {
         match self {
             Param::Null => f.write_str("None"),
             Param::Text(s) => f.debug_tuple("Some").field(s).finish(),
+            Param::Static(s) => f.debug_tuple("Some").field(&s.to_string()).finish(),
             Param::Body { bytes, in_array } => {
                 let text = String::from_utf8_lossy(bytes);
                 let text = if *in_array { format!("[{text}]") } else { text.into_owned() };

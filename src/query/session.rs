@@ -68,21 +68,23 @@ pub fn transaction(
         search_path.push_str(", ");
         push_ident(&mut search_path, s);
     }
-    settings.set("search_path", search_path);
-    settings.set("role", auth.role.as_str());
+    settings.set_static("search_path", search_path);
+    settings.set_static("role", auth.role.as_str());
     for (k, v) in role_settings.iter().filter(|(k, _)| k != "default_transaction_isolation") {
         settings.set(k.as_str(), v.as_str());
     }
-    settings.set("request.jwt.claims", serde_json::to_string(&auth.claims).unwrap_or_else(|_| "{}".into()));
-    settings.set("request.method", req.method.as_str());
-    settings.set("request.path", req.path.as_str());
-    settings.set("request.headers", json_object(&req.headers));
-    settings.set("request.cookies", json_object(&req.cookies));
+    settings.set_static("request.jwt.claims", serde_json::to_string(&*auth.claims).unwrap_or_else(|_| "{}".into()));
+    let n = settings.sql.bind_static("request.method");
+    let v = settings.sql.bind_static(req.method.as_str());
+    settings.call(n, v);
+    settings.set_static("request.path", req.path.as_str());
+    settings.set_static("request.headers", json_object(&req.headers));
+    settings.set_static("request.cookies", json_object(&req.cookies));
     for (k, v) in &config.app_settings {
         settings.set(format!("app.settings.{k}"), v.as_str());
     }
     if let Some(tz) = &req.preferences.timezone {
-        settings.set("timezone", tz.as_str());
+        settings.set_static("timezone", tz.as_str());
     }
     for (k, v) in hoisted.into_iter().filter(|(k, _)| k != "default_transaction_isolation") {
         settings.set(k, v);
@@ -115,10 +117,21 @@ impl Settings {
     }
 
     fn set(&mut self, name: impl Into<String>, value: impl Into<String>) {
-        self.sql.push(if self.first { "SELECT " } else { ", " });
-        self.first = false;
         let n = self.sql.bind(name);
         let v = self.sql.bind(value);
+        self.call(n, v);
+    }
+
+    /// [`Settings::set`] of a fixed name: the name is bound without an allocation.
+    fn set_static(&mut self, name: &'static str, value: impl Into<String>) {
+        let n = self.sql.bind_static(name);
+        let v = self.sql.bind(value);
+        self.call(n, v);
+    }
+
+    fn call(&mut self, n: super::sql::Placeholder, v: super::sql::Placeholder) {
+        self.sql.push(if self.first { "SELECT " } else { ", " });
+        self.first = false;
         self.sql.push("set_config(").placeholder(&n).push(", ").placeholder(&v).push(", true)");
     }
 }

@@ -164,6 +164,12 @@ impl Sql {
         Placeholder::Param(self.params.len())
     }
 
+    /// Binds fixed text (no allocation); otherwise as [`Sql::bind`].
+    pub(super) fn bind_static(&mut self, value: &'static str) -> Placeholder {
+        self.params.push(Param::Static(value));
+        Placeholder::Param(self.params.len())
+    }
+
     /// Binds the request body as it is (no copy); `in_array`: wrapped in `[` `]`. When
     /// [`Sql::staging_body`], the body is kept aside and read from its table instead.
     pub(super) fn bind_body(&mut self, bytes: bytes::Bytes, in_array: bool) -> Placeholder {

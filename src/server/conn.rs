@@ -1,7 +1,8 @@
 //! Connections: the accept loop shared by TCP and the unix socket, TLS when configured
-//! ([`super::tls`]), HTTP/1.1 and HTTP/2 on each connection (hyper-util's auto builder: HTTP/2 by
-//! ALPN on TLS, or by its preface on cleartext, "h2c prior knowledge"), the connection
-//! timeouts, graceful shutdown, and reading a request body within its limits.
+//! ([`super::tls`]), HTTP/1.1 and HTTP/2 on each connection (hyper's own HTTP/1 and HTTP/2
+//! connections: HTTP/2 by ALPN on TLS, or by its preface on cleartext, "h2c prior knowledge",
+//! which the head gate recognises), the connection timeouts, graceful shutdown, and reading a
+//! request body within its limits.
 //!
 //! In charge of the HTTP layer's limits, so that no client can hold a connection or memory
 //! without sending a request:
@@ -34,7 +35,6 @@ use futures_util::task::AtomicWaker;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::Watcher;
 use std::future::Future;
 use std::io;
@@ -110,6 +110,8 @@ pub(super) async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // Tells connections still reading their first bytes (before hyper has them) to close.
+    let (stop, stopping) = tokio::sync::watch::channel(false);
     tokio::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
@@ -126,13 +128,14 @@ pub(super) async fn serve(
             }
         };
         let tls = tls.as_ref().map(|t| t.acceptor());
-        let conn = Conn { peer, timeouts: timeouts(), handler: handler.clone() };
+        let conn = Conn { peer, timeouts: timeouts(), handler: handler.clone(), stopping: stopping.clone() };
         match stream {
             Stream::Tcp(s) => conn.serve(s, tls, graceful.watcher()),
             Stream::Unix(s) => conn.serve(s, tls, graceful.watcher()),
         }
     }
     drop(listener);
+    let _ = stop.send(true);
     graceful.shutdown().await;
 }
 
@@ -141,6 +144,8 @@ struct Conn {
     peer: Option<SocketAddr>,
     timeouts: Timeouts,
     handler: Handler,
+    /// True once the server is shutting down.
+    stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 /// What a connection speaks, as far as known before hyper reads it.
@@ -163,17 +168,24 @@ impl Conn {
     {
         let activity = Arc::new(Activity::default());
         let io = Timed::new(io, activity.clone(), self.timeouts);
+        // The TLS path boxed: its handshake state is large, and a cleartext connection's task
+        // would otherwise carry (and be copied with) it.
         tokio::spawn(async move {
             match tls {
                 None => self.http(io, Proto::Cleartext, activity, watcher).await,
-                Some(acceptor) => match acceptor.accept(io).await {
-                    Ok(tls) => {
-                        let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
-                        self.http(tls, if h2 { Proto::Http2 } else { Proto::Http1 }, activity, watcher).await
-                    }
-                    // Not TLS, a handshake that failed or took too long (the header timeout).
-                    Err(e) => tracing::debug!("TLS handshake failed: {e}"),
-                },
+                Some(acceptor) => {
+                    Box::pin(async move {
+                        match acceptor.accept(io).await {
+                            Ok(tls) => {
+                                let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
+                                self.http(tls, if h2 { Proto::Http2 } else { Proto::Http1 }, activity, watcher).await
+                            }
+                            // Not TLS, a handshake that failed or took too long (the header timeout).
+                            Err(e) => tracing::debug!("TLS handshake failed: {e}"),
+                        }
+                    })
+                    .await
+                }
             }
         });
     }
@@ -184,7 +196,7 @@ impl Conn {
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let refusal = Refusal::default();
-        let (peer, handler, limits) = (self.peer, self.handler, self.timeouts);
+        let (peer, handler, limits, mut stopping) = (self.peer, self.handler, self.timeouts, self.stopping);
         let (requests, refused) = (Arc::new(AtomicU64::new(0)), refusal.clone());
         let service = hyper::service::service_fn(move |req| {
             let (handler, busy) = (handler.clone(), Busy::start(&activity));
@@ -197,27 +209,57 @@ impl Conn {
                 Ok::<_, std::convert::Infallible>(response)
             }
         });
-        let mut builder = auto::Builder::new(hyper_util::rt::TokioExecutor::new());
-        // No hyper timer: the header and idle timeouts are `Timed`'s, which tells them apart.
-        builder.http1().keep_alive(true).max_buf_size(limits.max_head.saturating_add(16 * 1024));
-        builder.http2().max_header_list_size(u32::try_from(limits.max_head).unwrap_or(u32::MAX));
-        let result = match proto {
-            Proto::Http2 => {
-                let builder = builder.http2_only();
-                let conn = builder.serve_connection(TokioIo::new(io), service);
-                watcher.watch(conn).await
-            }
-            Proto::Http1 | Proto::Cleartext => {
-                let gate = Gate::new(limits.max_head, proto == Proto::Cleartext, refusal);
-                let builder = if proto == Proto::Http1 { builder.http1_only() } else { builder };
-                let conn = builder.serve_connection(TokioIo::new(HeadGate::new(io, gate)), service);
-                watcher.watch(conn).await
+        // hyper's own HTTP/1 and HTTP/2 connections, chosen here: on TLS by ALPN, on cleartext by
+        // the gate, which reads until it knows whether the connection opens with HTTP/2's
+        // preface and keeps what it read for hyper. (hyper-util's `auto` connection would read
+        // the first bytes again itself, copy them into a rewind buffer and have hyper parse a
+        // partial head first: about 5 % of a small request's instructions.)
+        let gate = (proto != Proto::Http2).then(|| Gate::new(limits.max_head, proto == Proto::Cleartext, refusal));
+        let result = match gate {
+            None => Box::pin(serve_h2(io, limits, service, watcher)).await,
+            Some(gate) => {
+                let mut io = HeadGate::new(io, gate);
+                // Not yet watched by `watcher` (hyper has not got the connection): a shutdown
+                // closes a connection that has sent nothing yet, as hyper would.
+                let sniffed = tokio::select! {
+                    s = io.sniff_h2c() => s,
+                    _ = stopping.wait_for(|s| *s) => return,
+                };
+                match sniffed {
+                    Err(e) => Err(e.into()),
+                    // Boxed: an HTTP/1 connection's task does not carry HTTP/2's state.
+                    Ok(true) => Box::pin(serve_h2(io, limits, service, watcher)).await,
+                    Ok(false) => {
+                        let mut http1 = hyper::server::conn::http1::Builder::new();
+                        // No hyper timer: the header and idle timeouts are `Timed`'s, which tells
+                        // them apart.
+                        http1.keep_alive(true).max_buf_size(limits.max_head.saturating_add(16 * 1024));
+                        watcher.watch(http1.serve_connection(TokioIo::new(io), service)).await.map_err(Into::into)
+                    }
+                }
             }
         };
         if let Err(e) = result {
             tracing::debug!("connection closed: {e}");
         }
     }
+}
+
+/// Serves HTTP/2 on `io` (after ALPN's h2, or h2c's preface) until the connection ends.
+async fn serve_h2<I, S>(
+    io: I,
+    limits: Timeouts,
+    service: S,
+    watcher: Watcher,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::HttpService<Incoming, ResBody = axum::body::Body> + Send + 'static,
+    S::Future: Send + 'static,
+{
+    let mut http2 = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new());
+    http2.max_header_list_size(u32::try_from(limits.max_head).unwrap_or(u32::MAX));
+    watcher.watch(http2.serve_connection(TokioIo::new(io), service)).await.map_err(Into::into)
 }
 
 /// A request being handled, for its connection's [`Activity`]: counted from its start until its

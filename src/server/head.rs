@@ -363,6 +363,31 @@ impl<I> HeadGate<I> {
     }
 }
 
+impl<I: AsyncRead + Unpin> HeadGate<I> {
+    /// Reads until the connection's first bytes tell whether it opens with HTTP/2's preface
+    /// (h2c prior knowledge, only when the gate was made for it): whether it does. What was read
+    /// stays in the gate for the first reads of hyper's connection, HTTP/1 or HTTP/2. An
+    /// empty connection is not HTTP/2 (hyper's HTTP/1 connection then ends quietly).
+    pub(super) async fn sniff_h2c(&mut self) -> io::Result<bool> {
+        std::future::poll_fn(|cx| self.poll_sniff(cx)).await
+    }
+
+    fn poll_sniff(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<bool>> {
+        while self.gate.state == State::Start && !self.eof {
+            let mut chunk = [std::mem::MaybeUninit::<u8>::uninit(); 8192];
+            let mut read = ReadBuf::uninit(&mut chunk);
+            std::task::ready!(Pin::new(&mut self.io).poll_read(cx, &mut read))?;
+            if read.filled().is_empty() {
+                self.eof = true;
+                self.gate.finish();
+            } else {
+                self.gate.feed(read.filled());
+            }
+        }
+        Poll::Ready(Ok(self.gate.state == State::Through))
+    }
+}
+
 impl<I: AsyncRead + Unpin> AsyncRead for HeadGate<I> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;

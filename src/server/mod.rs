@@ -219,7 +219,10 @@ impl Server {
                 let (state, limiter) = (state.clone(), limiter.clone());
                 async move {
                     let peer = req.extensions().get::<Peer>().and_then(|p| p.0);
-                    Ok::<_, std::convert::Infallible>(serve_one(&state, &limiter, peer, req).await)
+                    // Boxed: the pipeline's future is large, and every future around it is moved
+                    // (into the compression layer's, the handler's box, hyper's dispatcher) by
+                    // copying it whole.
+                    Ok::<_, std::convert::Infallible>(Box::pin(serve_one(&state, &limiter, peer, req)).await)
                 }
             },
         );
@@ -305,14 +308,15 @@ async fn serve_one(
             .iter()
             // `HeaderName` is lowercase already (the http crate lowers it when parsing).
             .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
-            .collect(),
+            .collect::<Vec<_>>()
+            .into(),
         body,
     };
     // HTTP/2 carries the host as the `:authority` pseudo-header, not as `Host`: the pipeline (the
     // cookie's same-origin check, `request.headers`) sees it as `host` either way.
     if raw.header("host").is_none() {
         if let Some(authority) = parts.uri.authority() {
-            raw.headers.push(("host".into(), authority.as_str().to_string()));
+            std::sync::Arc::make_mut(&mut raw.headers).push(("host".into(), authority.as_str().to_string()));
         }
     }
     let origin = raw.header("origin").map(str::to_string);
@@ -428,7 +432,7 @@ fn refused_head(config: &Config, peer: Option<SocketAddr>, e: &Error) -> axum::r
         method: "-".into(),
         path: "-".into(),
         query: String::new(),
-        headers: Vec::new(),
+        headers: Default::default(),
         body: Bytes::new(),
     };
     log_request(config.log_level, &raw, hyper::Version::HTTP_11, peer, None, &response);
