@@ -327,6 +327,51 @@ async fn idle_connections_are_closed_after_db_pool_max_idletime() {
     t.get("/tasks").send().await.expect_status(200);
 }
 
+/// A connection that carried a large response keeps the buffers it grew to (the driver never
+/// shrinks them). It stays pooled while that is within a connection's share (a message up to
+/// 4 MiB) and the pool's budget, so that an API serving 1-2 MB pages does not pay a new
+/// connection (fork, SCRAM, statements prepared again) per page; a larger response closes its
+/// connection.
+#[tokio::test]
+async fn connections_after_large_responses_stay_pooled_within_the_budget() {
+    let db = TestDb::todo();
+    db.psql(
+        "create function todo.padded(n int) returns json language sql as
+           $$ select json_build_object('pid', pg_backend_pid(), 'pad', repeat('x', n)) $$;
+         grant execute on function todo.padded(int) to web_anon;",
+    );
+    let admin_port = free_port();
+    let mut env = db.seed_env();
+    set_env(&mut env, "PGRST_DB_POOL", "1");
+    env.push(("PGRST_ADMIN_SERVER_PORT".into(), admin_port.to_string()));
+    let t = Tusk::start(&env).await;
+    let pid = |n: usize| {
+        let t = &t;
+        async move {
+            let r = t.get(&format!("/rpc/padded?n={n}")).send().await;
+            r.expect_status(200);
+            let body = r.json();
+            assert_eq!(body["pad"].as_str().map(str::len), Some(n));
+            body["pid"].as_i64().expect("a backend pid")
+        }
+    };
+    let retained = || async {
+        let (_, metrics, _) = admin_get(admin_port, "/metrics").await;
+        let line = metrics.lines().find(|l| l.starts_with("tusk_db_retained_bytes ")).map(str::to_owned);
+        line.and_then(|l| l.rsplit(' ').next().and_then(|n| n.parse::<usize>().ok())).expect("the gauge")
+    };
+    let first = pid(2_000_000).await;
+    assert!(retained().await > 4_000_000, "a 2 MB response is accounted, twice");
+    for _ in 0..3 {
+        assert_eq!(pid(2_000_000).await, first, "2 MB responses keep their connection");
+    }
+    assert_eq!(pid(10).await, first, "and so does a small one after them");
+    // Over a connection's share: closed after the response, the next request gets a new one.
+    assert_eq!(pid(5_000_000).await, first);
+    assert_eq!(retained().await, 0, "the closed connection is no longer accounted");
+    assert_ne!(pid(10).await, first, "the connection that carried 5 MB was closed");
+}
+
 /// One HTTP/1.1 request over a unix socket; the whole raw response.
 async fn unix_get(path: &std::path::Path, target: &str) -> Option<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

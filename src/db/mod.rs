@@ -20,6 +20,7 @@ mod driver_error;
 mod listen;
 pub mod live;
 mod replica;
+mod retained;
 mod stage;
 
 use crate::error::Error;
@@ -33,6 +34,7 @@ pub use driver_error::map_error;
 use driver_error::pool_error;
 pub use listen::{listen, Heard};
 pub use replica::{watch_replicas, Replica, Replicas};
+pub use retained::{LARGE_MESSAGE, RETAINED_BUDGET, RETAINED_PER_CONNECTION};
 use std::time::Duration;
 use tokio_postgres::types::{Format, FromSql, IsNull, ToSql, Type};
 use tokio_postgres::NoTls;
@@ -168,13 +170,6 @@ pub fn pool(uri: &str, size: usize, acquisition_timeout: u64) -> Result<Pool, St
 /// vary), and each prepared statement holds memory in both tusk and the backend.
 pub const MAX_PREPARED_PER_CONNECTION: usize = 1000;
 
-/// A request whose bound values, or a response whose body, is larger than this (1 MiB) closes
-/// its connection afterwards (see [`run`]): tokio-postgres keeps a connection's message and
-/// read/write buffers at the largest size they grew to, which after a 20 MB bulk insert is
-/// tens of MB per pooled connection, never given back. A new connection costs a few
-/// milliseconds, little next to handling a megabyte.
-pub const LARGE_MESSAGE: usize = 1 << 20;
-
 /// The pool, plus which main statements each connection has prepared: a statement known to
 /// be prepared is sent in the same round trip as `BEGIN` and the settings; a new one must be
 /// prepared inside the transaction first (as the request's role).
@@ -190,6 +185,8 @@ pub struct Db {
     pub pool_timeouts: std::sync::atomic::AtomicU64,
     /// `db-replica-uris`: the replicas' pools and health (none by default).
     pub replicas: Replicas,
+    /// The buffers connections kept after large messages (see [`retained`]).
+    retained: std::sync::Mutex<retained::Retained>,
 }
 
 /// How many locks the prepared-statement bookkeeping is split into (see [`Db`]).
@@ -234,7 +231,7 @@ impl Db {
 
     pub fn with_replicas(pool: Pool, replicas: Replicas) -> Db {
         let prepared = std::array::from_fn(|_| std::sync::Mutex::default());
-        Db { pool, prepared, pool_timeouts: Default::default(), replicas }
+        Db { pool, prepared, pool_timeouts: Default::default(), replicas, retained: Default::default() }
     }
 
     /// Forgets every connection's prepared statements (after a schema reload).
@@ -260,6 +257,20 @@ impl Db {
         if let Ok(mut p) = self.prepared[shard_of(id)].lock() {
             p.remove(&id);
         }
+        if let Ok(mut r) = self.retained.lock() {
+            r.forget(id);
+        }
+    }
+
+    /// After a request that carried `size` bytes either way on connection `id`: whether the
+    /// connection may go back to the pool, within [`retained`]'s budget.
+    fn keep_after(&self, id: deadpool_postgres::ObjectId, size: usize) -> bool {
+        size <= LARGE_MESSAGE || self.retained.lock().map(|mut r| r.keep(id, size)).unwrap_or(false)
+    }
+
+    /// What the pooled connections keep after large messages, at most (see [`retained`]).
+    pub fn retained(&self) -> usize {
+        self.retained.lock().map(|r| r.total()).unwrap_or(0)
     }
 
     fn is_prepared(&self, (id, hash): (deadpool_postgres::ObjectId, u64)) -> bool {
@@ -281,6 +292,9 @@ impl Db {
             // Their entries are of no use any more: start afresh (a connection that still has
             // a statement prepared finds it again in its own cache).
             self.forget_all();
+            if let Ok(mut r) = self.retained.lock() {
+                r.clear();
+            }
         }
         let replicas: usize = self.replicas.members.iter().map(|r| r.db.close_old_connections(max_idle, max_age)).sum();
         closed + replicas
@@ -314,9 +328,9 @@ impl Db {
 /// and roll back, and only then gives the connection back to the pool, so the cancel cannot
 /// hit another request's statement.
 ///
-/// A connection that carried a large request or response (over [`LARGE_MESSAGE`]) is closed
-/// afterwards instead of going back to the pool: the driver keeps the buffers a connection's
-/// messages grew to for as long as the connection lives.
+/// A connection that carried a large request or response (over [`LARGE_MESSAGE`]) goes back
+/// to the pool only within [`retained`]'s budget, and is closed otherwise: the driver keeps the
+/// buffers a connection's messages grew to for as long as the connection lives.
 pub async fn run(db: &std::sync::Arc<Db>, tx: Transaction) -> Result<DbResult, Error> {
     if db.replicas.members.is_empty() {
         run_here(db, tx).await
@@ -342,8 +356,9 @@ async fn run_here(db: &std::sync::Arc<Db>, mut tx: Transaction) -> Result<DbResu
             r = &mut work => {
                 drop(work);
                 let received = r.as_ref().map(|r| r.body.len()).unwrap_or(0);
-                if sent.max(received) > LARGE_MESSAGE {
-                    db.forget(deadpool_postgres::Object::id(&client));
+                let id = deadpool_postgres::Object::id(&client);
+                if !db.keep_after(id, sent.max(received)) {
+                    db.forget(id);
                     drop(deadpool_postgres::Object::take(client));
                 }
                 return r;

@@ -258,6 +258,12 @@ fn metrics(ops: &Ops) -> String {
     metric("pgrst_db_pool_available", "gauge", "Connections a request can get now", &[("", available.to_string())]);
     metric("pgrst_db_pool_waiting", "gauge", "Requests waiting for a connection", &[("", pool.waiting.to_string())]);
     metric("pgrst_db_pool_max", "gauge", "Size limit of the connection pool", &[("", pool.max_size.to_string())]);
+    metric(
+        "tusk_db_retained_bytes",
+        "gauge",
+        "Buffer bytes the pooled connections keep after messages over 1 MiB (twice the largest, at most)",
+        &[("", state.db.retained().to_string())],
+    );
     if !state.db.replicas.members.is_empty() {
         replica_metrics(&state.db, &mut metric);
     }
