@@ -391,22 +391,48 @@ impl<I: AsyncRead + Unpin> AsyncRead for Timed<I> {
     }
 }
 
+impl<I> Timed<I> {
+    /// A write's outcome, with the deadlines kept: progress on a response re-arms the idle one.
+    fn wrote(&mut self, cx: &mut Context<'_>, written: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+        match written {
+            Poll::Ready(Ok(n)) => {
+                if n > 0 && self.phase == Phase::Idle {
+                    // A response making progress.
+                    self.restart(Phase::Idle, self.timeouts.idle);
+                }
+                self.watch(cx);
+                Poll::Ready(Ok(n))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => self.pending_or_timeout(cx),
+        }
+    }
+}
+
 impl<I: AsyncWrite + Unpin> AsyncWrite for Timed<I> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         let this = &mut *self;
         this.follow();
-        match Pin::new(&mut this.io).poll_write(cx, data) {
-            Poll::Ready(Ok(n)) => {
-                if n > 0 && this.phase == Phase::Idle {
-                    // A response making progress.
-                    this.restart(Phase::Idle, this.timeouts.idle);
-                }
-                this.watch(cx);
-                Poll::Ready(Ok(n))
-            }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => this.pending_or_timeout(cx),
-        }
+        let written = Pin::new(&mut this.io).poll_write(cx, data);
+        this.wrote(cx, written)
+    }
+
+    /// Forwarded, so that hyper sees a vectored stream and queues a response's body behind
+    /// its head instead of copying the body into its own write buffer, which would then keep
+    /// the size of the largest response for as long as the connection stays open.
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        this.follow();
+        let written = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        this.wrote(cx, written)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -523,5 +549,29 @@ mod tests {
         flag.0.store(false, Ordering::SeqCst);
         drop(busy);
         assert!(flag.0.load(Ordering::SeqCst), "the request's end did not wake the connection");
+    }
+
+    /// hyper copies a response body into its own write buffer (and keeps that buffer at the
+    /// largest response's size while the connection stays open) unless the stream says it
+    /// writes vectors: `Timed` must say what the socket under it says, and write both slices.
+    #[tokio::test]
+    async fn vectored_writes_go_through() {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let mut client = tokio::net::TcpStream::connect(listener.local_addr().expect("addr")).await.expect("connect");
+        let (server, _) = listener.accept().await.expect("accept");
+        let activity = Arc::new(Activity::default());
+        let mut timed = Timed::new(server, activity, SHORT);
+        assert!(timed.is_write_vectored(), "a TCP socket writes vectors, and so does Timed over it");
+        let waker = Waker::from(Arc::new(Flag::default()));
+        let mut cx = Context::from_waker(&waker);
+        let bufs = [io::IoSlice::new(b"head "), io::IoSlice::new(b"body")];
+        match Pin::new(&mut timed).poll_write_vectored(&mut cx, &bufs) {
+            Poll::Ready(Ok(9)) => {}
+            other => panic!("expected both slices written, got {other:?}"),
+        }
+        let mut got = [0u8; 9];
+        client.read_exact(&mut got).await.expect("read");
+        assert_eq!(&got, b"head body");
     }
 }
