@@ -252,7 +252,9 @@ async fn hints_name_only_what_the_role_may_use() {
          grant all on todo.hidden_admin to todo_user;
          create function todo.hidden_admin_fn(count_all int) returns int language sql as 'select count_all';
          revoke execute on function todo.hidden_admin_fn(int) from public;
-         grant execute on function todo.hidden_admin_fn(int) to todo_user;",
+         grant execute on function todo.hidden_admin_fn(int) to todo_user;
+         create table todo.column_granted (id int, secret text);
+         grant select (id) on todo.column_granted to todo_user;",
     );
     let mut tusk = Tusk::start(&db.seed_env()).await;
     let hint = |r: &Resp| r.json()["hint"].as_str().unwrap_or("").to_string();
@@ -263,6 +265,11 @@ async fn hints_name_only_what_the_role_may_use() {
     let user = tusk.get("/hidden_admi").bearer(SEED_TOKEN).send().await;
     assert_client_error(&user, "todo_user, unknown table", Some("PGRST205"));
     assert!(hint(&user).contains("todo.hidden_admin'"), "not hinted to todo_user: {user:#?}");
+    // A privilege on one column only is a privilege too.
+    let anon = tusk.get("/column_grante").send().await;
+    assert!(!hint(&anon).contains("column_granted"), "hinted to anon: {anon:#?}");
+    let user = tusk.get("/column_grante").bearer(SEED_TOKEN).send().await;
+    assert!(hint(&user).contains("todo.column_granted'"), "not hinted to todo_user: {user:#?}");
 
     let anon = tusk.post("/rpc/hidden_admin_f").json(&json!({"count_all": 1})).send().await;
     assert_client_error(&anon, "anonymous, unknown function", Some("PGRST202"));
