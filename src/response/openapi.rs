@@ -358,7 +358,7 @@ fn foreign_key_note(cache: &SchemaCache, t: &Table, col: &str) -> Option<String>
         .iter()
         .filter(|r| match r.cardinality {
             Cardinality::ManyToOne => true,
-            Cardinality::OneToOne => holds_foreign_key(cache, r),
+            Cardinality::OneToOne => r.holds_key,
             _ => false,
         })
         .filter(|r| r.columns.len() == 1 && r.columns[0].0 == col)
@@ -372,17 +372,6 @@ fn foreign_key_note(cache: &SchemaCache, t: &Table, col: &str) -> Option<String>
     Some(format!("This is a Foreign Key to `{table}.{column}`.<fk table='{table}' column='{column}'/>"))
 }
 
-/// Whether the source of a one-to-one relationship is the side whose columns hold the key.
-fn holds_foreign_key(cache: &SchemaCache, r: &crate::schema_cache::Relationship) -> bool {
-    let src_cols: Vec<&String> = r.columns.iter().map(|(s, _)| s).collect();
-    cache.foreign_keys.iter().any(|fk| {
-        fk.name == r.constraint
-            && fk.schema == r.source.schema
-            && fk.table == r.source.name
-            && fk.columns.iter().collect::<Vec<_>>() == src_cols
-    })
-}
-
 fn column_property(cache: &SchemaCache, t: &Table, c: &Column) -> Value {
     let ty = column_type(&c.type_);
     let mut notes = vec![];
@@ -390,7 +379,7 @@ fn column_property(cache: &SchemaCache, t: &Table, c: &Column) -> Value {
         notes.push("This is a Primary Key.<pk/>".to_string());
     }
     notes.extend(foreign_key_note(cache, t, &c.name));
-    let comment = c.description.as_deref();
+    let comment = c.description();
     let description = if notes.is_empty() {
         comment.map(str::to_string)
     } else {
@@ -402,7 +391,7 @@ fn column_property(cache: &SchemaCache, t: &Table, c: &Column) -> Value {
         "type": swagger_type(&ty),
         "description": description,
         "default": c.default.as_deref().and_then(|d| parse_default(&ty, d)),
-        "enum": c.enum_values,
+        "enum": c.enum_values(),
         "maxLength": column_max_length(c),
     });
     if let Some(items) = array_items(&ty) {
@@ -468,7 +457,7 @@ fn parameter_definitions(tables: &[&Table]) -> Value {
                 format!("rowFilter.{}.{}", t.name, c.name),
                 prune(json!({
                     "name": c.name,
-                    "description": c.description,
+                    "description": c.description(),
                     "required": false,
                     "in": "query",
                     "type": "string",

@@ -23,7 +23,7 @@ pub use routine::{Param, ReturnShape, Routine, Volatility};
 pub use table::{Column, DataRep, ForeignKey, MediaHandler, QualifiedName, RelKind, RepFunction, Table};
 pub use view::{view_columns, ViewColumn};
 
-use relationship::{computed_relationships, relationships};
+use relationship::{computed_relationships, mark_key_holders, relationships};
 use routine::RawRoutine;
 use view::{through_views, RawKey, RawView};
 
@@ -142,9 +142,28 @@ impl CacheBuilder {
         for rels in relationships.values_mut() {
             rels.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         }
+        mark_key_holders(&foreign_keys, &mut relationships);
+        let foreign_key_count = foreign_keys.len();
+        drop(foreign_keys);
         lap(&mut phases, "relationships");
+        // Lists built by pushing keep room for more (at least four entries: most relations
+        // have one or two relationships, most names one function), and decoded lists grow by
+        // doubling: a third of the cache at 10,000 tables was spare room.
+        for rels in relationships.values_mut() {
+            rels.shrink_to_fit();
+        }
+        relationships.shrink_to_fit();
+        for overloads in routines.values_mut() {
+            overloads.shrink_to_fit();
+        }
+        routines.shrink_to_fit();
+        for t in tables.values_mut() {
+            t.columns.shrink_to_fit();
+        }
+        tables.shrink_to_fit();
         let schema_descriptions = raw.schemas.into_iter().filter_map(|s| s.description.map(|d| (s.name, d))).collect();
-        let cache = SchemaCache { tables, foreign_keys, routines, relationships, schema_descriptions, media_handlers };
+        let cache =
+            SchemaCache { tables, foreign_key_count, routines, relationships, schema_descriptions, media_handlers };
         (cache, phases)
     }
 }
@@ -153,7 +172,8 @@ impl CacheBuilder {
 #[derive(Debug, Default)]
 pub struct SchemaCache {
     pub tables: HashMap<QualifiedName, Table>,
-    pub foreign_keys: Vec<ForeignKey>,
+    /// The tables' foreign keys, counted (they live on as [`Relationship`]s).
+    pub foreign_key_count: usize,
     pub routines: HashMap<QualifiedName, Vec<Routine>>,
     /// Relationships by source table.
     pub relationships: HashMap<QualifiedName, Vec<Relationship>>,
@@ -209,7 +229,7 @@ impl SchemaCache {
         format!(
             "{} Relations, {} Relationships, {} Functions",
             self.tables.len(),
-            self.foreign_keys.len(),
+            self.foreign_key_count,
             self.routines.values().map(Vec::len).sum::<usize>()
         )
     }

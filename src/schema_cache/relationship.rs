@@ -59,6 +59,9 @@ pub struct Relationship {
     /// A computed relationship: the function taking the source row and returning the
     /// target's rows (SETOF: to-many) or one row (to-one).
     pub function: Option<QualifiedName>,
+    /// The source's `columns` are a foreign key of the source table itself (not one seen
+    /// through a view): read from the side that holds the key (OpenAPI's one-to-one notes).
+    pub holds_key: bool,
 }
 
 impl Relationship {
@@ -108,6 +111,7 @@ pub(super) fn relationships(
             columns: pairs.clone(),
             junction: None,
             function: None,
+            holds_key: false,
         });
         out.entry(target.clone()).or_default().push(Relationship {
             source: target,
@@ -117,6 +121,7 @@ pub(super) fn relationships(
             columns: pairs.into_iter().map(|(a, b)| (b, a)).collect(),
             junction: None,
             function: None,
+            holds_key: false,
         });
     }
     // Many-to-many through junction tables.
@@ -148,6 +153,7 @@ pub(super) fn relationships(
                     constraint: junction.name.clone(),
                     columns: vec![],
                     function: None,
+                    holds_key: false,
                     junction: Some(Box::new(Junction {
                         schema: junction.schema.clone(),
                         name: junction.name.clone(),
@@ -187,6 +193,23 @@ pub(super) fn computed_relationships(
             columns: vec![],
             junction: None,
             function: Some(QualifiedName::new(&r.schema, &r.name)),
+            holds_key: false,
         });
+    }
+}
+
+/// Marks the relationships read from the side holding a foreign key of `fks` (the tables' own
+/// keys, as the catalog lists them), so that the keys need not be kept.
+pub(super) fn mark_key_holders(fks: &[ForeignKey], relationships: &mut HashMap<QualifiedName, Vec<Relationship>>) {
+    let keys: std::collections::HashSet<(&str, &str, &str, Vec<&str>)> = fks
+        .iter()
+        .map(|fk| {
+            (fk.name.as_str(), fk.schema.as_str(), fk.table.as_str(), fk.columns.iter().map(String::as_str).collect())
+        })
+        .collect();
+    for r in relationships.values_mut().flatten() {
+        let columns = r.columns.iter().map(|(s, _)| s.as_str()).collect();
+        r.holds_key =
+            keys.contains(&(r.constraint.as_str(), r.source.schema.as_str(), r.source.name.as_str(), columns));
     }
 }
