@@ -139,20 +139,18 @@ impl CacheBuilder {
         lap(&mut phases, "keys through views");
         let mut relationships = relationships(&tables, &fks);
         computed_relationships(&tables, &routines, &mut relationships);
-        for rels in relationships.values_mut() {
-            rels.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-        }
-        mark_key_holders(&foreign_keys, &mut relationships);
-        let foreign_key_count = foreign_keys.len();
-        drop(foreign_keys);
-        lap(&mut phases, "relationships");
         // Lists built by pushing keep room for more (at least four entries: most relations
         // have one or two relationships, most names one function), and decoded lists grow by
         // doubling: a third of the cache at 10,000 tables was spare room.
         for rels in relationships.values_mut() {
+            rels.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
             rels.shrink_to_fit();
         }
         relationships.shrink_to_fit();
+        mark_key_holders(&foreign_keys, &mut relationships);
+        let foreign_key_count = foreign_keys.len();
+        drop(foreign_keys);
+        lap(&mut phases, "relationships");
         for overloads in routines.values_mut() {
             overloads.shrink_to_fit();
         }
