@@ -372,6 +372,60 @@ async fn connections_after_large_responses_stay_pooled_within_the_budget() {
     assert_ne!(pid(10).await, first, "the connection that carried 5 MB was closed");
 }
 
+/// The schema cache is read in one snapshot, on two connections when the pool has a second
+/// one free (one statement each), else on one. Either way both halves arrive (relations from
+/// the first statement, functions from the second), and no request gets a connection still
+/// inside that read: each answers in a transaction of its own, and none is left open.
+#[tokio::test]
+async fn the_schema_cache_read_leaves_no_connection_in_its_transaction() {
+    let db = TestDb::todo();
+    db.psql(
+        "create function todo.session_state() returns json language sql volatile as
+           $$ select json_build_object('pid', pg_backend_pid(),
+                'isolation', current_setting('transaction_isolation'),
+                'read_only', current_setting('transaction_read_only')) $$;
+         grant execute on function todo.session_state() to web_anon;",
+    );
+    for pool in ["1", "10"] {
+        let mut env = db.seed_env();
+        set_env(&mut env, "PGRST_DB_POOL", pool);
+        let t = Tusk::start(&env).await;
+        for reload in [false, true] {
+            if reload {
+                let probe = format!("probe_{pool}");
+                db.psql(&format!(
+                    "create function todo.{probe}() returns int language sql as $$ select 1 $$;
+                     grant execute on function todo.{probe}() to web_anon;
+                     notify pgrst, 'reload schema';"
+                ));
+                let path = format!("/rpc/{probe}");
+                poll(Duration::from_secs(20), "the reloaded schema cache", || async {
+                    (t.get(&path).send().await.status == 200).then_some(())
+                })
+                .await;
+            }
+            t.get("/tasks").send().await.expect_status(200);
+            // More requests at once than the load used connections: each of those is taken.
+            let calls =
+                (0..8).map(|_| async { t.post("/rpc/session_state").json(&serde_json::json!({})).send().await });
+            let mut pids = std::collections::HashSet::new();
+            for r in futures_util::future::join_all(calls).await {
+                r.expect_status(200);
+                let state = r.json();
+                assert_eq!(state["isolation"], "read committed", "pool {pool}, reload {reload}: {state}");
+                assert_eq!(state["read_only"], "off", "pool {pool}, reload {reload}: {state}");
+                pids.insert(state["pid"].as_i64().expect("a pid"));
+            }
+            assert!(pool == "1" || pids.len() >= 2, "pool {pool}: {pids:?}");
+            let open = db.query_lines(&format!(
+                "select count(*) from pg_stat_activity where datname = '{}' and state like 'idle in transaction%'",
+                db.name
+            ));
+            assert_eq!(open, ["0"], "pool {pool}, reload {reload}: a connection was left in a transaction");
+        }
+    }
+}
+
 /// One HTTP/1.1 request over a unix socket; the whole raw response.
 async fn unix_get(path: &std::path::Path, target: &str) -> Option<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

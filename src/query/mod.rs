@@ -28,7 +28,10 @@ use crate::error::Error;
 use crate::plan::{Action, Plan, TxPlan};
 use read::count_estimate;
 pub use result::{column, DbResult};
-pub use session::{listen, pre_config_call, transaction, REPLAY_POSITION, WAL_POSITION};
+pub use session::{
+    catalog_read_in, listen, pre_config_call, transaction, CATALOG_READ, CATALOG_READ_EXPORTED, REPLAY_POSITION,
+    WAL_POSITION,
+};
 pub use sql::ident;
 use sql::Sql;
 

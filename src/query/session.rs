@@ -1,7 +1,8 @@
 //! The session around the main statement: `BEGIN` (its isolation level and access mode), the
 //! transaction-local settings PostgREST sets (`role`, `request.jwt.claims`, `request.headers`…,
-//! all bound, and the settings of the request's role), the `db-pre-request` call; and the two statements of connections of their own,
-//! the `db-pre-config` call and `LISTEN`.
+//! all bound, and the settings of the request's role), the `db-pre-request` call; and the
+//! statements of connections of their own: the `db-pre-config` call, `LISTEN`, and the
+//! schema cache's snapshot.
 
 use super::sql::{push_ident, qualified, Sql};
 use super::{count_estimate, main_statement, staged_body, Statement, Transaction};
@@ -19,6 +20,21 @@ pub const WAL_POSITION: &str = "SELECT pg_catalog.pg_current_wal_insert_lsn()::t
 /// The health check of a replica: how far it has replayed the primary's WAL (NULL on a server
 /// that is not in recovery).
 pub const REPLAY_POSITION: &str = "SELECT pg_catalog.pg_last_wal_replay_lsn()::text";
+
+/// The schema cache's read: one `REPEATABLE READ` snapshot for both catalog statements.
+pub const CATALOG_READ: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+
+/// [`CATALOG_READ`], exporting its snapshot (its id is the one row) for a second connection.
+pub const CATALOG_READ_EXPORTED: &str =
+    "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SELECT pg_catalog.pg_export_snapshot()";
+
+/// [`CATALOG_READ`] in the snapshot `id` exported by [`CATALOG_READ_EXPORTED`]; `None` when
+/// `id` is not shaped like one (hex digits and dashes, e.g. `00000003-0000001B-1`): it is
+/// written into the statement, which takes no bound value.
+pub fn catalog_read_in(id: &str) -> Option<String> {
+    let valid = !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+    valid.then(|| format!("{CATALOG_READ}; SET TRANSACTION SNAPSHOT '{id}'"))
+}
 
 /// Everything one request runs: `BEGIN`, the settings, the optional pre-request call, the
 /// plan's main statement, and how the transaction ends; `None` when the request asks the
@@ -189,6 +205,15 @@ pub fn listen(channels: &[String]) -> Statement {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_snapshot_ids_are_written_into_the_catalog_read() {
+        let read = super::catalog_read_in("00000003-0000001B-1").expect("an id");
+        assert!(read.ends_with("; SET TRANSACTION SNAPSHOT '00000003-0000001B-1'"), "{read}");
+        for bad in ["", "1'; DROP TABLE x; --", "00000003 0000001B", "\u{0}", &"0".repeat(65)] {
+            assert_eq!(super::catalog_read_in(bad), None, "{bad:?}");
+        }
+    }
+
     use crate::auth::AuthResult;
     use crate::config::Config;
     use crate::http::RawRequest;

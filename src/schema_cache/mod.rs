@@ -1,8 +1,8 @@
 //! The schema cache: what the exposed schemas contain (tables, views, columns, keys, foreign
 //! keys, functions), loaded once at start-up and on reload, never per request.
 //!
-//! In charge of: [`CATALOG_QUERY`] (`catalog.sql`), one SQL statement that returns the whole
-//! description as rows of JSON, one per object, tagged with their section; [`CacheBuilder`],
+//! In charge of: [`CATALOG_QUERIES`] (`catalog/*.sql`), two SQL statements that return the
+//! whole description as rows of JSON, one per object, tagged with their section; [`CacheBuilder`],
 //! which decodes them as they stream in (and [`SchemaCache::from_json`], the same from one
 //! document holding every section); and the lookups the plan stage resolves names with. `db` runs the query; this module does
 //! no I/O. The parts live beside it: [`table`] (relations and their columns), [`routine`]
@@ -27,9 +27,11 @@ use relationship::{computed_relationships, mark_key_holders, relationships};
 use routine::RawRoutine;
 use view::{through_views, RawKey, RawView};
 
-/// `$1`: the exposed schemas, `$2`: the extra search path (text[]). Returns rows of (section,
-/// JSON text of one object): the sections are the fields of [`SECTIONS`], in any order.
-pub const CATALOG_QUERY: &str = include_str!("catalog.sql");
+/// The catalog, in two statements meant to run in one snapshot: the relations with their
+/// columns and keys (`$1`: the exposed schemas), and the rest (`$1`, and `$2`: the extra
+/// search path; both text[]). Each returns rows of (section, JSON text of one object): the
+/// sections are the fields of [`SECTIONS`], in any order.
+pub const CATALOG_QUERIES: [&str; 2] = [include_str!("catalog/relations.sql"), include_str!("catalog/objects.sql")];
 
 #[derive(Debug, Deserialize)]
 struct SchemaInfo {
@@ -37,7 +39,7 @@ struct SchemaInfo {
     description: Option<String>,
 }
 
-/// The sections of the catalog, as [`CATALOG_QUERY`] tags its rows and as the document of
+/// The sections of the catalog, as [`CATALOG_QUERIES`] tags its rows and as the document of
 /// [`SchemaCache::from_json`] names its fields.
 pub const SECTIONS: [&str; 7] =
     ["schemas", "tables", "views", "primary_keys", "foreign_keys", "media_handlers", "routines"];
@@ -72,7 +74,7 @@ impl std::fmt::Display for LoadPhases {
     }
 }
 
-/// Builds a [`SchemaCache`] from the rows of [`CATALOG_QUERY`], decoding each as it comes.
+/// Builds a [`SchemaCache`] from the rows of [`CATALOG_QUERIES`], decoding each as it comes.
 #[derive(Debug, Default)]
 pub struct CacheBuilder {
     raw: RawCache,
@@ -182,7 +184,7 @@ pub struct SchemaCache {
 
 impl SchemaCache {
     /// Decodes a document holding every section of the catalog as an array (the rows of
-    /// [`CATALOG_QUERY`] gathered by section: what the admin server's `/schema_cache` shows).
+    /// [`CATALOG_QUERIES`] gathered by section: what the admin server's `/schema_cache` shows).
     pub fn from_json(text: &str) -> Result<SchemaCache, serde_json::Error> {
         let raw: RawCache = serde_json::from_str(text)?;
         Ok(CacheBuilder { raw, phases: LoadPhases::default() }.finish().0)

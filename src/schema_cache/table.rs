@@ -169,30 +169,100 @@ impl RelKind {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(from = "RawTable")]
 pub struct Table {
     pub schema: String,
     pub name: String,
     pub kind: RelKind,
-    #[serde(default)]
     pub oid: i64,
     pub description: Option<String>,
-    #[serde(default)]
     pub is_partition: bool,
-    #[serde(default)]
     pub insertable: bool,
-    #[serde(default)]
     pub updatable: bool,
-    #[serde(default)]
     pub deletable: bool,
     pub columns: Vec<Column>,
     pub pk: Vec<String>,
     /// Column sets of the primary key and unique constraints.
-    #[serde(default)]
     pub uniques: Vec<Vec<String>>,
     /// The request roles that may use it (any privilege): hints name nothing else. `None`
     /// (a cache not read from a catalog): anyone.
-    #[serde(default)]
     pub usable_by: Option<Vec<String>>,
+}
+
+/// A relation as the catalog query describes it: its keys by column number (`pk_nums`,
+/// `unique_nums`), named here from its columns; documents written by hand name them (`pk`,
+/// `uniques`).
+#[derive(Deserialize)]
+struct RawTable {
+    schema: String,
+    name: String,
+    kind: RelKind,
+    #[serde(default)]
+    oid: i64,
+    description: Option<String>,
+    #[serde(default)]
+    is_partition: bool,
+    #[serde(default)]
+    insertable: bool,
+    #[serde(default)]
+    updatable: bool,
+    #[serde(default)]
+    deletable: bool,
+    columns: Vec<Column>,
+    #[serde(default)]
+    pk: Vec<String>,
+    #[serde(default)]
+    uniques: Vec<Vec<String>>,
+    #[serde(default)]
+    pk_nums: Option<Vec<i64>>,
+    #[serde(default)]
+    unique_nums: Vec<Vec<i64>>,
+    #[serde(default)]
+    usable_by: Option<Vec<String>>,
+}
+
+impl From<RawTable> for Table {
+    fn from(t: RawTable) -> Table {
+        let RawTable {
+            schema,
+            name,
+            kind,
+            oid,
+            description,
+            is_partition,
+            insertable,
+            updatable,
+            deletable,
+            columns,
+            ..
+        } = t;
+        // A key naming a column the relation does not list (none does: the catalog is read in
+        // one snapshot) is left out rather than half-named.
+        let named = |nums: &[i64]| -> Option<Vec<String>> {
+            nums.iter().map(|n| columns.iter().find(|c| c.num == *n).map(|c| c.name.clone())).collect()
+        };
+        let pk = match &t.pk_nums {
+            Some(nums) => named(nums).unwrap_or_default(),
+            None => t.pk,
+        };
+        let mut uniques = t.uniques;
+        uniques.extend(t.unique_nums.iter().filter_map(|nums| named(nums)));
+        Table {
+            schema,
+            name,
+            kind,
+            oid,
+            description,
+            is_partition,
+            insertable,
+            updatable,
+            deletable,
+            columns,
+            pk,
+            uniques,
+            usable_by: t.usable_by,
+        }
+    }
 }
 
 impl Table {
