@@ -23,7 +23,7 @@ pub use routine::{Param, ReturnShape, Routine, Volatility};
 pub use table::{Column, DataRep, ForeignKey, MediaHandler, QualifiedName, RelKind, RepFunction, Table};
 pub use view::{view_columns, ViewColumn};
 
-use relationship::{computed_relationships, mark_key_holders, relationships};
+use relationship::{computed_relationships, relationships};
 use routine::RawRoutine;
 use view::{through_views, RawKey, RawView};
 
@@ -75,27 +75,56 @@ impl std::fmt::Display for LoadPhases {
 }
 
 /// Builds a [`SchemaCache`] from the rows of [`CATALOG_QUERIES`], decoding each as it comes.
+/// What can be done with one object alone is done as it arrives, while the query still runs
+/// (relations into their map with their columns in order, view definitions traced, functions
+/// grouped by name); what needs them all waits for [`CacheBuilder::finish`].
 #[derive(Debug, Default)]
 pub struct CacheBuilder {
-    raw: RawCache,
+    schemas: Vec<SchemaInfo>,
+    tables: HashMap<QualifiedName, Table>,
+    routines: HashMap<QualifiedName, Vec<Routine>>,
+    views: HashMap<i64, Vec<ViewColumn>>,
+    primary_keys: HashMap<i64, Vec<i64>>,
+    foreign_keys: Vec<ForeignKey>,
+    media_handlers: Vec<MediaHandler>,
     phases: LoadPhases,
 }
 
 impl CacheBuilder {
     /// Decodes one row: the JSON text of one object of `section`.
     pub fn add(&mut self, section: &str, json: &str) -> Result<(), serde_json::Error> {
-        let raw = &mut self.raw;
         match section {
-            "schemas" => raw.schemas.push(serde_json::from_str(json)?),
-            "tables" => raw.tables.push(serde_json::from_str(json)?),
-            "views" => raw.views.push(serde_json::from_str(json)?),
-            "primary_keys" => raw.primary_keys.push(serde_json::from_str(json)?),
-            "foreign_keys" => raw.foreign_keys.push(serde_json::from_str(json)?),
-            "media_handlers" => raw.media_handlers.push(serde_json::from_str(json)?),
-            "routines" => raw.routines.push(serde_json::from_str(json)?),
+            "schemas" => self.schemas.push(serde_json::from_str(json)?),
+            "tables" => self.add_table(serde_json::from_str(json)?),
+            "views" => self.add_view(serde_json::from_str(json)?),
+            "primary_keys" => self.add_key(serde_json::from_str(json)?),
+            "foreign_keys" => self.foreign_keys.push(serde_json::from_str(json)?),
+            "media_handlers" => self.media_handlers.push(serde_json::from_str(json)?),
+            "routines" => self.add_routine(serde_json::from_str(json)?),
             _ => {}
         }
         Ok(())
+    }
+
+    fn add_table(&mut self, mut t: Table) {
+        // The catalog lists them in any order (a stable sort: decoded documents without
+        // `num` keep theirs).
+        t.columns.sort_by_key(|c| c.num);
+        t.columns.shrink_to_fit();
+        self.tables.insert(QualifiedName::new(&t.schema, &t.name), t);
+    }
+
+    fn add_view(&mut self, v: RawView) {
+        self.views.insert(v.oid, view_columns(&v.def));
+    }
+
+    fn add_key(&mut self, k: RawKey) {
+        self.primary_keys.insert(k.oid, k.nums);
+    }
+
+    fn add_routine(&mut self, r: RawRoutine) {
+        let r = Routine::from_raw(r);
+        self.routines.entry(QualifiedName::new(&r.schema, &r.name)).or_default().push(r);
     }
 
     /// Notes how long the rows took to come (the first phase of [`LoadPhases`]).
@@ -105,7 +134,16 @@ impl CacheBuilder {
 
     /// The cache, with how long each phase of its making took.
     pub fn finish(self) -> (SchemaCache, LoadPhases) {
-        let CacheBuilder { raw, mut phases } = self;
+        let CacheBuilder {
+            schemas,
+            mut tables,
+            mut routines,
+            views,
+            primary_keys,
+            mut foreign_keys,
+            mut media_handlers,
+            mut phases,
+        } = self;
         let mut clock = Instant::now();
         let mut lap = |phases: &mut LoadPhases, name: &'static str| {
             let now = Instant::now();
@@ -114,32 +152,13 @@ impl CacheBuilder {
         };
         // Rows come in any order: foreign keys and media handlers in the order PostgreSQL
         // sorts their names (byte order: `name` is in the C collation), as they were listed.
-        let mut foreign_keys = raw.foreign_keys;
         foreign_keys.sort_by(|a, b| (&a.schema, &a.table, &a.name).cmp(&(&b.schema, &b.table, &b.name)));
-        let mut media_handlers = raw.media_handlers;
         media_handlers.sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
-        let mut tables: HashMap<QualifiedName, Table> = raw
-            .tables
-            .into_iter()
-            .map(|mut t| {
-                // The catalog lists them in any order (a stable sort: decoded documents
-                // without `num` keep theirs).
-                t.columns.sort_by_key(|c| c.num);
-                (QualifiedName::new(&t.schema, &t.name), t)
-            })
-            .collect();
-        let mut routines: HashMap<QualifiedName, Vec<Routine>> = HashMap::new();
-        for r in raw.routines {
-            let r = Routine::from_raw(r);
-            routines.entry(QualifiedName::new(&r.schema, &r.name)).or_default().push(r);
-        }
-        lap(&mut phases, "maps");
-        let views: HashMap<i64, Vec<ViewColumn>> = raw.views.iter().map(|v| (v.oid, view_columns(&v.def))).collect();
-        lap(&mut phases, "view definitions");
-        let pks: HashMap<i64, Vec<i64>> = raw.primary_keys.into_iter().map(|k| (k.oid, k.nums)).collect();
-        let fks = through_views(&mut tables, &foreign_keys, &views, &pks);
+        let fks = through_views(&mut tables, &foreign_keys, &views, &primary_keys);
+        drop((views, primary_keys));
         lap(&mut phases, "keys through views");
         let mut relationships = relationships(&tables, &fks);
+        drop(fks);
         computed_relationships(&tables, &routines, &mut relationships);
         // Lists built by pushing keep room for more (at least four entries: most relations
         // have one or two relationships, most names one function), and decoded lists grow by
@@ -149,7 +168,6 @@ impl CacheBuilder {
             rels.shrink_to_fit();
         }
         relationships.shrink_to_fit();
-        mark_key_holders(&foreign_keys, &mut relationships);
         let foreign_key_count = foreign_keys.len();
         drop(foreign_keys);
         lap(&mut phases, "relationships");
@@ -157,11 +175,8 @@ impl CacheBuilder {
             overloads.shrink_to_fit();
         }
         routines.shrink_to_fit();
-        for t in tables.values_mut() {
-            t.columns.shrink_to_fit();
-        }
         tables.shrink_to_fit();
-        let schema_descriptions = raw.schemas.into_iter().filter_map(|s| s.description.map(|d| (s.name, d))).collect();
+        let schema_descriptions = schemas.into_iter().filter_map(|s| s.description.map(|d| (s.name, d))).collect();
         let cache =
             SchemaCache { tables, foreign_key_count, routines, relationships, schema_descriptions, media_handlers };
         (cache, phases)
@@ -187,7 +202,14 @@ impl SchemaCache {
     /// [`CATALOG_QUERIES`] gathered by section: what the admin server's `/schema_cache` shows).
     pub fn from_json(text: &str) -> Result<SchemaCache, serde_json::Error> {
         let raw: RawCache = serde_json::from_str(text)?;
-        Ok(CacheBuilder { raw, phases: LoadPhases::default() }.finish().0)
+        let mut builder = CacheBuilder { schemas: raw.schemas, ..CacheBuilder::default() };
+        raw.tables.into_iter().for_each(|t| builder.add_table(t));
+        raw.views.into_iter().for_each(|v| builder.add_view(v));
+        raw.primary_keys.into_iter().for_each(|k| builder.add_key(k));
+        raw.routines.into_iter().for_each(|r| builder.add_routine(r));
+        builder.foreign_keys = raw.foreign_keys;
+        builder.media_handlers = raw.media_handlers;
+        Ok(builder.finish().0)
     }
 
     pub fn relationships_from(&self, schema: &str, name: &str) -> &[Relationship] {

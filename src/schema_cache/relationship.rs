@@ -111,7 +111,7 @@ pub(super) fn relationships(
             columns: pairs.clone(),
             junction: None,
             function: None,
-            holds_key: false,
+            holds_key: fk.source_holds_key,
         });
         out.entry(target.clone()).or_default().push(Relationship {
             source: target,
@@ -195,21 +195,5 @@ pub(super) fn computed_relationships(
             function: Some(QualifiedName::new(&r.schema, &r.name)),
             holds_key: false,
         });
-    }
-}
-
-/// Marks the relationships read from the side holding a foreign key of `fks` (the tables' own
-/// keys, as the catalog lists them), so that the keys need not be kept.
-pub(super) fn mark_key_holders(fks: &[ForeignKey], relationships: &mut HashMap<QualifiedName, Vec<Relationship>>) {
-    let keys: std::collections::HashSet<(&str, &str, &str, Vec<&str>)> = fks
-        .iter()
-        .map(|fk| {
-            (fk.name.as_str(), fk.schema.as_str(), fk.table.as_str(), fk.columns.iter().map(String::as_str).collect())
-        })
-        .collect();
-    for r in relationships.values_mut().flatten() {
-        let columns = r.columns.iter().map(|(s, _)| s.as_str()).collect();
-        r.holds_key =
-            keys.contains(&(r.constraint.as_str(), r.source.schema.as_str(), r.source.name.as_str(), columns));
     }
 }

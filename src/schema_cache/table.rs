@@ -304,6 +304,10 @@ pub struct ForeignKey {
     /// Its columns are unique in its table (known from the catalog; else from `uniques`).
     #[serde(default)]
     pub one_to_one: Option<bool>,
+    /// Its source is the table holding the key, not a view showing that table (set by
+    /// `view::through_views`): the relationship read from the source holds the key.
+    #[serde(skip)]
+    pub(super) source_holds_key: bool,
 }
 
 /// An aggregate returning a domain named after a media type (PostgREST v12+): it renders a

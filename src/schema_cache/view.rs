@@ -165,6 +165,9 @@ pub(super) fn through_views(
         for (src, src_cols) in exposing(tables, &showing, source, fk.table_oid, &fk.column_nums) {
             for (dst, dst_cols) in &targets {
                 let mut f = fk.clone();
+                // The table itself comes with no column names of its own (a view, with those
+                // it shows the key's columns under).
+                f.source_holds_key = src_cols.is_empty();
                 f.schema = src.schema.clone();
                 f.table = src.name.clone();
                 if !src_cols.is_empty() {
