@@ -147,8 +147,13 @@ pub async fn load_schema_cache(
     let second = second_connection(pool, &first).await?;
     match &second {
         Some(second) => {
-            let a = query_rows(&first, relations, relations_params).await?;
-            let b = query_rows(second, objects, objects_params).await?;
+            // Both sent before either is awaited: a statement's stream opens only with its
+            // first rows, which for the relations come after most of their work.
+            let (a, b) = futures_util::future::try_join(
+                query_rows(&first, relations, relations_params),
+                query_rows(second, objects, objects_params),
+            )
+            .await?;
             sink.take(futures_util::stream::select(a, b)).await?;
         }
         None => {

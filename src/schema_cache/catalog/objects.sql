@@ -22,7 +22,7 @@ WHERE con.contype = 'p' AND n.nspname NOT IN ('pg_catalog', 'information_schema'
 UNION ALL
 SELECT 'foreign_keys', row_to_json(f)::text FROM (
   -- Column names in key order: the aggregates read unnest()'s rows in array order (no join
-  -- to reorder them, no sort per key).
+  -- to reorder them, no sort per key). In any order of keys: the server sorts them.
   SELECT con.conname AS name,
     n1.nspname AS schema, c1.relname AS table,
     (SELECT json_agg((SELECT a.attname FROM pg_attribute a WHERE a.attrelid = con.conrelid AND a.attnum = k.n))
@@ -41,7 +41,6 @@ SELECT 'foreign_keys', row_to_json(f)::text FROM (
   -- All user foreign keys: views in the exposed schemas may sit on tables elsewhere.
   -- Not the copies of a partitioned table's key on its partitions (conparentid).
   WHERE con.contype = 'f' AND n1.nspname NOT IN ('pg_catalog', 'information_schema') AND con.conparentid = 0
-  ORDER BY n1.nspname, c1.relname, con.conname
 ) f
 UNION ALL
 SELECT 'media_handlers', row_to_json(h)::text FROM (
@@ -65,8 +64,9 @@ SELECT 'routines', row_to_json(r)::text FROM (
     pd.description,
     coalesce(to_json(p.proargnames), '[]') AS arg_names,
     coalesce(to_json(p.proargmodes::text[]), '[]') AS arg_modes,
-    (SELECT coalesce(json_agg(format_type(u.t, NULL) ORDER BY u.o), '[]')
-       FROM unnest(coalesce(p.proallargtypes, p.proargtypes::oid[])) WITH ORDINALITY u(t, o)) AS arg_types,
+    -- In argument order, as unnest() gives them (an ordered aggregate sorts per function).
+    (SELECT coalesce(json_agg(format_type(u.t, NULL)), '[]')
+       FROM unnest(coalesce(p.proallargtypes, p.proargtypes::oid[])) u(t)) AS arg_types,
     p.pronargdefaults AS n_defaults,
     p.proretset AS returns_set,
     format_type(p.prorettype, NULL) AS return_type,
