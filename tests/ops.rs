@@ -373,9 +373,10 @@ async fn connections_after_large_responses_stay_pooled_within_the_budget() {
 }
 
 /// The schema cache is read in one snapshot, on two connections when the pool has a second
-/// one free (one statement each), else on one. Either way both halves arrive (relations from
-/// the first statement, functions from the second), and no request gets a connection still
-/// inside that read: each answers in a transaction of its own, and none is left open.
+/// one free (one statement each), else on one (also when the snapshot cannot be exported).
+/// Either way both halves arrive (relations from the first statement, functions from the
+/// second), and no request gets a connection still inside that read: each answers in a
+/// transaction of its own, and none is left open.
 #[tokio::test]
 async fn the_schema_cache_read_leaves_no_connection_in_its_transaction() {
     let db = TestDb::todo();
@@ -386,13 +387,18 @@ async fn the_schema_cache_read_leaves_no_connection_in_its_transaction() {
                 'read_only', current_setting('transaction_read_only')) $$;
          grant execute on function todo.session_state() to web_anon;",
     );
-    for pool in ["1", "10"] {
+    for (case, (pool, export)) in [("1", true), ("10", true), ("10", false)].into_iter().enumerate() {
+        if !export {
+            db.psql("revoke execute on function pg_export_snapshot() from public");
+        }
         let mut env = db.seed_env();
         set_env(&mut env, "PGRST_DB_POOL", pool);
+        set_env(&mut env, "PGRST_LOG_LEVEL", "debug");
         let t = Tusk::start(&env).await;
         for reload in [false, true] {
+            let what = format!("pool {pool}, export {export}, reload {reload}");
             if reload {
-                let probe = format!("probe_{pool}");
+                let probe = format!("probe_{case}");
                 db.psql(&format!(
                     "create function todo.{probe}() returns int language sql as $$ select 1 $$;
                      grant execute on function todo.{probe}() to web_anon;
@@ -412,17 +418,22 @@ async fn the_schema_cache_read_leaves_no_connection_in_its_transaction() {
             for r in futures_util::future::join_all(calls).await {
                 r.expect_status(200);
                 let state = r.json();
-                assert_eq!(state["isolation"], "read committed", "pool {pool}, reload {reload}: {state}");
-                assert_eq!(state["read_only"], "off", "pool {pool}, reload {reload}: {state}");
+                assert_eq!(state["isolation"], "read committed", "{what}: {state}");
+                assert_eq!(state["read_only"], "off", "{what}: {state}");
                 pids.insert(state["pid"].as_i64().expect("a pid"));
             }
-            assert!(pool == "1" || pids.len() >= 2, "pool {pool}: {pids:?}");
+            assert!(pool == "1" || pids.len() >= 2, "{what}: {pids:?}");
             let open = db.query_lines(&format!(
                 "select count(*) from pg_stat_activity where datname = '{}' and state like 'idle in transaction%'",
                 db.name
             ));
-            assert_eq!(open, ["0"], "pool {pool}, reload {reload}: a connection was left in a transaction");
+            assert_eq!(open, ["0"], "{what}: a connection was left in a transaction");
         }
+        let log = t.output.text();
+        let alone = log.contains("the snapshot cannot be exported");
+        assert_eq!(alone, !export, "pool {pool}, export {export}:\n{log}");
+        let shared = log.contains("on 2 connection(s)");
+        assert_eq!(shared, pool == "10" && export, "pool {pool}, export {export}:\n{log}");
     }
 }
 

@@ -210,36 +210,44 @@ async fn query_rows(
 }
 
 /// Opens the snapshot on `first` and, when the pool has a connection free right away, shares
-/// it with that one. A database that cannot share snapshots still gets its cache loaded, on
-/// `first` alone.
+/// it with that one. A database that cannot export or import a snapshot still gets its cache
+/// loaded, on `first` alone.
 async fn second_connection(pool: &Pool, first: &Pooled) -> Result<Option<Pooled>, Error> {
     let free = deadpool_postgres::Timeouts { wait: Some(Duration::ZERO), ..pool.timeouts() };
-    let second = match pool.timeout_get(&free).await {
-        Ok(client) => Some(Pooled::new(client)),
-        Err(_) => None,
-    };
-    let Some(second) = second else {
-        first.client().batch_execute(CATALOG_READ).await.map_err(|e| map_error(&e))?;
+    if let Ok(client) = pool.timeout_get(&free).await {
+        let second = Pooled::new(client);
+        let exported = first.client().simple_query(CATALOG_READ_EXPORTED).await;
         first.opened();
-        return Ok(None);
-    };
-    let exported = first.client().simple_query(CATALOG_READ_EXPORTED).await;
-    first.opened();
-    let exported = exported.map_err(|e| map_error(&e))?;
-    let id = exported.iter().find_map(|m| match m {
-        tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
-        _ => None,
-    });
-    let Some(read) = id.as_deref().and_then(catalog_read_in) else { return Ok(None) };
-    let imported = second.client().batch_execute(&read).await;
-    second.opened();
-    match imported {
-        Ok(()) => Ok(Some(second)),
-        Err(e) => {
-            tracing::debug!("Schema cache: loading on one connection, the snapshot cannot be shared: {e}");
-            Ok(None)
+        let id = exported.as_deref().ok().and_then(|messages| {
+            messages.iter().find_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
+                _ => None,
+            })
+        });
+        match id.as_deref().and_then(catalog_read_in) {
+            Some(read) => {
+                let imported = second.client().batch_execute(&read).await;
+                second.opened();
+                return match imported {
+                    Ok(()) => Ok(Some(second)),
+                    // `first` is in the snapshot already.
+                    Err(e) => {
+                        tracing::debug!("Schema cache: on one connection, the snapshot cannot be imported: {e}");
+                        Ok(None)
+                    }
+                };
+            }
+            None => {
+                let why = exported.as_ref().err().map_or_else(|| "no snapshot id".to_string(), |e| e.to_string());
+                tracing::debug!("Schema cache: on one connection, the snapshot cannot be exported: {why}");
+                // Out of the failed (or unusable) export, into a read of its own below.
+                first.client().batch_execute("ROLLBACK").await.map_err(|e| map_error(&e))?;
+            }
         }
     }
+    first.client().batch_execute(CATALOG_READ).await.map_err(|e| map_error(&e))?;
+    first.opened();
+    Ok(None)
 }
 
 /// A pooled connection that may be inside the load's transaction: unless that transaction
