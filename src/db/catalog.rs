@@ -131,8 +131,9 @@ fn pack(rx: Receiver<(usize, String)>) -> std::io::Result<CatalogJson> {
 /// The catalog is read by two statements ([`CATALOG_QUERIES`]: the relations with their
 /// columns, and the rest) in one `REPEATABLE READ` snapshot. When the pool has a second
 /// connection free, the second statement runs there at the same time, in the snapshot the
-/// first exported (as `pg_dump --jobs` does): the two halves take about as long each, so the
-/// load takes about half as long. Otherwise both run on one connection, one after the other.
+/// first exported (as `pg_dump --jobs` does): the two halves cost about the same, so the load
+/// takes about as long as one of them. Otherwise (no connection free, or no snapshot to share)
+/// both run on one connection, one after the other.
 pub async fn load_schema_cache(
     pool: &Pool,
     schemas: &[String],
