@@ -361,8 +361,8 @@ fn no_function_hint(
         let mut names: Vec<&str> = cache
             .routines
             .iter()
-            .filter(|(k, rs)| k.schema == req.schema && rs.iter().any(|r| r.callable() && r.usable_by(&req.role)))
-            .map(|(k, _)| k.name.as_str())
+            .filter(|(k, rs)| *k.schema == *req.schema && rs.iter().any(|r| r.callable() && r.usable_by(&req.role)))
+            .map(|(k, _)| &*k.name)
             .collect();
         // A fixed order, so that equally close names always give the same hint.
         names.sort_unstable();

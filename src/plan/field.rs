@@ -181,7 +181,8 @@ impl<'a> Resolver<'a> {
         let table = self.table?;
         let takes_row = self.cache.routines(&table.schema, name).iter().any(|r| {
             r.params.len() == 1
-                && (r.params[0].type_ == table.name || r.params[0].type_ == format!("{}.{}", table.schema, table.name))
+                && (*r.params[0].type_ == *table.name
+                    || r.params[0].type_ == format!("{}.{}", table.schema, table.name))
         });
         takes_row.then(|| ComputedColumn {
             function: QualifiedName::new(&table.schema, name),

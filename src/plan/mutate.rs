@@ -112,10 +112,10 @@ fn written_columns(req: &ApiRequest, table: &Table) -> Result<Vec<WriteColumn>, 
         .map(|c| match table.column(c) {
             Some(col) => Ok(WriteColumn {
                 name: c.clone(),
-                default: col.default.clone(),
+                default: col.default.as_deref().map(str::to_string),
                 from_json: col.reps.as_ref().and_then(|r| r.from_json.clone()),
             }),
-            None => Err(Error::NoColumn { column: c.clone(), table: table.name.clone() }),
+            None => Err(Error::NoColumn { column: c.clone(), table: table.name.to_string() }),
         })
         .collect()
 }
@@ -207,9 +207,9 @@ fn body_parse(table: &Table, written: &[WriteColumn]) -> BodyParse {
     let skip = table
         .columns
         .iter()
-        .map(|c| &c.name)
-        .filter(|c| written.iter().all(|w| w.name != **c || w.from_json.is_some()))
-        .cloned()
+        .map(|c| &*c.name)
+        .filter(|c| written.iter().all(|w| w.name != *c || w.from_json.is_some()))
+        .map(str::to_string)
         .collect();
     BodyParse { skip }
 }

@@ -313,7 +313,7 @@ fn output_columns(cache: &SchemaCache, table: &QualifiedName, shape: &Shape) -> 
     let all = || {
         cache
             .table(&table.schema, &table.name)
-            .map(|t| t.columns.iter().map(|c| c.name.clone()).collect())
+            .map(|t| t.columns.iter().map(|c| c.name.to_string()).collect())
             .unwrap_or_default()
     };
     if shape.select.is_empty() && shape.embeds.is_empty() {

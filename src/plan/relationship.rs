@@ -21,7 +21,7 @@ pub(super) fn find_relationship(
 ) -> Result<Relationship, Error> {
     let rels = cache.relationships_from(schema, source);
     let found: Vec<&Relationship> =
-        rels.iter().filter(|r| r.target.schema == schema).filter(|r| names(cache, r, target, hint)).collect();
+        rels.iter().filter(|r| *r.target.schema == *schema).filter(|r| names(cache, r, target, hint)).collect();
     // A computed relationship overrides foreign-key ones of the same name.
     let found: Vec<&Relationship> = if found.iter().any(|r| r.function.is_some()) {
         found.into_iter().filter(|r| r.function.is_some()).collect()
@@ -54,13 +54,13 @@ pub(super) fn find_relationship(
 
 /// PostgREST's findRel rules: whether the embed `target` (with `hint`) names `r`.
 fn names(cache: &SchemaCache, r: &Relationship, target: &str, hint: Option<&str>) -> bool {
-    let constraint_is = |r: &Relationship, name: &str| r.junction.is_none() && r.constraint == name;
-    let single_col = |r: &Relationship, name: &str| r.columns.len() == 1 && r.columns[0].0 == name;
-    let single_ref_col = |r: &Relationship, name: &str| r.columns.len() == 1 && r.columns[0].1 == name;
+    let constraint_is = |r: &Relationship, name: &str| r.junction.is_none() && *r.constraint == *name;
+    let single_col = |r: &Relationship, name: &str| r.columns.len() == 1 && *r.columns[0].0 == *name;
+    let single_ref_col = |r: &Relationship, name: &str| r.columns.len() == 1 && *r.columns[0].1 == *name;
     let junction_is = |r: &Relationship, name: &str| r.junction.as_ref().is_some_and(|j| j.name == name);
     if let Some(function) = &r.function {
         // A computed relationship is named by its function.
-        return function.name == target;
+        return *function.name == *target;
     }
     let Some(target_table) = cache.table(&r.target.schema, &r.target.name) else { return false };
     let target_is_view = target_table.kind.is_view();
@@ -70,15 +70,15 @@ fn names(cache: &SchemaCache, r: &Relationship, target: &str, hint: Option<&str>
     match (is_self, hint) {
         // A self-relationship: the table name picks the one-to-many side, the column the
         // many-to-one side; a hint names the referenced column.
-        (true, None) => (r.target.name == target && o2m) || (single_col(r, target) && m2o),
-        (true, Some(h)) => r.target.name == target && o2m && single_ref_col(r, h),
+        (true, None) => (*r.target.name == *target && o2m) || (single_col(r, target) && m2o),
+        (true, Some(h)) => *r.target.name == *target && o2m && single_ref_col(r, h),
         (false, None) => {
-            r.target.name == target
+            *r.target.name == *target
                 || (constraint_is(r, target) && !target_is_view)
                 || (single_col(r, target) && !target_is_view)
         }
         (false, Some(h)) => {
-            r.target.name == target
+            *r.target.name == *target
                 && (constraint_is(r, h) || single_col(r, h) || single_ref_col(r, h) || junction_is(r, h))
         }
     }
@@ -98,9 +98,9 @@ fn suggestion(
     role: &str,
 ) -> Option<Box<Suggestion>> {
     let usable = |name: &str| cache.table(schema, name).is_none_or(|t| t.usable_by(role));
-    let closest = |names: &mut dyn Iterator<Item = &String>, name: &str, min_score: f64| {
+    let closest = |names: &mut dyn Iterator<Item = &str>, name: &str, min_score: f64| {
         // A fixed order, so that equally close names always give the same hint.
-        let mut names: Vec<&str> = names.map(String::as_str).collect();
+        let mut names: Vec<&str> = names.collect();
         if names.contains(&name) {
             return None;
         }
@@ -110,15 +110,15 @@ fn suggestion(
         crate::fuzzy::closest_scoring(&names, name, min_score)
             .map(|n| Box::new(Suggestion { name: n.to_string(), instead_of: name.to_string() }))
     };
-    if rels.iter().any(|r| r.target.schema == schema) {
-        let mut children = rels.iter().filter(|r| r.target.schema == schema).map(|r| &r.target.name);
+    if rels.iter().any(|r| *r.target.schema == *schema) {
+        let mut children = rels.iter().filter(|r| *r.target.schema == *schema).map(|r| &*r.target.name);
         closest(&mut children, target, crate::fuzzy::MIN_SCORE)
     } else {
         let mut parents = cache
             .relationships
             .iter()
-            .filter(|(k, rels)| k.schema == schema && rels.iter().any(|r| r.target.schema == schema))
-            .map(|(k, _)| &k.name);
+            .filter(|(k, rels)| *k.schema == *schema && rels.iter().any(|r| *r.target.schema == *schema))
+            .map(|(k, _)| &*k.name);
         closest(&mut parents, source, crate::fuzzy::NAME_SCORE)
     }
 }
@@ -138,9 +138,9 @@ fn describe(r: &Relationship) -> serde_json::Value {
             "{} using {}({}) and {}({})",
             r.constraint,
             r.source.name,
-            r.columns.iter().map(|c| c.0.as_str()).collect::<Vec<_>>().join(", "),
+            r.columns.iter().map(|c| &*c.0).collect::<Vec<_>>().join(", "),
             r.target.name,
-            r.columns.iter().map(|c| c.1.as_str()).collect::<Vec<_>>().join(", ")
+            r.columns.iter().map(|c| &*c.1).collect::<Vec<_>>().join(", ")
         ),
     };
     serde_json::json!({

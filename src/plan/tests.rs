@@ -148,7 +148,7 @@ fn a_hint_or_a_column_resolves_the_embed() {
         let p = plan(&format!("GET /tasks?select={select}")).expect(select);
         let Action::Read { shape, .. } = p.action else { panic!("{select}: not a read") };
         assert_eq!(shape.embeds.len(), 1, "{select}");
-        assert_eq!(shape.embeds[0].relationship.constraint, constraint, "{select}");
+        assert_eq!(&*shape.embeds[0].relationship.constraint, constraint, "{select}");
     }
 }
 

@@ -303,7 +303,7 @@ pub(super) fn returning(target: &str, plan: &Plan, shape: &Shape, pk: &[String])
             for e in &shape.embeds {
                 match &e.relationship.junction {
                     Some(j) => cols.extend(j.source_columns.iter().map(|(_, c)| c.clone())),
-                    None => cols.extend(e.relationship.columns.iter().map(|(c, _)| c.clone())),
+                    None => cols.extend(e.relationship.columns.iter().map(|(c, _)| c.to_string())),
                 }
             }
             let mut seen = std::collections::HashSet::new();

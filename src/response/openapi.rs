@@ -87,14 +87,14 @@ pub fn document(cache: &SchemaCache, opts: &OpenApiOptions) -> Value {
     let mut tables: Vec<&Table> = cache
         .tables
         .values()
-        .filter(|t| t.schema == opts.schema && !t.is_partition && visible("table", &t.name))
+        .filter(|t| *t.schema == *opts.schema && !t.is_partition && visible("table", &t.name))
         .collect();
     tables.sort_by(|a, b| a.name.cmp(&b.name));
 
     let mut routines: Vec<&Routine> = cache
         .routines
         .iter()
-        .filter(|(k, _)| k.schema == opts.schema && visible("function", &k.name))
+        .filter(|(k, _)| *k.schema == *opts.schema && visible("function", &k.name))
         .filter_map(|(_, overloads)| pick_overload(overloads))
         .collect();
     routines.sort_by(|a, b| a.name.cmp(&b.name));
@@ -108,7 +108,8 @@ pub fn document(cache: &SchemaCache, opts: &OpenApiOptions) -> Value {
         paths.insert(format!("/rpc/{}", r.name), routine_path_item(r));
     }
 
-    let definitions: Map<String, Value> = tables.iter().map(|t| (t.name.clone(), table_definition(cache, t))).collect();
+    let definitions: Map<String, Value> =
+        tables.iter().map(|t| (t.name.to_string(), table_definition(cache, t))).collect();
 
     let (title, description) = match cache.schema_descriptions.get(opts.schema) {
         Some(d) => {
@@ -340,8 +341,8 @@ fn parse_default(ty: &str, default: &str) -> Option<Value> {
 
 fn table_definition(cache: &SchemaCache, t: &Table) -> Value {
     let properties: Map<String, Value> =
-        t.columns.iter().map(|c| (c.name.clone(), column_property(cache, t, c))).collect();
-    let required: Vec<&str> = t.columns.iter().filter(|c| !c.nullable).map(|c| c.name.as_str()).collect();
+        t.columns.iter().map(|c| (c.name.to_string(), column_property(cache, t, c))).collect();
+    let required: Vec<&str> = t.columns.iter().filter(|c| !c.nullable).map(|c| &*c.name).collect();
     prune(json!({
         "type": "object",
         "description": t.description,
@@ -361,10 +362,10 @@ fn foreign_key_note(cache: &SchemaCache, t: &Table, col: &str) -> Option<String>
             Cardinality::OneToOne => r.holds_key,
             _ => false,
         })
-        .filter(|r| r.columns.len() == 1 && r.columns[0].0 == col)
+        .filter(|r| r.columns.len() == 1 && *r.columns[0].0 == *col)
         .filter_map(|r| {
             let target = cache.table(&r.target.schema, &r.target.name)?;
-            Some((target.kind.is_view(), target.name.as_str(), r.columns[0].1.as_str(), r.constraint.as_str()))
+            Some((target.kind.is_view(), &*target.name, &*r.columns[0].1, &*r.constraint))
         })
         .collect();
     candidates.sort();
@@ -375,7 +376,7 @@ fn foreign_key_note(cache: &SchemaCache, t: &Table, col: &str) -> Option<String>
 fn column_property(cache: &SchemaCache, t: &Table, c: &Column) -> Value {
     let ty = column_type(&c.type_);
     let mut notes = vec![];
-    if t.pk.contains(&c.name) {
+    if t.pk.iter().any(|k| **k == *c.name) {
         notes.push("This is a Primary Key.<pk/>".to_string());
     }
     notes.extend(foreign_key_note(cache, t, &c.name));

@@ -10,7 +10,8 @@
 //! traced to the table columns they show).
 
 use serde::Deserialize;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub mod relationship;
@@ -87,6 +88,8 @@ pub struct CacheBuilder {
     primary_keys: HashMap<i64, Vec<i64>>,
     foreign_keys: Vec<ForeignKey>,
     media_handlers: Vec<MediaHandler>,
+    /// The lists of roles that may use a relation or function, one of each (most are alike).
+    roles: HashSet<Arc<[String]>>,
     phases: LoadPhases,
 }
 
@@ -111,7 +114,8 @@ impl CacheBuilder {
         // `num` keep theirs).
         t.columns.sort_by_key(|c| c.num);
         t.columns.shrink_to_fit();
-        self.tables.insert(QualifiedName::new(&t.schema, &t.name), t);
+        t.usable_by = t.usable_by.map(|roles| self.shared_roles(roles));
+        self.tables.insert(QualifiedName { schema: t.schema.clone(), name: t.name.clone() }, t);
     }
 
     fn add_view(&mut self, v: RawView) {
@@ -123,8 +127,19 @@ impl CacheBuilder {
     }
 
     fn add_routine(&mut self, r: RawRoutine) {
-        let r = Routine::from_raw(r);
+        let mut r = Routine::from_raw(r);
+        r.usable_by = r.usable_by.map(|roles| self.shared_roles(roles));
         self.routines.entry(QualifiedName::new(&r.schema, &r.name)).or_default().push(r);
+    }
+
+    fn shared_roles(&mut self, roles: Arc<[String]>) -> Arc<[String]> {
+        match self.roles.get(&roles) {
+            Some(known) => known.clone(),
+            None => {
+                self.roles.insert(roles.clone());
+                roles
+            }
+        }
     }
 
     /// Notes how long the rows took to come (the first phase of [`LoadPhases`]).
@@ -142,8 +157,10 @@ impl CacheBuilder {
             primary_keys,
             mut foreign_keys,
             mut media_handlers,
+            roles,
             mut phases,
         } = self;
+        drop(roles);
         let mut clock = Instant::now();
         let mut lap = |phases: &mut LoadPhases, name: &'static str| {
             let now = Instant::now();
@@ -239,8 +256,8 @@ impl SchemaCache {
         let mut names: Vec<&str> = self
             .tables
             .iter()
-            .filter(|(k, t)| k.schema == schema && t.usable_by(role))
-            .map(|(k, _)| k.name.as_str())
+            .filter(|(k, t)| *k.schema == *schema && t.usable_by(role))
+            .map(|(k, _)| &*k.name)
             .collect();
         // A fixed order, so that equally close names always give the same hint.
         names.sort_unstable();
@@ -279,5 +296,36 @@ mod tests {
         assert_eq!(r.shape, ReturnShape::Composite { relation: None });
         assert_eq!(cache.table("todo", "tasks").map(|t| t.pk.clone()), Some(vec!["id".to_string()]));
         assert_eq!(cache.similar_table("todo", "taks", "anon"), Some("tasks".into()));
+    }
+
+    /// The records stay small at 10,000 tables because names are shared, not copied: a
+    /// relation's name with its key and its relationships, a key's name and columns by its two
+    /// relationships, a list of roles by every relation that has the same.
+    #[test]
+    fn relationships_and_relations_share_their_names() {
+        let column = |name: &str| format!(r#"["{name}", 1, "integer", false, null, false, null, null, null, null]"#);
+        let table = |name: &str| {
+            format!(
+                r#"{{"schema":"api","name":"{name}","kind":"r","description":null,"columns":[{}],"pk_nums":[1],"unique_nums":[[1]],"usable_by":["anon"]}}"#,
+                column("id")
+            )
+        };
+        let mut builder = CacheBuilder::default();
+        for name in ["a", "b"] {
+            builder.add("tables", &table(name)).expect("table");
+        }
+        let fk = r#"{"name":"b_id_fkey","schema":"api","table":"b","columns":["id"],"foreign_schema":"api",
+            "foreign_table":"a","foreign_columns":["id"],"one_to_one":false}"#;
+        builder.add("foreign_keys", fk).expect("foreign key");
+        let (cache, _) = builder.finish();
+        let (key, a) = cache.tables.get_key_value(&QualifiedName::new("api", "a")).expect("a");
+        assert!(Arc::ptr_eq(&key.name, &a.name) && Arc::ptr_eq(&key.schema, &a.schema));
+        let b = cache.table("api", "b").expect("b");
+        assert!(Arc::ptr_eq(a.usable_by.as_ref().expect("roles"), b.usable_by.as_ref().expect("roles")));
+        let [from_a] = cache.relationships_from("api", "a") else { panic!("one relationship from a") };
+        let [from_b] = cache.relationships_from("api", "b") else { panic!("one relationship from b") };
+        assert!(Arc::ptr_eq(&from_a.source.name, &a.name) && Arc::ptr_eq(&from_b.target.name, &a.name));
+        assert!(Arc::ptr_eq(&from_a.constraint, &from_b.constraint));
+        assert!(Arc::ptr_eq(&from_a.columns[0].0, &from_b.columns[0].1));
     }
 }

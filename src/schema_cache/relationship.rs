@@ -6,6 +6,7 @@
 use super::routine::{ReturnShape, Routine};
 use super::table::{ForeignKey, QualifiedName, Table};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cardinality {
@@ -50,10 +51,11 @@ pub struct Relationship {
     pub source: QualifiedName,
     pub target: QualifiedName,
     pub cardinality: Cardinality,
-    /// The foreign key's name (for many-to-many: the junction table's).
-    pub constraint: String,
+    /// The foreign key's name (for many-to-many: the junction table's); shared by the two
+    /// relationships a key gives.
+    pub constraint: Arc<str>,
     /// (source column, target column) pairs; empty for many-to-many.
-    pub columns: Vec<(String, String)>,
+    pub columns: Box<[(Arc<str>, Arc<str>)]>,
     /// Boxed: only many-to-many relationships have one.
     pub junction: Option<Box<Junction>>,
     /// A computed relationship: the function taking the source row and returning the
@@ -84,7 +86,7 @@ impl Relationship {
             Some(j) => {
                 j.source_columns.iter().chain(&j.target_columns).map(|(a, b)| (b.as_str(), a.as_str())).collect()
             }
-            None => self.columns.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect(),
+            None => self.columns.iter().map(|(a, b)| (&**a, &**b)).collect(),
         };
         (self.function.is_some(), &self.target, is_self, rank, names, columns)
     }
@@ -98,16 +100,28 @@ pub(super) fn relationships(
     fks: &[ForeignKey],
 ) -> HashMap<QualifiedName, Vec<Relationship>> {
     let mut out: HashMap<QualifiedName, Vec<Relationship>> = HashMap::new();
+    // A relationship's names are the cache's own (its relation's key, the key's name and
+    // columns shared by both directions): 28,000 relationships at 10,000 tables.
+    let shared = |name: QualifiedName| match tables.get_key_value(&name) {
+        Some((key, _)) => key.clone(),
+        None => name,
+    };
     for fk in fks {
-        let source = QualifiedName::new(&fk.schema, &fk.table);
-        let target = QualifiedName::new(&fk.foreign_schema, &fk.foreign_table);
+        let source = shared(QualifiedName::new(&fk.schema, &fk.table));
+        let target = shared(QualifiedName::new(&fk.foreign_schema, &fk.foreign_table));
         let unique = fk.one_to_one.unwrap_or_else(|| tables.get(&source).is_some_and(|t| t.is_unique(&fk.columns)));
-        let pairs: Vec<(String, String)> = fk.columns.iter().cloned().zip(fk.foreign_columns.iter().cloned()).collect();
+        let pairs: Box<[(Arc<str>, Arc<str>)]> = fk
+            .columns
+            .iter()
+            .zip(&fk.foreign_columns)
+            .map(|(a, b)| (Arc::from(a.as_str()), Arc::from(b.as_str())))
+            .collect();
+        let constraint: Arc<str> = Arc::from(fk.name.as_str());
         out.entry(source.clone()).or_default().push(Relationship {
             source: source.clone(),
             target: target.clone(),
             cardinality: if unique { Cardinality::OneToOne } else { Cardinality::ManyToOne },
-            constraint: fk.name.clone(),
+            constraint: constraint.clone(),
             columns: pairs.clone(),
             junction: None,
             function: None,
@@ -117,8 +131,8 @@ pub(super) fn relationships(
             source: target,
             target: source,
             cardinality: if unique { Cardinality::OneToOne } else { Cardinality::OneToMany },
-            constraint: fk.name.clone(),
-            columns: pairs.into_iter().map(|(a, b)| (b, a)).collect(),
+            constraint,
+            columns: pairs.iter().map(|(a, b)| (b.clone(), a.clone())).collect(),
             junction: None,
             function: None,
             holds_key: false,
@@ -133,7 +147,7 @@ pub(super) fn relationships(
         fks_of.entry((f.schema.as_str(), f.table.as_str())).or_default().push(f);
     }
     for (jkey, junction) in junctions {
-        let Some(jfks) = fks_of.get(&(jkey.schema.as_str(), jkey.name.as_str())) else { continue };
+        let Some(jfks) = fks_of.get(&(&*jkey.schema, &*jkey.name)) else { continue };
         for a in jfks {
             for b in jfks {
                 // Two different keys (a view may repeat one key under several column names).
@@ -144,19 +158,19 @@ pub(super) fn relationships(
                 if !in_pk(a) || !in_pk(b) {
                     continue;
                 }
-                let source = QualifiedName::new(&a.foreign_schema, &a.foreign_table);
-                let target = QualifiedName::new(&b.foreign_schema, &b.foreign_table);
+                let source = shared(QualifiedName::new(&a.foreign_schema, &a.foreign_table));
+                let target = shared(QualifiedName::new(&b.foreign_schema, &b.foreign_table));
                 out.entry(source.clone()).or_default().push(Relationship {
                     source,
                     target,
                     cardinality: Cardinality::ManyToMany,
                     constraint: junction.name.clone(),
-                    columns: vec![],
+                    columns: Box::new([]),
                     function: None,
                     holds_key: false,
                     junction: Some(Box::new(Junction {
-                        schema: junction.schema.clone(),
-                        name: junction.name.clone(),
+                        schema: junction.schema.to_string(),
+                        name: junction.name.to_string(),
                         source_constraint: a.name.clone(),
                         source_columns: a.columns.iter().cloned().zip(a.foreign_columns.iter().cloned()).collect(),
                         target_constraint: b.name.clone(),
@@ -189,8 +203,8 @@ pub(super) fn computed_relationships(
             source,
             target: target.clone(),
             cardinality: if r.returns_set && r.rows != 1.0 { Cardinality::OneToMany } else { Cardinality::ManyToOne },
-            constraint: r.name.clone(),
-            columns: vec![],
+            constraint: Arc::from(r.name.as_str()),
+            columns: Box::new([]),
             junction: None,
             function: Some(QualifiedName::new(&r.schema, &r.name)),
             holds_key: false,

@@ -4,6 +4,7 @@
 
 use super::table::QualifiedName;
 use serde::Deserialize;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Deserialize)]
 pub(super) struct RawRoutine {
@@ -90,7 +91,7 @@ pub struct Routine {
     /// whole transaction).
     pub settings: Vec<(String, String)>,
     /// The request roles that may call it: hints name nothing else. `None`: anyone.
-    pub usable_by: Option<Vec<String>>,
+    pub usable_by: Option<Arc<[String]>>,
 }
 
 impl Routine {
@@ -164,7 +165,7 @@ impl Routine {
                 .iter()
                 .filter_map(|s| s.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
                 .collect(),
-            usable_by: r.usable_by,
+            usable_by: r.usable_by.map(Arc::from),
         }
     }
 }

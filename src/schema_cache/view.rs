@@ -168,13 +168,13 @@ pub(super) fn through_views(
                 // The table itself comes with no column names of its own (a view, with those
                 // it shows the key's columns under).
                 f.source_holds_key = src_cols.is_empty();
-                f.schema = src.schema.clone();
-                f.table = src.name.clone();
+                f.schema = src.schema.to_string();
+                f.table = src.name.to_string();
                 if !src_cols.is_empty() {
                     f.columns = src_cols.clone();
                 }
-                f.foreign_schema = dst.schema.clone();
-                f.foreign_table = dst.name.clone();
+                f.foreign_schema = dst.schema.to_string();
+                f.foreign_table = dst.name.to_string();
                 if !dst_cols.is_empty() {
                     f.foreign_columns = dst_cols.clone();
                 }
@@ -205,7 +205,11 @@ fn shown_columns(
         let Some(cols) = views.get(&t.oid) else { continue };
         let mapped = cols.iter().filter_map(|c| {
             let (table, column) = origin(c.table, c.column)?;
-            let name = t.columns.iter().find(|x| x.num == c.num).map_or_else(|| c.name.clone(), |x| x.name.clone());
+            let name = t
+                .columns
+                .iter()
+                .find(|x| i64::from(x.num) == c.num)
+                .map_or_else(|| c.name.clone(), |x| x.name.to_string());
             Some((name, table, column))
         });
         shown.insert(key.clone(), mapped.collect());
@@ -277,6 +281,7 @@ fn exposing(
 mod tests {
     use super::{view_columns, ViewColumn};
     use crate::schema_cache::{CacheBuilder, Cardinality, SchemaCache, SECTIONS};
+    use std::sync::Arc;
 
     #[test]
     fn traces_view_columns_to_base_columns() {
@@ -333,13 +338,16 @@ mod tests {
         }
         // v1 shows t1's whole primary key.
         assert_eq!(cache.table("api", "v1").map(|t| t.pk.clone()), Some(vec!["id".to_string()]));
+        let owned = |cols: &[(Arc<str>, Arc<str>)]| -> Vec<(String, String)> {
+            cols.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        };
         let rels: Vec<(Cardinality, Vec<(String, String)>)> =
-            cache.relationships_from("api", "v2").iter().map(|r| (r.cardinality, r.columns.clone())).collect();
+            cache.relationships_from("api", "v2").iter().map(|r| (r.cardinality, owned(&r.columns))).collect();
         let pair = |a: &str, b: &str| vec![(a.to_string(), b.to_string())];
         assert_eq!(rels, [(Cardinality::ManyToOne, pair("a1", "id")), (Cardinality::ManyToOne, pair("a2", "id"))]);
         // From v1: the two one-to-many relationships, ordered by their columns.
         let rels: Vec<Vec<(String, String)>> =
-            cache.relationships_from("api", "v1").iter().map(|r| r.columns.clone()).collect();
+            cache.relationships_from("api", "v1").iter().map(|r| owned(&r.columns)).collect();
         assert_eq!(rels, [pair("id", "a1"), pair("id", "a2")]);
     }
 }
