@@ -434,6 +434,9 @@ async fn the_schema_cache_read_leaves_no_connection_in_its_transaction() {
         assert_eq!(alone, !export, "pool {pool}, export {export}:\n{log}");
         let shared = log.contains("on 2 connection(s)");
         assert_eq!(shared, pool == "10" && export, "pool {pool}, export {export}:\n{log}");
+        // The connections the first load takes were opened while the configuration was read.
+        let warmed = if pool == "10" { "2 of 2 pool connection(s) opened" } else { "1 of 1 pool connection(s) opened" };
+        assert!(log.contains(warmed), "pool {pool}: {warmed:?} missing:\n{log}");
     }
 }
 

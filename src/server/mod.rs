@@ -158,7 +158,11 @@ impl Server {
             tokio::spawn(db::watch_replicas(state.db.clone(), primary));
         }
         // The in-database settings and the request roles' settings first (they may change
-        // db-schemas), then the schema cache.
+        // db-schemas), then the schema cache; meanwhile the pool opens the connections those
+        // two take (the schema cache reads on two at once when the pool has them).
+        let db = state.db.clone();
+        let warm = config.db_pool.clamp(1, 2);
+        tokio::spawn(async move { db.warm_up(warm).await });
         let _ = reload_tx.try_send(Reload::Config);
         let _ = reload_tx.try_send(Reload::Schema);
         restart_listener(&ops, &config);
