@@ -26,6 +26,7 @@ pub use view::{view_columns, ViewColumn};
 
 use relationship::{computed_relationships, relationships};
 use routine::RawRoutine;
+use table::intern;
 use view::{through_views, RawKey, RawView};
 
 /// The catalog, in two statements meant to run in one snapshot: the relations with their
@@ -114,7 +115,7 @@ impl CacheBuilder {
         // `num` keep theirs).
         t.columns.sort_by_key(|c| c.num);
         t.columns.shrink_to_fit();
-        t.usable_by = t.usable_by.map(|roles| self.shared_roles(roles));
+        t.usable_by = t.usable_by.map(|roles| intern(&mut self.roles, &roles, || roles.clone()));
         self.tables.insert(QualifiedName { schema: t.schema.clone(), name: t.name.clone() }, t);
     }
 
@@ -128,18 +129,8 @@ impl CacheBuilder {
 
     fn add_routine(&mut self, r: RawRoutine) {
         let mut r = Routine::from_raw(r);
-        r.usable_by = r.usable_by.map(|roles| self.shared_roles(roles));
+        r.usable_by = r.usable_by.map(|roles| intern(&mut self.roles, &roles, || roles.clone()));
         self.routines.entry(QualifiedName::new(&r.schema, &r.name)).or_default().push(r);
-    }
-
-    fn shared_roles(&mut self, roles: Arc<[String]>) -> Arc<[String]> {
-        match self.roles.get(&roles) {
-            Some(known) => known.clone(),
-            None => {
-                self.roles.insert(roles.clone());
-                roles
-            }
-        }
     }
 
     /// Notes how long the rows took to come (the first phase of [`LoadPhases`]).
@@ -157,10 +148,9 @@ impl CacheBuilder {
             primary_keys,
             mut foreign_keys,
             mut media_handlers,
-            roles,
+            roles: _,
             mut phases,
         } = self;
-        drop(roles);
         let mut clock = Instant::now();
         let mut lap = |phases: &mut LoadPhases, name: &'static str| {
             let now = Instant::now();

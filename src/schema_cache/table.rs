@@ -13,18 +13,24 @@ thread_local! {
     static TYPE_NAMES: RefCell<HashSet<Arc<str>>> = RefCell::new(HashSet::new());
 }
 
+/// The one copy of `value` in `set`, added (made by `make`) when it is not there yet.
+pub(super) fn intern<T: ?Sized + Eq + std::hash::Hash>(
+    set: &mut HashSet<Arc<T>>,
+    value: &T,
+    make: impl FnOnce() -> Arc<T>,
+) -> Arc<T> {
+    if let Some(known) = set.get(value) {
+        return known.clone();
+    }
+    let new = make();
+    set.insert(new.clone());
+    new
+}
+
 /// A type name, shared with the other columns of its type.
 fn interned<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<str>, D::Error> {
     let name = String::deserialize(d)?;
-    Ok(TYPE_NAMES.with(|names| {
-        let mut names = names.borrow_mut();
-        if let Some(known) = names.get(name.as_str()) {
-            return known.clone();
-        }
-        let new: Arc<str> = Arc::from(name);
-        names.insert(new.clone());
-        new
-    }))
+    Ok(TYPE_NAMES.with(|names| intern(&mut names.borrow_mut(), name.as_str(), || Arc::from(name.as_str()))))
 }
 
 /// A column of a relation. Decoded from the catalog's object through [`RawColumn`]: the
